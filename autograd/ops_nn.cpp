@@ -1,0 +1,143 @@
+// ops_nn.cpp — softmax, cross-entropy, RMSNorm and causal attention.
+#include <cmath>
+#include <limits>
+#include <map>
+#include <tuple>
+
+#include "autograd/op_checks.h"
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+
+namespace mhc {
+
+namespace {
+
+// x viewed as (outer, dim, inner) around `axis`.
+void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& dim, int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[d];
+  dim = s[axis];
+  for (int d = axis + 1; d < s.size(); ++d) inner *= s[d];
+}
+
+Tensor softmax_impl(const Tensor& x_in, int axis, bool log) {
+  const char* name = log ? "log_softmax" : "softmax";
+  check_floating(name, x_in);
+  axis = normalize_dim(axis, x_in.dim(), name);
+  Tensor x = x_in.contiguous();
+  int64_t outer, dim, inner;
+  split_at_axis(x.shape(), axis, outer, dim, inner);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend_of(x).softmax(x.dtype(), x.data_ptr(), y.data_ptr(), outer, dim, inner, log);
+  record(y, name, {&x}, [y = y.detach(), outer, dim, inner, log](const Tensor& g_in, const Node&) {
+    Tensor g = g_in.contiguous();
+    Tensor gx = Tensor::empty(y.shape(), y.dtype(), y.device());
+    backend_of(y).softmax_backward(y.dtype(), y.data_ptr(), g.data_ptr(), gx.data_ptr(), outer, dim, inner, log);
+    return std::vector<Tensor>{gx};
+  });
+  return y;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int axis) { return softmax_impl(x, axis, false); }
+Tensor log_softmax(const Tensor& x, int axis) { return softmax_impl(x, axis, true); }
+
+Tensor cross_entropy_rows(const Tensor& logits_in, const Tensor& targets, int32_t ignore_index) {
+  check_floating("cross_entropy", logits_in);
+  check_index("cross_entropy", targets, logits_in);
+  const int64_t V = logits_in.size(-1);
+  const int64_t rows = logits_in.numel() / std::max<int64_t>(V, 1);
+  Shape row_shape(logits_in.shape().begin(), logits_in.shape().end() - 1);
+  if (targets.shape() != row_shape)
+    throw_shape_error("cross_entropy", "targets of shape " + targets.shape().str() +
+                                           " do not match logits " + logits_in.shape().str() +
+                                           " (expected " + row_shape.str() + ")");
+  Tensor logits = logits_in.contiguous();
+  Tensor tg = targets.contiguous();
+  Tensor loss = Tensor::empty(row_shape, logits.dtype(), logits.device());
+  Tensor lse = Tensor::empty(row_shape, stat_dtype(logits.dtype()), logits.device());
+  backend_of(logits).cross_entropy(logits.dtype(), logits.data_ptr(), static_cast<const int32_t*>(tg.data_ptr()), loss.data_ptr(),
+                                   lse.data_ptr(), rows, V, ignore_index);
+  record(loss, "cross_entropy", {&logits},
+         [x = logits.detach(), tg, lse, rows, V, ignore_index](const Tensor& g_in, const Node&) {
+           Tensor g = g_in.contiguous();
+           Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+           backend_of(x).cross_entropy_backward(x.dtype(), x.data_ptr(), static_cast<const int32_t*>(tg.data_ptr()), lse.data_ptr(),
+                                                g.data_ptr(), gx.data_ptr(), rows, V, ignore_index);
+           return std::vector<Tensor>{gx};
+         });
+  return loss;
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
+  Tensor rows = cross_entropy_rows(logits, targets, ignore_index);
+  // Mean over the targets that count. The count is read on the host (the
+  // targets usually come from there); an all-ignored batch has loss 0.
+  int64_t count = 0;
+  for (int32_t t : targets.to_vector<int32_t>()) count += t != ignore_index;
+  return sum(rows) * (count ? 1.0 / static_cast<double>(count) : 0.0);
+}
+
+Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
+  check_floating("rms_norm", x_in);
+  const int64_t C = x_in.size(-1);
+  if (weight.defined()) {
+    check_same("rms_norm", x_in, weight);
+    if (weight.dim() != 1 || weight.size(0) != C)
+      throw_shape_error("rms_norm", "weight of shape " + weight.shape().str() + " does not match the last axis of " +
+                                        x_in.shape().str());
+  }
+  Tensor x = x_in.contiguous();
+  const int64_t rows = x.numel() / std::max<int64_t>(C, 1);
+  Shape row_shape(x.shape().begin(), x.shape().end() - 1);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor rstd = Tensor::empty(row_shape, stat_dtype(x.dtype()), x.device());
+  Tensor w = weight.defined() ? weight.contiguous() : Tensor();
+  backend_of(x).rmsnorm(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr, y.data_ptr(),
+                        rstd.data_ptr(), rows, C, static_cast<float>(eps));
+  record(y, "rms_norm", {&x, &w},
+         [x = x.detach(), w = w.defined() ? w.detach() : Tensor(), rstd, rows, C](const Tensor& g_in, const Node& n) {
+           Tensor g = g_in.contiguous();
+           Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
+           Tensor gw = n.needs_grad(1) ? Tensor::empty(w.shape(), w.dtype(), w.device()) : Tensor();
+           backend_of(x).rmsnorm_backward(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr,
+                                          rstd.data_ptr(), g.data_ptr(), gx.data_ptr(),
+                                          gw.defined() ? gw.data_ptr() : nullptr, rows, C);
+           return std::vector<Tensor>{gx, gw};
+         });
+  return y;
+}
+
+namespace {
+// The (T, T) additive causal mask: 0 on and below the diagonal, −∞ above.
+// Built once per (T, dtype, device) and reused, so a warm step allocates nothing.
+const Tensor& causal_mask(int64_t T, DType dtype, Device device) {
+  static std::map<std::tuple<int64_t, DType, Device>, Tensor> cache;
+  auto key = std::make_tuple(T, dtype, device);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  std::vector<double> m(T * T, 0.0);
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t j = i + 1; j < T; ++j) m[i * T + j] = -std::numeric_limits<double>::infinity();
+  return cache.emplace(key, Tensor::from_vector(m, Shape{T, T}, dtype, device)).first->second;
+}
+}  // namespace
+
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p, uint64_t dropout_seed) {
+  check_same("causal_attention", q, k);
+  check_same("causal_attention", q, v);
+  if (q.dim() != 4 || k.shape() != q.shape() || v.shape() != q.shape())
+    throw_shape_error("causal_attention", "q, k, v must all be (B, H, T, D); got " + q.shape().str() + ", " +
+                                              k.shape().str() + ", " + v.shape().str());
+  const int64_t T = q.size(2), D = q.size(3);
+  // scores = q kᵀ / √D + mask;  p = softmax(scores);  out = p v
+  Tensor scores = matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(D)));
+  scores = scores + causal_mask(T, q.dtype(), q.device());
+  Tensor p = softmax(scores, -1);
+  if (dropout_p > 0) p = dropout(p, dropout_p, dropout_seed);
+  return matmul(p, v);
+}
+
+}  // namespace mhc

@@ -1,0 +1,67 @@
+// backend.cpp — picks the backend for a device, and names of op enums.
+#include "kernels/backend.h"
+
+#include <stdexcept>
+
+#include "kernels/cpu/cpu_backend.h"
+
+namespace mhc {
+
+#ifdef MHC_HAVE_CUDA
+Backend& cuda_backend();      // kernels/cuda/cuda_backend.cu
+bool cuda_device_present();   // kernels/cuda/cuda_backend.cu
+#endif
+
+bool cuda_available() {
+#ifdef MHC_HAVE_CUDA
+  return cuda_device_present();
+#else
+  return false;
+#endif
+}
+
+Backend& backend_for(Device device) {
+  if (device == Device::cpu) {
+    static CpuBackend cpu;
+    return cpu;
+  }
+#ifdef MHC_HAVE_CUDA
+  if (!cuda_device_present())
+    throw std::runtime_error("device cuda requested, but no CUDA GPU is visible on this machine");
+  return cuda_backend();
+#else
+  throw std::runtime_error("device cuda requested, but this build has no CUDA backend "
+                           "(configure with -DMHC_CUDA=ON on a machine with nvcc)");
+#endif
+}
+
+const char* unary_op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg: return "neg";
+    case UnaryOp::Exp: return "exp";
+    case UnaryOp::Log: return "log";
+    case UnaryOp::Sigmoid: return "sigmoid";
+    case UnaryOp::Tanh: return "tanh";
+    case UnaryOp::Silu: return "silu";
+    case UnaryOp::Gelu: return "gelu";
+    case UnaryOp::Sqrt: return "sqrt";
+    case UnaryOp::Square: return "square";
+    case UnaryOp::Relu: return "relu";
+    case UnaryOp::Abs: return "abs";
+  }
+  return "?";
+}
+
+const char* binary_op_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add: return "add";
+    case BinaryOp::Sub: return "sub";
+    case BinaryOp::Mul: return "mul";
+    case BinaryOp::Div: return "div";
+    case BinaryOp::Max: return "maximum";
+    case BinaryOp::Min: return "minimum";
+  }
+  return "?";
+}
+
+}  // namespace mhc

@@ -1,0 +1,145 @@
+// backend.h — the device interface: every primitive the autograd ops need,
+// in raw-pointer terms. A CPU backend and a CUDA backend implement it; ops in
+// autograd/ call backend_for(tensor.device()) and never mention a device.
+//
+// Conventions for every primitive:
+//   * pointers are device pointers of that backend, already offset to the
+//     first element; counts are in elements, never bytes (except memcpy);
+//   * inputs are contiguous unless a Layout is passed with them;
+//   * outputs are contiguous and fully written (no primitive reads its output
+//     unless its comment says "accumulates");
+//   * reductions add in an order fixed by the shape alone, never by the
+//     number of threads, so the same inputs give bit-identical results.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/dtype.h"
+#include "kernels/layout.h"
+
+namespace mhc {
+
+enum class UnaryOp : uint8_t { Neg, Exp, Log, Sigmoid, Tanh, Silu, Gelu, Sqrt, Square, Relu, Abs };
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Max, Min };
+
+const char* unary_op_name(UnaryOp op);
+const char* binary_op_name(BinaryOp op);
+
+// C[b] = alpha * op(A[b]) · op(B[b]) + beta * C[b] for b in [0, batch).
+// op(A) is M×K, op(B) is K×N, C is M×N row-major with leading dimension ldc.
+// A stored row-major with leading dimension lda; trans_a means the stored
+// matrix is K×M and is used transposed. A batch stride of 0 reuses one matrix.
+struct GemmArgs {
+  DType dtype = DType::f32;
+  int64_t batch = 1, M = 0, N = 0, K = 0;
+  const void* a = nullptr;
+  int64_t lda = 0, stride_a = 0;
+  bool trans_a = false;
+  const void* b = nullptr;
+  int64_t ldb = 0, stride_b = 0;
+  bool trans_b = false;
+  void* c = nullptr;
+  int64_t ldc = 0, stride_c = 0;
+  float alpha = 1.f, beta = 0.f;
+};
+
+struct AllocatorStats {
+  int64_t system_allocations = 0;  // calls that reached the system allocator (malloc / cudaMalloc)
+  int64_t system_frees = 0;
+  int64_t bytes_reserved = 0;      // held from the system, in use or cached
+  int64_t bytes_in_use = 0;
+  int64_t peak_bytes_in_use = 0;
+  int64_t requests = 0;            // allocate() calls, served from cache or not
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+
+  // ---- memory -------------------------------------------------------------
+  virtual void* allocate(size_t bytes) = 0;  // cached; 256-byte aligned at least
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual AllocatorStats allocator_stats() const = 0;
+  virtual void reset_peak_memory() = 0;
+  virtual void empty_cache() = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t bytes) = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t bytes) = 0;
+  virtual void copy_within(void* dst, const void* src, size_t bytes) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- elementwise ----------------------------------------------------------
+  virtual void fill(DType t, void* y, int64_t n, double value) = 0;
+  // y[idx] = x[idx] for every index of the shared shape; both sides strided.
+  virtual void copy_strided(DType t, const void* x, const Layout& lx, void* y, const Layout& ly) = 0;
+  virtual void cast(DType from, const void* x, DType to, void* y, int64_t n) = 0;
+  virtual void unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) = 0;
+  // gx = gy * d op(x)/dx, given x and y = op(x).
+  virtual void unary_backward(UnaryOp op, DType t, const void* x, const void* y, const void* gy,
+                              void* gx, int64_t n) = 0;
+  // y = scale * x + shift
+  virtual void affine(DType t, const void* x, void* y, int64_t n, double scale, double shift) = 0;
+  // out = a op b; la and lb are broadcast layouts over out's shape (stride 0
+  // on broadcast dimensions); out is contiguous and may alias a or b exactly.
+  virtual void binary(BinaryOp op, DType t, const void* a, const Layout& la, const void* b,
+                      const Layout& lb, void* out, const Shape& out_shape) = 0;
+  // y = x * keep / (1 - p), keep = uniform(seed, i) >= p (counter-based, so
+  // CPU and CUDA draw the same mask and backward redraws it instead of storing it).
+  virtual void dropout(DType t, const void* x, void* y, int64_t n, float p, uint64_t seed) = 0;
+
+  // ---- reductions -----------------------------------------------------------
+  // x viewed as (outer, reduce, inner) -> y (outer, inner) = Σ over the middle axis.
+  virtual void sum(DType t, const void* x, void* y, int64_t outer, int64_t reduce, int64_t inner) = 0;
+
+  // ---- matrix products ------------------------------------------------------
+  virtual void gemm(const GemmArgs& args) = 0;
+
+  // ---- normalisation and losses ---------------------------------------------
+  // softmax (or log-softmax) over the middle axis of x viewed as (outer, dim, inner).
+  virtual void softmax(DType t, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner,
+                       bool log) = 0;
+  // Given y = softmax(x) (or log-softmax) and gy, writes gx.
+  virtual void softmax_backward(DType t, const void* y, const void* gy, void* gx, int64_t outer,
+                                int64_t dim, int64_t inner, bool log) = 0;
+  // Per-row cross-entropy from logits (rows, V): loss[r] = logsumexp(x[r]) - x[r, target[r]],
+  // 0 where target == ignore_index. lse (rows, stat_dtype(t)) is kept for the backward.
+  virtual void cross_entropy(DType t, const void* logits, const int32_t* targets, void* loss,
+                             void* lse, int64_t rows, int64_t V, int32_t ignore_index) = 0;
+  // glogits[r] = gloss[r] * (softmax(x[r]) - onehot(target[r])); 0 for ignored rows.
+  virtual void cross_entropy_backward(DType t, const void* logits, const int32_t* targets,
+                                      const void* lse, const void* gloss, void* glogits,
+                                      int64_t rows, int64_t V, int32_t ignore_index) = 0;
+  // y = x * rstd * w over rows of length C; rstd (rows, stat_dtype(t)) = 1/sqrt(mean(x²) + eps).
+  // w may be null (no learnable scale).
+  virtual void rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows,
+                       int64_t C, float eps) = 0;
+  // gx (rows, C); gw (C) is written (not accumulated) when w and gw are non-null.
+  virtual void rmsnorm_backward(DType t, const void* x, const void* w, const void* rstd,
+                                const void* gy, void* gx, void* gw, int64_t rows, int64_t C) = 0;
+
+  // ---- indexing -------------------------------------------------------------
+  // x viewed as (outer, dim, inner): y[o, i, :] = x[o, idx[i], :] for i < n_idx.
+  virtual void gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer,
+                      int64_t dim, int64_t inner, int64_t n_idx) = 0;
+  // Accumulates: y[o, idx[i], :] += src[o, i, :]. Repeated indices add in
+  // increasing i, deterministically.
+  virtual void index_add(DType t, void* y, const int32_t* idx, const void* src, int64_t outer,
+                         int64_t dim, int64_t inner, int64_t n_idx) = 0;
+  // Per-row indices along the last axis: y[r, j] = x[r, idx[r, j]], x (rows, cols), idx (rows, k).
+  virtual void gather_last(DType t, const void* x, const int32_t* idx, void* y, int64_t rows,
+                           int64_t cols, int64_t k) = 0;
+  // Accumulates: y[r, idx[r, j]] += src[r, j], in increasing j.
+  virtual void scatter_add_last(DType t, void* y, const int32_t* idx, const void* src, int64_t rows,
+                                int64_t cols, int64_t k) = 0;
+  // Along the last axis of x (rows, cols): the k largest values in descending
+  // order (ties: lower index first) and their indices.
+  virtual void topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows,
+                    int64_t cols, int64_t k) = 0;
+};
+
+// The backend for a device. Throws a clear error for CUDA when the build has
+// no CUDA backend or the machine has no GPU.
+Backend& backend_for(Device device);
+bool cuda_available();
+
+}  // namespace mhc

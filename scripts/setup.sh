@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# scripts/setup.sh — installs what is missing (Debian packages), configures
+# and builds mhc in ./build (Release). Safe to run again: with everything in
+# place it only confirms the build is up to date.
+#
+#   MHC_BUILD_DIR   build folder (default: build)
+#   MHC_CUDA        AUTO (default: build the CUDA backend when nvcc exists), ON or OFF
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(cmake g++ make libfmt-dev libcli11-dev catch2 libstb-dev libopenblas-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages: ${missing[*]}" >&2
+    echo "setup: run: sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# nvcc is often installed outside PATH.
+if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  export PATH="/usr/local/cuda/bin:$PATH"
+fi
+
+build=${MHC_BUILD_DIR:-build}
+if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA="${MHC_CUDA:-AUTO}" >/dev/null
+fi
+log="$build/build.log"
+if ! cmake --build "$build" -j"$(nproc)" >"$log" 2>&1; then
+  grep -E "error|Error" "$log" | head -40 >&2 || true
+  echo "setup: build failed; full log in $log" >&2
+  exit 1
+fi
+if grep -qE "Building|Linking" "$log"; then
+  echo "setup: built mhc in $build/ (log: $log)"
+else
+  echo "setup: $build/ is up to date"
+fi
