@@ -60,10 +60,18 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& targets, int32_t i
 // RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * weight. weight (C,)
 // may be undefined for a norm without a learnable scale.
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
-// Causal self-attention of q, k, v (B, H, T, D) -> (B, H, T, D), composed
-// from matmul, a −∞ mask above the diagonal, softmax and dropout.
+// Causal self-attention of q, k, v (B, T, H, D) -> (B, T, H, D), scaled by
+// 1/√D. Without dropout it is one fused backend op (saving only the
+// log-sum-exp); with attention dropout it is composed from matmul, a −∞ mask
+// above the diagonal, softmax and dropout.
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p = 0.0,
                         uint64_t dropout_seed = 0);
+// Rotary position embedding of x (B, T, H, D) with f32 tables cos, sin (≥ T, D/2).
+Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin);
+// Sinkhorn-Knopp projection of logits (..., n, n) onto (approximately) doubly
+// stochastic matrices with `iters` column-then-row normalisations (mHC Eq. 9),
+// with its own exact backward through all iterations.
+Tensor sinkhorn(const Tensor& logits, int iters = 20);
 
 // ---- indexing (ops_index.cpp) -----------------------------------------------
 // Rows of weight (V, C) picked by integer ids (...) -> (..., C). Backward

@@ -125,19 +125,76 @@ const Tensor& causal_mask(int64_t T, DType dtype, Device device) {
 }
 }  // namespace
 
-Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p, uint64_t dropout_seed) {
-  check_same("causal_attention", q, k);
-  check_same("causal_attention", q, v);
-  if (q.dim() != 4 || k.shape() != q.shape() || v.shape() != q.shape())
-    throw_shape_error("causal_attention", "q, k, v must all be (B, H, T, D); got " + q.shape().str() + ", " +
-                                              k.shape().str() + ", " + v.shape().str());
-  const int64_t T = q.size(2), D = q.size(3);
+namespace {
+// The composed path: scores, mask, softmax, dropout, weighted sum, each a
+// recorded op. Used when attention dropout is on. q, k, v: (B, T, H, D).
+Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p, uint64_t seed) {
+  const int64_t T = q.size(1), D = q.size(3);
+  Tensor qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // (B, H, T, D) views
   // scores = q kᵀ / √D + mask;  p = softmax(scores);  out = p v
-  Tensor scores = matmul(q, k.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(D)));
+  Tensor scores = matmul(qh, kh.transpose(-1, -2)) * (1.0 / std::sqrt(static_cast<double>(D)));
   scores = scores + causal_mask(T, q.dtype(), q.device());
   Tensor p = softmax(scores, -1);
-  if (dropout_p > 0) p = dropout(p, dropout_p, dropout_seed);
-  return matmul(p, v);
+  if (dropout_p > 0) p = dropout(p, dropout_p, seed);
+  return matmul(p, vh).transpose(1, 2).contiguous();
+}
+}  // namespace
+
+Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, double dropout_p,
+                        uint64_t dropout_seed) {
+  check_same("causal_attention", q_in, k_in);
+  check_same("causal_attention", q_in, v_in);
+  check_floating("causal_attention", q_in);
+  if (q_in.dim() != 4 || k_in.shape() != q_in.shape() || v_in.shape() != q_in.shape())
+    throw_shape_error("causal_attention", "q, k, v must all be (B, T, H, D); got " + q_in.shape().str() + ", " +
+                                              k_in.shape().str() + ", " + v_in.shape().str());
+  if (dropout_p > 0) return composed_attention(q_in, k_in, v_in, dropout_p, dropout_seed);
+  Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
+  const int64_t B = q.size(0), T = q.size(1), H = q.size(2), D = q.size(3);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
+  Tensor lse = Tensor::empty({B, H, T}, stat_dtype(q.dtype()), q.device());
+  backend_of(q).attention(q.dtype(), q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
+                          lse.data_ptr(), B, T, H, D, scale);
+  record(out, "causal_attention", {&q, &k, &v},
+         [q = q.detach(), k = k.detach(), v = v.detach(), o = out.detach(), lse, B, T, H, D, scale](
+             const Tensor& g_in, const Node&) {
+           Tensor g = g_in.contiguous();
+           Tensor gq = Tensor::empty(q.shape(), q.dtype(), q.device());
+           Tensor gk = Tensor::empty(q.shape(), q.dtype(), q.device());
+           Tensor gv = Tensor::empty(q.shape(), q.dtype(), q.device());
+           backend_of(q).attention_backward(q.dtype(), q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(),
+                                            lse.data_ptr(), g.data_ptr(), gq.data_ptr(),
+                                            gk.data_ptr(), gv.data_ptr(), B, T, H, D, scale);
+           return std::vector<Tensor>{gq, gk, gv};
+         });
+  return out;
+}
+
+Tensor rope(const Tensor& x_in, const Tensor& cos, const Tensor& sin) {
+  check_floating("rope", x_in);
+  if (x_in.dim() != 4 || x_in.size(3) % 2 != 0)
+    throw_shape_error("rope", "x must be (B, T, H, D) with D even, got " + x_in.shape().str());
+  const int64_t B = x_in.size(0), T = x_in.size(1), H = x_in.size(2), D = x_in.size(3);
+  if (cos.dtype() != DType::f32 || sin.dtype() != DType::f32 || cos.device() != x_in.device() ||
+      sin.device() != x_in.device() || cos.dim() != 2 || cos.size(0) < T || cos.size(1) != D / 2 ||
+      sin.shape() != cos.shape())
+    throw_shape_error("rope", "cos/sin tables must be f32 (≥ T, D/2) on the same device; got " + cos.describe() +
+                                  " for x " + x_in.describe());
+  Tensor x = x_in.contiguous();
+  Tensor c = cos.contiguous(), s = sin.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend_of(x).rope(x.dtype(), x.data_ptr(), static_cast<const float*>(c.data_ptr()),
+                     static_cast<const float*>(s.data_ptr()), y.data_ptr(), B, T, H, D, false);
+  record(y, "rope", {&x}, [c, s, B, T, H, D](const Tensor& g_in, const Node&) {
+    // A rotation's adjoint is the rotation by the opposite angle.
+    Tensor g = g_in.contiguous();
+    Tensor gx = Tensor::empty(g.shape(), g.dtype(), g.device());
+    backend_of(g).rope(g.dtype(), g.data_ptr(), static_cast<const float*>(c.data_ptr()),
+                       static_cast<const float*>(s.data_ptr()), gx.data_ptr(), B, T, H, D, true);
+    return std::vector<Tensor>{gx};
+  });
+  return y;
 }
 
 }  // namespace mhc

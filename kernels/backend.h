@@ -135,6 +135,55 @@ class Backend {
   // order (ties: lower index first) and their indices.
   virtual void topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows,
                     int64_t cols, int64_t k) = 0;
+
+  // ---- mHC ------------------------------------------------------------------
+  // Sinkhorn-Knopp (mHC Eq. 9) on M matrices of n×n logits (row-major):
+  //   P⁰ = exp(L − max(L))  (max over each matrix: changes nothing, keeps exp finite)
+  //   iters times: P ← T_r(T_c(P))  (normalise columns to sum 1, then rows)
+  // Rows are normalised last, so every row of the output sums to 1.
+  virtual void sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) = 0;
+  // The exact gradient of that iters-step map with respect to the logits,
+  // recomputing the iterations from the logits (nothing else is saved).
+  // Per normalisation y = x / s (s summed along the axis):
+  //   ∂L/∂x = (g − Σ_axis(g ⊙ y)) / s;  and through exp: ∂L/∂L = g ⊙ P⁰.
+  virtual void sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits,
+                                 int64_t M, int64_t n, int iters) = 0;
+
+  // ---- attention ---------------------------------------------------------------
+  // Fused causal self-attention. q, k, v, out are (B, T, H, D) contiguous (the
+  // layout a projection produces, no transpose needed):
+  //   out[b,t,h] = Σ_{s ≤ t} softmax_s(scale · q[b,t,h]·k[b,s,h]) v[b,s,h]
+  // lse (B, H, T, stat_dtype(t)) receives each row's log-sum-exp of the scaled scores for the backward.
+  virtual void attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B,
+                         int64_t T, int64_t H, int64_t D, double scale) = 0;
+  // Gradients of the above: gq, gk, gv (B, T, H, D), recomputing the
+  // probabilities from q, k and lse.
+  virtual void attention_backward(DType t, const void* q, const void* k, const void* v, const void* out,
+                                  const void* lse, const void* gout, void* gq, void* gk, void* gv, int64_t B,
+                                  int64_t T, int64_t H, int64_t D, double scale) = 0;
+
+  // ---- mixture-of-experts dispatch -------------------------------------------------
+  // Groups `count` assignments (assignment a goes to expert expert_of[a], in
+  // [0, E)) by expert, stably: order[offsets[e] .. offsets[e+1]) lists the
+  // assignments of expert e in increasing a. offsets has E + 1 entries.
+  virtual void moe_dispatch(const int32_t* expert_of, int64_t count, int64_t E, int32_t* order,
+                            int32_t* offsets) = 0;
+
+  // ---- positions --------------------------------------------------------------
+  // Rotary position embedding on x (B, T, H, D), D even, "rotate-half" pairs
+  // (i, i + D/2) turned by angle[t, i]: cos/sin are (T, D/2) f32 tables.
+  //   y_i = x_i cos − x_{i+D/2} sin,  y_{i+D/2} = x_i sin + x_{i+D/2} cos.
+  // inverse = true turns by −angle (the backward pass).
+  virtual void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B,
+                    int64_t T, int64_t H, int64_t D, bool inverse) = 0;
+
+  // ---- optimiser ----------------------------------------------------------------
+  // One AdamW step (decoupled weight decay) on f32 master weights, in place:
+  //   g = grad · grad_scale;  m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²
+  //   p = p − lr · (weight_decay · p + (m / bc1) / (sqrt(v / bc2) + eps))
+  // with bc1 = 1 − β1^t and bc2 = 1 − β2^t passed in.
+  virtual void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
+                     float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) = 0;
 };
 
 // The backend for a device. Throws a clear error for CUDA when the build has

@@ -180,11 +180,50 @@ TEST_CASE("dropout: gradient uses the same mask", "[gradcheck]") {
   require_gradcheck([](auto& in) { return dropout(in[0], 0.3, 77); }, {x});
 }
 
-TEST_CASE("causal attention, composed", "[gradcheck]") {
+TEST_CASE("causal attention, fused and composed (with dropout)", "[gradcheck]") {
   Rng rng(15);
-  Tensor q = leaf({1, 2, 4, 3}, rng), k = leaf({1, 2, 4, 3}, rng), v = leaf({1, 2, 4, 3}, rng);
+  Tensor q = leaf({2, 5, 2, 3}, rng), k = leaf({2, 5, 2, 3}, rng), v = leaf({2, 5, 2, 3}, rng);
   require_gradcheck([](auto& in) { return causal_attention(in[0], in[1], in[2]); }, {q, k, v});
   require_gradcheck([](auto& in) { return causal_attention(in[0], in[1], in[2], 0.25, 5); }, {q, k, v});
+  // Fused and composed agree (dropout with p → 0 is not the composed path, so
+  // compare against the composition written out here).
+  NoGradGuard no_grad;
+  Tensor fused = causal_attention(q, k, v);
+  Tensor qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);
+  Tensor s = matmul(qh, kh.transpose(-1, -2)) * (1.0 / std::sqrt(3.0));
+  std::vector<double> mask(25, 0.0);
+  for (int i = 0; i < 5; ++i)
+    for (int j = i + 1; j < 5; ++j) mask[i * 5 + j] = -1e300;
+  Tensor composed = matmul(softmax(s + Tensor::from_vector(mask, {5, 5}, DType::f64), -1), vh).transpose(1, 2);
+  CHECK(mhc::test::max_abs_diff(fused, composed) < 1e-12);
+}
+
+TEST_CASE("rope: rotation forward, inverse rotation backward", "[gradcheck]") {
+  Rng rng(17);
+  Tensor x = leaf({2, 3, 2, 4}, rng);
+  std::vector<float> c(3 * 2), s(3 * 2);
+  for (int t = 0; t < 3; ++t)
+    for (int i = 0; i < 2; ++i) {
+      const double ang = t * std::pow(10000.0, -2.0 * i / 4);
+      c[t * 2 + i] = static_cast<float>(std::cos(ang));
+      s[t * 2 + i] = static_cast<float>(std::sin(ang));
+    }
+  Tensor ct = Tensor::from_vector(c, {3, 2}), st = Tensor::from_vector(s, {3, 2});
+  require_gradcheck([&](auto& in) { return rope(in[0], ct, st); }, {x});
+  // A rotation keeps the norm of every pair.
+  NoGradGuard no_grad;
+  Tensor y = rope(x, ct, st);
+  CHECK(sum(square(y)).item() == Approx(sum(square(x)).item()).epsilon(1e-6));
+}
+
+TEST_CASE("sinkhorn: exact backward through every iteration", "[gradcheck][sinkhorn]") {
+  Rng rng(18);
+  for (int n : {2, 4, 8})
+    for (int iters : {1, 5, 20}) {
+      Tensor L = leaf({3, n, n}, rng);
+      INFO("n = " << n << ", iterations = " << iters);
+      require_gradcheck([iters](auto& in) { return sinkhorn(in[0], iters); }, {L}, 1e-6);
+    }
 }
 
 TEST_CASE("view ops: reshape, permute, expand, squeeze, contiguous", "[gradcheck]") {

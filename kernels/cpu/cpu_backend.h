@@ -62,6 +62,20 @@ class CpuBackend final : public Backend {
   void topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows, int64_t cols,
             int64_t k) override;
 
+  void sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) override;
+  void sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits, int64_t M,
+                         int64_t n, int iters) override;
+  void attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B, int64_t T,
+                 int64_t H, int64_t D, double scale) override;
+  void attention_backward(DType t, const void* q, const void* k, const void* v, const void* out, const void* lse,
+                          const void* gout, void* gq, void* gk, void* gv, int64_t B, int64_t T, int64_t H, int64_t D,
+                          double scale) override;
+  void moe_dispatch(const int32_t* expert_of, int64_t count, int64_t E, int32_t* order, int32_t* offsets) override;
+  void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
+            int64_t H, int64_t D, bool inverse) override;
+  void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
+             float eps, float weight_decay, float bc1, float bc2, float grad_scale) override;
+
  private:
   CachingAllocator allocator_;
 };

@@ -1,0 +1,150 @@
+// attention.cpp — CPU fused causal attention on (B, T, H, D) tensors, one
+// (batch, head) pair per task: scores for the causal triangle, a max-shifted
+// softmax, the weighted sum of values. The backward recomputes the
+// probabilities from q, k and the saved log-sum-exp:
+//   P = exp(S − lse),  dV = Pᵀ dO,  dP = dO Vᵀ,
+//   dS = P ⊙ (dP − rowsum(dO ⊙ O)),  dQ = scale · dS K,  dK = scale · dSᵀ Q.
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/fast_math.h"
+
+namespace mhc {
+
+namespace {
+
+template <class T>
+T dot(const T* a, const T* b, int64_t n) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+template <class T>
+void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t B, int64_t Tn, int64_t H,
+                       int64_t D, T scale) {
+  const int64_t row = H * D;  // stride between consecutive positions
+#pragma omp parallel
+  {
+    std::vector<T> p(Tn);
+#pragma omp for schedule(static) collapse(2)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        const T* qb = q + b * Tn * row + h * D;
+        const T* kb = k + b * Tn * row + h * D;
+        const T* vb = v + b * Tn * row + h * D;
+        T* ob = out + b * Tn * row + h * D;
+        T* lse_bh = lse + (b * H + h) * Tn;
+        for (int64_t t = 0; t < Tn; ++t) {
+          T m = -INFINITY;
+          for (int64_t s = 0; s <= t; ++s) {
+            p[s] = scale * dot(qb + t * row, kb + s * row, D);
+            m = std::max(m, p[s]);
+          }
+          T sum = 0;
+          for (int64_t s = 0; s <= t; ++s) {
+            p[s] = cpu::exp_fast(p[s] - m);
+            sum += p[s];
+          }
+          lse_bh[t] = m + std::log(sum);
+          const T inv = T(1) / sum;
+          T* o = ob + t * row;
+          for (int64_t d = 0; d < D; ++d) o[d] = 0;
+          for (int64_t s = 0; s <= t; ++s) {
+            const T w = p[s] * inv;
+            const T* vs = vb + s * row;
+#pragma omp simd
+            for (int64_t d = 0; d < D; ++d) o[d] += w * vs[d];
+          }
+        }
+      }
+  }
+}
+
+template <class T>
+void attention_backward_impl(const T* q, const T* k, const T* v, const T* out, const T* lse, const T* gout, T* gq,
+                             T* gk, T* gv, int64_t B, int64_t Tn, int64_t H, int64_t D, T scale) {
+  const int64_t row = H * D;
+#pragma omp parallel
+  {
+    std::vector<T> ds(Tn);
+#pragma omp for schedule(static) collapse(2)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t base = b * Tn * row + h * D;
+        const T *qb = q + base, *kb = k + base, *vb = v + base, *ob = out + base, *gob = gout + base;
+        T *gqb = gq + base, *gkb = gk + base, *gvb = gv + base;
+        const T* lse_bh = lse + (b * H + h) * Tn;
+        for (int64_t t = 0; t < Tn; ++t)
+          for (int64_t d = 0; d < D; ++d) gqb[t * row + d] = gkb[t * row + d] = gvb[t * row + d] = 0;
+        for (int64_t t = 0; t < Tn; ++t) {
+          const T* qt = qb + t * row;
+          const T* got = gob + t * row;
+          const T delta = dot(got, ob + t * row, D);  // rowsum(dO ⊙ O)
+          const T l = lse_bh[t];
+          for (int64_t s = 0; s <= t; ++s) {
+            const T p = std::exp(scale * dot(qt, kb + s * row, D) - l);
+            // dV[s] += p · dO[t]
+            T* gvs = gvb + s * row;
+#pragma omp simd
+            for (int64_t d = 0; d < D; ++d) gvs[d] += p * got[d];
+            ds[s] = p * (dot(got, vb + s * row, D) - delta);
+          }
+          T* gqt = gqb + t * row;
+          for (int64_t s = 0; s <= t; ++s) {
+            const T w = scale * ds[s];
+            const T* ks = kb + s * row;
+            T* gks = gkb + s * row;
+#pragma omp simd
+            for (int64_t d = 0; d < D; ++d) {
+              gqt[d] += w * ks[d];
+              gks[d] += w * qt[d];
+            }
+          }
+        }
+      }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B,
+                           int64_t T, int64_t H, int64_t D, double scale) {
+  dispatch_float(t, "attention", [&](auto tag_) {
+    using scalar_t = decltype(tag_);
+    attention_forward(static_cast<const scalar_t*>(q), static_cast<const scalar_t*>(k),
+                      static_cast<const scalar_t*>(v), static_cast<scalar_t*>(out), static_cast<scalar_t*>(lse), B, T, H, D,
+                      static_cast<scalar_t>(scale));
+  });
+}
+
+void CpuBackend::attention_backward(DType t, const void* q, const void* k, const void* v, const void* out,
+                                    const void* lse, const void* gout, void* gq, void* gk, void* gv, int64_t B,
+                                    int64_t T, int64_t H, int64_t D, double scale) {
+  dispatch_float(t, "attention", [&](auto tag_) {
+    using scalar_t = decltype(tag_);
+    attention_backward_impl(static_cast<const scalar_t*>(q), static_cast<const scalar_t*>(k),
+                            static_cast<const scalar_t*>(v), static_cast<const scalar_t*>(out), static_cast<const scalar_t*>(lse),
+                            static_cast<const scalar_t*>(gout), static_cast<scalar_t*>(gq), static_cast<scalar_t*>(gk),
+                            static_cast<scalar_t*>(gv), B, T, H, D, static_cast<scalar_t>(scale));
+  });
+}
+
+void CpuBackend::moe_dispatch(const int32_t* expert_of, int64_t count, int64_t E, int32_t* order, int32_t* offsets) {
+  // A counting sort: count per expert, prefix-sum into offsets, then place
+  // assignments in increasing index (stable).
+  for (int64_t e = 0; e <= E; ++e) offsets[e] = 0;
+  for (int64_t a = 0; a < count; ++a) {
+    const int32_t e = expert_of[a];
+    if (e < 0 || e >= E)
+      throw std::out_of_range("moe_dispatch: expert " + std::to_string(e) + " outside [0, " + std::to_string(E) + ")");
+    offsets[e + 1]++;
+  }
+  for (int64_t e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
+  std::vector<int32_t> next(offsets, offsets + E);
+  for (int64_t a = 0; a < count; ++a) order[next[expert_of[a]]++] = static_cast<int32_t>(a);
+}
+
+}  // namespace mhc
