@@ -138,14 +138,18 @@ class Backend {
 
   // ---- mHC ------------------------------------------------------------------
   // Sinkhorn-Knopp (mHC Eq. 9) on M matrices of n×n logits (row-major):
-  //   P⁰ = exp(L − max(L))  (max over each matrix: changes nothing, keeps exp finite)
+  //   P⁰ = exp(max(L − max(L), −80))   (max over each matrix: changes nothing,
+  //        keeps exp finite; the floor at e^−80 ≈ 1.8e-35 keeps a row or column
+  //        from underflowing to all zeros, which would divide 0/0, and only
+  //        touches entries 80 below the largest, where the gradient is then 0)
   //   iters times: P ← T_r(T_c(P))  (normalise columns to sum 1, then rows)
   // Rows are normalised last, so every row of the output sums to 1.
   virtual void sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) = 0;
   // The exact gradient of that iters-step map with respect to the logits,
   // recomputing the iterations from the logits (nothing else is saved).
   // Per normalisation y = x / s (s summed along the axis):
-  //   ∂L/∂x = (g − Σ_axis(g ⊙ y)) / s;  and through exp: ∂L/∂L = g ⊙ P⁰.
+  //   ∂L/∂x = (g − Σ_axis(g ⊙ y)) / s;  and through exp: ∂L/∂L = g ⊙ P⁰
+  //   (0 where the floor was active).
   virtual void sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits,
                                  int64_t M, int64_t n, int iters) = 0;
 

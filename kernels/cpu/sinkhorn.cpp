@@ -16,6 +16,10 @@ namespace mhc {
 
 namespace {
 
+// Entries more than this far below a matrix's largest logit are floored
+// (see backend.h): e^−80 is a normal number in f32 and n·e^−80 cannot underflow.
+constexpr double kExpFloor = 80.0;
+
 // Normalises the columns (axis 0) or rows (axis 1) of P (n×n) to sum 1 in
 // place and returns the sums in s.
 template <class T>
@@ -36,7 +40,7 @@ void sinkhorn_one(const T* L, T* P, int64_t n, int iters, T* states, T* sums) {
   const int64_t nn = n * n;
   T m = L[0];
   for (int64_t i = 1; i < nn; ++i) m = std::max(m, L[i]);
-  for (int64_t i = 0; i < nn; ++i) P[i] = std::exp(L[i] - m);
+  for (int64_t i = 0; i < nn; ++i) P[i] = std::exp(std::max(L[i] - m, T(-kExpFloor)));
   if (states) std::copy(P, P + nn, states);
   T scratch[8];
   for (int it = 0; it < iters; ++it) {
@@ -76,7 +80,9 @@ void sinkhorn_backward_one(const T* L, const T* gout, T* gL, int64_t n, int iter
     }
   }
   const T* P0 = states.data();
-  for (int64_t i = 0; i < nn; ++i) gL[i] = g[i] * P0[i];
+  T m = L[0];
+  for (int64_t i = 1; i < nn; ++i) m = std::max(m, L[i]);
+  for (int64_t i = 0; i < nn; ++i) gL[i] = L[i] - m > T(-kExpFloor) ? g[i] * P0[i] : T(0);
 }
 
 void check_n(int64_t n, int iters) {

@@ -1,0 +1,60 @@
+// manifold_hyper_connection.cpp — see the header for the equations.
+#include "layers/manifold_hyper_connection.h"
+
+#include <stdexcept>
+
+#include "autograd/ops.h"
+
+namespace mhc {
+
+ManifoldHyperConnection::ManifoldHyperConnection(const SiteConfig& c, Rng& rng)
+    : n_(c.streams), C_(c.width), iters_(c.sinkhorn_iters), gate_(c.gate), eps_(c.norm_eps) {
+  if (iters_ < 0) throw std::invalid_argument("mHC: Sinkhorn iterations must be ≥ 0");
+  const int64_t cols = 2 * n_ + n_ * n_;
+  phi = c.phi_init_std > 0 ? Tensor::randn({n_ * C_, cols}, rng, c.phi_init_std) : Tensor::zeros({n_ * C_, cols});
+  alpha_pre = Tensor::full({1}, c.alpha_init);
+  alpha_post = Tensor::full({1}, c.alpha_init);
+  alpha_res = Tensor::full({1}, c.alpha_init);
+  b_pre = Tensor::zeros({n_});
+  b_post = Tensor::zeros({n_});
+  b_res = Tensor::zeros({n_, n_});
+  register_parameter("phi", &phi);
+  register_parameter("alpha_pre", &alpha_pre);
+  register_parameter("alpha_post", &alpha_post);
+  register_parameter("alpha_res", &alpha_res);
+  register_parameter("b_pre", &b_pre);
+  register_parameter("b_post", &b_post);
+  register_parameter("b_res", &b_res);
+}
+
+Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
+  if (x.dim() != 4 || x.size(2) != n_ || x.size(3) != C_)
+    throw std::invalid_argument("mHC: expects a (B, T, " + std::to_string(n_) + ", " + std::to_string(C_) +
+                                ") stream state, got " + x.shape().str());
+  const int64_t B = x.size(0), T = x.size(1), n = n_;
+  const DType dt = x.dtype();
+  // Coefficient path, in f32 (f64 in gradient checks).
+  const DType ct = dt == DType::f64 ? DType::f64 : DType::f32;
+  Tensor v = rms_norm(x.to(ct).reshape({B, T, n * C_}), Tensor(), eps_);       // (B, T, nC)   Eq. 7
+  Tensor proj = matmul(v, phi.to(ct));                                          // (B, T, 2n + n²)
+  Tensor pre = proj.slice(-1, 0, n) * alpha_pre.to(ct) + b_pre.to(ct);          // (B, T, n)
+  Tensor post = proj.slice(-1, n, 2 * n) * alpha_post.to(ct) + b_post.to(ct);   // (B, T, n)
+  Tensor res = proj.slice(-1, 2 * n, 2 * n + n * n).reshape({B, T, n, n}) * alpha_res.to(ct) + b_res.to(ct);
+  Tensor h_pre, h_post;                                                          // (B, T, n)
+  if (gate_ == PrePostGate::Sigmoid) {
+    h_pre = sigmoid(pre);                                                       // Eq. 8
+    h_post = sigmoid(post) * 2.0;
+  } else {
+    h_pre = h_post = Tensor::ones({1, 1, n}, ct, x.device()).expand({B, T, n});
+  }
+  Tensor h_res = sinkhorn(res, iters_);                                        // (B, T, n, n)  Eq. 9
+  keep_h_res(h_res);
+
+  // Stream path, in the activations' dtype.
+  Tensor h_in = mix_streams(h_pre.to(dt).unsqueeze(-2), x).reshape({B, T, C_});  // H_pre x   (B, T, C)
+  Tensor y = F(h_in);                                                             // (B, T, C)
+  // x_{l+1} = H_res x + H_postᵀ y   (Eq. 3)
+  return mix_streams(h_res.to(dt), x) + h_post.to(dt).unsqueeze(-1) * y.unsqueeze(-2);
+}
+
+}  // namespace mhc
