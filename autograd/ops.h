@@ -87,4 +87,16 @@ Tensor index_select(const Tensor& x, int dim, const Tensor& idx);
 // base + src scattered along `dim`: out[..., idx[i], ...] += src[..., i, ...].
 Tensor index_add(const Tensor& base, int dim, const Tensor& idx, const Tensor& src);
 
+// ---- MoE dispatch (ops_index.cpp; not differentiable) -------------------------
+// Groups the top-k assignments expert_of (N, k) i32 by expert (see
+// Backend::moe_dispatch): `order` and `token` are i32 (N·k) tensors on the
+// same device; `offsets` (E + 1) are copied to the host — the one device→host
+// transfer of a dispatch.
+struct MoePlan {
+  Tensor order;                  // assignment indices a = token·k + slot, grouped by expert
+  Tensor token;                  // order / k
+  std::vector<int64_t> offsets;  // expert e owns positions [offsets[e], offsets[e+1])
+};
+MoePlan moe_dispatch(const Tensor& expert_of, int64_t num_experts);
+
 }  // namespace mhc

@@ -156,4 +156,21 @@ Tensor gather_last(const Tensor& x_in, const Tensor& idx_in) {
   return y;
 }
 
+MoePlan moe_dispatch(const Tensor& expert_of_in, int64_t num_experts) {
+  check_defined("moe_dispatch", expert_of_in);
+  if (expert_of_in.dtype() != DType::i32 || expert_of_in.dim() != 2)
+    throw std::invalid_argument("moe_dispatch: expects (N, k) i32 expert ids, got " + expert_of_in.describe());
+  Tensor expert_of = expert_of_in.contiguous();
+  const int64_t N = expert_of.size(0), k = expert_of.size(1);
+  MoePlan plan;
+  plan.order = Tensor::empty({N * k}, DType::i32, expert_of.device());
+  plan.token = Tensor::empty({N * k}, DType::i32, expert_of.device());
+  Tensor offsets = Tensor::empty({num_experts + 1}, DType::i32, expert_of.device());
+  backend_of(expert_of).moe_dispatch(ids_ptr(expert_of), N, k, num_experts, static_cast<int32_t*>(plan.order.data_ptr()),
+                                     static_cast<int32_t*>(plan.token.data_ptr()),
+                                     static_cast<int32_t*>(offsets.data_ptr()));
+  for (int32_t o : offsets.to_vector<int32_t>()) plan.offsets.push_back(o);
+  return plan;
+}
+
 }  // namespace mhc

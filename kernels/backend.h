@@ -167,11 +167,12 @@ class Backend {
                                   int64_t T, int64_t H, int64_t D, double scale) = 0;
 
   // ---- mixture-of-experts dispatch -------------------------------------------------
-  // Groups `count` assignments (assignment a goes to expert expert_of[a], in
-  // [0, E)) by expert, stably: order[offsets[e] .. offsets[e+1]) lists the
-  // assignments of expert e in increasing a. offsets has E + 1 entries.
-  virtual void moe_dispatch(const int32_t* expert_of, int64_t count, int64_t E, int32_t* order,
-                            int32_t* offsets) = 0;
+  // Groups the tokens·k assignments of top-k routing by expert, stably.
+  // Assignment a = token·k + slot goes to expert expert_of[a] ∈ [0, E).
+  // Writes order[j] (expert e's assignments at j ∈ [offsets[e], offsets[e+1]),
+  // in increasing a), token[j] = order[j] / k, and offsets (E + 1 entries).
+  virtual void moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order,
+                            int32_t* token, int32_t* offsets) = 0;
 
   // ---- positions --------------------------------------------------------------
   // Rotary position embedding on x (B, T, H, D), D even, "rotate-half" pairs

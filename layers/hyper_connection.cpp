@@ -52,8 +52,9 @@ Tensor HyperConnection::forward(const Tensor& x, const SubBlock& F) {
   keep_h_res(h_res);
   Tensor h_in = mix_streams(h_pre, x).reshape({B, T, C_});         // (B, T, C)
   Tensor y = F(h_in);                                                // (B, T, C)
-  // x_{l+1} = H_res x + H_postᵀ y   (Eq. 3), H_post = B
-  return mix_streams(h_res, x) + b.unsqueeze(-1) * y.unsqueeze(-2);
+  // x_{l+1} = H_res x + H_postᵀ y   (Eq. 3), H_post = B, as one product per
+  // token: [H_res | H_postᵀ] · [x; y]
+  return mix_streams(concat({h_res, b.unsqueeze(-1)}, -1), concat({x, y.unsqueeze(-2)}, -2));
 }
 
 }  // namespace mhc

@@ -53,8 +53,10 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
   // Stream path, in the activations' dtype.
   Tensor h_in = mix_streams(h_pre.to(dt).unsqueeze(-2), x).reshape({B, T, C_});  // H_pre x   (B, T, C)
   Tensor y = F(h_in);                                                             // (B, T, C)
-  // x_{l+1} = H_res x + H_postᵀ y   (Eq. 3)
-  return mix_streams(h_res.to(dt), x) + h_post.to(dt).unsqueeze(-1) * y.unsqueeze(-2);
+  // x_{l+1} = H_res x + H_postᵀ y   (Eq. 3), as one product per token:
+  //   [H_res | H_postᵀ] (n × (n+1))  ·  [x; y] ((n+1) × C)
+  Tensor h_out = concat({h_res, h_post.unsqueeze(-1)}, -1).to(dt);                // (B, T, n, n + 1)
+  return mix_streams(h_out, concat({x, y.unsqueeze(-2)}, -2));
 }
 
 }  // namespace mhc

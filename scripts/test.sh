@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 build=${MHC_BUILD_DIR:-build}
+# ctest runs tests side by side: let idle OpenMP threads sleep instead of
+# spinning, or parallel tests on 2 cores slow each other down tenfold.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 ctest --test-dir "$build" --output-on-failure -j"$(nproc)" "$@"

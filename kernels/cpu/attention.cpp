@@ -85,7 +85,7 @@ void attention_backward_impl(const T* q, const T* k, const T* v, const T* out, c
           const T delta = dot(got, ob + t * row, D);  // rowsum(dO ⊙ O)
           const T l = lse_bh[t];
           for (int64_t s = 0; s <= t; ++s) {
-            const T p = std::exp(scale * dot(qt, kb + s * row, D) - l);
+            const T p = cpu::exp_fast(scale * dot(qt, kb + s * row, D) - l);
             // dV[s] += p · dO[t]
             T* gvs = gvb + s * row;
 #pragma omp simd
@@ -132,9 +132,11 @@ void CpuBackend::attention_backward(DType t, const void* q, const void* k, const
   });
 }
 
-void CpuBackend::moe_dispatch(const int32_t* expert_of, int64_t count, int64_t E, int32_t* order, int32_t* offsets) {
+void CpuBackend::moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order,
+                              int32_t* token, int32_t* offsets) {
   // A counting sort: count per expert, prefix-sum into offsets, then place
   // assignments in increasing index (stable).
+  const int64_t count = tokens * k;
   for (int64_t e = 0; e <= E; ++e) offsets[e] = 0;
   for (int64_t a = 0; a < count; ++a) {
     const int32_t e = expert_of[a];
@@ -144,7 +146,11 @@ void CpuBackend::moe_dispatch(const int32_t* expert_of, int64_t count, int64_t E
   }
   for (int64_t e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
   std::vector<int32_t> next(offsets, offsets + E);
-  for (int64_t a = 0; a < count; ++a) order[next[expert_of[a]]++] = static_cast<int32_t>(a);
+  for (int64_t a = 0; a < count; ++a) {
+    const int32_t j = next[expert_of[a]]++;
+    order[j] = static_cast<int32_t>(a);
+    token[j] = static_cast<int32_t>(a / k);
+  }
 }
 
 }  // namespace mhc

@@ -2,6 +2,8 @@
 // behind the caching allocator.
 #include "kernels/cpu/cpu_backend.h"
 
+#include <cblas.h>
+
 #include <cstdlib>
 #include <cstring>
 
@@ -9,7 +11,12 @@ namespace mhc {
 
 CpuBackend::CpuBackend()
     : allocator_([](size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); },
-                 [](void* p) { std::free(p); }) {}
+                 [](void* p) { std::free(p); }) {
+  // One thread pool for the whole program: gemm_blas splits products over
+  // OpenMP threads. The build links the serial OpenBLAS; should it fall back
+  // to a threaded one, keep that library's own threads out of the way.
+  openblas_set_num_threads(1);
+}
 
 void* CpuBackend::allocate(size_t bytes) { return allocator_.allocate(bytes); }
 void CpuBackend::deallocate(void* ptr, size_t bytes) { allocator_.deallocate(ptr, bytes); }

@@ -70,7 +70,8 @@ class CpuBackend final : public Backend {
   void attention_backward(DType t, const void* q, const void* k, const void* v, const void* out, const void* lse,
                           const void* gout, void* gq, void* gk, void* gv, int64_t B, int64_t T, int64_t H, int64_t D,
                           double scale) override;
-  void moe_dispatch(const int32_t* expert_of, int64_t count, int64_t E, int32_t* order, int32_t* offsets) override;
+  void moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order, int32_t* token,
+                    int32_t* offsets) override;
   void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
             int64_t H, int64_t D, bool inverse) override;
   void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
@@ -85,6 +86,8 @@ namespace cpu {
 // readable reference that the BLAS path is tested against. Same contract as
 // Backend::gemm.
 void gemm_reference(const GemmArgs& args);
+// Batched products of tiny matrices: a plain loop per batch entry, no packing.
+void gemm_small_batched(const GemmArgs& args);
 // The BLAS path alone (cblas_sgemm / cblas_dgemm per batch entry).
 void gemm_blas(const GemmArgs& args);
 

@@ -47,48 +47,42 @@ void copy_strided_impl(const U* x, const Layout& lx, U* y, const Layout& ly) {
   }
 }
 
-template <class T>
-inline T unary_fn(const UnaryOp op, T x) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return exp_fast(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sigmoid: return sigmoid_fast(x);
-    case UnaryOp::Tanh: return tanh_fast(x);
-    case UnaryOp::Silu: return x * sigmoid_fast(x);
-    case UnaryOp::Gelu: return T(0.5) * x * (T(1) + erf_fast(x * T(0.70710678118654752440)));
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Square: return x * x;
-    case UnaryOp::Relu: return x > T(0) ? x : T(0);
-    case UnaryOp::Abs: return std::abs(x);
-  }
-  return x;
+// op(x), with the op fixed at compile time so each loop below is a
+// straight-line body the compiler vectorises.
+template <UnaryOp OP, class T>
+inline T unary_fn(T x) {
+  if constexpr (OP == UnaryOp::Neg) return -x;
+  else if constexpr (OP == UnaryOp::Exp) return exp_fast(x);
+  else if constexpr (OP == UnaryOp::Log) return std::log(x);
+  else if constexpr (OP == UnaryOp::Sigmoid) return sigmoid_fast(x);
+  else if constexpr (OP == UnaryOp::Tanh) return tanh_fast(x);
+  else if constexpr (OP == UnaryOp::Silu) return x * sigmoid_fast(x);
+  else if constexpr (OP == UnaryOp::Gelu) return T(0.5) * x * (T(1) + erf_fast(x * T(0.70710678118654752440)));
+  else if constexpr (OP == UnaryOp::Sqrt) return std::sqrt(x);
+  else if constexpr (OP == UnaryOp::Square) return x * x;
+  else if constexpr (OP == UnaryOp::Relu) return x > T(0) ? x : T(0);
+  else return std::abs(x);  // Abs
 }
 
 // d op(x) / dx, written with y = op(x) where that is cheaper.
-template <class T>
-inline T unary_grad(UnaryOp op, T x, T y) {
-  switch (op) {
-    case UnaryOp::Neg: return T(-1);
-    case UnaryOp::Exp: return y;
-    case UnaryOp::Log: return T(1) / x;
-    case UnaryOp::Sigmoid: return y * (T(1) - y);
-    case UnaryOp::Tanh: return T(1) - y * y;
-    case UnaryOp::Silu: {
-      const T s = sigmoid_fast(x);
-      return s * (T(1) + x * (T(1) - s));
-    }
-    case UnaryOp::Gelu: {
-      const T cdf = T(0.5) * (T(1) + erf_fast(x * T(0.70710678118654752440)));
-      const T pdf = exp_fast(T(-0.5) * x * x) * T(0.39894228040143267794);
-      return cdf + x * pdf;
-    }
-    case UnaryOp::Sqrt: return T(0.5) / y;
-    case UnaryOp::Square: return T(2) * x;
-    case UnaryOp::Relu: return x > T(0) ? T(1) : T(0);
-    case UnaryOp::Abs: return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
-  }
-  return T(0);
+template <UnaryOp OP, class T>
+inline T unary_grad(T x, T y) {
+  if constexpr (OP == UnaryOp::Neg) return T(-1);
+  else if constexpr (OP == UnaryOp::Exp) return y;
+  else if constexpr (OP == UnaryOp::Log) return T(1) / x;
+  else if constexpr (OP == UnaryOp::Sigmoid) return y * (T(1) - y);
+  else if constexpr (OP == UnaryOp::Tanh) return T(1) - y * y;
+  else if constexpr (OP == UnaryOp::Silu) {
+    const T s = sigmoid_fast(x);
+    return s * (T(1) + x * (T(1) - s));
+  } else if constexpr (OP == UnaryOp::Gelu) {
+    const T cdf = T(0.5) * (T(1) + erf_fast(x * T(0.70710678118654752440)));
+    const T pdf = exp_fast(T(-0.5) * x * x) * T(0.39894228040143267794);
+    return cdf + x * pdf;
+  } else if constexpr (OP == UnaryOp::Sqrt) return T(0.5) / y;
+  else if constexpr (OP == UnaryOp::Square) return T(2) * x;
+  else if constexpr (OP == UnaryOp::Relu) return x > T(0) ? T(1) : T(0);
+  else return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));  // Abs
 }
 
 // Runs body(std::integral_constant<UnaryOp, op>) so each op gets its own
@@ -226,7 +220,7 @@ void CpuBackend::unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) {
     scalar_t* yp = typed<scalar_t>(y);
     with_unary_op(op, [&](auto op_c) {
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) yp[i] = unary_fn(op_c.value, xp[i]);
+      for (int64_t i = 0; i < n; ++i) yp[i] = unary_fn<decltype(op_c)::value>(xp[i]);
     });
   });
 }
@@ -241,7 +235,7 @@ void CpuBackend::unary_backward(UnaryOp op, DType t, const void* x, const void* 
     scalar_t* out = typed<scalar_t>(gx);
     with_unary_op(op, [&](auto op_c) {
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
-      for (int64_t i = 0; i < n; ++i) out[i] = gp[i] * unary_grad(op_c.value, xp[i], yp[i]);
+      for (int64_t i = 0; i < n; ++i) out[i] = gp[i] * unary_grad<decltype(op_c)::value>(xp[i], yp[i]);
     });
   });
 }

@@ -6,6 +6,7 @@
 // the readable reference; gemm_blas (OpenBLAS) is what training uses for all
 // but tiny matrices, and tests compare the two.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -63,30 +64,98 @@ void gemm_reference_typed(const GemmArgs& g, bool parallel) {
   }
 }
 
+// A product of tiny matrices (the n×n stream mixes of HC/mHC, per token):
+// no packing, just the loop order that keeps the innermost loop unit-stride.
+template <class T>
+void gemm_small_one(const GemmArgs& g, int64_t b) {
+  const T* A = static_cast<const T*>(g.a) + b * g.stride_a;
+  const T* B = static_cast<const T*>(g.b) + b * g.stride_b;
+  T* C = static_cast<T*>(g.c) + b * g.stride_c;
+  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  auto a_at = [&](int64_t i, int64_t k) { return g.trans_a ? A[k * g.lda + i] : A[i * g.lda + k]; };
+  for (int64_t i = 0; i < g.M; ++i) {
+    T* c = C + i * g.ldc;
+    if (!g.trans_b) {  // C[i, :] = Σ_k A[i, k] B[k, :]   (B rows are contiguous)
+      for (int64_t j = 0; j < g.N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
+      for (int64_t k = 0; k < g.K; ++k) {
+        const T a = alpha * a_at(i, k);
+        const T* brow = B + k * g.ldb;
+#pragma omp simd
+        for (int64_t j = 0; j < g.N; ++j) c[j] += a * brow[j];
+      }
+    } else {  // C[i, j] = A[i, :] · Bᵀ[:, j]   (a dot product along K)
+      for (int64_t j = 0; j < g.N; ++j) {
+        const T* bcol = B + j * g.ldb;
+        T dot = 0;
+        if (!g.trans_a) {
+          const T* arow = A + i * g.lda;
+#pragma omp simd reduction(+ : dot)
+          for (int64_t k = 0; k < g.K; ++k) dot += arow[k] * bcol[k];
+        } else {
+          for (int64_t k = 0; k < g.K; ++k) dot += a_at(i, k) * bcol[k];
+        }
+        c[j] = alpha * dot + (beta == T(0) ? T(0) : beta * c[j]);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+void gemm_small_batched(const GemmArgs& g) {
+  dispatch_float(g.dtype, "gemm", [&](auto tag_) {
+    using scalar_t = decltype(tag_);
+#pragma omp parallel for schedule(static) if (g.batch * g.M * g.N * g.K > kParallelGrain)
+    for (int64_t b = 0; b < g.batch; ++b) gemm_small_one<scalar_t>(g, b);
+  });
+}
 
 void gemm_reference(const GemmArgs& g) {
   dispatch_float(g.dtype, "gemm_reference", [&](auto tag_) {
     using scalar_t = decltype(tag_); gemm_reference_typed<scalar_t>(g, true); });
 }
 
-void gemm_blas(const GemmArgs& g) {
+namespace {
+// One BLAS call on the whole product, or on a block of C's rows or columns.
+void blas_call(const GemmArgs& g, int64_t b, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
   const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
-  for (int64_t b = 0; b < g.batch; ++b) {
-    if (g.dtype == DType::f32) {
-      cblas_sgemm(CblasRowMajor, ta, tb, g.M, g.N, g.K, g.alpha,
-                  static_cast<const float*>(g.a) + b * g.stride_a, g.lda,
-                  static_cast<const float*>(g.b) + b * g.stride_b, g.ldb, g.beta,
-                  static_cast<float*>(g.c) + b * g.stride_c, g.ldc);
-    } else if (g.dtype == DType::f64) {
-      cblas_dgemm(CblasRowMajor, ta, tb, g.M, g.N, g.K, g.alpha,
-                  static_cast<const double*>(g.a) + b * g.stride_a, g.lda,
-                  static_cast<const double*>(g.b) + b * g.stride_b, g.ldb, g.beta,
-                  static_cast<double*>(g.c) + b * g.stride_c, g.ldc);
+  // Row i of op(A) starts at A + i·lda (or column i of stored A when transposed); likewise for B's columns.
+  const int64_t a_off = b * g.stride_a + (g.trans_a ? i0 : i0 * g.lda);
+  const int64_t b_off = b * g.stride_b + (g.trans_b ? j0 * g.ldb : j0);
+  const int64_t c_off = b * g.stride_c + i0 * g.ldc + j0;
+  if (g.dtype == DType::f32) {
+    cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, j1 - j0, g.K, g.alpha, static_cast<const float*>(g.a) + a_off, g.lda,
+                static_cast<const float*>(g.b) + b_off, g.ldb, g.beta, static_cast<float*>(g.c) + c_off, g.ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, i1 - i0, j1 - j0, g.K, g.alpha, static_cast<const double*>(g.a) + a_off, g.lda,
+                static_cast<const double*>(g.b) + b_off, g.ldb, g.beta, static_cast<double*>(g.c) + c_off, g.ldc);
+  }
+}
+}  // namespace
+
+void gemm_blas(const GemmArgs& g) {
+  if (g.dtype != DType::f32 && g.dtype != DType::f64)
+    throw std::invalid_argument(std::string("gemm: dtype ") + dtype_name(g.dtype) + " is not supported on the CPU");
+  // OpenBLAS runs single-threaded (see CpuBackend's constructor); the
+  // threads here are OpenMP's, so the whole program has one thread pool.
+  // Large single products are cut into one block of rows (or columns) per
+  // thread; batches are spread over threads whole.
+  const int64_t work = g.M * g.N * g.K;
+  if (g.batch > 1) {
+#pragma omp parallel for schedule(static) if (work * g.batch > (1 << 18))
+    for (int64_t b = 0; b < g.batch; ++b) blas_call(g, b, 0, g.M, 0, g.N);
+    return;
+  }
+#pragma omp parallel if (work > (1 << 18))
+  {
+    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    if (g.M >= g.N) {
+      const int64_t i0 = g.M * t / nt, i1 = g.M * (t + 1) / nt;
+      if (i1 > i0) blas_call(g, 0, i0, i1, 0, g.N);
     } else {
-      throw std::invalid_argument(std::string("gemm: dtype ") + dtype_name(g.dtype) +
-                                  " is not supported on the CPU");
+      const int64_t j0 = g.N * t / nt, j1 = g.N * (t + 1) / nt;
+      if (j1 > j0) blas_call(g, 0, 0, g.M, j0, j1);
     }
   }
 }
@@ -108,11 +177,11 @@ void CpuBackend::gemm(const GemmArgs& g) {
       });
     return;
   }
-  // Many tiny products (attention heads, the n×n stream mixes of HC/mHC):
+  // Many tiny products (the n×n stream mixes of HC/mHC, one per token):
   // BLAS call overhead dominates, so run our own loop, parallel over the batch.
   const int64_t work = g.M * g.N * g.K;
-  if (g.batch > 1 && work <= 64 * 64 * 64) {
-    cpu::gemm_reference(g);
+  if (g.batch > 1 && work <= 32 * 32 * 32) {
+    cpu::gemm_small_batched(g);
     return;
   }
   cpu::gemm_blas(g);

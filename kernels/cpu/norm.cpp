@@ -2,7 +2,8 @@
 //   y = x · rstd · w,  rstd = (mean(x²) + eps)^(-1/2)
 //   gx = rstd · (gy⊙w) − x · rstd³ · mean(gy⊙w⊙x)
 //   gw = Σ_rows gy ⊙ x · rstd   (fixed row blocks, then the blocks in order)
-// On the CPU the statistic dtype equals the data dtype (f32 or f64).
+// On the CPU the statistic dtype equals the data dtype (f32 or f64), and
+// row sums accumulate in it (f32 rows with a vectorised reduction).
 #include <cmath>
 #include <vector>
 
@@ -11,6 +12,26 @@
 namespace mhc {
 
 using cpu::kParallelGrain;
+
+namespace {
+// Σ a[c]·b[c] in the accumulator type of T: f32 rows are summed in f32 with
+// a vectorised (fixed-order) reduction — rows are at most a few thousand
+// long — and f64 rows in f64.
+template <class T>
+inline T row_dot(const T* a, const T* b, int64_t C) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t c = 0; c < C; ++c) s += a[c] * b[c];
+  return s;
+}
+template <class T>
+inline T row_dot3(const T* a, const T* b, const T* w, int64_t C) {
+  T s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t c = 0; c < C; ++c) s += a[c] * b[c] * w[c];
+  return s;
+}
+}  // namespace
 
 void CpuBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows,
                          int64_t C, float eps) {
@@ -24,9 +45,8 @@ void CpuBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* r
     for (int64_t r = 0; r < rows; ++r) {
       const scalar_t* xr = xp + r * C;
       scalar_t* yr = yp + r * C;
-      double ss = 0;
-      for (int64_t c = 0; c < C; ++c) ss += static_cast<double>(xr[c]) * xr[c];
-      const scalar_t s = static_cast<scalar_t>(1.0 / std::sqrt(ss / static_cast<double>(C) + eps));
+      const scalar_t ss = row_dot(xr, xr, C);
+      const scalar_t s = scalar_t(1) / std::sqrt(ss / static_cast<scalar_t>(C) + static_cast<scalar_t>(eps));
       rp[r] = s;
       if (wp)
         for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * s * wp[c];
@@ -58,18 +78,14 @@ void CpuBackend::rmsnorm_backward(DType t, const void* x, const void* w, const v
         const scalar_t* gr = gp + r * C;
         scalar_t* out = gxp + r * C;
         const scalar_t s = rp[r];
-        double dot = 0;
-        if (wp)
-          for (int64_t c = 0; c < C; ++c) dot += static_cast<double>(gr[c]) * wp[c] * xr[c];
-        else
-          for (int64_t c = 0; c < C; ++c) dot += static_cast<double>(gr[c]) * xr[c];
-        const scalar_t k = static_cast<scalar_t>(static_cast<double>(s) * s * s * dot / static_cast<double>(C));
+        const scalar_t dot = wp ? row_dot3(gr, xr, wp, C) : row_dot(gr, xr, C);
+        const scalar_t k = s * s * s * dot / static_cast<scalar_t>(C);
         if (wp)
           for (int64_t c = 0; c < C; ++c) out[c] = s * gr[c] * wp[c] - xr[c] * k;
         else
           for (int64_t c = 0; c < C; ++c) out[c] = s * gr[c] - xr[c] * k;
         if (pg)
-          for (int64_t c = 0; c < C; ++c) pg[c] += static_cast<double>(gr[c]) * xr[c] * s;
+          for (int64_t c = 0; c < C; ++c) pg[c] += static_cast<double>(gr[c] * xr[c] * s);
       }
     }
     if (want_gw) {

@@ -1,16 +1,22 @@
 // sinkhorn.cpp — CPU Sinkhorn-Knopp (mHC Eq. 9) forward and its exact
-// backward through all iterations, one small n×n matrix per token.
+// backward through all iterations, for M small n×n matrices (one per token).
+//
+// Matrices are processed in tiles of kLanes at a time, stored "lane-major"
+// (entry i of matrix w at a[i][w]), so every arithmetic loop runs over the
+// lanes and vectorises — n is tiny (≤ 8), the number of matrices is not.
 //
 // The backward recomputes the forward from the logits, keeping every
-// intermediate matrix (2·iters + 1 of them, n ≤ 8: a few KiB), then walks the
-// steps in reverse. For a normalisation y = x / s along an axis,
-//   ∂L/∂x = (g − Σ_axis(g ⊙ y)) / s.
+// intermediate matrix of the tile (2·iters + 1 of them), then walks the steps
+// in reverse. For a normalisation y = x / s along an axis,
+//   ∂L/∂x = (g − Σ_axis(g ⊙ y)) / s,
+// and through P⁰ = exp(L − max L): ∂L/∂L = g ⊙ P⁰ (0 where the floor held).
 #include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/fast_math.h"
 
 namespace mhc {
 
@@ -19,70 +25,135 @@ namespace {
 // Entries more than this far below a matrix's largest logit are floored
 // (see backend.h): e^−80 is a normal number in f32 and n·e^−80 cannot underflow.
 constexpr double kExpFloor = 80.0;
+constexpr int kLanes = 16;  // matrices per tile (one AVX-512 vector of f32)
 
-// Normalises the columns (axis 0) or rows (axis 1) of P (n×n) to sum 1 in
-// place and returns the sums in s.
-template <class T>
-void normalise(T* P, T* s, int64_t n, int axis) {
-  for (int64_t k = 0; k < n; ++k) {
-    T sum = 0;
-    for (int64_t j = 0; j < n; ++j) sum += axis == 0 ? P[j * n + k] : P[k * n + j];
-    s[k] = sum;
-    const T inv = T(1) / sum;
-    for (int64_t j = 0; j < n; ++j) (axis == 0 ? P[j * n + k] : P[k * n + j]) *= inv;
+// Index of the j-th entry along column k (axis 0) or row k (axis 1).
+template <int n, int axis>
+constexpr int along(int k, int j) {
+  return axis == 0 ? j * n + k : k * n + j;
+}
+
+// A tile of up to kLanes matrices, lane-major.
+template <class T, int n>
+struct Tile {
+  static constexpr int nn = n * n;
+  alignas(64) T a[nn][kLanes];
+
+  void load(const T* src, int lanes) {  // src: `lanes` row-major n×n matrices
+    for (int i = 0; i < nn; ++i)
+      for (int w = 0; w < kLanes; ++w) a[i][w] = w < lanes ? src[w * nn + i] : T(0);
+  }
+  void store(T* dst, int lanes) const {
+    for (int w = 0; w < lanes; ++w)
+      for (int i = 0; i < nn; ++i) dst[w * nn + i] = a[i][w];
+  }
+  // P⁰ = exp(max(L − max L, −80)) per lane.
+  void exp_shifted() {
+    T m[kLanes];
+    for (int w = 0; w < kLanes; ++w) m[w] = a[0][w];
+    for (int i = 1; i < nn; ++i)
+      for (int w = 0; w < kLanes; ++w) m[w] = std::max(m[w], a[i][w]);
+    for (int i = 0; i < nn; ++i)
+      for (int w = 0; w < kLanes; ++w) a[i][w] = cpu::exp_fast(std::max(a[i][w] - m[w], T(-kExpFloor)));
+  }
+  // Writes this tile with its columns (axis 0) or rows (axis 1) normalised
+  // to sum 1 into `out` (which may be *this); the reciprocal sums 1/s go to
+  // inv_s[k][lane] (the backward multiplies by them).
+  template <int axis>
+  void normalise_into(Tile& out, T (*inv_s)[kLanes]) const {
+    for (int k = 0; k < n; ++k) {
+      T sum[kLanes] = {};
+      for (int j = 0; j < n; ++j)
+#pragma omp simd
+        for (int w = 0; w < kLanes; ++w) sum[w] += a[along<n, axis>(k, j)][w];
+      T* inv = inv_s[k];
+#pragma omp simd
+      for (int w = 0; w < kLanes; ++w) inv[w] = T(1) / sum[w];
+      for (int j = 0; j < n; ++j)
+#pragma omp simd
+        for (int w = 0; w < kLanes; ++w) out.a[along<n, axis>(k, j)][w] = a[along<n, axis>(k, j)][w] * inv[w];
+    }
+  }
+  // The backward of normalise_into: g ← (g − Σ_axis g ⊙ y) / s, with y this
+  // step's output and inv_s its reciprocal sums.
+  template <int axis>
+  static void normalise_backward(Tile& g, const Tile& y, const T (*inv_s)[kLanes]) {
+    for (int k = 0; k < n; ++k) {
+      T dot[kLanes] = {};
+      for (int j = 0; j < n; ++j)
+#pragma omp simd
+        for (int w = 0; w < kLanes; ++w) dot[w] += g.a[along<n, axis>(k, j)][w] * y.a[along<n, axis>(k, j)][w];
+      for (int j = 0; j < n; ++j)
+#pragma omp simd
+        for (int w = 0; w < kLanes; ++w)
+          g.a[along<n, axis>(k, j)][w] = (g.a[along<n, axis>(k, j)][w] - dot[w]) * inv_s[k][w];
+    }
+  }
+};
+
+template <class T, int n>
+void forward_tiles(const T* L, T* P, int64_t M, int iters) {
+  const int64_t tiles = (M + kLanes - 1) / kLanes;
+#pragma omp parallel for schedule(static) if (M * n * n * iters > cpu::kParallelGrain)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int lanes = static_cast<int>(std::min<int64_t>(kLanes, M - t * kLanes));
+    Tile<T, n> tile;
+    T sums[n][kLanes];
+    tile.load(L + t * kLanes * n * n, lanes);
+    tile.exp_shifted();
+    for (int it = 0; it < iters; ++it) {
+      tile.template normalise_into<0>(tile, sums);  // columns
+      tile.template normalise_into<1>(tile, sums);  // then rows
+    }
+    tile.store(P + t * kLanes * n * n, lanes);
   }
 }
 
-// Forward for one matrix. states (optional) receives P⁰ and then the matrix
-// after each of the 2·iters normalisations; sums receives their sums.
-template <class T>
-void sinkhorn_one(const T* L, T* P, int64_t n, int iters, T* states, T* sums) {
-  const int64_t nn = n * n;
-  T m = L[0];
-  for (int64_t i = 1; i < nn; ++i) m = std::max(m, L[i]);
-  for (int64_t i = 0; i < nn; ++i) P[i] = std::exp(std::max(L[i] - m, T(-kExpFloor)));
-  if (states) std::copy(P, P + nn, states);
-  T scratch[8];
-  for (int it = 0; it < iters; ++it) {
-    for (int axis = 0; axis < 2; ++axis) {
-      const int step = 2 * it + axis;
-      normalise(P, sums ? sums + step * n : scratch, n, axis);
-      if (states) std::copy(P, P + nn, states + (step + 1) * nn);
+template <class T, int n>
+void backward_tiles(const T* L, const T* G, T* GL, int64_t M, int iters) {
+  constexpr int nn = n * n;
+  const int64_t tiles = (M + kLanes - 1) / kLanes;
+  const int steps = 2 * iters;
+#pragma omp parallel if (M * n * n * iters > cpu::kParallelGrain)
+  {
+    // Every intermediate tile and its reciprocal sums, reused across this thread's tiles.
+    std::vector<Tile<T, n>> states(steps + 1);
+    std::vector<T> sums_buf(static_cast<size_t>(steps) * n * kLanes);
+    auto sums = [&](int step) { return reinterpret_cast<T(*)[kLanes]>(sums_buf.data() + step * n * kLanes); };
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int lanes = static_cast<int>(std::min<int64_t>(kLanes, M - t * kLanes));
+      Tile<T, n> logits;
+      logits.load(L + t * kLanes * nn, lanes);
+      // Recompute the forward, keeping every state.
+      states[0] = logits;
+      states[0].exp_shifted();
+      for (int step = 0; step < steps; ++step) {
+        if (step % 2 == 0)
+          states[step].template normalise_into<0>(states[step + 1], sums(step));
+        else
+          states[step].template normalise_into<1>(states[step + 1], sums(step));
+      }
+      // Walk back: g holds ∂L/∂(state after `step`).
+      Tile<T, n> g;
+      g.load(G + t * kLanes * nn, lanes);
+      for (int step = steps - 1; step >= 0; --step) {
+        if (step % 2 == 0)
+          Tile<T, n>::template normalise_backward<0>(g, states[step + 1], sums(step));
+        else
+          Tile<T, n>::template normalise_backward<1>(g, states[step + 1], sums(step));
+      }
+      // Through the exponential (the max shift has no effect on the output).
+      T m[kLanes];
+      for (int w = 0; w < kLanes; ++w) m[w] = logits.a[0][w];
+      for (int i = 1; i < nn; ++i)
+        for (int w = 0; w < kLanes; ++w) m[w] = std::max(m[w], logits.a[i][w]);
+      for (int i = 0; i < nn; ++i)
+        for (int w = 0; w < kLanes; ++w)
+          g.a[i][w] = logits.a[i][w] - m[w] > T(-kExpFloor) ? g.a[i][w] * states[0].a[i][w] : T(0);
+      g.store(GL + t * kLanes * nn, lanes);
     }
   }
-}
-
-template <class T>
-void sinkhorn_backward_one(const T* L, const T* gout, T* gL, int64_t n, int iters, std::vector<T>& states,
-                           std::vector<T>& sums) {
-  const int64_t nn = n * n;
-  states.resize((2 * iters + 1) * nn);
-  sums.resize(2 * iters * n);
-  T P[64];
-  sinkhorn_one(L, P, n, iters, states.data(), sums.data());
-  T g[64];
-  std::copy(gout, gout + nn, g);
-  for (int step = 2 * iters - 1; step >= 0; --step) {
-    const int axis = step % 2;  // 0: columns, 1: rows
-    const T* y = states.data() + (step + 1) * nn;
-    const T* s = sums.data() + step * n;
-    for (int64_t k = 0; k < n; ++k) {
-      // Along the k-th column (axis 0) or row (axis 1).
-      T dot = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t idx = axis == 0 ? j * n + k : k * n + j;
-        dot += g[idx] * y[idx];
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        const int64_t idx = axis == 0 ? j * n + k : k * n + j;
-        g[idx] = (g[idx] - dot) / s[k];
-      }
-    }
-  }
-  const T* P0 = states.data();
-  T m = L[0];
-  for (int64_t i = 1; i < nn; ++i) m = std::max(m, L[i]);
-  for (int64_t i = 0; i < nn; ++i) gL[i] = L[i] - m > T(-kExpFloor) ? g[i] * P0[i] : T(0);
 }
 
 void check_n(int64_t n, int iters) {
@@ -91,16 +162,31 @@ void check_n(int64_t n, int iters) {
   if (iters < 0) throw std::invalid_argument("sinkhorn: iterations must be ≥ 0");
 }
 
+// Calls f(std::integral_constant<int, n>{}) for the runtime n in 1..8.
+template <class F>
+void with_n(int64_t n, F&& f) {
+  switch (n) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    default: return f(std::integral_constant<int, 8>{});
+  }
+}
+
 }  // namespace
 
 void CpuBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) {
   check_n(n, iters);
   dispatch_float(t, "sinkhorn", [&](auto tag_) {
     using scalar_t = decltype(tag_);
-    const scalar_t* L = static_cast<const scalar_t*>(logits);
-    scalar_t* P = static_cast<scalar_t*>(out);
-#pragma omp parallel for schedule(static) if (M * n * n * iters > cpu::kParallelGrain)
-    for (int64_t b = 0; b < M; ++b) sinkhorn_one<scalar_t>(L + b * n * n, P + b * n * n, n, iters, nullptr, nullptr);
+    with_n(n, [&](auto nc) {
+      forward_tiles<scalar_t, decltype(nc)::value>(static_cast<const scalar_t*>(logits), static_cast<scalar_t*>(out), M,
+                                                   iters);
+    });
   });
 }
 
@@ -109,16 +195,11 @@ void CpuBackend::sinkhorn_backward(DType t, const void* logits, const void* grad
   check_n(n, iters);
   dispatch_float(t, "sinkhorn", [&](auto tag_) {
     using scalar_t = decltype(tag_);
-    const scalar_t* L = static_cast<const scalar_t*>(logits);
-    const scalar_t* G = static_cast<const scalar_t*>(grad_out);
-    scalar_t* GL = static_cast<scalar_t*>(grad_logits);
-#pragma omp parallel if (M * n * n * iters > cpu::kParallelGrain)
-    {
-      std::vector<scalar_t> states, sums;
-#pragma omp for schedule(static)
-      for (int64_t b = 0; b < M; ++b)
-        sinkhorn_backward_one<scalar_t>(L + b * n * n, G + b * n * n, GL + b * n * n, n, iters, states, sums);
-    }
+    with_n(n, [&](auto nc) {
+      backward_tiles<scalar_t, decltype(nc)::value>(static_cast<const scalar_t*>(logits),
+                                                    static_cast<const scalar_t*>(grad_out),
+                                                    static_cast<scalar_t*>(grad_logits), M, iters);
+    });
   });
 }
 

@@ -1,11 +1,14 @@
-// cuda_backend.cu — the CUDA backend. Issue #2 only needs the target to build;
-// the primitives arrive with the CUDA issue. Until then requesting the CUDA
-// device reports that clearly.
+// cuda_backend.cu — how the rest of the program reaches the CUDA backend:
+// cuda_device_present() asks the runtime whether a GPU is visible, and
+// cuda_backend() hands out the one CudaBackend (created on first use).
+// backend.cpp calls both (only in builds with MHC_HAVE_CUDA).
+// No kernels here: they live in the cuda_*.cu files next to this one.
 #include <cuda_runtime.h>
 
 #include <stdexcept>
+#include <string>
 
-#include "kernels/backend.h"
+#include "kernels/cuda/cuda_backend.h"
 
 namespace mhc {
 
@@ -19,7 +22,17 @@ bool cuda_device_present() {
 }
 
 Backend& cuda_backend() {
-  throw std::runtime_error("the CUDA backend is not implemented yet in this build");
+  static CudaBackend backend;
+  return backend;
 }
+
+namespace cuda {
+
+void unsupported_dtype(const char* op, DType t) {
+  throw std::invalid_argument(std::string("cuda ") + op + ": dtype " + dtype_name(t) +
+                              " is not supported on the GPU (use f32 or bf16)");
+}
+
+}  // namespace cuda
 
 }  // namespace mhc

@@ -1,0 +1,167 @@
+// bench/train_step.cpp — one full training step (forward, backward, clip,
+// AdamW) of a preset's model, for several residual variants measured in the
+// same run: ms/step, tokens/s, model FLOP utilisation, peak memory, and the
+// ratio of each variant to the plain residual.
+//
+//   bench_train_step --preset cpu-char --device cpu --variants residual,hc,mhc --streams 4
+//   bench_train_step --preset shakespeare-char --device cuda --dtype bf16
+//
+// Batches are random token ids (no corpus needed); the step is the trainer's.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "layers/dropout_seeds.h"
+#include "train/config.h"
+#include "train/optimizer.h"
+
+using namespace mhc;
+
+namespace {
+
+// Matrix-multiply FLOPs per token for one forward+backward (6 per weight of
+// every matrix a token passes through, plus 6·T·C per block for causal
+// attention's score and value products: 4·(T/2)·C forward, ×3 with backward).
+double flops_per_token(const ModelConfig& m) {
+  const double C = static_cast<double>(m.width), T = static_cast<double>(m.block_size);
+  const double n = static_cast<double>(m.site.streams);
+  double weights = 0;
+  for (int64_t l = 0; l < m.layers; ++l) {
+    weights += 4 * C * C;  // qkv + proj
+    if (m.ffn == "moe" && l >= m.dense_layers) {
+      const double h = static_cast<double>(m.moe.expert_hidden > 0 ? m.moe.expert_hidden : m.resolved_ffn_hidden());
+      weights += C * static_cast<double>(m.moe.routed) + 3 * C * h * static_cast<double>(m.moe.top_k + m.moe.shared);
+    } else {
+      weights += (m.ffn == "gelu" ? 2 : 3) * C * static_cast<double>(m.resolved_ffn_hidden());
+    }
+    if (m.site.kind == ResidualKind::MHC) weights += 2 * n * C * (2 * n + n * n);
+    if (m.site.kind == ResidualKind::HC) weights += 2 * C * (n + 2) * n;
+  }
+  weights += C * static_cast<double>(m.vocab_size);  // head
+  return 6 * weights + 6 * static_cast<double>(m.layers) * T * C;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"time one training step per residual variant"};
+  std::string preset_name = "cpu-char", device_name_s = "cpu", dtype = "f32", variants = "residual,hc,mhc";
+  int64_t streams = 4, steps = 20, warmup = 3, vocab = 65, batch = 0;
+  double peak_tflops = 0;
+  app.add_option("--preset", preset_name)->capture_default_str();
+  app.add_option("--device", device_name_s)->capture_default_str();
+  app.add_option("--dtype", dtype)->capture_default_str();
+  app.add_option("--variants", variants, "comma-separated: residual, hc, mhc")->capture_default_str();
+  app.add_option("--streams", streams)->capture_default_str();
+  app.add_option("--steps", steps, "timed steps")->capture_default_str();
+  app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str();
+  app.add_option("--vocab", vocab, "vocabulary size")->capture_default_str();
+  app.add_option("--batch", batch, "override the preset's batch size");
+  app.add_option("--peak_tflops", peak_tflops, "hardware peak for MFU (default: H100 SXM 989 bf16 / 67 f32; CPU: none)");
+  CLI11_PARSE(app, argc, argv);
+
+  const Device device = device_name_s == "cuda" ? Device::cuda : Device::cpu;
+  if (device == Device::cuda && !cuda_available()) {
+    fmt::print("bench_train_step: no CUDA GPU visible; nothing to measure\n");
+    return 0;
+  }
+  if (peak_tflops == 0 && device == Device::cuda) peak_tflops = dtype == "bf16" ? 989.0 : 67.0;
+  TrainConfig base = preset(preset_name);
+  if (batch > 0) base.optim.batch_size = batch;
+  base.model.vocab_size = vocab;
+  const int64_t B = base.optim.batch_size, T = base.model.block_size;
+
+  fmt::print("training step, preset {}, {} {}, batch {} x {} tokens\n", preset_name, device_name_s, dtype, B, T);
+  fmt::print("{:>10} {:>8} {:>10} {:>12} {:>8} {:>10} {:>11}\n", "variant", "streams", "ms/step", "tokens/s", "MFU",
+             "peak MiB", "vs residual");
+  // Build every variant first, then time them in interleaved rounds (one
+  // step of each per round), so drifts in machine speed hit all alike.
+  struct Variant {
+    std::string name;
+    TrainConfig config;
+    std::unique_ptr<Transformer> model;
+    std::unique_ptr<AdamW> opt;
+    Tensor x, y;
+    std::vector<double> ms;
+    int64_t resident_bytes = 0, step_peak_bytes = 0, system_allocations = 0;
+  };
+  std::vector<Variant> vs;
+  Backend& be = backend_for(device);
+  for (const std::string& v : split(variants)) {
+    Variant var;
+    var.name = v;
+    var.config = base;
+    var.config.model.site.kind = parse_residual_kind(v);
+    var.config.model.site.streams = var.config.model.site.kind == ResidualKind::Residual ? 1 : streams;
+    const int64_t before = be.allocator_stats().bytes_in_use;
+    var.model = std::make_unique<Transformer>(var.config.model, 1);
+    var.model->to(device);
+    var.model->set_compute_dtype(dtype == "bf16" ? DType::bf16 : DType::f32);
+    var.opt = std::make_unique<AdamW>(var.model->parameters(), AdamWConfig{base.optim.beta1, base.optim.beta2,
+                                                                           base.optim.eps, base.optim.weight_decay});
+    Rng rng(7);
+    std::vector<int32_t> xs, ys;
+    for (int64_t b = 0; b < B; ++b) {
+      std::vector<int32_t> row(T + 1);
+      for (auto& t : row) t = static_cast<int32_t>(rng.below(vocab));
+      xs.insert(xs.end(), row.begin(), row.end() - 1);
+      ys.insert(ys.end(), row.begin() + 1, row.end());
+    }
+    var.x = Tensor::from_ints(xs, {B, T}, device);
+    var.y = Tensor::from_ints(ys, {B, T}, device);
+    var.resident_bytes = be.allocator_stats().bytes_in_use - before;
+    vs.push_back(std::move(var));
+  }
+  auto step = [&](Variant& v, int64_t i) {
+    DropoutSeeds::begin_step(1, static_cast<uint64_t>(i));
+    v.opt->zero_grad();
+    Tensor loss = v.model->loss(v.x, v.y);
+    loss.backward();
+    const double norm = v.opt->grad_norm();  // one host sync, as in training
+    v.opt->step(1e-4, norm > 1.0 ? 1.0 / norm : 1.0);
+    for (MoeFeedForward* m : v.model->moe_layers()) m->update_bias();
+  };
+  for (int64_t i = 0; i < warmup; ++i)
+    for (Variant& v : vs) step(v, i);
+  for (int64_t i = 0; i < steps; ++i)
+    for (Variant& v : vs) {
+      be.synchronize();
+      const int64_t in_use = be.allocator_stats().bytes_in_use;
+      const int64_t allocs = be.allocator_stats().system_allocations;
+      be.reset_peak_memory();
+      const auto t0 = std::chrono::steady_clock::now();
+      step(v, warmup + i);
+      be.synchronize();
+      v.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      v.step_peak_bytes = std::max(v.step_peak_bytes, be.allocator_stats().peak_bytes_in_use - in_use);
+      v.system_allocations += be.allocator_stats().system_allocations - allocs;
+    }
+  double residual_ms = 0;
+  for (Variant& v : vs) {
+    std::sort(v.ms.begin(), v.ms.end());
+    const double med = v.ms[v.ms.size() / 2];
+    if (v.config.model.site.kind == ResidualKind::Residual) residual_ms = med;
+    const double tok_s = static_cast<double>(B * T) / (med / 1000.0);
+    const double mfu = peak_tflops > 0 ? flops_per_token(v.config.model) * tok_s / (peak_tflops * 1e12) : NAN;
+    fmt::print("{:>10} {:>8} {:>10.2f} {:>12.0f} {:>7.1f}% {:>10.1f} {:>10}\n", v.name, v.config.model.site.streams, med,
+               tok_s, 100 * mfu, static_cast<double>(v.resident_bytes + v.step_peak_bytes) / (1 << 20),
+               residual_ms > 0 ? fmt::format("{:.3f}x", med / residual_ms) : std::string("-"));
+    if (v.system_allocations)
+      fmt::print("{:>10} note: {} allocations reached the system allocator during timed steps\n", "", v.system_allocations);
+  }
+  fmt::print("(median of {} interleaved steps after {} warm-up; peak = weights + optimizer + the step's activations;\n"
+             " MFU = model FLOPs/token x tokens/s / peak{})\n", steps, warmup,
+             peak_tflops > 0 ? fmt::format(" {} TFLOP/s", peak_tflops) : " (no peak given for CPU)");
+  return 0;
+}

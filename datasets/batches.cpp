@@ -1,0 +1,96 @@
+// batches.cpp — train/validation split, the batch sampler and the validation batches.
+#include "datasets/batches.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+namespace mhc {
+
+TokenSplit split_tokens(const std::vector<int32_t>& tokens, double val_fraction, uint64_t seed,
+                        int64_t chunk_tokens) {
+  if (!(val_fraction >= 0.0 && val_fraction < 1.0))
+    throw std::invalid_argument(fmt::format("split_tokens: val_fraction {} is outside [0, 1)", val_fraction));
+  if (chunk_tokens < 1)
+    throw std::invalid_argument(fmt::format("split_tokens: chunk_tokens {} must be at least 1", chunk_tokens));
+  if (tokens.empty()) throw std::invalid_argument("split_tokens: too few tokens: there are none");
+
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  const int64_t chunks = (total + chunk_tokens - 1) / chunk_tokens;
+  if (val_fraction > 0 && chunks < 2)
+    throw std::invalid_argument(fmt::format(
+        "split_tokens: too few tokens: {} tokens make {} chunk of {}, and a validation split needs at "
+        "least 2 chunks (use a smaller chunk size or more text)",
+        total, chunks, chunk_tokens));
+
+  int64_t val_chunks = std::llround(val_fraction * static_cast<double>(chunks));
+  if (val_fraction > 0) val_chunks = std::clamp<int64_t>(val_chunks, 1, chunks - 1);
+
+  // Seeded Fisher-Yates shuffle of the chunk indices; the first val_chunks go to validation.
+  std::vector<int64_t> order(chunks);
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(seed);
+  for (int64_t i = chunks - 1; i > 0; --i) std::swap(order[i], order[rng.below(i + 1)]);
+  std::vector<bool> is_val(chunks, false);
+  for (int64_t i = 0; i < val_chunks; ++i) is_val[order[i]] = true;
+
+  TokenSplit split;
+  for (int64_t c = 0; c < chunks; ++c) {
+    const auto begin = tokens.begin() + c * chunk_tokens;
+    const auto end = tokens.begin() + std::min(total, (c + 1) * chunk_tokens);
+    auto& dest = is_val[c] ? split.val : split.train;
+    dest.insert(dest.end(), begin, end);
+  }
+  return split;
+}
+
+BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed)
+    : tokens_(tokens), batch_(batch), block_(block), rng_(seed) {
+  if (!tokens) throw std::invalid_argument("BatchSampler: no token vector given");
+  if (batch < 1 || block < 1)
+    throw std::invalid_argument(
+        fmt::format("BatchSampler: batch ({}) and block ({}) must be at least 1", batch, block));
+  if (static_cast<int64_t>(tokens->size()) < block + 1)
+    throw std::invalid_argument(fmt::format(
+        "BatchSampler: the split has {} tokens, but a window of block {} needs block + 1 = {} "
+        "(the extra token is the last target)",
+        tokens->size(), block, block + 1));
+}
+
+void BatchSampler::next(Tensor& x, Tensor& y) {
+  const std::vector<int32_t>& tokens = *tokens_;
+  // Window starts o in [0, size - block - 1], so o + block + 1 <= size.
+  const uint64_t starts = tokens.size() - static_cast<uint64_t>(block_);
+  std::vector<int32_t> xs(batch_ * block_), ys(batch_ * block_);  // (B, T) each
+  for (int64_t b = 0; b < batch_; ++b) {
+    const auto o = static_cast<int64_t>(rng_.below(starts));
+    std::copy_n(tokens.begin() + o, block_, xs.begin() + b * block_);
+    std::copy_n(tokens.begin() + o + 1, block_, ys.begin() + b * block_);
+  }
+  x = Tensor::from_ints(xs, Shape{batch_, block_});
+  y = Tensor::from_ints(ys, Shape{batch_, block_});
+  ++batches_drawn_;
+}
+
+BatchSampler::State BatchSampler::state() const { return {rng_.state().s, batches_drawn_}; }
+
+void BatchSampler::set_state(const State& state) {
+  // The sampler never draws normals, so the Box-Muller spare is always empty.
+  rng_.set_state({state.rng_words, 0.0, false});
+  batches_drawn_ = state.batches_drawn;
+}
+
+std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
+                                                    int64_t block, int64_t max_batches, uint64_t seed) {
+  if (max_batches < 1)
+    throw std::invalid_argument(fmt::format("eval_batches: max_batches {} must be at least 1", max_batches));
+  BatchSampler sampler(&tokens, batch, block, seed);
+  std::vector<std::pair<Tensor, Tensor>> batches(max_batches);
+  for (auto& [x, y] : batches) sampler.next(x, y);
+  return batches;
+}
+
+}  // namespace mhc

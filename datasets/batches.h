@@ -1,0 +1,61 @@
+// batches.h — from one token stream to training batches: the train/validation
+// split, the random-window sampler for training (resumable from a checkpoint),
+// and the fixed set of validation batches.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "autograd/random.h"
+#include "autograd/tensor.h"
+
+namespace mhc {
+
+struct TokenSplit {
+  std::vector<int32_t> train, val;
+};
+
+// Cuts `tokens` into consecutive chunks of `chunk_tokens` (the last may be
+// shorter) and sends round(val_fraction * chunks) of them, chosen by a shuffle
+// seeded with `seed`, to validation (at least one when val_fraction > 0).
+// Chunks keep their order inside each split, so windows rarely straddle a cut.
+// Throws std::invalid_argument for val_fraction outside [0, 1), chunk_tokens < 1,
+// no tokens, or val_fraction > 0 with fewer than 2 chunks.
+TokenSplit split_tokens(const std::vector<int32_t>& tokens, double val_fraction, uint64_t seed,
+                        int64_t chunk_tokens = 4096);
+
+// Draws (x, y) batches of random windows from one split:
+// row b is x = tokens[o_b .. o_b+block), y = tokens[o_b+1 .. o_b+block+1).
+class BatchSampler {
+ public:
+  // `tokens` is not copied and must outlive the sampler. Throws
+  // std::invalid_argument when the split has fewer than block + 1 tokens.
+  BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed);
+
+  // Fills x and y with new i32 CPU tensors of shape (batch, block).
+  void next(Tensor& x, Tensor& y);
+
+  // Everything needed to continue the same sequence of batches after a restart.
+  struct State {
+    std::array<uint64_t, 4> rng_words;  // xoshiro256** state
+    uint64_t batches_drawn;
+  };
+  State state() const;
+  void set_state(const State& state);
+  uint64_t batches_drawn() const { return batches_drawn_; }
+
+ private:
+  const std::vector<int32_t>* tokens_;
+  int64_t batch_, block_;
+  Rng rng_;
+  uint64_t batches_drawn_ = 0;
+};
+
+// `max_batches` batches of shape (batch, block) drawn from `tokens` by a
+// sampler seeded with `seed`: the same batches on every call, so validation
+// losses from different steps (and runs) are comparable.
+std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
+                                                    int64_t block, int64_t max_batches, uint64_t seed);
+
+}  // namespace mhc

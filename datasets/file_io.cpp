@@ -1,0 +1,68 @@
+// file_io.cpp — whole-file reads and temp-file-then-rename writes.
+#include "datasets/file_io.h"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <system_error>
+
+namespace mhc {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (!fs::exists(status))
+    throw std::runtime_error(fmt::format("{} '{}' does not exist", what, path));
+  if (fs::is_directory(status))
+    throw std::runtime_error(fmt::format("{} '{}' is a directory, not a file", what, path));
+
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw std::runtime_error(
+        fmt::format("{} '{}' cannot be opened for reading: {}", what, path, std::strerror(errno)));
+
+  std::string bytes;
+  if (fs::is_regular_file(status)) bytes.reserve(fs::file_size(path, ec));
+  // Read in fixed-size chunks: works for files of any size and for pipes.
+  std::string chunk(1 << 20, '\0');
+  while (in) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    bytes.append(chunk.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad())
+    throw std::runtime_error(fmt::format("{} '{}': read error after {} bytes", what, path, bytes.size()));
+  return bytes;
+}
+
+void write_file_atomically(const std::string& path, std::string_view bytes,
+                           const std::string& temp_path) {
+  {
+    std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
+    if (!out)
+      throw std::runtime_error(fmt::format("cannot create '{}' (to be renamed to '{}'): {}", temp_path,
+                                           path, std::strerror(errno)));
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) {
+      out.close();
+      std::remove(temp_path.c_str());
+      throw std::runtime_error(fmt::format("writing '{}' failed (disk full?)", temp_path));
+    }
+  }
+  std::error_code ec;
+  fs::rename(temp_path, path, ec);
+  if (ec) {
+    std::remove(temp_path.c_str());
+    throw std::runtime_error(
+        fmt::format("cannot rename '{}' to '{}': {}", temp_path, path, ec.message()));
+  }
+}
+
+}  // namespace mhc

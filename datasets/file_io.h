@@ -1,0 +1,21 @@
+// file_io.h — whole-file reads and all-or-nothing writes. A write goes to a
+// temporary file that is renamed over the target only once it is complete,
+// so a reader never sees a half-written file (rename is atomic on POSIX).
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace mhc {
+
+// The whole file as bytes (any size). Throws std::runtime_error naming the
+// file for: no such file, a directory, unreadable (permissions), read error.
+// `what` describes the file in messages, e.g. "text file", "tokenizer file".
+std::string read_file(const std::string& path, const std::string& what = "file");
+
+// Writes `bytes` to `temp_path`, flushes and closes it, then renames it to
+// `path`. On any failure the temporary file is removed and std::runtime_error
+// says which step failed; `path` is then untouched.
+void write_file_atomically(const std::string& path, std::string_view bytes,
+                           const std::string& temp_path);
+
+}  // namespace mhc

@@ -1,0 +1,75 @@
+// cuda_rope_adamw.cu — rotary position embedding and the AdamW update.
+//
+// Thread mapping:
+//   * rope: one thread per rotated pair (b, t, h, i < D/2): it reads x_i and
+//     x_{i+D/2} of one head, turns them by angle[t, i] (f32 cos/sin tables,
+//     (T, D/2)), and writes both. A warp covers consecutive i of one head, so
+//     the reads of each half, and of the tables, are coalesced.
+//   * adamw: one thread per parameter (grid-stride), f32 throughout, the same
+//     expression order as the CPU (sqrtf and division are IEEE-exact here).
+// No shared memory in either.
+#include "kernels/cuda/cuda_helpers.cuh"
+
+namespace mhc {
+
+using namespace cuda;
+
+namespace {
+
+template <class T>
+__global__ void rope_kernel(const T* x, const float* cos, const float* sin, T* y, int64_t rows, int64_t T_,
+                            int64_t H, int64_t half, float sign) {
+  // rows = B·T·H heads of D = 2·half elements each.
+  const int64_t n = rows * half;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n; e += stride) {
+    const int64_t r = e / half, i = e % half;
+    const int64_t pos = (r / H) % T_;
+    const T* xr = x + r * 2 * half;
+    T* yr = y + r * 2 * half;
+    const float a = to_float(xr[i]), b = to_float(xr[i + half]);
+    const float c = cos[pos * half + i], s = sign * sin[pos * half + i];
+    yr[i] = from_float<T>(a * c - b * s);
+    yr[i + half] = from_float<T>(a * s + b * c);
+  }
+}
+
+__global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
+                             float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const float g = grad[i] * grad_scale;
+    const float mi = beta1 * m[i] + (1.f - beta1) * g;
+    const float vi = beta2 * v[i] + (1.f - beta2) * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    const float update = (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    param[i] -= lr * (weight_decay * param[i] + update);
+  }
+}
+
+}  // namespace
+
+void CudaBackend::rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
+                       int64_t H, int64_t D, bool inverse) {
+  if (D % 2 != 0) throw std::invalid_argument("cuda rope: head dim D = " + std::to_string(D) + " must be even");
+  dispatch_f32_bf16(t, "rope", [&](auto tag) {
+    using E = decltype(tag);
+    const int64_t rows = B * T * H, half = D / 2;
+    if (rows * half == 0) return;
+    rope_kernel<<<grid_for(rows * half, kThreads), kThreads>>>(static_cast<const E*>(x), cos, sin,
+                                                               static_cast<E*>(y), rows, T, H, half,
+                                                               inverse ? -1.f : 1.f);
+    MHC_CUDA_CHECK_LAUNCH();
+  });
+}
+
+void CudaBackend::adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
+                        float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
+  if (n <= 0) return;
+  adamw_kernel<<<grid_for(n, kThreads), kThreads>>>(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1,
+                                                    bc2, grad_scale);
+  MHC_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace mhc

@@ -1,0 +1,29 @@
+// feedforward.h — the dense feed-forward sub-blocks (without their pre-norm).
+//   Gelu:   out = dropout(gelu(x W1) W2)                 (GPT-2 / nanoGPT MLP)
+//   SwiGLU: out = dropout((silu(x W1) ⊙ x W3) W2)         (the expert shape of DESIGN §7)
+#pragma once
+#include <string>
+
+#include "layers/linear.h"
+
+namespace mhc {
+
+enum class FfnKind { Gelu, SwiGLU };
+FfnKind parse_ffn_kind(const std::string& name);  // "gelu" | "swiglu"
+
+class FeedForward : public Module {
+ public:
+  FeedForward(int64_t width, int64_t hidden, FfnKind kind, double dropout, double init_std, double out_init_std,
+              Rng& rng);
+  Tensor forward(const Tensor& x);  // (..., C) -> (..., C)
+
+  Linear w1;                 // (C, hidden)
+  std::unique_ptr<Linear> w3;  // (C, hidden), SwiGLU only
+  Linear w2;                 // (hidden, C)
+
+ private:
+  FfnKind kind_;
+  double dropout_;
+};
+
+}  // namespace mhc

@@ -1,0 +1,143 @@
+// transformer.cpp
+#include "layers/transformer.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "autograd/ops.h"
+#include "layers/dropout_seeds.h"
+
+namespace mhc {
+
+int64_t ModelConfig::resolved_ffn_hidden() const {
+  if (ffn_hidden > 0) return ffn_hidden;
+  if (ffn == "gelu") return 4 * width;
+  // swiglu (and the dense blocks of an MoE model): 8C/3, the parameter count of a 4C GELU MLP.
+  const int64_t h = (8 * width + 2) / 3;
+  return (h + 63) / 64 * 64;
+}
+
+void ModelConfig::validate() const {
+  auto fail = [](const std::string& m) { throw std::invalid_argument("model config: " + m); };
+  if (vocab_size < 1) fail("vocab size must be positive");
+  if (block_size < 1) fail("block size must be positive");
+  if (layers < 1) fail("needs at least one block");
+  if (width < 2) fail("width must be at least 2");
+  if (heads < 1 || width % heads != 0)
+    fail("width " + std::to_string(width) + " is not divisible by " + std::to_string(heads) + " heads");
+  if ((width / heads) % 2 != 0) fail("head size C/heads = " + std::to_string(width / heads) + " must be even (RoPE)");
+  if (ffn != "gelu" && ffn != "swiglu" && ffn != "moe") fail("ffn must be gelu, swiglu or moe, not '" + ffn + "'");
+  if (ffn == "moe") {
+    if (moe.routed < 1) fail("MoE needs at least one routed expert");
+    if (moe.top_k < 1 || moe.top_k > moe.routed)
+      fail("MoE top-k " + std::to_string(moe.top_k) + " must be between 1 and the number of routed experts (" +
+           std::to_string(moe.routed) + ")");
+    if (moe.shared < 0) fail("MoE shared experts cannot be negative");
+    if (dense_layers < 0 || dense_layers > layers) fail("dense layers must be between 0 and the number of blocks");
+  }
+  if (dropout < 0 || dropout >= 1) fail("dropout must be in [0, 1)");
+  if (attn_dropout < 0 || attn_dropout >= 1) fail("attention dropout must be in [0, 1)");
+  if (site.streams < 1) fail("streams must be at least 1");
+  if (site.kind == ResidualKind::Residual && site.streams != 1)
+    fail("the plain residual has 1 stream; use --streams 1 or choose hc / mhc");
+  if (site.sinkhorn_iters < 0) fail("Sinkhorn iterations cannot be negative");
+}
+
+Block::Block(const ModelConfig& c, int64_t index, Rng& rng)
+    : attn_norm(c.width, c.norm_eps),
+      ffn_norm(c.width, c.norm_eps),
+      attn(c.width, c.heads, c.block_size, c.rope_base, c.attn_dropout, c.dropout, c.init_std,
+           c.init_std / std::sqrt(2.0 * static_cast<double>(c.layers)), rng) {
+  const double out_std = c.init_std / std::sqrt(2.0 * static_cast<double>(c.layers));
+  register_child("attn_norm", &attn_norm);
+  register_child("attn", &attn);
+  register_child("ffn_norm", &ffn_norm);
+  if (c.ffn == "moe" && index >= c.dense_layers) {
+    MoeConfig mc = c.moe;
+    if (mc.expert_hidden < 1) mc.expert_hidden = c.resolved_ffn_hidden();
+    moe = std::make_unique<MoeFeedForward>(c.width, mc, c.dropout, c.init_std, out_std, rng);
+    register_child("moe", moe.get());
+  } else {
+    const FfnKind kind = c.ffn == "gelu" ? FfnKind::Gelu : FfnKind::SwiGLU;
+    ffn = std::make_unique<FeedForward>(c.width, c.resolved_ffn_hidden(), kind, c.dropout, c.init_std, out_std, rng);
+    register_child("ffn", ffn.get());
+  }
+  SiteConfig sc = c.site;
+  sc.width = c.width;
+  sc.norm_eps = c.norm_eps;
+  attn_site = make_site(sc, 2 * index, rng);
+  ffn_site = make_site(sc, 2 * index + 1, rng);
+  register_child("attn_site", attn_site.get());
+  register_child("ffn_site", ffn_site.get());
+}
+
+Tensor Block::forward(const Tensor& h) {
+  Tensor x = attn_site->forward(h, [&](const Tensor& in) { return attn.forward(attn_norm.forward(in)); });
+  return ffn_site->forward(x, [&](const Tensor& in) {
+    Tensor z = ffn_norm.forward(in);
+    return moe ? moe->forward(z) : ffn->forward(z);
+  });
+}
+
+Transformer::Transformer(const ModelConfig& config, uint64_t seed) : final_norm(config.width, config.norm_eps), cfg_(config) {
+  cfg_.validate();
+  Rng rng(seed);
+  wte = Tensor::randn({cfg_.vocab_size, cfg_.width}, rng, cfg_.init_std);
+  register_parameter("wte", &wte);
+  for (int64_t l = 0; l < cfg_.layers; ++l) {
+    blocks.push_back(std::make_unique<Block>(cfg_, l, rng));
+    register_child("blocks." + std::to_string(l), blocks.back().get());
+  }
+  collapse = std::make_unique<StreamCollapse>(cfg_.site.streams, cfg_.width, cfg_.collapse, cfg_.norm_eps);
+  register_child("collapse", collapse.get());
+  register_child("final_norm", &final_norm);
+  if (!cfg_.tie_embeddings) {
+    head = std::make_unique<Linear>(cfg_.width, cfg_.vocab_size, false, cfg_.init_std, rng);
+    register_child("head", head.get());
+  }
+}
+
+Tensor Transformer::forward(const Tensor& tokens) {
+  if (tokens.dim() != 2) throw std::invalid_argument("model: expects (B, T) token ids, got " + tokens.shape().str());
+  const DType dt = compute_dtype_;
+  Tensor x = embedding(wte, tokens).to(dt);  // (B, T, C)
+  if (training() && cfg_.dropout > 0) x = dropout(x, cfg_.dropout, DropoutSeeds::next());
+  Tensor h = expand_streams(x, cfg_.site.streams);  // (B, T, n, C)
+  for (auto& block : blocks) h = block->forward(h);
+  x = final_norm.forward(collapse->forward(h));     // (B, T, C)
+  return head ? head->forward(x) : matmul(x, wte.to(dt).transpose(0, 1));
+}
+
+Tensor Transformer::lm_loss(const Tensor& logits, const Tensor& targets) {
+  const DType lt = logits.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  return cross_entropy(logits.to(lt), targets);
+}
+
+Tensor Transformer::loss(const Tensor& tokens, const Tensor& targets) {
+  Tensor l = lm_loss(forward(tokens), targets);
+  for (MoeFeedForward* m : moe_layers())
+    if (m->aux_loss().defined()) l = l + m->aux_loss().to(l.dtype());
+  return l;
+}
+
+std::vector<ResidualSite*> Transformer::sites() const {
+  std::vector<ResidualSite*> out;
+  for (const auto& b : blocks) {
+    out.push_back(b->attn_site.get());
+    out.push_back(b->ffn_site.get());
+  }
+  return out;
+}
+
+std::vector<MoeFeedForward*> Transformer::moe_layers() const {
+  std::vector<MoeFeedForward*> out;
+  for (const auto& b : blocks)
+    if (b->moe) out.push_back(b->moe.get());
+  return out;
+}
+
+void Transformer::record_h_res(bool on) {
+  for (ResidualSite* s : sites()) s->record_h_res(on);
+}
+
+}  // namespace mhc

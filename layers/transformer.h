@@ -1,0 +1,91 @@
+// transformer.h — the language model. One definition for every residual
+// variant and both devices:
+//
+//   x  = Embedding(tokens)                        (B, T, C)
+//   h  = expand_streams(x, n)                     (B, T, n, C)  once
+//   per block:  h = site_attn(h, Attention ∘ RMSNorm)
+//               h = site_ffn (h, FFN ∘ RMSNorm)   (dense, or MoE after the leading dense blocks)
+//   x  = collapse(h)                              (B, T, C)     once
+//   logits = RMSNorm(x) W_head                    (B, T, V)
+//
+// The residual variant is one field of the config (SiteConfig::kind).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "layers/attention.h"
+#include "layers/feedforward.h"
+#include "layers/moe.h"
+#include "layers/residual_site.h"
+#include "layers/rms_norm.h"
+#include "layers/streams.h"
+
+namespace mhc {
+
+struct ModelConfig {
+  int64_t vocab_size = 0;
+  int64_t block_size = 64;   // longest sequence (RoPE tables)
+  int64_t layers = 4;        // transformer blocks (2 sites each)
+  int64_t width = 128;       // C
+  int64_t heads = 4;
+  std::string ffn = "gelu";  // gelu | swiglu | moe
+  int64_t ffn_hidden = 0;    // 0: 4C for gelu, 8C/3 rounded up to 64 for swiglu (and MoE's dense blocks)
+  int64_t dense_layers = 0;  // leading blocks with a dense SwiGLU FFN when ffn = moe
+  MoeConfig moe;
+  double dropout = 0.0;       // embedding, residual-branch and FFN dropout
+  double attn_dropout = 0.0;  // on attention probabilities (composed attention path)
+  double rope_base = 10000.0;
+  bool tie_embeddings = false;
+  double init_std = 0.02;
+  SiteConfig site;            // kind, streams, and the HC / mHC options (width is filled in)
+  CollapseMode collapse = CollapseMode::Sum;
+  double norm_eps = 1e-6;
+
+  int64_t resolved_ffn_hidden() const;
+  void validate() const;  // throws with a message naming the bad field
+};
+
+class Block : public Module {
+ public:
+  Block(const ModelConfig& config, int64_t index, Rng& rng);
+  Tensor forward(const Tensor& h);  // (B, T, n, C) -> (B, T, n, C)
+
+  RMSNorm attn_norm, ffn_norm;
+  CausalSelfAttention attn;
+  std::unique_ptr<FeedForward> ffn;     // dense
+  std::unique_ptr<MoeFeedForward> moe;  // or MoE
+  std::unique_ptr<ResidualSite> attn_site, ffn_site;
+};
+
+class Transformer : public Module {
+ public:
+  explicit Transformer(const ModelConfig& config, uint64_t seed);
+  const ModelConfig& config() const { return cfg_; }
+
+  Tensor forward(const Tensor& tokens);  // (B, T) i32 -> logits (B, T, V) in the compute dtype
+  // Mean cross-entropy of the next-token targets (B, T) plus any MoE auxiliary losses, in f32.
+  Tensor loss(const Tensor& tokens, const Tensor& targets);
+  // Cross-entropy alone (for evaluation), from logits already computed.
+  static Tensor lm_loss(const Tensor& logits, const Tensor& targets);
+
+  // Activations (and matrix inputs) in this dtype; parameters stay f32.
+  void set_compute_dtype(DType dt) { compute_dtype_ = dt; }
+  DType compute_dtype() const { return compute_dtype_; }
+
+  std::vector<ResidualSite*> sites() const;       // 2 per block, in order
+  std::vector<MoeFeedForward*> moe_layers() const;
+  void record_h_res(bool on);                     // for amax_gain
+
+  Tensor wte;                                     // (V, C) token embedding
+  std::vector<std::unique_ptr<Block>> blocks;
+  std::unique_ptr<StreamCollapse> collapse;
+  RMSNorm final_norm;
+  std::unique_ptr<Linear> head;                   // (C, V), unless tied
+
+ private:
+  ModelConfig cfg_;
+  DType compute_dtype_ = DType::f32;
+};
+
+}  // namespace mhc

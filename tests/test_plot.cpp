@@ -1,0 +1,443 @@
+// test_plot.cpp — train/plot.h: charts are written as PNGs, read back with
+// stb_image and checked by their pixels: series colours inside the frame,
+// log axes, gaps at NaN, legend placement, degenerate inputs, grids, errors.
+#include <catch2/catch.hpp>
+
+#include <stb_image.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "train/plot.h"
+
+using namespace mhc;
+using Catch::Contains;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// A fresh directory under the system temp dir, removed at the end of the test.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() / ("mhc_test_plot_" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+struct Box {
+  int x0 = 0, y0 = 0, x1 = -1, y1 = -1;  // inclusive; empty when x1 < x0
+  bool empty() const { return x1 < x0; }
+  bool contains(int x, int y) const { return x >= x0 && x <= x1 && y >= y0 && y <= y1; }
+  int width() const { return x1 - x0 + 1; }
+  int height() const { return y1 - y0 + 1; }
+};
+
+// A PNG read back as RGB.
+struct Image {
+  int width = 0, height = 0, channels_in_file = 0;
+  std::vector<uint8_t> rgb;
+
+  explicit Image(const std::string& path) {
+    uint8_t* data = stbi_load(path.c_str(), &width, &height, &channels_in_file, 3);
+    REQUIRE(data != nullptr);
+    rgb.assign(data, data + static_cast<size_t>(width) * height * 3);
+    stbi_image_free(data);
+  }
+  plot::Rgb at(int x, int y) const {
+    const uint8_t* p = &rgb[(static_cast<size_t>(y) * width + x) * 3];
+    return {p[0], p[1], p[2]};
+  }
+  // Pixels of exactly colour c in [x0, x1) x [y0, y1) (the whole image by default).
+  long count(plot::Rgb c, int x0 = 0, int y0 = 0, int x1 = -1, int y1 = -1) const {
+    if (x1 < 0) x1 = width;
+    if (y1 < 0) y1 = height;
+    long n = 0;
+    for (int y = y0; y < y1; ++y) {
+      for (int x = x0; x < x1; ++x) n += at(x, y) == c;
+    }
+    return n;
+  }
+  long count_in(plot::Rgb c, const Box& b) const { return count(c, b.x0, b.y0, b.x1 + 1, b.y1 + 1); }
+  Box bounding_box(plot::Rgb c) const {
+    Box b{width, height, -1, -1};
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) {
+        if (at(x, y) == c) b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x),
+                           b.y1 = std::max(b.y1, y);
+      }
+    }
+    return b;
+  }
+  // The plot frame: the rows and columns mostly made of the frame colour.
+  Box frame() const {
+    Box b{width, height, -1, -1};
+    for (int y = 0; y < height; ++y) {
+      if (count(plot::kFrameColor, 0, y, width, y + 1) > width / 2) b.y0 = std::min(b.y0, y), b.y1 = std::max(b.y1, y);
+    }
+    for (int x = 0; x < width; ++x) {
+      if (count(plot::kFrameColor, x, 0, x + 1, height) > height / 3) b.x0 = std::min(b.x0, x), b.x1 = std::max(b.x1, x);
+    }
+    return b;
+  }
+  // Sorted columns (or rows) that hold at least one pixel of colour c inside box.
+  std::vector<int> columns_with(plot::Rgb c, const Box& box) const {
+    std::vector<int> out;
+    for (int x = box.x0; x <= box.x1; ++x) {
+      if (count(c, x, box.y0, x + 1, box.y1 + 1) > 0) out.push_back(x);
+    }
+    return out;
+  }
+  std::vector<int> rows_with(plot::Rgb c, const Box& box) const {
+    std::vector<int> out;
+    for (int y = box.y0; y <= box.y1; ++y) {
+      if (count(c, box.x0, y, box.x1 + 1, y + 1) > 0) out.push_back(y);
+    }
+    return out;
+  }
+};
+
+// Groups sorted coordinates into runs of neighbours (gaps of more than max_gap split runs).
+std::vector<std::vector<int>> runs_of(const std::vector<int>& sorted, int max_gap = 1) {
+  std::vector<std::vector<int>> runs;
+  for (int v : sorted) {
+    if (runs.empty() || v - runs.back().back() > max_gap) runs.emplace_back();
+    runs.back().push_back(v);
+  }
+  return runs;
+}
+
+double mean(const std::vector<int>& v) {
+  double s = 0;
+  for (int x : v) s += x;
+  return v.empty() ? 0.0 : s / v.size();
+}
+
+plot::Series line_series(const std::string& label, int n, double (*f)(double)) {
+  plot::Series s{label, {}, {}};
+  for (int i = 0; i < n; ++i) {
+    s.x.push_back(i);
+    s.y.push_back(f(i));
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("palette colours are distinct and differ from the chart's own colours", "[plot]") {
+  for (size_t i = 0; i < plot::kPaletteSize; ++i) {
+    for (size_t j = 0; j < i; ++j) CHECK_FALSE(plot::series_color(i) == plot::series_color(j));
+    for (const plot::Rgb c : {plot::kBackgroundColor, plot::kFrameColor, plot::kGridColor, plot::kTextColor,
+                              plot::kLegendBorderColor}) {
+      CHECK_FALSE(plot::series_color(i) == c);
+    }
+  }
+  CHECK(plot::series_color(plot::kPaletteSize + 1) == plot::series_color(1));
+}
+
+TEST_CASE("series are drawn in their colours, inside the frame, the right way up", "[plot]") {
+  TempDir dir;
+  plot::Chart chart{"loss", "step", "loss", false, {}};
+  chart.series.push_back(line_series("rising", 200, [](double x) { return x * x; }));
+  chart.series.push_back(line_series("falling", 200, [](double x) { return 40000.0 - 150.0 * x; }));
+  chart.series.push_back(line_series("wavy", 200, [](double x) { return 20000.0 + 8000.0 * std::sin(x / 15.0); }));
+  const std::string path = dir.file("chart.png");
+  plot::write_png(chart, path, 900, 560);
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  const Image img(path);
+  CHECK(img.width == 900);
+  CHECK(img.height == 560);
+  CHECK((img.channels_in_file == 3 || img.channels_in_file == 4));
+  const Box frame = img.frame();
+  REQUIRE_FALSE(frame.empty());
+  CHECK(frame.width() > 600);   // the plot area takes most of the image
+  CHECK(frame.height() > 350);
+  CHECK(frame.x0 > 30);         // with room for tick labels on the left...
+  CHECK(frame.y1 < img.height - 40);  // ...and below
+
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    INFO("series " << i);
+    const plot::Rgb c = plot::series_color(i);
+    CHECK(img.count(c) > 600);  // a 2-px line across ~800 columns
+    const Box b = img.bounding_box(c);
+    CHECK(b.x0 > frame.x0);
+    CHECK(b.x1 < frame.x1);
+    CHECK(b.y0 > frame.y0);
+    CHECK(b.y1 < frame.y1);
+  }
+  // y grows upwards: the rising series sits low on the left and high on the right.
+  const plot::Rgb rising = plot::series_color(0);
+  const Box left{frame.x0 + 1, frame.y0 + 1, frame.x0 + 40, frame.y1 - 1};
+  const Box right{frame.x1 - 40, frame.y0 + 1, frame.x1 - 1, frame.y1 - 1};
+  CHECK(mean(img.rows_with(rising, left)) > frame.y0 + 0.8 * frame.height());
+  CHECK(mean(img.rows_with(rising, right)) < frame.y0 + 0.2 * frame.height());
+  // The data fills the frame (axes fit the data): the rising curve spans
+  // almost the full width and height.
+  const Box rb = img.bounding_box(rising);
+  CHECK(rb.width() > 0.9 * frame.width());
+  CHECK(rb.height() > 0.8 * frame.height());
+
+  // Text (title, tick labels, axis labels) is drawn around the frame.
+  CHECK(img.count(plot::kTextColor, 0, 0, img.width, frame.y0) > 50);            // title and y label
+  CHECK(img.count(plot::kTextColor, 0, frame.y0, frame.x0, frame.y1) > 50);      // y tick labels
+  CHECK(img.count(plot::kTextColor, 0, frame.y1 + 1, img.width, img.height) > 50);  // x ticks, x label
+  CHECK(img.count(plot::kGridColor) > 1000);  // grid lines
+}
+
+TEST_CASE("the same chart gives the same bytes", "[plot]") {
+  TempDir dir;
+  plot::Chart chart{"t", "x", "y", false, {line_series("a", 50, [](double x) { return std::cos(x); })}};
+  plot::write_png(chart, dir.file("a.png"));
+  plot::write_png(chart, dir.file("b.png"));
+  std::ifstream a(dir.file("a.png"), std::ios::binary), b(dir.file("b.png"), std::ios::binary);
+  const std::vector<char> bytes_a((std::istreambuf_iterator<char>(a)), {}), bytes_b((std::istreambuf_iterator<char>(b)), {});
+  CHECK(bytes_a.size() > 1000);
+  CHECK(bytes_a == bytes_b);
+}
+
+TEST_CASE("a log-y chart spaces decades evenly and skips values <= 0", "[plot]") {
+  TempDir dir;
+  // Six flat pieces at 1e-3, 1e-2, ..., 1e2, separated by gaps, plus points
+  // that a log axis cannot show (0 and -1).
+  plot::Series s{"", {}, {}};
+  for (int k = 0; k < 6; ++k) {
+    const double value = std::pow(10.0, k - 3);
+    for (int i = 0; i < 10; ++i) {
+      s.x.push_back(k * 12 + i);
+      s.y.push_back(value);
+    }
+    s.x.push_back(k * 12 + 10);
+    s.y.push_back(kNaN);
+  }
+  s.x.push_back(80);
+  s.y.push_back(0.0);
+  s.x.push_back(81);
+  s.y.push_back(-1.0);
+  plot::Chart chart{"gradient norm", "step", "norm", true, {s}};
+  const std::string path = dir.file("log.png");
+  plot::write_png(chart, path, 700, 500);
+  const Image img(path);
+  const Box frame = img.frame();
+  REQUIRE_FALSE(frame.empty());
+  const std::vector<std::vector<int>> levels = runs_of(img.rows_with(plot::series_color(0), frame));
+  REQUIRE(levels.size() == 6);  // every decade drawn, each at its own height
+  std::vector<double> centres;
+  for (const auto& rows : levels) centres.push_back(mean(rows));
+  const double spacing = (centres.back() - centres.front()) / 5.0;
+  CHECK(spacing > 40.0);
+  for (size_t i = 1; i < centres.size(); ++i) CHECK(std::fabs(centres[i] - centres[i - 1] - spacing) < 2.0);
+  // Together they fill the height of the plot (the axis fits 1e-3..1e2).
+  CHECK(centres.back() - centres.front() > 0.8 * frame.height());
+  // The 0 and -1 points were drawn nowhere (a seventh level above would have
+  // shown them clamped to the bottom), and the x axis fits only the drawable
+  // points, so the last flat piece reaches the right end of the plot.
+  const Box b = img.bounding_box(plot::series_color(0));
+  CHECK(b.x1 > frame.x0 + 0.95 * frame.width());
+}
+
+TEST_CASE("NaN values leave a gap in the line", "[plot]") {
+  TempDir dir;
+  plot::Series s = line_series("", 100, [](double x) { return 1.0 + 0.5 * std::sin(x / 8.0); });
+  for (int i = 40; i < 60; ++i) s.y[static_cast<size_t>(i)] = kNaN;
+  s.y[10] = std::numeric_limits<double>::infinity();  // a one-point hole: still a break in the line
+  plot::Chart chart{"", "", "", false, {s}};
+  const std::string path = dir.file("gap.png");
+  plot::write_png(chart, path);
+  const Image img(path);
+  const Box frame = img.frame();
+  const std::vector<std::vector<int>> pieces = runs_of(img.columns_with(plot::series_color(0), frame));
+  REQUIRE(pieces.size() == 3);
+  const int gap = pieces[2].front() - pieces[1].back();
+  CHECK(gap > 0.15 * frame.width());  // 20 of 99 steps missing
+  CHECK(pieces[1].front() - pieces[0].back() > 2);
+  CHECK(pieces[2].back() - pieces[0].front() > 0.9 * frame.width());
+}
+
+TEST_CASE("the legend shows every series and avoids the data", "[plot]") {
+  TempDir dir;
+  // Curves that rise quickly and flatten at the top: only the bottom-right corner is free.
+  plot::Chart chart{"accuracy", "step", "acc", false, {}};
+  for (int k = 0; k < 3; ++k) {
+    plot::Series s{"run " + std::to_string(k), {}, {}};
+    for (int i = 0; i <= 100; ++i) {
+      s.x.push_back(i);
+      s.y.push_back(1.0 - std::exp(-i / (3.0 + k)) - 0.01 * k);
+    }
+    chart.series.push_back(s);
+  }
+  const std::string path = dir.file("legend.png");
+  plot::write_png(chart, path);
+  const Image img(path);
+  const Box frame = img.frame();
+  const Box legend = img.bounding_box(plot::kLegendBorderColor);
+  REQUIRE_FALSE(legend.empty());
+  CHECK(legend.width() > 60);
+  CHECK(legend.height() > 40);
+  CHECK(frame.contains(legend.x0, legend.y0));
+  CHECK(frame.contains(legend.x1, legend.y1));
+  CHECK((legend.x0 + legend.x1) / 2 > (frame.x0 + frame.x1) / 2);  // right half
+  CHECK((legend.y0 + legend.y1) / 2 > (frame.y0 + frame.y1) / 2);  // bottom half
+  for (size_t k = 0; k < chart.series.size(); ++k) {
+    INFO("series " << k);
+    CHECK(img.count_in(plot::series_color(k), legend) > 20);  // its swatch
+    // and the swatches are stacked: a distinct row band per series
+    const std::vector<int> rows = img.rows_with(plot::series_color(k), legend);
+    REQUIRE_FALSE(rows.empty());
+    CHECK(rows.back() - rows.front() < 6);
+  }
+  CHECK(img.count_in(plot::kTextColor, legend) > 50);  // the labels
+
+  // With every corner equally free the legend still appears, inside the frame.
+  plot::Chart empty_corners{"", "", "", false, {line_series("flat", 10, [](double) { return 1.0; })}};
+  plot::write_png(empty_corners, path);
+  const Image flat(path);
+  const Box flat_legend = flat.bounding_box(plot::kLegendBorderColor);
+  REQUIRE_FALSE(flat_legend.empty());
+  CHECK(flat.frame().contains(flat_legend.x0, flat_legend.y0));
+}
+
+TEST_CASE("degenerate inputs give a valid, sensible chart", "[plot]") {
+  TempDir dir;
+  const std::string path = dir.file("degenerate.png");
+  const auto render = [&](const plot::Chart& chart) {
+    plot::write_png(chart, path, 500, 360);
+    Image img(path);
+    REQUIRE(img.width == 500);
+    REQUIRE(img.height == 360);
+    REQUIRE_FALSE(img.frame().empty());
+    return img;
+  };
+  const plot::Rgb c = plot::series_color(0);
+
+  SECTION("no series") {
+    const Image img = render(plot::Chart{"nothing yet", "step", "loss", false, {}});
+    CHECK(img.count(plot::kTextColor) > 100);  // labels and ticks still drawn
+    const Image log_img = render(plot::Chart{"nothing", "", "", true, {}});
+    CHECK(log_img.count(plot::kFrameColor) > 500);
+  }
+  SECTION("empty and all-NaN series") {
+    const Image img = render(plot::Chart{"", "", "", false, {{"", {}, {}}, {"", {1, 2}, {kNaN, kNaN}}}});
+    CHECK(img.count(c) == 0);
+    CHECK(img.count(plot::series_color(1)) == 0);
+  }
+  SECTION("a single point is drawn as a dot in the middle") {
+    const Image img = render(plot::Chart{"", "", "", false, {{"", {3.0}, {7.0}}}});
+    const Box frame = img.frame();
+    const Box dot = img.bounding_box(c);
+    REQUIRE_FALSE(dot.empty());
+    CHECK(dot.width() <= 7);
+    CHECK(dot.height() <= 7);
+    CHECK(std::abs((dot.x0 + dot.x1) / 2 - (frame.x0 + frame.x1) / 2) < 5);
+    CHECK(std::abs((dot.y0 + dot.y1) / 2 - (frame.y0 + frame.y1) / 2) < 5);
+  }
+  SECTION("all-equal y values draw a horizontal line across the middle") {
+    const Image img = render(plot::Chart{"", "", "", false, {{"", {0, 1, 2, 3}, {2.5, 2.5, 2.5, 2.5}}}});
+    const Box frame = img.frame();
+    const Box line = img.bounding_box(c);
+    CHECK(line.height() <= 3);
+    CHECK(line.width() > 0.9 * frame.width());
+    CHECK(std::abs((line.y0 + line.y1) / 2 - (frame.y0 + frame.y1) / 2) < 5);
+  }
+  SECTION("zero-width x range draws a vertical line") {
+    const Image img = render(plot::Chart{"", "", "", false, {{"", {5, 5, 5}, {0, 1, 2}}}});
+    const Box frame = img.frame();
+    const Box line = img.bounding_box(c);
+    CHECK(line.width() <= 3);
+    CHECK(line.height() > 0.8 * frame.height());
+  }
+  SECTION("all-equal values on a log axis, and zero everywhere") {
+    const Image img = render(plot::Chart{"", "", "", true, {{"", {0, 1, 2}, {0.01, 0.01, 0.01}}}});
+    CHECK(img.bounding_box(c).height() <= 3);
+    const Image zeros = render(plot::Chart{"", "", "", true, {{"", {0, 1}, {0.0, 0.0}}}});
+    CHECK(zeros.count(c) == 0);
+  }
+  SECTION("long labels, odd characters and many series stay inside the image") {
+    plot::Chart chart{std::string(200, 'T'), std::string(200, 'x'), "y \xCE\xB1\xE2\x82\xAC", false, {}};
+    for (int k = 0; k < 25; ++k) chart.series.push_back({std::string(80, 'L'), {0, 1}, {0.0 + k, 1.0 + k}});
+    const Image img = render(chart);
+    CHECK(img.count(plot::series_color(0)) > 0);
+    CHECK(img.count(plot::kLegendBorderColor) > 0);
+  }
+}
+
+TEST_CASE("large series are drawn fully", "[plot]") {
+  TempDir dir;
+  // 200k points: the per-column reduction must keep the extremes.
+  plot::Series s{"big", {}, {}};
+  for (int i = 0; i < 200000; ++i) {
+    s.x.push_back(i);
+    s.y.push_back(i == 123457 ? 10.0 : (i == 54321 ? -10.0 : std::sin(i / 5000.0)));
+  }
+  const std::string path = dir.file("big.png");
+  plot::write_png(plot::Chart{"", "", "", false, {s}}, path);
+  const Image img(path);
+  const Box frame = img.frame();
+  const Box b = img.bounding_box(plot::series_color(0));
+  CHECK(b.y0 < frame.y0 + 0.1 * frame.height());  // the single spike up is visible
+  CHECK(b.y1 > frame.y1 - 0.1 * frame.height());  // and the single spike down
+}
+
+TEST_CASE("a grid puts several charts in one image", "[plot]") {
+  TempDir dir;
+  std::vector<plot::Chart> charts;
+  for (int k = 0; k < 3; ++k) {
+    charts.push_back({"panel " + std::to_string(k), "step", "value", k == 1,
+                      {line_series("a", 30, [](double x) { return 1.0 + x; })}});
+  }
+  const std::string path = dir.file("grid.png");
+  plot::write_grid_png(charts, 2, path, 320, 240);
+  const Image img(path);
+  CHECK(img.width == 640);
+  CHECK(img.height == 480);
+  // Three cells hold a chart, the fourth is blank.
+  for (int cell = 0; cell < 4; ++cell) {
+    const int x0 = (cell % 2) * 320, y0 = (cell / 2) * 240;
+    INFO("cell " << cell);
+    const long frame_pixels = img.count(plot::kFrameColor, x0, y0, x0 + 320, y0 + 240);
+    const long series_pixels = img.count(plot::series_color(0), x0, y0, x0 + 320, y0 + 240);
+    if (cell < 3) {
+      CHECK(frame_pixels > 400);
+      CHECK(series_pixels > 100);
+    } else {
+      CHECK(img.count(plot::kBackgroundColor, x0, y0, x0 + 320, y0 + 240) == 320L * 240);
+    }
+  }
+  plot::write_grid_png(charts, 3, path);
+  const Image row(path);
+  CHECK(row.width == 3 * 640);
+  CHECK(row.height == 400);
+}
+
+TEST_CASE("bad arguments and unwritable paths give clear errors", "[plot]") {
+  TempDir dir;
+  const plot::Chart chart{"t", "x", "y", false, {{"s", {0, 1}, {0, 1}}}};
+  CHECK_THROWS_WITH(plot::write_png(chart, dir.file("missing_dir/x.png")), Contains("cannot write"));
+  CHECK_THROWS_WITH(plot::write_png(chart, dir.file("missing_dir/x.png")), Contains("missing_dir"));
+  CHECK_FALSE(std::filesystem::exists(dir.file("missing_dir")));
+  CHECK_THROWS_WITH(plot::write_png(chart, dir.file("small.png"), 100, 80), Contains("too small"));
+  CHECK_THROWS_AS(plot::write_png(chart, dir.file("small.png"), 900, 10), std::invalid_argument);
+  CHECK_FALSE(std::filesystem::exists(dir.file("small.png")));
+  const plot::Chart mismatched{"t", "x", "y", false, {{"bad", {0, 1, 2}, {0, 1}}}};
+  CHECK_THROWS_WITH(plot::write_png(mismatched, dir.file("m.png")), Contains("3 x values but 2 y values"));
+  CHECK_THROWS_WITH(plot::write_grid_png({chart}, 0, dir.file("g.png")), Contains("columns"));
+  CHECK_THROWS_WITH(plot::write_grid_png({}, 2, dir.file("g.png")), Contains("at least one chart"));
+  CHECK_THROWS_WITH(plot::write_grid_png({chart}, 1, dir.file("g.png"), 50, 50), Contains("too small"));
+  // An existing file is replaced whole.
+  plot::write_png(chart, dir.file("ok.png"));
+  plot::write_png(chart, dir.file("ok.png"), 400, 300);
+  CHECK(Image(dir.file("ok.png")).width == 400);
+}

@@ -1,0 +1,353 @@
+// config.cpp — presets, validation and JSON for TrainConfig.
+#include "train/config.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+
+namespace mhc {
+
+namespace {
+
+ModelConfig char_model(int64_t layers, int64_t width, int64_t heads, int64_t block, double dropout) {
+  ModelConfig m;
+  m.layers = layers;
+  m.width = width;
+  m.heads = heads;
+  m.block_size = block;
+  m.ffn = "gelu";
+  m.dropout = dropout;
+  return m;
+}
+
+[[noreturn]] void bad(const std::string& flag, const std::string& what) {
+  throw std::invalid_argument(flag + ": " + what);
+}
+
+}  // namespace
+
+std::vector<std::string> preset_names() { return {"cpu-char", "shakespeare-char", "tiny-moe", "moe-1280"}; }
+
+TrainConfig preset(const std::string& name) {
+  TrainConfig c;
+  c.preset = name;
+  if (name == "cpu-char") {
+    // nanoGPT's CPU run of the Shakespeare character model.
+    c.model = char_model(4, 128, 4, 64, 0.0);
+    c.optim.batch_size = 12;
+    c.optim.steps = 2000;
+    c.eval.every = 250;
+  } else if (name == "shakespeare-char") {
+    // nanoGPT's train_shakespeare_char: the yardstick (val loss ≤ 1.47).
+    c.model = char_model(6, 384, 6, 256, 0.2);
+    c.optim.batch_size = 64;
+    c.optim.steps = 5000;
+    c.eval.every = 250;
+    c.eval.batches = 20;
+  } else if (name == "tiny-moe") {
+    c.model = char_model(4, 128, 4, 64, 0.0);
+    c.model.ffn = "moe";
+    c.model.moe.routed = 8;
+    c.model.moe.top_k = 2;
+    c.model.moe.shared = 1;
+    c.model.moe.expert_hidden = 128;
+    c.optim.batch_size = 12;
+    c.optim.steps = 2000;
+  } else if (name == "moe-1280") {
+    // Paper-like width, for the mHC overhead target.
+    c.model = char_model(8, 1280, 16, 1024, 0.0);
+    c.model.ffn = "moe";
+    c.model.moe.routed = 16;
+    c.model.moe.top_k = 2;
+    c.model.moe.shared = 1;
+    c.model.moe.expert_hidden = 896;
+    c.data.tokenizer = "bpe";
+    c.data.vocab_size = 4096;
+    c.optim.batch_size = 8;
+    c.optim.steps = 2000;
+    c.optim.lr = 3e-4;
+    c.optim.min_lr = 3e-5;
+    c.optim.beta2 = 0.95;
+    c.optim.warmup = 200;
+  } else {
+    std::string names;
+    for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
+    throw std::invalid_argument("--preset: unknown preset '" + name + "' (known: " + names + ")");
+  }
+  return c;
+}
+
+std::string TrainConfig::default_run_dir() const {
+  std::string dir = "runs/" + preset + "-" + residual_kind_name(model.site.kind);
+  if (model.site.kind != ResidualKind::Residual) dir += "-n" + std::to_string(model.site.streams);
+  return dir;
+}
+
+void TrainConfig::validate() const {
+  if (device != "cpu" && device != "cuda") bad("--device", "must be cpu or cuda, not '" + device + "'");
+  if (dtype != "f32" && dtype != "bf16") bad("--dtype", "must be f32 or bf16, not '" + dtype + "'");
+  if (dtype == "bf16" && device != "cuda") bad("--dtype", "bf16 needs --device cuda (the CPU computes in f32)");
+  if (model.site.streams < 1) bad("--streams", "must be at least 1 (got " + std::to_string(model.site.streams) + ")");
+  if (model.site.kind == ResidualKind::Residual && model.site.streams != 1)
+    bad("--streams", "the plain residual has exactly 1 stream; use --residual hc or mhc for " +
+                         std::to_string(model.site.streams));
+  if (model.site.sinkhorn_iters < 0) bad("--hc.sinkhorn_iters", "cannot be negative");
+  if (model.layers < 1) bad("--model.blocks", "must be at least 1");
+  if (model.width < 2) bad("--model.width", "must be at least 2");
+  if (model.heads < 1 || model.width % model.heads != 0)
+    bad("--model.heads", std::to_string(model.width) + " is not divisible by " + std::to_string(model.heads));
+  if ((model.width / model.heads) % 2) bad("--model.heads", "the head size C/heads must be even (RoPE)");
+  if (model.block_size < 2) bad("--model.block_size", "must be at least 2");
+  if (model.ffn != "gelu" && model.ffn != "swiglu" && model.ffn != "moe")
+    bad("--model.ffn", "must be gelu, swiglu or moe, not '" + model.ffn + "'");
+  if (model.dropout < 0 || model.dropout >= 1) bad("--model.dropout", "must be in [0, 1)");
+  if (model.ffn == "moe") {
+    if (model.moe.routed < 1) bad("--moe.routed", "must be at least 1");
+    if (model.moe.top_k < 1 || model.moe.top_k > model.moe.routed)
+      bad("--moe.top_k", std::to_string(model.moe.top_k) + " must be between 1 and the " +
+                             std::to_string(model.moe.routed) + " routed experts");
+    if (model.moe.shared < 0) bad("--moe.shared", "cannot be negative");
+    if (model.dense_layers < 0 || model.dense_layers > model.layers)
+      bad("--moe.dense_layers", "must be between 0 and the number of blocks");
+    if (model.moe.bias_rate < 0) bad("--moe.bias_rate", "cannot be negative");
+  }
+  if (optim.steps < 1) bad("--optim.steps", "must be at least 1");
+  if (optim.batch_size < 1) bad("--optim.batch_size", "must be at least 1");
+  if (optim.grad_accum < 1) bad("--optim.grad_accum", "must be at least 1");
+  if (!(optim.lr > 0)) bad("--optim.lr", "must be positive (got " + fmt::format("{}", optim.lr) + ")");
+  if (optim.min_lr < 0 || optim.min_lr > optim.lr) bad("--optim.min_lr", "must be in [0, lr]");
+  if (optim.warmup < 0) bad("--optim.warmup", "cannot be negative");
+  if (optim.schedule != "cosine" && optim.schedule != "step" && optim.schedule != "constant")
+    bad("--optim.schedule", "must be cosine, step or constant, not '" + optim.schedule + "'");
+  if (optim.weight_decay < 0) bad("--optim.weight_decay", "cannot be negative");
+  if (optim.beta1 < 0 || optim.beta1 >= 1) bad("--optim.beta1", "must be in [0, 1)");
+  if (optim.beta2 < 0 || optim.beta2 >= 1) bad("--optim.beta2", "must be in [0, 1)");
+  if (!(optim.eps > 0)) bad("--optim.eps", "must be positive");
+  if (optim.grad_clip < 0) bad("--optim.grad_clip", "cannot be negative (0 disables clipping)");
+  if (data.tokenizer != "char" && data.tokenizer != "bpe")
+    bad("--data.tokenizer", "must be char or bpe, not '" + data.tokenizer + "'");
+  if (data.tokenizer == "bpe" && data.vocab_size < 257) bad("--data.vocab_size", "a byte-level BPE needs more than 256");
+  if (data.val_fraction <= 0 || data.val_fraction >= 1) bad("--data.val_fraction", "must be in (0, 1)");
+  if (eval.every < 1) bad("--eval.every", "must be at least 1");
+  if (eval.batches < 1) bad("--eval.batches", "must be at least 1");
+  if (eval.sample_tokens < 0) bad("--eval.sample_tokens", "cannot be negative");
+  if (log_every < 1) bad("--log_every", "must be at least 1");
+}
+
+// ---- JSON ------------------------------------------------------------------------
+
+json::Value to_json(const TrainConfig& c) {
+  json::Value v;
+  v["preset"] = c.preset;
+  v["seed"] = static_cast<double>(c.seed);
+  v["device"] = c.device;
+  v["dtype"] = c.dtype;
+  v["log_every"] = c.log_every;
+  const ModelConfig& m = c.model;
+  json::Value& mj = v["model"];
+  mj["vocab_size"] = m.vocab_size;
+  mj["block_size"] = m.block_size;
+  mj["blocks"] = m.layers;
+  mj["width"] = m.width;
+  mj["heads"] = m.heads;
+  mj["ffn"] = m.ffn;
+  mj["ffn_hidden"] = m.ffn_hidden;
+  mj["dropout"] = m.dropout;
+  mj["attn_dropout"] = m.attn_dropout;
+  mj["rope_base"] = m.rope_base;
+  mj["tie_embeddings"] = m.tie_embeddings;
+  mj["init_std"] = m.init_std;
+  mj["norm_eps"] = m.norm_eps;
+  json::Value& hc = v["hc"];
+  hc["residual"] = residual_kind_name(m.site.kind);
+  hc["streams"] = m.site.streams;
+  hc["dynamic"] = m.site.hc_dynamic;
+  hc["scale_init"] = m.site.hc_scale_init;
+  hc["sinkhorn_iters"] = m.site.sinkhorn_iters;
+  hc["alpha_init"] = m.site.alpha_init;
+  hc["phi_init_std"] = m.site.phi_init_std;
+  hc["gate"] = m.site.gate == PrePostGate::Sigmoid ? "sigmoid" : "fixed";
+  hc["collapse"] = m.collapse == CollapseMode::Sum ? "sum" : "learned";
+  json::Value& moe = v["moe"];
+  moe["routed"] = m.moe.routed;
+  moe["top_k"] = m.moe.top_k;
+  moe["shared"] = m.moe.shared;
+  moe["hidden"] = m.moe.expert_hidden;
+  moe["router"] = m.moe.router == RouterKind::Softmax ? "softmax" : "sigmoid";
+  moe["balance"] = m.moe.bias_balance;
+  moe["bias_rate"] = m.moe.bias_rate;
+  moe["aux_loss"] = m.moe.aux_loss_weight;
+  moe["z_loss"] = m.moe.z_loss_weight;
+  moe["dense_layers"] = m.dense_layers;
+  json::Value& o = v["optim"];
+  o["steps"] = c.optim.steps;
+  o["batch_size"] = c.optim.batch_size;
+  o["grad_accum"] = c.optim.grad_accum;
+  o["lr"] = c.optim.lr;
+  o["min_lr"] = c.optim.min_lr;
+  o["warmup"] = c.optim.warmup;
+  o["schedule"] = c.optim.schedule;
+  json::Value at = json::Value::array();
+  for (double f : c.optim.step_at) at.push_back(f);
+  o["step_at"] = at;
+  o["step_factor"] = c.optim.step_factor;
+  o["weight_decay"] = c.optim.weight_decay;
+  o["beta1"] = c.optim.beta1;
+  o["beta2"] = c.optim.beta2;
+  o["eps"] = c.optim.eps;
+  o["grad_clip"] = c.optim.grad_clip;
+  json::Value& d = v["data"];
+  d["data"] = c.data.data;
+  d["tokenizer"] = c.data.tokenizer;
+  d["vocab_size"] = c.data.vocab_size;
+  d["val_fraction"] = c.data.val_fraction;
+  d["cache_dir"] = c.data.cache_dir;
+  json::Value& e = v["eval"];
+  e["every"] = c.eval.every;
+  e["batches"] = c.eval.batches;
+  e["sample_tokens"] = c.eval.sample_tokens;
+  return v;
+}
+
+namespace {
+template <class T>
+void read(const json::Value& obj, const char* key, T& out) {
+  const json::Value* v = obj.find(key);
+  if (!v || v->is_null()) return;
+  if constexpr (std::is_same_v<T, std::string>) out = v->as_string();
+  else if constexpr (std::is_same_v<T, bool>) out = v->as_bool();
+  else if constexpr (std::is_integral_v<T>) out = static_cast<T>(v->as_int());
+  else out = static_cast<T>(v->as_number());
+}
+}  // namespace
+
+TrainConfig train_config_from_json(const json::Value& v) {
+  std::string name = "cpu-char";
+  read(v, "preset", name);
+  TrainConfig c = preset(name);
+  double seed = static_cast<double>(c.seed);
+  read(v, "seed", seed);
+  c.seed = static_cast<uint64_t>(seed);
+  read(v, "device", c.device);
+  read(v, "dtype", c.dtype);
+  read(v, "log_every", c.log_every);
+  if (const json::Value* mj = v.find("model")) {
+    ModelConfig& m = c.model;
+    read(*mj, "vocab_size", m.vocab_size);
+    read(*mj, "block_size", m.block_size);
+    read(*mj, "blocks", m.layers);
+    read(*mj, "width", m.width);
+    read(*mj, "heads", m.heads);
+    read(*mj, "ffn", m.ffn);
+    read(*mj, "ffn_hidden", m.ffn_hidden);
+    read(*mj, "dropout", m.dropout);
+    read(*mj, "attn_dropout", m.attn_dropout);
+    read(*mj, "rope_base", m.rope_base);
+    read(*mj, "tie_embeddings", m.tie_embeddings);
+    read(*mj, "init_std", m.init_std);
+    read(*mj, "norm_eps", m.norm_eps);
+  }
+  if (const json::Value* hc = v.find("hc")) {
+    SiteConfig& s = c.model.site;
+    std::string kind = residual_kind_name(s.kind), gate = "sigmoid", collapse = "sum";
+    read(*hc, "residual", kind);
+    s.kind = parse_residual_kind(kind);
+    read(*hc, "streams", s.streams);
+    read(*hc, "dynamic", s.hc_dynamic);
+    read(*hc, "scale_init", s.hc_scale_init);
+    read(*hc, "sinkhorn_iters", s.sinkhorn_iters);
+    read(*hc, "alpha_init", s.alpha_init);
+    read(*hc, "phi_init_std", s.phi_init_std);
+    read(*hc, "gate", gate);
+    s.gate = gate == "fixed" ? PrePostGate::Fixed : PrePostGate::Sigmoid;
+    read(*hc, "collapse", collapse);
+    c.model.collapse = collapse == "learned" ? CollapseMode::Learned : CollapseMode::Sum;
+  }
+  if (const json::Value* moe = v.find("moe")) {
+    MoeConfig& m = c.model.moe;
+    std::string router = "softmax";
+    read(*moe, "routed", m.routed);
+    read(*moe, "top_k", m.top_k);
+    read(*moe, "shared", m.shared);
+    read(*moe, "hidden", m.expert_hidden);
+    read(*moe, "router", router);
+    m.router = parse_router_kind(router);
+    read(*moe, "balance", m.bias_balance);
+    read(*moe, "bias_rate", m.bias_rate);
+    read(*moe, "aux_loss", m.aux_loss_weight);
+    read(*moe, "z_loss", m.z_loss_weight);
+    read(*moe, "dense_layers", c.model.dense_layers);
+  }
+  if (const json::Value* o = v.find("optim")) {
+    read(*o, "steps", c.optim.steps);
+    read(*o, "batch_size", c.optim.batch_size);
+    read(*o, "grad_accum", c.optim.grad_accum);
+    read(*o, "lr", c.optim.lr);
+    read(*o, "min_lr", c.optim.min_lr);
+    read(*o, "warmup", c.optim.warmup);
+    read(*o, "schedule", c.optim.schedule);
+    if (const json::Value* at = o->find("step_at")) {
+      c.optim.step_at.clear();
+      for (const auto& f : at->as_array()) c.optim.step_at.push_back(f.as_number());
+    }
+    read(*o, "step_factor", c.optim.step_factor);
+    read(*o, "weight_decay", c.optim.weight_decay);
+    read(*o, "beta1", c.optim.beta1);
+    read(*o, "beta2", c.optim.beta2);
+    read(*o, "eps", c.optim.eps);
+    read(*o, "grad_clip", c.optim.grad_clip);
+  }
+  if (const json::Value* d = v.find("data")) {
+    read(*d, "data", c.data.data);
+    read(*d, "tokenizer", c.data.tokenizer);
+    read(*d, "vocab_size", c.data.vocab_size);
+    read(*d, "val_fraction", c.data.val_fraction);
+    read(*d, "cache_dir", c.data.cache_dir);
+  }
+  if (const json::Value* e = v.find("eval")) {
+    read(*e, "every", c.eval.every);
+    read(*e, "batches", c.eval.batches);
+    read(*e, "sample_tokens", c.eval.sample_tokens);
+  }
+  return c;
+}
+
+std::string describe(const TrainConfig& c, int64_t parameter_count) {
+  const ModelConfig& m = c.model;
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"preset", c.preset},
+      {"run directory", c.run_dir},
+      {"device / dtype", c.device + " / " + c.dtype},
+      {"data", c.data.data.empty() ? "(Tiny Shakespeare)" : c.data.data},
+      {"tokenizer", c.data.tokenizer + (c.data.tokenizer == "bpe" ? fmt::format(" ({} tokens)", c.data.vocab_size) : "") +
+                        fmt::format(", vocab {}", m.vocab_size)},
+      {"residual", residual_kind_name(m.site.kind) +
+                       (m.site.kind == ResidualKind::Residual ? "" : fmt::format(", {} streams", m.site.streams)) +
+                       (m.site.kind == ResidualKind::MHC ? fmt::format(", Sinkhorn t_max {}", m.site.sinkhorn_iters) : "") +
+                       (m.site.kind == ResidualKind::HC ? (m.site.hc_dynamic ? ", dynamic" : ", static") : "")},
+      {"model", fmt::format("{} blocks, C {}, {} heads, block size {}", m.layers, m.width, m.heads, m.block_size)},
+      {"feed-forward",
+       m.ffn == "moe" ? fmt::format("MoE: {} routed top-{} + {} shared, hidden {}, {} router, {}", m.moe.routed, m.moe.top_k,
+                                    m.moe.shared, m.moe.expert_hidden > 0 ? m.moe.expert_hidden : m.resolved_ffn_hidden(),
+                                    m.moe.router == RouterKind::Softmax ? "softmax" : "sigmoid",
+                                    m.moe.bias_balance ? fmt::format("bias balancing γ={}", m.moe.bias_rate) : "no balancing")
+                      : fmt::format("{} {}", m.ffn, m.resolved_ffn_hidden())},
+      {"parameters", fmt::format("{:.3f} M", static_cast<double>(parameter_count) / 1e6)},
+      {"dropout", fmt::format("{}", m.dropout)},
+      {"steps", fmt::format("{} × batch {} × grad accum {} × {} tokens", c.optim.steps, c.optim.batch_size,
+                            c.optim.grad_accum, m.block_size)},
+      {"optimizer", fmt::format("AdamW β=({}, {}), eps {}, weight decay {} (matrices), clip {}", c.optim.beta1,
+                                c.optim.beta2, c.optim.eps, c.optim.weight_decay, c.optim.grad_clip)},
+      {"learning rate", fmt::format("{} → {}, {} schedule, warmup {}", c.optim.lr, c.optim.min_lr, c.optim.schedule,
+                                    c.optim.warmup)},
+      {"evaluation", fmt::format("every {} steps, {} batches", c.eval.every, c.eval.batches)},
+      {"seed", fmt::format("{}", c.seed)},
+  };
+  size_t w = 0;
+  for (const auto& r : rows) w = std::max(w, r.first.size());
+  std::string out;
+  for (const auto& r : rows) out += fmt::format("  {:<{}}  {}\n", r.first, w, r.second);
+  return out;
+}
+
+}  // namespace mhc

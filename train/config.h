@@ -1,0 +1,70 @@
+// config.h — everything a training run is configured by, the named presets
+// (DESIGN §8 plus cpu-char), validation with messages that name the bad
+// flag, and the round trip through config.json.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "layers/transformer.h"
+#include "train/json.h"
+
+namespace mhc {
+
+struct OptimConfig {
+  int64_t steps = 2000;
+  int64_t batch_size = 12;
+  int64_t grad_accum = 1;       // micro-batches per optimizer step
+  double lr = 1e-3;
+  double min_lr = 1e-4;
+  int64_t warmup = 100;
+  std::string schedule = "cosine";  // cosine | step | constant
+  std::vector<double> step_at = {0.8, 0.9};  // step schedule: fractions of the run
+  double step_factor = 0.316;                // step schedule: lr multiplier at each point
+  double weight_decay = 0.1;    // on matrices (≥ 2-D parameters) only
+  double beta1 = 0.9, beta2 = 0.99, eps = 1e-8;
+  double grad_clip = 1.0;       // global-norm clipping; 0 disables
+};
+
+struct DataConfig {
+  std::string data;             // file path, or synthetic:NAME; empty: Tiny Shakespeare lookup
+  std::string tokenizer = "char";  // char | bpe
+  int64_t vocab_size = 512;     // bpe only
+  double val_fraction = 0.1;
+  std::string cache_dir;        // empty: the default cache
+};
+
+struct EvalConfig {
+  int64_t every = 250;          // steps between evaluations (and checkpoints)
+  int64_t batches = 20;         // validation batches per evaluation
+  int64_t sample_tokens = 200;  // sample printed at the end of a run (0: none)
+};
+
+struct TrainConfig {
+  std::string preset = "cpu-char";
+  std::string run_dir;          // empty: runs/<preset>-<residual>[-n<streams>]
+  uint64_t seed = 1337;
+  std::string device = "cpu";   // cpu | cuda
+  std::string dtype = "f32";    // f32 | bf16 (cuda)
+  int64_t log_every = 10;
+  int64_t inject_nan_at = -1;   // debugging aid: make the loss NaN at this step
+  ModelConfig model;
+  OptimConfig optim;
+  DataConfig data;
+  EvalConfig eval;
+
+  std::string default_run_dir() const;
+  // Throws std::invalid_argument naming the flag for anything inconsistent.
+  void validate() const;
+};
+
+// The named configurations; throws listing the known names.
+TrainConfig preset(const std::string& name);
+std::vector<std::string> preset_names();
+
+json::Value to_json(const TrainConfig& c);
+TrainConfig train_config_from_json(const json::Value& v);  // missing keys keep the preset's defaults
+
+// A two-column table of the resolved configuration, printed at start.
+std::string describe(const TrainConfig& c, int64_t parameter_count);
+
+}  // namespace mhc

@@ -1,0 +1,20 @@
+// generate.h — sampling text from a trained model: the last block_size
+// tokens as context, temperature-scaled logits, optional top-k filtering,
+// and a seeded draw from the softmax.
+#pragma once
+#include <vector>
+
+#include "layers/transformer.h"
+
+namespace mhc {
+
+struct SampleOptions {
+  int64_t tokens = 200;
+  double temperature = 0.8;  // > 0; lower is more conservative
+  int64_t top_k = 0;         // 0: the whole vocabulary
+  uint64_t seed = 1;
+};
+
+std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> prompt, const SampleOptions& options);
+
+}  // namespace mhc

@@ -1,0 +1,49 @@
+// metrics.h — the run's metrics.jsonl: one JSON object per line, appended
+// and flushed as training goes, read back by `mhc plot`.
+//
+//   training step: {"step", "loss", "lr", "grad_norm", "tokens_per_s", "ms_per_step"}
+//   evaluation:    {"step", "val_loss", "expert_load": [[per expert] per MoE layer],
+//                   "amax": {"order": "max over rows/columns per token, then mean over tokens",
+//                            "forward", "backward", "composite_forward", "composite_backward",
+//                            "min_row_sum", "min_col_sum", "composite_min_row_sum",
+//                            "composite_min_col_sum": [one value per site]}}
+#pragma once
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "layers/amax_gain.h"
+#include "train/json.h"
+
+namespace mhc {
+
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const std::string& path);  // appends
+  ~MetricsWriter();
+  MetricsWriter(const MetricsWriter&) = delete;
+  MetricsWriter& operator=(const MetricsWriter&) = delete;
+  void write(const json::Value& line);
+
+ private:
+  std::FILE* file_ = nullptr;
+  std::string path_;
+};
+
+// Keeps only the lines with step < `steps` (a resumed run rewinds its log
+// to the checkpoint). Rewritten atomically.
+void truncate_metrics(const std::string& path, int64_t steps);
+
+json::Value amax_to_json(const std::vector<SiteGain>& gains);
+
+// What `mhc plot` needs from one run.
+struct RunMetrics {
+  std::string label;
+  std::vector<double> step, loss, grad_norm, lr, tokens_per_s;
+  std::vector<double> eval_step, val_loss;
+  std::vector<double> amax_forward_max, amax_backward_max;  // max over sites of the composite gains, per eval
+  std::vector<double> last_site_forward, last_site_backward, last_site_single_backward;  // per site, last eval
+};
+RunMetrics read_run_metrics(const std::string& run_dir);
+
+}  // namespace mhc

@@ -1,0 +1,26 @@
+// progress.h — one status line, redrawn in place when the output is a
+// terminal ("step 120/2000 | loss 2.314 | 41k tok/s | ETA 1m32s"), plain log
+// lines every `log_every` steps otherwise (files, CI logs).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace mhc {
+
+class Progress {
+ public:
+  Progress(int64_t total_steps, int64_t log_every, bool quiet);
+  // Call after each step (0-based); elapsed_s is the wall time since training began.
+  void step(int64_t step, double loss, double tokens_per_s, double ms_per_step, double lr, double elapsed_s,
+            int64_t steps_done_this_session);
+  // A line of its own (evaluation results, warnings), keeping the bar below it.
+  void print(const std::string& line);
+  void finish();
+  static std::string format_duration(double seconds);
+
+ private:
+  int64_t total_, log_every_;
+  bool tty_, quiet_, bar_drawn_ = false;
+};
+
+}  // namespace mhc

@@ -1,0 +1,285 @@
+// trainer.cpp — see trainer.h for the step.
+#include "train/trainer.h"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "autograd/ops.h"
+#include "autograd/tape.h"
+#include "datasets/bpe_tokenizer.h"
+#include "datasets/char_tokenizer.h"
+#include "datasets/corpus.h"
+#include "datasets/token_cache.h"
+#include "layers/amax_gain.h"
+#include "layers/dropout_seeds.h"
+#include "train/checkpoint.h"
+#include "train/generate.h"
+#include "train/metrics.h"
+#include "train/progress.h"
+#include "train/run_plots.h"
+#include "train/schedule.h"
+
+namespace fs = std::filesystem;
+
+namespace mhc {
+
+struct Trainer::Log {
+  std::unique_ptr<MetricsWriter> metrics;
+  std::unique_ptr<Progress> progress;
+};
+
+namespace {
+constexpr size_t kSyntheticBytes = 400000;  // size of a synthetic corpus
+std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
+}  // namespace
+
+Trainer::Trainer(TrainConfig config, RunOptions options)
+    : cfg_(std::move(config)), opt_(options), device_(cfg_.device == "cuda" ? Device::cuda : Device::cpu),
+      log_(std::make_unique<Log>()) {
+  if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
+  cfg_.validate();
+  if (device_ == Device::cuda && !cuda_available())
+    throw std::runtime_error("--device cuda: no CUDA GPU is available (this build " +
+                             std::string(cuda_available() ? "has" : "may lack") + " the CUDA backend)");
+  prepare_run_dir();
+  load_data();
+
+  cfg_.model.vocab_size = tokenizer_->vocab_size();
+  model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
+  model_->to(device_);
+  model_->set_compute_dtype(cfg_.dtype == "bf16" ? DType::bf16 : DType::f32);
+  optimizer_ = std::make_unique<AdamW>(
+      model_->parameters(), AdamWConfig{cfg_.optim.beta1, cfg_.optim.beta2, cfg_.optim.eps, cfg_.optim.weight_decay});
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::prepare_run_dir() {
+  const std::string& dir = cfg_.run_dir;
+  const bool exists = fs::exists(dir) && !fs::is_empty(dir);
+  if (opt_.resume) {
+    if (!fs::exists(path_in(dir, "checkpoint.bin")))
+      throw std::runtime_error("--resume: no checkpoint in " + dir + " (expected " + path_in(dir, "checkpoint.bin") + ")");
+    return;
+  }
+  if (exists) {
+    if (!opt_.overwrite)
+      throw std::runtime_error("run directory " + dir +
+                               " already exists; pass --resume to continue it or --overwrite to replace it");
+    fs::remove_all(dir);
+  }
+  fs::create_directories(dir);
+}
+
+void Trainer::load_data() {
+  std::string text;
+  if (is_synthetic(cfg_.data.data)) {
+    text = synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed);
+  } else {
+    text = load_text(resolve_corpus_path(cfg_.data.data));
+  }
+  const std::string tok_path = path_in(cfg_.run_dir, "tokenizer.txt");
+  if (opt_.resume && fs::exists(tok_path)) {
+    tokenizer_ = Tokenizer::load(tok_path);
+  } else {
+    if (cfg_.data.tokenizer == "char")
+      tokenizer_ = std::make_unique<CharTokenizer>(CharTokenizer::train(text));
+    else
+      tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
+    tokenizer_->save(tok_path);
+  }
+  const std::string cache = cfg_.data.cache_dir.empty() ? default_cache_dir() : cfg_.data.cache_dir;
+  const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache);
+  split_ = split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
+  const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
+  sampler_ = std::make_unique<BatchSampler>(&split_.train, B, T, cfg_.seed);
+  eval_batches_ = eval_batches(split_.val, B, T, cfg_.eval.batches, cfg_.seed + 1);
+  for (auto& [x, y] : eval_batches_) {
+    x = x.to(device_);
+    y = y.to(device_);
+  }
+}
+
+std::vector<NamedTensor> Trainer::checkpoint_tensors() {
+  std::vector<NamedTensor> all;
+  for (auto& p : model_->parameters()) all.push_back({"model." + p.name, p.tensor});
+  for (auto& b : model_->buffers()) all.push_back({"buffer." + b.name, b.tensor});
+  for (auto& s : optimizer_->state()) all.push_back({"adamw." + s.name, s.tensor});
+  return all;
+}
+
+void Trainer::save(int64_t steps_done) {
+  CheckpointMeta meta;
+  meta.step = steps_done;
+  meta.optimizer_steps = optimizer_->steps_taken();
+  const BatchSampler::State st = sampler_->state();
+  meta.sampler_state = {st.rng_words[0], st.rng_words[1], st.rng_words[2], st.rng_words[3], st.batches_drawn};
+  meta.config_json = to_json(cfg_).dump();
+  meta.best_val_loss = last_val_loss_;
+  save_checkpoint(path_in(cfg_.run_dir, "checkpoint.bin"), checkpoint_tensors(), meta);
+}
+
+double Trainer::train_step(int64_t step) {
+  model_->train(true);
+  optimizer_->zero_grad();
+  const int64_t accum = cfg_.optim.grad_accum;
+  double loss_sum = 0;
+  for (int64_t micro = 0; micro < accum; ++micro) {
+    DropoutSeeds::begin_step(cfg_.seed, static_cast<uint64_t>(step * accum + micro));
+    Tensor x, y;
+    sampler_->next(x, y);
+    Tensor loss = model_->loss(x.to(device_), y.to(device_));
+    (accum > 1 ? loss * (1.0 / static_cast<double>(accum)) : loss).backward();
+    loss_sum += loss.item();
+  }
+  double loss_value = loss_sum / static_cast<double>(accum);
+  if (step == cfg_.inject_nan_at) loss_value = NAN;
+  const double norm = optimizer_->grad_norm();
+  if (!std::isfinite(loss_value) || !std::isfinite(norm))
+    throw DivergenceError(fmt::format("the {} became {} at step {}", std::isfinite(loss_value) ? "gradient norm" : "loss",
+                                      std::isfinite(loss_value) ? norm : loss_value, step));
+  last_grad_norm_ = norm;
+  const double clip = cfg_.optim.grad_clip;
+  optimizer_->step(learning_rate(cfg_.optim, step), clip > 0 && norm > clip ? clip / norm : 1.0);
+  for (MoeFeedForward* moe : model_->moe_layers()) moe->update_bias();
+  return loss_value;
+}
+
+double Trainer::evaluate() {
+  NoGradGuard no_grad;
+  model_->train(false);
+  double total = 0;
+  for (const auto& [x, y] : eval_batches_) total += model_->loss(x, y).item();
+  return total / static_cast<double>(eval_batches_.size());
+}
+
+void Trainer::evaluate_and_log(int64_t step) {
+  // Per-expert load (assignments) of the last training step.
+  json::Value load = json::Value::array();
+  for (MoeFeedForward* moe : model_->moe_layers()) {
+    json::Value layer = json::Value::array();
+    for (int64_t l : moe->last_step_load()) layer.push_back(l);
+    load.push_back(layer);
+  }
+  last_val_loss_ = evaluate();
+  // The Amax gain of every site's H_res, on the first evaluation batch.
+  std::vector<SiteGain> gains;
+  {
+    NoGradGuard no_grad;
+    model_->record_h_res(true);
+    model_->forward(eval_batches_[0].first);
+    std::vector<Tensor> h_res;
+    for (ResidualSite* s : model_->sites()) h_res.push_back(s->last_h_res());
+    model_->record_h_res(false);
+    gains = amax_gain(h_res);
+  }
+  json::Value line;
+  line["step"] = step;
+  line["val_loss"] = last_val_loss_;
+  line["expert_load"] = load;
+  line["amax"] = amax_to_json(gains);
+  log_->metrics->write(line);
+  double worst = 0;
+  for (const SiteGain& g : gains) worst = std::max({worst, g.composite_forward, g.composite_backward});
+  log_->progress->print(fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", step + 1,
+                                    last_val_loss_, worst));
+}
+
+int64_t Trainer::restore() {
+  const std::string ckpt = path_in(cfg_.run_dir, "checkpoint.bin");
+  const CheckpointMeta meta = load_checkpoint(ckpt, checkpoint_tensors());
+  optimizer_->set_steps_taken(meta.optimizer_steps);
+  if (meta.sampler_state.size() != 5) throw std::runtime_error("checkpoint " + ckpt + " has no data position");
+  sampler_->set_state({{meta.sampler_state[0], meta.sampler_state[1], meta.sampler_state[2], meta.sampler_state[3]},
+                       meta.sampler_state[4]});
+  last_val_loss_ = meta.best_val_loss;
+  return meta.step;
+}
+
+TrainResult Trainer::run() {
+  TrainResult result;
+  int64_t start = 0;
+  if (opt_.resume) {
+    start = restore();
+    truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
+  }
+  {
+    std::ofstream cfg_out(path_in(cfg_.run_dir, "config.json"), std::ios::trunc);
+    cfg_out << to_json(cfg_).dump(2) << "\n";
+  }
+  log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
+  log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet);
+  if (!opt_.quiet) {
+    fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
+               describe(cfg_, model_->parameter_count()));
+    std::fflush(stdout);
+  }
+
+  result.first_step = start;
+  const int64_t tokens_per_step = cfg_.optim.batch_size * cfg_.model.block_size * cfg_.optim.grad_accum;
+  const auto t_begin = std::chrono::steady_clock::now();
+  int64_t step = start;
+  for (; step < cfg_.optim.steps; ++step) {
+    if (opt_.stop_after >= 0 && step - start >= opt_.stop_after) break;
+    const auto t0 = std::chrono::steady_clock::now();
+    double loss;
+    try {
+      loss = train_step(step);
+    } catch (const DivergenceError& e) {
+      log_->progress->finish();
+      result.diverged = true;
+      result.diverged_step = step;
+      result.end_step = step;
+      const std::string ckpt = path_in(cfg_.run_dir, "checkpoint.bin");
+      throw DivergenceError(std::string(e.what()) + "; stopping. " +
+                            (fs::exists(ckpt) ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
+                                                            read_checkpoint_meta(ckpt).step, ckpt)
+                                              : std::string("No checkpoint had been written yet.")));
+    }
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    result.losses.push_back(loss);
+    json::Value line;
+    line["step"] = step;
+    line["loss"] = loss;
+    line["lr"] = learning_rate(cfg_.optim, step);
+    line["grad_norm"] = last_grad_norm_;
+    line["tokens_per_s"] = static_cast<double>(tokens_per_step) / (ms / 1000.0);
+    line["ms_per_step"] = ms;
+    log_->metrics->write(line);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
+    log_->progress->step(step, loss, static_cast<double>(tokens_per_step) / (ms / 1000.0), ms,
+                         learning_rate(cfg_.optim, step), elapsed, step - start + 1);
+    if ((step + 1) % cfg_.eval.every == 0 || step + 1 == cfg_.optim.steps) {
+      evaluate_and_log(step);
+      save(step + 1);
+    }
+  }
+  log_->progress->finish();
+  result.end_step = step;
+  result.last_val_loss = last_val_loss_;
+  if (step == cfg_.optim.steps) {
+    if (opt_.plots) {
+      auto files = write_run_plots({cfg_.run_dir}, cfg_.run_dir);
+      if (!opt_.quiet) fmt::print("plots: {}\n", files.back());
+    }
+    if (cfg_.eval.sample_tokens > 0 && !opt_.quiet) {
+      SampleOptions so;
+      so.tokens = cfg_.eval.sample_tokens;
+      so.seed = cfg_.seed;
+      std::vector<int32_t> prompt = {0};
+      try {
+        prompt = tokenizer_->encode("\n");  // start a fresh line, if the vocabulary has one
+      } catch (const std::exception&) {
+      }
+      if (prompt.empty()) prompt = {0};
+      fmt::print("sample:\n{}\n", tokenizer_->decode(generate(*model_, prompt, so)));
+    }
+  }
+  return result;
+}
+
+}  // namespace mhc

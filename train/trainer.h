@@ -1,0 +1,82 @@
+// trainer.h — one training run, end to end: data, tokenizer, model,
+// AdamW, the step loop with evaluation, metrics, checkpoints and plots.
+//
+// The training step (Trainer::train_step) is, in order:
+//   for each micro-batch: seed dropout for (run seed, step, micro-batch);
+//     draw a batch; loss = model.loss(x, y); backward (scaled by 1/accum)
+//   stop if the loss or the gradient norm is not finite (the last good
+//     checkpoint stays in place)
+//   clip the global gradient norm; AdamW step at the scheduled learning rate
+//   MoE: nudge each router's selection bias toward balanced load
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datasets/batches.h"
+#include "datasets/tokenizer.h"
+#include "layers/transformer.h"
+#include "train/config.h"
+#include "train/optimizer.h"
+
+namespace mhc {
+
+struct RunOptions {
+  bool resume = false;     // continue the run in config.run_dir from its checkpoint
+  bool overwrite = false;  // replace an existing run directory
+  bool quiet = false;      // no progress output (tests)
+  bool plots = true;       // write PNG charts at the end
+  int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
+};
+
+struct TrainResult {
+  std::vector<double> losses;  // training loss of each step run in this session
+  double last_val_loss = NAN;
+  int64_t first_step = 0, end_step = 0;
+  bool diverged = false;
+  int64_t diverged_step = -1;
+};
+
+// Thrown when the loss becomes NaN or infinite; the message names the step.
+struct DivergenceError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Trainer {
+ public:
+  Trainer(TrainConfig config, RunOptions options);
+  ~Trainer();
+  TrainResult run();
+  // Loads the run's checkpoint (model, optimizer, data position); returns the step to continue from.
+  int64_t restore();
+
+  const TrainConfig& config() const { return cfg_; }
+  Transformer& model() { return *model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // Mean validation loss over the fixed evaluation batches (no dropout, no gradients).
+  double evaluate();
+
+ private:
+  void prepare_run_dir();
+  void load_data();
+  double train_step(int64_t step);  // returns the step's mean training loss
+  void evaluate_and_log(int64_t step);
+  void save(int64_t steps_done);
+  std::vector<NamedTensor> checkpoint_tensors();
+
+  TrainConfig cfg_;
+  RunOptions opt_;
+  Device device_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  TokenSplit split_;
+  std::unique_ptr<BatchSampler> sampler_;
+  std::vector<std::pair<Tensor, Tensor>> eval_batches_;
+  std::unique_ptr<Transformer> model_;
+  std::unique_ptr<AdamW> optimizer_;
+  double last_val_loss_ = NAN;
+  double last_grad_norm_ = 0;
+  struct Log;
+  std::unique_ptr<Log> log_;
+};
+
+}  // namespace mhc
