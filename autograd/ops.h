@@ -61,11 +61,14 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& targets, int32_t i
 // may be undefined for a norm without a learnable scale.
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps = 1e-6);
 // Causal self-attention of q, k, v (B, T, H, D) -> (B, T, H, D), scaled by
-// 1/√D. Without dropout it is one fused backend op (saving only the
-// log-sum-exp); with attention dropout it is composed from matmul, a −∞ mask
-// above the diagonal, softmax and dropout.
+// 1/√D, with optional dropout on the attention probabilities: one fused
+// backend op that saves only the log-sum-exp (the T×T scores never exist).
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p = 0.0,
                         uint64_t dropout_seed = 0);
+// The same attention composed from matmul, a −∞ mask above the diagonal,
+// softmax and dropout (materialising the scores): the reference for tests.
+Tensor causal_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p = 0.0,
+                                 uint64_t dropout_seed = 0);
 // Rotary position embedding of x (B, T, H, D) with f32 tables cos, sin (≥ T, D/2).
 Tensor rope(const Tensor& x, const Tensor& cos, const Tensor& sin);
 // Sinkhorn-Knopp projection of logits (..., n, n) onto (approximately) doubly

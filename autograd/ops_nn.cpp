@@ -73,11 +73,13 @@ Tensor cross_entropy_rows(const Tensor& logits_in, const Tensor& targets, int32_
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets, int32_t ignore_index) {
   Tensor rows = cross_entropy_rows(logits, targets, ignore_index);
-  // Mean over the targets that count. The count is read on the host (the
-  // targets usually come from there); an all-ignored batch has loss 0.
-  int64_t count = 0;
-  for (int32_t t : targets.to_vector<int32_t>()) count += t != ignore_index;
-  return sum(rows) * (count ? 1.0 / static_cast<double>(count) : 0.0);
+  // Mean over the targets that count, with the count taken on the device (no
+  // host round trip in the middle of a step); an all-ignored batch gives 0.
+  Tensor t = targets.contiguous();
+  Tensor count = Tensor::empty({}, DType::f32, t.device());
+  backend_of(t).count_not_equal(static_cast<const int32_t*>(t.data_ptr()), t.numel(), ignore_index,
+                                static_cast<float*>(count.data_ptr()));
+  return sum(rows) / count.to(rows.dtype());
 }
 
 Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
@@ -125,10 +127,9 @@ const Tensor& causal_mask(int64_t T, DType dtype, Device device) {
 }
 }  // namespace
 
-namespace {
 // The composed path: scores, mask, softmax, dropout, weighted sum, each a
-// recorded op. Used when attention dropout is on. q, k, v: (B, T, H, D).
-Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p, uint64_t seed) {
+// recorded op; the reference the fused kernels are tested against.
+Tensor causal_attention_composed(const Tensor& q, const Tensor& k, const Tensor& v, double dropout_p, uint64_t seed) {
   const int64_t T = q.size(1), D = q.size(3);
   Tensor qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);  // (B, H, T, D) views
   // scores = q kᵀ / √D + mask;  p = softmax(scores);  out = p v
@@ -138,7 +139,6 @@ Tensor composed_attention(const Tensor& q, const Tensor& k, const Tensor& v, dou
   if (dropout_p > 0) p = dropout(p, dropout_p, seed);
   return matmul(p, vh).transpose(1, 2).contiguous();
 }
-}  // namespace
 
 Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, double dropout_p,
                         uint64_t dropout_seed) {
@@ -148,16 +148,18 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   if (q_in.dim() != 4 || k_in.shape() != q_in.shape() || v_in.shape() != q_in.shape())
     throw_shape_error("causal_attention", "q, k, v must all be (B, T, H, D); got " + q_in.shape().str() + ", " +
                                               k_in.shape().str() + ", " + v_in.shape().str());
-  if (dropout_p > 0) return composed_attention(q_in, k_in, v_in, dropout_p, dropout_seed);
+  if (dropout_p < 0 || dropout_p >= 1)
+    throw std::invalid_argument("causal_attention: dropout " + std::to_string(dropout_p) + " is outside [0, 1)");
   Tensor q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
   const int64_t B = q.size(0), T = q.size(1), H = q.size(2), D = q.size(3);
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, T}, stat_dtype(q.dtype()), q.device());
+  const float p = static_cast<float>(dropout_p);
   backend_of(q).attention(q.dtype(), q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
-                          lse.data_ptr(), B, T, H, D, scale);
+                          lse.data_ptr(), B, T, H, D, scale, p, dropout_seed);
   record(out, "causal_attention", {&q, &k, &v},
-         [q = q.detach(), k = k.detach(), v = v.detach(), o = out.detach(), lse, B, T, H, D, scale](
+         [q = q.detach(), k = k.detach(), v = v.detach(), o = out.detach(), lse, B, T, H, D, scale, p, dropout_seed](
              const Tensor& g_in, const Node&) {
            Tensor g = g_in.contiguous();
            Tensor gq = Tensor::empty(q.shape(), q.dtype(), q.device());
@@ -165,7 +167,7 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
            Tensor gv = Tensor::empty(q.shape(), q.dtype(), q.device());
            backend_of(q).attention_backward(q.dtype(), q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(),
                                             lse.data_ptr(), g.data_ptr(), gq.data_ptr(),
-                                            gk.data_ptr(), gv.data_ptr(), B, T, H, D, scale);
+                                            gk.data_ptr(), gv.data_ptr(), B, T, H, D, scale, p, dropout_seed);
            return std::vector<Tensor>{gq, gk, gv};
          });
   return out;

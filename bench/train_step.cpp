@@ -31,7 +31,7 @@ double flops_per_token(const ModelConfig& m) {
   const double n = static_cast<double>(m.site.streams);
   double weights = 0;
   for (int64_t l = 0; l < m.layers; ++l) {
-    weights += 4 * C * C;  // qkv + proj
+    weights += 4 * C * C;  // q, k, v, proj
     if (m.ffn == "moe" && l >= m.dense_layers) {
       const double h = static_cast<double>(m.moe.expert_hidden > 0 ? m.moe.expert_hidden : m.resolved_ffn_hidden());
       weights += C * static_cast<double>(m.moe.routed) + 3 * C * h * static_cast<double>(m.moe.top_k + m.moe.shared);
@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   app.add_option("--preset", preset_name)->capture_default_str();
   app.add_option("--device", device_name_s)->capture_default_str();
   app.add_option("--dtype", dtype)->capture_default_str();
-  app.add_option("--variants", variants, "comma-separated: residual, hc, mhc")->capture_default_str();
+  app.add_option("--variants", variants, "comma-separated: residual, hc, mhc, mhc-rc (mHC with selective recompute)")
+      ->capture_default_str();
   app.add_option("--streams", streams)->capture_default_str();
   app.add_option("--steps", steps, "timed steps")->capture_default_str();
   app.add_option("--warmup", warmup, "untimed steps first")->capture_default_str();
@@ -102,7 +103,9 @@ int main(int argc, char** argv) {
     Variant var;
     var.name = v;
     var.config = base;
-    var.config.model.site.kind = parse_residual_kind(v);
+    const bool rc = v == "mhc-rc";
+    var.config.model.site.kind = parse_residual_kind(rc ? "mhc" : v);
+    var.config.model.recompute = rc;
     var.config.model.site.streams = var.config.model.site.kind == ResidualKind::Residual ? 1 : streams;
     const int64_t before = be.allocator_stats().bytes_in_use;
     var.model = std::make_unique<Transformer>(var.config.model, 1);
@@ -134,6 +137,8 @@ int main(int argc, char** argv) {
   };
   for (int64_t i = 0; i < warmup; ++i)
     for (Variant& v : vs) step(v, i);
+  be.synchronize();
+  reset_kernel_profile();  // MHC_CUDA_PROFILE=1: time only the measured steps
   for (int64_t i = 0; i < steps; ++i)
     for (Variant& v : vs) {
       be.synchronize();

@@ -10,6 +10,20 @@
 
 namespace mhc {
 
+TokenSplit split_tail(const std::vector<int32_t>& tokens, double val_fraction) {
+  if (!(val_fraction > 0.0 && val_fraction < 1.0))
+    throw std::invalid_argument(fmt::format("split_tail: val_fraction {} is outside (0, 1)", val_fraction));
+  const int64_t total = static_cast<int64_t>(tokens.size());
+  const int64_t n_val = std::llround(val_fraction * static_cast<double>(total));
+  if (n_val < 2 || total - n_val < 2)
+    throw std::invalid_argument(fmt::format("split_tail: too few tokens ({}) for a validation share of {}", total,
+                                            val_fraction));
+  TokenSplit split;
+  split.train.assign(tokens.begin(), tokens.end() - n_val);
+  split.val.assign(tokens.end() - n_val, tokens.end());
+  return split;
+}
+
 TokenSplit split_tokens(const std::vector<int32_t>& tokens, double val_fraction, uint64_t seed,
                         int64_t chunk_tokens) {
   if (!(val_fraction >= 0.0 && val_fraction < 1.0))

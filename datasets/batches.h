@@ -22,6 +22,10 @@ struct TokenSplit {
 // Chunks keep their order inside each split, so windows rarely straddle a cut.
 // Throws std::invalid_argument for val_fraction outside [0, 1), chunk_tokens < 1,
 // no tokens, or val_fraction > 0 with fewer than 2 chunks.
+// The last val_fraction of the stream is validation, the rest training — the
+// split nanoGPT uses for Tiny Shakespeare, so its validation losses compare.
+TokenSplit split_tail(const std::vector<int32_t>& tokens, double val_fraction);
+
 TokenSplit split_tokens(const std::vector<int32_t>& tokens, double val_fraction, uint64_t seed,
                         int64_t chunk_tokens = 4096);
 

@@ -10,7 +10,16 @@ namespace mhc {
 #ifdef MHC_HAVE_CUDA
 Backend& cuda_backend();      // kernels/cuda/cuda_backend.cu
 bool cuda_device_present();   // kernels/cuda/cuda_backend.cu
+namespace cuda {
+void profile_reset();         // kernels/cuda/cuda_profile.cu
+}
 #endif
+
+void reset_kernel_profile() {
+#ifdef MHC_HAVE_CUDA
+  cuda::profile_reset();
+#endif
+}
 
 bool cuda_available() {
 #ifdef MHC_HAVE_CUDA

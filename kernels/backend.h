@@ -109,6 +109,9 @@ class Backend {
   virtual void cross_entropy_backward(DType t, const void* logits, const int32_t* targets,
                                       const void* lse, const void* gloss, void* glogits,
                                       int64_t rows, int64_t V, int32_t ignore_index) = 0;
+  // out[0] = max(1, #{i : x[i] != value}) as f32 (the number of targets that
+  // count in a mean loss; at least 1 so an all-ignored batch averages to 0).
+  virtual void count_not_equal(const int32_t* x, int64_t n, int32_t value, float* out) = 0;
   // y = x * rstd * w over rows of length C; rstd (rows, stat_dtype(t)) = 1/sqrt(mean(x²) + eps).
   // w may be null (no learnable scale).
   virtual void rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows,
@@ -156,15 +159,19 @@ class Backend {
   // ---- attention ---------------------------------------------------------------
   // Fused causal self-attention. q, k, v, out are (B, T, H, D) contiguous (the
   // layout a projection produces, no transpose needed):
-  //   out[b,t,h] = Σ_{s ≤ t} softmax_s(scale · q[b,t,h]·k[b,s,h]) v[b,s,h]
-  // lse (B, H, T, stat_dtype(t)) receives each row's log-sum-exp of the scaled scores for the backward.
+  //   P[b,h,t,s] = softmax_s(scale · q[b,t,h]·k[b,s,h]) for s ≤ t
+  //   out[b,t,h] = Σ_s P[b,h,t,s] · keep[b,h,t,s] / (1 − dropout) · v[b,s,h]
+  // keep = counter_uniform(seed, ((b·H + h)·T + t)·T + s) ≥ dropout: the
+  // same mask the composed path draws for a (B, H, T, T) probability tensor
+  // (all ones when dropout = 0). lse (B, H, T, stat_dtype(t)) receives each
+  // row's log-sum-exp of the scaled scores for the backward.
   virtual void attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B,
-                         int64_t T, int64_t H, int64_t D, double scale) = 0;
+                         int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) = 0;
   // Gradients of the above: gq, gk, gv (B, T, H, D), recomputing the
-  // probabilities from q, k and lse.
+  // probabilities (and the dropout mask) from q, k, lse and the seed.
   virtual void attention_backward(DType t, const void* q, const void* k, const void* v, const void* out,
                                   const void* lse, const void* gout, void* gq, void* gk, void* gv, int64_t B,
-                                  int64_t T, int64_t H, int64_t D, double scale) = 0;
+                                  int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) = 0;
 
   // ---- mixture-of-experts dispatch -------------------------------------------------
   // Groups the tokens·k assignments of top-k routing by expert, stably.
@@ -173,6 +180,45 @@ class Backend {
   // in increasing a), token[j] = order[j] / k, and offsets (E + 1 entries).
   virtual void moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order,
                             int32_t* token, int32_t* offsets) = 0;
+
+  // ---- fused mHC site (DESIGN §6) ----------------------------------------------------
+  // Whether the mHC layer should use these kernels when left to choose
+  // (--hc.fused auto): the CUDA backend yes, the CPU backend no (it trains
+  // with the unfused composition and keeps these as references).
+  virtual bool prefers_fused_mhc() const = 0;
+  // Per token m with n streams of width C (K = nC values v = vec(x[m])) and
+  // P = 2n + n² coefficients. "Coefficient" tensors (phi, q, rstd, coeffs,
+  // their gradients) have dtype stat_dtype(t): f32 beside bf16/f32 streams,
+  // f64 beside f64 ones. The unfused composition in
+  // layers/manifold_hyper_connection.cpp is the reference for all of them.
+  //
+  // (a) RMS statistic and projection in one pass over x:
+  //     rstd = (mean(v²) + eps)^(−1/2),  q = rstd · (v φ)        x (M, K), φ (K, P) → q (M, P), rstd (M)
+  virtual void mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K,
+                           int64_t P, float eps) = 0;
+  //     gx = rstd · (φ gq) − v · (rstd² / K) · (gq · q)            (written, not accumulated)
+  virtual void mhc_project_backward(DType t, const void* x, const void* phi, const void* q, const void* rstd,
+                                    const void* gq, void* gx, int64_t M, int64_t K, int64_t P) = 0;
+  // (b, c) gates and Sinkhorn: h̃ = α ⊙ q + b (α, b: (P) vectors), then
+  //     coeffs = [σ(h̃_pre) | 2σ(h̃_post) | SinkhornKnopp(h̃_res, iters)]    (M, P)
+  // (H_pre = H_post = 1 when sigmoid_gates is false).
+  virtual void mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M,
+                         int64_t n, int iters, bool sigmoid_gates) = 0;
+  //     gh = ∂L/∂h̃ from gcoeffs, through σ, 2σ and the exact Sinkhorn backward.
+  virtual void mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs,
+                                  void* gh, int64_t M, int64_t n, int iters, bool sigmoid_gates) = 0;
+  // (d) h_in[m, c] = Σ_j H_pre[m, j] x[m, j, c]                  x (M, n, C) → h_in (M, C)
+  virtual void mhc_pre(DType t, const void* x, const void* coeffs, void* h_in, int64_t M, int64_t n, int64_t C) = 0;
+  //     gx = H_preᵀ g (written);  gcoeffs[:, pre] = Σ_c g x (the other columns are set to 0)
+  virtual void mhc_pre_backward(DType t, const void* x, const void* coeffs, const void* g_hin, void* gx,
+                                void* gcoeffs, int64_t M, int64_t n, int64_t C) = 0;
+  // (e) out[m, i, c] = Σ_j H_res[m, i, j] x[m, j, c] + H_post[m, i] y[m, c]    → out (M, n, C)
+  virtual void mhc_post(DType t, const void* x, const void* y, const void* coeffs, void* out, int64_t M, int64_t n,
+                        int64_t C) = 0;
+  //     gx = H_resᵀ g,  gy = H_post · g (written);  gcoeffs[:, post] = Σ_c g y,
+  //     gcoeffs[:, res] = Σ_c g xᵀ  (the pre columns are set to 0)
+  virtual void mhc_post_backward(DType t, const void* x, const void* y, const void* coeffs, const void* g_out,
+                                 void* gx, void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) = 0;
 
   // ---- positions --------------------------------------------------------------
   // Rotary position embedding on x (B, T, H, D), D even, "rotate-half" pairs
@@ -195,5 +241,8 @@ class Backend {
 // no CUDA backend or the machine has no GPU.
 Backend& backend_for(Device device);
 bool cuda_available();
+// With MHC_CUDA_PROFILE=1, forgets the GPU time recorded so far (benchmarks
+// call it after their warm-up steps); otherwise does nothing.
+void reset_kernel_profile();
 
 }  // namespace mhc

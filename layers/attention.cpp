@@ -12,7 +12,9 @@ namespace mhc {
 CausalSelfAttention::CausalSelfAttention(int64_t width, int64_t heads, int64_t max_len, double rope_base,
                                          double attn_dropout, double resid_dropout, double init_std,
                                          double out_init_std, Rng& rng)
-    : qkv(width, 3 * width, false, init_std, rng),
+    : wq(width, width, false, init_std, rng),
+      wk(width, width, false, init_std, rng),
+      wv(width, width, false, init_std, rng),
       proj(width, width, false, out_init_std, rng),
       C_(width),
       H_(heads),
@@ -34,7 +36,9 @@ CausalSelfAttention::CausalSelfAttention(int64_t width, int64_t heads, int64_t m
     }
   rope_cos = Tensor::from_vector(c, {max_len, D / 2});
   rope_sin = Tensor::from_vector(s, {max_len, D / 2});
-  register_child("qkv", &qkv);
+  register_child("wq", &wq);
+  register_child("wk", &wk);
+  register_child("wv", &wv);
   register_child("proj", &proj);
   register_buffer("rope_cos", &rope_cos);
   register_buffer("rope_sin", &rope_sin);
@@ -45,10 +49,9 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   if (T > max_len_)
     throw std::invalid_argument("attention: sequence length " + std::to_string(T) + " exceeds the model's block size " +
                                 std::to_string(max_len_));
-  Tensor qkv_out = qkv.forward(x);  // (B, T, 3C)
-  Tensor q = rope(qkv_out.slice(-1, 0, C_).reshape({B, T, H_, D}), rope_cos, rope_sin);
-  Tensor k = rope(qkv_out.slice(-1, C_, 2 * C_).reshape({B, T, H_, D}), rope_cos, rope_sin);
-  Tensor v = qkv_out.slice(-1, 2 * C_, 3 * C_).reshape({B, T, H_, D});
+  Tensor q = rope(wq.forward(x).reshape({B, T, H_, D}), rope_cos, rope_sin);  // (B, T, H, D)
+  Tensor k = rope(wk.forward(x).reshape({B, T, H_, D}), rope_cos, rope_sin);
+  Tensor v = wv.forward(x).reshape({B, T, H_, D});
   const double p_attn = training() ? attn_dropout_ : 0.0;
   Tensor y = causal_attention(q, k, v, p_attn, p_attn > 0 ? DropoutSeeds::next() : 0);  // (B, T, H, D)
   Tensor out = proj.forward(y.reshape({B, T, C_}));

@@ -1,5 +1,7 @@
 // attention.h — causal multi-head self-attention with rotary positions.
-//   q, k, v = split(x W_qkv)                 (B, T, H, D) each, D = C / H
+//   q, k, v = x W_q, x W_k, x W_v            (B, T, H, D) each, D = C / H
+//   (three products rather than one split: each output is already in the
+//   layout RoPE and the attention kernel read, so nothing is copied)
 //   q, k    = RoPE(q), RoPE(k)                rotate-half pairs, base 10000
 //   y       = softmax(q kᵀ / √D + causal mask) v
 //   out     = dropout(y W_o)
@@ -16,8 +18,8 @@ class CausalSelfAttention : public Module {
                       double resid_dropout, double init_std, double out_init_std, Rng& rng);
   Tensor forward(const Tensor& x);  // (B, T, C) -> (B, T, C)
 
-  Linear qkv;   // (C, 3C)
-  Linear proj;  // (C, C)
+  Linear wq, wk, wv;  // (C, C) each
+  Linear proj;        // (C, C)
   Tensor rope_cos, rope_sin;  // (max_len, D/2) f32 buffers
 
  private:

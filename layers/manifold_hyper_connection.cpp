@@ -4,11 +4,14 @@
 #include <stdexcept>
 
 #include "autograd/ops.h"
+#include "autograd/ops_mhc.h"
+#include "autograd/tape.h"
+#include "layers/recompute.h"
 
 namespace mhc {
 
 ManifoldHyperConnection::ManifoldHyperConnection(const SiteConfig& c, Rng& rng)
-    : n_(c.streams), C_(c.width), iters_(c.sinkhorn_iters), gate_(c.gate), eps_(c.norm_eps) {
+    : n_(c.streams), C_(c.width), iters_(c.sinkhorn_iters), gate_(c.gate), fused_(c.fused), eps_(c.norm_eps) {
   if (iters_ < 0) throw std::invalid_argument("mHC: Sinkhorn iterations must be ≥ 0");
   const int64_t cols = 2 * n_ + n_ * n_;
   phi = c.phi_init_std > 0 ? Tensor::randn({n_ * C_, cols}, rng, c.phi_init_std) : Tensor::zeros({n_ * C_, cols});
@@ -33,6 +36,10 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
                                 ") stream state, got " + x.shape().str());
   const int64_t B = x.size(0), T = x.size(1), n = n_;
   const DType dt = x.dtype();
+  const bool fused = fused_ == SiteConfig::Fused::On || (fused_ == SiteConfig::Fused::Auto && fused_mhc_preferred(x));
+  if (fused) return forward_fused(x, F);
+  if (recompute_)
+    throw std::invalid_argument("mHC: selective recompute needs the fused site kernels (--hc.fused auto on CUDA, or on)");
   // Coefficient path, in f32 (f64 in gradient checks).
   const DType ct = dt == DType::f64 ? DType::f64 : DType::f32;
   Tensor v = rms_norm(x.to(ct).reshape({B, T, n * C_}), Tensor(), eps_);       // (B, T, nC)   Eq. 7
@@ -57,6 +64,22 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
   //   [H_res | H_postᵀ] (n × (n+1))  ·  [x; y] ((n+1) × C)
   Tensor h_out = concat({h_res, h_post.unsqueeze(-1)}, -1).to(dt);                // (B, T, n, n + 1)
   return mix_streams(h_out, concat({x, y.unsqueeze(-2)}, -2));
+}
+
+Tensor ManifoldHyperConnection::forward_fused(const Tensor& x, const SubBlock& F) {
+  const int64_t B = x.size(0), T = x.size(1), n = n_, P = 2 * n + n * n;
+  const RecomputeHandle rc = recompute_ ? recompute_->enter(x) : RecomputeHandle{};
+  // α and b as (P) vectors in the layout of the projection's columns.
+  Tensor alpha = concat({alpha_pre.expand({n}), alpha_post.expand({n}), alpha_res.expand({n * n})}, 0);
+  Tensor bias = concat({b_pre, b_post, b_res.reshape({n * n})}, 0);
+  // (a)-(c): RMS + projection + σ / 2σ / Sinkhorn, one op  (Eq. 7-9)
+  Tensor coeffs = mhc_coefficients(x, phi, alpha, bias, iters_, gate_ == PrePostGate::Sigmoid, eps_, rc);
+  if (recording_) keep_h_res(coeffs.slice(-1, 2 * n, P).reshape({B, T, n, n}));
+  Tensor h_in = mhc_pre(x, coeffs, rc);   // (d): H_pre x          (B, T, C)
+  Tensor y = F(h_in);                     //                       (B, T, C)
+  Tensor out = mhc_post(x, y, coeffs, rc);  // (e): H_res x + H_postᵀ y   (Eq. 3)
+  if (recompute_) recompute_->leave(out);
+  return out;
 }
 
 }  // namespace mhc

@@ -22,7 +22,9 @@ namespace mhc {
 class ManifoldHyperConnection : public ResidualSite {
  public:
   ManifoldHyperConnection(const SiteConfig& config, Rng& rng);
-  Tensor forward(const Tensor& x, const SubBlock& F) override;  // x (B, T, n, C)
+  // x (B, T, n, C). The fused kernels (ops_mhc.h) or the composed reference
+  // below, per SiteConfig::fused; both compute the same function.
+  Tensor forward(const Tensor& x, const SubBlock& F) override;
   int64_t streams() const override { return n_; }
 
   Tensor phi;                                // (nC, 2n + n²)
@@ -31,9 +33,11 @@ class ManifoldHyperConnection : public ResidualSite {
   Tensor b_res;                              // (n, n)
 
  private:
+  Tensor forward_fused(const Tensor& x, const SubBlock& F);
   int64_t n_, C_;
   int iters_;
   PrePostGate gate_;
+  SiteConfig::Fused fused_;
   double eps_;
 };
 

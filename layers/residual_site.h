@@ -47,8 +47,13 @@ struct SiteConfig {
   double alpha_init = 0.01;   // α_pre = α_post = α_res at init
   double phi_init_std = 0.0;  // φ at init: 0 (exactly the pre-norm residual at step 0) or small random
   PrePostGate gate = PrePostGate::Sigmoid;
+  // The fused site kernels (DESIGN §6): Auto uses them where the backend
+  // prefers (CUDA), On / Off force the choice (Off: the composed reference).
+  enum class Fused { Auto, On, Off } fused = Fused::Auto;
   double norm_eps = 1e-6;
 };
+
+class RecomputePlan;  // layers/recompute.h
 
 class ResidualSite : public Module {
  public:
@@ -63,11 +68,14 @@ class ResidualSite : public Module {
     if (!on) last_h_res_ = Tensor();
   }
   const Tensor& last_h_res() const { return last_h_res_; }
+  // Selective recompute of the stream states (mHC with fused kernels only).
+  void set_recompute(RecomputePlan* plan) { recompute_ = plan; }
 
  protected:
   void keep_h_res(const Tensor& h_res);  // (B, T, n, n)
   bool recording_ = false;
   Tensor last_h_res_;
+  RecomputePlan* recompute_ = nullptr;
 };
 
 // site_index counts sites through the model (attention and FFN sub-blocks

@@ -41,6 +41,9 @@ void ModelConfig::validate() const {
   if (site.kind == ResidualKind::Residual && site.streams != 1)
     fail("the plain residual has 1 stream; use --streams 1 or choose hc / mhc");
   if (site.sinkhorn_iters < 0) fail("Sinkhorn iterations cannot be negative");
+  if (recompute && site.kind != ResidualKind::MHC) fail("selective recompute is for mHC sites (--residual mhc)");
+  if (recompute && site.fused == SiteConfig::Fused::Off) fail("selective recompute needs the fused mHC kernels");
+  if (recompute_group < 0) fail("the recompute group size cannot be negative");
 }
 
 Block::Block(const ModelConfig& c, int64_t index, Rng& rng)
@@ -95,6 +98,13 @@ Transformer::Transformer(const ModelConfig& config, uint64_t seed) : final_norm(
     head = std::make_unique<Linear>(cfg_.width, cfg_.vocab_size, false, cfg_.init_std, rng);
     register_child("head", head.get());
   }
+  if (cfg_.recompute) {
+    const int64_t sites = 2 * cfg_.layers;
+    recompute_ = std::make_unique<RecomputePlan>(
+        cfg_.recompute_group > 0 ? static_cast<int>(cfg_.recompute_group)
+                                 : RecomputePlan::best_group_size(cfg_.site.streams, sites));
+    for (ResidualSite* s : this->sites()) s->set_recompute(recompute_.get());
+  }
 }
 
 Tensor Transformer::forward(const Tensor& tokens) {
@@ -103,7 +113,9 @@ Tensor Transformer::forward(const Tensor& tokens) {
   Tensor x = embedding(wte, tokens).to(dt);  // (B, T, C)
   if (training() && cfg_.dropout > 0) x = dropout(x, cfg_.dropout, DropoutSeeds::next());
   Tensor h = expand_streams(x, cfg_.site.streams);  // (B, T, n, C)
+  if (recompute_) recompute_->begin_forward();
   for (auto& block : blocks) h = block->forward(h);
+  if (recompute_) recompute_->end_forward();
   x = final_norm.forward(collapse->forward(h));     // (B, T, C)
   return head ? head->forward(x) : matmul(x, wte.to(dt).transpose(0, 1));
 }

@@ -17,6 +17,7 @@
 #include "layers/attention.h"
 #include "layers/feedforward.h"
 #include "layers/moe.h"
+#include "layers/recompute.h"
 #include "layers/residual_site.h"
 #include "layers/rms_norm.h"
 #include "layers/streams.h"
@@ -39,6 +40,8 @@ struct ModelConfig {
   bool tie_embeddings = false;
   double init_std = 0.02;
   SiteConfig site;            // kind, streams, and the HC / mHC options (width is filled in)
+  bool recompute = false;     // mHC: selective recompute of the stream states (fused kernels)
+  int64_t recompute_group = 0;  // L_r; 0: √(nL / (n + 2)) for L sites
   CollapseMode collapse = CollapseMode::Sum;
   double norm_eps = 1e-6;
 
@@ -86,6 +89,7 @@ class Transformer : public Module {
  private:
   ModelConfig cfg_;
   DType compute_dtype_ = DType::f32;
+  std::unique_ptr<RecomputePlan> recompute_;
 };
 
 }  // namespace mhc

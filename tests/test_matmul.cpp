@@ -75,6 +75,9 @@ TEST_CASE("BLAS and the reference loop agree", "[matmul]") {
       compare_paths<float>(3, 70, 9, 200, ta, tb, 1.f, 0.5f, false, rng);    // crosses the M block
       compare_paths<float>(6, 4, 16, 4, ta, tb, 1.f, 0.f, true, rng);        // tiny batched: own-loop path
       compare_paths<double>(2, 1, 1, 1, ta, tb, 2.f, 0.f, false, rng);
+      // Large enough to be split over threads, by rows (M ≥ N) and by columns.
+      compare_paths<float>(1, 300, 127, 65, ta, tb, 1.f, 0.f, false, rng);
+      compare_paths<float>(1, 127, 129, 65, ta, tb, 0.5f, 1.5f, false, rng);
     }
 }
 

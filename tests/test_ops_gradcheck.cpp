@@ -180,22 +180,25 @@ TEST_CASE("dropout: gradient uses the same mask", "[gradcheck]") {
   require_gradcheck([](auto& in) { return dropout(in[0], 0.3, 77); }, {x});
 }
 
-TEST_CASE("causal attention, fused and composed (with dropout)", "[gradcheck]") {
+TEST_CASE("causal attention, fused and composed, with and without dropout", "[gradcheck]") {
   Rng rng(15);
   Tensor q = leaf({2, 5, 2, 3}, rng), k = leaf({2, 5, 2, 3}, rng), v = leaf({2, 5, 2, 3}, rng);
   require_gradcheck([](auto& in) { return causal_attention(in[0], in[1], in[2]); }, {q, k, v});
   require_gradcheck([](auto& in) { return causal_attention(in[0], in[1], in[2], 0.25, 5); }, {q, k, v});
-  // Fused and composed agree (dropout with p → 0 is not the composed path, so
-  // compare against the composition written out here).
-  NoGradGuard no_grad;
-  Tensor fused = causal_attention(q, k, v);
-  Tensor qh = q.transpose(1, 2), kh = k.transpose(1, 2), vh = v.transpose(1, 2);
-  Tensor s = matmul(qh, kh.transpose(-1, -2)) * (1.0 / std::sqrt(3.0));
-  std::vector<double> mask(25, 0.0);
-  for (int i = 0; i < 5; ++i)
-    for (int j = i + 1; j < 5; ++j) mask[i * 5 + j] = -1e300;
-  Tensor composed = matmul(softmax(s + Tensor::from_vector(mask, {5, 5}, DType::f64), -1), vh).transpose(1, 2);
-  CHECK(mhc::test::max_abs_diff(fused, composed) < 1e-12);
+  require_gradcheck([](auto& in) { return causal_attention_composed(in[0], in[1], in[2], 0.25, 5); }, {q, k, v});
+  // The fused kernel draws exactly the composed path's dropout mask.
+  for (double p : {0.0, 0.25}) {
+    INFO("dropout " << p);
+    Tensor fused = causal_attention(q, k, v, p, 9), composed = causal_attention_composed(q, k, v, p, 9);
+    CHECK(mhc::test::max_abs_diff(fused, composed) < 1e-12);
+    Tensor w = Tensor::randn(fused.shape(), rng, 1.0, DType::f64);
+    q.zero_grad();
+    sum(fused * w).backward();
+    const Tensor gq_fused = q.grad();
+    q.zero_grad();
+    sum(composed * w).backward();
+    CHECK(mhc::test::max_abs_diff(gq_fused, q.grad()) < 1e-12);
+  }
 }
 
 TEST_CASE("rope: rotation forward, inverse rotation backward", "[gradcheck]") {

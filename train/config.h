@@ -30,6 +30,7 @@ struct DataConfig {
   std::string tokenizer = "char";  // char | bpe
   int64_t vocab_size = 512;     // bpe only
   double val_fraction = 0.1;
+  std::string split = "tail";   // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
   std::string cache_dir;        // empty: the default cache
 };
 
@@ -56,6 +57,8 @@ struct TrainConfig {
   // Throws std::invalid_argument naming the flag for anything inconsistent.
   void validate() const;
 };
+
+SiteConfig::Fused parse_fused_mode(const std::string& name);  // auto | on | off
 
 // The named configurations; throws listing the known names.
 TrainConfig preset(const std::string& name);

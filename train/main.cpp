@@ -69,7 +69,8 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device) {
 }
 
 void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int64_t& streams, RunOptions& run,
-                       std::string& gate, std::string& collapse, std::string& router, bool& static_hc, bool& no_balance) {
+                       std::string& gate, std::string& collapse, std::string& fused, std::string& router,
+                       bool& static_hc, bool& no_balance) {
   cmd.add_option("--preset", c.preset, "starting configuration: cpu-char, shakespeare-char, tiny-moe, moe-1280")
       ->capture_default_str();
   cmd.add_option("--residual", residual, "residual variant: residual | hc | mhc")
@@ -108,6 +109,12 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int
       ->check(CLI::IsMember({"sigmoid", "fixed"}))->group(H)->capture_default_str();
   cmd.add_option("--hc.collapse", collapse, "merge streams before the final norm: sum | learned")
       ->check(CLI::IsMember({"sum", "learned"}))->group(H)->capture_default_str();
+  cmd.add_option("--hc.fused", fused, "mHC site kernels: auto (fused on CUDA) | on | off (the composed reference)")
+      ->check(CLI::IsMember({"auto", "on", "off", "true", "false"}))->group(H)->capture_default_str();
+  cmd.add_flag("--hc.recompute", c.model.recompute, "mHC: keep only each group's first stream state, rebuild the rest in backward")
+      ->group(H);
+  cmd.add_option("--hc.recompute_group", c.model.recompute_group, "sites per recompute group L_r (0: √(nL/(n+2)))")
+      ->group(H)->capture_default_str();
 
   const char* E = "Mixture of experts (--model.ffn moe)";
   cmd.add_option("--moe.routed", c.model.moe.routed, "routed experts N_r")->group(E)->capture_default_str();
@@ -139,6 +146,9 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int
   cmd.add_option("--data.tokenizer", c.data.tokenizer, "char | bpe")->group(D)->capture_default_str();
   cmd.add_option("--data.vocab_size", c.data.vocab_size, "BPE vocabulary size")->group(D)->capture_default_str();
   cmd.add_option("--data.val_fraction", c.data.val_fraction, "share of the corpus held out")->group(D)->capture_default_str();
+  cmd.add_option("--data.split", c.data.split,
+                 "tail: the last share is validation (nanoGPT's split, comparable losses) | chunks: seeded 4096-token chunks")
+      ->group(D)->capture_default_str();
   cmd.add_option("--data.cache_dir", c.data.cache_dir, "token cache (default: $MHC_CACHE_DIR or ~/.cache/mhc)")->group(D);
 
   const char* V = "Evaluation";
@@ -149,14 +159,15 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int
 }
 
 int run_train(CLI::App& cmd, TrainConfig& c, const std::string& residual, int64_t streams, bool streams_given,
-              RunOptions run, const std::string& gate, const std::string& collapse, const std::string& router,
-              bool static_hc, bool no_balance) {
+              RunOptions run, const std::string& gate, const std::string& collapse, const std::string& fused,
+              const std::string& router, bool static_hc, bool no_balance) {
   c.model.site.kind = parse_residual_kind(residual);
   if (streams_given) c.model.site.streams = streams;
   else if (!run.resume) c.model.site.streams = c.model.site.kind == ResidualKind::Residual ? 1 : 4;
   if (static_hc) c.model.site.hc_dynamic = false;
   c.model.site.gate = gate == "fixed" ? PrePostGate::Fixed : PrePostGate::Sigmoid;
   c.model.collapse = collapse == "learned" ? CollapseMode::Learned : CollapseMode::Sum;
+  c.model.site.fused = parse_fused_mode(fused);
   c.model.moe.router = parse_router_kind(router);
   if (no_balance) c.model.moe.bias_balance = false;
   if (run.resume && run.overwrite) throw std::invalid_argument("--resume and --overwrite cannot be combined");
@@ -196,10 +207,12 @@ int main(int argc, char** argv) {
   std::string gate = config.model.site.gate == PrePostGate::Fixed ? "fixed" : "sigmoid";
   std::string collapse = config.model.collapse == CollapseMode::Learned ? "learned" : "sum";
   std::string router = config.model.moe.router == RouterKind::Sigmoid ? "sigmoid" : "softmax";
+  std::string fused = config.model.site.fused == SiteConfig::Fused::Auto ? "auto"
+                      : config.model.site.fused == SiteConfig::Fused::On ? "on" : "off";
   bool static_hc = false, no_balance = false;
   RunOptions run;
   CLI::App* train = app.add_subcommand("train", "train a model (flags override the preset)");
-  add_train_options(*train, config, residual, streams, run, gate, collapse, router, static_hc, no_balance);
+  add_train_options(*train, config, residual, streams, run, gate, collapse, fused, router, static_hc, no_balance);
   CLI::Option* streams_opt = train->get_option("--streams");
 
   // ---- sample
@@ -236,7 +249,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*train) {
-      return run_train(*train, config, residual, streams, streams_opt->count() > 0, run, gate, collapse, router,
+      return run_train(*train, config, residual, streams, streams_opt->count() > 0, run, gate, collapse, fused, router,
                        static_hc, no_balance);
     }
     if (*sample) {

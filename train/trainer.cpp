@@ -94,7 +94,8 @@ void Trainer::load_data() {
   }
   const std::string cache = cfg_.data.cache_dir.empty() ? default_cache_dir() : cfg_.data.cache_dir;
   const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache);
-  split_ = split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
+  split_ = cfg_.data.split == "tail" ? split_tail(tokens, cfg_.data.val_fraction)
+                                     : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
   const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
   sampler_ = std::make_unique<BatchSampler>(&split_.train, B, T, cfg_.seed);
   eval_batches_ = eval_batches(split_.val, B, T, cfg_.eval.batches, cfg_.seed + 1);

@@ -1,12 +1,14 @@
 // attention.cpp — CPU fused causal attention on (B, T, H, D) tensors, one
 // (batch, head) pair per task: scores for the causal triangle, a max-shifted
-// softmax, the weighted sum of values. The backward recomputes the
-// probabilities from q, k and the saved log-sum-exp:
-//   P = exp(S − lse),  dV = Pᵀ dO,  dP = dO Vᵀ,
+// softmax, optional dropout on the probabilities, the weighted sum of values.
+// The backward recomputes the probabilities from q, k and the saved
+// log-sum-exp, and the dropout mask from its seed (M = keep / (1 − p)):
+//   P = exp(S − lse),  dV = (P ⊙ M)ᵀ dO,  dP = (dO Vᵀ) ⊙ M,
 //   dS = P ⊙ (dP − rowsum(dO ⊙ O)),  dQ = scale · dS K,  dK = scale · dSᵀ Q.
 #include <cmath>
 #include <vector>
 
+#include "kernels/counter_rng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
 
@@ -22,9 +24,18 @@ T dot(const T* a, const T* b, int64_t n) {
   return s;
 }
 
+// The dropout factor keep / (1 − p) of probability (bh, t, s): the mask of a
+// (B, H, T, T) tensor's element ((b·H + h)·T + t)·T + s.
+template <class T>
+inline T dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s, int64_t Tn) {
+  if (p == 0.f) return T(1);
+  const uint64_t i = static_cast<uint64_t>((bh * Tn + t) * Tn + s);
+  return counter_uniform(seed, i) >= p ? T(1) / (T(1) - static_cast<T>(p)) : T(0);
+}
+
 template <class T>
 void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t B, int64_t Tn, int64_t H,
-                       int64_t D, T scale) {
+                       int64_t D, T scale, float drop, uint64_t seed) {
   const int64_t row = H * D;  // stride between consecutive positions
 #pragma omp parallel
   {
@@ -53,7 +64,7 @@ void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64
           T* o = ob + t * row;
           for (int64_t d = 0; d < D; ++d) o[d] = 0;
           for (int64_t s = 0; s <= t; ++s) {
-            const T w = p[s] * inv;
+            const T w = p[s] * inv * dropout_factor<T>(drop, seed, b * H + h, t, s, Tn);
             const T* vs = vb + s * row;
 #pragma omp simd
             for (int64_t d = 0; d < D; ++d) o[d] += w * vs[d];
@@ -65,7 +76,8 @@ void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64
 
 template <class T>
 void attention_backward_impl(const T* q, const T* k, const T* v, const T* out, const T* lse, const T* gout, T* gq,
-                             T* gk, T* gv, int64_t B, int64_t Tn, int64_t H, int64_t D, T scale) {
+                             T* gk, T* gv, int64_t B, int64_t Tn, int64_t H, int64_t D, T scale, float drop,
+                             uint64_t seed) {
   const int64_t row = H * D;
 #pragma omp parallel
   {
@@ -86,11 +98,13 @@ void attention_backward_impl(const T* q, const T* k, const T* v, const T* out, c
           const T l = lse_bh[t];
           for (int64_t s = 0; s <= t; ++s) {
             const T p = cpu::exp_fast(scale * dot(qt, kb + s * row, D) - l);
-            // dV[s] += p · dO[t]
+            const T m = dropout_factor<T>(drop, seed, b * H + h, t, s, Tn);
+            // dV[s] += p·m · dO[t]
             T* gvs = gvb + s * row;
+            const T pm = p * m;
 #pragma omp simd
-            for (int64_t d = 0; d < D; ++d) gvs[d] += p * got[d];
-            ds[s] = p * (dot(got, vb + s * row, D) - delta);
+            for (int64_t d = 0; d < D; ++d) gvs[d] += pm * got[d];
+            ds[s] = p * (dot(got, vb + s * row, D) * m - delta);
           }
           T* gqt = gqb + t * row;
           for (int64_t s = 0; s <= t; ++s) {
@@ -111,24 +125,24 @@ void attention_backward_impl(const T* q, const T* k, const T* v, const T* out, c
 }  // namespace
 
 void CpuBackend::attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B,
-                           int64_t T, int64_t H, int64_t D, double scale) {
+                           int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
   dispatch_float(t, "attention", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     attention_forward(static_cast<const scalar_t*>(q), static_cast<const scalar_t*>(k),
                       static_cast<const scalar_t*>(v), static_cast<scalar_t*>(out), static_cast<scalar_t*>(lse), B, T, H, D,
-                      static_cast<scalar_t>(scale));
+                      static_cast<scalar_t>(scale), dropout, seed);
   });
 }
 
 void CpuBackend::attention_backward(DType t, const void* q, const void* k, const void* v, const void* out,
                                     const void* lse, const void* gout, void* gq, void* gk, void* gv, int64_t B,
-                                    int64_t T, int64_t H, int64_t D, double scale) {
+                                    int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
   dispatch_float(t, "attention", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     attention_backward_impl(static_cast<const scalar_t*>(q), static_cast<const scalar_t*>(k),
                             static_cast<const scalar_t*>(v), static_cast<const scalar_t*>(out), static_cast<const scalar_t*>(lse),
                             static_cast<const scalar_t*>(gout), static_cast<scalar_t*>(gq), static_cast<scalar_t*>(gk),
-                            static_cast<scalar_t*>(gv), B, T, H, D, static_cast<scalar_t>(scale));
+                            static_cast<scalar_t*>(gv), B, T, H, D, static_cast<scalar_t>(scale), dropout, seed);
   });
 }
 

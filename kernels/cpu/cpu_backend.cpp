@@ -12,10 +12,9 @@ namespace mhc {
 CpuBackend::CpuBackend()
     : allocator_([](size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); },
                  [](void* p) { std::free(p); }) {
-  // One thread pool for the whole program: gemm_blas splits products over
-  // OpenMP threads. The build links the serial OpenBLAS; should it fall back
-  // to a threaded one, keep that library's own threads out of the way.
-  openblas_set_num_threads(1);
+  // The build links OpenBLAS's OpenMP variant, whose threads are the same
+  // OpenMP pool as ours. (Should it fall back to the pthread variant, that
+  // library's own pool still competes for the cores; see CMakeLists.txt.)
 }
 
 void* CpuBackend::allocate(size_t bytes) { return allocator_.allocate(bytes); }

@@ -46,6 +46,7 @@ class CpuBackend final : public Backend {
   void cross_entropy_backward(DType t, const void* logits, const int32_t* targets, const void* lse,
                               const void* gloss, void* glogits, int64_t rows, int64_t V,
                               int32_t ignore_index) override;
+  void count_not_equal(const int32_t* x, int64_t n, int32_t value, float* out) override;
   void rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
                float eps) override;
   void rmsnorm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy,
@@ -66,12 +67,28 @@ class CpuBackend final : public Backend {
   void sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits, int64_t M,
                          int64_t n, int iters) override;
   void attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B, int64_t T,
-                 int64_t H, int64_t D, double scale) override;
+                 int64_t H, int64_t D, double scale, float dropout, uint64_t seed) override;
   void attention_backward(DType t, const void* q, const void* k, const void* v, const void* out, const void* lse,
                           const void* gout, void* gq, void* gk, void* gv, int64_t B, int64_t T, int64_t H, int64_t D,
-                          double scale) override;
+                          double scale, float dropout, uint64_t seed) override;
   void moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order, int32_t* token,
                     int32_t* offsets) override;
+  bool prefers_fused_mhc() const override { return false; }
+  void mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K, int64_t P,
+                   float eps) override;
+  void mhc_project_backward(DType t, const void* x, const void* phi, const void* q, const void* rstd, const void* gq,
+                            void* gx, int64_t M, int64_t K, int64_t P) override;
+  void mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M, int64_t n,
+                 int iters, bool sigmoid_gates) override;
+  void mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs, void* gh,
+                          int64_t M, int64_t n, int iters, bool sigmoid_gates) override;
+  void mhc_pre(DType t, const void* x, const void* coeffs, void* h_in, int64_t M, int64_t n, int64_t C) override;
+  void mhc_pre_backward(DType t, const void* x, const void* coeffs, const void* g_hin, void* gx, void* gcoeffs,
+                        int64_t M, int64_t n, int64_t C) override;
+  void mhc_post(DType t, const void* x, const void* y, const void* coeffs, void* out, int64_t M, int64_t n,
+                int64_t C) override;
+  void mhc_post_backward(DType t, const void* x, const void* y, const void* coeffs, const void* g_out, void* gx,
+                         void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) override;
   void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
             int64_t H, int64_t D, bool inverse) override;
   void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,

@@ -6,7 +6,6 @@
 // the readable reference; gemm_blas (OpenBLAS) is what training uses for all
 // but tiny matrices, and tests compare the two.
 #include <cblas.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -115,47 +114,21 @@ void gemm_reference(const GemmArgs& g) {
     using scalar_t = decltype(tag_); gemm_reference_typed<scalar_t>(g, true); });
 }
 
-namespace {
-// One BLAS call on the whole product, or on a block of C's rows or columns.
-void blas_call(const GemmArgs& g, int64_t b, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-  const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
-  // Row i of op(A) starts at A + i·lda (or column i of stored A when transposed); likewise for B's columns.
-  const int64_t a_off = b * g.stride_a + (g.trans_a ? i0 : i0 * g.lda);
-  const int64_t b_off = b * g.stride_b + (g.trans_b ? j0 * g.ldb : j0);
-  const int64_t c_off = b * g.stride_c + i0 * g.ldc + j0;
-  if (g.dtype == DType::f32) {
-    cblas_sgemm(CblasRowMajor, ta, tb, i1 - i0, j1 - j0, g.K, g.alpha, static_cast<const float*>(g.a) + a_off, g.lda,
-                static_cast<const float*>(g.b) + b_off, g.ldb, g.beta, static_cast<float*>(g.c) + c_off, g.ldc);
-  } else {
-    cblas_dgemm(CblasRowMajor, ta, tb, i1 - i0, j1 - j0, g.K, g.alpha, static_cast<const double*>(g.a) + a_off, g.lda,
-                static_cast<const double*>(g.b) + b_off, g.ldb, g.beta, static_cast<double*>(g.c) + c_off, g.ldc);
-  }
-}
-}  // namespace
-
 void gemm_blas(const GemmArgs& g) {
   if (g.dtype != DType::f32 && g.dtype != DType::f64)
     throw std::invalid_argument(std::string("gemm: dtype ") + dtype_name(g.dtype) + " is not supported on the CPU");
-  // OpenBLAS runs single-threaded (see CpuBackend's constructor); the
-  // threads here are OpenMP's, so the whole program has one thread pool.
-  // Large single products are cut into one block of rows (or columns) per
-  // thread; batches are spread over threads whole.
-  const int64_t work = g.M * g.N * g.K;
-  if (g.batch > 1) {
-#pragma omp parallel for schedule(static) if (work * g.batch > (1 << 18))
-    for (int64_t b = 0; b < g.batch; ++b) blas_call(g, b, 0, g.M, 0, g.N);
-    return;
-  }
-#pragma omp parallel if (work > (1 << 18))
-  {
-    const int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
-    if (g.M >= g.N) {
-      const int64_t i0 = g.M * t / nt, i1 = g.M * (t + 1) / nt;
-      if (i1 > i0) blas_call(g, 0, i0, i1, 0, g.N);
+  // OpenBLAS threads each product itself (with OpenMP, the pool our own loops use).
+  const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
+  for (int64_t b = 0; b < g.batch; ++b) {
+    if (g.dtype == DType::f32) {
+      cblas_sgemm(CblasRowMajor, ta, tb, g.M, g.N, g.K, g.alpha, static_cast<const float*>(g.a) + b * g.stride_a, g.lda,
+                  static_cast<const float*>(g.b) + b * g.stride_b, g.ldb, g.beta,
+                  static_cast<float*>(g.c) + b * g.stride_c, g.ldc);
     } else {
-      const int64_t j0 = g.N * t / nt, j1 = g.N * (t + 1) / nt;
-      if (j1 > j0) blas_call(g, 0, 0, g.M, j0, j1);
+      cblas_dgemm(CblasRowMajor, ta, tb, g.M, g.N, g.K, g.alpha, static_cast<const double*>(g.a) + b * g.stride_a,
+                  g.lda, static_cast<const double*>(g.b) + b * g.stride_b, g.ldb, g.beta,
+                  static_cast<double*>(g.c) + b * g.stride_c, g.ldc);
     }
   }
 }

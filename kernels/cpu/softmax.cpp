@@ -138,4 +138,10 @@ void CpuBackend::cross_entropy_backward(DType t, const void* logits, const int32
   });
 }
 
+void CpuBackend::count_not_equal(const int32_t* x, int64_t n, int32_t value, float* out) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += x[i] != value;
+  out[0] = static_cast<float>(std::max<int64_t>(count, 1));
+}
+
 }  // namespace mhc

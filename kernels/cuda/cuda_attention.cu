@@ -31,13 +31,20 @@
 //   Every sum runs in increasing key (or query) index, so reruns are
 //   bit-identical. P is recomputed from q, k and lse in both kernels.
 //
+// Dropout on the probabilities multiplies each p_ij by keep_ij / (1 − p),
+// the mask drawn from counter_uniform(seed, ((b·H + h)·T + i)·T + j) — the
+// same numbers the composed path draws for its (B, H, T, T) tensor; the
+// backward redraws them (dV takes p·m, dS = p ⊙ (dP·m − Δ)).
 // All arithmetic is f32 (bf16 inputs are converted as they are loaded).
-// Later optimisation: tensor-core mma (wgmma / mma.sync on bf16 tiles) for the
-// two products per tile, and vector loads of the global tiles; the FMA loops
-// here are the readable reference the faster kernels can be tested against.
+// These FMA kernels are the f32 path and the readable reference; bf16 with a
+// head dim of 32, 64, 96 or 128 runs the tensor-core kernels of
+// cuda_attention_tc.cu instead (tested against these).
+#include <initializer_list>
 #include <string>
 
+#include "kernels/counter_rng.h"
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -49,6 +56,14 @@ constexpr int kGroup = 8;                             // threads per row
 constexpr int kTileRows = 32;                         // rows per tile (queries or keys)
 constexpr int kAttnThreads = kGroup * kTileRows;      // 256
 constexpr int kMaxHeadDim = 128;
+
+// keep / (1 − p) for probability (bh, t, s) of the (B, H, T, T) mask (see backend.h).
+__device__ __forceinline__ float dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s,
+                                               int64_t seq) {
+  if (p == 0.f) return 1.f;
+  const uint64_t i = static_cast<uint64_t>((bh * seq + t) * seq + s);
+  return counter_uniform(seed, i) >= p ? 1.f / (1.f - p) : 0.f;
+}
 
 // Sum over the 8 lanes of a row group (same result on all of them).
 __device__ __forceinline__ float group_sum(float v) {
@@ -131,7 +146,7 @@ __device__ __forceinline__ void axpy_part(float (&acc)[DP / 32][4], float w, con
 template <int DP, class T>
 __global__ void __launch_bounds__(kAttnThreads)
     attention_forward_kernel(const T* q, const T* k, const T* v, T* out, float* lse, int64_t seq, int64_t H,
-                             int64_t D, float scale, int64_t tiles) {
+                             int64_t D, float scale, int64_t tiles, float drop, uint64_t seed) {
   __shared__ float4 k_tile[kTileRows][DP / 4];
   __shared__ float4 v_tile[kTileRows][DP / 4];
   const int64_t tile = tiles - 1 - static_cast<int64_t>(blockIdx.x) % tiles;  // long tiles first
@@ -176,7 +191,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     for (int j = 0; j < kTileRows; ++j) {
       const float p = expf(s[j] - m_new);
       l += p;
-      axpy_part<DP>(acc, p, v_tile[j], g);
+      axpy_part<DP>(acc, p * dropout_factor(drop, seed, bh, t, k0 + j, seq), v_tile[j], g);
     }
     m = m_new;
   }
@@ -207,7 +222,7 @@ template <int DP, class T>
 __global__ void __launch_bounds__(kAttnThreads)
     attention_backward_kv_kernel(const T* q, const T* k, const T* v, const T* gout, const float* lse,
                                  const float* delta, T* gk, T* gv, int64_t seq, int64_t H, int64_t D, float scale,
-                                 int64_t tiles) {
+                                 int64_t tiles, float drop, uint64_t seed) {
   __shared__ float4 q_tile[kTileRows][DP / 4];
   __shared__ float4 go_tile[kTileRows][DP / 4];
   __shared__ float lse_tile[kTileRows], delta_tile[kTileRows];
@@ -243,8 +258,9 @@ __global__ void __launch_bounds__(kAttnThreads)
       const int64_t qi = q0 + i;
       const bool visible = j <= qi && qi < seq;
       const float p = visible ? expf(scale * s - lse_tile[i]) : 0.f;
-      const float ds = p * (dp - delta_tile[i]);
-      axpy_part<DP>(dv, p, go_tile[i], g);
+      const float m = visible ? dropout_factor(drop, seed, bh, qi, j, seq) : 0.f;
+      const float ds = p * (dp * m - delta_tile[i]);
+      axpy_part<DP>(dv, p * m, go_tile[i], g);
       axpy_part<DP>(dk, scale * ds, q_tile[i], g);
     }
   }
@@ -256,7 +272,7 @@ template <int DP, class T>
 __global__ void __launch_bounds__(kAttnThreads)
     attention_backward_q_kernel(const T* q, const T* k, const T* v, const T* gout, const float* lse,
                                 const float* delta, T* gq, int64_t seq, int64_t H, int64_t D, float scale,
-                                int64_t tiles) {
+                                int64_t tiles, float drop, uint64_t seed) {
   __shared__ float4 k_tile[kTileRows][DP / 4];
   __shared__ float4 v_tile[kTileRows][DP / 4];
   const int64_t tile = tiles - 1 - static_cast<int64_t>(blockIdx.x) % tiles;  // long tiles first
@@ -289,7 +305,7 @@ __global__ void __launch_bounds__(kAttnThreads)
       const int64_t key = k0 + j;
       const bool visible = key <= i && i < seq;
       const float p = visible ? expf(scale * s - lse_i) : 0.f;
-      const float ds = p * (dp - delta_i);
+      const float ds = visible ? p * (dp * dropout_factor(drop, seed, bh, i, key, seq) - delta_i) : 0.f;
       axpy_part<DP>(dq, scale * ds, k_tile[j], g);
     }
   }
@@ -309,6 +325,13 @@ void with_head_dim(int64_t D, F&& f) {
   else f(std::integral_constant<int, 128>{});
 }
 
+// The tensor-core kernels read 16-byte vectors.
+bool aligned16(std::initializer_list<const void*> ptrs) {
+  for (const void* p : ptrs)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
 unsigned attention_grid(int64_t B, int64_t H, int64_t tiles) {
   const int64_t blocks = B * H * tiles;
   if (blocks > 0x7fffffffLL) throw std::invalid_argument("cuda attention: B·H·T too large for one launch");
@@ -318,7 +341,12 @@ unsigned attention_grid(int64_t B, int64_t H, int64_t tiles) {
 }  // namespace
 
 void CudaBackend::attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B,
-                            int64_t T, int64_t H, int64_t D, double scale) {
+                            int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
+  MHC_CUDA_PROFILE("attention");
+  if (attention_tc_supported(t, D) && aligned16({q, k, v, out})) {
+    attention_forward_tc(q, k, v, out, static_cast<float*>(lse), B, T, H, D, static_cast<float>(scale), dropout, seed);
+    return;
+  }
   dispatch_f32_bf16(t, "attention", [&](auto tag) {
     using E = decltype(tag);
     if (B * T * H == 0) return;
@@ -327,7 +355,7 @@ void CudaBackend::attention(DType t, const void* q, const void* k, const void* v
       const int64_t tiles = ceil_div(T, kTileRows);
       attention_forward_kernel<DP><<<attention_grid(B, H, tiles), kAttnThreads>>>(
           static_cast<const E*>(q), static_cast<const E*>(k), static_cast<const E*>(v), static_cast<E*>(out),
-          static_cast<float*>(lse), T, H, D, static_cast<float>(scale), tiles);
+          static_cast<float*>(lse), T, H, D, static_cast<float>(scale), tiles, dropout, seed);
       MHC_CUDA_CHECK_LAUNCH();
     });
   });
@@ -335,7 +363,8 @@ void CudaBackend::attention(DType t, const void* q, const void* k, const void* v
 
 void CudaBackend::attention_backward(DType t, const void* q, const void* k, const void* v, const void* out,
                                      const void* lse, const void* gout, void* gq, void* gk, void* gv, int64_t B,
-                                     int64_t T, int64_t H, int64_t D, double scale) {
+                                     int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
+  MHC_CUDA_PROFILE("attention_backward");
   dispatch_f32_bf16(t, "attention", [&](auto tag) {
     using E = decltype(tag);
     if (B * T * H == 0) return;
@@ -352,13 +381,17 @@ void CudaBackend::attention_backward(DType t, const void* q, const void* k, cons
       attention_delta_kernel<<<grid_for(rows, kThreads / 32), kThreads>>>(static_cast<const E*>(out), gop,
                                                                           delta.as<float>(), rows, T, H, D);
       MHC_CUDA_CHECK_LAUNCH();
+      if (attention_tc_supported(t, D) && aligned16({q, k, v, gout, gq, gk, gv})) {
+        attention_backward_tc(q, k, v, gout, lsep, delta.as<const float>(), gq, gk, gv, B, T, H, D, sc, dropout, seed);
+        return;
+      }
       const unsigned grid = attention_grid(B, H, tiles);
       attention_backward_kv_kernel<DP><<<grid, kAttnThreads>>>(qp, kp, vp, gop, lsep, delta.as<const float>(),
                                                                static_cast<E*>(gk), static_cast<E*>(gv), T, H, D, sc,
-                                                               tiles);
+                                                               tiles, dropout, seed);
       MHC_CUDA_CHECK_LAUNCH();
       attention_backward_q_kernel<DP><<<grid, kAttnThreads>>>(qp, kp, vp, gop, lsep, delta.as<const float>(),
-                                                              static_cast<E*>(gq), T, H, D, sc, tiles);
+                                                              static_cast<E*>(gq), T, H, D, sc, tiles, dropout, seed);
       MHC_CUDA_CHECK_LAUNCH();
     });
   });

@@ -76,6 +76,7 @@ class CudaBackend final : public Backend {
   void cross_entropy(DType t, const void* logits, const int32_t* targets, void* loss, void* lse,
                      int64_t rows, int64_t V, int32_t ignore_index) override;
   // A target outside [0, V) that is not ignore_index: NaN gradients for that row.
+  void count_not_equal(const int32_t* x, int64_t n, int32_t value, float* out) override;
   void cross_entropy_backward(DType t, const void* logits, const int32_t* targets, const void* lse,
                               const void* gloss, void* glogits, int64_t rows, int64_t V,
                               int32_t ignore_index) override;
@@ -102,12 +103,28 @@ class CudaBackend final : public Backend {
   // Head dims up to 128 (the kernels are compiled for D = 32, 64, 96, 128; any
   // other D ≤ 128 runs the next larger one with zero padding); larger D throws.
   void attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B, int64_t T,
-                 int64_t H, int64_t D, double scale) override;
+                 int64_t H, int64_t D, double scale, float dropout, uint64_t seed) override;
   void attention_backward(DType t, const void* q, const void* k, const void* v, const void* out, const void* lse,
                           const void* gout, void* gq, void* gk, void* gv, int64_t B, int64_t T, int64_t H, int64_t D,
-                          double scale) override;
+                          double scale, float dropout, uint64_t seed) override;
   void moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order, int32_t* token,
                     int32_t* offsets) override;
+  bool prefers_fused_mhc() const override { return true; }
+  void mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K, int64_t P,
+                   float eps) override;
+  void mhc_project_backward(DType t, const void* x, const void* phi, const void* q, const void* rstd, const void* gq,
+                            void* gx, int64_t M, int64_t K, int64_t P) override;
+  void mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M, int64_t n,
+                 int iters, bool sigmoid_gates) override;
+  void mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs, void* gh,
+                          int64_t M, int64_t n, int iters, bool sigmoid_gates) override;
+  void mhc_pre(DType t, const void* x, const void* coeffs, void* h_in, int64_t M, int64_t n, int64_t C) override;
+  void mhc_pre_backward(DType t, const void* x, const void* coeffs, const void* g_hin, void* gx, void* gcoeffs,
+                        int64_t M, int64_t n, int64_t C) override;
+  void mhc_post(DType t, const void* x, const void* y, const void* coeffs, void* out, int64_t M, int64_t n,
+                int64_t C) override;
+  void mhc_post_backward(DType t, const void* x, const void* y, const void* coeffs, const void* g_out, void* gx,
+                         void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) override;
   void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
             int64_t H, int64_t D, bool inverse) override;
   void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
@@ -152,6 +169,14 @@ void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t 
                 int64_t inner);
 
 // "cuda <op>: dtype f64 is not supported on the GPU (use f32 or bf16)".
+// Tensor-core attention for bf16 (kernels/cuda/cuda_attention_tc.cu).
+bool attention_tc_supported(DType t, int64_t D);
+void attention_forward_tc(const void* q, const void* k, const void* v, void* out, float* lse, int64_t B, int64_t T,
+                          int64_t H, int64_t D, float scale, float dropout, uint64_t seed);
+void attention_backward_tc(const void* q, const void* k, const void* v, const void* gout, const float* lse,
+                           const float* delta, void* gq, void* gk, void* gv, int64_t B, int64_t T, int64_t H, int64_t D,
+                           float scale, float dropout, uint64_t seed);
+
 [[noreturn]] void unsupported_dtype(const char* op, DType t);
 
 }  // namespace cuda

@@ -24,6 +24,7 @@
 
 #include "kernels/counter_rng.h"
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -344,6 +345,7 @@ void dispatch_any(DType t, F&& f) {
 }  // namespace
 
 void CudaBackend::fill(DType t, void* y, int64_t n, double value) {
+  MHC_CUDA_PROFILE("fill");
   if (n <= 0) return;
   switch (t) {
     case DType::f32: {
@@ -368,6 +370,7 @@ void CudaBackend::fill(DType t, void* y, int64_t n, double value) {
 }
 
 void CudaBackend::copy_strided(DType t, const void* x, const Layout& lx, void* y, const Layout& ly) {
+  MHC_CUDA_PROFILE("copy_strided");
   switch (dtype_size(t)) {
     case 2: return copy_strided_typed(static_cast<const uint16_t*>(x), lx, static_cast<uint16_t*>(y), ly);
     case 4: return copy_strided_typed(static_cast<const uint32_t*>(x), lx, static_cast<uint32_t*>(y), ly);
@@ -376,6 +379,7 @@ void CudaBackend::copy_strided(DType t, const void* x, const Layout& lx, void* y
 }
 
 void CudaBackend::cast(DType from, const void* x, DType to, void* y, int64_t n) {
+  MHC_CUDA_PROFILE("cast");
   if (n <= 0) return;
   if (from == to) {
     if (x != y) MHC_CUDA_CHECK(cudaMemcpyAsync(y, x, n * dtype_size(from), cudaMemcpyDeviceToDevice, nullptr));
@@ -392,6 +396,7 @@ void CudaBackend::cast(DType from, const void* x, DType to, void* y, int64_t n) 
 }
 
 void CudaBackend::unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) {
+  MHC_CUDA_PROFILE(unary_op_name(op));
   dispatch_f32_bf16(t, unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     with_unary_op(op, [&](auto op_c) {
@@ -402,6 +407,7 @@ void CudaBackend::unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) 
 
 void CudaBackend::unary_backward(UnaryOp op, DType t, const void* x, const void* y, const void* gy, void* gx,
                                  int64_t n) {
+  MHC_CUDA_PROFILE("unary_backward");
   dispatch_f32_bf16(t, unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     with_unary_op(op, [&](auto op_c) {
@@ -412,6 +418,7 @@ void CudaBackend::unary_backward(UnaryOp op, DType t, const void* x, const void*
 }
 
 void CudaBackend::affine(DType t, const void* x, void* y, int64_t n, double scale, double shift) {
+  MHC_CUDA_PROFILE("affine");
   dispatch_f32_bf16(t, "affine", [&](auto tag) {
     using T = decltype(tag);
     launch_map1(static_cast<const T*>(x), static_cast<T*>(y), n,
@@ -421,6 +428,7 @@ void CudaBackend::affine(DType t, const void* x, void* y, int64_t n, double scal
 
 void CudaBackend::binary(BinaryOp op, DType t, const void* a, const Layout& la, const void* b, const Layout& lb,
                          void* out, const Shape& out_shape) {
+  MHC_CUDA_PROFILE(binary_op_name(op));
   dispatch_f32_bf16(t, binary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     const int64_t n = out_shape.product();
@@ -447,6 +455,7 @@ void CudaBackend::binary(BinaryOp op, DType t, const void* a, const Layout& la, 
 }
 
 void CudaBackend::dropout(DType t, const void* x, void* y, int64_t n, float p, uint64_t seed) {
+  MHC_CUDA_PROFILE("dropout");
   dispatch_f32_bf16(t, "dropout", [&](auto tag) {
     using T = decltype(tag);
     const float keep_scale = 1.f / (1.f - p);  // the CPU's f32 expression

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -51,6 +52,7 @@ int to_int(int64_t v, const char* what) {
 }  // namespace
 
 void CudaBackend::gemm(const GemmArgs& g) {
+  MHC_CUDA_PROFILE("gemm");
   cudaDataType_t type = CUDA_R_32F;
   switch (g.dtype) {
     case DType::f32: type = CUDA_R_32F; break;

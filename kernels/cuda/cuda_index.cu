@@ -31,6 +31,7 @@
 #include <string>
 
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -274,6 +275,7 @@ __global__ void token_of_kernel(const int32_t* order, int64_t count, int64_t k, 
 
 void CudaBackend::gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim,
                          int64_t inner, int64_t n_idx) {
+  MHC_CUDA_PROFILE("gather");
   if (outer * n_idx * inner == 0) return;
   switch (t) {
     case DType::f32: return gather_typed<uint32_t>(x, idx, y, outer, dim, inner, n_idx, 0x7fc00000u);
@@ -285,6 +287,7 @@ void CudaBackend::gather(DType t, const void* x, const int32_t* idx, void* y, in
 
 void CudaBackend::index_add(DType t, void* y, const int32_t* idx, const void* src, int64_t outer, int64_t dim,
                             int64_t inner, int64_t n_idx) {
+  MHC_CUDA_PROFILE("index_add");
   dispatch_f32_bf16(t, "index_add", [&](auto tag) {
     using T = decltype(tag);
     if (outer * n_idx * inner == 0 || dim == 0) return;
@@ -301,6 +304,7 @@ void CudaBackend::index_add(DType t, void* y, const int32_t* idx, const void* sr
 
 void CudaBackend::gather_last(DType t, const void* x, const int32_t* idx, void* y, int64_t rows, int64_t cols,
                               int64_t k) {
+  MHC_CUDA_PROFILE("gather_last");
   dispatch_f32_bf16(t, "gather_last", [&](auto tag) {
     using T = decltype(tag);
     if (rows * k == 0) return;
@@ -312,6 +316,7 @@ void CudaBackend::gather_last(DType t, const void* x, const int32_t* idx, void* 
 
 void CudaBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const void* src, int64_t rows, int64_t cols,
                                    int64_t k) {
+  MHC_CUDA_PROFILE("scatter_add_last");
   dispatch_f32_bf16(t, "scatter_add_last", [&](auto tag) {
     using T = decltype(tag);
     if (rows * k == 0) return;
@@ -323,6 +328,7 @@ void CudaBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const v
 
 void CudaBackend::topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows, int64_t cols,
                        int64_t k) {
+  MHC_CUDA_PROFILE("topk");
   if (k > cols || k < 0)
     throw std::invalid_argument("cuda topk: k = " + std::to_string(k) + " but the axis has " + std::to_string(cols) +
                                 " entries");
@@ -346,6 +352,7 @@ void CudaBackend::topk(DType t, const void* x, void* values, int32_t* indices, i
 
 void CudaBackend::moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order,
                                int32_t* token, int32_t* offsets) {
+  MHC_CUDA_PROFILE("moe_dispatch");
   if (E < 0 || k < 0 || tokens < 0)
     throw std::invalid_argument("cuda moe_dispatch: tokens = " + std::to_string(tokens) + ", k = " +
                                 std::to_string(k) + ", E = " + std::to_string(E) + " must not be negative");

@@ -16,6 +16,7 @@
 //          blocks, in order (cuda_reduce.cu).
 // rstd is f32 for f32 and bf16 data; all arithmetic is f32.
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -90,6 +91,7 @@ __global__ void rmsnorm_gw_partial_kernel(const T* x, const float* rstd, const T
 
 void CudaBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
                           float eps) {
+  MHC_CUDA_PROFILE("rmsnorm");
   dispatch_f32_bf16(t, "rmsnorm", [&](auto tag) {
     using T = decltype(tag);
     if (rows == 0) return;
@@ -104,6 +106,7 @@ void CudaBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* 
 
 void CudaBackend::rmsnorm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy, void* gx,
                                    void* gw, int64_t rows, int64_t C) {
+  MHC_CUDA_PROFILE("rmsnorm_backward");
   dispatch_f32_bf16(t, "rmsnorm", [&](auto tag) {
     using T = decltype(tag);
     const T* xp = static_cast<const T*>(x);

@@ -19,6 +19,7 @@
 // Accumulation is f32 for both f32 and bf16 inputs (bf16 is rounded once, on
 // the final store). The CPU adds in f64, so f32 results agree to ~1e-6 relative.
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -136,6 +137,7 @@ void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t 
 }  // namespace cuda
 
 void CudaBackend::sum(DType t, const void* x, void* y, int64_t outer, int64_t reduce, int64_t inner) {
+  MHC_CUDA_PROFILE("sum");
   dispatch_f32_bf16(t, "sum", [&](auto tag) {
     using T = decltype(tag);
     sum_impl(*this, static_cast<const T*>(x), static_cast<T*>(y), outer, reduce, inner);

@@ -9,6 +9,7 @@
 //     expression order as the CPU (sqrtf and division are IEEE-exact here).
 // No shared memory in either.
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -52,6 +53,7 @@ __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v
 
 void CudaBackend::rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
                        int64_t H, int64_t D, bool inverse) {
+  MHC_CUDA_PROFILE("rope");
   if (D % 2 != 0) throw std::invalid_argument("cuda rope: head dim D = " + std::to_string(D) + " must be even");
   dispatch_f32_bf16(t, "rope", [&](auto tag) {
     using E = decltype(tag);
@@ -66,6 +68,7 @@ void CudaBackend::rope(DType t, const void* x, const float* cos, const float* si
 
 void CudaBackend::adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                         float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
+  MHC_CUDA_PROFILE("adamw");
   if (n <= 0) return;
   adamw_kernel<<<grid_for(n, kThreads), kThreads>>>(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1,
                                                     bc2, grad_scale);

@@ -17,6 +17,7 @@
 //     grid (rows on y, the vocabulary on x) with no reduction at all.
 // Arithmetic is f32 for f32 and bf16 storage; lse is stored in f32.
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/cuda/cuda_profile.h"
 
 namespace mhc {
 
@@ -167,6 +168,7 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* ta
 }  // namespace
 
 void CudaBackend::softmax(DType t, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  MHC_CUDA_PROFILE("softmax");
   dispatch_f32_bf16(t, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
     const T* xp = static_cast<const T*>(x);
@@ -187,6 +189,7 @@ void CudaBackend::softmax(DType t, const void* x, void* y, int64_t outer, int64_
 
 void CudaBackend::softmax_backward(DType t, const void* y, const void* gy, void* gx, int64_t outer, int64_t dim,
                                    int64_t inner, bool log) {
+  MHC_CUDA_PROFILE("softmax_backward");
   dispatch_f32_bf16(t, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
     const T* yp = static_cast<const T*>(y);
@@ -209,6 +212,7 @@ void CudaBackend::softmax_backward(DType t, const void* y, const void* gy, void*
 
 void CudaBackend::cross_entropy(DType t, const void* logits, const int32_t* targets, void* loss, void* lse,
                                 int64_t rows, int64_t V, int32_t ignore_index) {
+  MHC_CUDA_PROFILE("cross_entropy");
   dispatch_f32_bf16(t, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
     if (rows == 0) return;
@@ -221,9 +225,33 @@ void CudaBackend::cross_entropy(DType t, const void* logits, const int32_t* targ
   });
 }
 
+namespace {
+// One block counts with a fixed striding and a fixed tree: exact (integers),
+// and no atomics.
+__global__ void count_not_equal_kernel(const int32_t* x, int64_t n, int32_t value, float* out) {
+  __shared__ int64_t partial[kThreads];
+  int64_t c = 0;
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) c += x[i] != value;
+  partial[threadIdx.x] = c;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if (static_cast<int>(threadIdx.x) < s) partial[threadIdx.x] += partial[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[0] = static_cast<float>(partial[0] > 0 ? partial[0] : 1);
+}
+}  // namespace
+
+void CudaBackend::count_not_equal(const int32_t* x, int64_t n, int32_t value, float* out) {
+  MHC_CUDA_PROFILE("count_not_equal");
+  count_not_equal_kernel<<<1, kThreads>>>(x, n, value, out);
+  MHC_CUDA_CHECK_LAUNCH();
+}
+
 void CudaBackend::cross_entropy_backward(DType t, const void* logits, const int32_t* targets, const void* lse,
                                          const void* gloss, void* glogits, int64_t rows, int64_t V,
                                          int32_t ignore_index) {
+  MHC_CUDA_PROFILE("cross_entropy_backward");
   dispatch_f32_bf16(t, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
     if (rows * V == 0) return;

@@ -1,0 +1,228 @@
+// mhc.cpp — CPU reference kernels of the fused mHC site (see backend.h,
+// "fused mHC site"). The CPU trains with the unfused composition of ops;
+// these loops exist so the fused path has a readable reference that runs
+// anywhere, is gradient-checked in f64, and is what the CUDA kernels are
+// compared against. One token per loop iteration, OpenMP across tokens.
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.h"
+
+namespace mhc {
+
+namespace {
+
+template <class T>
+T sigmoid(T x) {
+  return T(1) / (T(1) + std::exp(-x));
+}
+
+}  // namespace
+
+void CpuBackend::mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K,
+                             int64_t P, float eps) {
+  dispatch_float(t, "mhc_project", [&](auto tag_) {
+    using T = decltype(tag_);
+    const T* xp = static_cast<const T*>(x);
+    const T* W = static_cast<const T*>(phi);
+    T* qp = static_cast<T*>(q);
+    T* rp = static_cast<T*>(rstd);
+#pragma omp parallel for schedule(static) if (M * K * P > cpu::kParallelGrain)
+    for (int64_t m = 0; m < M; ++m) {
+      const T* v = xp + m * K;
+      std::vector<T> acc(P, T(0));
+      T ss = 0;
+      for (int64_t c = 0; c < K; ++c) {
+        ss += v[c] * v[c];
+        for (int64_t k = 0; k < P; ++k) acc[k] += v[c] * W[c * P + k];
+      }
+      const T r = T(1) / std::sqrt(ss / static_cast<T>(K) + static_cast<T>(eps));
+      rp[m] = r;
+      for (int64_t k = 0; k < P; ++k) qp[m * P + k] = r * acc[k];
+    }
+  });
+}
+
+void CpuBackend::mhc_project_backward(DType t, const void* x, const void* phi, const void* q, const void* rstd,
+                                      const void* gq, void* gx, int64_t M, int64_t K, int64_t P) {
+  dispatch_float(t, "mhc_project", [&](auto tag_) {
+    using T = decltype(tag_);
+    const T* xp = static_cast<const T*>(x);
+    const T* W = static_cast<const T*>(phi);
+    const T* qp = static_cast<const T*>(q);
+    const T* rp = static_cast<const T*>(rstd);
+    const T* gp = static_cast<const T*>(gq);
+    T* out = static_cast<T*>(gx);
+#pragma omp parallel for schedule(static) if (M * K * P > cpu::kParallelGrain)
+    for (int64_t m = 0; m < M; ++m) {
+      const T r = rp[m];
+      T dot = 0;  // gq · q
+      for (int64_t k = 0; k < P; ++k) dot += gp[m * P + k] * qp[m * P + k];
+      const T c = r * r / static_cast<T>(K) * dot;
+      for (int64_t i = 0; i < K; ++i) {
+        T s = 0;
+        for (int64_t k = 0; k < P; ++k) s += W[i * P + k] * gp[m * P + k];
+        out[m * K + i] = r * s - xp[m * K + i] * c;
+      }
+    }
+  });
+}
+
+void CpuBackend::mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M,
+                           int64_t n, int iters, bool sigmoid_gates) {
+  dispatch_float(t, "mhc_gates", [&](auto tag_) {
+    using T = decltype(tag_);
+    const int64_t P = 2 * n + n * n;
+    const T* qp = static_cast<const T*>(q);
+    const T* a = static_cast<const T*>(alpha);
+    const T* b = static_cast<const T*>(bias);
+    T* out = static_cast<T*>(coeffs);
+    std::vector<T> res_logits(M * n * n), res(M * n * n);
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t j = 0; j < 2 * n; ++j) {
+        const T h = a[j] * qp[m * P + j] + b[j];
+        out[m * P + j] = !sigmoid_gates ? T(1) : (j < n ? sigmoid(h) : T(2) * sigmoid(h));
+      }
+      for (int64_t j = 0; j < n * n; ++j) res_logits[m * n * n + j] = a[2 * n + j] * qp[m * P + 2 * n + j] + b[2 * n + j];
+    }
+    sinkhorn(t, res_logits.data(), res.data(), M, n, iters);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t j = 0; j < n * n; ++j) out[m * P + 2 * n + j] = res[m * n * n + j];
+  });
+}
+
+void CpuBackend::mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs,
+                                    void* gh, int64_t M, int64_t n, int iters, bool sigmoid_gates) {
+  dispatch_float(t, "mhc_gates", [&](auto tag_) {
+    using T = decltype(tag_);
+    const int64_t P = 2 * n + n * n;
+    const T* qp = static_cast<const T*>(q);
+    const T* a = static_cast<const T*>(alpha);
+    const T* b = static_cast<const T*>(bias);
+    const T* g = static_cast<const T*>(gcoeffs);
+    T* out = static_cast<T*>(gh);
+    std::vector<T> res_logits(M * n * n), g_res(M * n * n), gh_res(M * n * n);
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t j = 0; j < 2 * n; ++j) {
+        const T s = sigmoid(a[j] * qp[m * P + j] + b[j]);
+        const T scale = j < n ? T(1) : T(2);  // H_pre = σ, H_post = 2σ
+        out[m * P + j] = sigmoid_gates ? g[m * P + j] * scale * s * (T(1) - s) : T(0);
+      }
+      for (int64_t j = 0; j < n * n; ++j) {
+        res_logits[m * n * n + j] = a[2 * n + j] * qp[m * P + 2 * n + j] + b[2 * n + j];
+        g_res[m * n * n + j] = g[m * P + 2 * n + j];
+      }
+    }
+    sinkhorn_backward(t, res_logits.data(), g_res.data(), gh_res.data(), M, n, iters);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t j = 0; j < n * n; ++j) out[m * P + 2 * n + j] = gh_res[m * n * n + j];
+  });
+}
+
+void CpuBackend::mhc_pre(DType t, const void* x, const void* coeffs, void* h_in, int64_t M, int64_t n, int64_t C) {
+  dispatch_float(t, "mhc_pre", [&](auto tag_) {
+    using T = decltype(tag_);
+    const int64_t P = 2 * n + n * n;
+    const T* xp = static_cast<const T*>(x);
+    const T* cp = static_cast<const T*>(coeffs);
+    T* out = static_cast<T*>(h_in);
+#pragma omp parallel for schedule(static) if (M * n * C > cpu::kParallelGrain)
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t c = 0; c < C; ++c) {
+        T s = 0;
+        for (int64_t j = 0; j < n; ++j) s += cp[m * P + j] * xp[(m * n + j) * C + c];
+        out[m * C + c] = s;
+      }
+  });
+}
+
+void CpuBackend::mhc_pre_backward(DType t, const void* x, const void* coeffs, const void* g_hin, void* gx,
+                                  void* gcoeffs, int64_t M, int64_t n, int64_t C) {
+  dispatch_float(t, "mhc_pre", [&](auto tag_) {
+    using T = decltype(tag_);
+    const int64_t P = 2 * n + n * n;
+    const T* xp = static_cast<const T*>(x);
+    const T* cp = static_cast<const T*>(coeffs);
+    const T* g = static_cast<const T*>(g_hin);
+    T* gxp = static_cast<T*>(gx);
+    T* gc = static_cast<T*>(gcoeffs);
+#pragma omp parallel for schedule(static) if (M * n * C > cpu::kParallelGrain)
+    for (int64_t m = 0; m < M; ++m) {
+      for (int64_t k = 0; k < P; ++k) gc[m * P + k] = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        T s = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          s += g[m * C + c] * xp[(m * n + j) * C + c];
+          gxp[(m * n + j) * C + c] = cp[m * P + j] * g[m * C + c];
+        }
+        gc[m * P + j] = s;
+      }
+    }
+  });
+}
+
+void CpuBackend::mhc_post(DType t, const void* x, const void* y, const void* coeffs, void* out, int64_t M, int64_t n,
+                          int64_t C) {
+  dispatch_float(t, "mhc_post", [&](auto tag_) {
+    using T = decltype(tag_);
+    const int64_t P = 2 * n + n * n;
+    const T* xp = static_cast<const T*>(x);
+    const T* yp = static_cast<const T*>(y);
+    const T* cp = static_cast<const T*>(coeffs);
+    T* op = static_cast<T*>(out);
+#pragma omp parallel for schedule(static) if (M * n * C > cpu::kParallelGrain)
+    for (int64_t m = 0; m < M; ++m) {
+      const T* H_post = cp + m * P + n;
+      const T* H_res = cp + m * P + 2 * n;
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t c = 0; c < C; ++c) {
+          T s = H_post[i] * yp[m * C + c];
+          for (int64_t j = 0; j < n; ++j) s += H_res[i * n + j] * xp[(m * n + j) * C + c];
+          op[(m * n + i) * C + c] = s;
+        }
+    }
+  });
+}
+
+void CpuBackend::mhc_post_backward(DType t, const void* x, const void* y, const void* coeffs, const void* g_out,
+                                   void* gx, void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) {
+  dispatch_float(t, "mhc_post", [&](auto tag_) {
+    using T = decltype(tag_);
+    const int64_t P = 2 * n + n * n;
+    const T* xp = static_cast<const T*>(x);
+    const T* yp = static_cast<const T*>(y);
+    const T* cp = static_cast<const T*>(coeffs);
+    const T* g = static_cast<const T*>(g_out);
+    T* gxp = static_cast<T*>(gx);
+    T* gyp = static_cast<T*>(gy);
+    T* gc = static_cast<T*>(gcoeffs);
+#pragma omp parallel for schedule(static) if (M * n * C > cpu::kParallelGrain)
+    for (int64_t m = 0; m < M; ++m) {
+      const T* H_post = cp + m * P + n;
+      const T* H_res = cp + m * P + 2 * n;
+      for (int64_t k = 0; k < n; ++k) gc[m * P + k] = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        T s = 0;
+        for (int64_t i = 0; i < n; ++i) s += H_post[i] * g[(m * n + i) * C + c];
+        gyp[m * C + c] = s;
+        for (int64_t j = 0; j < n; ++j) {
+          T sx = 0;
+          for (int64_t i = 0; i < n; ++i) sx += H_res[i * n + j] * g[(m * n + i) * C + c];
+          gxp[(m * n + j) * C + c] = sx;
+        }
+      }
+      for (int64_t i = 0; i < n; ++i) {
+        T sp = 0;
+        for (int64_t c = 0; c < C; ++c) sp += g[(m * n + i) * C + c] * yp[m * C + c];
+        gc[m * P + n + i] = sp;
+        for (int64_t j = 0; j < n; ++j) {
+          T sr = 0;
+          for (int64_t c = 0; c < C; ++c) sr += g[(m * n + i) * C + c] * xp[(m * n + j) * C + c];
+          gc[m * P + 2 * n + i * n + j] = sr;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace mhc
