@@ -58,7 +58,7 @@ class Backend {
   virtual Device device() const = 0;
 
   // ---- memory -------------------------------------------------------------
-  virtual void* allocate(size_t bytes) = 0;  // cached; 256-byte aligned at least
+  virtual void* allocate(size_t bytes) = 0;  // cached; 64-byte aligned at least (CUDA: 256)
   virtual void deallocate(void* ptr, size_t bytes) = 0;
   virtual AllocatorStats allocator_stats() const = 0;
   virtual void reset_peak_memory() = 0;

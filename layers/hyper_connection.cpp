@@ -17,7 +17,7 @@ HyperConnection::HyperConnection(const SiteConfig& c, int64_t site_index, Rng& r
   A_r = Tensor::from_vector(ar, {n_, n_});
   B_static = Tensor::ones({n_});
   register_parameter("A_m", &A_m);
-  register_parameter("A_r", &A_r);
+  register_parameter("A_r", &A_r, Decay::never);  // starts at I: decay would pull it toward 0
   register_parameter("B", &B_static);
   if (dynamic_) {
     W = Tensor::zeros({C_, n_ + 2});

@@ -27,7 +27,7 @@ ManifoldHyperConnection::ManifoldHyperConnection(const SiteConfig& c, Rng& rng)
   register_parameter("alpha_res", &alpha_res);
   register_parameter("b_pre", &b_pre);
   register_parameter("b_post", &b_post);
-  register_parameter("b_res", &b_res);
+  register_parameter("b_res", &b_res, Decay::never);  // a bias, though n × n
 }
 
 Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {

@@ -5,10 +5,10 @@
 
 namespace mhc {
 
-void Module::register_parameter(const std::string& name, Tensor* t) {
+void Module::register_parameter(const std::string& name, Tensor* t, Decay decay) {
   if (!t->defined()) throw std::logic_error("register_parameter: '" + name + "' is undefined");
   if (!t->requires_grad()) t->set_requires_grad(true);
-  params_.push_back({name, t});
+  params_.push_back({name, t, decay == Decay::matrices && t->dim() >= 2});
 }
 
 void Module::register_buffer(const std::string& name, Tensor* t) { buffers_.push_back({name, t}); }
@@ -16,7 +16,7 @@ void Module::register_buffer(const std::string& name, Tensor* t) { buffers_.push
 void Module::register_child(const std::string& name, Module* child) { children_.emplace_back(name, child); }
 
 void Module::collect(const std::string& prefix, bool params, std::vector<NamedTensor>& out) const {
-  for (const auto& p : params ? params_ : buffers_) out.push_back({prefix + p.name, p.tensor});
+  for (const auto& p : params ? params_ : buffers_) out.push_back({prefix + p.name, p.tensor, p.weight_decay});
   for (const auto& [name, child] : children_) child->collect(prefix + name + ".", params, out);
 }
 

@@ -17,7 +17,11 @@ namespace mhc {
 struct NamedTensor {
   std::string name;  // e.g. "blocks.0.attn_site.phi"
   Tensor* tensor;
+  bool weight_decay = false;  // AdamW decays it: weight matrices, not norms, biases, gates or mixing coefficients
 };
+
+// Whether AdamW's weight decay applies to a parameter (see register_parameter).
+enum class Decay { matrices, never };
 
 class Module {
  public:
@@ -36,7 +40,10 @@ class Module {
   bool training() const { return training_; }
 
  protected:
-  void register_parameter(const std::string& name, Tensor* t);
+  // Decay::matrices: decayed when it has ≥ 2 dims (weight matrices).
+  // Decay::never: for 2-D parameters that are not weights, e.g. the HC / mHC
+  // mixing matrices and biases, which decay would pull away from their init.
+  void register_parameter(const std::string& name, Tensor* t, Decay decay = Decay::matrices);
   void register_buffer(const std::string& name, Tensor* t);
   void register_child(const std::string& name, Module* child);
 

@@ -4,8 +4,11 @@
 // coefficients, small) is kept through the forward. The states inside a
 // group are freed once the group's forward is done and rebuilt from the
 // group's first state when the backward reaches them. With n streams and L
-// sites, memory for the states drops from L·nC to about (L/L_r + L_r)·nC per
-// token, smallest near L_r = √(nL / (n + 2)).
+// sites, the kept states cost (L/L_r)·nC per token instead of L·nC; the
+// paper counts the activations of one group being rebuilt as L_r·(n+2)C, and
+// the sum nC·L/L_r + (n+2)C·L_r is smallest at L_r = √(nL / (n + 2)) (mHC
+// Eq. 20), the default. Counting only the rebuilt states (L_r·nC) would give
+// √L instead; both agree at 12 sites (3), and `--hc.recompute_group` sets it.
 //
 // The model gives every mHC site the same plan; each site calls enter() with
 // its input state and leave() with its output.

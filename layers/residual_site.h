@@ -45,7 +45,12 @@ struct SiteConfig {
   // mHC
   int sinkhorn_iters = 20;    // t_max
   double alpha_init = 0.01;   // α_pre = α_post = α_res at init
-  double phi_init_std = 0.0;  // φ at init: 0 (exactly the pre-norm residual at step 0) or small random
+  // φ at init. Small random, so that the n streams can differ: with φ = 0
+  // and b = 0 every stream gets the same coefficients, the replicated
+  // streams stay identical forever (H_res and b_res get exactly zero
+  // gradient) and mHC trains as a residual model. 0 gives exactly the
+  // pre-norm residual at step 0 (used by the equivalence tests).
+  double phi_init_std = 0.02;
   PrePostGate gate = PrePostGate::Sigmoid;
   // The fused site kernels (DESIGN §6): Auto uses them where the backend
   // prefers (CUDA), On / Off force the choice (Off: the composed reference).

@@ -127,6 +127,7 @@ Tensor Transformer::lm_loss(const Tensor& logits, const Tensor& targets) {
 
 Tensor Transformer::loss(const Tensor& tokens, const Tensor& targets) {
   Tensor l = lm_loss(forward(tokens), targets);
+  if (!training()) return l;  // evaluation reports the language-model loss alone
   for (MoeFeedForward* m : moe_layers())
     if (m->aux_loss().defined()) l = l + m->aux_loss().to(l.dtype());
   return l;

@@ -67,7 +67,8 @@ class Transformer : public Module {
   const ModelConfig& config() const { return cfg_; }
 
   Tensor forward(const Tensor& tokens);  // (B, T) i32 -> logits (B, T, V) in the compute dtype
-  // Mean cross-entropy of the next-token targets (B, T) plus any MoE auxiliary losses, in f32.
+  // Mean cross-entropy of the next-token targets (B, T), in f32; in training
+  // mode plus any MoE auxiliary losses (evaluation reports cross-entropy alone).
   Tensor loss(const Tensor& tokens, const Tensor& targets);
   // Cross-entropy alone (for evaluation), from logits already computed.
   static Tensor lm_loss(const Tensor& logits, const Tensor& targets);

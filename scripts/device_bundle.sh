@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-device -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=ON -DMHC_NATIVE=OFF \
   -DCMAKE_CXX_FLAGS="-march=x86-64-v3" -DCMAKE_CUDA_ARCHITECTURES=90 >/dev/null
-targets=(test_cuda_backend test_cuda_model test_cuda_mhc bench_train_step bench_mhc_kernels mhc "$@")
+targets=(test_cuda_backend test_cuda_model test_cuda_mhc bench_train_step bench_mhc_kernels mhc tutorial_06_cuda "$@")
 cmake --build build-device -j"$(nproc)" --target "${targets[@]}" 2>&1 | grep -E "error|warning" || true
 rm -rf .device && mkdir -p .device
 for t in "${targets[@]}"; do

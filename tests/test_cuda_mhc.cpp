@@ -68,7 +68,7 @@ TEST_CASE("fused mHC site on CUDA matches the composed site on the CPU", "[cuda]
         Tensor xg = xc.detach().to(Device::cuda).to(dt).detach().set_requires_grad(true);
         Tensor w = Tensor::randn({2, 37, n, C}, rng);
         Tensor oc = ref.forward(xc, Fc), og = gpu.forward(xg, Fg);
-        const double tol = dt == DType::f32 ? 1e-4 : 2e-2;  // bf16: 8-bit streams, TF32 projection
+        const double tol = dt == DType::f32 ? 1e-4 : 2e-2;  // bf16: 8-bit stream values
         CHECK(rel_error(og, oc) < tol);
         sum(oc * w).backward();
         sum(og.to(DType::f32) * w.to(Device::cuda)).backward();

@@ -151,6 +151,7 @@ TEST_CASE("residual, HC and mHC models give the same loss at init", "[model]") {
   auto cfg = [](ResidualKind kind, int64_t n, const std::string& ffn) {
     ModelConfig c = tiny_model(kind, n, ffn);
     c.norm_eps = 1e-12;
+    c.site.phi_init_std = 0;  // exactly the residual model at step 0
     return c;
   };
   for (const std::string ffn : {"gelu", "moe"}) {
@@ -161,6 +162,28 @@ TEST_CASE("residual, HC and mHC models give the same loss at init", "[model]") {
     CHECK(hc.loss(tokens, targets).item() == Approx(base).epsilon(1e-6));
     CHECK(m.loss(tokens, targets).item() == Approx(base).epsilon(1e-6));
   }
+}
+
+TEST_CASE("mHC's default init lets the streams differ; φ = 0 keeps them identical", "[model]") {
+  // With φ = 0 and b = 0 every stream gets the same coefficients, the
+  // replicated streams never separate, and the row normalisation that ends
+  // Sinkhorn-Knopp gives H_res exactly zero gradient: mHC would train as a
+  // residual model. The default small random φ breaks the symmetry.
+  Tensor tokens = Tensor::from_ints({1, 2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5}, {2, 6});
+  Tensor targets = Tensor::from_ints({2, 3, 4, 5, 6, 0, 1, 2, 3, 4, 5, 6}, {2, 6});
+  auto b_res_grad = [&](double phi_std) {
+    ModelConfig c = tiny_model(ResidualKind::MHC, 4, "gelu");
+    c.site.phi_init_std = phi_std;
+    Transformer m(c, 42);
+    m.loss(tokens, targets).backward();
+    double largest = 0;
+    for (const auto& p : m.parameters())
+      if (p.name.find("b_res") != std::string::npos)
+        for (double g : p.tensor->grad().to_vector<double>()) largest = std::max(largest, std::abs(g));
+    return largest;
+  };
+  CHECK(b_res_grad(0.0) == 0.0);
+  CHECK(b_res_grad(ModelConfig{}.site.phi_init_std) > 1e-6);
 }
 
 TEST_CASE("whole-model gradients match finite differences (mHC, MoE)", "[model][gradcheck]") {

@@ -1,5 +1,7 @@
 // test_sites.cpp — the residual, HC and mHC sites: equivalences at init,
 // the orientation of H_res, and whole-site gradients.
+#include <map>
+
 #include "layers/hyper_connection.h"
 #include "layers/manifold_hyper_connection.h"
 #include "layers/residual.h"
@@ -24,6 +26,7 @@ SiteConfig config(ResidualKind kind, int64_t n, int64_t C) {
   c.kind = kind;
   c.streams = n;
   c.width = C;
+  c.phi_init_std = 0;  // mHC starts exactly at the residual model: the equivalences below are exact
   return c;
 }
 
@@ -208,4 +211,22 @@ TEST_CASE("make_site builds the requested variant and rejects bad configurations
   auto site = make_site(config(ResidualKind::MHC, 4, 4), 0, rng);
   CHECK_THROWS_WITH(site->forward(Tensor::zeros({1, 1, 2, 4}), [](const Tensor& h) { return h; }),
                     Catch::Contains("stream state"));
+}
+
+TEST_CASE("weight decay applies to weight matrices, not to HC / mHC mixing terms", "[sites]") {
+  Rng rng(3);
+  auto decays = [](const ResidualSite& site) {
+    std::map<std::string, bool> out;
+    for (const auto& p : site.parameters()) out[p.name] = p.weight_decay;
+    return out;
+  };
+  const auto mhc = decays(*make_site(config(ResidualKind::MHC, 4, 8), 0, rng));
+  CHECK(mhc.at("phi"));            // (nC, 2n + n²): a projection weight
+  CHECK_FALSE(mhc.at("b_res"));    // (n, n), but a bias
+  CHECK_FALSE(mhc.at("alpha_res"));
+  CHECK_FALSE(mhc.at("b_pre"));
+  const auto hc = decays(*make_site(config(ResidualKind::HC, 4, 8), 0, rng));
+  CHECK(hc.at("W"));               // (C, n + 2): the dynamic projection
+  CHECK_FALSE(hc.at("A_r"));       // (n, n), starts at I
+  CHECK_FALSE(hc.at("A_m"));
 }

@@ -97,7 +97,7 @@ CheckpointMeta read_meta(Reader& r) {
   CheckpointMeta m;
   m.step = r.pod<int64_t>();
   m.optimizer_steps = r.pod<int64_t>();
-  m.best_val_loss = r.pod<double>();
+  m.last_val_loss = r.pod<double>();
   const uint64_t ns = r.pod<uint64_t>();
   for (uint64_t i = 0; i < ns; ++i) m.sampler_state.push_back(r.pod<uint64_t>());
   m.config_json = r.str();
@@ -111,7 +111,7 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
   Writer w;
   w.pod<int64_t>(meta.step);
   w.pod<int64_t>(meta.optimizer_steps);
-  w.pod<double>(meta.best_val_loss);
+  w.pod<double>(meta.last_val_loss);
   w.pod<uint64_t>(meta.sampler_state.size());
   for (uint64_t s : meta.sampler_state) w.pod<uint64_t>(s);
   w.str(meta.config_json);

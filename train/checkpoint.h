@@ -23,7 +23,7 @@ struct CheckpointMeta {
   int64_t optimizer_steps = 0;   // AdamW's t (bias correction)
   std::vector<uint64_t> sampler_state;
   std::string config_json;
-  double best_val_loss = 0;
+  double last_val_loss = 0;
 };
 
 // Writes tensors (any device; copied to the host) and meta atomically.

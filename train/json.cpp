@@ -10,31 +10,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "datasets/utf8.h"
+
 namespace mhc::json {
 
 namespace {
 
 constexpr double kMaxExactInteger = 9007199254740992.0;  // 2^53
-
-// ---- UTF-8 helpers -------------------------------------------------------------
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // Length of the valid UTF-8 sequence starting at s[i], 0 when it is invalid
 // (bad lead byte, bad continuation, overlong form, surrogate, > U+10FFFF), and
@@ -371,7 +353,7 @@ class Parser {
               }
               cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
             }
-            append_utf8(out, cp);
+            mhc::append_utf8(out, static_cast<char32_t>(cp));
             break;
           }
           default:

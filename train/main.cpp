@@ -104,7 +104,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int
   cmd.add_flag("--hc.static", static_hc, "HC: static only (no input-dependent terms)")->group(H);
   cmd.add_option("--hc.sinkhorn_iters", c.model.site.sinkhorn_iters, "mHC: Sinkhorn-Knopp iterations t_max")->group(H)->capture_default_str();
   cmd.add_option("--hc.alpha_init", c.model.site.alpha_init, "mHC: initial α gates")->group(H)->capture_default_str();
-  cmd.add_option("--hc.phi_init_std", c.model.site.phi_init_std, "mHC: initial std of φ (0: zeros)")->group(H)->capture_default_str();
+  cmd.add_option("--hc.phi_init_std", c.model.site.phi_init_std, "mHC: initial std of φ (0: zeros, which keeps the streams identical)")->group(H)->capture_default_str();
   cmd.add_option("--hc.gate", gate, "mHC H_pre/H_post: sigmoid (σ, 2σ) | fixed (1)")
       ->check(CLI::IsMember({"sigmoid", "fixed"}))->group(H)->capture_default_str();
   cmd.add_option("--hc.collapse", collapse, "merge streams before the final norm: sum | learned")

@@ -43,7 +43,7 @@ void AdamW::step(double lr, double grad_scale) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
     g = g.contiguous();
-    const double wd = p.dim() >= 2 ? cfg_.weight_decay : 0.0;
+    const double wd = params_[i].weight_decay ? cfg_.weight_decay : 0.0;
     backend_for(p.device())
         .adamw(static_cast<float*>(p.data_ptr()), static_cast<const float*>(g.data_ptr()),
                static_cast<float*>(m_[i].data_ptr()), static_cast<float*>(v_[i].data_ptr()), p.numel(),

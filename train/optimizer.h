@@ -1,7 +1,8 @@
 // optimizer.h — AdamW (decoupled weight decay, Loshchilov & Hutter) over a
 // model's parameters, with global-norm gradient clipping. Weight decay
-// applies to matrices (parameters with ≥ 2 dims) only: not to norms, biases,
-// gates or the mHC α / b scalars. Moments m, v live on the parameters'
+// applies to weight matrices only (NamedTensor::weight_decay, set when a
+// module registers the parameter): not to norms, biases, gates, the mHC α /
+// b terms or HC's A_r. Moments m, v live on the parameters'
 // device, in f32, and are part of checkpoints.
 #pragma once
 #include <vector>

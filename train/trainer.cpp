@@ -120,7 +120,7 @@ void Trainer::save(int64_t steps_done) {
   const BatchSampler::State st = sampler_->state();
   meta.sampler_state = {st.rng_words[0], st.rng_words[1], st.rng_words[2], st.rng_words[3], st.batches_drawn};
   meta.config_json = to_json(cfg_).dump();
-  meta.best_val_loss = last_val_loss_;
+  meta.last_val_loss = last_val_loss_;
   save_checkpoint(path_in(cfg_.run_dir, "checkpoint.bin"), checkpoint_tensors(), meta);
 }
 
@@ -197,7 +197,7 @@ int64_t Trainer::restore() {
   if (meta.sampler_state.size() != 5) throw std::runtime_error("checkpoint " + ckpt + " has no data position");
   sampler_->set_state({{meta.sampler_state[0], meta.sampler_state[1], meta.sampler_state[2], meta.sampler_state[3]},
                        meta.sampler_state[4]});
-  last_val_loss_ = meta.best_val_loss;
+  last_val_loss_ = meta.last_val_loss;
   return meta.step;
 }
 

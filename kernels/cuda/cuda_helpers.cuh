@@ -91,44 +91,45 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
-// Block-wide sum for a block of kThreads (a multiple of 32, ≤ 1024) threads:
-// warp butterflies, then warp 0 combines the warp sums in the same way.
-// Every thread gets the result. `scratch` holds kThreads / 32 floats; the
-// trailing __syncthreads lets the caller reuse it straight away.
-template <int kThreads>
-__device__ __forceinline__ float block_sum(float v, float* scratch) {
+// The two block reductions: the warp butterfly and the value idle lanes add.
+struct SumOp {
+  static __device__ float warp(float v) { return warp_sum(v); }
+  static constexpr float kIdentity = 0.f;
+};
+struct MaxOp {
+  static __device__ float warp(float v) { return warp_max(v); }
+  static constexpr float kIdentity = -INFINITY;
+};
+
+// Block-wide reduction for a block of kThreads (a multiple of 32, ≤ 1024)
+// threads: warp butterflies, then warp 0 combines the warp results in the
+// same way. Every thread gets the result. `scratch` holds kThreads / 32
+// floats; the trailing __syncthreads lets the caller reuse it straight away.
+template <int kThreads, class Op>
+__device__ __forceinline__ float block_reduce(float v, float* scratch) {
   static_assert(kThreads % 32 == 0 && kThreads <= 1024, "block size");
   constexpr int kWarps = kThreads / 32;
-  v = warp_sum(v);
+  v = Op::warp(v);
   if constexpr (kWarps == 1) {
     return v;
   } else {
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
     if (lane == 0) scratch[warp] = v;
     __syncthreads();
-    float total = lane < kWarps ? scratch[lane] : 0.f;
-    total = warp_sum(total);
+    const float total = Op::warp(lane < kWarps ? scratch[lane] : Op::kIdentity);
     __syncthreads();
     return total;
   }
 }
 
 template <int kThreads>
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  return block_reduce<kThreads, SumOp>(v, scratch);
+}
+
+template <int kThreads>
 __device__ __forceinline__ float block_max(float v, float* scratch) {
-  static_assert(kThreads % 32 == 0 && kThreads <= 1024, "block size");
-  constexpr int kWarps = kThreads / 32;
-  v = warp_max(v);
-  if constexpr (kWarps == 1) {
-    return v;
-  } else {
-    const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-    if (lane == 0) scratch[warp] = v;
-    __syncthreads();
-    float total = lane < kWarps ? scratch[lane] : -INFINITY;
-    total = warp_max(total);
-    __syncthreads();
-    return total;
-  }
+  return block_reduce<kThreads, MaxOp>(v, scratch);
 }
 
 // ---- launch sizes ------------------------------------------------------------------------

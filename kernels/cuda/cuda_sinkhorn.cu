@@ -11,10 +11,10 @@
 // underflowing to all zeros (see kernels/backend.h), as on the CPU.
 //
 // Backward, recomputed on-chip in O(iters): the thread runs the forward
-// once, keeping only the reciprocal sums 1/s of every normalisation (2·iters·n
-// floats, in local memory) and the final matrix. It then walks the steps in
-// reverse: with y the output of step t (the final matrix at first),
-//   g ← (g − Σ_axis(g ⊙ y)) · (1/s)          (the gradient through step t)
+// once, keeping only the sums s of every normalisation (2·iters·n floats, in
+// local memory) and the final matrix. It then walks the steps in reverse:
+// with y the output of step t (the final matrix at first),
+//   g ← (g − Σ_axis(g ⊙ y)) / s              (the gradient through step t)
 //   y ← y ⊙ s                                (the matrix before step t)
 // Multiplying the sums back undoes each division up to rounding (a few ulps
 // over 40 steps), so nothing else needs to be stored or recomputed.
