@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--preset", preset_name)->capture_default_str();
   app.add_option("--device", device_name_s)->capture_default_str();
   app.add_option("--dtype", dtype)->capture_default_str();
-  app.add_option("--variants", variants, "comma-separated: residual, hc, mhc, mhc-rc (mHC with selective recompute)")
+  app.add_option("--variants", variants, "comma-separated: residual, hc, mhc, mhc-fused, mhc-unfused, mhc-rc (mHC with selective recompute)")
       ->capture_default_str();
   app.add_option("--streams", streams)->capture_default_str();
   app.add_option("--steps", steps, "timed steps")->capture_default_str();
@@ -103,8 +103,15 @@ int main(int argc, char** argv) {
     Variant var;
     var.name = v;
     var.config = base;
+    // mHC variants: mhc (fused kernels where the backend prefers them),
+    // mhc-fused / mhc-unfused (forced), mhc-rc (with selective recompute).
     const bool rc = v == "mhc-rc";
-    var.config.model.site.kind = parse_residual_kind(rc ? "mhc" : v);
+    const bool mhc_variant = v.rfind("mhc", 0) == 0;
+    if (v == "mhc-fused") var.config.model.site.fused = SiteConfig::Fused::On;
+    if (v == "mhc-unfused") var.config.model.site.fused = SiteConfig::Fused::Off;
+    if (mhc_variant && v != "mhc" && !rc && v != "mhc-fused" && v != "mhc-unfused")
+      throw std::invalid_argument("--variants: unknown variant '" + v + "'");
+    var.config.model.site.kind = parse_residual_kind(mhc_variant ? "mhc" : v);
     var.config.model.recompute = rc;
     var.config.model.site.streams = var.config.model.site.kind == ResidualKind::Residual ? 1 : streams;
     const int64_t before = be.allocator_stats().bytes_in_use;
@@ -158,9 +165,12 @@ int main(int argc, char** argv) {
     const double med = v.ms[v.ms.size() / 2];
     if (v.config.model.site.kind == ResidualKind::Residual) residual_ms = med;
     const double tok_s = static_cast<double>(B * T) / (med / 1000.0);
-    const double mfu = peak_tflops > 0 ? flops_per_token(v.config.model) * tok_s / (peak_tflops * 1e12) : NAN;
-    fmt::print("{:>10} {:>8} {:>10.2f} {:>12.0f} {:>7.1f}% {:>10.1f} {:>10}\n", v.name, v.config.model.site.streams, med,
-               tok_s, 100 * mfu, static_cast<double>(v.resident_bytes + v.step_peak_bytes) / (1 << 20),
+    const std::string mfu =
+        peak_tflops > 0
+            ? fmt::format("{:.1f}%", 100 * flops_per_token(v.config.model) * tok_s / (peak_tflops * 1e12))
+            : std::string("-");
+    fmt::print("{:>10} {:>8} {:>10.2f} {:>12.0f} {:>8} {:>10.1f} {:>10}\n", v.name, v.config.model.site.streams, med,
+               tok_s, mfu, static_cast<double>(v.resident_bytes + v.step_peak_bytes) / (1 << 20),
                residual_ms > 0 ? fmt::format("{:.3f}x", med / residual_ms) : std::string("-"));
     if (v.system_allocations)
       fmt::print("{:>10} note: {} allocations reached the system allocator during timed steps\n", "", v.system_allocations);
