@@ -1,5 +1,7 @@
 // test_amax_gain.cpp — the stability metric on hand-made matrices, and on
 // matrices recorded from real sites.
+#include <algorithm>
+
 #include "layers/amax_gain.h"
 #include "layers/residual_site.h"
 #include "test_helpers.h"
@@ -8,8 +10,8 @@ using namespace mhc;
 
 namespace {
 Tensor repeat_matrix(const std::vector<double>& m, int64_t n, int64_t tokens) {
-  std::vector<double> v;
-  for (int64_t t = 0; t < tokens; ++t) v.insert(v.end(), m.begin(), m.end());
+  std::vector<double> v(m.size() * static_cast<size_t>(tokens));
+  for (int64_t t = 0; t < tokens; ++t) std::copy(m.begin(), m.end(), v.begin() + t * static_cast<int64_t>(m.size()));
   return Tensor::from_vector(v, {tokens, n, n}, DType::f64);
 }
 }  // namespace
