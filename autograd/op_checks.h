@@ -17,12 +17,16 @@ inline void check_floating(const char* op, const Tensor& t) {
     throw std::invalid_argument(std::string(op) + ": expected a floating tensor, got " + t.describe());
 }
 
-inline void check_same(const char* op, const Tensor& a, const Tensor& b) {
+inline void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
   check_defined(op, a);
   check_defined(op, b);
   if (a.device() != b.device())
     throw std::invalid_argument(std::string(op) + ": tensors on different devices (" + a.describe() +
                                 " and " + b.describe() + "); move one with .to(device)");
+}
+
+inline void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  check_same_device(op, a, b);
   if (a.dtype() != b.dtype())
     throw std::invalid_argument(std::string(op) + ": dtype mismatch (" + a.describe() + " and " +
                                 b.describe() + "); convert one with .to(dtype)");

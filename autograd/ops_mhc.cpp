@@ -21,7 +21,8 @@ SiteShape site_shape(const Tensor& x, const char* op) {
   return {x.size(0) * x.size(1), n, x.size(3), 2 * n + n * n};
 }
 
-void check_coeffs(const Tensor& coeffs, const SiteShape& s, DType ct, const char* op) {
+void check_coeffs(const Tensor& coeffs, const Tensor& x, const SiteShape& s, DType ct, const char* op) {
+  check_same_device(op, coeffs, x);
   if (coeffs.dtype() != ct || coeffs.numel() != s.M * s.P)
     throw_shape_error(op, "coefficients " + coeffs.describe() + " do not fit " + std::to_string(s.M) + " tokens of " +
                               std::to_string(s.P) + " in " + dtype_name(ct));
@@ -35,7 +36,7 @@ bool fused_mhc_preferred(const Tensor& x) { return backend_of(x).prefers_fused_m
 
 // ---- recompute ----------------------------------------------------------------------
 
-RecomputeGroup::RecomputeGroup(const Tensor& x_start) : x0_(x_start.detach()) {}
+RecomputeGroup::RecomputeGroup(const Tensor& x_start) : x0_(x_start.contiguous().detach()) {}  // kernels read it raw
 
 void RecomputeGroup::keep(int index, const Tensor& y, const Tensor& coeffs) {
   if (static_cast<int>(ys_.size()) <= index) {
@@ -87,6 +88,7 @@ Tensor mhc_coefficients(const Tensor& x_in, const Tensor& phi_in, const Tensor& 
     throw_shape_error(op, "φ " + phi_in.shape().str() + ", α " + alpha_in.shape().str() + ", b " +
                               bias_in.shape().str() + " do not fit n = " + std::to_string(s.n) + ", C = " +
                               std::to_string(s.C));
+  for (const Tensor* p : {&phi_in, &alpha_in, &bias_in}) check_same_device(op, *p, x_in);
   Tensor x = x_in.contiguous();
   Tensor phi = phi_in.to(ct).contiguous(), alpha = alpha_in.to(ct).contiguous(), bias = bias_in.to(ct).contiguous();
   Tensor q = Tensor::empty({s.M, s.P}, ct, x.device()), rstd = Tensor::empty({s.M}, ct, x.device());
@@ -131,7 +133,7 @@ Tensor mhc_pre(const Tensor& x_in, const Tensor& coeffs_in, const RecomputeHandl
   check_floating(op, x_in);
   const SiteShape s = site_shape(x_in, op);
   const DType dt = x_in.dtype(), ct = stat_dtype(dt);
-  check_coeffs(coeffs_in, s, ct, op);
+  check_coeffs(coeffs_in, x_in, s, ct, op);
   Tensor x = x_in.contiguous(), coeffs = coeffs_in.contiguous();
   Tensor h = Tensor::empty({x.size(0), x.size(1), s.C}, dt, x.device());
   backend_of(x).mhc_pre(dt, ptr(x), ptr(coeffs), h.data_ptr(), s.M, s.n, s.C);
@@ -156,7 +158,7 @@ Tensor mhc_post(const Tensor& x_in, const Tensor& y_in, const Tensor& coeffs_in,
   check_floating(op, x_in);
   const SiteShape s = site_shape(x_in, op);
   const DType dt = x_in.dtype(), ct = stat_dtype(dt);
-  check_coeffs(coeffs_in, s, ct, op);
+  check_coeffs(coeffs_in, x_in, s, ct, op);
   if (y_in.numel() != s.M * s.C) throw_shape_error(op, "sub-block output " + y_in.shape().str() + " does not fit");
   Tensor x = x_in.contiguous(), y = y_in.contiguous(), coeffs = coeffs_in.contiguous();
   Tensor out = Tensor::empty(x.shape(), dt, x.device());

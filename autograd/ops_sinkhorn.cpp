@@ -12,7 +12,6 @@ Tensor sinkhorn(const Tensor& logits_in, int iters) {
   check_floating("sinkhorn", logits_in);
   if (logits_in.dim() < 2 || logits_in.size(-1) != logits_in.size(-2))
     throw_shape_error("sinkhorn", "expects (..., n, n) logits, got " + logits_in.shape().str());
-  if (iters < 0) throw std::invalid_argument("sinkhorn: iterations must be ≥ 0, got " + std::to_string(iters));
   Tensor logits = logits_in.contiguous();
   const int64_t n = logits.size(-1);
   const int64_t M = logits.numel() / std::max<int64_t>(n * n, 1);

@@ -147,6 +147,9 @@ class Backend {
   //        touches entries 80 below the largest, where the gradient is then 0)
   //   iters times: P ← T_r(T_c(P))  (normalise columns to sum 1, then rows)
   // Rows are normalised last, so every row of the output sums to 1.
+  // 1 ≤ n ≤ 8 and iters ≥ 1, ≤ 64 on CUDA (kernels/sinkhorn_contract.h).
+  // With at least one normalisation the max shift cancels, so the backward
+  // may treat it as a constant.
   virtual void sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) = 0;
   // The exact gradient of that iters-step map with respect to the logits,
   // recomputing the iterations from the logits (nothing else is saved).

@@ -23,4 +23,22 @@ MHC_HOST_DEVICE inline float counter_uniform(uint64_t seed, uint64_t i) {
   return static_cast<float>(r >> 40) * (1.0f / 16777216.0f);
 }
 
+// Dropout keeps element i of stream `seed` with probability 1 − p.
+MHC_HOST_DEVICE inline bool dropout_keep(uint64_t seed, uint64_t i, float p) { return counter_uniform(seed, i) >= p; }
+
+// The mask element of attention probability (bh, t, s) — query t, key s of
+// head row bh = b·H + h — in a (B, H, T, T) tensor. The fused attention
+// kernels (CPU and CUDA) draw exactly the mask that dropout on the
+// materialised probabilities would.
+MHC_HOST_DEVICE inline uint64_t attention_mask_index(int64_t bh, int64_t t, int64_t s, int64_t T) {
+  return static_cast<uint64_t>((bh * T + t) * T + s);
+}
+
+// keep / (1 − p) for attention probability (bh, t, s); 1 when p = 0.
+MHC_HOST_DEVICE inline float attention_dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s,
+                                                      int64_t T) {
+  if (p == 0.f) return 1.f;
+  return dropout_keep(seed, attention_mask_index(bh, t, s, T), p) ? 1.f / (1.f - p) : 0.f;
+}
+
 }  // namespace mhc

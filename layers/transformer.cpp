@@ -40,7 +40,7 @@ void ModelConfig::validate() const {
   if (site.streams < 1) fail("streams must be at least 1");
   if (site.kind == ResidualKind::Residual && site.streams != 1)
     fail("the plain residual has 1 stream; use --streams 1 or choose hc / mhc");
-  if (site.sinkhorn_iters < 0) fail("Sinkhorn iterations cannot be negative");
+  if (site.sinkhorn_iters < 1) fail("Sinkhorn-Knopp needs at least 1 iteration");
   if (recompute && site.kind != ResidualKind::MHC) fail("selective recompute is for mHC sites (--residual mhc)");
   if (recompute && site.fused == SiteConfig::Fused::Off) fail("selective recompute needs the fused mHC kernels");
   if (recompute_group < 0) fail("the recompute group size cannot be negative");

@@ -54,7 +54,9 @@ TEST_CASE("column error shrinks as the iterations grow", "[sinkhorn]") {
 TEST_CASE("a 1x1 matrix projects to exactly 1", "[sinkhorn]") {
   Tensor L = Tensor::from_vector(std::vector<double>{-3.0, 0.0, 42.0}, {3, 1, 1});
   CHECK(sinkhorn(L, 20).to_vector<float>() == std::vector<float>{1.f, 1.f, 1.f});
-  CHECK(sinkhorn(L, 0).to_vector<float>() == std::vector<float>{1.f, 1.f, 1.f});
+  CHECK(sinkhorn(L, 1).to_vector<float>() == std::vector<float>{1.f, 1.f, 1.f});
+  // Zero iterations is no projection at all (and exp(L − max L) would depend on the shift): refused.
+  CHECK_THROWS_WITH(sinkhorn(L, 0), Catch::Contains("at least 1 iteration"));
 }
 
 TEST_CASE("adding a constant to every logit changes nothing", "[sinkhorn]") {

@@ -5,6 +5,8 @@
 
 #include <stdexcept>
 
+#include "kernels/sinkhorn_contract.h"
+
 namespace mhc {
 
 namespace {
@@ -102,7 +104,9 @@ void TrainConfig::validate() const {
   if (model.site.kind == ResidualKind::Residual && model.site.streams != 1)
     bad("--streams", "the plain residual has exactly 1 stream; use --residual hc or mhc for " +
                          std::to_string(model.site.streams));
-  if (model.site.sinkhorn_iters < 0) bad("--hc.sinkhorn_iters", "cannot be negative");
+  if (model.site.sinkhorn_iters < 1) bad("--hc.sinkhorn_iters", "must be at least 1");
+  if (device == "cuda" && model.site.sinkhorn_iters > kSinkhornMaxItersCuda)
+    bad("--hc.sinkhorn_iters", "at most " + std::to_string(kSinkhornMaxItersCuda) + " on CUDA");
   if (model.recompute && model.site.kind != ResidualKind::MHC) bad("--hc.recompute", "is for mHC (--residual mhc)");
   if (model.recompute && model.site.fused == SiteConfig::Fused::Off)
     bad("--hc.recompute", "needs the fused mHC kernels (not --hc.fused off)");

@@ -10,27 +10,21 @@
 
 #include "kernels/counter_rng.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dot.h"
 #include "kernels/cpu/fast_math.h"
 
 namespace mhc {
 
 namespace {
 
-template <class T>
-T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
+using cpu::dot;
 
-// The dropout factor keep / (1 − p) of probability (bh, t, s): the mask of a
-// (B, H, T, T) tensor's element ((b·H + h)·T + t)·T + s.
+// The dropout factor keep / (1 − p) of probability (bh, t, s), in T's
+// precision (the composed path's dropout op scales in T too).
 template <class T>
 inline T dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s, int64_t Tn) {
   if (p == 0.f) return T(1);
-  const uint64_t i = static_cast<uint64_t>((bh * Tn + t) * Tn + s);
-  return counter_uniform(seed, i) >= p ? T(1) / (T(1) - static_cast<T>(p)) : T(0);
+  return dropout_keep(seed, attention_mask_index(bh, t, s, Tn), p) ? T(1) / (T(1) - static_cast<T>(p)) : T(0);
 }
 
 template <class T>

@@ -2,8 +2,6 @@
 // behind the caching allocator.
 #include "kernels/cpu/cpu_backend.h"
 
-#include <cblas.h>
-
 #include <cstdlib>
 #include <cstring>
 
@@ -11,11 +9,7 @@ namespace mhc {
 
 CpuBackend::CpuBackend()
     : allocator_([](size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); },
-                 [](void* p) { std::free(p); }) {
-  // The build links OpenBLAS's OpenMP variant, whose threads are the same
-  // OpenMP pool as ours. (Should it fall back to the pthread variant, that
-  // library's own pool still competes for the cores; see CMakeLists.txt.)
-}
+                 [](void* p) { std::free(p); }) {}
 
 void* CpuBackend::allocate(size_t bytes) { return allocator_.allocate(bytes); }
 void CpuBackend::deallocate(void* ptr, size_t bytes) { allocator_.deallocate(ptr, bytes); }

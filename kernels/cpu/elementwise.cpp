@@ -7,7 +7,7 @@
 #include "kernels/counter_rng.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
-#include "kernels/cpu/strided_loop.h"
+#include "kernels/strided_plan.h"
 
 namespace mhc {
 
@@ -29,7 +29,7 @@ const T* typed(const void* p) { return static_cast<const T*>(p); }
 template <class U>
 void copy_strided_impl(const U* x, const Layout& lx, U* y, const Layout& ly) {
   const Strides* s[2] = {&lx.strides, &ly.strides};
-  auto plan = cpu::make_plan<2>(lx.shape, s);
+  auto plan = make_plan<2>(lx.shape, s);
   const int64_t rows = plan.rows(), inner = plan.inner();
   const int64_t sx = plan.ndim ? plan.stride[0][plan.ndim - 1] : 0;
   const int64_t sy = plan.ndim ? plan.stride[1][plan.ndim - 1] : 0;
@@ -115,7 +115,7 @@ inline T binary_fn(BinaryOp op, T a, T b) {
 // The inner loop of a binary map with the op fixed at compile time, so the
 // compiler can vectorise it.
 template <class T, BinaryOp OP>
-void binary_rows(const T* a, const T* b, T* out, const cpu::StridedPlan<2>& plan) {
+void binary_rows(const T* a, const T* b, T* out, const StridedPlan<2>& plan) {
   const int64_t rows = plan.rows(), inner = plan.inner();
   const int64_t sa = plan.ndim ? plan.stride[0][plan.ndim - 1] : 0;
   const int64_t sb = plan.ndim ? plan.stride[1][plan.ndim - 1] : 0;
@@ -141,7 +141,7 @@ void binary_rows(const T* a, const T* b, T* out, const cpu::StridedPlan<2>& plan
 }
 
 template <class T>
-void binary_dispatch(BinaryOp op, const T* a, const T* b, T* out, const cpu::StridedPlan<2>& plan) {
+void binary_dispatch(BinaryOp op, const T* a, const T* b, T* out, const StridedPlan<2>& plan) {
   switch (op) {
     case BinaryOp::Add: return binary_rows<T, BinaryOp::Add>(a, b, out, plan);
     case BinaryOp::Sub: return binary_rows<T, BinaryOp::Sub>(a, b, out, plan);
@@ -256,7 +256,7 @@ void CpuBackend::binary(BinaryOp op, DType t, const void* a, const Layout& la, c
   dispatch_float(t, binary_op_name(op), [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const Strides* s[2] = {&la.strides, &lb.strides};
-    auto plan = cpu::make_plan<2>(out_shape, s);
+    auto plan = make_plan<2>(out_shape, s);
     binary_dispatch(op, typed<scalar_t>(a), typed<scalar_t>(b), typed<scalar_t>(out), plan);
   });
 }
@@ -269,7 +269,7 @@ void CpuBackend::dropout(DType t, const void* x, void* y, int64_t n, float p, ui
     const scalar_t keep_scale = scalar_t(1) / (scalar_t(1) - static_cast<scalar_t>(p));
 #pragma omp parallel for schedule(static) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i)
-      yp[i] = counter_uniform(seed, static_cast<uint64_t>(i)) >= p ? xp[i] * keep_scale : scalar_t(0);
+      yp[i] = dropout_keep(seed, static_cast<uint64_t>(i), p) ? xp[i] * keep_scale : scalar_t(0);
   });
 }
 

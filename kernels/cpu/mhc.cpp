@@ -7,20 +7,20 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/fast_math.h"
+#include "kernels/sinkhorn_contract.h"
 
 namespace mhc {
 
+using cpu::sigmoid_fast;  // the same σ as the composed path's sigmoid op
+
 namespace {
-
-template <class T>
-T sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
-}
-
+constexpr int64_t kMaxP = 2 * kSinkhornMaxN + kSinkhornMaxN * kSinkhornMaxN;  // coefficients per token, n ≤ 8
 }  // namespace
 
 void CpuBackend::mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K,
                              int64_t P, float eps) {
+  if (P < 3 || P > kMaxP) throw std::invalid_argument("mhc_project: P = " + std::to_string(P) + " is not 2n + n² for 1 ≤ n ≤ 8");
   dispatch_float(t, "mhc_project", [&](auto tag_) {
     using T = decltype(tag_);
     const T* xp = static_cast<const T*>(x);
@@ -30,7 +30,7 @@ void CpuBackend::mhc_project(DType t, const void* x, const void* phi, void* q, v
 #pragma omp parallel for schedule(static) if (M * K * P > cpu::kParallelGrain)
     for (int64_t m = 0; m < M; ++m) {
       const T* v = xp + m * K;
-      std::vector<T> acc(P, T(0));
+      T acc[kMaxP] = {};  // P ≤ 2·8 + 8² = 80
       T ss = 0;
       for (int64_t c = 0; c < K; ++c) {
         ss += v[c] * v[c];
@@ -81,7 +81,7 @@ void CpuBackend::mhc_gates(DType t, const void* q, const void* alpha, const void
     for (int64_t m = 0; m < M; ++m) {
       for (int64_t j = 0; j < 2 * n; ++j) {
         const T h = a[j] * qp[m * P + j] + b[j];
-        out[m * P + j] = !sigmoid_gates ? T(1) : (j < n ? sigmoid(h) : T(2) * sigmoid(h));
+        out[m * P + j] = !sigmoid_gates ? T(1) : (j < n ? sigmoid_fast(h) : T(2) * sigmoid_fast(h));
       }
       for (int64_t j = 0; j < n * n; ++j) res_logits[m * n * n + j] = a[2 * n + j] * qp[m * P + 2 * n + j] + b[2 * n + j];
     }
@@ -104,7 +104,7 @@ void CpuBackend::mhc_gates_backward(DType t, const void* q, const void* alpha, c
     std::vector<T> res_logits(M * n * n), g_res(M * n * n), gh_res(M * n * n);
     for (int64_t m = 0; m < M; ++m) {
       for (int64_t j = 0; j < 2 * n; ++j) {
-        const T s = sigmoid(a[j] * qp[m * P + j] + b[j]);
+        const T s = sigmoid_fast(a[j] * qp[m * P + j] + b[j]);
         const T scale = j < n ? T(1) : T(2);  // H_pre = σ, H_post = 2σ
         out[m * P + j] = sigmoid_gates ? g[m * P + j] * scale * s * (T(1) - s) : T(0);
       }

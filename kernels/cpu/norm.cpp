@@ -8,30 +8,15 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dot.h"
 
 namespace mhc {
 
 using cpu::kParallelGrain;
 
-namespace {
-// Σ a[c]·b[c] in the accumulator type of T: f32 rows are summed in f32 with
-// a vectorised (fixed-order) reduction — rows are at most a few thousand
-// long — and f64 rows in f64.
-template <class T>
-inline T row_dot(const T* a, const T* b, int64_t C) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t c = 0; c < C; ++c) s += a[c] * b[c];
-  return s;
-}
-template <class T>
-inline T row_dot3(const T* a, const T* b, const T* w, int64_t C) {
-  T s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t c = 0; c < C; ++c) s += a[c] * b[c] * w[c];
-  return s;
-}
-}  // namespace
+// Row reductions: f32 rows in f32 with a vectorised fixed-order sum, f64 in f64.
+using cpu::dot;
+using cpu::dot3;
 
 void CpuBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows,
                          int64_t C, float eps) {
@@ -45,7 +30,7 @@ void CpuBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* r
     for (int64_t r = 0; r < rows; ++r) {
       const scalar_t* xr = xp + r * C;
       scalar_t* yr = yp + r * C;
-      const scalar_t ss = row_dot(xr, xr, C);
+      const scalar_t ss = dot(xr, xr, C);
       const scalar_t s = scalar_t(1) / std::sqrt(ss / static_cast<scalar_t>(C) + static_cast<scalar_t>(eps));
       rp[r] = s;
       if (wp)
@@ -78,8 +63,8 @@ void CpuBackend::rmsnorm_backward(DType t, const void* x, const void* w, const v
         const scalar_t* gr = gp + r * C;
         scalar_t* out = gxp + r * C;
         const scalar_t s = rp[r];
-        const scalar_t dot = wp ? row_dot3(gr, xr, wp, C) : row_dot(gr, xr, C);
-        const scalar_t k = s * s * s * dot / static_cast<scalar_t>(C);
+        const scalar_t g_dot_x = wp ? dot3(gr, xr, wp, C) : dot(gr, xr, C);
+        const scalar_t k = s * s * s * g_dot_x / static_cast<scalar_t>(C);
         if (wp)
           for (int64_t c = 0; c < C; ++c) out[c] = s * gr[c] * wp[c] - xr[c] * k;
         else

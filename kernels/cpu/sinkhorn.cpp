@@ -17,14 +17,15 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/sinkhorn_contract.h"
 
 namespace mhc {
 
 namespace {
 
-// Entries more than this far below a matrix's largest logit are floored
-// (see backend.h): e^−80 is a normal number in f32 and n·e^−80 cannot underflow.
-constexpr double kExpFloor = 80.0;
+// Entries more than kSinkhornExpFloor below a matrix's largest logit are
+// floored (see backend.h): e^−80 is a normal number in f32 and n·e^−80
+// cannot underflow.
 constexpr int kLanes = 16;  // matrices per tile (one AVX-512 vector of f32)
 
 // Index of the j-th entry along column k (axis 0) or row k (axis 1).
@@ -54,7 +55,7 @@ struct Tile {
     for (int i = 1; i < nn; ++i)
       for (int w = 0; w < kLanes; ++w) m[w] = std::max(m[w], a[i][w]);
     for (int i = 0; i < nn; ++i)
-      for (int w = 0; w < kLanes; ++w) a[i][w] = cpu::exp_fast(std::max(a[i][w] - m[w], T(-kExpFloor)));
+      for (int w = 0; w < kLanes; ++w) a[i][w] = cpu::exp_fast(std::max(a[i][w] - m[w], T(-kSinkhornExpFloor)));
   }
   // Writes this tile with its columns (axis 0) or rows (axis 1) normalised
   // to sum 1 into `out` (which may be *this); the reciprocal sums 1/s go to
@@ -150,40 +151,19 @@ void backward_tiles(const T* L, const T* G, T* GL, int64_t M, int iters) {
         for (int w = 0; w < kLanes; ++w) m[w] = std::max(m[w], logits.a[i][w]);
       for (int i = 0; i < nn; ++i)
         for (int w = 0; w < kLanes; ++w)
-          g.a[i][w] = logits.a[i][w] - m[w] > T(-kExpFloor) ? g.a[i][w] * states[0].a[i][w] : T(0);
+          g.a[i][w] = logits.a[i][w] - m[w] > T(-kSinkhornExpFloor) ? g.a[i][w] * states[0].a[i][w] : T(0);
       g.store(GL + t * kLanes * nn, lanes);
     }
-  }
-}
-
-void check_n(int64_t n, int iters) {
-  if (n < 1 || n > 8)
-    throw std::invalid_argument("sinkhorn: matrices must be n×n with 1 ≤ n ≤ 8, got n = " + std::to_string(n));
-  if (iters < 0) throw std::invalid_argument("sinkhorn: iterations must be ≥ 0");
-}
-
-// Calls f(std::integral_constant<int, n>{}) for the runtime n in 1..8.
-template <class F>
-void with_n(int64_t n, F&& f) {
-  switch (n) {
-    case 1: return f(std::integral_constant<int, 1>{});
-    case 2: return f(std::integral_constant<int, 2>{});
-    case 3: return f(std::integral_constant<int, 3>{});
-    case 4: return f(std::integral_constant<int, 4>{});
-    case 5: return f(std::integral_constant<int, 5>{});
-    case 6: return f(std::integral_constant<int, 6>{});
-    case 7: return f(std::integral_constant<int, 7>{});
-    default: return f(std::integral_constant<int, 8>{});
   }
 }
 
 }  // namespace
 
 void CpuBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) {
-  check_n(n, iters);
+  check_sinkhorn_args("sinkhorn", n, iters);
   dispatch_float(t, "sinkhorn", [&](auto tag_) {
     using scalar_t = decltype(tag_);
-    with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       forward_tiles<scalar_t, decltype(nc)::value>(static_cast<const scalar_t*>(logits), static_cast<scalar_t*>(out), M,
                                                    iters);
     });
@@ -192,10 +172,10 @@ void CpuBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, int
 
 void CpuBackend::sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits,
                                    int64_t M, int64_t n, int iters) {
-  check_n(n, iters);
+  check_sinkhorn_args("sinkhorn", n, iters);
   dispatch_float(t, "sinkhorn", [&](auto tag_) {
     using scalar_t = decltype(tag_);
-    with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       backward_tiles<scalar_t, decltype(nc)::value>(static_cast<const scalar_t*>(logits),
                                                     static_cast<const scalar_t*>(grad_out),
                                                     static_cast<scalar_t*>(grad_logits), M, iters);

@@ -57,14 +57,6 @@ constexpr int kTileRows = 32;                         // rows per tile (queries 
 constexpr int kAttnThreads = kGroup * kTileRows;      // 256
 constexpr int kMaxHeadDim = 128;
 
-// keep / (1 − p) for probability (bh, t, s) of the (B, H, T, T) mask (see backend.h).
-__device__ __forceinline__ float dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s,
-                                               int64_t seq) {
-  if (p == 0.f) return 1.f;
-  const uint64_t i = static_cast<uint64_t>((bh * seq + t) * seq + s);
-  return counter_uniform(seed, i) >= p ? 1.f / (1.f - p) : 0.f;
-}
-
 // Sum over the 8 lanes of a row group (same result on all of them).
 __device__ __forceinline__ float group_sum(float v) {
   v += __shfl_xor_sync(kFullMask, v, 1);
@@ -191,7 +183,7 @@ __global__ void __launch_bounds__(kAttnThreads)
     for (int j = 0; j < kTileRows; ++j) {
       const float p = expf(s[j] - m_new);
       l += p;
-      axpy_part<DP>(acc, p * dropout_factor(drop, seed, bh, t, k0 + j, seq), v_tile[j], g);
+      axpy_part<DP>(acc, p * attention_dropout_factor(drop, seed, bh, t, k0 + j, seq), v_tile[j], g);
     }
     m = m_new;
   }
@@ -258,7 +250,7 @@ __global__ void __launch_bounds__(kAttnThreads)
       const int64_t qi = q0 + i;
       const bool visible = j <= qi && qi < seq;
       const float p = visible ? expf(scale * s - lse_tile[i]) : 0.f;
-      const float m = visible ? dropout_factor(drop, seed, bh, qi, j, seq) : 0.f;
+      const float m = visible ? attention_dropout_factor(drop, seed, bh, qi, j, seq) : 0.f;
       const float ds = p * (dp * m - delta_tile[i]);
       axpy_part<DP>(dv, p * m, go_tile[i], g);
       axpy_part<DP>(dk, scale * ds, q_tile[i], g);
@@ -305,7 +297,7 @@ __global__ void __launch_bounds__(kAttnThreads)
       const int64_t key = k0 + j;
       const bool visible = key <= i && i < seq;
       const float p = visible ? expf(scale * s - lse_i) : 0.f;
-      const float ds = visible ? p * (dp * dropout_factor(drop, seed, bh, i, key, seq) - delta_i) : 0.f;
+      const float ds = visible ? p * (dp * attention_dropout_factor(drop, seed, bh, i, key, seq) - delta_i) : 0.f;
       axpy_part<DP>(dq, scale * ds, k_tile[j], g);
     }
   }
@@ -328,7 +320,7 @@ void with_head_dim(int64_t D, F&& f) {
 // The tensor-core kernels read 16-byte vectors.
 bool aligned16(std::initializer_list<const void*> ptrs) {
   for (const void* p : ptrs)
-    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+    if (!aligned_to(p, 16)) return false;
   return true;
 }
 
@@ -343,13 +335,13 @@ unsigned attention_grid(int64_t B, int64_t H, int64_t tiles) {
 void CudaBackend::attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B,
                             int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
   MHC_CUDA_PROFILE("attention");
+  if (B * T * H == 0) return;
   if (attention_tc_supported(t, D) && aligned16({q, k, v, out})) {
     attention_forward_tc(q, k, v, out, static_cast<float*>(lse), B, T, H, D, static_cast<float>(scale), dropout, seed);
     return;
   }
   dispatch_f32_bf16(t, "attention", [&](auto tag) {
     using E = decltype(tag);
-    if (B * T * H == 0) return;
     with_head_dim(D, [&](auto dp) {
       constexpr int DP = decltype(dp)::value;
       const int64_t tiles = ceil_div(T, kTileRows);

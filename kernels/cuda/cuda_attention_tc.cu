@@ -57,12 +57,6 @@ using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma:
 using FragBCol = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
-// keep / (1 − p) for probability (bh, i, j) of the (B, H, T, T) mask (see kernels/backend.h).
-__device__ __forceinline__ float drop_factor(float p, uint64_t seed, int64_t bh, int64_t i, int64_t j, int64_t T) {
-  if (p == 0.f) return 1.f;
-  return counter_uniform(seed, static_cast<uint64_t>((bh * T + i) * T + j)) >= p ? 1.f / (1.f - p) : 0.f;
-}
-
 template <int D>
 struct Ld {
   static constexpr int h = D + kPadH;  // bf16 tiles
@@ -183,7 +177,8 @@ __global__ void __launch_bounds__(kTcThreads)
       const int col = half * 32 + c;
       const float p = __expf(S[r * kLdS + col] - m_new);
       sum += p;  // l: the softmax normaliser, before dropout
-      P[r * kLdP + col] = __float2bfloat16_rn(drop == 0.f ? p : p * drop_factor(drop, seed, bh, qi, k0 + col, T));
+      const float kept = drop == 0.f ? p : p * attention_dropout_factor(drop, seed, bh, qi, k0 + col, T);
+      P[r * kLdP + col] = __float2bfloat16_rn(kept);
     }
     sum += __shfl_xor_sync(kFullMask, sum, 16);
     l = l * alpha + sum;
@@ -261,7 +256,7 @@ __global__ void __launch_bounds__(kTcThreads)
       const int64_t kj = k0 + warp * 16 + kr, qi = q0 + qc;
       const bool valid = kj <= qi && qi < T && kj < T;
       const float p = valid ? __expf(St[kr * kLdS + qc] * scale - lse_s[qc]) : 0.f;
-      const float m = valid ? drop_factor(drop, seed, bh, qi, kj, T) : 0.f;
+      const float m = valid ? attention_dropout_factor(drop, seed, bh, qi, kj, T) : 0.f;
       const float ds = p * (dPt[kr * kLdS + qc] * m - delta_s[qc]);
       Pt[kr * kLdP + qc] = __float2bfloat16_rn(p * m);
       dSt[kr * kLdP + qc] = __float2bfloat16_rn(ds);
@@ -336,7 +331,7 @@ __global__ void __launch_bounds__(kTcThreads)
       const bool valid = kj <= qi && kj < T && qi < T;
       const float lq = lse_s[warp * 16 + qr];
       const float p = valid ? __expf(S[qr * kLdS + kc] * scale - lq) : 0.f;
-      const float m = valid ? drop_factor(drop, seed, bh, qi, kj, T) : 0.f;
+      const float m = valid ? attention_dropout_factor(drop, seed, bh, qi, kj, T) : 0.f;
       dS[qr * kLdP + kc] = __float2bfloat16_rn(p * (dP[qr * kLdS + kc] * m - delta_s[warp * 16 + qr]));
     }
     __syncwarp();
@@ -361,9 +356,12 @@ void with_tc_head_dim(int64_t D, F&& f) {
   }
 }
 
+// Raises a kernel's dynamic shared-memory limit; callers do it once per
+// kernel instantiation (a function-local static), not on every launch.
 template <class Kernel>
-void allow_smem(Kernel kernel, size_t bytes) {
+bool allow_smem(Kernel kernel, size_t bytes) {
   MHC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
+  return true;
 }
 
 dim3 tc_grid(int64_t B, int64_t H, int tiles) {
@@ -381,7 +379,8 @@ void attention_forward_tc(const void* q, const void* k, const void* v, void* out
   with_tc_head_dim(D, [&](auto dc) {
     constexpr int DD = decltype(dc)::value;
     constexpr size_t smem = forward_smem_bytes<DD>();
-    allow_smem(attention_forward_tc_kernel<DD>, smem);
+    static const bool smem_allowed = allow_smem(attention_forward_tc_kernel<DD>, smem);
+    (void)smem_allowed;
     attention_forward_tc_kernel<DD><<<tc_grid(B, H, tiles), kTcThreads, smem>>>(
         static_cast<const __nv_bfloat16*>(q), static_cast<const __nv_bfloat16*>(k),
         static_cast<const __nv_bfloat16*>(v), static_cast<__nv_bfloat16*>(out), lse, T, H, scale, tiles, dropout, seed);
@@ -400,8 +399,9 @@ void attention_backward_tc(const void* q, const void* k, const void* v, const vo
     const auto* vp = static_cast<const __nv_bfloat16*>(v);
     const auto* gop = static_cast<const __nv_bfloat16*>(gout);
     constexpr size_t smem_kv = backward_kv_smem_bytes<DD>(), smem_q = backward_q_smem_bytes<DD>();
-    allow_smem(attention_backward_kv_tc_kernel<DD>, smem_kv);
-    allow_smem(attention_backward_q_tc_kernel<DD>, smem_q);
+    static const bool smem_allowed = allow_smem(attention_backward_kv_tc_kernel<DD>, smem_kv) &&
+                                     allow_smem(attention_backward_q_tc_kernel<DD>, smem_q);
+    (void)smem_allowed;
     attention_backward_kv_tc_kernel<DD><<<tc_grid(B, H, tiles), kTcThreads, smem_kv>>>(
         qp, kp, vp, gop, lse, delta, static_cast<__nv_bfloat16*>(gk), static_cast<__nv_bfloat16*>(gv), T, H, scale,
         tiles, dropout, seed);

@@ -9,8 +9,8 @@
 // grid is capped (kMaxBlocks) and the loop covers the rest. No shared memory.
 //
 // Strided operands (binary with broadcasting, copy_strided): on the host the
-// shape is collapsed like kernels/cpu/strided_loop.h does (size-1 dims
-// dropped, neighbours that are contiguous in every operand merged), and the
+// shape is collapsed by kernels/strided_plan.h (size-1 dims dropped,
+// neighbours that are contiguous in every operand merged), and the
 // small plan — at most 8 sizes and 8 strides per operand — is passed to the
 // kernel by value. Each thread turns its flat output index into per-operand
 // offsets by div/mod over the collapsed dims (32-bit arithmetic when the
@@ -25,6 +25,7 @@
 #include "kernels/counter_rng.h"
 #include "kernels/cuda/cuda_helpers.cuh"
 #include "kernels/cuda/cuda_profile.h"
+#include "kernels/strided_plan.h"
 
 namespace mhc {
 
@@ -107,8 +108,6 @@ void launch_map3(const T* a, const T* b, const T* c, T* out, int64_t n, F f) {
 constexpr float kInvSqrt2 = 0.70710678118654752440f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
-__device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
-
 template <UnaryOp OP>
 __device__ __forceinline__ float unary_value(float x) {
   if constexpr (OP == UnaryOp::Neg) return -x;
@@ -177,7 +176,7 @@ struct DropoutFn {
   float p, keep_scale;
   uint64_t seed;
   __device__ float operator()(float x, int64_t i) const {
-    return counter_uniform(seed, static_cast<uint64_t>(i)) >= p ? x * keep_scale : 0.f;
+    return dropout_keep(seed, static_cast<uint64_t>(i), p) ? x * keep_scale : 0.f;
   }
 };
 
@@ -206,37 +205,6 @@ void with_binary_op(BinaryOp op, Body&& body) {
 }
 
 // ---- strided plans ---------------------------------------------------------------------------
-
-// K operands walked over one shape, collapsed: see the comment at the top.
-template <int K>
-struct StridedPlan {
-  int ndim = 0;  // 0: a single element
-  int64_t shape[kMaxDims];
-  int64_t stride[K][kMaxDims];
-};
-
-template <int K>
-StridedPlan<K> make_plan(const Shape& shape, const Strides* const (&strides)[K]) {
-  StridedPlan<K> p;
-  for (int d = 0; d < shape.size(); ++d) {
-    if (shape[d] == 1) continue;
-    if (p.ndim > 0) {
-      const int q = p.ndim - 1;
-      bool mergeable = true;
-      for (int k = 0; k < K; ++k)
-        if (p.stride[k][q] != (*strides[k])[d] * shape[d]) mergeable = false;
-      if (mergeable) {
-        p.shape[q] *= shape[d];
-        for (int k = 0; k < K; ++k) p.stride[k][q] = (*strides[k])[d];
-        continue;
-      }
-    }
-    p.shape[p.ndim] = shape[d];
-    for (int k = 0; k < K; ++k) p.stride[k][p.ndim] = (*strides[k])[d];
-    p.ndim++;
-  }
-  return p;
-}
 
 // Offsets (in elements) of flat index `lin` in every operand. I: the index
 // type for the div/mod (uint32_t when the count fits, else uint64_t).

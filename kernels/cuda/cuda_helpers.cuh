@@ -73,6 +73,9 @@ void dispatch_f32_bf16(DType t, const char* op, F&& f) {
   }
 }
 
+// σ(x) with the accurate expf (matches the CPU's reference within rounding).
+__device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + expf(-x)); }
+
 // ---- reductions ------------------------------------------------------------------------
 
 constexpr unsigned kFullMask = 0xffffffffu;

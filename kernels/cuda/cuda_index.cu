@@ -198,9 +198,11 @@ __global__ void scatter_add_last_kernel(T* y, const int32_t* idx, const T* src, 
 // ---- top-k -----------------------------------------------------------------------------------
 
 // Order-preserving key: larger value -> larger key; equal values -> the lower
-// column gets the larger key. −0 is treated as +0; NaN lands above +∞.
+// column gets the larger key. −0 is treated as +0; every NaN (whatever its
+// sign bit) lands above +∞.
 __device__ __forceinline__ uint64_t topk_key(float v, int64_t col) {
   if (v == 0.f) v = 0.f;
+  if (isnan(v)) v = __int_as_float(0x7fc00000);
   uint32_t u = __float_as_uint(v);
   u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
   return (static_cast<uint64_t>(u) << 32) | (0xffffffffu - static_cast<uint32_t>(col));

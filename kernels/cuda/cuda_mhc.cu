@@ -132,8 +132,6 @@ __global__ void __launch_bounds__(256)
 
 // ---- (b, c) gates ------------------------------------------------------------------------
 
-__device__ __forceinline__ float sigmoidf(float x) { return 1.f / (1.f + __expf(-x)); }
-
 template <int N>
 __global__ void mhc_gates_kernel(const float* q, const float* alpha, const float* bias, float* coeffs, int64_t M,
                                  int iters, bool sigmoid_gates) {
@@ -323,18 +321,26 @@ void check_site(int64_t n, const char* op) {
   if (n < 1 || n > 8) throw std::invalid_argument(std::string("cuda ") + op + ": n must be in 1..8, got " + std::to_string(n));
 }
 
+// The stream count n of a projection with P = 2n + n² columns.
+int64_t site_n_from_P(int64_t P, const char* op) {
+  int64_t n = 1;
+  while (2 * n + n * n < P) ++n;
+  if (2 * n + n * n != P)
+    throw std::invalid_argument(std::string("cuda ") + op + ": P = " + std::to_string(P) + " is not 2n + n² for any n");
+  check_site(n, op);
+  return n;
+}
+
 }  // namespace
 
 void CudaBackend::mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K,
                               int64_t P, float eps) {
   MHC_CUDA_PROFILE("mhc_project");
-  int64_t n = 1;
-  while (2 * n + n * n < P) ++n;
-  check_site(n, "mhc_project");
+  const int64_t n = site_n_from_P(P, "mhc_project");
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_project", [&](auto tag) {
     using T = decltype(tag);
-    sinkhorn_device::with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       constexpr int N = decltype(nc)::value, TOK = tokens_per_warp<2 * N + N * N>();
       const int64_t blocks = ceil_div(M, kWarpsPerBlock * TOK);
       mhc_project_kernel<N><<<static_cast<unsigned>(blocks), 32 * kWarpsPerBlock>>>(
@@ -348,13 +354,11 @@ void CudaBackend::mhc_project(DType t, const void* x, const void* phi, void* q, 
 void CudaBackend::mhc_project_backward(DType t, const void* x, const void* phi, const void* q, const void* rstd,
                                        const void* gq, void* gx, int64_t M, int64_t K, int64_t P) {
   MHC_CUDA_PROFILE("mhc_project_backward");
-  int64_t n = 1;
-  while (2 * n + n * n < P) ++n;
-  check_site(n, "mhc_project_backward");
+  const int64_t n = site_n_from_P(P, "mhc_project_backward");
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_project_backward", [&](auto tag) {
     using T = decltype(tag);
-    sinkhorn_device::with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       constexpr int N = decltype(nc)::value;
       mhc_project_backward_kernel<N><<<static_cast<unsigned>(ceil_div(M, kProjBackTokens)), 256>>>(
           static_cast<const T*>(x), static_cast<const float*>(phi), static_cast<const float*>(q),
@@ -367,11 +371,10 @@ void CudaBackend::mhc_project_backward(DType t, const void* x, const void* phi, 
 void CudaBackend::mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M,
                             int64_t n, int iters, bool sigmoid_gates) {
   MHC_CUDA_PROFILE("mhc_gates");
-  check_site(n, "mhc_gates");
-  if (iters > sinkhorn_device::kMaxIters) throw std::invalid_argument("cuda mhc_gates: too many Sinkhorn iterations");
+  check_sinkhorn_args("cuda mhc_gates", n, iters, kSinkhornMaxItersCuda);
+  if (t != DType::f32) unsupported_dtype("mhc_gates", t);  // the coefficient path is f32
   if (M == 0) return;
-  (void)t;
-  sinkhorn_device::with_n(n, [&](auto nc) {
+  with_sinkhorn_n(n, [&](auto nc) {
     constexpr int N = decltype(nc)::value;
     mhc_gates_kernel<N><<<grid_for(M, 128), 128>>>(static_cast<const float*>(q), static_cast<const float*>(alpha),
                                                   static_cast<const float*>(bias), static_cast<float*>(coeffs), M,
@@ -383,11 +386,10 @@ void CudaBackend::mhc_gates(DType t, const void* q, const void* alpha, const voi
 void CudaBackend::mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs,
                                      void* gh, int64_t M, int64_t n, int iters, bool sigmoid_gates) {
   MHC_CUDA_PROFILE("mhc_gates_backward");
-  check_site(n, "mhc_gates_backward");
-  if (iters > sinkhorn_device::kMaxIters) throw std::invalid_argument("cuda mhc_gates: too many Sinkhorn iterations");
+  check_sinkhorn_args("cuda mhc_gates_backward", n, iters, kSinkhornMaxItersCuda);
+  if (t != DType::f32) unsupported_dtype("mhc_gates_backward", t);
   if (M == 0) return;
-  (void)t;
-  sinkhorn_device::with_n(n, [&](auto nc) {
+  with_sinkhorn_n(n, [&](auto nc) {
     constexpr int N = decltype(nc)::value;
     mhc_gates_backward_kernel<N><<<grid_for(M, 128), 128>>>(
         static_cast<const float*>(q), static_cast<const float*>(alpha), static_cast<const float*>(bias),
@@ -402,7 +404,7 @@ void CudaBackend::mhc_pre(DType t, const void* x, const void* coeffs, void* h_in
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_pre", [&](auto tag) {
     using T = decltype(tag);
-    sinkhorn_device::with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       constexpr int N = decltype(nc)::value;
       mhc_pre_kernel<N><<<static_cast<unsigned>(M), kSiteThreads>>>(
           static_cast<const T*>(x), static_cast<const float*>(coeffs), static_cast<T*>(h_in), C);
@@ -418,7 +420,7 @@ void CudaBackend::mhc_pre_backward(DType t, const void* x, const void* coeffs, c
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_pre_backward", [&](auto tag) {
     using T = decltype(tag);
-    sinkhorn_device::with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       constexpr int N = decltype(nc)::value;
       mhc_pre_backward_kernel<N><<<static_cast<unsigned>(M), kSiteThreads>>>(
           static_cast<const T*>(x), static_cast<const float*>(coeffs), static_cast<const T*>(g_hin),
@@ -435,7 +437,7 @@ void CudaBackend::mhc_post(DType t, const void* x, const void* y, const void* co
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_post", [&](auto tag) {
     using T = decltype(tag);
-    sinkhorn_device::with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       constexpr int N = decltype(nc)::value;
       mhc_post_kernel<N><<<static_cast<unsigned>(M), kSiteThreads>>>(
           static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const float*>(coeffs), static_cast<T*>(out),
@@ -452,7 +454,7 @@ void CudaBackend::mhc_post_backward(DType t, const void* x, const void* y, const
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_post_backward", [&](auto tag) {
     using T = decltype(tag);
-    sinkhorn_device::with_n(n, [&](auto nc) {
+    with_sinkhorn_n(n, [&](auto nc) {
       constexpr int N = decltype(nc)::value;
       mhc_post_backward_kernel<N><<<static_cast<unsigned>(M), kSiteThreads>>>(
           static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const float*>(coeffs),

@@ -90,7 +90,6 @@ Profiler& profiler() {
 
 }  // namespace
 
-bool profiling_enabled() { return profiler().enabled; }
 void profile_reset() {
   if (profiler().enabled) profiler().reset();
 }

@@ -9,7 +9,6 @@
 
 namespace mhc::cuda {
 
-bool profiling_enabled();
 // Forgets everything timed so far (call after warm-up steps).
 void profile_reset();
 

@@ -43,18 +43,6 @@ __global__ void __launch_bounds__(kT) sum_rows_kernel(const TIn* x, TOut* y, int
   }
 }
 
-// Short rows: one thread per row, in index order.
-template <class TIn, class TOut>
-__global__ void sum_short_rows_kernel(const TIn* x, TOut* y, int64_t outer, int64_t reduce) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < outer; o += stride) {
-    const TIn* xr = x + o * reduce;
-    float acc = 0.f;
-    for (int64_t r = 0; r < reduce; ++r) acc += to_float(xr[r]);
-    y[o] = from_float<TOut>(acc);
-  }
-}
-
 // Column sums: one thread per output (o, c, i) of y (outer, nchunks, inner),
 // adding rows [c·chunk, (c+1)·chunk) of x (outer, reduce, inner) in order.
 template <class TIn, class TOut>
@@ -91,7 +79,8 @@ void sum_impl(Backend& backend, const TIn* x, TOut* y, int64_t outer, int64_t re
   }
   if (inner == 1) {
     if (reduce <= kShortRow) {
-      sum_short_rows_kernel<<<grid_for(outer, kThreads), kThreads>>>(x, y, outer, reduce);
+      // Short rows: one thread per row, in index order (a column sum with inner = 1).
+      sum_cols_kernel<<<grid_for(outer, kThreads), kThreads>>>(x, y, outer, reduce, 1, reduce, 1);
       MHC_CUDA_CHECK_LAUNCH();
     } else if (reduce > kRowSplitLen && outer <= kRowSplitMaxRows) {
       const int64_t nchunks = ceil_div(reduce, kRowChunk);

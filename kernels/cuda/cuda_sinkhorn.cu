@@ -61,14 +61,6 @@ __global__ void sinkhorn_backward_kernel(const T* logits, const T* grad_out, T* 
   }
 }
 
-void check_n(int64_t n, int iters) {
-  if (n < 1 || n > 8)
-    throw std::invalid_argument("cuda sinkhorn: matrices must be n×n with 1 ≤ n ≤ 8, got n = " + std::to_string(n));
-  if (iters < 0) throw std::invalid_argument("cuda sinkhorn: iterations must be ≥ 0");
-  if (iters > kMaxIters)
-    throw std::invalid_argument("cuda sinkhorn: at most " + std::to_string(kMaxIters) + " iterations (got " +
-                                std::to_string(iters) + ")");
-}
 
 constexpr int kSinkhornThreads = 128;  // one matrix per thread; small blocks spread tokens over more SMs
 
@@ -76,11 +68,11 @@ constexpr int kSinkhornThreads = 128;  // one matrix per thread; small blocks sp
 
 void CudaBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) {
   MHC_CUDA_PROFILE("sinkhorn");
-  check_n(n, iters);
+  check_sinkhorn_args("cuda sinkhorn", n, iters, kMaxIters);
   dispatch_f32_bf16(t, "sinkhorn", [&](auto tag) {
     using T = decltype(tag);
     if (M == 0) return;
-    with_n(n, [&](auto n_c) {
+    with_sinkhorn_n(n, [&](auto n_c) {
       constexpr int N = decltype(n_c)::value;
       sinkhorn_kernel<N><<<grid_for(M, kSinkhornThreads), kSinkhornThreads>>>(static_cast<const T*>(logits),
                                                                               static_cast<T*>(out), M, iters);
@@ -92,11 +84,11 @@ void CudaBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, in
 void CudaBackend::sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits, int64_t M,
                                     int64_t n, int iters) {
   MHC_CUDA_PROFILE("sinkhorn_backward");
-  check_n(n, iters);
+  check_sinkhorn_args("cuda sinkhorn", n, iters, kMaxIters);
   dispatch_f32_bf16(t, "sinkhorn", [&](auto tag) {
     using T = decltype(tag);
     if (M == 0) return;
-    with_n(n, [&](auto n_c) {
+    with_sinkhorn_n(n, [&](auto n_c) {
       constexpr int N = decltype(n_c)::value;
       sinkhorn_backward_kernel<N><<<grid_for(M, kSinkhornThreads), kSinkhornThreads>>>(
           static_cast<const T*>(logits), static_cast<const T*>(grad_out), static_cast<T*>(grad_logits), M, iters);

@@ -4,11 +4,12 @@
 // fused mHC gate kernels.
 #pragma once
 #include "kernels/cuda/cuda_helpers.cuh"
+#include "kernels/sinkhorn_contract.h"
 
 namespace mhc::cuda::sinkhorn_device {
 
-constexpr float kExpFloor = 80.f;  // see kernels/backend.h
-constexpr int kMaxIters = 64;      // the backward keeps 2·iters·n sums per thread
+constexpr float kExpFloor = kSinkhornExpFloor;  // see kernels/backend.h
+constexpr int kMaxIters = kSinkhornMaxItersCuda;  // the backward keeps 2·iters·n sums per thread
 
 // Normalises the columns (AXIS 0) or rows (AXIS 1) of P (N×N) to sum 1 and
 // returns their sums in s. The axis is a template argument so that every
@@ -106,21 +107,6 @@ __device__ __forceinline__ void backward(const float (&L)[N * N], float (&G)[N *
   // Y is P⁰ again; through the exponential (0 where the floor held).
 #pragma unroll
   for (int i = 0; i < N * N; ++i) G[i] = L[i] - m > -kExpFloor ? G[i] * Y[i] : 0.f;
-}
-
-// Calls f(std::integral_constant<int, n>{}) for n in 1..8.
-template <class F>
-void with_n(int64_t n, F&& f) {
-  switch (n) {
-    case 1: f(std::integral_constant<int, 1>{}); return;
-    case 2: f(std::integral_constant<int, 2>{}); return;
-    case 3: f(std::integral_constant<int, 3>{}); return;
-    case 4: f(std::integral_constant<int, 4>{}); return;
-    case 5: f(std::integral_constant<int, 5>{}); return;
-    case 6: f(std::integral_constant<int, 6>{}); return;
-    case 7: f(std::integral_constant<int, 7>{}); return;
-    case 8: f(std::integral_constant<int, 8>{}); return;
-  }
 }
 
 }  // namespace mhc::cuda::sinkhorn_device

@@ -48,12 +48,14 @@ int main() {
     NoGradGuard no_grad;  // forward only in this part
     Tensor logits = Tensor::randn({1, n, n}, rng, 1.0, DType::f64);
     print_matrix("logits H̃_res:", logits.to_vector<double>(), n);
-    print_matrix("\nexp(H̃_res − max):", exp(logits - max(max(logits, -1), -1).item()).to_vector<double>(), n);
+    const std::vector<double> p0 = exp(logits - max(max(logits, -1), -1).item()).to_vector<double>();
+    print_matrix("\nexp(H̃_res − max):", p0, n);
 
     fmt::print("\niterations t | max |row sum − 1| | max |col sum − 1|\n");
     fmt::print("-------------+-------------------+------------------\n");
     for (int t : {0, 1, 2, 3, 5, 10, 20, 40}) {
-      auto [re, ce] = errors(sinkhorn(logits, t).to_vector<double>(), n);
+      // t = 0 is P⁰ itself (the op needs at least one iteration).
+      auto [re, ce] = errors(t == 0 ? p0 : sinkhorn(logits, t).to_vector<double>(), n);
       fmt::print("{:>12} | {:>17.3e} | {:>16.3e}\n", t, re, ce);
       if (t == 1) col_1 = ce;
       if (t == 20) col_20 = ce;

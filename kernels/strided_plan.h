@@ -1,13 +1,14 @@
-// strided_loop.h — walks up to three strided operands over one shape.
-// Size-1 dimensions are dropped and neighbours that are contiguous in every
-// operand are merged, so the common cases (all contiguous, one side
-// broadcast along a whole axis) become one long inner loop.
+// strided_plan.h — how K strided operands walk one shape, for the CPU and
+// CUDA elementwise kernels alike. Size-1 dimensions are dropped and
+// neighbours that are contiguous in every operand are merged, so the common
+// cases (all contiguous, one side broadcast along a whole axis) become one
+// long inner loop (CPU) or a cheap flat-index decomposition (CUDA).
 #pragma once
 #include <cstdint>
 
 #include "kernels/layout.h"
 
-namespace mhc::cpu {
+namespace mhc {
 
 template <int K>
 struct StridedPlan {
@@ -55,4 +56,4 @@ StridedPlan<K> make_plan(const Shape& shape, const Strides* const (&strides)[K])
   return p;
 }
 
-}  // namespace mhc::cpu
+}  // namespace mhc
