@@ -43,12 +43,25 @@ std::string read_file(const std::string& path, const std::string& what) {
 
 void write_file_atomically(const std::string& path, std::string_view bytes,
                            const std::string& temp_path) {
+  write_file_atomically(
+      path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); },
+      temp_path);
+}
+
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
+                           const std::string& temp_path) {
   {
     std::ofstream out(temp_path, std::ios::binary | std::ios::trunc);
     if (!out)
       throw std::runtime_error(fmt::format("cannot create '{}' (to be renamed to '{}'): {}", temp_path,
                                            path, std::strerror(errno)));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    try {
+      write(out);
+    } catch (...) {
+      out.close();
+      std::remove(temp_path.c_str());
+      throw;
+    }
     out.flush();
     if (!out) {
       out.close();

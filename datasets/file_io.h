@@ -2,6 +2,8 @@
 // temporary file that is renamed over the target only once it is complete,
 // so a reader never sees a half-written file (rename is atomic on POSIX).
 #pragma once
+#include <functional>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -16,6 +18,11 @@ std::string read_file(const std::string& path, const std::string& what = "file")
 // `path`. On any failure the temporary file is removed and std::runtime_error
 // says which step failed; `path` is then untouched.
 void write_file_atomically(const std::string& path, std::string_view bytes,
+                           const std::string& temp_path);
+
+// The same for content too large to hold twice: `write` streams it into the
+// temporary file (it may seek, e.g. to fill in a header last).
+void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
                            const std::string& temp_path);
 
 }  // namespace mhc

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "test_helpers.h"
+#include "test_files.h"
 #include "train/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -32,26 +33,13 @@ Result run_mhc(const std::string& args, const fs::path& cwd) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("mhc-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using mhc::test::TempDir;
+using mhc::test::read_bytes;
 
 // A tiny, fast run on the synthetic corpus.
 const std::string kTiny =
     " --data synthetic:addition --model.blocks 1 --model.width 16 --model.heads 2 --model.block_size 8"
     " --optim.batch_size 2 --optim.warmup 1 --eval.batches 1 --eval.sample_tokens 0 --data.cache_dir cache";
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 }  // namespace
 
@@ -135,7 +123,7 @@ TEST_CASE("truncated, corrupt and mismatched checkpoints are refused", "[cli]") 
   wider.replace(wider.find("--model.width 16"), 16, "--model.width 32");
   r = run_mhc("train --run r --resume --optim.steps 4" + wider, d.path);
   CHECK(r.code != 0);
-  CHECK_THAT(r.output, Contains("written for a different model"));
+  CHECK_THAT(r.output, Contains("model.width: 16 in the run, 32 now"));  // the run's config, checked first
   CHECK(read_bytes(ckpt) == good);  // refused before anything was written
 
   r = run_mhc("train --run r --resume --optim.steps 4" + kTiny, d.path);  // the intact one resumes

@@ -185,14 +185,10 @@ TEST_CASE("Sinkhorn backward kernel vs finite differences through the forward ke
 
 namespace {
 std::vector<double> train(bool recompute, int64_t& peak_bytes) {
-  const fs::path dir = fs::temp_directory_path() / ("mhc-cuda-rc-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  TrainConfig c = preset("cpu-char");
-  c.run_dir = (dir / "run").string();
+  const mhc::test::TempDir dir;
+  TrainConfig c = mhc::test::synthetic_run_config(dir.path, "cpu-char");
   c.device = "cuda";
   c.dtype = "bf16";
-  c.data.data = "synthetic:addition";
-  c.data.cache_dir = (dir / "cache").string();
   c.model.layers = 4;
   c.model.width = 128;
   c.model.block_size = 64;
@@ -204,17 +200,12 @@ std::vector<double> train(bool recompute, int64_t& peak_bytes) {
   c.optim.steps = 20;
   c.eval.every = 20;
   c.eval.batches = 1;
-  c.eval.sample_tokens = 0;
-  RunOptions o;
-  o.quiet = true;
-  o.plots = false;
   Backend& gpu = backend_for(Device::cuda);
-  Trainer t(c, o);
+  Trainer t(c, mhc::test::quiet_run());
   gpu.synchronize();
   gpu.reset_peak_memory();
   auto losses = t.run().losses;
   peak_bytes = gpu.allocator_stats().peak_bytes_in_use;
-  fs::remove_all(dir);
   return losses;
 }
 }  // namespace

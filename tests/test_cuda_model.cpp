@@ -154,12 +154,9 @@ TEST_CASE("model in bf16 on CUDA stays within bf16 bounds of the f32 CPU model",
 namespace {
 TrainConfig trainer_config(const fs::path& dir, ResidualKind kind, int64_t n, const std::string& device,
                            const std::string& dtype) {
-  TrainConfig c = preset("tiny-moe");
-  c.run_dir = (dir / "run").string();
+  TrainConfig c = mhc::test::synthetic_run_config(dir, "tiny-moe");
   c.device = device;
   c.dtype = dtype;
-  c.data.data = "synthetic:addition";
-  c.data.cache_dir = (dir / "cache").string();
   c.model.layers = 2;
   c.model.width = 64;
   c.model.heads = 4;
@@ -173,18 +170,11 @@ TrainConfig trainer_config(const fs::path& dir, ResidualKind kind, int64_t n, co
   c.optim.warmup = 2;
   c.eval.every = 10;
   c.eval.batches = 2;
-  c.eval.sample_tokens = 0;
   return c;
 }
 std::vector<double> train_losses(ResidualKind kind, int64_t n, const std::string& device, const std::string& dtype) {
-  const fs::path dir = fs::temp_directory_path() / ("mhc-cuda-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  RunOptions o;
-  o.quiet = true;
-  o.plots = false;
-  auto losses = Trainer(trainer_config(dir, kind, n, device, dtype), o).run().losses;
-  fs::remove_all(dir);
-  return losses;
+  const mhc::test::TempDir dir;
+  return Trainer(trainer_config(dir.path, kind, n, device, dtype), mhc::test::quiet_run()).run().losses;
 }
 }  // namespace
 

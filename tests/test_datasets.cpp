@@ -20,6 +20,7 @@
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
 #include "datasets/token_cache.h"
+#include "test_files.h"
 
 using namespace mhc;
 using Catch::Contains;
@@ -27,20 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh empty folder, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "mhc-test-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using mhc::test::TempDir;
+using mhc::test::read_bytes;
+using mhc::test::write_bytes;
 
 // Sets (or unsets, with nullopt) an environment variable and restores it at scope exit.
 struct ScopedEnv {
@@ -57,15 +47,6 @@ struct ScopedEnv {
   }
 };
 
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Tiny Shakespeare, found the way the trainer finds it; nullopt (with a
 // visible warning) on a machine without it.

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include "train/json.h"
+#include "test_files.h"
 
 using namespace mhc;
 using Catch::Contains;
@@ -327,9 +328,8 @@ TEST_CASE("JSON lines: blank lines, line numbers and a truncated tail", "[json]"
 }
 
 TEST_CASE("files: parse_file and parse_lines_file name the path in errors", "[json]") {
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("mhc_test_json_" + std::to_string(std::random_device{}()));
-  std::filesystem::create_directories(dir);
+  const mhc::test::TempDir tmp;  // removed even when a REQUIRE fails
+  const std::filesystem::path& dir = tmp.path;
   const std::string config = (dir / "config.json").string();
   const std::string metrics = (dir / "metrics.jsonl").string();
   std::ofstream(config) << sample_document().dump(2);
@@ -342,6 +342,5 @@ TEST_CASE("files: parse_file and parse_lines_file name the path in errors", "[js
   CHECK(lines[1].at("loss").as_number() == 2.25);
   std::ofstream(config) << "{\n\"lr\": }";
   CHECK_THROWS_WITH(json::parse_file(config), Contains(config + ":2:7:"));
-  CHECK_THROWS_WITH(json::parse_file((dir / "absent.json").string()), Contains("cannot open"));
-  std::filesystem::remove_all(dir);
+  CHECK_THROWS_WITH(json::parse_file((dir / "absent.json").string()), Contains("does not exist"));
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "train/plot.h"
+#include "test_files.h"
 
 using namespace mhc;
 using Catch::Contains;
@@ -24,19 +25,7 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// A fresh directory under the system temp dir, removed at the end of the test.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("mhc_test_plot_" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using mhc::test::TempDir;
 
 struct Box {
   int x0 = 0, y0 = 0, x1 = -1, y1 = -1;  // inclusive; empty when x1 < x0
@@ -425,7 +414,7 @@ TEST_CASE("a grid puts several charts in one image", "[plot]") {
 TEST_CASE("bad arguments and unwritable paths give clear errors", "[plot]") {
   TempDir dir;
   const plot::Chart chart{"t", "x", "y", false, {{"s", {0, 1}, {0, 1}}}};
-  CHECK_THROWS_WITH(plot::write_png(chart, dir.file("missing_dir/x.png")), Contains("cannot write"));
+  CHECK_THROWS_WITH(plot::write_png(chart, dir.file("missing_dir/x.png")), Contains("cannot create"));
   CHECK_THROWS_WITH(plot::write_png(chart, dir.file("missing_dir/x.png")), Contains("missing_dir"));
   CHECK_FALSE(std::filesystem::exists(dir.file("missing_dir")));
   CHECK_THROWS_WITH(plot::write_png(chart, dir.file("small.png"), 100, 80), Contains("too small"));

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "test_helpers.h"
+#include "test_run_helpers.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
@@ -13,26 +14,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh temporary directory, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("mhc-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-};
+using mhc::test::TempDir;
 
 TrainConfig small_config(const fs::path& dir, ResidualKind kind, int64_t streams, const std::string& ffn = "gelu") {
-  TrainConfig c = preset("cpu-char");
-  c.run_dir = (dir / "run").string();
-  c.data.data = "synthetic:addition";
-  c.data.cache_dir = (dir / "cache").string();
+  TrainConfig c = mhc::test::synthetic_run_config(dir, "cpu-char");
   c.model.layers = 2;
   c.model.width = 32;
   c.model.heads = 2;
@@ -51,16 +36,10 @@ TrainConfig small_config(const fs::path& dir, ResidualKind kind, int64_t streams
   c.optim.lr = 3e-3;
   c.eval.every = 10;
   c.eval.batches = 2;
-  c.eval.sample_tokens = 0;
   return c;
 }
 
-RunOptions quiet() {
-  RunOptions o;
-  o.quiet = true;
-  o.plots = false;
-  return o;
-}
+RunOptions quiet() { return mhc::test::quiet_run(); }
 
 }  // namespace
 

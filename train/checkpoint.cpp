@@ -1,14 +1,14 @@
 // checkpoint.cpp — see the header for the format.
 #include "train/checkpoint.h"
 
-#include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <ostream>
 #include <stdexcept>
+#include <string_view>
 
 #include "autograd/tape.h"
+#include "datasets/file_io.h"
+#include "datasets/hash.h"
 
 namespace mhc {
 
@@ -18,30 +18,28 @@ constexpr char kMagic[8] = {'M', 'H', 'C', 'C', 'K', 'P', 'T', '\0'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderBytes = 8 + 4 + 8 + 8;
 
-uint64_t fnv1a(const std::string& bytes) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
-// Little helpers to append / read plain values.
+// Appends plain values to the payload: straight into the file, keeping the
+// running FNV-1a checksum and size (a checkpoint is never held in memory whole).
 struct Writer {
-  std::string buf;
+  std::ostream& out;
+  uint64_t hash = kFnvOffset, size = 0;
+  void bytes(const void* p, size_t n) {
+    out.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
+    hash = fnv1a64(p, n, hash);
+    size += n;
+  }
   template <class T>
   void pod(const T& v) {
-    buf.append(reinterpret_cast<const char*>(&v), sizeof v);
+    bytes(&v, sizeof v);
   }
   void str(const std::string& s) {
     pod<uint64_t>(s.size());
-    buf.append(s);
+    bytes(s.data(), s.size());
   }
 };
 
 struct Reader {
-  const std::string& buf;
+  std::string_view buf;
   size_t pos = 0;
   std::string path;
   void need(size_t n) {
@@ -58,23 +56,14 @@ struct Reader {
   std::string str() {
     const uint64_t n = pod<uint64_t>();
     need(n);
-    std::string s = buf.substr(pos, n);
+    std::string s(buf.substr(pos, n));
     pos += n;
     return s;
   }
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("checkpoint " + path + " does not exist or cannot be read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Validates the header and returns a reader positioned at the payload.
-std::string checked_payload(const std::string& path) {
-  const std::string file = read_file(path);
+// Validates the header; returns the payload, a view into `file`.
+std::string_view checked_payload(const std::string& file, const std::string& path) {
   if (file.size() < kHeaderBytes || std::memcmp(file.data(), kMagic, 8) != 0)
     throw std::runtime_error("checkpoint " + path + " is not an mhc checkpoint (bad magic or too short)");
   uint32_t version;
@@ -88,8 +77,8 @@ std::string checked_payload(const std::string& path) {
   if (file.size() - kHeaderBytes != size)
     throw std::runtime_error("checkpoint " + path + " is truncated: the header promises " + std::to_string(size) +
                              " payload bytes, the file has " + std::to_string(file.size() - kHeaderBytes));
-  std::string payload = file.substr(kHeaderBytes);
-  if (fnv1a(payload) != checksum) throw std::runtime_error("checkpoint " + path + " is corrupt: checksum mismatch");
+  const std::string_view payload = std::string_view(file).substr(kHeaderBytes);
+  if (fnv1a64(payload) != checksum) throw std::runtime_error("checkpoint " + path + " is corrupt: checksum mismatch");
   return payload;
 }
 
@@ -108,52 +97,52 @@ CheckpointMeta read_meta(Reader& r) {
 
 void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors, const CheckpointMeta& meta) {
   NoGradGuard no_grad;
-  Writer w;
-  w.pod<int64_t>(meta.step);
-  w.pod<int64_t>(meta.optimizer_steps);
-  w.pod<double>(meta.last_val_loss);
-  w.pod<uint64_t>(meta.sampler_state.size());
-  for (uint64_t s : meta.sampler_state) w.pod<uint64_t>(s);
-  w.str(meta.config_json);
-  w.pod<uint64_t>(tensors.size());
-  for (const auto& nt : tensors) {
-    const Tensor t = nt.tensor->contiguous();
-    w.str(nt.name);
-    w.pod<uint8_t>(static_cast<uint8_t>(t.dtype()));
-    w.pod<uint8_t>(static_cast<uint8_t>(t.dim()));
-    for (int d = 0; d < t.dim(); ++d) w.pod<int64_t>(t.size(d));
-    const size_t bytes = t.numel() * dtype_size(t.dtype());
-    std::string data(bytes, '\0');
-    backend_for(t.device()).copy_to_host(data.data(), t.data_ptr(), bytes);
-    w.buf.append(data);
-  }
-  std::string header(kMagic, 8);
-  const uint32_t version = kVersion;
-  const uint64_t size = w.buf.size(), checksum = fnv1a(w.buf);
-  header.append(reinterpret_cast<const char*>(&version), 4);
-  header.append(reinterpret_cast<const char*>(&size), 8);
-  header.append(reinterpret_cast<const char*>(&checksum), 8);
-
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write checkpoint " + tmp);
-    out.write(header.data(), static_cast<std::streamsize>(header.size()));
-    out.write(w.buf.data(), static_cast<std::streamsize>(w.buf.size()));
-    out.flush();
-    if (!out) throw std::runtime_error("writing checkpoint " + tmp + " failed (disk full?)");
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomically(
+      path,
+      [&](std::ostream& out) {
+        // The header's size and checksum are known only at the end: write
+        // zeros now, fill them in last.
+        out.write(kMagic, 8);
+        const uint32_t version = kVersion;
+        out.write(reinterpret_cast<const char*>(&version), 4);
+        const char zeros[16] = {};
+        out.write(zeros, 16);
+        Writer w{out};
+        w.pod<int64_t>(meta.step);
+        w.pod<int64_t>(meta.optimizer_steps);
+        w.pod<double>(meta.last_val_loss);
+        w.pod<uint64_t>(meta.sampler_state.size());
+        for (uint64_t s : meta.sampler_state) w.pod<uint64_t>(s);
+        w.str(meta.config_json);
+        w.pod<uint64_t>(tensors.size());
+        std::string host;  // one staging buffer, reused
+        for (const auto& nt : tensors) {
+          const Tensor t = nt.tensor->contiguous();
+          w.str(nt.name);
+          w.pod<uint8_t>(static_cast<uint8_t>(t.dtype()));
+          w.pod<uint8_t>(static_cast<uint8_t>(t.dim()));
+          for (int d = 0; d < t.dim(); ++d) w.pod<int64_t>(t.size(d));
+          const size_t bytes = t.numel() * dtype_size(t.dtype());
+          host.resize(bytes);
+          backend_for(t.device()).copy_to_host(host.data(), t.data_ptr(), bytes);
+          w.bytes(host.data(), bytes);
+        }
+        out.seekp(12);
+        out.write(reinterpret_cast<const char*>(&w.size), 8);
+        out.write(reinterpret_cast<const char*>(&w.hash), 8);
+      },
+      path + ".tmp");
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
-  const std::string payload = checked_payload(path);
-  Reader r{payload, 0, path};
+  const std::string file = read_file(path, "checkpoint");
+  Reader r{checked_payload(file, path), 0, path};
   return read_meta(r);
 }
 
 CheckpointMeta load_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors, bool allow_extra) {
-  const std::string payload = checked_payload(path);
+  const std::string file = read_file(path, "checkpoint");
+  const std::string_view payload = checked_payload(file, path);
   Reader r{payload, 0, path};
   CheckpointMeta meta = read_meta(r);
   const uint64_t count = r.pod<uint64_t>();

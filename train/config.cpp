@@ -153,6 +153,12 @@ void TrainConfig::validate() const {
   if (eval.batches < 1) bad("--eval.batches", "must be at least 1");
   if (eval.sample_tokens < 0) bad("--eval.sample_tokens", "cannot be negative");
   if (log_every < 1) bad("--log_every", "must be at least 1");
+  if (model.attn_dropout < 0 || model.attn_dropout >= 1) bad("--model.attn_dropout", "must be in [0, 1)");
+  if (model.recompute_group < 0) bad("--hc.recompute_group", "cannot be negative");
+  // Everything else the model itself checks (its vocabulary comes from the tokenizer later).
+  ModelConfig m = model;
+  if (m.vocab_size < 1) m.vocab_size = 1;
+  m.validate();
 }
 
 // ---- JSON ------------------------------------------------------------------------

@@ -7,9 +7,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
+#include "datasets/file_io.h"
 #include "datasets/utf8.h"
 
 namespace mhc::json {
@@ -442,13 +441,12 @@ class Parser {
   size_t pos_ = 0;
 };
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(fmt::format("json: cannot open '{}' for reading", path));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw Error(fmt::format("json: error while reading '{}'", path));
-  return buffer.str();
+std::string read_json_file(const std::string& path) {
+  try {
+    return mhc::read_file(path, "JSON file");
+  } catch (const std::runtime_error& e) {
+    throw Error(e.what());  // keep json's error type
+  }
 }
 
 }  // namespace
@@ -690,10 +688,10 @@ std::vector<Value> parse_lines(std::string_view text, bool* truncated_tail, cons
   return values;
 }
 
-Value parse_file(const std::string& path) { return parse(read_file(path), path); }
+Value parse_file(const std::string& path) { return parse(read_json_file(path), path); }
 
 std::vector<Value> parse_lines_file(const std::string& path, bool* truncated_tail) {
-  return parse_lines(read_file(path), truncated_tail, path);
+  return parse_lines(read_json_file(path), truncated_tail, path);
 }
 
 }  // namespace mhc::json

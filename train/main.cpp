@@ -158,12 +158,14 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int
   cmd.add_option("--debug.inject_nan", c.inject_nan_at, "testing aid: make the loss NaN at this step")->group("");
 }
 
-int run_train(CLI::App& cmd, TrainConfig& c, const std::string& residual, int64_t streams, bool streams_given,
+int run_train(TrainConfig& c, bool config_from_run, const std::string& residual, int64_t streams, bool streams_given,
               RunOptions run, const std::string& gate, const std::string& collapse, const std::string& fused,
               const std::string& router, bool static_hc, bool no_balance) {
   c.model.site.kind = parse_residual_kind(residual);
+  // n defaults to 1 for the residual and 4 for HC / mHC, unless the base is
+  // a resumed run's own config (which already says).
   if (streams_given) c.model.site.streams = streams;
-  else if (!run.resume) c.model.site.streams = c.model.site.kind == ResidualKind::Residual ? 1 : 4;
+  else if (!config_from_run) c.model.site.streams = c.model.site.kind == ResidualKind::Residual ? 1 : 4;
   if (static_hc) c.model.site.hc_dynamic = false;
   c.model.site.gate = gate == "fixed" ? PrePostGate::Fixed : PrePostGate::Sigmoid;
   c.model.collapse = collapse == "learned" ? CollapseMode::Learned : CollapseMode::Sum;
@@ -171,7 +173,6 @@ int run_train(CLI::App& cmd, TrainConfig& c, const std::string& residual, int64_
   c.model.moe.router = parse_router_kind(router);
   if (no_balance) c.model.moe.bias_balance = false;
   if (run.resume && run.overwrite) throw std::invalid_argument("--resume and --overwrite cannot be combined");
-  (void)cmd;
   Trainer trainer(c, run);
   trainer.run();
   return 0;
@@ -189,11 +190,13 @@ int main(int argc, char** argv) {
 
   // ---- train: the preset (or the resumed run's config) is the base that flags override.
   TrainConfig config;
+  bool config_from_run = false;
   try {
     const bool resume = has_flag(argc, argv, "--resume");
     const std::string run_dir = scan_flag(argc, argv, "--run");
     if (resume && !run_dir.empty() && fs::exists(fs::path(run_dir) / "config.json")) {
       config = load_run_config(run_dir);
+      config_from_run = true;
     } else {
       const std::string p = scan_flag(argc, argv, "--preset");
       config = preset(p.empty() ? "cpu-char" : p);
@@ -249,8 +252,8 @@ int main(int argc, char** argv) {
   }
   try {
     if (*train) {
-      return run_train(*train, config, residual, streams, streams_opt->count() > 0, run, gate, collapse, fused, router,
-                       static_hc, no_balance);
+      return run_train(config, config_from_run, residual, streams, streams_opt->count() > 0, run, gate, collapse,
+                       fused, router, static_hc, no_balance);
     }
     if (*sample) {
       LoadedRun r = load_run(sample_run, sample_device);
@@ -262,6 +265,7 @@ int main(int argc, char** argv) {
       TrainConfig c = load_run_config(eval_run);
       if (eval_batches_n > 0) c.eval.batches = eval_batches_n;
       c.device = eval_device;
+      if (c.device == "cpu") c.dtype = "f32";  // bf16 is CUDA mixed precision; the CPU evaluates in f32
       RunOptions ro;
       ro.resume = true;  // an existing run: nothing in it is replaced
       ro.quiet = true;

@@ -1,10 +1,11 @@
-// metrics.cpp
+// metrics.cpp — the metrics.jsonl writer, its truncation on resume, Amax
+// gains as JSON, and reading runs back for the plots.
 #include "train/metrics.h"
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
+
+#include "datasets/file_io.h"
 
 namespace mhc {
 
@@ -30,13 +31,7 @@ void truncate_metrics(const std::string& path, int64_t steps) {
   std::string kept;
   for (const json::Value& v : lines)
     if (v.contains("step") && v.at("step").as_int() < steps) kept += v.dump() + "\n";
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << kept;
-    if (!out) throw std::runtime_error("cannot rewrite " + path);
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomically(path, kept, path + ".tmp");
 }
 
 json::Value amax_to_json(const std::vector<SiteGain>& gains) {

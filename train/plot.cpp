@@ -9,15 +9,14 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <limits>
 #include <stdexcept>
 #include <string_view>
-#include <system_error>
 #include <tuple>
+
+#include "datasets/file_io.h"
 
 namespace mhc::plot {
 
@@ -682,22 +681,15 @@ void render(const Chart& chart, Canvas& canvas) {
   draw_legend(canvas, chart, inside, ink);
 }
 
+// Encodes the PNG in memory, then writes it all-or-nothing.
 void save_png(const Canvas& canvas, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  errno = 0;
-  if (!stbi_write_png(tmp.c_str(), canvas.width(), canvas.height(), 3, canvas.data(), canvas.width() * 3)) {
-    const int err = errno;
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw std::runtime_error(fmt::format("plot: cannot write '{}'{}", tmp, err ? ": " + std::string(std::strerror(err)) : ""));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw std::runtime_error(fmt::format("plot: cannot rename '{}' to '{}': {}", tmp, path, ec.message()));
-  }
+  std::string png;
+  auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
+  };
+  if (!stbi_write_png_to_func(append, &png, canvas.width(), canvas.height(), 3, canvas.data(), canvas.width() * 3))
+    throw std::runtime_error(fmt::format("plot: cannot encode '{}'", path));
+  write_file_atomically(path, png, path + ".tmp");
 }
 
 }  // namespace

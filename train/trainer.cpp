@@ -6,13 +6,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
+#include <map>
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "datasets/bpe_tokenizer.h"
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
+#include "datasets/file_io.h"
 #include "datasets/token_cache.h"
 #include "layers/amax_gain.h"
 #include "layers/dropout_seeds.h"
@@ -45,8 +46,12 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
   if (device_ == Device::cuda && !cuda_available())
     throw std::runtime_error("--device cuda: no CUDA GPU is available (this build " +
                              std::string(cuda_available() ? "has" : "may lack") + " the CUDA backend)");
+  // Everything that can fail on bad input happens before the run directory
+  // is touched: an --overwrite that would fail never deletes the old run.
+  std::string text = is_synthetic(cfg_.data.data) ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
+                                                  : load_text(resolve_corpus_path(cfg_.data.data));
   prepare_run_dir();
-  load_data();
+  load_data(std::move(text));
 
   cfg_.model.vocab_size = tokenizer_->vocab_size();
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
@@ -70,18 +75,19 @@ void Trainer::prepare_run_dir() {
     if (!opt_.overwrite)
       throw std::runtime_error("run directory " + dir +
                                " already exists; pass --resume to continue it or --overwrite to replace it");
+    // --overwrite replaces a run, never some other folder given by mistake.
+    const bool looks_like_run = fs::exists(path_in(dir, "config.json")) || fs::exists(path_in(dir, "checkpoint.bin")) ||
+                                fs::exists(path_in(dir, "metrics.jsonl"));
+    if (!looks_like_run)
+      throw std::runtime_error("--overwrite: " + dir +
+                               " is not empty and holds no run (no config.json, checkpoint.bin or metrics.jsonl); "
+                               "refusing to delete it");
     fs::remove_all(dir);
   }
   fs::create_directories(dir);
 }
 
-void Trainer::load_data() {
-  std::string text;
-  if (is_synthetic(cfg_.data.data)) {
-    text = synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed);
-  } else {
-    text = load_text(resolve_corpus_path(cfg_.data.data));
-  }
+void Trainer::load_data(std::string text) {
   const std::string tok_path = path_in(cfg_.run_dir, "tokenizer.txt");
   if (opt_.resume && fs::exists(tok_path)) {
     tokenizer_ = Tokenizer::load(tok_path);
@@ -122,22 +128,23 @@ void Trainer::save(int64_t steps_done) {
   meta.config_json = to_json(cfg_).dump();
   meta.last_val_loss = last_val_loss_;
   save_checkpoint(path_in(cfg_.run_dir, "checkpoint.bin"), checkpoint_tensors(), meta);
+  last_saved_step_ = steps_done;
 }
 
 double Trainer::train_step(int64_t step) {
   model_->train(true);
   optimizer_->zero_grad();
   const int64_t accum = cfg_.optim.grad_accum;
-  double loss_sum = 0;
+  Tensor loss_sum;  // on the device: one host sync per step, not per micro-batch
   for (int64_t micro = 0; micro < accum; ++micro) {
     DropoutSeeds::begin_step(cfg_.seed, static_cast<uint64_t>(step * accum + micro));
     Tensor x, y;
     sampler_->next(x, y);
     Tensor loss = model_->loss(x.to(device_), y.to(device_));
     (accum > 1 ? loss * (1.0 / static_cast<double>(accum)) : loss).backward();
-    loss_sum += loss.item();
+    loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
   }
-  double loss_value = loss_sum / static_cast<double>(accum);
+  double loss_value = loss_sum.item() / static_cast<double>(accum);
   if (step == cfg_.inject_nan_at) loss_value = NAN;
   const double norm = optimizer_->grad_norm();
   if (!std::isfinite(loss_value) || !std::isfinite(norm))
@@ -150,11 +157,22 @@ double Trainer::train_step(int64_t step) {
   return loss_value;
 }
 
-double Trainer::evaluate() {
+double Trainer::evaluate(std::vector<SiteGain>* gains) {
   NoGradGuard no_grad;
   model_->train(false);
   double total = 0;
-  for (const auto& [x, y] : eval_batches_) total += model_->loss(x, y).item();
+  for (size_t b = 0; b < eval_batches_.size(); ++b) {
+    // The Amax gains of every site's H_res come from the first batch's forward.
+    const bool record = gains && b == 0;
+    if (record) model_->record_h_res(true);
+    total += model_->loss(eval_batches_[b].first, eval_batches_[b].second).item();
+    if (record) {
+      std::vector<Tensor> h_res;
+      for (ResidualSite* s : model_->sites()) h_res.push_back(s->last_h_res());
+      model_->record_h_res(false);
+      *gains = amax_gain(h_res);
+    }
+  }
   return total / static_cast<double>(eval_batches_.size());
 }
 
@@ -166,18 +184,8 @@ void Trainer::evaluate_and_log(int64_t step) {
     for (int64_t l : moe->last_step_load()) layer.push_back(l);
     load.push_back(layer);
   }
-  last_val_loss_ = evaluate();
-  // The Amax gain of every site's H_res, on the first evaluation batch.
-  std::vector<SiteGain> gains;
-  {
-    NoGradGuard no_grad;
-    model_->record_h_res(true);
-    model_->forward(eval_batches_[0].first);
-    std::vector<Tensor> h_res;
-    for (ResidualSite* s : model_->sites()) h_res.push_back(s->last_h_res());
-    model_->record_h_res(false);
-    gains = amax_gain(h_res);
-  }
+  std::vector<SiteGain> gains;  // the Amax gain of every site's H_res, on the first evaluation batch
+  last_val_loss_ = evaluate(&gains);
   json::Value line;
   line["step"] = step;
   line["val_loss"] = last_val_loss_;
@@ -190,9 +198,47 @@ void Trainer::evaluate_and_log(int64_t step) {
                                     last_val_loss_, worst));
 }
 
+namespace {
+
+// "a.b.c" → value, for every leaf of a JSON object.
+void flatten(const json::Value& v, const std::string& prefix, std::map<std::string, std::string>& out) {
+  if (v.is_object()) {
+    for (const auto& [key, child] : v.as_object()) flatten(child, prefix.empty() ? key : prefix + "." + key, out);
+  } else {
+    out[prefix] = v.dump();
+  }
+}
+
+// Settings a resumed run may change: how long it runs, how it reports, where
+// things live. Anything else would silently continue a different experiment.
+bool may_change_on_resume(const std::string& key) {
+  for (const char* k : {"optim.steps", "log_every", "run_dir", "data.cache_dir", "data.data", "device"})
+    if (key == k) return true;
+  return key.rfind("eval.", 0) == 0;
+}
+
+}  // namespace
+
 int64_t Trainer::restore() {
   const std::string ckpt = path_in(cfg_.run_dir, "checkpoint.bin");
-  const CheckpointMeta meta = load_checkpoint(ckpt, checkpoint_tensors());
+  const CheckpointMeta meta = read_checkpoint_meta(ckpt);
+  if (!meta.config_json.empty()) {
+    std::map<std::string, std::string> saved, now;
+    flatten(json::parse(meta.config_json, ckpt), "", saved);
+    flatten(to_json(cfg_), "", now);
+    std::string diffs;
+    for (const auto& [key, value] : now) {
+      auto it = saved.find(key);
+      if (it != saved.end() && it->second != value && !may_change_on_resume(key))
+        diffs += fmt::format("\n  {}: {} in the run, {} now", key, it->second, value);
+    }
+    if (!diffs.empty())
+      throw std::runtime_error("--resume: this command's settings differ from the run in " + cfg_.run_dir + ":" +
+                               diffs + "\n(pass --run " + cfg_.run_dir +
+                               " to continue with the run's own config.json; only steps, evaluation, logging "
+                               "and paths may change)");
+  }
+  load_checkpoint(ckpt, checkpoint_tensors());
   optimizer_->set_steps_taken(meta.optimizer_steps);
   if (meta.sampler_state.size() != 5) throw std::runtime_error("checkpoint " + ckpt + " has no data position");
   sampler_->set_state({{meta.sampler_state[0], meta.sampler_state[1], meta.sampler_state[2], meta.sampler_state[3]},
@@ -208,10 +254,8 @@ TrainResult Trainer::run() {
     start = restore();
     truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
   }
-  {
-    std::ofstream cfg_out(path_in(cfg_.run_dir, "config.json"), std::ios::trunc);
-    cfg_out << to_json(cfg_).dump(2) << "\n";
-  }
+  write_file_atomically(path_in(cfg_.run_dir, "config.json"), to_json(cfg_).dump(2) + "\n",
+                        path_in(cfg_.run_dir, "config.json.tmp"));
   log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
   log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet);
   if (!opt_.quiet) {
@@ -237,9 +281,9 @@ TrainResult Trainer::run() {
       result.end_step = step;
       const std::string ckpt = path_in(cfg_.run_dir, "checkpoint.bin");
       throw DivergenceError(std::string(e.what()) + "; stopping. " +
-                            (fs::exists(ckpt) ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
-                                                            read_checkpoint_meta(ckpt).step, ckpt)
-                                              : std::string("No checkpoint had been written yet.")));
+                            (last_saved_step_ >= 0 ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
+                                                                 last_saved_step_, ckpt)
+                                                   : std::string("No checkpoint had been written yet.")));
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);

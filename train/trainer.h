@@ -15,6 +15,7 @@
 
 #include "datasets/batches.h"
 #include "datasets/tokenizer.h"
+#include "layers/amax_gain.h"
 #include "layers/transformer.h"
 #include "train/config.h"
 #include "train/optimizer.h"
@@ -53,12 +54,13 @@ class Trainer {
   const TrainConfig& config() const { return cfg_; }
   Transformer& model() { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
-  // Mean validation loss over the fixed evaluation batches (no dropout, no gradients).
-  double evaluate();
+  // Mean validation loss over the fixed evaluation batches (no dropout, no
+  // gradients); with `gains`, also the Amax gains of the first batch's H_res.
+  double evaluate(std::vector<SiteGain>* gains = nullptr);
 
  private:
   void prepare_run_dir();
-  void load_data();
+  void load_data(std::string text);  // tokenizer, split, sampler, evaluation batches
   double train_step(int64_t step);  // returns the step's mean training loss
   void evaluate_and_log(int64_t step);
   void save(int64_t steps_done);
@@ -75,6 +77,7 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
+  int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first
   struct Log;
   std::unique_ptr<Log> log_;
 };
