@@ -1,9 +1,17 @@
-// bench_util.h — timing helpers for the benchmarks: warm up, repeat, report
-// the median in milliseconds.
+// bench_util.h — helpers for the benchmarks: warm up, repeat, report the
+// median in milliseconds; a competing CPU load; the OpenMP wait setting.
 #pragma once
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace mhc::bench {
@@ -20,6 +28,41 @@ inline double median_ms(const std::function<void()>& fn, int reps, int warmup = 
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// `processes` busy-looping child processes for as long as this object lives:
+// the "other program using the CPU" that a shared machine has. Each child
+// dies with its parent (PR_SET_PDEATHSIG) even if the benchmark crashes.
+class CompetingLoad {
+ public:
+  explicit CompetingLoad(int processes) {
+    for (int i = 0; i < processes; ++i) {
+      const pid_t pid = fork();
+      if (pid < 0) throw std::runtime_error("--load: fork failed");
+      if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        volatile unsigned long spin = 0;
+        for (;;) spin = spin + 1;
+      }
+      children_.push_back(pid);
+    }
+  }
+  ~CompetingLoad() {
+    for (pid_t pid : children_) kill(pid, SIGKILL);
+    for (pid_t pid : children_) waitpid(pid, nullptr, 0);
+  }
+  CompetingLoad(const CompetingLoad&) = delete;
+  CompetingLoad& operator=(const CompetingLoad&) = delete;
+
+ private:
+  std::vector<pid_t> children_;
+};
+
+// How OpenMP threads wait in this process (kernels/cpu/openmp_waiting.h), for the report.
+inline std::string openmp_waiting_setting() {
+  if (const char* p = getenv("OMP_WAIT_POLICY")) return std::string("OMP_WAIT_POLICY=") + p;
+  if (const char* s = getenv("GOMP_SPINCOUNT")) return std::string("GOMP_SPINCOUNT=") + s;
+  return "libgomp default";
 }
 
 }  // namespace mhc::bench

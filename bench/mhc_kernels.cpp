@@ -21,6 +21,7 @@
 #include "autograd/ops_mhc.h"
 #include "autograd/tape.h"
 #include "layers/manifold_hyper_connection.h"
+#include "kernels/cpu/openmp_waiting.h"
 
 using namespace mhc;
 
@@ -45,6 +46,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
+  mhc::choose_openmp_waiting(argv);
   CLI::App app{"fused mHC kernels vs their unfused composition"};
   std::string device_s = "cuda", dtype_s = "bf16";
   int64_t M = 16384, n = 4;

@@ -5,6 +5,7 @@
 //
 //   bench_train_step --preset cpu-char --device cpu --variants residual,hc,mhc --streams 4
 //   bench_train_step --preset shakespeare-char --device cuda --dtype bf16
+//   bench_train_step --preset cpu-char --load 1   # also with one busy process competing
 //
 // Batches are random token ids (no corpus needed); the step is the trainer's.
 #include <CLI/CLI.hpp>
@@ -14,6 +15,8 @@
 #include <sstream>
 
 #include "autograd/ops.h"
+#include "bench/bench_util.h"
+#include "kernels/cpu/openmp_waiting.h"
 #include "autograd/tape.h"
 #include "layers/dropout_seeds.h"
 #include "train/config.h"
@@ -55,9 +58,10 @@ std::vector<std::string> split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  choose_openmp_waiting(argv);
   CLI::App app{"time one training step per residual variant"};
   std::string preset_name = "cpu-char", device_name_s = "cpu", dtype = "f32", variants = "residual,hc,mhc";
-  int64_t streams = 4, steps = 20, warmup = 3, vocab = 65, batch = 0;
+  int64_t streams = 4, steps = 20, warmup = 3, vocab = 65, batch = 0, load = 0;
   double peak_tflops = 0;
   app.add_option("--preset", preset_name)->capture_default_str();
   app.add_option("--device", device_name_s)->capture_default_str();
@@ -70,6 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--vocab", vocab, "vocabulary size")->capture_default_str();
   app.add_option("--batch", batch, "override the preset's batch size");
   app.add_option("--peak_tflops", peak_tflops, "hardware peak for MFU (default: H100 SXM 989 bf16 / 67 f32; CPU: none)");
+  app.add_option("--load", load, "then time again with this many busy-looping processes competing for the CPU")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   const Device device = device_name_s == "cuda" ? Device::cuda : Device::cpu;
@@ -83,7 +90,8 @@ int main(int argc, char** argv) {
   base.model.vocab_size = vocab;
   const int64_t B = base.optim.batch_size, T = base.model.block_size;
 
-  fmt::print("training step, preset {}, {} {}, batch {} x {} tokens\n", preset_name, device_name_s, dtype, B, T);
+  fmt::print("training step, preset {}, {} {}, batch {} x {} tokens; OpenMP threads: {}\n", preset_name,
+             device_name_s, dtype, B, T, bench::openmp_waiting_setting());
   fmt::print("{:>10} {:>8} {:>10} {:>12} {:>8} {:>10} {:>11}\n", "variant", "streams", "ms/step", "tokens/s", "MFU",
              "peak MiB", "vs residual");
   // Build every variant first, then time them in interleaved rounds (one
@@ -146,24 +154,38 @@ int main(int argc, char** argv) {
     for (Variant& v : vs) step(v, i);
   be.synchronize();
   reset_kernel_profile();  // MHC_CUDA_PROFILE=1: time only the measured steps
-  for (int64_t i = 0; i < steps; ++i)
+  int64_t steps_done = warmup;
+  // The median ms/step of each variant over `steps` interleaved rounds.
+  auto measure = [&]() {
+    for (Variant& v : vs) v.ms.clear();
+    for (int64_t i = 0; i < steps; ++i)
+      for (Variant& v : vs) {
+        be.synchronize();
+        const int64_t in_use = be.allocator_stats().bytes_in_use;
+        const int64_t allocs = be.allocator_stats().system_allocations;
+        be.reset_peak_memory();
+        const auto t0 = std::chrono::steady_clock::now();
+        step(v, steps_done + i);
+        be.synchronize();
+        v.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        v.step_peak_bytes = std::max(v.step_peak_bytes, be.allocator_stats().peak_bytes_in_use - in_use);
+        v.system_allocations += be.allocator_stats().system_allocations - allocs;
+      }
+    steps_done += steps;
+    std::vector<double> medians;
     for (Variant& v : vs) {
-      be.synchronize();
-      const int64_t in_use = be.allocator_stats().bytes_in_use;
-      const int64_t allocs = be.allocator_stats().system_allocations;
-      be.reset_peak_memory();
-      const auto t0 = std::chrono::steady_clock::now();
-      step(v, warmup + i);
-      be.synchronize();
-      v.ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      v.step_peak_bytes = std::max(v.step_peak_bytes, be.allocator_stats().peak_bytes_in_use - in_use);
-      v.system_allocations += be.allocator_stats().system_allocations - allocs;
+      std::sort(v.ms.begin(), v.ms.end());
+      medians.push_back(v.ms[v.ms.size() / 2]);
     }
+    return medians;
+  };
+  const std::vector<double> idle = measure();
   double residual_ms = 0;
-  for (Variant& v : vs) {
-    std::sort(v.ms.begin(), v.ms.end());
-    const double med = v.ms[v.ms.size() / 2];
-    if (v.config.model.site.kind == ResidualKind::Residual) residual_ms = med;
+  for (size_t k = 0; k < vs.size(); ++k)
+    if (vs[k].config.model.site.kind == ResidualKind::Residual) residual_ms = idle[k];
+  for (size_t k = 0; k < vs.size(); ++k) {
+    Variant& v = vs[k];
+    const double med = idle[k];
     const double tok_s = static_cast<double>(B * T) / (med / 1000.0);
     const std::string mfu =
         peak_tflops > 0
@@ -174,6 +196,19 @@ int main(int argc, char** argv) {
                residual_ms > 0 ? fmt::format("{:.3f}x", med / residual_ms) : std::string("-"));
     if (v.system_allocations)
       fmt::print("{:>10} note: {} allocations reached the system allocator during timed steps\n", "", v.system_allocations);
+  }
+  if (load > 0) {
+    // The same steps with other processes busy on the CPU: how much a shared machine slows training.
+    std::vector<double> loaded;
+    {
+      bench::CompetingLoad competing(static_cast<int>(load));
+      loaded = measure();
+    }
+    fmt::print("\nwith {} busy process{} competing (OpenMP threads: {}):\n", load, load == 1 ? "" : "es",
+               bench::openmp_waiting_setting());
+    fmt::print("{:>10} {:>12} {:>12} {:>10}\n", "variant", "idle ms", "loaded ms", "slowdown");
+    for (size_t k = 0; k < vs.size(); ++k)
+      fmt::print("{:>10} {:>12.2f} {:>12.2f} {:>9.2f}x\n", vs[k].name, idle[k], loaded[k], loaded[k] / idle[k]);
   }
   fmt::print("(median of {} interleaved steps after {} warm-up; peak = weights + optimizer + the step's activations;\n"
              " MFU = model FLOPs/token x tokens/s / peak{})\n", steps, warmup,

@@ -25,6 +25,9 @@ CorpusSearch CorpusSearch::from_environment() {
   search.cwd = fs::current_path(ec);
   search.executable = fs::read_symlink("/proc/self/exe", ec);
   if (ec) search.executable.clear();
+#ifdef MHC_SOURCE_DIR
+  search.repo_dir = MHC_SOURCE_DIR;
+#endif
   return search;
 }
 
@@ -34,17 +37,23 @@ std::vector<std::string> corpus_candidates(const CorpusSearch& search) {
     const std::string normal = p.lexically_normal().string();
     if (std::find(paths.begin(), paths.end(), normal) == paths.end()) paths.push_back(normal);
   };
-  const fs::path relative = fs::path("shared") / "data" / kDefaultCorpusFile;
-  if (search.data_dir) add(fs::path(*search.data_dir) / kDefaultCorpusFile);
-  if (!search.cwd.empty()) add(search.cwd / ".." / relative);
+  // The folders holding the executable, from its own up to the root.
+  std::vector<fs::path> exe_dirs;
   if (!search.executable.empty()) {
-    fs::path dir = search.executable.parent_path();
-    while (true) {
-      add(dir / relative);
-      add(dir / ".." / relative);
-      if (dir == dir.parent_path() || dir.empty()) break;  // reached the root
-      dir = dir.parent_path();
+    for (fs::path dir = search.executable.parent_path(); !dir.empty(); dir = dir.parent_path()) {
+      exe_dirs.push_back(dir);
+      if (dir == dir.parent_path()) break;  // reached the root
     }
+  }
+  if (search.data_dir) add(fs::path(*search.data_dir) / kDefaultCorpusFile);
+  const fs::path own = fs::path("data") / kDefaultCorpusFile;
+  if (!search.repo_dir.empty()) add(search.repo_dir / own);
+  for (const fs::path& dir : exe_dirs) add(dir / own);
+  const fs::path shared = fs::path("shared") / "data" / kDefaultCorpusFile;
+  if (!search.cwd.empty()) add(search.cwd / ".." / shared);
+  for (const fs::path& dir : exe_dirs) {
+    add(dir / shared);
+    add(dir / ".." / shared);
   }
   return paths;
 }
@@ -73,10 +82,11 @@ std::string resolve_corpus_path(const std::string& data_flag, const CorpusSearch
   if (!search.data_dir) message += "  -  $MHC_DATA_DIR (not set)\n";
   for (size_t i = 0; i < candidates.size(); ++i) message += fmt::format("  {}. {}\n", i + 1, candidates[i]);
   message += fmt::format(
-      "To get it:\n"
+      "The repository carries it as data/{} (is this a full clone?). To get it:\n"
       "  curl -o {} {}\n"
-      "then pass --data /path/to/{} or set MHC_DATA_DIR to the folder holding it.",
-      kDefaultCorpusFile, kCorpusUrl, kDefaultCorpusFile);
+      "then pass --data /path/to/{} or set MHC_DATA_DIR to the folder holding it.\n"
+      "Or train on a built-in corpus that needs no file: --data synthetic:addition | synthetic:grammar",
+      kDefaultCorpusFile, kDefaultCorpusFile, kCorpusUrl, kDefaultCorpusFile);
   throw std::runtime_error(message);
 }
 

@@ -20,16 +20,19 @@ inline constexpr const char* kCorpusUrl =
 // substitute their own.
 struct CorpusSearch {
   std::optional<std::string> data_dir;  // $MHC_DATA_DIR, when set and non-empty
+  std::filesystem::path repo_dir;       // the source tree this program was built from (may have moved)
   std::filesystem::path cwd;            // the current directory
   std::filesystem::path executable;     // the running program (/proc/self/exe); empty if unknown
   static CorpusSearch from_environment();
 };
 
 // The default-corpus locations, in the order they are tried:
-//   $MHC_DATA_DIR/tinyshakespeare.txt,
-//   <cwd>/../shared/data/tinyshakespeare.txt,
-//   then for each folder D holding the executable, up to the root:
-//   D/shared/data/tinyshakespeare.txt and D/../shared/data/tinyshakespeare.txt.
+//   1. $MHC_DATA_DIR/tinyshakespeare.txt;
+//   2. the repository's own copy: <repo_dir>/data/tinyshakespeare.txt, then
+//      D/data/tinyshakespeare.txt for each folder D holding the executable,
+//      up to the root (a build folder sits inside the repository);
+//   3. ../shared/data: <cwd>/../shared/data/tinyshakespeare.txt, then for each
+//      such D: D/shared/data/… and D/../shared/data/….
 // Paths are normalised and each is listed once.
 std::vector<std::string> corpus_candidates(const CorpusSearch& search);
 

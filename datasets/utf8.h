@@ -86,4 +86,35 @@ inline std::string describe_code_point(char32_t cp) {
   return "'" + glyph + "' (" + code + ")";
 }
 
+// Text made safe for a terminal: valid UTF-8 of visible characters, spaces,
+// newlines and tabs passes unchanged; control characters (including ESC,
+// which starts terminal escape sequences) become \xNN with the code point,
+// and bytes that are not valid UTF-8 (a byte-level BPE sample can end in
+// the middle of a character) become \xNN with the byte.
+inline std::string printable_text(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t pos = 0; pos < text.size();) {
+    int length = 1;
+    char32_t cp = 0;
+    bool valid = true;
+    try {
+      cp = decode_utf8(text, pos, length);
+    } catch (const std::invalid_argument&) {
+      valid = false;
+    }
+    if (!valid) {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(text[pos]));
+      pos += 1;
+      continue;
+    }
+    if (is_visible(cp) || cp == ' ' || cp == '\n' || cp == '\t')
+      out.append(text.substr(pos, static_cast<size_t>(length)));
+    else  // C0 and C1 controls and DEL: all below U+00A0
+      out += fmt::format("\\x{:02x}", static_cast<uint32_t>(cp));
+    pos += static_cast<size_t>(length);
+  }
+  return out;
+}
+
 }  // namespace mhc

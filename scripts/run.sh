@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/run.sh — set up and build (scripts/setup.sh), then run the main job:
-# train the cpu-char model (residual stream, Tiny Shakespeare from --data,
-# $MHC_DATA_DIR or ../shared/data) into a fresh run directory under runs/.
+# train the cpu-char model (residual stream) on Tiny Shakespeare, which the
+# repository carries in data/, into a fresh run directory under runs/.
 # Extra arguments go to `mhc train`, e.g. `scripts/run.sh --residual mhc`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -32,11 +32,30 @@ if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
 fi
 
 build=${MHC_BUILD_DIR:-build}
+first=""
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
+  first=" (a first build takes a few minutes, longer with CUDA)"
+  echo "setup: configuring $build/ (Release, CUDA ${MHC_CUDA:-AUTO})"
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA="${MHC_CUDA:-AUTO}" >/dev/null
 fi
+# Progress: make's percentage, a line per finished target and at most one per
+# percent of the files compiled; the full log is kept.
 log="$build/build.log"
-if ! cmake --build "$build" -j"$(nproc)" >"$log" 2>&1; then
+echo "setup: building in $build/ with $(nproc) jobs$first"
+set +e
+cmake --build "$build" -j"$(nproc)" 2>&1 | tee "$log" |
+  awk -W interactive '/^\[ *[0-9]+%\]/ {
+    pct = $0; sub(/^\[ */, "", pct); sub(/%.*/, "", pct)
+    if ($0 ~ /Built target/) { print "setup: [" pct "%] built " $NF; last = pct }
+    else if ($0 ~ /Building/ && pct != last) {
+      f = $NF; sub(/CMakeFiles\/[^\/]*\.dir\//, "", f); sub(/\.o$/, "", f)
+      print "setup: [" pct "%] compiling " f; last = pct
+    }
+    fflush()
+  }' 2>/dev/null
+status=${PIPESTATUS[0]}
+set -e
+if ((status != 0)); then
   grep -E "error|Error" "$log" | head -40 >&2 || true
   echo "setup: build failed; full log in $log" >&2
   exit 1

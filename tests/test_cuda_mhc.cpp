@@ -14,6 +14,7 @@
 #include "autograd/ops_mhc.h"
 #include "autograd/tape.h"
 #include "layers/manifold_hyper_connection.h"
+#include "test_run_helpers.h"
 #include "train/trainer.h"
 
 using namespace mhc;

@@ -12,6 +12,7 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "layers/transformer.h"
+#include "test_run_helpers.h"
 #include "train/trainer.h"
 
 using namespace mhc;

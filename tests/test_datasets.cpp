@@ -24,6 +24,7 @@
 
 using namespace mhc;
 using Catch::Contains;
+using Catch::EndsWith;
 namespace fs = std::filesystem;
 
 namespace {
@@ -271,6 +272,7 @@ TEST_CASE("corpus: a failed search lists every place in order and how to fetch t
   fs::create_directories(dir.path / "a" / "b" / "bin");
   CorpusSearch search;
   search.data_dir = (dir.path / "empty").string();
+  search.repo_dir = dir.path / "repo";
   search.cwd = dir.path / "a" / "b";
   search.executable = dir.path / "a" / "b" / "bin" / "mhc";
   try {
@@ -280,8 +282,11 @@ TEST_CASE("corpus: a failed search lists every place in order and how to fetch t
     const std::string message = e.what();
     INFO(message);
     const std::vector<fs::path> expected = {
-        dir.path / "empty" / "tinyshakespeare.txt",              // $MHC_DATA_DIR
-        dir.path / "a" / "shared" / "data" / "tinyshakespeare.txt",  // <cwd>/../shared
+        dir.path / "empty" / "tinyshakespeare.txt",                                // $MHC_DATA_DIR
+        dir.path / "repo" / "data" / "tinyshakespeare.txt",                        // the repository's copy
+        dir.path / "a" / "b" / "bin" / "data" / "tinyshakespeare.txt",             // around the program
+        dir.path / "a" / "b" / "data" / "tinyshakespeare.txt",                     // and upwards
+        dir.path / "a" / "shared" / "data" / "tinyshakespeare.txt",                // <cwd>/../shared
         dir.path / "a" / "b" / "bin" / "shared" / "data" / "tinyshakespeare.txt",  // next to the program
         dir.path / "a" / "b" / "shared" / "data" / "tinyshakespeare.txt",          // and upwards
         fs::path("/shared/data/tinyshakespeare.txt"),                             // up to the root
@@ -296,23 +301,36 @@ TEST_CASE("corpus: a failed search lists every place in order and how to fetch t
     CHECK_THAT(message, Contains("curl -o tinyshakespeare.txt https://raw.githubusercontent.com/karpathy/char-rnn/"
                                  "master/data/tinyshakespeare/input.txt"));
     CHECK_THAT(message, Contains("--data") && Contains("MHC_DATA_DIR"));
+    CHECK_THAT(message, Contains("--data synthetic:addition | synthetic:grammar"));
   }
 }
 
 TEST_CASE("corpus: lookup order", "[datasets][corpus]") {
   TempDir dir;
-  // The copy reached through <cwd>/../shared is found before the one near the program.
+  // The copy reached through <cwd>/../shared is found when there is no other.
   fs::create_directories(dir.path / "root" / "shared" / "data");
   fs::create_directories(dir.path / "root" / "work");
-  write_bytes(dir.file("root/shared/data/tinyshakespeare.txt"), "hello\n");
+  write_bytes(dir.file("root/shared/data/tinyshakespeare.txt"), "shared\n");
   CorpusSearch search;
   search.cwd = dir.path / "root" / "work";
-  search.executable = dir.path / "elsewhere" / "mhc";
+  search.executable = dir.path / "elsewhere" / "build" / "mhc";
   CHECK(resolve_corpus_path("", search) == (dir.path / "root/shared/data/tinyshakespeare.txt").string());
+
+  // The repository's own data/ (found above the program's build folder) comes before ../shared.
+  fs::create_directories(dir.path / "elsewhere" / "data");
+  write_bytes(dir.file("elsewhere/data/tinyshakespeare.txt"), "repo\n");
+  CHECK(resolve_corpus_path("", search) == (dir.path / "elsewhere/data/tinyshakespeare.txt").string());
+  // ... and the source tree it was built from before that.
+  fs::create_directories(dir.path / "src" / "data");
+  write_bytes(dir.file("src/data/tinyshakespeare.txt"), "source tree\n");
+  search.repo_dir = dir.path / "src";
+  CHECK(resolve_corpus_path("", search) == (dir.path / "src/data/tinyshakespeare.txt").string());
 
   // $MHC_DATA_DIR comes first, from the real environment too.
   fs::create_directories(dir.path / "env");
   write_bytes(dir.file("env/tinyshakespeare.txt"), "from env\n");
+  search.data_dir = dir.file("env");
+  CHECK(resolve_corpus_path("", search) == (dir.path / "env/tinyshakespeare.txt").string());
   ScopedEnv env("MHC_DATA_DIR", dir.file("env"));
   CHECK(resolve_corpus_path("") == (dir.path / "env/tinyshakespeare.txt").string());
   CHECK(load_text(resolve_corpus_path("")) == "from env\n");
@@ -321,6 +339,16 @@ TEST_CASE("corpus: lookup order", "[datasets][corpus]") {
   CHECK(resolve_corpus_path(dir.file("root/shared/data/tinyshakespeare.txt")) ==
         dir.file("root/shared/data/tinyshakespeare.txt"));
   CHECK_THROWS_WITH(resolve_corpus_path(dir.file("missing.txt")), Contains("missing.txt") && Contains("no such file"));
+}
+
+TEST_CASE("corpus: this build finds the repository's own copy of Tiny Shakespeare", "[datasets][corpus]") {
+  // A fresh clone trains with nothing beside it: data/ is part of the repository.
+  CorpusSearch search = CorpusSearch::from_environment();
+  search.data_dir.reset();
+  const std::string path = resolve_corpus_path("", search);
+  CHECK_THAT(path, EndsWith("data/tinyshakespeare.txt"));
+  CHECK_THAT(path, !Contains("shared"));
+  CHECK(fs::file_size(path) == 1115394);
 }
 
 TEST_CASE("corpus: load_text errors", "[datasets][corpus]") {

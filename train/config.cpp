@@ -353,22 +353,26 @@ TrainConfig train_config_from_json(const json::Value& v) {
   return c;
 }
 
-std::string describe(const TrainConfig& c, int64_t parameter_count) {
+std::string describe(const TrainConfig& c, int64_t parameter_count, const std::string& data_path) {
   const ModelConfig& m = c.model;
+  // What --hc.fused auto means here: the CUDA backend prefers the fused kernels, the CPU the composed ops.
+  const std::string fused = m.site.fused == SiteConfig::Fused::On    ? "on"
+                            : m.site.fused == SiteConfig::Fused::Off ? "off"
+                            : c.device == "cuda"                      ? "auto (on: CUDA)"
+                                                                      : "auto (off: the CPU runs the composed ops)";
+  std::string data = c.data.data.empty() ? std::string("Tiny Shakespeare") : c.data.data;
+  if (!data_path.empty() && data_path != c.data.data) data += " (" + data_path + ")";
   std::vector<std::pair<std::string, std::string>> rows = {
       {"preset", c.preset},
       {"run directory", c.run_dir},
       {"device / dtype", c.device + " / " + c.dtype},
-      {"data", (c.data.data.empty() ? std::string("(Tiny Shakespeare)") : c.data.data) +
-                   fmt::format(", {} split, {}% validation", c.data.split, 100 * c.data.val_fraction)},
+      {"data", data + fmt::format(", {} split, {}% validation", c.data.split, 100 * c.data.val_fraction)},
       {"tokenizer", c.data.tokenizer + (c.data.tokenizer == "bpe" ? fmt::format(" ({} tokens)", c.data.vocab_size) : "") +
                         fmt::format(", vocab {}", m.vocab_size)},
       {"residual", residual_kind_name(m.site.kind) +
                        (m.site.kind == ResidualKind::Residual ? "" : fmt::format(", {} streams", m.site.streams)) +
                        (m.site.kind == ResidualKind::MHC ? fmt::format(", Sinkhorn t_max {}, fused {}{}", m.site.sinkhorn_iters,
-                                                                       m.site.fused == SiteConfig::Fused::Auto ? "auto" :
-                                                                       m.site.fused == SiteConfig::Fused::On ? "on" : "off",
-                                                                       m.recompute ? ", recompute" : "") : "") +
+                                                                       fused, m.recompute ? ", recompute" : "") : "") +
                        (m.site.kind == ResidualKind::HC ? (m.site.hc_dynamic ? ", dynamic" : ", static") : "")},
       {"model", fmt::format("{} blocks, C {}, {} heads, block size {}", m.layers, m.width, m.heads, m.block_size)},
       {"feed-forward",

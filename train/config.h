@@ -67,7 +67,8 @@ std::vector<std::string> preset_names();
 json::Value to_json(const TrainConfig& c);
 TrainConfig train_config_from_json(const json::Value& v);  // missing keys keep the preset's defaults
 
-// A two-column table of the resolved configuration, printed at start.
-std::string describe(const TrainConfig& c, int64_t parameter_count);
+// A two-column table of the resolved configuration, printed at start;
+// data_path is the file the corpus was read from (empty: not resolved).
+std::string describe(const TrainConfig& c, int64_t parameter_count, const std::string& data_path = "");
 
 }  // namespace mhc

@@ -10,7 +10,9 @@
 namespace mhc {
 
 std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> tokens, const SampleOptions& o) {
-  if (!(o.temperature > 0)) throw std::invalid_argument("--temperature must be positive");
+  if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
+    throw std::invalid_argument("--temperature must be a finite number ≥ 0 (0: always the most likely token)");
+  if (o.tokens < 0) throw std::invalid_argument("--tokens cannot be negative");
   if (o.top_k < 0) throw std::invalid_argument("--top_k cannot be negative");
   if (tokens.empty()) throw std::invalid_argument("sampling needs a prompt of at least one token");
   NoGradGuard no_grad;
@@ -24,6 +26,10 @@ std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> tokens, c
     std::vector<int32_t> ctx(tokens.end() - T, tokens.end());
     Tensor logits = model.forward(Tensor::from_ints(ctx, {1, T}, device));
     std::vector<float> last = logits.select(1, T - 1).to_vector<float>();  // (V)
+    if (o.temperature == 0) {  // greedy: the most likely token (the lowest id among ties)
+      tokens.push_back(static_cast<int32_t>(std::max_element(last.begin(), last.end()) - last.begin()));
+      continue;
+    }
     // Temperature, then keep the top_k largest.
     double cutoff = -INFINITY;
     if (o.top_k > 0 && o.top_k < V) {

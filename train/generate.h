@@ -10,7 +10,7 @@ namespace mhc {
 
 struct SampleOptions {
   int64_t tokens = 200;
-  double temperature = 0.8;  // > 0; lower is more conservative
+  double temperature = 0.8;  // ≥ 0; lower is more conservative, 0 is greedy (argmax)
   int64_t top_k = 0;         // 0: the whole vocabulary
   uint64_t seed = 1;
 };

@@ -7,11 +7,15 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 
 #include "autograd/tape.h"
+#include "datasets/corpus.h"
 #include "datasets/tokenizer.h"
+#include "datasets/utf8.h"
+#include "kernels/cpu/openmp_waiting.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/generate.h"
@@ -36,6 +40,21 @@ bool has_flag(int argc, char** argv, const char* flag) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], flag) == 0) return true;
   return false;
+}
+
+// The run directory `train --resume` continues: --run, or else the default
+// directory of the run that the same --preset / --residual / --streams start.
+std::string resume_dir(int argc, char** argv) {
+  if (std::string dir = scan_flag(argc, argv, "--run"); !dir.empty()) return dir;
+  const std::string p = scan_flag(argc, argv, "--preset");
+  TrainConfig c = preset(p.empty() ? "cpu-char" : p);
+  if (const std::string r = scan_flag(argc, argv, "--residual"); !r.empty()) c.model.site.kind = parse_residual_kind(r);
+  const std::string n = scan_flag(argc, argv, "--streams");
+  int64_t streams = 0;
+  if (std::from_chars(n.data(), n.data() + n.size(), streams).ec != std::errc() || streams < 1)
+    streams = c.model.site.kind == ResidualKind::Residual ? 1 : 4;  // the same default as a new run's
+  c.model.site.streams = streams;
+  return c.default_run_dir();
 }
 
 TrainConfig load_run_config(const std::string& run_dir) {
@@ -158,7 +177,7 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int
   cmd.add_option("--debug.inject_nan", c.inject_nan_at, "testing aid: make the loss NaN at this step")->group("");
 }
 
-int run_train(TrainConfig& c, bool config_from_run, const std::string& residual, int64_t streams, bool streams_given,
+int run_train(const char* program, TrainConfig& c, bool config_from_run, const std::string& residual, int64_t streams, bool streams_given,
               RunOptions run, const std::string& gate, const std::string& collapse, const std::string& fused,
               const std::string& router, bool static_hc, bool no_balance) {
   c.model.site.kind = parse_residual_kind(residual);
@@ -173,14 +192,24 @@ int run_train(TrainConfig& c, bool config_from_run, const std::string& residual,
   c.model.moe.router = parse_router_kind(router);
   if (no_balance) c.model.moe.bias_balance = false;
   if (run.resume && run.overwrite) throw std::invalid_argument("--resume and --overwrite cannot be combined");
+  run.catch_interrupt = true;
   Trainer trainer(c, run);
-  trainer.run();
+  const TrainResult result = trainer.run();
+  if (result.interrupted) {
+    const std::string dir = trainer.config().run_dir;
+    fmt::print(stderr,
+               "\ninterrupted: stopped after step {} of {}; the checkpoint in {} holds everything so far.\n"
+               "Continue it bit-identically with:\n  {} train --run {} --resume\n",
+               result.end_step, trainer.config().optim.steps, dir, program, dir);
+    return 130;  // 128 + SIGINT, as shells report a Ctrl-C
+  }
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  choose_openmp_waiting(argv);  // before any OpenMP region: see openmp_waiting.h
   CLI::App app{"mhc — train small language models with a residual stream, Hyper-Connections (HC)\n"
                "or Manifold-Constrained Hyper-Connections (mHC), and compare them.\n\n"
                "  mhc train --preset cpu-char --residual mhc --streams 4\n"
@@ -193,8 +222,8 @@ int main(int argc, char** argv) {
   bool config_from_run = false;
   try {
     const bool resume = has_flag(argc, argv, "--resume");
-    const std::string run_dir = scan_flag(argc, argv, "--run");
-    if (resume && !run_dir.empty() && fs::exists(fs::path(run_dir) / "config.json")) {
+    const std::string run_dir = resume ? resume_dir(argc, argv) : "";
+    if (resume && fs::exists(fs::path(run_dir) / "config.json")) {
       config = load_run_config(run_dir);
       config_from_run = true;
     } else {
@@ -225,16 +254,18 @@ int main(int argc, char** argv) {
   sample->add_option("--run", sample_run, "run directory")->required();
   sample->add_option("--prompt", prompt, "text to continue (default: a newline)");
   sample->add_option("--tokens", so.tokens, "tokens to generate")->capture_default_str();
-  sample->add_option("--temperature", so.temperature, "softmax temperature")->capture_default_str();
+  sample->add_option("--temperature", so.temperature, "softmax temperature (0: greedy, always the most likely token)")
+      ->capture_default_str();
   sample->add_option("--top_k", so.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str();
   sample->add_option("--seed", so.seed, "sampling seed")->capture_default_str();
   sample->add_option("--device", sample_device, "cpu | cuda")->capture_default_str();
 
   // ---- eval
-  std::string eval_run, eval_device = "cpu";
+  std::string eval_run, eval_device = "cpu", eval_data;
   int64_t eval_batches_n = 0;
   CLI::App* eval = app.add_subcommand("eval", "validation loss of a trained run");
   eval->add_option("--run", eval_run, "run directory")->required();
+  eval->add_option("--data", eval_data, "the run's training text, if it has moved since training");
   eval->add_option("--batches", eval_batches_n, "validation batches (default: the run's)");
   eval->add_option("--device", eval_device, "cpu | cuda")->capture_default_str();
 
@@ -252,18 +283,24 @@ int main(int argc, char** argv) {
   }
   try {
     if (*train) {
-      return run_train(config, config_from_run, residual, streams, streams_opt->count() > 0, run, gate, collapse,
+      return run_train(argv[0], config, config_from_run, residual, streams, streams_opt->count() > 0, run, gate, collapse,
                        fused, router, static_hc, no_balance);
     }
     if (*sample) {
       LoadedRun r = load_run(sample_run, sample_device);
       const std::vector<int32_t> ids = generate(*r.model, r.tokenizer->encode(prompt), so);
-      fmt::print("{}\n", r.tokenizer->decode(ids));
+      fmt::print("{}\n", printable_text(r.tokenizer->decode(ids)));
       return 0;
     }
     if (*eval) {
       TrainConfig c = load_run_config(eval_run);
+      if (eval_batches_n < 0) throw std::invalid_argument("eval --batches cannot be negative");
       if (eval_batches_n > 0) c.eval.batches = eval_batches_n;
+      if (!eval_data.empty()) c.data.data = eval_data;
+      else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !fs::exists(c.data.data))
+        throw std::runtime_error(fmt::format("{} was trained on {}, which is no longer there; pass eval --data "
+                                             "with the file's new path",
+                                             eval_run, c.data.data));
       c.device = eval_device;
       if (c.device == "cpu") c.dtype = "f32";  // bf16 is CUDA mixed precision; the CPU evaluates in f32
       RunOptions ro;

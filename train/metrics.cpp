@@ -29,8 +29,11 @@ void truncate_metrics(const std::string& path, int64_t steps) {
   bool truncated = false;
   const std::vector<json::Value> lines = json::parse_lines_file(path, &truncated);
   std::string kept;
-  for (const json::Value& v : lines)
-    if (v.contains("step") && v.at("step").as_int() < steps) kept += v.dump() + "\n";
+  for (const json::Value& v : lines) {
+    if (!v.contains("step")) continue;
+    const int64_t step = v.at("step").as_int();
+    if (v.contains("val_loss") ? step <= steps : step < steps) kept += v.dump() + "\n";
+  }
   write_file_atomically(path, kept, path + ".tmp");
 }
 

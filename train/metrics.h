@@ -2,7 +2,9 @@
 // and flushed as training goes, read back by `mhc plot`.
 //
 //   training step: {"step", "loss", "lr", "grad_norm", "tokens_per_s", "ms_per_step"}
+//                  step k's loss is measured with the weights after k steps;
 //   evaluation:    {"step", "val_loss", "expert_load": [[per expert] per MoE layer],
+//                  with step = steps done when measured (0: before training),
 //                   "amax": {"order": "max over rows/columns per token, then mean over tokens",
 //                            "forward", "backward", "composite_forward", "composite_backward",
 //                            "min_row_sum", "min_col_sum", "composite_min_row_sum",
@@ -30,8 +32,9 @@ class MetricsWriter {
   std::string path_;
 };
 
-// Keeps only the lines with step < `steps` (a resumed run rewinds its log
-// to the checkpoint). Rewritten atomically.
+// Rewinds the log to a checkpoint taken after `steps` steps (a resumed run):
+// keeps the training lines with step < `steps` and the evaluations with
+// step ≤ `steps`. Rewritten atomically.
 void truncate_metrics(const std::string& path, int64_t steps);
 
 json::Value amax_to_json(const std::vector<SiteGain>& gains);

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -15,6 +16,7 @@
 #include "datasets/corpus.h"
 #include "datasets/file_io.h"
 #include "datasets/token_cache.h"
+#include "datasets/utf8.h"
 #include "layers/amax_gain.h"
 #include "layers/dropout_seeds.h"
 #include "train/checkpoint.h"
@@ -35,7 +37,89 @@ struct Trainer::Log {
 
 namespace {
 constexpr size_t kSyntheticBytes = 400000;  // size of a synthetic corpus
+
+// Set by the first Ctrl-C; the step loop checks it between steps. The
+// handler is one-shot (SA_RESETHAND): a second Ctrl-C ends the process.
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+// Installs the one-shot handler for SIGINT and SIGTERM while a run lasts.
+struct InterruptScope {
+  struct sigaction old_int {}, old_term {};
+  bool active;
+  explicit InterruptScope(bool on) : active(on) {
+    if (!active) return;
+    g_interrupted = 0;
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+  }
+  ~InterruptScope() {
+    if (!active) return;
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGTERM, &old_term, nullptr);
+  }
+};
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
+}  // namespace
+
+namespace {
+
+// The run directory while the trainer sets up. A directory this start
+// created is removed again if setting up fails, and an old run that
+// --overwrite moved aside is put back; keep() makes the new run permanent
+// (deleting the old one). So a start that fails leaves the disk as it was.
+class RunDirClaim {
+ public:
+  RunDirClaim(const std::string& dir, const RunOptions& opt) : dir_(dir) {
+    if (opt.resume) {
+      if (!fs::exists(path_in(dir, "checkpoint.bin")))
+        throw std::runtime_error("--resume: no checkpoint in " + dir + " (expected " + path_in(dir, "checkpoint.bin") +
+                                 ")");
+      return;
+    }
+    if (fs::exists(dir) && !fs::is_directory(dir))
+      throw std::runtime_error("--run " + dir + " is a file, not a directory");
+    if (fs::exists(dir) && !fs::is_empty(dir)) {
+      if (!opt.overwrite)
+        throw std::runtime_error("run directory " + dir +
+                                 " already exists; pass --resume to continue it or --overwrite to replace it");
+      // --overwrite replaces a run, never some other folder given by mistake.
+      const bool looks_like_run = fs::exists(path_in(dir, "config.json")) ||
+                                  fs::exists(path_in(dir, "checkpoint.bin")) ||
+                                  fs::exists(path_in(dir, "metrics.jsonl"));
+      if (!looks_like_run)
+        throw std::runtime_error("--overwrite: " + dir +
+                                 " is not empty and holds no run (no config.json, checkpoint.bin or metrics.jsonl); "
+                                 "refusing to delete it");
+      aside_ = dir_ + ".replaced-by-overwrite";
+      fs::remove_all(aside_);
+      fs::rename(dir_, aside_);
+    }
+    created_ = !fs::exists(dir_);
+    fs::create_directories(dir_);
+  }
+  ~RunDirClaim() {
+    if (kept_) return;
+    std::error_code ignored;
+    if (created_) fs::remove_all(dir_, ignored);
+    if (!aside_.empty()) fs::rename(aside_, dir_, ignored);
+  }
+  void keep() {
+    kept_ = true;
+    if (!aside_.empty()) fs::remove_all(aside_);
+  }
+  RunDirClaim(const RunDirClaim&) = delete;
+  RunDirClaim& operator=(const RunDirClaim&) = delete;
+
+ private:
+  std::string dir_, aside_;
+  bool created_ = false, kept_ = false;
+};
+
 }  // namespace
 
 Trainer::Trainer(TrainConfig config, RunOptions options)
@@ -46,11 +130,12 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
   if (device_ == Device::cuda && !cuda_available())
     throw std::runtime_error("--device cuda: no CUDA GPU is available (this build " +
                              std::string(cuda_available() ? "has" : "may lack") + " the CUDA backend)");
-  // Everything that can fail on bad input happens before the run directory
-  // is touched: an --overwrite that would fail never deletes the old run.
-  std::string text = is_synthetic(cfg_.data.data) ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
-                                                  : load_text(resolve_corpus_path(cfg_.data.data));
-  prepare_run_dir();
+  // The corpus is read before the run directory is touched; whatever fails
+  // after that (tokenizer, split, model checks) undoes what the claim did.
+  if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
+  std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
+                                        : load_text(data_path_);
+  RunDirClaim claim(cfg_.run_dir, opt_);
   load_data(std::move(text));
 
   cfg_.model.vocab_size = tokenizer_->vocab_size();
@@ -59,33 +144,10 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
   model_->set_compute_dtype(cfg_.dtype == "bf16" ? DType::bf16 : DType::f32);
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWConfig{cfg_.optim.beta1, cfg_.optim.beta2, cfg_.optim.eps, cfg_.optim.weight_decay});
+  claim.keep();
 }
 
 Trainer::~Trainer() = default;
-
-void Trainer::prepare_run_dir() {
-  const std::string& dir = cfg_.run_dir;
-  const bool exists = fs::exists(dir) && !fs::is_empty(dir);
-  if (opt_.resume) {
-    if (!fs::exists(path_in(dir, "checkpoint.bin")))
-      throw std::runtime_error("--resume: no checkpoint in " + dir + " (expected " + path_in(dir, "checkpoint.bin") + ")");
-    return;
-  }
-  if (exists) {
-    if (!opt_.overwrite)
-      throw std::runtime_error("run directory " + dir +
-                               " already exists; pass --resume to continue it or --overwrite to replace it");
-    // --overwrite replaces a run, never some other folder given by mistake.
-    const bool looks_like_run = fs::exists(path_in(dir, "config.json")) || fs::exists(path_in(dir, "checkpoint.bin")) ||
-                                fs::exists(path_in(dir, "metrics.jsonl"));
-    if (!looks_like_run)
-      throw std::runtime_error("--overwrite: " + dir +
-                               " is not empty and holds no run (no config.json, checkpoint.bin or metrics.jsonl); "
-                               "refusing to delete it");
-    fs::remove_all(dir);
-  }
-  fs::create_directories(dir);
-}
 
 void Trainer::load_data(std::string text) {
   const std::string tok_path = path_in(cfg_.run_dir, "tokenizer.txt");
@@ -176,7 +238,7 @@ double Trainer::evaluate(std::vector<SiteGain>* gains) {
   return total / static_cast<double>(eval_batches_.size());
 }
 
-void Trainer::evaluate_and_log(int64_t step) {
+void Trainer::evaluate_and_log(int64_t steps_done) {
   // Per-expert load (assignments) of the last training step.
   json::Value load = json::Value::array();
   for (MoeFeedForward* moe : model_->moe_layers()) {
@@ -187,14 +249,14 @@ void Trainer::evaluate_and_log(int64_t step) {
   std::vector<SiteGain> gains;  // the Amax gain of every site's H_res, on the first evaluation batch
   last_val_loss_ = evaluate(&gains);
   json::Value line;
-  line["step"] = step;
+  line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
   line["expert_load"] = load;
   line["amax"] = amax_to_json(gains);
   log_->metrics->write(line);
   double worst = 0;
   for (const SiteGain& g : gains) worst = std::max({worst, g.composite_forward, g.composite_backward});
-  log_->progress->print(fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", step + 1,
+  log_->progress->print(fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", steps_done,
                                     last_val_loss_, worst));
 }
 
@@ -237,6 +299,16 @@ int64_t Trainer::restore() {
                                diffs + "\n(pass --run " + cfg_.run_dir +
                                " to continue with the run's own config.json; only steps, evaluation, logging "
                                "and paths may change)");
+    // A changed step count reshapes the learning-rate schedule from here on: say how.
+    const TrainConfig before = train_config_from_json(json::parse(meta.config_json, ckpt));
+    if (before.optim.steps != cfg_.optim.steps && meta.step < cfg_.optim.steps) {
+      resume_note_ = fmt::format(
+          "--optim.steps changed from {} to {}: the {} schedule is recomputed for {} steps, so the learning rate "
+          "at step {} becomes {:.3g} (it would have been {:.3g})",
+          before.optim.steps, cfg_.optim.steps, cfg_.optim.schedule, cfg_.optim.steps, meta.step,
+          learning_rate(cfg_.optim, meta.step),
+          meta.step < before.optim.steps ? learning_rate(before.optim, meta.step) : before.optim.min_lr);
+    }
   }
   load_checkpoint(ckpt, checkpoint_tensors());
   optimizer_->set_steps_taken(meta.optimizer_steps);
@@ -252,6 +324,17 @@ TrainResult Trainer::run() {
   int64_t start = 0;
   if (opt_.resume) {
     start = restore();
+    if (start >= cfg_.optim.steps) {
+      // Nothing to do: say so rather than rewrite a finished run.
+      if (!opt_.quiet)
+        fmt::print("run {} is finished: {} of {} steps done (val loss {:.4f}). To train it further, resume with a "
+                   "larger --optim.steps (the schedule is then recomputed for the new length).\n",
+                   cfg_.run_dir, start, cfg_.optim.steps, last_val_loss_);
+      result.first_step = result.end_step = start;
+      result.last_val_loss = last_val_loss_;
+      result.already_finished = true;
+      return result;
+    }
     truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
   }
   write_file_atomically(path_in(cfg_.run_dir, "config.json"), to_json(cfg_).dump(2) + "\n",
@@ -260,7 +343,8 @@ TrainResult Trainer::run() {
   log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet);
   if (!opt_.quiet) {
     fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
-               describe(cfg_, model_->parameter_count()));
+               describe(cfg_, model_->parameter_count(), data_path_));
+    if (!resume_note_.empty()) fmt::print("note: {}\n", resume_note_);
     std::fflush(stdout);
   }
 
@@ -268,6 +352,8 @@ TrainResult Trainer::run() {
   const int64_t tokens_per_step = cfg_.optim.batch_size * cfg_.model.block_size * cfg_.optim.grad_accum;
   const auto t_begin = std::chrono::steady_clock::now();
   int64_t step = start;
+  if (start == 0) evaluate_and_log(0);  // the untrained model: the reference for loss and Amax gain
+  InterruptScope interrupt_scope(opt_.catch_interrupt);
   for (; step < cfg_.optim.steps; ++step) {
     if (opt_.stop_after >= 0 && step - start >= opt_.stop_after) break;
     const auto t0 = std::chrono::steady_clock::now();
@@ -299,8 +385,14 @@ TrainResult Trainer::run() {
     log_->progress->step(step, loss, static_cast<double>(tokens_per_step) / (ms / 1000.0), ms,
                          learning_rate(cfg_.optim, step), elapsed, step - start + 1);
     if ((step + 1) % cfg_.eval.every == 0 || step + 1 == cfg_.optim.steps) {
-      evaluate_and_log(step);
+      evaluate_and_log(step + 1);
       save(step + 1);
+    }
+    if (g_interrupted) {  // Ctrl-C: keep everything up to this step
+      if (last_saved_step_ != step + 1) save(step + 1);
+      result.interrupted = true;
+      ++step;
+      break;
     }
   }
   log_->progress->finish();
@@ -321,7 +413,7 @@ TrainResult Trainer::run() {
       } catch (const std::exception&) {
       }
       if (prompt.empty()) prompt = {0};
-      fmt::print("sample:\n{}\n", tokenizer_->decode(generate(*model_, prompt, so)));
+      fmt::print("sample:\n{}\n", printable_text(tokenizer_->decode(generate(*model_, prompt, so))));
     }
   }
   return result;

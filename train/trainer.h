@@ -28,6 +28,7 @@ struct RunOptions {
   bool quiet = false;      // no progress output (tests)
   bool plots = true;       // write PNG charts at the end
   int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
+  bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
 };
 
 struct TrainResult {
@@ -36,6 +37,8 @@ struct TrainResult {
   int64_t first_step = 0, end_step = 0;
   bool diverged = false;
   int64_t diverged_step = -1;
+  bool already_finished = false;  // --resume of a run that had done all its steps: nothing was run
+  bool interrupted = false;       // stopped by Ctrl-C after a checkpoint at end_step
 };
 
 // Thrown when the loss becomes NaN or infinite; the message names the step.
@@ -59,10 +62,9 @@ class Trainer {
   double evaluate(std::vector<SiteGain>* gains = nullptr);
 
  private:
-  void prepare_run_dir();
   void load_data(std::string text);  // tokenizer, split, sampler, evaluation batches
   double train_step(int64_t step);  // returns the step's mean training loss
-  void evaluate_and_log(int64_t step);
+  void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
   void save(int64_t steps_done);
   std::vector<NamedTensor> checkpoint_tensors();
 
@@ -78,6 +80,8 @@ class Trainer {
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
   int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first
+  std::string data_path_;         // the corpus file read (empty for a synthetic corpus)
+  std::string resume_note_;       // what a resume with changed settings means, printed at the start
   struct Log;
   std::unique_ptr<Log> log_;
 };
