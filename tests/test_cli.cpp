@@ -1,15 +1,21 @@
 // test_cli.cpp — the `mhc` program as users run it: every kind of bad input
 // gets a clear message and a non-zero exit, and leaves existing files alone;
 // sample, eval and plot work on a finished run.
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "test_helpers.h"
 #include "test_files.h"
 #include "train/checkpoint.h"
+#include "train/metrics.h"
 
 namespace fs = std::filesystem;
 
@@ -36,10 +42,11 @@ Result run_mhc(const std::string& args, const fs::path& cwd) {
 using mhc::test::TempDir;
 using mhc::test::read_bytes;
 
-// A tiny, fast run on the synthetic corpus.
-const std::string kTiny =
-    " --data synthetic:addition --model.blocks 1 --model.width 16 --model.heads 2 --model.block_size 8"
+// A tiny, fast model, and a run of it on the synthetic corpus.
+const std::string kTinyModel =
+    " --model.blocks 1 --model.width 16 --model.heads 2 --model.block_size 8"
     " --optim.batch_size 2 --optim.warmup 1 --eval.batches 1 --eval.sample_tokens 0 --data.cache_dir cache";
+const std::string kTiny = " --data synthetic:addition" + kTinyModel;
 
 }  // namespace
 
@@ -164,4 +171,140 @@ TEST_CASE("sample, eval and plot work on a finished run", "[cli]") {
   CHECK(help.code == 0);
   CHECK_THAT(help.output, Contains("Hyper-connections"));
   CHECK_THAT(help.output, Contains("--moe.top_k"));
+}
+
+// ---- what a new user runs into ---------------------------------------------------------------
+
+namespace {
+
+// Starts mhc with `args` (split at spaces) in `cwd`, its output going to `log`; returns the pid.
+pid_t start_mhc(const std::string& args, const fs::path& cwd, const fs::path& log) {
+  std::vector<std::string> words{MHC_BINARY};
+  std::istringstream in(args);
+  for (std::string w; in >> w;) words.push_back(w);
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (chdir(cwd.c_str()) != 0) _exit(126);
+    setenv("OMP_NUM_THREADS", "1", 1);
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    for (std::string& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+size_t count_lines(const fs::path& p) {
+  const std::string s = read_bytes(p);
+  return static_cast<size_t>(std::count(s.begin(), s.end(), '\n'));
+}
+
+}  // namespace
+
+TEST_CASE("a start that fails leaves no run directory, and a failed --overwrite keeps the old run", "[cli]") {
+  TempDir d;
+  // Fails before the directory is made (no corpus) and after (a validation split too short for one batch).
+  Result r = run_mhc("train --run a" + kTiny + " --data missing.txt", d.path);
+  CHECK(r.code != 0);
+  CHECK(!fs::exists(d.path / "a"));
+  const std::string short_split = " --data.val_fraction 0.00001";
+  r = run_mhc("train --run b" + kTiny + short_split, d.path);
+  INFO(r.output);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("validation"));
+  CHECK(!fs::exists(d.path / "b"));
+  // An old run survives an --overwrite that fails late, untouched and without leftovers.
+  REQUIRE(run_mhc("train --run old --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  const std::string before = read_bytes(d.path / "old" / "checkpoint.bin");
+  r = run_mhc("train --run old --overwrite" + kTiny + short_split, d.path);
+  CHECK(r.code != 0);
+  CHECK(read_bytes(d.path / "old" / "checkpoint.bin") == before);
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(d.path)) entries += e.path().filename().string().rfind("old", 0) == 0;
+  CHECK(entries == 1);  // only the old run itself
+}
+
+TEST_CASE("--resume finds the run the same flags made; finished and extended runs say what happens", "[cli]") {
+  TempDir d;
+  Result r = run_mhc("train --residual mhc --optim.steps 4 --eval.every 2" + kTiny, d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  REQUIRE(fs::exists(d.path / "runs" / "cpu-char-mhc-n4" / "checkpoint.bin"));
+  CHECK_THAT(r.output, Contains("fused auto (off: the CPU runs the composed ops)"));
+  // The Amax gain (and validation loss) is measured before training too.
+  const mhc::RunMetrics m = mhc::read_run_metrics((d.path / "runs" / "cpu-char-mhc-n4").string());
+  REQUIRE(m.eval_step.size() == 3);
+  CHECK(m.eval_step == std::vector<double>{0, 2, 4});
+  CHECK(m.amax_forward_max[0] >= 1.0);
+
+  r = run_mhc("train --residual mhc --resume --optim.steps 4" + kTiny, d.path);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("runs/cpu-char-mhc-n4 is finished: 4 of 4 steps done"));
+  r = run_mhc("train --residual mhc --resume --optim.steps 6 --eval.every 2" + kTiny, d.path);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("resuming at step 4"));
+  CHECK_THAT(r.output, Contains("--optim.steps changed from 4 to 6: the cosine schedule is recomputed for 6 steps"));
+  CHECK(mhc::read_checkpoint_meta((d.path / "runs" / "cpu-char-mhc-n4" / "checkpoint.bin").string()).step == 6);
+}
+
+TEST_CASE("Ctrl-C writes a checkpoint, prints how to resume, and the resumed run is bit-identical", "[cli]") {
+  TempDir d;
+  const std::string args = " --optim.steps 400 --eval.every 100" + kTiny;
+  REQUIRE(run_mhc("train --run full" + args, d.path).code == 0);
+  const pid_t pid = start_mhc("train --run cut" + args, d.path, d.path / "cut.log");
+  const fs::path metrics = d.path / "cut" / "metrics.jsonl";
+  for (int i = 0; i < 2000 && !(fs::exists(metrics) && count_lines(metrics) >= 10); ++i) usleep(5000);
+  kill(pid, SIGINT);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  const std::string log = read_bytes(d.path / "cut.log");
+  INFO(log);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK_THAT(log, Contains("interrupted: stopped after step"));
+  CHECK_THAT(log, Contains("train --run cut --resume"));
+  const int64_t at = mhc::read_checkpoint_meta((d.path / "cut" / "checkpoint.bin").string()).step;
+  CHECK(at > 0);
+  CHECK(at < 400);
+  REQUIRE(run_mhc("train --run cut --resume", d.path).code == 0);
+  const mhc::RunMetrics full = mhc::read_run_metrics((d.path / "full").string());
+  const mhc::RunMetrics cut = mhc::read_run_metrics((d.path / "cut").string());
+  CHECK(cut.step == full.step);
+  CHECK(cut.loss == full.loss);  // bit for bit
+  CHECK(cut.val_loss == full.val_loss);
+}
+
+TEST_CASE("sample: --temperature 0 is greedy, bad values are refused, and output is printable", "[cli]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 4 --eval.every 4" + kTiny, d.path).code == 0);
+  const Result a = run_mhc("sample --run r --prompt 12+ --tokens 12 --temperature 0 --seed 1", d.path);
+  const Result b = run_mhc("sample --run r --prompt 12+ --tokens 12 --temperature 0 --seed 2", d.path);
+  INFO(a.output);
+  CHECK(a.code == 0);
+  CHECK(a.output == b.output);  // no randomness left
+  for (const char* bad : {"--temperature -1", "--temperature nan", "--tokens -1"}) {
+    const Result r = run_mhc(std::string("sample --run r --prompt 1 ") + bad, d.path);
+    INFO(bad);
+    CHECK(r.code != 0);
+    CHECK_THAT(r.output, Contains(std::string(bad).substr(0, std::string(bad).find(' '))));
+  }
+}
+
+TEST_CASE("eval finds a moved corpus with --data and says so when it cannot", "[cli]") {
+  TempDir d;
+  std::ofstream(d.path / "corpus.txt") << std::string(20000, 'a') + "bcd\n" + std::string(20000, 'e');
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2 --data corpus.txt" + kTinyModel, d.path).code == 0);
+  fs::rename(d.path / "corpus.txt", d.path / "moved.txt");
+  Result r = run_mhc("eval --run r", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("which is no longer there; pass eval --data"));
+  r = run_mhc("eval --run r --data moved.txt", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("val loss"));
 }

@@ -20,6 +20,7 @@
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
 #include "datasets/token_cache.h"
+#include "datasets/utf8.h"
 #include "test_files.h"
 
 using namespace mhc;
@@ -615,4 +616,15 @@ TEST_CASE("eval_batches: the same fixed set every call", "[datasets][batches]") 
   }
   CHECK(first[0].first.to_vector<int32_t>() != first[1].first.to_vector<int32_t>());
   CHECK_THROWS_WITH(eval_batches(tokens, 4, 32, 0, 77), Contains("max_batches"));
+}
+
+TEST_CASE("printable_text keeps text and escapes what a terminal would act on", "[datasets][utf8]") {
+  CHECK(printable_text("ROMEO:\n\tthou art") == "ROMEO:\n\tthou art");
+  CHECK(printable_text("caf\xc3\xa9 \xe2\x80\x94 ok") == "caf\xc3\xa9 \xe2\x80\x94 ok");  // é and an em dash pass
+  CHECK(printable_text("a\x1b[2Jb") == "a\\x1b[2Jb");                                        // ESC: no screen clearing
+  CHECK(printable_text(std::string("x\0y", 3)) == "x\\x00y");
+  CHECK(printable_text("\r\x7f") == "\\x0d\\x7f");
+  CHECK(printable_text("\xc2\x85") == "\\x85");           // a C1 control character, escaped by code point
+  CHECK(printable_text("end \xe2\x80") == "end \\xe2\\x80");  // a character cut short: its bytes
+  CHECK(printable_text("\xff!") == "\\xff!");
 }

@@ -165,6 +165,12 @@ void Trainer::load_data(std::string text) {
   split_ = cfg_.data.split == "tail" ? split_tail(tokens, cfg_.data.val_fraction)
                                      : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
   const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
+  for (const auto& [part, size] : {std::pair{"training", split_.train.size()}, std::pair{"validation", split_.val.size()}})
+    if (static_cast<int64_t>(size) < T + 1)
+      throw std::runtime_error(fmt::format(
+          "the {} split has {} tokens (--data.val_fraction {} of {}), fewer than one window of --model.block_size "
+          "{} + 1: use a longer corpus, another --data.val_fraction or a shorter block",
+          part, size, cfg_.data.val_fraction, tokens.size(), T));
   sampler_ = std::make_unique<BatchSampler>(&split_.train, B, T, cfg_.seed);
   eval_batches_ = eval_batches(split_.val, B, T, cfg_.eval.batches, cfg_.seed + 1);
   for (auto& [x, y] : eval_batches_) {
