@@ -1,7 +1,8 @@
 // autograd_tour.cpp — tutorial 01: the tape, topological order and gradient
-// accumulation, shown on a tiny expression. Its output is reproduced in
-// README.md next to it; ctest runs it and checks it exits cleanly after its
-// own assertions.
+// accumulation, shown on a tiny expression. Each part's number is the
+// section of README.md that shows its output; ctest checks those blocks
+// against this program's output (tutorials/README.md) and that its own
+// assertions pass.
 #include <fmt/core.h>
 
 #include <cmath>
@@ -63,17 +64,8 @@ int main() {
   fmt::print("  by hand: dL/db = {:+.6f}, dL/dw = [{:+.6f}, {:+.6f}, {:+.6f}]\n\n", db, dw[0], dw[1], dw[2]);
   expect(std::abs(b.grad().item() - db) < 1e-12, "dL/db by hand");
 
-  // 4. The graph was freed: a second backward is an error, not a silent double count.
-  fmt::print("4. A second backward through the same graph:\n");
-  try {
-    loss.backward();
-    expect(false, "second backward must throw");
-  } catch (const std::logic_error& e) {
-    fmt::print("  error: {}\n\n", e.what());
-  }
-
-  // 5. Gradients accumulate across forward/backward pairs until zero_grad.
-  fmt::print("5. Accumulation: a second forward + backward adds to .grad\n");
+  // 4. Gradients accumulate across forward/backward pairs until zero_grad.
+  fmt::print("4. Accumulation: a second forward + backward adds to .grad\n");
   const double first = b.grad().item();
   sum(square(tanh(matmul(x, w) + b))).backward();
   fmt::print("  dL/db after two passes = {:+.6f} (2 x {:+.6f})\n", b.grad().item(), first);
@@ -81,6 +73,15 @@ int main() {
   w.zero_grad();
   b.zero_grad();
   fmt::print("  after zero_grad: b.grad() defined? {}\n\n", b.grad().defined());
+
+  // 5. The graph was freed: a second backward is an error, not a silent double count.
+  fmt::print("5. A second backward through the same graph:\n");
+  try {
+    loss.backward();
+    expect(false, "second backward must throw");
+  } catch (const std::logic_error& e) {
+    fmt::print("  error: {}\n\n", e.what());
+  }
 
   // 6. Check the whole thing against central finite differences.
   fmt::print("6. gradcheck against central differences (eps = 1e-6, f64):\n");

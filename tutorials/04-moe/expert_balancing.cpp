@@ -4,7 +4,8 @@
 // dropless dispatch plan, aux-loss-free bias balancing pulling the per-expert
 // load toward uniform, and that the combine weights ignore the bias. It exits
 // non-zero when balancing did not even out the load or the output does not
-// match a dense reference.
+// match a dense reference. Each part's number is the section of README.md
+// that shows its output (ctest checks those blocks, tutorials/README.md).
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -73,7 +74,7 @@ int main() {
 
   NoGradGuard no_grad;  // no backward anywhere: the bias is not a gradient-trained weight
 
-  // ---- 1. Dropless dispatch: the plan for the first 6 tokens --------------------
+  // ---- 3. Dropless dispatch: the plan for the first 6 tokens --------------------
   {
     Tensor x = skewed_batch(rng).reshape({kBatch * kSeq, kWidth}).slice(0, 0, 6);  // (6, C)
     Tensor s = softmax(moe.router.forward(x), -1);                                 // (6, N_r)
@@ -81,7 +82,7 @@ int main() {
     MoePlan plan = moe_dispatch(chosen, kRouted);
     auto ch = chosen.to_vector<int32_t>();
     auto tok = plan.token.to_vector<int32_t>();
-    fmt::print("1. Dropless dispatch of 6 tokens (top-{} of {} experts)\n", kTopK, kRouted);
+    fmt::print("3. Dropless dispatch of 6 tokens (top-{} of {} experts)\n", kTopK, kRouted);
     for (int t = 0; t < 6; ++t) fmt::print("  token {} -> experts {} and {}\n", t, ch[t * 2], ch[t * 2 + 1]);
     fmt::print("  grouped by expert (plan.offsets / plan.token):\n");
     for (int64_t e = 0; e < kRouted; ++e) {
@@ -94,8 +95,8 @@ int main() {
     fmt::print("\n");
   }
 
-  // ---- 2. Bias balancing over training steps ------------------------------------
-  fmt::print("2. Aux-loss-free balancing, gamma = {}, {} tokens x top-{} = {} assignments per step\n", cfg.bias_rate,
+  // ---- 4. Bias balancing over training steps ------------------------------------
+  fmt::print("4. Aux-loss-free balancing, gamma = {}, {} tokens x top-{} = {} assignments per step\n", cfg.bias_rate,
              kBatch * kSeq, kTopK, kBatch * kSeq * kTopK);
   fmt::print("   (ideal load {} per expert)\n\n", kBatch * kSeq * kTopK / kRouted);
   fmt::print(" step |  e0  e1  e2  e3  e4  e5  e6  e7 | max/min | 25-step max/min | Switch loss\n");
@@ -143,7 +144,7 @@ int main() {
   }
   fmt::print("\n");
 
-  // ---- 3. The bias picks experts but never weights them -------------------------
+  // ---- 5. The bias picks experts but never weights them -------------------------
   moe.train(false);  // evaluation: the load is not counted
   Tensor x = skewed_batch(rng);                                   // (B, T, C)
   Tensor xf = x.reshape({kBatch * kSeq, kWidth});                 // (N, C)
@@ -152,7 +153,7 @@ int main() {
   const std::vector<double> bias = moe.bias.to_vector<double>();
   const std::vector<double> no_bias(kRouted, 0.0);
 
-  fmt::print("3. One token after balancing\n");
+  fmt::print("5. The bias picks, but never weighs\n  one token after balancing:\n");
   fmt::print("  expert      :");
   for (int64_t e = 0; e < kRouted; ++e) fmt::print(" {:>6}", e);
   fmt::print("\n  score s     :");
@@ -188,7 +189,7 @@ int main() {
       err_biased = std::max(err_biased, std::abs(yv[t * kWidth + c] - with_sb));
     }
   }
-  fmt::print("4. The layer's output against a dense reference over {} tokens\n", N);
+  fmt::print("  the layer's output against a dense reference over {} tokens:\n", N);
   fmt::print("  the bias changed the choice of {} tokens ({:.0f}%)\n", changed,
              100.0 * static_cast<double>(changed) / static_cast<double>(N));
   fmt::print("  max |y - (shared + sum g_e E_e)|, g = s     : {:.2e}\n", err_unbiased);

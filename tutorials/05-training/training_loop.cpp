@@ -5,6 +5,12 @@
 // directory and the checkpoint, then interrupts a run, resumes it from its
 // checkpoint and checks that the resumed losses are bit-identical to an
 // uninterrupted run. Exits non-zero when any of these checks fails.
+//
+// Each part's number is the section of README.md that shows its output
+// (ctest checks those blocks, tutorials/README.md). So that the output is
+// the same on every run, the program works inside a fresh temporary folder
+// with relative paths (config.json, and so the checkpoint, then name no
+// process id) and prints no timings.
 #include <fmt/core.h>
 
 #include <cstring>
@@ -38,11 +44,12 @@ void expect(bool ok, const std::string& what) {
 constexpr int64_t kSteps = 60, kEvalEvery = 20, kInterruptAfter = 30;
 
 // A tiny mHC run on synthetic:grammar: 2 blocks, C = 32, n = 4 streams, 60 steps.
-TrainConfig tiny_config(const fs::path& root, const std::string& run_name) {
+// Paths are relative to the working folder.
+TrainConfig tiny_config(const std::string& run_name) {
   TrainConfig c = preset("cpu-char");
-  c.run_dir = (root / run_name).string();
+  c.run_dir = run_name;
   c.data.data = "synthetic:grammar";
-  c.data.cache_dir = (root / "cache").string();
+  c.data.cache_dir = "cache";
   c.model.layers = 2;
   c.model.width = 32;
   c.model.heads = 2;
@@ -76,6 +83,17 @@ std::string read_all(const fs::path& path) {
   return ss.str();
 }
 
+// A metrics.jsonl line with the values of its timing fields replaced by "...".
+std::string without_timings(std::string line) {
+  for (const std::string key : {"\"tokens_per_s\":", "\"ms_per_step\":"}) {
+    const size_t at = line.find(key);
+    if (at == std::string::npos) continue;
+    const size_t begin = at + key.size(), end = line.find_first_of(",}", begin);
+    line.replace(begin, end - begin, "...");
+  }
+  return line;
+}
+
 // Step numbers of the training lines (those with "loss") in a metrics.jsonl.
 std::vector<int64_t> logged_steps(const fs::path& metrics) {
   std::vector<int64_t> steps;
@@ -93,6 +111,7 @@ std::vector<double> train_by_hand(TrainConfig cfg, int64_t steps) {
   const std::vector<int32_t> ids = tokenize_cached(text, tokenizer, cfg.data.cache_dir);
   const TokenSplit split = split_tail(ids, cfg.data.val_fraction);
   BatchSampler sampler(&split.train, cfg.optim.batch_size, cfg.model.block_size, cfg.seed);
+  fmt::print("1. From text to batches\n");
   fmt::print("  corpus: {} characters, vocab {}, {} train / {} val tokens\n", text.size(), tokenizer.vocab_size(),
              split.train.size(), split.val.size());
 
@@ -108,6 +127,7 @@ std::vector<double> train_by_hand(TrainConfig cfg, int64_t steps) {
     (p.weight_decay ? decayed : not_decayed) += p.tensor->numel();
     if (!p.weight_decay && example_no_decay.size() < 60) example_no_decay += " " + p.name;
   }
+  fmt::print("\n2. The first {} steps by hand\n", steps);
   fmt::print("  weight decay on {} matrix weights; none on {} others (e.g.{})\n\n", decayed, not_decayed,
              example_no_decay);
 
@@ -138,23 +158,24 @@ std::vector<double> train_by_hand(TrainConfig cfg, int64_t steps) {
 
 int main() {
   const fs::path root = fs::temp_directory_path() / fmt::format("mhc-tutorial-05-{}", ::getpid());
+  const fs::path start_dir = fs::current_path();
   fs::remove_all(root);
   fs::create_directories(root);
+  fs::current_path(root);  // every path below is relative to root
   int status = 0;
   try {
-    const TrainConfig cfg = tiny_config(root, "full");
+    const TrainConfig cfg = tiny_config("full");
     Trainer full_trainer(cfg, quiet());  // creates the run directory, tokenizer and model; trains in run()
-    fmt::print("0. The configuration (train/config.h, printed by describe()):\n{}\n",
+    fmt::print("The configuration (describe() in train/config.h, as mhc train prints it):\n{}\n",
                describe(full_trainer.config(), full_trainer.model().parameter_count()));
 
-    // 1. By hand.
+    // 1.-2. Data and the step by hand.
     const int64_t hand_steps = 8;
-    fmt::print("1. The first {} steps by hand\n", hand_steps);
     const std::vector<double> by_hand = train_by_hand(cfg, hand_steps);
 
-    // 2. The same run through Trainer::run(), uninterrupted.
+    // 3. The same run through Trainer::run(), uninterrupted.
     const TrainResult full = full_trainer.run();
-    fmt::print("\n2. Trainer::run(), {} steps (run directory {}):\n  losses:", full.losses.size(), cfg.run_dir);
+    fmt::print("\n3. Trainer::run(), {} steps, run directory {}:\n  losses:", full.losses.size(), cfg.run_dir);
     for (size_t i = 0; i < full.losses.size(); ++i) fmt::print("{}{:.4f}", i % 10 ? " " : "\n   ", full.losses[i]);
     fmt::print("\n  final val loss {:.6f}\n", full.last_val_loss);
     bool same = true;
@@ -163,19 +184,28 @@ int main() {
     expect(same, "Trainer::run() and the hand-written step agree");
     expect(full.losses.back() < full.losses.front(), "the loss went down");
 
-    // 3. The run directory.
-    fmt::print("3. The run directory:\n");
-    for (const char* name : {"config.json", "metrics.jsonl", "tokenizer.txt", "checkpoint.bin"})
-      fmt::print("  {:<15} {:>8} bytes\n", name, fs::file_size(fs::path(cfg.run_dir) / name));
+    // The run directory.
+    {
+      std::ifstream metrics(fs::path(cfg.run_dir) / "metrics.jsonl");
+      int64_t lines = 0;
+      for (std::string line; std::getline(metrics, line);) ++lines;
+      fmt::print("  the run directory:\n");
+      for (const char* name : {"config.json", "tokenizer.txt", "checkpoint.bin"})
+        fmt::print("  {:<15} {:>8} bytes\n", name, fs::file_size(fs::path(cfg.run_dir) / name));
+      fmt::print("  {:<15} {:>8} lines (its size varies: it logs timings)\n", "metrics.jsonl", lines);
+    }
     {
       std::ifstream metrics(fs::path(cfg.run_dir) / "metrics.jsonl");
       std::string line;
       std::getline(metrics, line);
-      fmt::print("  metrics.jsonl, a training line:\n    {}\n", line);
+      fmt::print("  metrics.jsonl, a training line (timings left out):\n    {}\n", without_timings(line));
       while (std::getline(metrics, line))
         if (line.find("val_loss") != std::string::npos) break;
-      fmt::print("  an evaluation line (cut):\n    {}...\n", line.substr(0, 150));
+      fmt::print("  an evaluation line (cut):\n    {}...\n\n", line.substr(0, 150));
     }
+
+    // 4. The checkpoint.
+    fmt::print("4. The checkpoint\n");
 
     // The checkpoint header: magic, format version, payload size, FNV-1a checksum.
     const fs::path ckpt = fs::path(cfg.run_dir) / "checkpoint.bin";
@@ -196,7 +226,7 @@ int main() {
     {
       std::string corrupt = bytes;
       corrupt[bytes.size() / 2] ^= 0x01;
-      const fs::path bad = root / "corrupt.bin";
+      const fs::path bad = "corrupt.bin";
       std::ofstream(bad, std::ios::binary) << corrupt;
       try {
         read_checkpoint_meta(bad.string());
@@ -206,11 +236,11 @@ int main() {
       }
     }
 
-    // 4. Interrupt after 30 steps (the last checkpoint was written after 20), then resume.
-    const TrainConfig cfg_b = tiny_config(root, "interrupted");
+    // 5. Interrupt after 30 steps (the last checkpoint was written after 20), then resume.
+    const TrainConfig cfg_b = tiny_config("interrupted");
     const TrainResult part1 = Trainer(cfg_b, quiet(kInterruptAfter)).run();
     const TrainResult part2 = Trainer(cfg_b, quiet(-1, true)).run();
-    fmt::print("4. Interrupted after {} steps, resumed from the checkpoint at step {}:\n", part1.losses.size(),
+    fmt::print("5. Interrupted after {} steps, resumed from the checkpoint at step {}:\n", part1.losses.size(),
                part2.first_step);
     fmt::print("  step | uninterrupted | first session | resumed session | identical\n");
     fmt::print("  -----+---------------+---------------+-----------------+----------\n");
@@ -241,6 +271,7 @@ int main() {
     fmt::print(stderr, "error: {}\n", e.what());
     status = 1;
   }
+  fs::current_path(start_dir);
   fs::remove_all(root);
   return status;
 }

@@ -1,0 +1,279 @@
+// check_page.cpp — the tutorials' output check. Runs one tutorial program and
+// asserts that every fenced block its page marks as that program's output
+// appears, line for line, in what the program printed. The marking
+// convention is described in tutorials/README.md.
+//
+//   check_page PAGE.md NAME PROGRAM [ARGS...]
+//
+// Exits 0 when the program exits 0 and every checked block matches; on a
+// mismatch it names the page, the block and the first differing line.
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::string rstrip(std::string s) {
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  const size_t b = s.find_first_not_of(" \t");
+  return b == std::string::npos ? std::string() : rstrip(s.substr(b));
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(rstrip(text.substr(start, end - start)));
+    start = end + 1;
+  }
+  return lines;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// A fenced block marked `<!-- output: NAME -->` or
+// `<!-- output: NAME (not checked: REASON) -->` on the line before it.
+struct OutputBlock {
+  std::string program;              // NAME
+  bool checked = true;              // false: "(not checked: ...)"
+  int marker_line = 0;              // 1-based line of the marker in the page
+  std::vector<std::string> lines;   // the block's contents
+  std::vector<int> page_lines;      // their 1-based line numbers in the page
+};
+
+struct Page {
+  std::vector<OutputBlock> blocks;
+  std::vector<std::string> errors;  // convention violations, "line N: ..."
+};
+
+// Parses a marker line into `block`. Returns false when the line is no
+// marker; sets `error` when it is a malformed one.
+bool parse_marker(const std::string& line, OutputBlock& block, std::string& error) {
+  const std::string t = trim(line);
+  if (!starts_with(t, "<!--") || t.find("output:") == std::string::npos) return false;
+  const std::string form = "an output marker reads <!-- output: NAME --> or <!-- output: NAME (not checked: REASON) -->";
+  if (t.size() < 7 || t.compare(t.size() - 3, 3, "-->") != 0) {
+    error = "an output marker must be one line ending in -->";
+    return true;
+  }
+  std::string body = trim(t.substr(4, t.size() - 7));
+  if (!starts_with(body, "output:")) {
+    error = form;
+    return true;
+  }
+  body = trim(body.substr(7));
+  const size_t space = body.find_first_of(" \t");
+  block.program = body.substr(0, space);
+  const std::string rest = space == std::string::npos ? std::string() : trim(body.substr(space));
+  if (block.program.empty()) error = form;
+  if (rest.empty()) return true;
+  const std::string prefix = "(not checked:";
+  if (!starts_with(rest, prefix) || rest.back() != ')' ||
+      trim(rest.substr(prefix.size(), rest.size() - prefix.size() - 1)).empty())
+    error = form + "; got \"" + rest + "\" after the name";
+  block.checked = false;
+  return true;
+}
+
+Page read_page(const std::vector<std::string>& text) {
+  Page page;
+  auto error = [&](int line_no, const std::string& what) {
+    page.errors.push_back("line " + std::to_string(line_no) + ": " + what);
+  };
+  bool pending = false;  // the previous line was a marker
+  OutputBlock marker;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const int line_no = static_cast<int>(i) + 1;
+    const std::string t = trim(text[i]);
+    if (starts_with(t, "```")) {
+      const std::string info = trim(t.substr(3));
+      size_t close = i + 1;
+      while (close < text.size() && !starts_with(trim(text[close]), "```")) ++close;
+      if (close == text.size()) {
+        error(line_no, "a fenced block that is never closed");
+        return page;
+      }
+      if (pending) {
+        if (!info.empty()) error(line_no, "an output block takes no language (```" + info + ")");
+        for (size_t j = i + 1; j < close; ++j) {
+          marker.lines.push_back(text[j]);
+          marker.page_lines.push_back(static_cast<int>(j) + 1);
+        }
+        if (marker.lines.empty()) error(line_no, "an empty output block");
+        page.blocks.push_back(marker);
+      } else if (info.empty()) {
+        error(line_no, "a fenced block with neither a language nor an output marker; mark it "
+                       "<!-- output: NAME --> on the line before, or give it a language (```sh, ```text)");
+      }
+      pending = false;
+      i = close;
+      continue;
+    }
+    if (pending) error(marker.marker_line, "an output marker must stand on the line just before its ``` block");
+    pending = false;
+    OutputBlock candidate;
+    std::string what;
+    if (parse_marker(text[i], candidate, what)) {
+      if (!what.empty()) error(line_no, what);
+      candidate.marker_line = line_no;
+      marker = candidate;
+      pending = true;
+    }
+  }
+  if (pending) error(marker.marker_line, "an output marker must stand on the line just before its ``` block");
+  return page;
+}
+
+// Where a block disagrees with the output, at the closest alignment of the
+// part that fails (0-based indices).
+struct Mismatch {
+  size_t block_index = 0;  // the block's first differing line
+  long output_index = -1;  // the output line it was compared with; -1: none (output ended, or no alignment)
+  size_t matched = 0;      // lines of the part that matched before it
+  long part_start = -1;    // the output line where the part was aligned; -1: no line of it matched anywhere
+};
+
+// Parts of a block are separated by lines reading "..." (any number of
+// output lines, also none). Each part must appear as consecutive output
+// lines, the parts in order. Returns true on a match; otherwise `m` says
+// where the closest alignment of the first failing part breaks.
+bool match_block(const OutputBlock& block, const std::vector<std::string>& out, Mismatch& m) {
+  size_t pos = 0;  // the next output line a part may start at
+  size_t i = 0;
+  while (i < block.lines.size()) {
+    if (trim(block.lines[i]) == "...") {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < block.lines.size() && trim(block.lines[end]) != "...") ++end;
+    const size_t len = end - i;
+    bool found = false;
+    size_t best_k = 0, best_start = pos;
+    for (size_t s = pos; s < out.size() && !found; ++s) {
+      size_t k = 0;
+      while (k < len && s + k < out.size() && rstrip(block.lines[i + k]) == out[s + k]) ++k;
+      if (k == len) {
+        found = true;
+        pos = s + len;
+      } else if (k > best_k) {
+        best_k = k;
+        best_start = s;
+      }
+    }
+    if (!found) {
+      m.block_index = i + best_k;
+      m.matched = best_k;
+      m.part_start = best_k > 0 ? static_cast<long>(best_start) : -1;
+      m.output_index = best_k > 0 && best_start + best_k < out.size() ? static_cast<long>(best_start + best_k) : -1;
+      return false;
+    }
+    i = end;
+  }
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 4) {
+    std::cerr << "usage: check_page PAGE.md NAME PROGRAM [ARGS...]\n"
+                 "  runs PROGRAM and checks the blocks PAGE.md marks as NAME's output\n";
+    return 2;
+  }
+  const std::string page_path = argv[1], name = argv[2];
+  std::ifstream in(page_path);
+  if (!in) {
+    std::cerr << "check_page: cannot read the page " << page_path << "\n";
+    return 2;
+  }
+  std::vector<std::string> text;
+  for (std::string line; std::getline(in, line);) text.push_back(rstrip(line));
+
+  std::string command;
+  for (int a = 3; a < argc; ++a) command += (a > 3 ? " " : "") + shell_quote(argv[a]);
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) {
+    std::cerr << "check_page: cannot run " << command << "\n";
+    return 2;
+  }
+  std::string output;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
+  const int status = pclose(pipe);
+  std::cout << output << std::flush;  // the program's own output, as ctest showed it before
+  const std::vector<std::string> out = split_lines(output);
+
+  int failures = 0;
+  if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::cout << "\ncheck_page: " << name << " failed (exit status "
+              << (WIFEXITED(status) ? std::to_string(WEXITSTATUS(status)) : "abnormal") << ")\n";
+    ++failures;
+  }
+
+  const Page page = read_page(text);
+  for (const std::string& e : page.errors) {
+    std::cout << "\ncheck_page: " << page_path << ": " << e << "\n";
+    ++failures;
+  }
+  if (page.blocks.empty()) {
+    std::cout << "\ncheck_page: " << page_path << " marks no block as output (<!-- output: " << name << " -->)\n";
+    ++failures;
+  }
+  int checked = 0, unchecked = 0;
+  for (size_t b = 0; b < page.blocks.size(); ++b) {
+    const OutputBlock& block = page.blocks[b];
+    const std::string where = page_path + ":" + std::to_string(block.marker_line) + ": output block " +
+                              std::to_string(b + 1) + " of " + std::to_string(page.blocks.size());
+    if (!block.checked) {
+      ++unchecked;
+      continue;
+    }
+    if (block.program != name) {
+      std::cout << "\ncheck_page: " << where << " is marked as output of " << block.program << ", but this test runs "
+                << name << "; mark it (not checked: REASON) if no test can run it\n";
+      ++failures;
+      continue;
+    }
+    ++checked;
+    Mismatch m;
+    if (match_block(block, out, m)) continue;
+    ++failures;
+    std::cout << "\ncheck_page: " << where << " differs from what " << name << " prints now\n"
+              << "  first differing line, page line " << block.page_lines[m.block_index] << ":\n"
+              << "  - page:    " << block.lines[m.block_index] << "\n";
+    if (m.matched == 0)
+      std::cout << "  + program: (no line of its output is this one)\n";
+    else if (m.output_index < 0)
+      std::cout << "  + program: (its output ends here)\n";
+    else
+      std::cout << "  + program: " << out[m.output_index] << "\n";
+    if (m.matched > 0)
+      std::cout << "  (the " << m.matched << " line(s) before it match the program's output from its line "
+                << m.part_start + 1 << ")\n";
+  }
+  if (failures > 0) {
+    std::cout << "\ncheck_page: " << page_path << ": " << failures
+              << " problem(s); copy the program's output above into the page (or fix the program)\n";
+    return 1;
+  }
+  std::cout << "\ncheck_page: " << page_path << ": " << checked << " block(s) match " << name << "'s output"
+            << (unchecked ? ", " + std::to_string(unchecked) + " marked not checked" : std::string()) << "\n";
+  return 0;
+}
