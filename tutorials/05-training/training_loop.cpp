@@ -196,12 +196,16 @@ int main() {
     }
     {
       std::ifstream metrics(fs::path(cfg.run_dir) / "metrics.jsonl");
-      std::string line;
-      std::getline(metrics, line);
-      fmt::print("  metrics.jsonl, a training line (timings left out):\n    {}\n", without_timings(line));
-      while (std::getline(metrics, line))
-        if (line.find("val_loss") != std::string::npos) break;
-      fmt::print("  an evaluation line (cut):\n    {}...\n\n", line.substr(0, 150));
+      std::string line, first_eval, first_train, later_eval;
+      while (std::getline(metrics, line)) {
+        const bool eval = line.find("\"val_loss\"") != std::string::npos;
+        if (eval && first_eval.empty()) first_eval = line;
+        else if (eval && later_eval.empty()) later_eval = line;
+        else if (!eval && first_train.empty()) first_train = line;
+      }
+      fmt::print("  metrics.jsonl, the evaluation before the first step (cut):\n    {}...\n", first_eval.substr(0, 60));
+      fmt::print("  a training line (timings left out):\n    {}\n", without_timings(first_train));
+      fmt::print("  the evaluation after 20 steps (cut):\n    {}...\n\n", later_eval.substr(0, 150));
     }
 
     // 4. The checkpoint.
