@@ -1,21 +1,27 @@
-// test_plot.cpp — train/plot.h: charts are written as PNGs, read back with
-// stb_image and checked by their pixels: series colours inside the frame,
-// log axes, gaps at NaN, legend placement, degenerate inputs, grids, errors.
+// test_plot.cpp — train/plot.h and train/run_plots.h: charts are written as
+// PNGs, read back with stb_image and checked by their pixels: series colours
+// inside the frame, log axes, gaps at NaN, axis ranges that do not magnify
+// noise, identical lines that stay visible, a legend that covers no data, the
+// font's glyphs, one look per run across the run charts, degenerate inputs,
+// grids, errors.
 #include <catch2/catch.hpp>
 
 #include <stb_image.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "train/plot.h"
+#include "train/run_plots.h"
 #include "test_files.h"
 
 using namespace mhc;
@@ -161,7 +167,7 @@ TEST_CASE("series are drawn in their colours, inside the frame, the right way up
   for (size_t i = 0; i < chart.series.size(); ++i) {
     INFO("series " << i);
     const plot::Rgb c = plot::series_color(i);
-    CHECK(img.count(c) > 600);  // a 2-px line across ~800 columns
+    CHECK(img.count(c) > 400);  // a 2-px line across ~800 columns (dashed for series 1 and 2)
     const Box b = img.bounding_box(c);
     CHECK(b.x0 > frame.x0);
     CHECK(b.x1 < frame.x1);
@@ -429,4 +435,400 @@ TEST_CASE("bad arguments and unwritable paths give clear errors", "[plot]") {
   plot::write_png(chart, dir.file("ok.png"));
   plot::write_png(chart, dir.file("ok.png"), 400, 300);
   CHECK(Image(dir.file("ok.png")).width == 400);
+}
+
+// ---- axis ranges ------------------------------------------------------------------
+
+namespace {
+
+plot::Series zigzag(const std::string& label, double a, double b, int n = 40) {
+  plot::Series s{label, {}, {}};
+  for (int i = 0; i < n; ++i) {
+    s.x.push_back(i);
+    s.y.push_back(i % 2 ? b : a);
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("axes never magnify rounding noise: a minimum span relative to the magnitude", "[plot]") {
+  // An mHC run's composite gain: equal to 1 up to float rounding.
+  const plot::Series noise = zigzag("mhc", 1.000000158, 1.000000164);
+  for (const bool log_y : {false, true}) {
+    INFO("log_y " << log_y);
+    const plot::Range r = plot::y_range(plot::Chart{"", "", "", log_y, {noise}});
+    CHECK(r.lo < 1.000000158);
+    CHECK(r.hi > 1.000000164);
+    const double span = log_y ? r.hi / r.lo - 1.0 : r.hi - r.lo;
+    CHECK(span >= plot::kMinRelativeSpan * 0.999);  // widened to 1% of the magnitude...
+    CHECK(span <= plot::kMinRelativeSpan * 1.01);   // ...and no more
+    CHECK(std::fabs(0.5 * (r.lo + r.hi) - 1.000000161) < 1e-4);  // around the data
+  }
+  // Values that differ in the 6th significant digit are widened the same way.
+  const plot::Range loss = plot::y_range(plot::Chart{"", "", "", false, {zigzag("", 2.34561, 2.34562)}});
+  CHECK(loss.hi - loss.lo == Approx(plot::kMinRelativeSpan * 2.34562).epsilon(1e-3));
+  // Real variation keeps the data range plus a 5% margin on each side.
+  const plot::Range real = plot::y_range(plot::Chart{"", "", "", false, {zigzag("", 0.9, 1.1)}});
+  CHECK(real.lo == Approx(0.89));
+  CHECK(real.hi == Approx(1.11));
+  // Small magnitudes are not noise: 1e-9..3e-9 keeps its own scale.
+  const plot::Range tiny = plot::y_range(plot::Chart{"", "", "", false, {zigzag("", 1e-9, 3e-9)}});
+  CHECK(tiny.lo == Approx(0.9e-9));
+  CHECK(tiny.hi == Approx(3.1e-9));
+  // All zeros: a unit range around 0.
+  const plot::Range zeros = plot::y_range(plot::Chart{"", "", "", false, {zigzag("", 0.0, 0.0)}});
+  CHECK(zeros.lo == -1.0);
+  CHECK(zeros.hi == 1.0);
+  // x follows the same rule: one step at 3 gets a narrow range around it.
+  const plot::Range x = plot::x_range(plot::Chart{"", "", "", false, {{"", {3.0, 3.0}, {1.0, 2.0}}}});
+  CHECK(x.lo < 3.0);
+  CHECK(x.hi > 3.0);
+  CHECK(x.hi - x.lo == Approx(0.03));
+
+  // On the chart the noise is a flat line through the middle.
+  TempDir dir;
+  const std::string path = dir.file("noise.png");
+  plot::write_png(plot::Chart{"", "", "", true, {zigzag("", 1.000000158, 1.000000164)}}, path, 700, 450);
+  const Image img(path);
+  const Box frame = img.frame();
+  const Box line = img.bounding_box(plot::series_color(0));
+  CHECK(line.height() <= 3);
+  CHECK(line.width() > 0.9 * frame.width());
+  CHECK(std::abs((line.y0 + line.y1) / 2 - (frame.y0 + frame.y1) / 2) < 5);
+}
+
+TEST_CASE("y_include widens the y axis to cover a reference value", "[plot]") {
+  plot::Chart gain{"", "", "", true, {zigzag("hc", 1.5, 40.0)}, {1.0}};
+  plot::Range r = plot::y_range(gain);
+  CHECK(r.lo <= 1.0);
+  CHECK(r.hi >= 40.0);
+  CHECK(r.lo > 0.5);  // just the usual margin beyond 1
+  gain.series = {zigzag("mhc", 1.000000158, 1.000000164)};
+  r = plot::y_range(gain);
+  CHECK(r.lo < 1.0);
+  CHECK(r.hi > 1.000000164);
+  CHECK(r.hi / r.lo < 1.0 + 1.01 * plot::kMinRelativeSpan);
+  // A value a log axis cannot show is ignored.
+  gain.y_include = {0.0, -1.0};
+  r = plot::y_range(gain);
+  CHECK(r.lo > 0.99);
+  // Without data the axis still covers the value.
+  const plot::Range empty = plot::y_range(plot::Chart{"", "", "", false, {}, {1.0}});
+  CHECK(empty.lo < 1.0);
+  CHECK(empty.hi > 1.0);
+}
+
+TEST_CASE("an integer x axis ticks only at whole numbers", "[plot]") {
+  // Four sites on a wide chart would get ticks at 0.5 steps; integer_x keeps 0, 1, 2, 3.
+  TempDir dir;
+  plot::Chart chart{"", "site", "", false, {{"", {0, 1, 2, 3}, {1, 3, 2, 4}}}};
+  const auto tick_columns = [&](bool integer_x) {
+    chart.integer_x = integer_x;
+    plot::write_png(chart, dir.file("ticks.png"), 900, 400);
+    const Image img(dir.file("ticks.png"));
+    const Box frame = img.frame();
+    // Tick marks: frame-coloured pixels just below the frame.
+    return runs_of(img.columns_with(plot::kFrameColor, {frame.x0 + 2, frame.y1 + 2, frame.x1 - 2, frame.y1 + 3}));
+  };
+  CHECK(tick_columns(false).size() > 4);
+  CHECK(tick_columns(true).size() == 4);
+}
+
+// ---- identical lines ----------------------------------------------------------------
+
+TEST_CASE("identical lines all stay visible: nested dash patterns drawn solid first", "[plot]") {
+  TempDir dir;
+  const std::string path = dir.file("same.png");
+  const auto visible = [&](const plot::Chart& chart) {
+    plot::write_png(chart, path, 700, 450);
+    const Image img(path);
+    const Box frame = img.frame();
+    std::vector<long> counts;
+    for (const plot::Series& s : chart.series) {
+      counts.push_back(img.count_in(plot::series_color(static_cast<size_t>(s.style)), frame));
+    }
+    return counts;
+  };
+  const plot::Series wave = line_series("", 120, [](double x) { return std::sin(x / 12.0); });
+  SECTION("up to four identical lines, listed in any order") {
+    for (const std::vector<int>& styles : std::vector<std::vector<int>>{{0, 1}, {1, 0}, {0, 1, 2, 3}, {3, 2, 1, 0},
+                                                                        {2, 0, 3, 1}}) {
+      plot::Chart chart{"", "", "", false, {}};
+      for (const int style : styles) {
+        plot::Series s = wave;
+        s.style = style;
+        chart.series.push_back(s);
+      }
+      const std::vector<long> counts = visible(chart);
+      for (size_t i = 0; i < counts.size(); ++i) {
+        INFO("styles[0] " << styles[0] << ", series " << i << " (style " << styles[i] << ")");
+        CHECK(counts[i] > 150);  // ~5 px of every 30, two rows, over ~650 px of line
+      }
+    }
+  }
+  SECTION("a gain of exactly 1 and one of 1 + rounding noise") {
+    plot::Chart chart{"", "", "", true, {zigzag("residual", 1.0, 1.0), zigzag("mhc", 1.000000158, 1.000000164)}, {1.0}};
+    chart.series[0].style = 0;
+    chart.series[1].style = 2;
+    for (const long count : visible(chart)) CHECK(count > 150);
+  }
+  SECTION("the dash patterns differ and nest") {
+    CHECK(plot::dash_pattern(0).period == 0.0);  // solid
+    for (size_t k = 1; k < plot::kDashPatterns; ++k) {
+      INFO("pattern " << k);
+      const plot::Dash d = plot::dash_pattern(k), before = plot::dash_pattern(k - 1);
+      CHECK(d.on > 0.0);
+      CHECK(d.on < d.period);
+      CHECK(std::fmod(30.0, d.period) == 0.0);  // one common 30-px cycle
+      if (k > 1) CHECK(d.on < before.on);
+    }
+    CHECK(plot::dash_pattern(plot::kDashPatterns).period == plot::dash_pattern(0).period);
+  }
+}
+
+TEST_CASE("markers are drawn at the points, thinned where they crowd", "[plot]") {
+  TempDir dir;
+  const std::string path = dir.file("markers.png");
+  const auto pixels = [&](const plot::Series& s) {
+    plot::write_png(plot::Chart{"", "", "", false, {s}}, path, 700, 450);
+    return Image(path).count(plot::series_color(0));
+  };
+  plot::Series sparse{"", {0, 1, 2, 3, 4, 5}, {0, 1, 0, 1, 0, 1}};
+  const long plain = pixels(sparse);
+  for (const plot::Marker m : {plot::Marker::circle, plot::Marker::square, plot::Marker::triangle,
+                               plot::Marker::diamond}) {
+    sparse.marker = m;
+    CHECK(pixels(sparse) > plain + 4 * 15);  // every point (some cut by the frame) adds a shape
+  }
+  // A circle over a triangle at the same points (one run's forward and
+  // backward gains when they coincide): the triangle's corners still show.
+  plot::Series triangles = sparse, circles = sparse;
+  triangles.marker = plot::Marker::triangle;
+  circles.marker = plot::Marker::circle;
+  plot::write_png(plot::Chart{"", "", "", false, {circles}}, path, 700, 450);
+  const long circle_only = Image(path).count(plot::series_color(0));
+  triangles.style = circles.style = 0;  // one run's two series
+  plot::write_png(plot::Chart{"", "", "", false, {triangles, circles}}, path, 700, 450);
+  CHECK(Image(path).count(plot::series_color(0)) > circle_only + 4 * 12);
+
+  // 2000 points over ~650 px: at most one marker per 10 px of line.
+  plot::Series dense = line_series("", 2000, [](double) { return 1.0; });
+  const long dense_plain = pixels(dense);
+  dense.marker = plot::Marker::square;
+  CHECK(pixels(dense) - dense_plain < 70 * 30);
+  CHECK(pixels(dense) - dense_plain > 40 * 10);
+}
+
+// ---- the legend never covers data ----------------------------------------------
+
+namespace {
+
+// Pixels inside the frame (border excluded) that a series touched: anything
+// but background and grid.
+long data_pixels_in(const Image& img, const Box& frame, const Box& b) {
+  long n = 0;
+  for (int y = std::max(b.y0, frame.y0 + 1); y <= std::min(b.y1, frame.y1 - 1); ++y) {
+    for (int x = std::max(b.x0, frame.x0 + 1); x <= std::min(b.x1, frame.x1 - 1); ++x) {
+      const plot::Rgb c = img.at(x, y);
+      n += !(c == plot::kBackgroundColor || c == plot::kGridColor || c == plot::kMinorGridColor);
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("the legend never covers data: inside where free, else below the chart", "[plot]") {
+  TempDir dir;
+  std::mt19937 rng(2024);
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  int inside = 0, below = 0;
+  const auto check = [&](plot::Chart chart, int width, int height) {
+    const std::string with = dir.file("with.png"), without = dir.file("without.png");
+    plot::write_png(chart, with, width, height);
+    for (plot::Series& s : chart.series) s.label.clear();
+    plot::write_png(chart, without, width, height);
+    const Image a(with), b(without);
+    const Box frame = a.frame(), legend = a.bounding_box(plot::kLegendBorderColor);
+    REQUIRE_FALSE(frame.empty());
+    REQUIRE_FALSE(legend.empty());
+    CHECK(b.count(plot::kLegendBorderColor) == 0);
+    if (frame.contains(legend.x0, legend.y0)) {
+      ++inside;
+      // Same layout with and without the legend, and the legend (with a
+      // little clearance) sits where the series drew nothing.
+      REQUIRE(b.frame().x0 == frame.x0);
+      REQUIRE(b.frame().y1 == frame.y1);
+      CHECK(frame.contains(legend.x1, legend.y1));
+      const Box around{legend.x0 - 2, legend.y0 - 2, legend.x1 + 2, legend.y1 + 2};
+      CHECK(data_pixels_in(b, frame, around) == 0);
+    } else {
+      ++below;
+      CHECK(legend.y0 > frame.y1);  // all of it below the plot (and its tick labels)
+      CHECK(legend.y1 < a.height);
+      CHECK(b.frame().y1 > frame.y1);  // the plot gave up that room
+    }
+    // Every labelled series has its swatch.
+    for (const plot::Series& s : chart.series) {
+      CHECK(a.count_in(plot::series_color(static_cast<size_t>(s.style)), legend) > 10);
+    }
+  };
+
+  // Random charts: walks, noise, waves and steps, some with markers.
+  for (int trial = 0; trial < 16; ++trial) {
+    INFO("trial " << trial);
+    plot::Chart chart{"chart " + std::to_string(trial), "step", "value", trial % 4 == 3, {}};
+    const int n_series = 1 + trial % 6;
+    for (int k = 0; k < n_series; ++k) {
+      plot::Series s{"series " + std::to_string(k), {}, {}, k, k % 2 ? plot::Marker::circle : plot::Marker::none};
+      const int n = 2 + static_cast<int>(unit(rng) * 200);
+      const int shape = static_cast<int>(unit(rng) * 4);
+      double y = 1.0 + unit(rng);
+      for (int i = 0; i < n; ++i) {
+        if (shape == 0) y = std::max(0.01, y + 0.1 * (unit(rng) - 0.5));
+        if (shape == 1) y = 0.5 + unit(rng);
+        if (shape == 2) y = 1.5 + std::sin(i / (3.0 + 20 * unit(rng)));
+        if (shape == 3 && unit(rng) < 0.05) y = 0.2 + 2 * unit(rng);
+        s.x.push_back(i);
+        s.y.push_back(y);
+      }
+      chart.series.push_back(s);
+    }
+    check(chart, trial % 2 ? 640 : 900, trial % 2 ? 400 : 560);
+  }
+  // Noise over the whole plot: no corner is free.
+  plot::Chart full{"", "", "", false, {}};
+  for (int k = 0; k < 3; ++k) {
+    plot::Series s{"noise " + std::to_string(k), {}, {}, k};
+    for (int i = 0; i < 400; ++i) s.x.push_back(i), s.y.push_back(unit(rng));
+    full.series.push_back(s);
+  }
+  check(full, 900, 560);
+  // One line along the bottom: the top corners are free.
+  check(plot::Chart{"", "", "", false, {{"low", {0, 1, 2}, {0.0, 0.0, 5.0}, 0}}}, 900, 560);
+  CHECK(inside > 2);
+  CHECK(below > 2);
+}
+
+// ---- text ----------------------------------------------------------------------------
+
+TEST_CASE("every printable ASCII glyph draws, and no two look alike", "[plot]") {
+  std::vector<std::pair<std::vector<uint8_t>, char>> seen;
+  for (char c = '!'; c <= '~'; ++c) {
+    INFO("glyph '" << c << "'");
+    const plot::TextMask m = plot::text_mask(std::string(1, c));
+    REQUIRE(m.height == plot::kTextRows);
+    REQUIRE(m.ink.size() == static_cast<size_t>(m.width) * m.height);
+    CHECK(std::count(m.ink.begin(), m.ink.end(), uint8_t{1}) > 0);
+    std::vector<uint8_t> key = m.ink;
+    key.push_back(static_cast<uint8_t>(m.width));
+    for (const auto& [other, d] : seen) {
+      INFO("same as '" << d << "'");
+      CHECK(other != key);
+    }
+    seen.push_back({key, c});
+  }
+  // '|' reaches below the baseline, 'l' does not (stb_easy_font draws them alike).
+  const plot::TextMask bar = plot::text_mask("|"), ell = plot::text_mask("l");
+  CHECK(bar.at(0, plot::kTextRows - 1));
+  CHECK_FALSE(ell.at(0, plot::kTextRows - 1));
+  CHECK(bar.at(0, 0));
+  // A space draws nothing but takes room; other characters become '?'.
+  const plot::TextMask space = plot::text_mask(" ");
+  CHECK(std::count(space.ink.begin(), space.ink.end(), uint8_t{1}) == 0);
+  CHECK(plot::text_mask("a b").width > plot::text_mask("ab").width);
+  CHECK(plot::text_mask("\xC3\x97").ink == plot::text_mask("?").ink);  // U+00D7 (multiplication sign)
+}
+
+// ---- run charts -----------------------------------------------------------------
+
+namespace {
+
+std::string fmt_double(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+// A run's metrics.jsonl: 30 training steps and evaluations at 9, 19, 29 with
+// composite gains per site `gain(site, eval)`.
+void write_run(const std::filesystem::path& dir, double loss0, double (*gain)(int, int)) {
+  std::filesystem::create_directories(dir);
+  std::ofstream out(dir / "metrics.jsonl");
+  for (int step = 0; step < 30; ++step) {
+    out << "{\"step\":" << step << ",\"loss\":" << loss0 - 0.02 * step << ",\"lr\":0.001,\"grad_norm\":"
+        << 1.0 + 0.3 * std::sin(step / 4.0 + loss0) << ",\"tokens_per_s\":100,\"ms_per_step\":10}\n";
+    if (step % 10 == 9) {
+      std::string gains;
+      for (int site = 0; site < 4; ++site) {
+        if (site > 0) gains += ',';
+        gains += fmt_double(gain(site, step / 10));
+      }
+      out << "{\"step\":" << step << ",\"val_loss\":" << loss0 - 0.02 * step - 0.05
+          << ",\"expert_load\":[],\"amax\":{\"forward\":[" << gains << "],\"backward\":[" << gains
+          << "],\"composite_forward\":[" << gains << "],\"composite_backward\":[" << gains << "]}}\n";
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("each run keeps one colour and dash in every run chart, and coinciding runs stay visible", "[plot]") {
+  TempDir dir;
+  write_run(dir.path / "res", 2.6, [](int, int) { return 1.0; });  // residual: gain exactly 1
+  write_run(dir.path / "hc", 2.5, [](int site, int eval) { return 1.0 + 0.2 * site + 0.5 * eval; });
+  write_run(dir.path / "mhc", 2.55, [](int site, int eval) { return 1.000000158 + 6e-9 * ((site + eval) % 2); });
+  const std::vector<std::string> names = {"res", "hc", "mhc"};
+  std::vector<std::string> run_dirs;
+  std::vector<RunMetrics> runs;
+  for (const std::string& n : names) {
+    run_dirs.push_back((dir.path / n).string());
+    runs.push_back(read_run_metrics(run_dirs.back()));
+  }
+
+  const std::vector<plot::Chart> charts = run_charts(runs);
+  REQUIRE(charts.size() == 4);
+  const auto printable = [](const std::string& text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7F; });
+  };
+  for (size_t c = 0; c < charts.size(); ++c) {
+    INFO("chart " << c << " '" << charts[c].title << "'");
+    CHECK(printable(charts[c].title));
+    CHECK(printable(charts[c].x_label));
+    CHECK(printable(charts[c].y_label));
+    std::vector<int> styles;
+    for (const plot::Series& s : charts[c].series) {
+      INFO("series '" << s.label << "'");
+      CHECK(printable(s.label));
+      REQUIRE(s.style >= 0);
+      REQUIRE(s.style < 3);
+      CHECK(s.label.rfind(names[static_cast<size_t>(s.style)] + (c == 1 ? "" : " "), 0) == 0);  // the run's style
+      styles.push_back(s.style);
+    }
+    CHECK(std::set<int>(styles.begin(), styles.end()) == std::set<int>{0, 1, 2});
+    if (c >= 2) CHECK(charts[c].y_include == std::vector<double>{1.0});  // gain charts show 1
+  }
+  // mHC alone: its gain chart is a flat line at 1, not magnified noise.
+  const plot::Range mhc_gain = plot::y_range(run_charts({runs[2]})[2]);
+  CHECK(mhc_gain.lo < 1.0);
+  CHECK(mhc_gain.hi / mhc_gain.lo < 1.0 + 1.01 * plot::kMinRelativeSpan);
+
+  const std::vector<std::string> written = write_run_plots(run_dirs, (dir.path / "charts").string());
+  REQUIRE(written.size() == 5);
+  for (size_t f = 0; f < 4; ++f) {
+    INFO(written[f]);
+    const Image img(written[f]);
+    const Box frame = img.frame();
+    REQUIRE_FALSE(frame.empty());
+    const Box legend = img.bounding_box(plot::kLegendBorderColor);
+    for (size_t k = 0; k < 3; ++k) {
+      INFO("run " << names[k]);
+      // Drawn in the plot, not just in its legend swatch (res and mhc coincide on the gain charts).
+      long in_plot = img.count_in(plot::series_color(k), frame);
+      if (!legend.empty() && frame.contains(legend.x0, legend.y0)) in_plot -= img.count_in(plot::series_color(k), legend);
+      CHECK(in_plot > 40);
+    }
+    for (size_t k = 3; k < 6; ++k) CHECK(img.count(plot::series_color(k)) == 0);  // no colour per series
+  }
 }

@@ -1,6 +1,7 @@
-// plot.cpp — the chart renderer: layout, "nice" axis ticks, anti-aliased
-// polylines, stb_easy_font text and the legend, all drawn into an RGB byte
-// buffer that stb_image_write turns into a PNG.
+// plot.cpp — the chart renderer: layout, "nice" axis ranges and ticks,
+// anti-aliased dashed polylines and markers, stb_easy_font text and the
+// legend (inside the plot where it covers no data, else below it), all drawn
+// into an RGB byte buffer that stb_image_write turns into a PNG.
 #include "train/plot.h"
 
 #include <fmt/format.h>
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
 #include <tuple>
@@ -58,6 +60,8 @@ class Canvas {
     };
     p[0] = mix(p[0], c.r), p[1] = mix(p[1], c.g), p[2] = mix(p[2], c.b);
   }
+
+  void clear() { std::fill(rgb_.begin(), rgb_.end(), uint8_t{255}); }
 
   void fill(Rect r, Rgb c) {
     r = r.intersect(bounds());
@@ -111,6 +115,24 @@ std::string printable_ascii(std::string_view text) {
   return out;
 }
 
+// How many quads stb_easy_font emits for each printable character (it emits
+// them character by character, so these locate one character's quads).
+int quads_of(char c) {
+  static const std::array<int, 95> counts = [] {
+    std::array<int, 95> n{};
+    std::vector<char> vertices(4096);
+    for (int k = 0; k < 95; ++k) {
+      char text[2] = {static_cast<char>(32 + k), '\0'};
+      n[static_cast<size_t>(k)] =
+          stb_easy_font_print(0.0f, 0.0f, text, nullptr, vertices.data(), static_cast<int>(vertices.size()));
+    }
+    return n;
+  }();
+  return c >= 32 && c < 127 ? counts[static_cast<size_t>(c - 32)] : 0;
+}
+
+constexpr int kGlyphBottom = 9;  // stb_easy_font's descenders end here (capitals span 0..7)
+
 // The glyph quads of `text` at scale 1 with the top-left at (0, 0).
 std::vector<Rect> glyph_quads(const std::string& ascii) {
   std::vector<char> vertices(ascii.size() * 1024 + 64);  // generous: ~270 bytes per glyph on average
@@ -131,6 +153,16 @@ std::vector<Rect> glyph_quads(const std::string& ascii) {
                      static_cast<int>(std::lround(*std::min_element(y, y + 4))),
                      static_cast<int>(std::lround(*std::max_element(x, x + 4))),
                      static_cast<int>(std::lround(*std::max_element(y, y + 4)))});
+  }
+  // stb_easy_font draws '|' exactly like 'l' ("|row|" reads "lrowl"): extend
+  // its bar down through the descender, as most fonts do.
+  size_t first = 0;
+  for (const char c : ascii) {
+    const size_t n = static_cast<size_t>(quads_of(c));
+    if (c == '|') {
+      for (size_t k = first; k < first + n && k < rects.size(); ++k) rects[k].y1 = kGlyphBottom;
+    }
+    first += n;
   }
   return rects;
 }
@@ -269,13 +301,14 @@ std::vector<Decimal> multiples_in(double lo, double hi, Decimal step) {
 // Ticks at multiples of a 1-2-5 step in [lo, hi] (values, not axis units),
 // about max_ticks of them, thinned until neighbouring labels (measured by
 // label_extent along the axis) keep at least 14 px apart. With log_positions
-// the ticks sit on a log axis (for spans under two decades).
+// the ticks sit on a log axis (for spans under two decades). Steps are at
+// least min_step (1 for an axis of whole numbers).
 template <class LabelExtent>
 std::vector<Tick> linear_ticks(double lo, double hi, int max_ticks, double axis_pixels, LabelExtent label_extent,
-                               bool log_positions) {
+                               bool log_positions, double min_step = 0.0) {
   const auto position = [&](double v) { return log_positions ? std::log10(v) : v; };
   const double pixels_per_unit = axis_pixels / (position(hi) - position(lo));
-  Decimal step = nice_step_at_least((hi - lo) / std::max(max_ticks, 1));
+  Decimal step = nice_step_at_least(std::max((hi - lo) / std::max(max_ticks, 1), min_step));
   for (int attempt = 0; attempt < 40; ++attempt, step = next_step(step)) {
     std::vector<Decimal> values = multiples_in(lo, hi, step);
     if (log_positions) std::erase_if(values, [](const Decimal& d) { return d.n <= 0; });
@@ -333,21 +366,26 @@ std::vector<Tick> log_ticks(double lo, double hi, int max_ticks, double axis_pix
   return ticks;
 }
 
-// Interval [lo, hi] (axis units) covering the data range with a margin;
-// empty, single-valued or vanishingly narrow ranges (relative width under
-// 1e-6, which is floating-point noise on a chart) get a sensible width.
+// Interval [lo, hi] (axis units) covering the data range [lo, hi] (data
+// units) with a margin on each side, and at least the minimum span: on a
+// linear axis kMinRelativeSpan times the largest magnitude, on a log axis
+// log10(1 + kMinRelativeSpan) decades. Narrower ranges (rounding noise, a
+// single value) are widened to it around their centre, so they draw flat in
+// the middle; all-zero data gets [-1, 1].
 std::pair<double, double> fit_interval(double lo, double hi, bool log, double margin_fraction) {
   if (lo > hi) return {0.0, 1.0};  // no data
-  if (log) lo = std::log10(lo), hi = std::log10(hi);
-  constexpr double kTiny = 1e-290;  // below this, spans are denormal-number territory
-  const double magnitude = std::max(std::fabs(lo), std::fabs(hi));
-  if (hi - lo <= std::max(magnitude * 1e-6, kTiny)) {  // all (nearly) equal
-    const double center = 0.5 * (lo + hi);
-    const double half = log ? 1.0 : (std::fabs(center) > kTiny ? std::fabs(center) * 0.5 : 1.0);
-    return {center - half, center + half};
+  double min_span = 0.0;
+  if (log) {
+    lo = std::log10(lo), hi = std::log10(hi);
+    min_span = std::log10(1.0 + kMinRelativeSpan);
+  } else {
+    min_span = kMinRelativeSpan * std::max(std::fabs(lo), std::fabs(hi));
   }
-  const double margin = (hi - lo) * margin_fraction;
-  return {lo - margin, hi + margin};
+  constexpr double kTiny = 1e-290;  // below this, spans are denormal-number territory
+  const double center = 0.5 * lo + 0.5 * hi;
+  const double span = std::max((hi - lo) * (1.0 + 2.0 * margin_fraction), min_span);
+  if (!(span > kTiny)) return {center - 1.0, center + 1.0};
+  return {center - 0.5 * span, center + 0.5 * span};
 }
 
 // ---- series geometry -------------------------------------------------------------
@@ -433,6 +471,37 @@ class Coverage {
     }
   }
 
+  // A convex polygon (vertices in either order), edges anti-aliased over one
+  // pixel (coverage = 0.5 - signed distance to the outline, clamped; the
+  // distance is the largest of those to the edges' lines, < 0 inside).
+  void polygon(const std::vector<Point>& v) {
+    double area2 = 0.0, x_lo = kInf, y_lo = kInf, x_hi = -kInf, y_hi = -kInf;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const Point a = v[i], b = v[(i + 1) % v.size()];
+      area2 += a.x * b.y - b.x * a.y;
+      x_lo = std::min(x_lo, a.x), x_hi = std::max(x_hi, a.x), y_lo = std::min(y_lo, a.y), y_hi = std::max(y_hi, a.y);
+    }
+    if (v.size() < 3 || area2 == 0.0) return;
+    const double side = area2 > 0.0 ? 1.0 : -1.0;  // makes (dy, -dx) point outwards
+    const Rect box = Rect{static_cast<int>(std::floor(x_lo)) - 1, static_cast<int>(std::floor(y_lo)) - 1,
+                          static_cast<int>(std::ceil(x_hi)) + 2, static_cast<int>(std::ceil(y_hi)) + 2}
+                         .intersect(clip_);
+    for (int py = box.y0; py < box.y1; ++py) {
+      for (int px = box.x0; px < box.x1; ++px) {
+        double outside = -kInf;  // signed distance to the farthest edge line; <= 0 inside
+        for (size_t i = 0; i < v.size(); ++i) {
+          const Point a = v[i], b = v[(i + 1) % v.size()];
+          const double dx = b.x - a.x, dy = b.y - a.y, length = std::hypot(dx, dy);
+          if (length == 0.0) continue;
+          outside = std::max(outside, side * ((px + 0.5 - a.x) * dy - (py + 0.5 - a.y) * dx) / length);
+        }
+        const float c = static_cast<float>(std::clamp(0.5 - outside, 0.0, 1.0));
+        float& cell = cov_[static_cast<size_t>(py - clip_.y0) * clip_.width() + (px - clip_.x0)];
+        cell = std::max(cell, c);
+      }
+    }
+  }
+
   // Paints the coverage in colour c and marks covered pixels in `ink`
   // (a canvas-sized mask used to place the legend) when given.
   void composite(Canvas& canvas, Rgb c, std::vector<uint8_t>* ink = nullptr) const {
@@ -453,13 +522,69 @@ class Coverage {
 
 constexpr double kLineHalfWidth = 1.25;  // 2.5-px lines
 constexpr double kDotRadius = 2.5;       // isolated points
+constexpr double kMarkerSpacing = 10.0;  // markers closer than this to the last one drawn are skipped
+constexpr double kMarkerHalo = 1.2;      // width of the background-coloured ring around markers
+
+// Strokes the polyline `run` with dash pattern `dash` (its phase starting at
+// the first point and running along the line).
+void stroke_polyline(Coverage& coverage, const std::vector<Point>& run, Dash dash) {
+  double s = 0.0;  // arc length at the start of the segment
+  for (size_t k = 1; k < run.size(); ++k) {
+    const Point a = run[k - 1], b = run[k];
+    const double length = std::hypot(b.x - a.x, b.y - a.y);
+    if (!(dash.period > 0.0)) {
+      coverage.stroke(a, b, kLineHalfWidth);
+      continue;
+    }
+    if (!(length > 0.0)) continue;
+    const auto at = [&](double arc) {
+      const double t = (arc - s) / length;
+      return Point{a.x + t * (b.x - a.x), a.y + t * (b.y - a.y)};
+    };
+    for (double cycle = std::floor(s / dash.period) * dash.period; cycle < s + length; cycle += dash.period) {
+      const double lo = std::max(s, cycle), hi = std::min(s + length, cycle + dash.on);
+      if (hi > lo) coverage.stroke(at(lo), at(hi), kLineHalfWidth);
+    }
+    s += length;
+  }
+}
+
+// A marker centred on p, grown by `grow` pixels all round (for its halo).
+void draw_marker(Coverage& coverage, Point p, Marker marker, double grow = 0.0) {
+  constexpr double kSize = 3.3;  // the circle's radius; a square's half side, about
+  const double f = 1.0 + grow / kSize;
+  const auto shape = [&](std::initializer_list<Point> offsets) {
+    std::vector<Point> v;
+    for (const Point& o : offsets) v.push_back({p.x + f * o.x, p.y + f * o.y});
+    coverage.polygon(v);
+  };
+  switch (marker) {
+    case Marker::none:
+      return;
+    case Marker::circle:
+      coverage.stroke(p, p, kSize + grow);
+      return;
+    case Marker::square:
+      shape({{-3.2, -3.2}, {3.2, -3.2}, {3.2, 3.2}, {-3.2, 3.2}});
+      return;
+    case Marker::triangle:  // pointing up
+      shape({{0.0, -6.2}, {5.4, 3.6}, {-5.4, 3.6}});  // corners well beyond a circle's halo
+      return;
+    case Marker::diamond:
+      shape({{0.0, -5.2}, {4.4, 0.0}, {0.0, 5.2}, {-4.4, 0.0}});
+      return;
+  }
+}
+
+size_t style_of(const Chart& chart, size_t i) {
+  return chart.series[i].style >= 0 ? static_cast<size_t>(chart.series[i].style) : i;
+}
 
 // ---- the chart -----------------------------------------------------------------
 
 constexpr int kPad = 12;         // outer margin
 constexpr int kTickLength = 5;
 constexpr int kTickLabelGap = 6;  // between a tick mark and its label
-constexpr Rgb kMinorGridColor{244, 244, 244};
 constexpr Rgb kMutedTextColor{140, 140, 140};
 
 void check_series(const Chart& chart) {
@@ -479,104 +604,174 @@ void check_size(int width, int height, const char* what) {
   }
 }
 
-// The legend box: rows of (colour swatch, label) in a bordered white box,
-// placed where in `area` it covers the fewest inked pixels.
-void draw_legend(Canvas& canvas, const Chart& chart, const Rect& area, const std::vector<uint8_t>& ink) {
-  struct Entry {
-    Rgb color;
-    std::string label;
-  };
-  std::vector<Entry> entries;
-  for (size_t i = 0; i < chart.series.size(); ++i) {
-    if (!chart.series[i].label.empty()) entries.push_back({series_color(i), printable_ascii(chart.series[i].label)});
-  }
-  if (entries.empty()) return;
-
-  constexpr int kInset = 10, kBoxPad = 8, kRow = kCapHeight + 9, kSwatch = 26, kSwatchGap = 8;
-  const int max_rows = (area.height() - 2 * kInset - 2 * kBoxPad + 9) / kRow;
-  if (max_rows < 1) return;
-  std::string more;  // "+3 more" when the rows run out
-  if (static_cast<int>(entries.size()) > max_rows) {
-    more = fmt::format("+{} more", entries.size() - static_cast<size_t>(max_rows - 1));
-    entries.resize(static_cast<size_t>(max_rows - 1));
-  }
-  const int max_label = area.width() - 2 * kInset - 2 * kBoxPad - kSwatch - kSwatchGap;
-  if (max_label < 3 * 6 * kTextScale) return;
-  int label_width = text_width(more);
-  for (Entry& e : entries) {
-    e.label = fit_text(e.label, max_label);
-    label_width = std::max(label_width, text_width(e.label));
-  }
-  const int rows = static_cast<int>(entries.size()) + (more.empty() ? 0 : 1);
-  const int box_w = 2 * kBoxPad + kSwatch + kSwatchGap + label_width;
-  const int box_h = 2 * kBoxPad + rows * kRow - 9;
-
-  // Candidate places in order of preference (the corners first, then the
-  // middles of the edges, then the centre); the fewest inked pixels wins.
-  const int left = area.x0 + kInset, right = area.x1 - kInset - box_w, center_x = (area.x0 + area.x1 - box_w) / 2;
-  const int top = area.y0 + kInset, bottom = area.y1 - kInset - box_h, center_y = (area.y0 + area.y1 - box_h) / 2;
-  const std::array<std::pair<int, int>, 9> places = {{{right, top}, {left, top}, {right, bottom}, {left, bottom},
-                                                      {right, center_y}, {left, center_y}, {center_x, top},
-                                                      {center_x, bottom}, {center_x, center_y}}};
-  Rect box{};
-  long best = -1;
-  for (const auto& [x, y] : places) {
-    const Rect candidate{x, y, x + box_w, y + box_h};
-    const Rect r = candidate.intersect(canvas.bounds());
-    long inked = 0;
-    for (int py = r.y0; py < r.y1; ++py) {
-      for (int px = r.x0; px < r.x1; ++px) inked += ink[static_cast<size_t>(py) * canvas.width() + px];
-    }
-    if (best < 0 || inked < best) best = inked, box = candidate;
-  }
-
-  canvas.fill(box, kBackgroundColor);
-  canvas.outline(box, kLegendBorderColor);
-  int y = box.y0 + kBoxPad;
-  for (const Entry& e : entries) {
-    Coverage swatch(box);
-    const double mid = y + kCapHeight / 2.0;
-    swatch.stroke({box.x0 + kBoxPad + 0.0, mid}, {box.x0 + kBoxPad + kSwatch + 0.0, mid}, 1.5);
-    swatch.composite(canvas, e.color);
-    draw_text(canvas, box.x0 + kBoxPad + kSwatch + kSwatchGap, y, e.label, kTextColor);
-    y += kRow;
-  }
-  if (!more.empty()) draw_text(canvas, box.x0 + kBoxPad + kSwatch + kSwatchGap, y, more, kMutedTextColor);
-}
-
-// Draws chart onto a canvas of its own size.
-void render(const Chart& chart, Canvas& canvas) {
-  const int width = canvas.width(), height = canvas.height();
-  const std::string title = printable_ascii(chart.title);
-  const std::string x_label = printable_ascii(chart.x_label);
-  const std::string y_label = printable_ascii(chart.y_label);
-
-  // ---- data ranges (drawable points only) ----
+// Both axes' intervals (axis units) for the chart's drawable data and y_include.
+std::pair<Axis, Axis> fit_axes(const Chart& chart) {
   double x_lo = kInf, x_hi = -kInf, y_lo = kInf, y_hi = -kInf;
   for (const Series& s : chart.series) {
-    for (size_t i = 0; i < s.x.size(); ++i) {
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
       const double x = s.x[i], y = s.y[i];
       if (!drawable(x, y, chart.log_y)) continue;
       x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
       y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
     }
   }
-  const bool has_data = x_lo <= x_hi;
+  for (const double y : chart.y_include) {
+    if (!drawable(0.0, y, chart.log_y)) continue;
+    y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+  }
   Axis ax, ay;
   std::tie(ax.lo, ax.hi) = fit_interval(x_lo, x_hi, false, 0.02);
   ay.log = chart.log_y;
   std::tie(ay.lo, ay.hi) = fit_interval(y_lo, y_hi, chart.log_y, 0.05);
+  return {ax, ay};
+}
 
+// ---- the legend ----
+
+struct LegendEntry {
+  Rgb color;
+  Dash dash;
+  Marker marker;
+  std::string label;  // printable ASCII; empty for the "+N more" line's swatch-less text
+};
+
+constexpr int kBoxPad = 8, kRow = kCapHeight + 9, kSwatch = 40, kSwatchGap = 8, kEntryGap = 22;
+constexpr int kLegendInset = 10;    // between the plot frame and a legend inside it
+constexpr int kLegendClearance = 4;  // a legend inside the plot keeps this far from any data pixel
+
+std::vector<LegendEntry> legend_entries(const Chart& chart) {
+  std::vector<LegendEntry> entries;
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    const Series& s = chart.series[i];
+    if (s.label.empty()) continue;
+    const size_t style = style_of(chart, i);
+    entries.push_back({series_color(style), dash_pattern(style), s.marker, printable_ascii(s.label)});
+  }
+  return entries;
+}
+
+int entry_width(const LegendEntry& e) { return kSwatch + kSwatchGap + text_width(e.label); }
+
+// One entry with the top of its label's capitals at (x, y).
+void draw_entry(Canvas& canvas, int x, int y, const LegendEntry& e) {
+  Coverage swatch({x, y - 6, x + kSwatch + 1, y + kCapHeight + 6});
+  const double mid = y + kCapHeight / 2.0;
+  stroke_polyline(swatch, {{x + 0.0, mid}, {x + kSwatch + 0.0, mid}}, e.dash);
+  draw_marker(swatch, {x + kSwatch / 2.0, mid}, e.marker);
+  swatch.composite(canvas, e.color);
+  draw_text(canvas, x + kSwatch + kSwatchGap, y, e.label, kTextColor);
+}
+
+// The legend as a column of entries in a box inside the plot area, at the
+// first of the corners and edge middles where it keeps kLegendClearance from
+// every inked pixel. False when there is no such place (or no room).
+bool legend_inside(Canvas& canvas, const std::vector<LegendEntry>& entries, const Rect& area,
+                   const std::vector<uint8_t>& ink) {
+  int label_width = 0;
+  for (const LegendEntry& e : entries) label_width = std::max(label_width, text_width(e.label));
+  const int box_w = 2 * kBoxPad + kSwatch + kSwatchGap + label_width;
+  const int box_h = 2 * kBoxPad + static_cast<int>(entries.size()) * kRow - 9;
+  if (box_w > area.width() - 2 * kLegendInset || box_h > area.height() - 2 * kLegendInset) return false;
+
+  const int left = area.x0 + kLegendInset, right = area.x1 - kLegendInset - box_w;
+  const int center_x = (area.x0 + area.x1 - box_w) / 2;
+  const int top = area.y0 + kLegendInset, bottom = area.y1 - kLegendInset - box_h;
+  const int center_y = (area.y0 + area.y1 - box_h) / 2;
+  const std::array<std::pair<int, int>, 8> places = {{{right, top}, {left, top}, {right, bottom}, {left, bottom},
+                                                      {right, center_y}, {left, center_y}, {center_x, top},
+                                                      {center_x, bottom}}};
+  for (const auto& [x, y] : places) {
+    const Rect box{x, y, x + box_w, y + box_h};
+    const Rect near = Rect{x - kLegendClearance, y - kLegendClearance, box.x1 + kLegendClearance,
+                           box.y1 + kLegendClearance}
+                          .intersect(canvas.bounds());
+    bool free = true;
+    for (int py = near.y0; py < near.y1 && free; ++py) {
+      for (int px = near.x0; px < near.x1 && free; ++px) free = !ink[static_cast<size_t>(py) * canvas.width() + px];
+    }
+    if (!free) continue;
+    canvas.fill(box, kBackgroundColor);
+    canvas.outline(box, kLegendBorderColor);
+    for (size_t i = 0; i < entries.size(); ++i) {
+      draw_entry(canvas, box.x0 + kBoxPad, box.y0 + kBoxPad + static_cast<int>(i) * kRow, entries[i]);
+    }
+    return true;
+  }
+  return false;
+}
+
+// The legend as rows of entries side by side in a box below the chart: at
+// most max_rows rows, the last entries replaced by "+N more" when they do not
+// fit. Positions are relative to the box.
+struct LegendBelow {
+  struct Placed {
+    int x, y;
+    LegendEntry entry;
+  };
+  std::vector<Placed> placed;
+  std::string more;
+  int more_x = 0, more_y = 0;
+  int width = 0, height = 0;  // of the box; 0 when there is nothing to draw
+};
+
+LegendBelow layout_legend_below(std::vector<LegendEntry> entries, int max_width, int max_rows) {
+  LegendBelow out;
+  const int inner = max_width - 2 * kBoxPad;
+  if (max_rows < 1 || inner < kSwatch + kSwatchGap + 3 * 6 * kTextScale) return out;
+  for (LegendEntry& e : entries) e.label = fit_text(e.label, inner - kSwatch - kSwatchGap);
+  // Lays out the first `shown` entries (plus "+N more" when some are left);
+  // false if they need more than max_rows rows.
+  const auto try_layout = [&](size_t shown) {
+    out = LegendBelow{};
+    int x = 0, row = 0, widest = 0;
+    const auto place = [&](int w) {
+      if (x > 0 && x + w > inner) x = 0, ++row;
+      const int at = x;
+      x += w + kEntryGap;
+      widest = std::max(widest, at + w);
+      return at;
+    };
+    for (size_t i = 0; i < shown; ++i) {
+      const int at = place(entry_width(entries[i]));
+      out.placed.push_back({kBoxPad + at, kBoxPad + row * kRow, entries[i]});
+    }
+    if (shown < entries.size()) {
+      out.more = fmt::format("+{} more", entries.size() - shown);
+      out.more_x = kBoxPad + place(text_width(out.more));
+      out.more_y = kBoxPad + row * kRow;
+    }
+    out.width = 2 * kBoxPad + widest;
+    out.height = 2 * kBoxPad + (row + 1) * kRow - 9;
+    return row < max_rows;
+  };
+  for (size_t shown = entries.size();; --shown) {
+    if (try_layout(shown)) return out;
+    if (shown == 0) return LegendBelow{};
+  }
+}
+
+// ---- layout and drawing ----
+
+// Where everything goes, for a given space kept free below the chart.
+struct Layout {
+  Axis ax, ay;
+  Rect area;  // the plot frame (inclusive of its 1-px border)
+  int title_y = 0, y_label_y = 0, x_label_y = 0, widest_y_label = 0;
+};
+
+Layout layout_chart(const Chart& chart, int width, int height, int reserved_bottom) {
+  Layout L;
+  std::tie(L.ax, L.ay) = fit_axes(chart);
   // ---- vertical layout: title row, y-label row, plot area, tick labels, x label ----
   int top = kPad;
-  const int title_y = top;
-  if (!title.empty()) top += kCapHeight + kDescent + 10;
-  const int y_label_y = top;
-  if (!y_label.empty()) top += kCapHeight + kDescent + 12;
+  L.title_y = top;
+  if (!chart.title.empty()) top += kCapHeight + kDescent + 10;
+  L.y_label_y = top;
+  if (!chart.y_label.empty()) top += kCapHeight + kDescent + 12;
   top += kCapHeight / 2;  // room for the top tick label, centred on its tick
-  int bottom = height - kPad;
-  const int x_label_y = bottom - kCapHeight - kDescent;
-  if (!x_label.empty()) bottom = x_label_y - 8;
+  int bottom = height - kPad - reserved_bottom;
+  L.x_label_y = bottom - kCapHeight - kDescent;
+  if (!chart.x_label.empty()) bottom = L.x_label_y - 8;
   bottom -= kTickLength + kTickLabelGap + kCapHeight + kDescent;
   const Rect vertical{0, top, width, bottom};
 
@@ -584,26 +779,37 @@ void render(const Chart& chart, Canvas& canvas) {
   const auto label_width = [](const std::string& l) { return text_width(l); };
   const auto label_height = [](const std::string&) { return kCapHeight; };
   const int max_y_ticks = std::max(2, vertical.height() / 45);
-  ay.ticks = ay.log ? log_ticks(ay.lo, ay.hi, max_y_ticks, vertical.height(), label_height)
-                    : linear_ticks(ay.lo, ay.hi, max_y_ticks, vertical.height(), label_height, false);
-  int widest_y_label = 0;
-  for (const Tick& t : ay.ticks) widest_y_label = std::max(widest_y_label, text_width(t.label));
-  const int left = std::min(kPad + widest_y_label + kTickLabelGap + kTickLength, width / 3);
+  L.ay.ticks = L.ay.log ? log_ticks(L.ay.lo, L.ay.hi, max_y_ticks, vertical.height(), label_height)
+                        : linear_ticks(L.ay.lo, L.ay.hi, max_y_ticks, vertical.height(), label_height, false);
+  for (const Tick& t : L.ay.ticks) L.widest_y_label = std::max(L.widest_y_label, text_width(t.label));
+  const int left = std::min(kPad + L.widest_y_label + kTickLabelGap + kTickLength, width / 3);
 
   // ---- x ticks; the right margin must hold half of the last label (two passes) ----
   int right = width - kPad - 10;
   for (int pass = 0; pass < 2; ++pass) {
     const int axis_pixels = right - left;
-    ax.ticks = linear_ticks(ax.lo, ax.hi, std::max(2, axis_pixels / 90), axis_pixels, label_width, false);
+    L.ax.ticks = linear_ticks(L.ax.lo, L.ax.hi, std::max(2, axis_pixels / 90), axis_pixels, label_width, false,
+                              chart.integer_x ? 1.0 : 0.0);
     int overflow = 0;  // how far the widest-reaching label passes the image's right margin
-    for (const Tick& t : ax.ticks) {
-      const double px = left + ax.unit(t.position) * axis_pixels;
+    for (const Tick& t : L.ax.ticks) {
+      const double px = left + L.ax.unit(t.position) * axis_pixels;
       overflow = std::max(overflow, static_cast<int>(std::ceil(px + text_width(t.label) / 2.0)) - (width - kPad / 2));
     }
     if (overflow <= 0) break;
     right = std::max(left + 60, right - overflow);
   }
-  const Rect area{left, top, right, bottom};  // the plot frame (inclusive of its 1-px border)
+  L.area = Rect{left, top, right, bottom};
+  return L;
+}
+
+// Draws the chart but not its legend; returns the mask of pixels the series inked.
+std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& canvas) {
+  const int width = canvas.width();
+  const std::string title = printable_ascii(chart.title);
+  const std::string x_label = printable_ascii(chart.x_label);
+  const std::string y_label = printable_ascii(chart.y_label);
+  const Axis &ax = L.ax, &ay = L.ay;
+  const Rect& area = L.area;
   const auto x_pixel = [&](double position) {
     return std::clamp(static_cast<int>(area.x0 + ax.unit(position) * area.width()), area.x0, area.x1 - 1);
   };
@@ -623,17 +829,41 @@ void render(const Chart& chart, Canvas& canvas) {
     }
   }
 
-  // ---- series ----
-  std::vector<uint8_t> ink(static_cast<size_t>(width) * height, 0);
+  // ---- series: solid ones first, dotted ones last, so that identical lines
+  // all show (each pattern's dashes are shorter than the one drawn before) ----
+  std::vector<uint8_t> ink(static_cast<size_t>(width) * canvas.height(), 0);
   const Rect inside{area.x0 + 1, area.y0 + 1, area.x1 - 1, area.y1 - 1};
-  for (size_t i = 0; i < chart.series.size(); ++i) {
+  std::vector<size_t> order(chart.series.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return style_of(chart, a) % kDashPatterns < style_of(chart, b) % kDashPatterns;
+  });
+  bool has_data = false;
+  for (const size_t i : order) {
+    const Series& series = chart.series[i];
+    const size_t style = style_of(chart, i);
     Coverage coverage(inside);
-    for (std::vector<Point>& run : pixel_runs(chart.series[i], ax, ay, area)) {
+    for (std::vector<Point>& run : pixel_runs(series, ax, ay, area)) {
+      has_data = true;
+      if (series.marker != Marker::none) {
+        // A background-coloured halo first, so that a marker drawn over a
+        // larger one (a circle over a triangle: forward and backward gains
+        // that coincide) leaves the corners of the one beneath visible.
+        Coverage halo(inside);
+        std::optional<Point> last;
+        for (const Point& p : run) {
+          if (last && std::hypot(p.x - last->x, p.y - last->y) < kMarkerSpacing) continue;
+          draw_marker(halo, p, series.marker, kMarkerHalo);
+          draw_marker(coverage, p, series.marker);
+          last = p;
+        }
+        halo.composite(canvas, kBackgroundColor);
+      }
       run = reduce_per_column(std::move(run), area.width());
       if (run.size() == 1) coverage.stroke(run[0], run[0], kDotRadius);
-      for (size_t k = 1; k < run.size(); ++k) coverage.stroke(run[k - 1], run[k], kLineHalfWidth);
+      stroke_polyline(coverage, run, dash_pattern(style));
     }
-    coverage.composite(canvas, series_color(i), &ink);
+    coverage.composite(canvas, series_color(style), &ink);
   }
   if (!has_data) {
     const std::string message = chart.series.empty() ? "no series" : "no finite data";
@@ -663,22 +893,57 @@ void render(const Chart& chart, Canvas& canvas) {
   if (!x_label.empty()) {
     const std::string text = fit_text(x_label, width - 2 * kPad);
     const int w = text_width(text);
-    draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), x_label_y,
+    draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), L.x_label_y,
               text, kTextColor);
   }
   if (!y_label.empty()) {
     // Horizontal, above the y axis, starting at the tick labels' left edge.
-    const int x = std::max(kPad, area.x0 - kTickLength - kTickLabelGap - widest_y_label);
-    draw_text(canvas, x, y_label_y, fit_text(y_label, width - kPad - x), kTextColor);
+    const int x = std::max(kPad, area.x0 - kTickLength - kTickLabelGap - L.widest_y_label);
+    draw_text(canvas, x, L.y_label_y, fit_text(y_label, width - kPad - x), kTextColor);
   }
   if (!title.empty()) {
     const std::string text = fit_text(title, width - 2 * kPad - 1);
     const int w = text_width(text) + 1;  // +1: the bold offset
-    draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), title_y,
+    draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), L.title_y,
               text, kTextColor, kTextScale, true);
   }
+  return ink;
+}
 
-  draw_legend(canvas, chart, inside, ink);
+constexpr int kMinPlotHeight = 48;  // a legend below the chart may not squeeze the plot area below this
+
+// Draws chart onto a canvas of its own size: first with the legend inside
+// the plot area; where no free place is found there, again with the legend
+// in a box below the chart.
+void render(const Chart& chart, Canvas& canvas) {
+  const int width = canvas.width(), height = canvas.height();
+  const Layout plain = layout_chart(chart, width, height, 0);
+  const std::vector<uint8_t> ink = draw_chart(chart, plain, canvas);
+  const std::vector<LegendEntry> entries = legend_entries(chart);
+  if (entries.empty()) return;
+  const Rect inside{plain.area.x0 + 1, plain.area.y0 + 1, plain.area.x1 - 1, plain.area.y1 - 1};
+  if (legend_inside(canvas, entries, inside, ink)) return;
+
+  // Below: in at most a quarter of the height (and 4 rows), fewer rows if
+  // the plot area would get under kMinPlotHeight.
+  const int max_rows = std::clamp((height / 4 - 2 * kBoxPad + 9) / kRow, 1, 4);
+  for (int rows = max_rows; rows >= 1; --rows) {
+    const LegendBelow legend = layout_legend_below(entries, width - 2 * kPad, rows);
+    if (legend.height == 0) continue;
+    const Layout L = layout_chart(chart, width, height, legend.height + 6);
+    if (L.area.height() < kMinPlotHeight) continue;
+    canvas.clear();
+    draw_chart(chart, L, canvas);
+    const Rect box{(width - legend.width) / 2, height - kPad - legend.height, (width + legend.width) / 2,
+                   height - kPad};
+    canvas.outline(box, kLegendBorderColor);
+    for (const LegendBelow::Placed& p : legend.placed) draw_entry(canvas, box.x0 + p.x, box.y0 + p.y, p.entry);
+    if (!legend.more.empty()) {
+      draw_text(canvas, box.x0 + legend.more_x, box.y0 + legend.more_y, legend.more, kMutedTextColor);
+    }
+    return;
+  }
+  // No room for a legend anywhere (a tiny image): the chart goes without one.
 }
 
 // Encodes the PNG in memory, then writes it all-or-nothing.
@@ -708,6 +973,45 @@ Rgb series_color(size_t index) {
       {127, 127, 127},  // grey
   }};
   return kPalette[index % kPaletteSize];
+}
+
+Dash dash_pattern(size_t index) {
+  // Nested: each pattern's dashes start where the previous one's do and end
+  // earlier, leaving ~5 px of every 30 to the pattern below (the 2.5-px round
+  // caps included), so identical lines drawn in this order all show.
+  static constexpr std::array<Dash, kDashPatterns> kPatterns = {{
+      {0.0, 0.0},    // solid
+      {30.0, 18.0},  // long dashes
+      {30.0, 8.0},   // short dashes
+      {10.0, 1.0},   // dots
+  }};
+  return kPatterns[index % kDashPatterns];
+}
+
+TextMask text_mask(const std::string& text) {
+  const std::string ascii = printable_ascii(text);
+  std::string mutable_text = ascii;
+  TextMask mask;
+  const std::vector<Rect> quads = glyph_quads(ascii);
+  mask.width = stb_easy_font_width(mutable_text.data());
+  for (const Rect& q : quads) mask.width = std::max(mask.width, q.x1);
+  mask.ink.assign(static_cast<size_t>(mask.width) * kTextRows, 0);
+  for (const Rect& q : quads) {
+    for (int y = std::max(q.y0, 0); y < std::min(q.y1, kTextRows); ++y) {
+      for (int x = std::max(q.x0, 0); x < q.x1; ++x) mask.ink[static_cast<size_t>(y) * mask.width + x] = 1;
+    }
+  }
+  return mask;
+}
+
+Range x_range(const Chart& chart) {
+  const Axis ax = fit_axes(chart).first;
+  return {ax.lo, ax.hi};
+}
+
+Range y_range(const Chart& chart) {
+  const Axis ay = fit_axes(chart).second;
+  return ay.log ? Range{std::pow(10.0, ay.lo), std::pow(10.0, ay.hi)} : Range{ay.lo, ay.hi};
 }
 
 void write_png(const Chart& chart, const std::string& path, int width, int height) {

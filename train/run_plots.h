@@ -3,11 +3,24 @@
 // picture: training and validation loss, gradient norm, the largest
 // composite Amax gain over training, and the per-site composite gain at the
 // last evaluation (mHC Fig. 3 and 7).
+//
+// Run r (its position in the list) has style r in every chart: one colour
+// and one dash pattern. What a line shows within a run is told by markers:
+// training loss has none, validation loss circles; backward gains triangles,
+// forward gains circles (drawn on top: where the two coincide, the triangle's
+// corners show around the circle). Gain charts always cover gain 1 (no
+// amplification).
 #pragma once
 #include <string>
 #include <vector>
 
+#include "train/metrics.h"
+#include "train/plot.h"
+
 namespace mhc {
+
+// The four charts, in order: loss, grad_norm, amax_gain, amax_by_site.
+std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs);
 
 // Writes loss.png, grad_norm.png, amax_gain.png, amax_by_site.png and
 // summary.png (all four panels) into out_dir; returns the paths written.
