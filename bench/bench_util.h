@@ -1,5 +1,5 @@
 // bench_util.h — helpers for the benchmarks: warm up, repeat, report the
-// median in milliseconds; a competing CPU load; the OpenMP wait setting.
+// median in milliseconds; a competing CPU load; the CPU threads in use.
 #pragma once
 #include <signal.h>
 #include <stdlib.h>
@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_threads.h"
+
 namespace mhc::bench {
 
 // Median wall time of `fn` in milliseconds over `reps` runs after `warmup` runs.
@@ -21,6 +23,7 @@ inline double median_ms(const std::function<void()>& fn, int reps, int warmup = 
   for (int i = 0; i < warmup; ++i) fn();
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
+    cpu_threads_tick();  // between repetitions, as the trainer between steps
     auto t0 = std::chrono::steady_clock::now();
     fn();
     auto t1 = std::chrono::steady_clock::now();
@@ -58,11 +61,12 @@ class CompetingLoad {
   std::vector<pid_t> children_;
 };
 
-// How OpenMP threads wait in this process (kernels/cpu/openmp_waiting.h), for the report.
-inline std::string openmp_waiting_setting() {
-  if (const char* p = getenv("OMP_WAIT_POLICY")) return std::string("OMP_WAIT_POLICY=") + p;
-  if (const char* s = getenv("GOMP_SPINCOUNT")) return std::string("GOMP_SPINCOUNT=") + s;
-  return "libgomp default";
+// The CPU threads in use and how they wait, for the report.
+inline std::string cpu_threads_setting() {
+  std::string s = std::to_string(cpu_threads_now()) + " OpenMP thread" + (cpu_threads_now() == 1 ? "" : "s");
+  if (const char* p = getenv("OMP_NUM_THREADS")) s += std::string(" (OMP_NUM_THREADS=") + p + ")";
+  if (const char* p = getenv("OMP_WAIT_POLICY")) s += std::string(", OMP_WAIT_POLICY=") + p;
+  return s;
 }
 
 }  // namespace mhc::bench

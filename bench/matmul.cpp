@@ -9,12 +9,12 @@
 #include "autograd/random.h"
 #include "bench/bench_util.h"
 #include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/openmp_waiting.h"
+#include "kernels/cpu/cpu_threads.h"
 
 using namespace mhc;
 
-int main(int, char** argv) {
-  mhc::choose_openmp_waiting(argv);
+int main() {
+  mhc::adapt_cpu_threads_to_load(true);
   fmt::print("matmul on the CPU ({} OpenMP threads), f32, C = A·B\n", omp_get_max_threads());
   fmt::print("{:>22} {:>12} {:>12} {:>10}\n", "M x N x K", "BLAS GF/s", "ref GF/s", "BLAS/ref");
   struct Case { int64_t M, N, K; };

@@ -21,7 +21,7 @@
 #include "autograd/ops_mhc.h"
 #include "autograd/tape.h"
 #include "layers/manifold_hyper_connection.h"
-#include "kernels/cpu/openmp_waiting.h"
+#include "kernels/cpu/cpu_threads.h"
 
 using namespace mhc;
 
@@ -46,7 +46,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mhc::choose_openmp_waiting(argv);
+  mhc::adapt_cpu_threads_to_load(true);
   CLI::App app{"fused mHC kernels vs their unfused composition"};
   std::string device_s = "cuda", dtype_s = "bf16";
   int64_t M = 16384, n = 4;

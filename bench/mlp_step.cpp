@@ -8,12 +8,12 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "bench/bench_util.h"
-#include "kernels/cpu/openmp_waiting.h"
+#include "kernels/cpu/cpu_threads.h"
 
 using namespace mhc;
 
-int main(int, char** argv) {
-  mhc::choose_openmp_waiting(argv);
+int main() {
+  mhc::adapt_cpu_threads_to_load(true);
   const int64_t B = 768, D = 128, H = 512, V = 65;  // the cpu-char model's token count and widths
   Rng rng(1);
   Tensor x = Tensor::randn({B, D}, rng);

@@ -16,7 +16,7 @@
 
 #include "autograd/ops.h"
 #include "bench/bench_util.h"
-#include "kernels/cpu/openmp_waiting.h"
+#include "kernels/cpu/cpu_threads.h"
 #include "autograd/tape.h"
 #include "layers/dropout_seeds.h"
 #include "train/config.h"
@@ -58,7 +58,7 @@ std::vector<std::string> split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  choose_openmp_waiting(argv);
+  adapt_cpu_threads_to_load(true);
   CLI::App app{"time one training step per residual variant"};
   std::string preset_name = "cpu-char", device_name_s = "cpu", dtype = "f32", variants = "residual,hc,mhc";
   int64_t streams = 4, steps = 20, warmup = 3, vocab = 65, batch = 0, load = 0;
@@ -90,8 +90,8 @@ int main(int argc, char** argv) {
   base.model.vocab_size = vocab;
   const int64_t B = base.optim.batch_size, T = base.model.block_size;
 
-  fmt::print("training step, preset {}, {} {}, batch {} x {} tokens; OpenMP threads: {}\n", preset_name,
-             device_name_s, dtype, B, T, bench::openmp_waiting_setting());
+  fmt::print("training step, preset {}, {} {}, batch {} x {} tokens; {}\n", preset_name, device_name_s, dtype, B, T,
+             bench::cpu_threads_setting());
   fmt::print("{:>10} {:>8} {:>10} {:>12} {:>8} {:>10} {:>11}\n", "variant", "streams", "ms/step", "tokens/s", "MFU",
              "peak MiB", "vs residual");
   // Build every variant first, then time them in interleaved rounds (one
@@ -142,6 +142,7 @@ int main(int argc, char** argv) {
     vs.push_back(std::move(var));
   }
   auto step = [&](Variant& v, int64_t i) {
+    cpu_threads_tick();  // as the trainer does between steps
     DropoutSeeds::begin_step(1, static_cast<uint64_t>(i));
     v.opt->zero_grad();
     Tensor loss = v.model->loss(v.x, v.y);
@@ -204,8 +205,8 @@ int main(int argc, char** argv) {
       bench::CompetingLoad competing(static_cast<int>(load));
       loaded = measure();
     }
-    fmt::print("\nwith {} busy process{} competing (OpenMP threads: {}):\n", load, load == 1 ? "" : "es",
-               bench::openmp_waiting_setting());
+    fmt::print("\nwith {} busy process{} competing (at the end: {}):\n", load, load == 1 ? "" : "es",
+               bench::cpu_threads_setting());
     fmt::print("{:>10} {:>12} {:>12} {:>10}\n", "variant", "idle ms", "loaded ms", "slowdown");
     for (size_t k = 0; k < vs.size(); ++k)
       fmt::print("{:>10} {:>12.2f} {:>12.2f} {:>9.2f}x\n", vs[k].name, idle[k], loaded[k], loaded[k] / idle[k]);

@@ -15,7 +15,7 @@
 #include "datasets/corpus.h"
 #include "datasets/tokenizer.h"
 #include "datasets/utf8.h"
-#include "kernels/cpu/openmp_waiting.h"
+#include "kernels/cpu/cpu_threads.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/generate.h"
@@ -209,7 +209,7 @@ int run_train(const char* program, TrainConfig& c, bool config_from_run, const s
 }  // namespace
 
 int main(int argc, char** argv) {
-  choose_openmp_waiting(argv);  // before any OpenMP region: see openmp_waiting.h
+  adapt_cpu_threads_to_load(true);  // fewer threads while other programs keep cores busy
   CLI::App app{"mhc — train small language models with a residual stream, Hyper-Connections (HC)\n"
                "or Manifold-Constrained Hyper-Connections (mHC), and compare them.\n\n"
                "  mhc train --preset cpu-char --residual mhc --streams 4\n"

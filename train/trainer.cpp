@@ -17,6 +17,7 @@
 #include "datasets/file_io.h"
 #include "datasets/token_cache.h"
 #include "datasets/utf8.h"
+#include "kernels/cpu/cpu_threads.h"
 #include "layers/amax_gain.h"
 #include "layers/dropout_seeds.h"
 #include "train/checkpoint.h"
@@ -200,6 +201,7 @@ void Trainer::save(int64_t steps_done) {
 }
 
 double Trainer::train_step(int64_t step) {
+  cpu_threads_tick();  // as many CPU threads as there are free cores (results do not depend on it)
   model_->train(true);
   optimizer_->zero_grad();
   const int64_t accum = cfg_.optim.grad_accum;

@@ -1,0 +1,109 @@
+// cpu_threads.cpp — see cpu_threads.h.
+#include "kernels/cpu/cpu_threads.h"
+
+#include <omp.h>
+#include <sched.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace mhc {
+
+namespace {
+
+struct Sample {
+  double wall = 0;       // seconds, steady clock
+  double busy = 0;       // seconds the allowed CPUs were busy, all programs together
+  double own = 0;        // this process's CPU seconds
+};
+
+struct State {
+  bool on = false;
+  int max_threads = 1, threads = 1, cpus = 1;
+  Sample last;
+};
+
+State& state() {
+  static State s;
+  return s;
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Busy seconds of the CPUs in this process's affinity mask, from /proc/stat's
+// per-CPU lines: user nice system idle iowait irq softirq steal (in clock ticks).
+double busy_seconds(int* cpus) {
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  const bool have_mask = sched_getaffinity(0, sizeof mask, &mask) == 0;
+  std::ifstream in("/proc/stat");
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  double busy = 0;
+  int counted = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] < '0' || line[3] > '9') continue;
+    std::istringstream fields(line.substr(3));
+    int cpu = -1;
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    fields >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    if (cpu < 0 || (have_mask && !CPU_ISSET(cpu, &mask))) continue;
+    busy += user + nice + system + irq + softirq + steal;
+    ++counted;
+  }
+  if (cpus) *cpus = std::max(counted, 1);
+  return busy / tick;
+}
+
+double own_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+Sample take_sample(int* cpus) { return {now_seconds(), busy_seconds(cpus), own_cpu_seconds()}; }
+
+}  // namespace
+
+void adapt_cpu_threads_to_load(bool on) {
+  State& s = state();
+  if (on && std::getenv("OMP_NUM_THREADS")) on = false;  // the user's choice stands
+  if (on && !s.on) {
+    s.max_threads = s.threads = omp_get_max_threads();
+    s.last = take_sample(&s.cpus);
+  }
+  if (!on && s.on) omp_set_num_threads(s.max_threads);
+  s.on = on;
+}
+
+void cpu_threads_tick() {
+  State& s = state();
+  if (!s.on) return;
+  const double t = now_seconds();
+  if (t - s.last.wall < 0.5) return;
+  const Sample now = take_sample(&s.cpus);
+  const double wall = now.wall - s.last.wall;
+  // Cores other programs kept busy: all busy time minus ours. Our own idle
+  // threads spinning at a barrier count as ours, so they never look like load.
+  const double others = std::max(0.0, (now.busy - s.last.busy) - (now.own - s.last.own)) / wall;
+  s.last = now;
+  const double free_cores = static_cast<double>(std::min(s.cpus, s.max_threads)) - others;
+  // A core counts as free when others used less than ~70% of it.
+  const int target = std::clamp(static_cast<int>(std::floor(free_cores + 0.3)), 1, s.max_threads);
+  if (target != s.threads) {
+    s.threads = target;
+    omp_set_num_threads(target);
+  }
+}
+
+int cpu_threads_now() { return state().on ? state().threads : omp_get_max_threads(); }
+
+}  // namespace mhc

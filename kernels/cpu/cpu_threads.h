@@ -1,0 +1,31 @@
+// cpu_threads.h — how many OpenMP threads the CPU backend runs, adapted to
+// what the rest of the machine is doing.
+//
+// On an idle machine every core helps. When another program keeps a core
+// busy, a thread of ours on that core runs only part of the time, and every
+// parallel region then waits for it at its closing barrier: with one busy
+// process on 2 cores a training step ran 3-6x slower (bench_train_step
+// --load 1). Running only as many threads as there are free cores avoids
+// that wait. The kernels add in an order fixed by the shapes alone
+// (kernels/backend.h), so the thread count never changes a result.
+//
+// The free cores are measured, not guessed: between two ticks, the busy
+// time of the CPUs this process may run on (/proc/stat) minus this
+// process's own CPU time is what other programs used.
+#pragma once
+
+namespace mhc {
+
+// Turns adaptation on (mhc train and the benchmarks do, at start) or off.
+// Off, or when the user set OMP_NUM_THREADS, OpenMP's own choice stands.
+void adapt_cpu_threads_to_load(bool on);
+
+// Re-measures, at most every half second, and sets the OpenMP thread count
+// to the number of free cores (at least 1, at most the initial count).
+// Cheap; call it between training steps, from the thread that runs them.
+void cpu_threads_tick();
+
+// The thread count in use now.
+int cpu_threads_now();
+
+}  // namespace mhc
