@@ -96,7 +96,8 @@ Tensor mhc_coefficients(const Tensor& x_in, const Tensor& phi_in, const Tensor& 
   be.mhc_project(dt, ptr(x), ptr(phi), q.data_ptr(), rstd.data_ptr(), s.M, K, s.P, static_cast<float>(eps));
   Shape out_shape{x.size(0), x.size(1), s.P};
   Tensor coeffs = Tensor::empty(out_shape, ct, x.device());
-  be.mhc_gates(dt, ptr(q), ptr(alpha), ptr(bias), coeffs.data_ptr(), s.M, s.n, iters, sigmoid_gates);
+  // The gates see only coefficient tensors: their dtype argument is ct, not dt.
+  be.mhc_gates(ct, ptr(q), ptr(alpha), ptr(bias), coeffs.data_ptr(), s.M, s.n, iters, sigmoid_gates);
   Tensor saved_x = rc ? Tensor() : x.detach();
   record(coeffs, op, {&x, &phi, &alpha, &bias},
          [s, K, iters, sigmoid_gates, saved_x, rc, phi = phi.detach(), alpha = alpha.detach(), bias = bias.detach(), q,
@@ -106,7 +107,7 @@ Tensor mhc_coefficients(const Tensor& x_in, const Tensor& phi_in, const Tensor& 
            const DType dt = x.dtype(), ct = q.dtype();
            Backend& be = backend_of(x);
            Tensor gh = Tensor::empty({s.M, s.P}, ct, x.device());  // ∂L/∂h̃, h̃ = α ⊙ q + b
-           be.mhc_gates_backward(dt, ptr(q), ptr(alpha), ptr(bias), ptr(g), gh.data_ptr(), s.M, s.n, iters,
+           be.mhc_gates_backward(ct, ptr(q), ptr(alpha), ptr(bias), ptr(g), gh.data_ptr(), s.M, s.n, iters,
                                  sigmoid_gates);
            Tensor g_alpha = node.needs_grad(2) ? sum(gh * q, {0}) : Tensor();
            Tensor g_bias = node.needs_grad(3) ? sum(gh, {0}) : Tensor();
@@ -117,9 +118,11 @@ Tensor mhc_coefficients(const Tensor& x_in, const Tensor& phi_in, const Tensor& 
              be.mhc_project_backward(dt, ptr(x), ptr(phi), ptr(q), ptr(rstd), ptr(gq), gx.data_ptr(), s.M, K, s.P);
            }
            if (node.needs_grad(1)) {
-             // ∂L/∂φ = Σ_tokens rstd · v ⊗ gq, one product over all tokens (in the streams' dtype).
-             Tensor gqr = gq * rstd.unsqueeze(-1);
-             gphi = matmul(x.reshape({s.M, K}).transpose(0, 1), gqr.to(dt)).to(ct);
+             // ∂L/∂φ = Σ_tokens rstd · v ⊗ gq, one product over all tokens, in the
+             // coefficient dtype: f32 inputs (bf16 streams are widened exactly) and
+             // f32 accumulation, like every other coefficient gradient.
+             Tensor gqr = gq * rstd.unsqueeze(-1);  // (M, P)
+             gphi = matmul(x.to(ct).reshape({s.M, K}).transpose(0, 1), gqr);  // (K, P)
            }
            return std::vector<Tensor>{gx, gphi, g_alpha, g_bias};
          });

@@ -1,4 +1,5 @@
-// backend.cpp — picks the backend for a device, and names of op enums.
+// backend.cpp — picks the backend for a device (and the tests' stand-in for
+// CUDA), and names of op enums.
 #include "kernels/backend.h"
 
 #include <stdexcept>
@@ -29,11 +30,22 @@ bool cuda_available() {
 #endif
 }
 
+namespace {
+Backend* cuda_stand_in = nullptr;  // set_cuda_backend_for_testing
+}  // namespace
+
+Backend* set_cuda_backend_for_testing(Backend* stand_in) {
+  Backend* previous = cuda_stand_in;
+  cuda_stand_in = stand_in;
+  return previous;
+}
+
 Backend& backend_for(Device device) {
   if (device == Device::cpu) {
     static CpuBackend cpu;
     return cpu;
   }
+  if (cuda_stand_in) return *cuda_stand_in;
 #ifdef MHC_HAVE_CUDA
   if (!cuda_device_present())
     throw std::runtime_error("device cuda requested, but no CUDA GPU is visible on this machine");

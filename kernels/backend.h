@@ -191,9 +191,12 @@ class Backend {
   virtual bool prefers_fused_mhc() const = 0;
   // Per token m with n streams of width C (K = nC values v = vec(x[m])) and
   // P = 2n + n² coefficients. "Coefficient" tensors (phi, q, rstd, coeffs,
-  // their gradients) have dtype stat_dtype(t): f32 beside bf16/f32 streams,
-  // f64 beside f64 ones. The unfused composition in
-  // layers/manifold_hyper_connection.cpp is the reference for all of them.
+  // their gradients) have dtype stat_dtype(streams): f32 beside bf16/f32
+  // streams, f64 beside f64 ones. The dtype argument t names the streams'
+  // dtype in (a), (d) and (e); in (b, c), where every tensor is a
+  // coefficient, it names the coefficient dtype (so f32 for bf16 streams).
+  // The unfused composition in layers/manifold_hyper_connection.cpp is the
+  // reference for all of them.
   //
   // (a) RMS statistic and projection in one pass over x:
   //     rstd = (mean(v²) + eps)^(−1/2),  q = rstd · (v φ)        x (M, K), φ (K, P) → q (M, P), rstd (M)
@@ -204,7 +207,8 @@ class Backend {
                                     const void* gq, void* gx, int64_t M, int64_t K, int64_t P) = 0;
   // (b, c) gates and Sinkhorn: h̃ = α ⊙ q + b (α, b: (P) vectors), then
   //     coeffs = [σ(h̃_pre) | 2σ(h̃_post) | SinkhornKnopp(h̃_res, iters)]    (M, P)
-  // (H_pre = H_post = 1 when sigmoid_gates is false).
+  // (H_pre = H_post = 1 when sigmoid_gates is false). t = the coefficient
+  // dtype, stat_dtype(streams): f32 (CUDA accepts nothing else) or f64.
   virtual void mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M,
                          int64_t n, int iters, bool sigmoid_gates) = 0;
   //     gh = ∂L/∂h̃ from gcoeffs, through σ, 2σ and the exact Sinkhorn backward.
@@ -243,6 +247,12 @@ class Backend {
 // The backend for a device. Throws a clear error for CUDA when the build has
 // no CUDA backend or the machine has no GPU.
 Backend& backend_for(Device device);
+// Test hook, for tests only: while a stand-in is installed, backend_for(
+// Device::cuda) returns it instead of the CUDA backend, in any build and
+// with or without a GPU (tests/dry_cuda_backend.h uses it to run the model
+// through the CUDA contract on the host). nullptr removes it. Returns the
+// stand-in it replaces. cuda_available() still reports the real GPU.
+Backend* set_cuda_backend_for_testing(Backend* stand_in);
 bool cuda_available();
 // With MHC_CUDA_PROFILE=1, forgets the GPU time recorded so far (benchmarks
 // call it after their warm-up steps); otherwise does nothing.

@@ -10,7 +10,9 @@
 // Init (DESIGN §3): W = 0, s_α = s_β = 0.01, A_m = e_{k mod n} (site k reads
 // stream k mod n), A_r = I, B = 1 — a pre-norm transformer at step 0.
 // Nothing constrains H_res: the product over depth can grow without bound,
-// which is the instability mHC removes.
+// which is the instability mHC removes. As in mHC, the coefficient path
+// (norm statistic, projections, tanh, A_m, A_r, B, and their gradients) is
+// f32 even when the streams are bf16; the mixes round once, to the streams.
 #pragma once
 #include "layers/residual_site.h"
 

@@ -40,9 +40,10 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
   if (fused) return forward_fused(x, F);
   if (recompute_)
     throw std::invalid_argument("mHC: selective recompute needs the fused site kernels (--hc.fused auto on CUDA, or on)");
-  // Coefficient path, in f32 (f64 in gradient checks).
-  const DType ct = dt == DType::f64 ? DType::f64 : DType::f32;
-  Tensor v = rms_norm(x.to(ct).reshape({B, T, n * C_}), Tensor(), eps_);       // (B, T, nC)   Eq. 7
+  // Coefficient path, in f32 (f64 in gradient checks), also for bf16 streams.
+  const DType ct = stat_dtype(dt);
+  Tensor xc = x.to(ct);  // the streams, widened exactly (x itself for f32)     (B, T, n, C)
+  Tensor v = rms_norm(xc.reshape({B, T, n * C_}), Tensor(), eps_);             // (B, T, nC)   Eq. 7
   Tensor proj = matmul(v, phi.to(ct));                                          // (B, T, 2n + n²)
   Tensor pre = proj.slice(-1, 0, n) * alpha_pre.to(ct) + b_pre.to(ct);          // (B, T, n)
   Tensor post = proj.slice(-1, n, 2 * n) * alpha_post.to(ct) + b_post.to(ct);   // (B, T, n)
@@ -57,13 +58,16 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
   Tensor h_res = sinkhorn(res, iters_);                                        // (B, T, n, n)  Eq. 9
   keep_h_res(h_res);
 
-  // Stream path, in the activations' dtype.
-  Tensor h_in = mix_streams(h_pre.to(dt).unsqueeze(-2), x).reshape({B, T, C_});  // H_pre x   (B, T, C)
-  Tensor y = F(h_in);                                                             // (B, T, C)
+  // Stream path: the f32 coefficients applied to the streams, as the fused
+  // kernels do — products in f32 on the widened streams, rounded once to the
+  // activations' dtype (bf16 coefficients would move in steps of 2^-8..2^-7
+  // near H_post ≈ 1), and the coefficient gradients stay f32.
+  Tensor h_in = mix_streams(h_pre.unsqueeze(-2), xc).reshape({B, T, C_}).to(dt);  // H_pre x   (B, T, C)
+  Tensor y = F(h_in);                                                              // (B, T, C)
   // x_{l+1} = H_res x + H_postᵀ y   (Eq. 3), as one product per token:
   //   [H_res | H_postᵀ] (n × (n+1))  ·  [x; y] ((n+1) × C)
-  Tensor h_out = concat({h_res, h_post.unsqueeze(-1)}, -1).to(dt);                // (B, T, n, n + 1)
-  return mix_streams(h_out, concat({x, y.unsqueeze(-2)}, -2));
+  Tensor h_out = concat({h_res, h_post.unsqueeze(-1)}, -1);                        // (B, T, n, n + 1)
+  return mix_streams(h_out, concat({xc, y.to(ct).unsqueeze(-2)}, -2)).to(dt);
 }
 
 Tensor ManifoldHyperConnection::forward_fused(const Tensor& x, const SubBlock& F) {

@@ -2,8 +2,9 @@
 // against its CPU reference (outputs and all input gradients, f32 and bf16,
 // n = 1, 2, 4, 8, odd C); the Sinkhorn backward kernel against finite
 // differences of the forward kernel; and training with selective recompute on
-// and off: bit-identical losses, lower peak memory with it on.
-// Without a GPU it says so and exits 77 (ctest: skipped).
+// and off: bit-identical losses, lower peak memory with it on; and, with bf16
+// streams, HC and mHC site gradients equal to the f32 path's (their
+// coefficient path is f32). Without a GPU it says so and exits 77 (ctest: skipped).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -13,6 +14,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops_mhc.h"
 #include "autograd/tape.h"
+#include "layers/hyper_connection.h"
 #include "layers/manifold_hyper_connection.h"
 #include "test_run_helpers.h"
 #include "train/trainer.h"
@@ -221,9 +223,86 @@ TEST_CASE("training with selective recompute: bit-identical losses, lower peak m
   CHECK(peak_on < peak_off);
 }
 
+TEST_CASE("bf16 streams: HC and mHC site gradients equal the f32 path's (the coefficient path is f32)",
+          "[cuda][bf16][coefficients]") {
+  // Both runs see the same bf16-exact stream values x and output weights w,
+  // r; the sub-block returns a constant c and the loss also weighs h_in
+  // directly, L = Σ out ⊙ w + Σ h_in ⊙ r, so every gradient reaching a site
+  // parameter — Σ_c r·x (pre), Σ_c w·c (post), Σ_c w·x (res), through σ,
+  // Sinkhorn, tanh, the norm statistic and the projections — is computed
+  // from the same values in f32 in both runs: with the coefficient path in
+  // f32 they agree to f32 rounding (~1e-7; kSameInputs = 1e-4 allows for a
+  // different summation order). Rounding any coefficient-path tensor or
+  // coefficient gradient to bf16 instead (8 significant bits: up to 2^-9
+  // relative, RMS ≈ 2^-8.5/√3 ≈ 1.6e-3 per term) moves these token sums —
+  // zero-mean sums of independent terms, whose relative error stays at the
+  // terms' level — by ~1e-3, ten times the bound or more.
+  constexpr double kSameInputs = 1e-4;
+  constexpr int64_t n = 4, C = 64, B = 2, T = 37;
+  Rng rng(7);
+  auto bf16_exact = [&](const Shape& s) { return Tensor::randn(s, rng).to(DType::bf16).to(DType::f32).to(Device::cuda); };
+  const Tensor x = bf16_exact({B, T, n, C}), w = bf16_exact({B, T, n, C}), r = bf16_exact({B, T, C}),
+               c = bf16_exact({B, T, C});
+  struct Case {
+    const char* name;
+    ResidualKind kind;
+    bool hc_dynamic;
+    SiteConfig::Fused fused;
+  };
+  for (const Case& k : {Case{"HC (dynamic)", ResidualKind::HC, true, SiteConfig::Fused::Auto},
+                        Case{"HC (static)", ResidualKind::HC, false, SiteConfig::Fused::Auto},
+                        Case{"mHC (fused)", ResidualKind::MHC, true, SiteConfig::Fused::On},
+                        Case{"mHC (composed)", ResidualKind::MHC, true, SiteConfig::Fused::Off}}) {
+    INFO(k.name);
+    SiteConfig cfg;
+    cfg.kind = k.kind;
+    cfg.streams = n;
+    cfg.width = C;
+    cfg.hc_dynamic = k.hc_dynamic;
+    cfg.fused = k.fused;
+    cfg.phi_init_std = 0.2;
+    // The site parameters' gradients after one forward and backward with streams of dtype dt.
+    auto gradients = [&](DType dt) {
+      Rng init(5), extra(9);
+      std::unique_ptr<ResidualSite> site;
+      if (k.kind == ResidualKind::HC) {
+        auto hc = std::make_unique<HyperConnection>(cfg, 1, init);
+        if (k.hc_dynamic) hc->W = Tensor::randn({C, n + 2}, extra, 0.3).set_requires_grad(true);  // W = 0 at init
+        site = std::move(hc);
+      } else {
+        auto m = std::make_unique<ManifoldHyperConnection>(cfg, init);
+        m->b_res = Tensor::randn({n, n}, extra, 0.5).set_requires_grad(true);
+        m->b_pre = Tensor::randn({n}, extra, 0.5).set_requires_grad(true);
+        m->alpha_res = Tensor::full({1}, 0.8).set_requires_grad(true);
+        site = std::move(m);
+      }
+      site->to(Device::cuda);
+      Tensor h_in;
+      auto F = [&](const Tensor& h) {
+        h_in = h;
+        return c.to(h.dtype());
+      };
+      Tensor out = site->forward(x.to(dt), F);
+      REQUIRE(out.dtype() == dt);
+      (sum(out.to(DType::f32) * w) + sum(h_in.to(DType::f32) * r)).backward();
+      std::vector<std::pair<std::string, Tensor>> g;
+      for (const auto& p : site->parameters()) g.emplace_back(p.name, p.tensor->grad().to(Device::cpu));
+      return g;
+    };
+    const auto g32 = gradients(DType::f32), g16 = gradients(DType::bf16);
+    REQUIRE(g32.size() == g16.size());
+    for (size_t i = 0; i < g32.size(); ++i) {
+      INFO(g32[i].first);
+      REQUIRE(g16[i].second.dtype() == DType::f32);
+      CHECK(rel_error(g16[i].second, g32[i].second) < kSameInputs);
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   if (!cuda_available()) {
-    std::printf("test_cuda_mhc: SKIPPED — no CUDA GPU visible (4 test cases not run)\n");
+    const size_t n = Catch::getRegistryHub().getTestCaseRegistry().getAllTests().size();
+    std::printf("test_cuda_mhc: SKIPPED — no CUDA GPU visible (%zu test cases not run)\n", n);
     return 77;
   }
   return Catch::Session().run(argc, argv);

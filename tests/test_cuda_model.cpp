@@ -201,7 +201,8 @@ TEST_CASE("GPU determinism: two runs give bit-identical losses", "[cuda][determi
 
 int main(int argc, char** argv) {
   if (!cuda_available()) {
-    std::printf("test_cuda_model: SKIPPED — no CUDA GPU visible (4 test cases not run)\n");
+    const size_t n = Catch::getRegistryHub().getTestCaseRegistry().getAllTests().size();
+    std::printf("test_cuda_model: SKIPPED — no CUDA GPU visible (%zu test cases not run)\n", n);
     return 77;
   }
   return Catch::Session().run(argc, argv);

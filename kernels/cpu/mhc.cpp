@@ -3,6 +3,10 @@
 // these loops exist so the fused path has a readable reference that runs
 // anywhere, is gradient-checked in f64, and is what the CUDA kernels are
 // compared against. One token per loop iteration, OpenMP across tokens.
+// Dtypes (backend.h): t is the streams' dtype, except in mhc_gates and its
+// backward, where it is the coefficient dtype. The CPU computes f32 and f64
+// only, where the two coincide (stat_dtype(t) = t), so every tensor of a call
+// is read as t.
 #include <cmath>
 #include <vector>
 

@@ -39,8 +39,6 @@
 // These FMA kernels are the f32 path and the readable reference; bf16 with a
 // head dim of 32, 64, 96 or 128 runs the tensor-core kernels of
 // cuda_attention_tc.cu instead (tested against these).
-#include <initializer_list>
-#include <string>
 
 #include "kernels/counter_rng.h"
 #include "kernels/cuda/cuda_helpers.cuh"
@@ -55,7 +53,7 @@ namespace {
 constexpr int kGroup = 8;                             // threads per row
 constexpr int kTileRows = 32;                         // rows per tile (queries or keys)
 constexpr int kAttnThreads = kGroup * kTileRows;      // 256
-constexpr int kMaxHeadDim = 128;
+static_assert(kTileRows == cuda_contract::kAttentionTileRows, "the contract sizes the FMA grid with this tile");
 
 // Sum over the 8 lanes of a row group (same result on all of them).
 __device__ __forceinline__ float group_sum(float v) {
@@ -304,39 +302,28 @@ __global__ void __launch_bounds__(kAttnThreads)
   store_row_part<DP>(gq + base, i, seq, ld, D, g, dq, 1.f);
 }
 
-// Calls f(std::integral_constant<int, DP>{}) with the padded head dim for D.
+// Calls f(std::integral_constant<int, DP>{}) with the padded head dim for D
+// (1 ≤ D ≤ cuda_contract::kCudaMaxHeadDim = 128, checked by the contract).
 template <class F>
 void with_head_dim(int64_t D, F&& f) {
-  if (D < 1 || D > kMaxHeadDim)
-    throw std::invalid_argument("cuda attention: head dim D = " + std::to_string(D) +
-                                " is not supported (the fused kernel handles 1 ≤ D ≤ " +
-                                std::to_string(kMaxHeadDim) + ")");
+  static_assert(cuda_contract::kCudaMaxHeadDim == 128, "compiled for padded head dims up to 128");
   if (D <= 32) f(std::integral_constant<int, 32>{});
   else if (D <= 64) f(std::integral_constant<int, 64>{});
   else if (D <= 96) f(std::integral_constant<int, 96>{});
   else f(std::integral_constant<int, 128>{});
 }
 
-// The tensor-core kernels read 16-byte vectors.
-bool aligned16(std::initializer_list<const void*> ptrs) {
-  for (const void* p : ptrs)
-    if (!aligned_to(p, 16)) return false;
-  return true;
-}
-
-unsigned attention_grid(int64_t B, int64_t H, int64_t tiles) {
-  const int64_t blocks = B * H * tiles;
-  if (blocks > 0x7fffffffLL) throw std::invalid_argument("cuda attention: B·H·T too large for one launch");
-  return static_cast<unsigned>(blocks);
-}
+// One block per (batch, head, tile); the contract checked the count fits.
+unsigned attention_grid(int64_t B, int64_t H, int64_t tiles) { return static_cast<unsigned>(B * H * tiles); }
 
 }  // namespace
 
 void CudaBackend::attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B,
                             int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
+  cuda_contract::attention(t, q, k, v, out, lse, B, T, H, D, scale, dropout, seed);
   MHC_CUDA_PROFILE("attention");
   if (B * T * H == 0) return;
-  if (attention_tc_supported(t, D) && aligned16({q, k, v, out})) {
+  if (cuda_contract::attention_uses_tensor_cores(t, D, {q, k, v, out})) {
     attention_forward_tc(q, k, v, out, static_cast<float*>(lse), B, T, H, D, static_cast<float>(scale), dropout, seed);
     return;
   }
@@ -356,6 +343,7 @@ void CudaBackend::attention(DType t, const void* q, const void* k, const void* v
 void CudaBackend::attention_backward(DType t, const void* q, const void* k, const void* v, const void* out,
                                      const void* lse, const void* gout, void* gq, void* gk, void* gv, int64_t B,
                                      int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
+  cuda_contract::attention_backward(t, q, k, v, out, lse, gout, gq, gk, gv, B, T, H, D, scale, dropout, seed);
   MHC_CUDA_PROFILE("attention_backward");
   dispatch_f32_bf16(t, "attention", [&](auto tag) {
     using E = decltype(tag);
@@ -373,7 +361,7 @@ void CudaBackend::attention_backward(DType t, const void* q, const void* k, cons
       attention_delta_kernel<<<grid_for(rows, kThreads / 32), kThreads>>>(static_cast<const E*>(out), gop,
                                                                           delta.as<float>(), rows, T, H, D);
       MHC_CUDA_CHECK_LAUNCH();
-      if (attention_tc_supported(t, D) && aligned16({q, k, v, gout, gq, gk, gv})) {
+      if (cuda_contract::attention_uses_tensor_cores(t, D, {q, k, v, gout, gq, gk, gv})) {
         attention_backward_tc(q, k, v, gout, lsep, delta.as<const float>(), gq, gk, gv, B, T, H, D, sc, dropout, seed);
         return;
       }

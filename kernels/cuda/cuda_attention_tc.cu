@@ -352,7 +352,8 @@ void with_tc_head_dim(int64_t D, F&& f) {
     case 64: f(std::integral_constant<int, 64>{}); return;
     case 96: f(std::integral_constant<int, 96>{}); return;
     case 128: f(std::integral_constant<int, 128>{}); return;
-    default: throw std::invalid_argument("tensor-core attention: unsupported head dim " + std::to_string(D));
+    default: throw std::logic_error("tensor-core attention: head dim " + std::to_string(D) +
+                                    " reached the dispatch (cuda_contract::attention_uses_tensor_cores refuses it)");
   }
 }
 
@@ -364,14 +365,10 @@ bool allow_smem(Kernel kernel, size_t bytes) {
   return true;
 }
 
-dim3 tc_grid(int64_t B, int64_t H, int tiles) {
-  if (B * H > 65535) throw std::invalid_argument("tensor-core attention: B·H above 65535");
-  return dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(B * H));
-}
+// (tiles, B·H): the contract checked B·H ≤ 65535, CUDA's limit on gridDim.y.
+dim3 tc_grid(int64_t B, int64_t H, int tiles) { return dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(B * H)); }
 
 }  // namespace
-
-bool attention_tc_supported(DType t, int64_t D) { return t == DType::bf16 && (D == 32 || D == 64 || D == 96 || D == 128); }
 
 void attention_forward_tc(const void* q, const void* k, const void* v, void* out, float* lse, int64_t B, int64_t T,
                           int64_t H, int64_t D, float scale, float dropout, uint64_t seed) {

@@ -28,9 +28,9 @@ Backend& cuda_backend() {
 
 namespace cuda {
 
-void unsupported_dtype(const char* op, DType t) {
-  throw std::invalid_argument(std::string("cuda ") + op + ": dtype " + dtype_name(t) +
-                              " is not supported on the GPU (use f32 or bf16)");
+void dtype_not_dispatched(const char* op, DType t) {
+  throw std::logic_error(std::string("cuda ") + op + ": dtype " + dtype_name(t) +
+                         " reached a kernel dispatch; kernels/cuda_contract.cpp should have refused it");
 }
 
 }  // namespace cuda

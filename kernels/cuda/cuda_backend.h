@@ -12,6 +12,10 @@
 //   * no floating-point atomics: every sum adds in an order fixed by the shape
 //     (fixed block sizes, fixed chunk partitions), so reruns are bit-identical.
 //
+// Arguments: every entry point first calls its host-side check in
+// kernels/cuda_contract.h (same name, same arguments), where the rules on
+// dtypes and sizes live; past it, the .cu files only dispatch.
+//
 // Bad indices cannot throw from inside a kernel. The CUDA backend instead:
 //   * cross_entropy: a target outside [0, V) (and not ignore_index) gives a NaN
 //     loss for that row, and NaN gradients in the backward;
@@ -168,16 +172,18 @@ class ScratchBuffer {
 void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t outer, int64_t reduce,
                 int64_t inner);
 
-// "cuda <op>: dtype f64 is not supported on the GPU (use f32 or bf16)".
-// Tensor-core attention for bf16 (kernels/cuda/cuda_attention_tc.cu).
-bool attention_tc_supported(DType t, int64_t D);
+// Tensor-core attention for bf16 (kernels/cuda/cuda_attention_tc.cu); taken
+// when cuda_contract::attention_uses_tensor_cores says so.
 void attention_forward_tc(const void* q, const void* k, const void* v, void* out, float* lse, int64_t B, int64_t T,
                           int64_t H, int64_t D, float scale, float dropout, uint64_t seed);
 void attention_backward_tc(const void* q, const void* k, const void* v, const void* gout, const float* lse,
                            const float* delta, void* gq, void* gk, void* gv, int64_t B, int64_t T, int64_t H, int64_t D,
                            float scale, float dropout, uint64_t seed);
 
-[[noreturn]] void unsupported_dtype(const char* op, DType t);
+// A dtype reached a kernel dispatch that cannot handle it. The contract
+// (kernels/cuda_contract.h) refuses bad dtypes before any dispatch, so this
+// is a logic error in the backend, never a user error.
+[[noreturn]] void dtype_not_dispatched(const char* op, DType t);
 
 }  // namespace cuda
 

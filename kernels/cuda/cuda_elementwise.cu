@@ -313,6 +313,7 @@ void dispatch_any(DType t, F&& f) {
 }  // namespace
 
 void CudaBackend::fill(DType t, void* y, int64_t n, double value) {
+  cuda_contract::fill(t, y, n, value);
   MHC_CUDA_PROFILE("fill");
   if (n <= 0) return;
   switch (t) {
@@ -338,6 +339,7 @@ void CudaBackend::fill(DType t, void* y, int64_t n, double value) {
 }
 
 void CudaBackend::copy_strided(DType t, const void* x, const Layout& lx, void* y, const Layout& ly) {
+  cuda_contract::copy_strided(t, x, lx, y, ly);
   MHC_CUDA_PROFILE("copy_strided");
   switch (dtype_size(t)) {
     case 2: return copy_strided_typed(static_cast<const uint16_t*>(x), lx, static_cast<uint16_t*>(y), ly);
@@ -347,6 +349,7 @@ void CudaBackend::copy_strided(DType t, const void* x, const Layout& lx, void* y
 }
 
 void CudaBackend::cast(DType from, const void* x, DType to, void* y, int64_t n) {
+  cuda_contract::cast(from, x, to, y, n);
   MHC_CUDA_PROFILE("cast");
   if (n <= 0) return;
   if (from == to) {
@@ -364,6 +367,7 @@ void CudaBackend::cast(DType from, const void* x, DType to, void* y, int64_t n) 
 }
 
 void CudaBackend::unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) {
+  cuda_contract::unary(op, t, x, y, n);
   MHC_CUDA_PROFILE(unary_op_name(op));
   dispatch_f32_bf16(t, unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
@@ -375,6 +379,7 @@ void CudaBackend::unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) 
 
 void CudaBackend::unary_backward(UnaryOp op, DType t, const void* x, const void* y, const void* gy, void* gx,
                                  int64_t n) {
+  cuda_contract::unary_backward(op, t, x, y, gy, gx, n);
   MHC_CUDA_PROFILE("unary_backward");
   dispatch_f32_bf16(t, unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
@@ -386,6 +391,7 @@ void CudaBackend::unary_backward(UnaryOp op, DType t, const void* x, const void*
 }
 
 void CudaBackend::affine(DType t, const void* x, void* y, int64_t n, double scale, double shift) {
+  cuda_contract::affine(t, x, y, n, scale, shift);
   MHC_CUDA_PROFILE("affine");
   dispatch_f32_bf16(t, "affine", [&](auto tag) {
     using T = decltype(tag);
@@ -396,6 +402,7 @@ void CudaBackend::affine(DType t, const void* x, void* y, int64_t n, double scal
 
 void CudaBackend::binary(BinaryOp op, DType t, const void* a, const Layout& la, const void* b, const Layout& lb,
                          void* out, const Shape& out_shape) {
+  cuda_contract::binary(op, t, a, la, b, lb, out, out_shape);
   MHC_CUDA_PROFILE(binary_op_name(op));
   dispatch_f32_bf16(t, binary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
@@ -423,6 +430,7 @@ void CudaBackend::binary(BinaryOp op, DType t, const void* a, const Layout& la, 
 }
 
 void CudaBackend::dropout(DType t, const void* x, void* y, int64_t n, float p, uint64_t seed) {
+  cuda_contract::dropout(t, x, y, n, p, seed);
   MHC_CUDA_PROFILE("dropout");
   dispatch_f32_bf16(t, "dropout", [&](auto tag) {
     using T = decltype(tag);

@@ -17,8 +17,6 @@
 //
 // K == 0 never reaches cuBLAS: a small kernel writes C = beta·C (C = 0 when
 // beta == 0, whatever C held).
-#include <limits>
-#include <string>
 
 #include "kernels/cuda/cuda_helpers.cuh"
 #include "kernels/cuda/cuda_profile.h"
@@ -42,22 +40,19 @@ __global__ void scale_c_kernel(T* c, int64_t batch, int64_t M, int64_t N, int64_
   }
 }
 
-int to_int(int64_t v, const char* what) {
-  if (v < 0 || v > std::numeric_limits<int>::max())
-    throw std::invalid_argument(std::string("cuda gemm: ") + what + " = " + std::to_string(v) +
-                                " does not fit cuBLAS's 32-bit arguments");
-  return static_cast<int>(v);
-}
+// The contract checked that every size fits cuBLAS's 32-bit arguments.
+int to_int(int64_t v) { return static_cast<int>(v); }
 
 }  // namespace
 
 void CudaBackend::gemm(const GemmArgs& g) {
+  cuda_contract::gemm(g);
   MHC_CUDA_PROFILE("gemm");
   cudaDataType_t type = CUDA_R_32F;
   switch (g.dtype) {
     case DType::f32: type = CUDA_R_32F; break;
     case DType::bf16: type = CUDA_R_16BF; break;
-    default: unsupported_dtype("gemm", g.dtype);
+    default: dtype_not_dispatched("gemm", g.dtype);
   }
   if (g.M == 0 || g.N == 0 || g.batch == 0) return;
   if (g.K == 0) {
@@ -72,8 +67,8 @@ void CudaBackend::gemm(const GemmArgs& g) {
   // Our B is cuBLAS's A and vice versa (see the top of the file).
   const cublasOperation_t op_b = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const int m = to_int(g.N, "N"), n = to_int(g.M, "M"), k = to_int(g.K, "K");
-  const int ldb = to_int(g.ldb, "ldb"), lda = to_int(g.lda, "lda"), ldc = to_int(g.ldc, "ldc");
+  const int m = to_int(g.N), n = to_int(g.M), k = to_int(g.K);
+  const int ldb = to_int(g.ldb), lda = to_int(g.lda), ldc = to_int(g.ldc);
   const float alpha = g.alpha, beta = g.beta;
   cublasHandle_t handle = cublas();
   if (g.batch == 1) {
@@ -82,7 +77,7 @@ void CudaBackend::gemm(const GemmArgs& g) {
   } else {
     MHC_CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, op_b, op_a, m, n, k, &alpha, g.b, type, ldb, g.stride_b, g.a,
                                                 type, lda, g.stride_a, &beta, g.c, type, ldc, g.stride_c,
-                                                to_int(g.batch, "batch"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                                to_int(g.batch), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 }
 

@@ -16,6 +16,7 @@
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda_contract.h"
 #include "kernels/dtype.h"
 
 namespace mhc::cuda {
@@ -62,14 +63,14 @@ inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<ui
 
 // ---- dtype dispatch ------------------------------------------------------------------
 
-// Calls f(scalar_t{}) with scalar_t = float (f32) or bfloat (bf16); any other
-// dtype is an error naming the op.
+// Calls f(scalar_t{}) with scalar_t = float (f32) or bfloat (bf16). The
+// entry point's contract check has refused every other dtype already.
 template <class F>
 void dispatch_f32_bf16(DType t, const char* op, F&& f) {
   switch (t) {
     case DType::f32: f(float{}); return;
     case DType::bf16: f(bfloat{}); return;
-    default: unsupported_dtype(op, t);
+    default: dtype_not_dispatched(op, t);
   }
 }
 

@@ -27,8 +27,6 @@
 // backend's caching allocator.
 #include <algorithm>
 #include <cub/device/device_radix_sort.cuh>
-#include <limits>
-#include <string>
 
 #include "kernels/cuda/cuda_helpers.cuh"
 #include "kernels/cuda/cuda_profile.h"
@@ -116,8 +114,6 @@ struct SortedPairs {
 
 void sort_pairs(Backend& backend, const int32_t* raw, int64_t n, int64_t range, SortedPairs& buf,
                 int32_t* values_out) {
-  if (n > std::numeric_limits<int32_t>::max())
-    throw std::invalid_argument("cuda sort: more than 2^31 entries");
   make_sort_input_kernel<<<grid_for(n, kThreads), kThreads>>>(raw, n, range, buf.keys_in.as<uint32_t>(),
                                                               buf.values_in.as<int32_t>());
   MHC_CUDA_CHECK_LAUNCH();
@@ -277,6 +273,7 @@ __global__ void token_of_kernel(const int32_t* order, int64_t count, int64_t k, 
 
 void CudaBackend::gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim,
                          int64_t inner, int64_t n_idx) {
+  cuda_contract::gather(t, x, idx, y, outer, dim, inner, n_idx);
   MHC_CUDA_PROFILE("gather");
   if (outer * n_idx * inner == 0) return;
   switch (t) {
@@ -289,6 +286,7 @@ void CudaBackend::gather(DType t, const void* x, const int32_t* idx, void* y, in
 
 void CudaBackend::index_add(DType t, void* y, const int32_t* idx, const void* src, int64_t outer, int64_t dim,
                             int64_t inner, int64_t n_idx) {
+  cuda_contract::index_add(t, y, idx, src, outer, dim, inner, n_idx);
   MHC_CUDA_PROFILE("index_add");
   dispatch_f32_bf16(t, "index_add", [&](auto tag) {
     using T = decltype(tag);
@@ -306,6 +304,7 @@ void CudaBackend::index_add(DType t, void* y, const int32_t* idx, const void* sr
 
 void CudaBackend::gather_last(DType t, const void* x, const int32_t* idx, void* y, int64_t rows, int64_t cols,
                               int64_t k) {
+  cuda_contract::gather_last(t, x, idx, y, rows, cols, k);
   MHC_CUDA_PROFILE("gather_last");
   dispatch_f32_bf16(t, "gather_last", [&](auto tag) {
     using T = decltype(tag);
@@ -318,6 +317,7 @@ void CudaBackend::gather_last(DType t, const void* x, const int32_t* idx, void* 
 
 void CudaBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const void* src, int64_t rows, int64_t cols,
                                    int64_t k) {
+  cuda_contract::scatter_add_last(t, y, idx, src, rows, cols, k);
   MHC_CUDA_PROFILE("scatter_add_last");
   dispatch_f32_bf16(t, "scatter_add_last", [&](auto tag) {
     using T = decltype(tag);
@@ -330,12 +330,8 @@ void CudaBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const v
 
 void CudaBackend::topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows, int64_t cols,
                        int64_t k) {
+  cuda_contract::topk(t, x, values, indices, rows, cols, k);
   MHC_CUDA_PROFILE("topk");
-  if (k > cols || k < 0)
-    throw std::invalid_argument("cuda topk: k = " + std::to_string(k) + " but the axis has " + std::to_string(cols) +
-                                " entries");
-  if (cols > std::numeric_limits<int32_t>::max())
-    throw std::invalid_argument("cuda topk: rows longer than 2^31 entries");
   dispatch_f32_bf16(t, "topk", [&](auto tag) {
     using T = decltype(tag);
     if (rows * k == 0) return;
@@ -354,10 +350,8 @@ void CudaBackend::topk(DType t, const void* x, void* values, int32_t* indices, i
 
 void CudaBackend::moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order,
                                int32_t* token, int32_t* offsets) {
+  cuda_contract::moe_dispatch(expert_of, tokens, k, E, order, token, offsets);
   MHC_CUDA_PROFILE("moe_dispatch");
-  if (E < 0 || k < 0 || tokens < 0)
-    throw std::invalid_argument("cuda moe_dispatch: tokens = " + std::to_string(tokens) + ", k = " +
-                                std::to_string(k) + ", E = " + std::to_string(E) + " must not be negative");
   const int64_t count = tokens * k;
   if (count == 0) {
     MHC_CUDA_CHECK(cudaMemsetAsync(offsets, 0, (E + 1) * sizeof(int32_t), nullptr));

@@ -1,6 +1,8 @@
 // cuda_mhc.cu — the fused mHC site kernels (DESIGN §6; contracts in
 // kernels/backend.h, CPU references in kernels/cpu/mhc.cpp). Per token: n
-// streams of width C (K = nC values), P = 2n + n² coefficients, f32.
+// streams of width C (K = nC values), P = 2n + n² coefficients, f32. The
+// dtype argument is the streams' (f32 or bf16), except for mhc_gates and its
+// backward, whose every tensor is a coefficient: there it is f32.
 //
 // (a) mhc_project — RMS statistic and the K × P projection in one pass over
 //     x, in f32 FMA for both stream dtypes. A block of 8 warps owns 8·TOK
@@ -22,7 +24,6 @@
 //     their backwards also produce the coefficient gradients (Σ over C per
 //     token) with a fixed block reduction.
 // Every reduction has a fixed order: reruns are bit-identical.
-#include <string>
 
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/cuda/cuda_helpers.cuh"
@@ -317,17 +318,11 @@ __global__ void __launch_bounds__(kSiteThreads)
   if (threadIdx.x < N) gcoeffs[m * P + threadIdx.x] = 0.f;
 }
 
-void check_site(int64_t n, const char* op) {
-  if (n < 1 || n > 8) throw std::invalid_argument(std::string("cuda ") + op + ": n must be in 1..8, got " + std::to_string(n));
-}
-
-// The stream count n of a projection with P = 2n + n² columns.
-int64_t site_n_from_P(int64_t P, const char* op) {
+// The stream count n of a projection with P = 2n + n² columns (the contract
+// checked that P has this form for some n in 1..8).
+int64_t site_n_from_P(int64_t P) {
   int64_t n = 1;
   while (2 * n + n * n < P) ++n;
-  if (2 * n + n * n != P)
-    throw std::invalid_argument(std::string("cuda ") + op + ": P = " + std::to_string(P) + " is not 2n + n² for any n");
-  check_site(n, op);
   return n;
 }
 
@@ -335,8 +330,9 @@ int64_t site_n_from_P(int64_t P, const char* op) {
 
 void CudaBackend::mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K,
                               int64_t P, float eps) {
+  cuda_contract::mhc_project(t, x, phi, q, rstd, M, K, P, eps);
   MHC_CUDA_PROFILE("mhc_project");
-  const int64_t n = site_n_from_P(P, "mhc_project");
+  const int64_t n = site_n_from_P(P);
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_project", [&](auto tag) {
     using T = decltype(tag);
@@ -353,8 +349,9 @@ void CudaBackend::mhc_project(DType t, const void* x, const void* phi, void* q, 
 
 void CudaBackend::mhc_project_backward(DType t, const void* x, const void* phi, const void* q, const void* rstd,
                                        const void* gq, void* gx, int64_t M, int64_t K, int64_t P) {
+  cuda_contract::mhc_project_backward(t, x, phi, q, rstd, gq, gx, M, K, P);
   MHC_CUDA_PROFILE("mhc_project_backward");
-  const int64_t n = site_n_from_P(P, "mhc_project_backward");
+  const int64_t n = site_n_from_P(P);
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_project_backward", [&](auto tag) {
     using T = decltype(tag);
@@ -370,9 +367,8 @@ void CudaBackend::mhc_project_backward(DType t, const void* x, const void* phi, 
 
 void CudaBackend::mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M,
                             int64_t n, int iters, bool sigmoid_gates) {
+  cuda_contract::mhc_gates(t, q, alpha, bias, coeffs, M, n, iters, sigmoid_gates);
   MHC_CUDA_PROFILE("mhc_gates");
-  check_sinkhorn_args("cuda mhc_gates", n, iters, kSinkhornMaxItersCuda);
-  if (t != DType::f32) unsupported_dtype("mhc_gates", t);  // the coefficient path is f32
   if (M == 0) return;
   with_sinkhorn_n(n, [&](auto nc) {
     constexpr int N = decltype(nc)::value;
@@ -385,9 +381,8 @@ void CudaBackend::mhc_gates(DType t, const void* q, const void* alpha, const voi
 
 void CudaBackend::mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs,
                                      void* gh, int64_t M, int64_t n, int iters, bool sigmoid_gates) {
+  cuda_contract::mhc_gates_backward(t, q, alpha, bias, gcoeffs, gh, M, n, iters, sigmoid_gates);
   MHC_CUDA_PROFILE("mhc_gates_backward");
-  check_sinkhorn_args("cuda mhc_gates_backward", n, iters, kSinkhornMaxItersCuda);
-  if (t != DType::f32) unsupported_dtype("mhc_gates_backward", t);
   if (M == 0) return;
   with_sinkhorn_n(n, [&](auto nc) {
     constexpr int N = decltype(nc)::value;
@@ -399,8 +394,8 @@ void CudaBackend::mhc_gates_backward(DType t, const void* q, const void* alpha, 
 }
 
 void CudaBackend::mhc_pre(DType t, const void* x, const void* coeffs, void* h_in, int64_t M, int64_t n, int64_t C) {
+  cuda_contract::mhc_pre(t, x, coeffs, h_in, M, n, C);
   MHC_CUDA_PROFILE("mhc_pre");
-  check_site(n, "mhc_pre");
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_pre", [&](auto tag) {
     using T = decltype(tag);
@@ -415,8 +410,8 @@ void CudaBackend::mhc_pre(DType t, const void* x, const void* coeffs, void* h_in
 
 void CudaBackend::mhc_pre_backward(DType t, const void* x, const void* coeffs, const void* g_hin, void* gx,
                                    void* gcoeffs, int64_t M, int64_t n, int64_t C) {
+  cuda_contract::mhc_pre_backward(t, x, coeffs, g_hin, gx, gcoeffs, M, n, C);
   MHC_CUDA_PROFILE("mhc_pre_backward");
-  check_site(n, "mhc_pre_backward");
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_pre_backward", [&](auto tag) {
     using T = decltype(tag);
@@ -432,8 +427,8 @@ void CudaBackend::mhc_pre_backward(DType t, const void* x, const void* coeffs, c
 
 void CudaBackend::mhc_post(DType t, const void* x, const void* y, const void* coeffs, void* out, int64_t M, int64_t n,
                            int64_t C) {
+  cuda_contract::mhc_post(t, x, y, coeffs, out, M, n, C);
   MHC_CUDA_PROFILE("mhc_post");
-  check_site(n, "mhc_post");
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_post", [&](auto tag) {
     using T = decltype(tag);
@@ -449,8 +444,8 @@ void CudaBackend::mhc_post(DType t, const void* x, const void* y, const void* co
 
 void CudaBackend::mhc_post_backward(DType t, const void* x, const void* y, const void* coeffs, const void* g_out,
                                     void* gx, void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) {
+  cuda_contract::mhc_post_backward(t, x, y, coeffs, g_out, gx, gy, gcoeffs, M, n, C);
   MHC_CUDA_PROFILE("mhc_post_backward");
-  check_site(n, "mhc_post_backward");
   if (M == 0) return;
   dispatch_f32_bf16(t, "mhc_post_backward", [&](auto tag) {
     using T = decltype(tag);

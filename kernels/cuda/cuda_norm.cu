@@ -91,6 +91,7 @@ __global__ void rmsnorm_gw_partial_kernel(const T* x, const float* rstd, const T
 
 void CudaBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
                           float eps) {
+  cuda_contract::rmsnorm(t, x, w, y, rstd, rows, C, eps);
   MHC_CUDA_PROFILE("rmsnorm");
   dispatch_f32_bf16(t, "rmsnorm", [&](auto tag) {
     using T = decltype(tag);
@@ -106,6 +107,7 @@ void CudaBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* 
 
 void CudaBackend::rmsnorm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy, void* gx,
                                    void* gw, int64_t rows, int64_t C) {
+  cuda_contract::rmsnorm_backward(t, x, w, rstd, gy, gx, gw, rows, C);
   MHC_CUDA_PROFILE("rmsnorm_backward");
   dispatch_f32_bf16(t, "rmsnorm", [&](auto tag) {
     using T = decltype(tag);

@@ -126,6 +126,7 @@ void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t 
 }  // namespace cuda
 
 void CudaBackend::sum(DType t, const void* x, void* y, int64_t outer, int64_t reduce, int64_t inner) {
+  cuda_contract::sum(t, x, y, outer, reduce, inner);
   MHC_CUDA_PROFILE("sum");
   dispatch_f32_bf16(t, "sum", [&](auto tag) {
     using T = decltype(tag);

@@ -53,8 +53,8 @@ __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v
 
 void CudaBackend::rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
                        int64_t H, int64_t D, bool inverse) {
+  cuda_contract::rope(t, x, cos, sin, y, B, T, H, D, inverse);
   MHC_CUDA_PROFILE("rope");
-  if (D % 2 != 0) throw std::invalid_argument("cuda rope: head dim D = " + std::to_string(D) + " must be even");
   dispatch_f32_bf16(t, "rope", [&](auto tag) {
     using E = decltype(tag);
     const int64_t rows = B * T * H, half = D / 2;
@@ -68,6 +68,7 @@ void CudaBackend::rope(DType t, const void* x, const float* cos, const float* si
 
 void CudaBackend::adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                         float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
+  cuda_contract::adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, grad_scale);
   MHC_CUDA_PROFILE("adamw");
   if (n <= 0) return;
   adamw_kernel<<<grid_for(n, kThreads), kThreads>>>(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1,

@@ -18,7 +18,6 @@
 //   y ← y ⊙ s                                (the matrix before step t)
 // Multiplying the sums back undoes each division up to rounding (a few ulps
 // over 40 steps), so nothing else needs to be stored or recomputed.
-#include <string>
 
 #include "kernels/cuda/cuda_helpers.cuh"
 #include "kernels/cuda/cuda_sinkhorn.cuh"
@@ -67,8 +66,8 @@ constexpr int kSinkhornThreads = 128;  // one matrix per thread; small blocks sp
 }  // namespace
 
 void CudaBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) {
+  cuda_contract::sinkhorn(t, logits, out, M, n, iters);
   MHC_CUDA_PROFILE("sinkhorn");
-  check_sinkhorn_args("cuda sinkhorn", n, iters, kMaxIters);
   dispatch_f32_bf16(t, "sinkhorn", [&](auto tag) {
     using T = decltype(tag);
     if (M == 0) return;
@@ -83,8 +82,8 @@ void CudaBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, in
 
 void CudaBackend::sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits, int64_t M,
                                     int64_t n, int iters) {
+  cuda_contract::sinkhorn_backward(t, logits, grad_out, grad_logits, M, n, iters);
   MHC_CUDA_PROFILE("sinkhorn_backward");
-  check_sinkhorn_args("cuda sinkhorn", n, iters, kMaxIters);
   dispatch_f32_bf16(t, "sinkhorn", [&](auto tag) {
     using T = decltype(tag);
     if (M == 0) return;

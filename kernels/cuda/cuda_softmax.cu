@@ -168,6 +168,7 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* ta
 }  // namespace
 
 void CudaBackend::softmax(DType t, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  cuda_contract::softmax(t, x, y, outer, dim, inner, log);
   MHC_CUDA_PROFILE("softmax");
   dispatch_f32_bf16(t, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
@@ -189,6 +190,7 @@ void CudaBackend::softmax(DType t, const void* x, void* y, int64_t outer, int64_
 
 void CudaBackend::softmax_backward(DType t, const void* y, const void* gy, void* gx, int64_t outer, int64_t dim,
                                    int64_t inner, bool log) {
+  cuda_contract::softmax_backward(t, y, gy, gx, outer, dim, inner, log);
   MHC_CUDA_PROFILE("softmax_backward");
   dispatch_f32_bf16(t, log ? "log_softmax" : "softmax", [&](auto tag) {
     using T = decltype(tag);
@@ -212,6 +214,7 @@ void CudaBackend::softmax_backward(DType t, const void* y, const void* gy, void*
 
 void CudaBackend::cross_entropy(DType t, const void* logits, const int32_t* targets, void* loss, void* lse,
                                 int64_t rows, int64_t V, int32_t ignore_index) {
+  cuda_contract::cross_entropy(t, logits, targets, loss, lse, rows, V, ignore_index);
   MHC_CUDA_PROFILE("cross_entropy");
   dispatch_f32_bf16(t, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
@@ -243,6 +246,7 @@ __global__ void count_not_equal_kernel(const int32_t* x, int64_t n, int32_t valu
 }  // namespace
 
 void CudaBackend::count_not_equal(const int32_t* x, int64_t n, int32_t value, float* out) {
+  cuda_contract::count_not_equal(x, n, value, out);
   MHC_CUDA_PROFILE("count_not_equal");
   count_not_equal_kernel<<<1, kThreads>>>(x, n, value, out);
   MHC_CUDA_CHECK_LAUNCH();
@@ -251,6 +255,7 @@ void CudaBackend::count_not_equal(const int32_t* x, int64_t n, int32_t value, fl
 void CudaBackend::cross_entropy_backward(DType t, const void* logits, const int32_t* targets, const void* lse,
                                          const void* gloss, void* glogits, int64_t rows, int64_t V,
                                          int32_t ignore_index) {
+  cuda_contract::cross_entropy_backward(t, logits, targets, lse, gloss, glogits, rows, V, ignore_index);
   MHC_CUDA_PROFILE("cross_entropy_backward");
   dispatch_f32_bf16(t, "cross_entropy", [&](auto tag) {
     using T = decltype(tag);
