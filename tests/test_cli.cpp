@@ -229,7 +229,7 @@ TEST_CASE("a start that fails leaves no run directory, and a failed --overwrite 
   CHECK(entries == 1);  // only the old run itself
 }
 
-TEST_CASE("resume finds the run the same flags made; finished and extended runs say what happens", "[cli]") {
+TEST_CASE("resume finds the run the same flags made, and finished and extended runs say what happens", "[cli]") {
   TempDir d;
   Result r = run_mhc("train --residual mhc --optim.steps 4 --eval.every 2" + kTiny, d.path);
   INFO(r.output);

@@ -645,7 +645,7 @@ TEST_CASE("cuda softmax and log-softmax (forward and backward) match the CPU on 
       }
 }
 
-TEST_CASE("cuda cross_entropy and its backward match the CPU; ignored rows are 0; bad targets give NaN") {
+TEST_CASE("cuda cross_entropy and its backward match the CPU, ignored rows are 0 and bad targets give NaN") {
   Rng rng(10);
   const int32_t ignore = -100;
   for (DType t : kFloatTypes)
@@ -725,7 +725,7 @@ TEST_CASE("cuda rmsnorm and its backward (with and without weight) match the CPU
 // indexing
 // =====================================================================================
 
-TEST_CASE("cuda gather copies rows of any dtype; out-of-range rows read as NaN") {
+TEST_CASE("cuda gather copies rows of any dtype, and out-of-range rows read as NaN") {
   Rng rng(12);
   const std::vector<std::array<int64_t, 4>> shapes = {  // outer, dim, inner, n_idx
       {1, 1, 1, 1}, {1, 50, 3, 1000}, {3, 7, 1000, 5}, {2, 4097, 1, 33}, {1, 1000, 4097, 3}};

@@ -39,28 +39,17 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Busy seconds of the CPUs in this process's affinity mask, from /proc/stat's
-// per-CPU lines: user nice system idle iowait irq softirq steal (in clock ticks).
+// Busy seconds of the CPUs in this process's affinity mask.
 double busy_seconds(int* cpus) {
   cpu_set_t mask;
   CPU_ZERO(&mask);
   const bool have_mask = sched_getaffinity(0, sizeof mask, &mask) == 0;
   std::ifstream in("/proc/stat");
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  double busy = 0;
-  int counted = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] < '0' || line[3] > '9') continue;
-    std::istringstream fields(line.substr(3));
-    int cpu = -1;
-    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
-    fields >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-    if (cpu < 0 || (have_mask && !CPU_ISSET(cpu, &mask))) continue;
-    busy += user + nice + system + irq + softirq + steal;
-    ++counted;
-  }
-  if (cpus) *cpus = std::max(counted, 1);
-  return busy / tick;
+  std::stringstream text;
+  text << in.rdbuf();
+  return busy_seconds_in_proc_stat(
+      text.str(), [&](int cpu) { return !have_mask || (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &mask)); },
+      static_cast<double>(sysconf(_SC_CLK_TCK)), cpus);
 }
 
 double own_cpu_seconds() {
@@ -72,6 +61,31 @@ double own_cpu_seconds() {
 Sample take_sample(int* cpus) { return {now_seconds(), busy_seconds(cpus), own_cpu_seconds()}; }
 
 }  // namespace
+
+double busy_seconds_in_proc_stat(const std::string& text, const std::function<bool(int)>& allowed,
+                                 double ticks_per_second, int* cpus) {
+  // Per-CPU lines: "cpuN user nice system idle iowait irq softirq steal ..." in clock ticks.
+  std::istringstream in(text);
+  double busy = 0;
+  int counted = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("cpu", 0) != 0 || line.size() < 4 || line[3] < '0' || line[3] > '9') continue;
+    std::istringstream fields(line.substr(3));
+    int cpu = -1;
+    double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
+    fields >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+    if (cpu < 0 || !allowed(cpu)) continue;
+    busy += user + nice + system + irq + softirq + steal;
+    ++counted;
+  }
+  if (cpus) *cpus = std::max(counted, 1);
+  return busy / ticks_per_second;
+}
+
+int threads_for_load(int cpus, int max_threads, double others_cores) {
+  const double free_cores = static_cast<double>(std::min(cpus, max_threads)) - std::max(0.0, others_cores);
+  return std::clamp(static_cast<int>(std::floor(free_cores + 0.3)), 1, std::max(max_threads, 1));
+}
 
 void adapt_cpu_threads_to_load(bool on) {
   State& s = state();
@@ -95,9 +109,7 @@ void cpu_threads_tick() {
   // threads spinning at a barrier count as ours, so they never look like load.
   const double others = std::max(0.0, (now.busy - s.last.busy) - (now.own - s.last.own)) / wall;
   s.last = now;
-  const double free_cores = static_cast<double>(std::min(s.cpus, s.max_threads)) - others;
-  // A core counts as free when others used less than ~70% of it.
-  const int target = std::clamp(static_cast<int>(std::floor(free_cores + 0.3)), 1, s.max_threads);
+  const int target = threads_for_load(s.cpus, s.max_threads, others);
   if (target != s.threads) {
     s.threads = target;
     omp_set_num_threads(target);

@@ -13,6 +13,8 @@
 // time of the CPUs this process may run on (/proc/stat) minus this
 // process's own CPU time is what other programs used.
 #pragma once
+#include <functional>
+#include <string>
 
 namespace mhc {
 
@@ -27,5 +29,18 @@ void cpu_threads_tick();
 
 // The thread count in use now.
 int cpu_threads_now();
+
+// ---- the pieces, separately testable -------------------------------------------
+
+// Threads to run on `cpus` allowed CPUs (at most `max_threads`) when other
+// programs kept `others_cores` cores busy: the free cores, where a core
+// counts as free when others used less than 70% of it; at least 1.
+int threads_for_load(int cpus, int max_threads, double others_cores);
+
+// Busy seconds (user, nice, system, irq, softirq, steal) summed over the
+// per-CPU lines of a /proc/stat text whose CPU number `allowed` accepts;
+// `cpus` receives how many lines were counted.
+double busy_seconds_in_proc_stat(const std::string& text, const std::function<bool(int)>& allowed,
+                                 double ticks_per_second, int* cpus);
 
 }  // namespace mhc
