@@ -371,7 +371,7 @@ void CudaBackend::mhc_project_backward(DType t, const void* x, const void* phi, 
 void CudaBackend::mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M,
                             int64_t n, int iters, bool sigmoid_gates) {
   MHC_CUDA_PROFILE("mhc_gates");
-  check_sinkhorn_args("cuda mhc_gates", n, iters, kSinkhornMaxItersCuda);
+  check_sinkhorn_args("cuda mhc_gates", n, iters, kSinkhornMaxIters);
   if (t != DType::f32) unsupported_dtype("mhc_gates", t);  // the coefficient path is f32
   if (M == 0) return;
   with_sinkhorn_n(n, [&](auto nc) {
@@ -386,7 +386,7 @@ void CudaBackend::mhc_gates(DType t, const void* q, const void* alpha, const voi
 void CudaBackend::mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs,
                                      void* gh, int64_t M, int64_t n, int iters, bool sigmoid_gates) {
   MHC_CUDA_PROFILE("mhc_gates_backward");
-  check_sinkhorn_args("cuda mhc_gates_backward", n, iters, kSinkhornMaxItersCuda);
+  check_sinkhorn_args("cuda mhc_gates_backward", n, iters, kSinkhornMaxIters);
   if (t != DType::f32) unsupported_dtype("mhc_gates_backward", t);
   if (M == 0) return;
   with_sinkhorn_n(n, [&](auto nc) {
