@@ -15,22 +15,36 @@ namespace mhc {
 
 namespace fs = std::filesystem;
 
-std::string read_file(const std::string& path, const std::string& what) {
+void require_regular_file(const std::string& path, const std::string& what) {
   std::error_code ec;
-  const fs::file_status status = fs::status(path, ec);
-  if (!fs::exists(status))
-    throw std::runtime_error(fmt::format("{} '{}' does not exist", what, path));
-  if (fs::is_directory(status))
-    throw std::runtime_error(fmt::format("{} '{}' is a directory, not a file", what, path));
+  const fs::file_status status = fs::status(path, ec);  // follows links
+  const char* is = nullptr;
+  switch (status.type()) {
+    case fs::file_type::regular: return;
+    case fs::file_type::not_found: throw std::runtime_error(fmt::format("{} '{}' does not exist", what, path));
+    case fs::file_type::directory: is = "a directory"; break;
+    case fs::file_type::fifo: is = "a FIFO (named pipe)"; break;
+    case fs::file_type::character: is = "a character device"; break;
+    case fs::file_type::block: is = "a block device"; break;
+    case fs::file_type::socket: is = "a socket"; break;
+    default:
+      throw std::runtime_error(fmt::format("{} '{}' cannot be examined: {}", what, path,
+                                           ec ? ec.message() : std::string("unknown file type")));
+  }
+  throw std::runtime_error(fmt::format("{} '{}' is {}, not a regular file", what, path, is));
+}
 
+std::string read_file(const std::string& path, const std::string& what) {
+  require_regular_file(path, what);
+  std::error_code ec;
   std::ifstream in(path, std::ios::binary);
   if (!in)
     throw std::runtime_error(
         fmt::format("{} '{}' cannot be opened for reading: {}", what, path, std::strerror(errno)));
 
   std::string bytes;
-  if (fs::is_regular_file(status)) bytes.reserve(fs::file_size(path, ec));
-  // Read in fixed-size chunks: works for files of any size and for pipes.
+  if (const auto size = fs::file_size(path, ec); !ec) bytes.reserve(size);
+  // Read in fixed-size chunks (a file may grow or shrink while it is read).
   std::string chunk(1 << 20, '\0');
   while (in) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));

@@ -9,8 +9,16 @@
 
 namespace mhc {
 
+// Throws std::runtime_error naming the file unless `path` is a regular file
+// (or a link to one), saying what it is instead: missing, a directory, a FIFO
+// (which would block the read until something writes to it), a character
+// device (/dev/zero never ends), a block device or a socket. Only the type is
+// looked at; nothing is opened. `what` describes the file, e.g. "checkpoint".
+void require_regular_file(const std::string& path, const std::string& what = "file");
+
 // The whole file as bytes (any size). Throws std::runtime_error naming the
-// file for: no such file, a directory, unreadable (permissions), read error.
+// file for: not a regular file (see require_regular_file), unreadable
+// (permissions), read error.
 // `what` describes the file in messages, e.g. "text file", "tokenizer file".
 std::string read_file(const std::string& path, const std::string& what = "file");
 

@@ -64,7 +64,7 @@ void site_columns(const char* op, int64_t P) {
 }
 
 void sinkhorn_args(const char* op, int64_t n, int iters) {
-  check_sinkhorn_args((std::string("cuda ") + op).c_str(), n, iters, kSinkhornMaxItersCuda);
+  check_sinkhorn_args((std::string("cuda ") + op).c_str(), n, iters, kSinkhornMaxIters);
 }
 
 void dropout_probability(const char* op, float p) {

@@ -15,7 +15,7 @@
 //     beside f32 and bf16 streams: they accept f32 only;
 //   * count_not_equal, moe_dispatch and adamw have fixed types (i32, f32).
 // Sizes: counts must not be negative; n of an mHC site is 1..8 and P = 2n + n²;
-// Sinkhorn runs 1..kSinkhornMaxItersCuda iterations; attention head dims are
+// Sinkhorn runs 1..kSinkhornMaxIters iterations; attention head dims are
 // 1..kCudaMaxHeadDim; dropout probabilities lie in [0, 1); products, sorts and
 // launch grids must fit the 32-bit sizes cuBLAS, CUB and CUDA grids take.
 // The memory entry points (allocate, copies, synchronize) take nothing the GPU

@@ -3,7 +3,6 @@
 // size n, the iteration count, the exp floor, and the dispatch of a runtime n
 // to a compile-time one. See kernels/backend.h for the math.
 #pragma once
-#include <climits>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -12,23 +11,26 @@
 namespace mhc {
 
 inline constexpr int kSinkhornMaxN = 8;
-// The CUDA backward keeps the 2·iters·n normalisation sums of one matrix in
-// per-thread local memory, which caps its iterations (the CPU has no cap).
-inline constexpr int kSinkhornMaxItersCuda = 64;
+// The most iterations any device runs (--hc.sinkhorn_iters is checked against
+// it up front). The CUDA backward keeps the 2·iters·n normalisation sums of one
+// matrix in per-thread local memory, which sets the bound; the CPU keeps the
+// 2·iters + 1 intermediate matrices per tile. 64 is 3× the paper's t_max = 20,
+// and enough for the columns of peaked logits to converge (DESIGN §4).
+inline constexpr int kSinkhornMaxIters = 64;
 // P⁰ = exp(max(L − max L, −80)): no row or column can underflow to all zeros.
 inline constexpr float kSinkhornExpFloor = 80.f;
 
 // At least one iteration: with none, the output exp(L − max L) would depend
 // on the shift, which the backward (like the math of mHC Eq. 9) treats as
 // constant — and it would not be a projection at all.
-inline void check_sinkhorn_args(const char* op, int64_t n, int iters, int max_iters = INT_MAX) {
+inline void check_sinkhorn_args(const char* op, int64_t n, int iters, int max_iters = kSinkhornMaxIters) {
   if (n < 1 || n > kSinkhornMaxN)
     throw std::invalid_argument(std::string(op) + ": matrices must be n×n with 1 ≤ n ≤ 8, got n = " +
                                 std::to_string(n));
   if (iters < 1) throw std::invalid_argument(std::string(op) + ": Sinkhorn needs at least 1 iteration, got " + std::to_string(iters));
   if (iters > max_iters)
     throw std::invalid_argument(std::string(op) + ": at most " + std::to_string(max_iters) +
-                                " Sinkhorn iterations on this device, got " + std::to_string(iters));
+                                " Sinkhorn iterations, got " + std::to_string(iters));
 }
 
 // Calls f(std::integral_constant<int, n>{}) for the runtime n in 1..8.

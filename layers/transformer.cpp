@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "autograd/ops.h"
+#include "kernels/sinkhorn_contract.h"
+#include "layers/config_checks.h"
 #include "layers/dropout_seeds.h"
 
 namespace mhc {
@@ -19,14 +21,23 @@ int64_t ModelConfig::resolved_ffn_hidden() const {
 
 void ModelConfig::validate() const {
   auto fail = [](const std::string& m) { throw std::invalid_argument("model config: " + m); };
-  if (vocab_size < 1) fail("vocab size must be positive");
-  if (block_size < 1) fail("block size must be positive");
-  if (layers < 1) fail("needs at least one block");
-  if (width < 2) fail("width must be at least 2");
+  // The range checks name the field; prefix them like the rest.
+  auto check = [&](auto&& f) {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      fail(e.what());
+    }
+  };
+  check([&] { int_in("vocab_size", vocab_size, 1, kMaxVocab); });
+  check([&] { int_in("block_size", block_size, 1, kMaxBlockSize); });
+  check([&] { int_in("blocks", layers, 1, kMaxBlocks); });
+  check([&] { int_in("width", width, 2, kMaxWidth); });
   if (heads < 1 || width % heads != 0)
     fail("width " + std::to_string(width) + " is not divisible by " + std::to_string(heads) + " heads");
   if ((width / heads) % 2 != 0) fail("head size C/heads = " + std::to_string(width / heads) + " must be even (RoPE)");
   if (ffn != "gelu" && ffn != "swiglu" && ffn != "moe") fail("ffn must be gelu, swiglu or moe, not '" + ffn + "'");
+  check([&] { int_in("ffn_hidden", ffn_hidden, 0, kMaxHidden); });
   if (ffn == "moe") {
     if (moe.routed < 1) fail("MoE needs at least one routed expert");
     if (moe.top_k < 1 || moe.top_k > moe.routed)
@@ -34,16 +45,62 @@ void ModelConfig::validate() const {
            std::to_string(moe.routed) + ")");
     if (moe.shared < 0) fail("MoE shared experts cannot be negative");
     if (dense_layers < 0 || dense_layers > layers) fail("dense layers must be between 0 and the number of blocks");
+    check([&] {
+      int_in("moe.routed", moe.routed, 1, kMaxExperts);
+      int_in("moe.shared", moe.shared, 0, kMaxExperts);
+      int_in("moe.hidden", moe.expert_hidden, 0, kMaxHidden);
+      finite_in("moe.bias_rate", moe.bias_rate, 0, 1);
+      finite_in("moe.aux_loss", moe.aux_loss_weight, 0, 100);
+      finite_in("moe.z_loss", moe.z_loss_weight, 0, 100);
+    });
   }
-  if (dropout < 0 || dropout >= 1) fail("dropout must be in [0, 1)");
-  if (attn_dropout < 0 || attn_dropout >= 1) fail("attention dropout must be in [0, 1)");
+  if (!(dropout >= 0 && dropout < 1)) fail("dropout must be in [0, 1), not " + fmt::format("{}", dropout));
+  if (!(attn_dropout >= 0 && attn_dropout < 1))
+    fail("attention dropout must be in [0, 1), not " + fmt::format("{}", attn_dropout));
+  check([&] {
+    finite_in("rope_base", rope_base, 1, 1e12, Ends::open_below);
+    finite_in("init_std", init_std, 0, 10);
+    finite_in("norm_eps", norm_eps, 0, 1, Ends::open_below);
+  });
   if (site.streams < 1) fail("streams must be at least 1");
   if (site.kind == ResidualKind::Residual && site.streams != 1)
     fail("the plain residual has 1 stream; use --streams 1 or choose hc / mhc");
+  if (site.kind == ResidualKind::MHC && site.streams > kSinkhornMaxN)
+    fail("mHC takes at most " + std::to_string(kSinkhornMaxN) + " streams (Sinkhorn-Knopp kernels), not " +
+         std::to_string(site.streams));
+  check([&] { int_in("streams", site.streams, 1, kMaxHcStreams); });
   if (site.sinkhorn_iters < 1) fail("Sinkhorn-Knopp needs at least 1 iteration");
+  check([&] {
+    int_in("sinkhorn_iters", site.sinkhorn_iters, 1, kSinkhornMaxIters);
+    finite_in("alpha_init", site.alpha_init, 0, 10);
+    finite_in("phi_init_std", site.phi_init_std, 0, 10);
+    finite_in("hc_scale_init", site.hc_scale_init, 0, 10);
+  });
   if (recompute && site.kind != ResidualKind::MHC) fail("selective recompute is for mHC sites (--residual mhc)");
   if (recompute && site.fused == SiteConfig::Fused::Off) fail("selective recompute needs the fused mHC kernels");
   if (recompute_group < 0) fail("the recompute group size cannot be negative");
+  check([&] { int_in("recompute_group", recompute_group, 0, 2 * kMaxBlocks); });
+}
+
+double ModelConfig::parameter_count() const {
+  const double C = static_cast<double>(width), V = static_cast<double>(vocab_size), n = static_cast<double>(site.streams);
+  auto swiglu = [&](double hidden) { return 3 * C * hidden; };
+  double total = V * C + (tie_embeddings ? 0 : C * V) + C;  // embedding, head, final norm
+  if (collapse == CollapseMode::Learned) total += n * C * n + 1 + n;  // φ_head, s, b_head
+  const double hidden = static_cast<double>(resolved_ffn_hidden());
+  const double expert_hidden = moe.expert_hidden > 0 ? static_cast<double>(moe.expert_hidden) : hidden;
+  double site_params = 0;  // one residual site
+  if (site.kind == ResidualKind::HC) site_params = n + n * n + n + (site.hc_dynamic ? C * (n + 2) + 2 : 0);
+  if (site.kind == ResidualKind::MHC) site_params = n * C * (2 * n + n * n) + 3 + 2 * n + n * n;
+  for (int64_t l = 0; l < layers; ++l) {
+    total += 2 * C + 4 * C * C + 2 * site_params;  // two norms, attention, two sites
+    if (ffn == "moe" && l >= dense_layers)
+      total += C * static_cast<double>(moe.routed) +
+               static_cast<double>(moe.routed + moe.shared) * swiglu(expert_hidden);
+    else
+      total += ffn == "gelu" ? 2 * C * hidden : swiglu(hidden);
+  }
+  return total;
 }
 
 Block::Block(const ModelConfig& c, int64_t index, Rng& rng)

@@ -45,8 +45,20 @@ struct ModelConfig {
   CollapseMode collapse = CollapseMode::Sum;
   double norm_eps = 1e-6;
 
+  // Upper bounds on the sizes. They are far above what fits in memory and
+  // keep every product of sizes (parameters, the stream state B·T·n·C, the
+  // logits B·T·V, with B and T bounded by the trainer) well inside int64.
+  static constexpr int64_t kMaxBlocks = 1024, kMaxWidth = 1 << 16, kMaxBlockSize = 1 << 20, kMaxHidden = 1 << 20,
+                           kMaxExperts = 1024, kMaxVocab = 1 << 21, kMaxHcStreams = 64;
+
   int64_t resolved_ffn_hidden() const;
-  void validate() const;  // throws with a message naming the bad field
+  // Throws std::invalid_argument naming the bad field and its accepted range
+  // (NaN and infinities are outside every range).
+  void validate() const;
+  // The number of parameters a Transformer of this config has (what
+  // Module::parameter_count() will say), computed without building it; a
+  // double, so that it cannot overflow for any config.
+  double parameter_count() const;
 };
 
 class Block : public Module {

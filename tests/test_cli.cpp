@@ -3,6 +3,7 @@
 // sample, eval and plot work on a finished run.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,8 @@ const std::string kTinyModel =
     " --model.blocks 1 --model.width 16 --model.heads 2 --model.block_size 8"
     " --optim.batch_size 2 --optim.warmup 1 --eval.batches 1 --eval.sample_tokens 0 --data.cache_dir cache";
 const std::string kTiny = " --data synthetic:addition" + kTinyModel;
+// The preset's model on the synthetic corpus, for flags that kTinyModel sets already.
+const std::string kPresetModel = " --data synthetic:addition --data.cache_dir cache";
 
 }  // namespace
 
@@ -307,4 +310,214 @@ TEST_CASE("eval finds a moved corpus with --data and says so when it cannot", "[
   INFO(r.output);
   CHECK(r.code == 0);
   CHECK_THAT(r.output, Contains("val loss"));
+}
+
+// ---- refused before any work ------------------------------------------------------------------
+
+TEST_CASE("every numeric train flag is range-checked, NaN and infinities refused, before any work", "[cli][validation]") {
+  TempDir d;
+  struct Case {
+    std::string flags, message;
+  };
+  // Each value was accepted once: NaN passed `x < lo || x > hi`, negative sizes
+  // and weights went through, -1 wrapped to 2^64 − 1, and huge sizes overflowed.
+  const std::vector<Case> cases = {
+      {"--model.dropout nan", "--model.dropout: must be a finite number in [0, 1) (got nan)"},
+      {"--model.attn_dropout nan", "--model.attn_dropout: must be a finite number in [0, 1)"},
+      {"--hc.phi_init_std nan", "--hc.phi_init_std: must be a finite number in [0, 10]"},
+      {"--hc.alpha_init nan", "--hc.alpha_init: must be a finite number in [0, 10]"},
+      {"--optim.grad_clip nan", "--optim.grad_clip: must be a finite number in [0, 1000000000]"},
+      {"--moe.bias_rate nan", "--moe.bias_rate: must be a finite number in [0, 1]"},
+      {"--moe.aux_loss nan", "--moe.aux_loss: must be a finite number in [0, 100]"},
+      {"--moe.z_loss nan", "--moe.z_loss: must be a finite number in [0, 100]"},
+      {"--moe.aux_loss -1", "--moe.aux_loss: must be a finite number in [0, 100] (got -1)"},
+      {"--moe.z_loss -0.5", "--moe.z_loss: must be a finite number in [0, 100] (got -0.5)"},
+      {"--optim.min_lr nan", "--optim.min_lr: must be a finite number in [0, 0.001]"},
+      {"--optim.weight_decay nan", "--optim.weight_decay: must be a finite number in [0, 10]"},
+      {"--optim.beta1 nan", "--optim.beta1: must be a finite number in [0, 1)"},
+      {"--optim.beta2 1", "--optim.beta2: must be a finite number in [0, 1) (got 1)"},
+      {"--optim.lr inf", "--optim.lr: must be a finite number in (0, 10] (got inf)"},
+      {"--optim.lr nan", "--optim.lr: must be positive (got nan)"},
+      {"--data.val_fraction nan", "--data.val_fraction: must be a finite number in (0, 1)"},
+      {"--model.ffn_hidden -1", "--model.ffn_hidden: must be an integer in [0, 1048576] (got -1)"},
+      {"--moe.hidden -1", "--moe.hidden: must be an integer in [0, 1048576] (got -1)"},
+      {"--moe.routed 5000", "--moe.routed: must be an integer in [1, 1024] (got 5000)"},
+      {"--moe.shared -1", "--moe.shared: must be an integer in [0, 1024]"},
+      {"--moe.dense_layers 5", "--moe.dense_layers: must be an integer in [0, 4] (got 5)"},
+      {"--seed -1", "--seed: must be a non-negative integer below 2^64, not '-1'"},
+      {"--model.blocks 100000", "--model.blocks: must be an integer in [1, 1024] (got 100000)"},
+      {"--model.width 10000000", "--model.width: must be an integer in [2, 65536] (got 10000000)"},
+      {"--model.heads 0", "--model.heads: must be an integer in [1, 128] (got 0)"},
+      {"--model.block_size 100000000", "--model.block_size: must be an integer in [2, 1048576]"},
+      {"--residual mhc --streams 9", "--streams: mHC takes at most 8 streams (got 9)"},
+      {"--residual hc --streams 100", "--streams: must be an integer in [1, 64] (got 100)"},
+      {"--hc.sinkhorn_iters 100000000", "--hc.sinkhorn_iters: must be an integer in [1, 64] (got 100000000)"},
+      {"--hc.sinkhorn_iters 0", "--hc.sinkhorn_iters: must be an integer in [1, 64] (got 0)"},
+      {"--hc.recompute_group -1", "--hc.recompute_group: must be an integer in [0, 2048]"},
+      {"--optim.steps 0", "--optim.steps: must be an integer in [1, 1000000000000] (got 0)"},
+      {"--optim.batch_size 4611686018427387904", "--optim.batch_size: must be an integer in [1, 65536]"},
+      {"--optim.grad_accum 100000000", "--optim.grad_accum: must be an integer in [1, 65536]"},
+      {"--optim.warmup -1", "--optim.warmup: must be an integer in [0, 1000000000000]"},
+      {"--eval.every 0", "--eval.every: must be an integer in [1, 1000000000000]"},
+      {"--eval.batches 1000000", "--eval.batches: must be an integer in [1, 65536]"},
+      {"--eval.sample_tokens -1", "--eval.sample_tokens: must be an integer in [0, 16777216]"},
+      {"--log_every 0", "--log_every: must be an integer in [1, 1000000000000]"},
+      {"--data.tokenizer bpe --data.vocab_size 100000000", "--data.vocab_size: must be an integer in [1, 2097152]"},
+      {"--model.width 99999999999999999999", "--model.width"},  // beyond int64: CLI11 names the flag
+  };
+  for (const Case& c : cases) {
+    INFO("mhc train " << c.flags);
+    const Result r = run_mhc("train --run r" + kPresetModel + " " + c.flags, d.path);
+    CHECK(r.code != 0);
+    CHECK_THAT(r.output, Contains(c.message));
+    CHECK(!fs::exists(d.path / "r"));     // refused before the run directory was made
+    CHECK(!fs::exists(d.path / "cache"));  // and before the corpus was tokenised
+  }
+}
+
+TEST_CASE("a run too large for memory is refused with the flags and bytes, not std::bad_alloc", "[cli][validation]") {
+  TempDir d;
+  // Parameters: 1024 blocks of width 16384 are ~3.3e12 parameters, 48 TiB with AdamW.
+  Result r = run_mhc("train --run r" + kPresetModel + " --model.width 16384 --model.heads 128 --model.blocks 1024", d.path);
+  INFO(r.output);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("does not fit in memory: the model (--model.blocks 1024 × --model.width 16384"));
+  CHECK_THAT(r.output, Contains("TiB with their gradients and AdamW moments"));
+  CHECK_THAT(r.output, Contains("of memory; reduce the sizes named above"));
+  CHECK_THAT(r.output, !Contains("bad_alloc"));
+  // Activations: a batch × block of 2^36 tokens leads the message.
+  r = run_mhc("train --run r" + kPresetModel + " --optim.batch_size 65536 --model.block_size 1048576", d.path);
+  INFO(r.output);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("does not fit in memory: one micro-batch (--optim.batch_size 65536 × "
+                                "--model.block_size 1048576 = 6.87e+10 tokens) needs at least"));
+  CHECK_THAT(r.output, Contains("PiB of activations"));  // 2^36 tokens × 9218 floats
+  CHECK_THAT(r.output, !Contains("negative size"));
+  CHECK(!fs::exists(d.path / "r"));
+}
+
+TEST_CASE("sample and eval refuse bad options before loading the run", "[cli][validation]") {
+  TempDir d;
+  // No run exists: an option error must come first, naming the option.
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"sample --run none --device bogus", "--device: bogus not in {cpu,cuda}"},
+      {"sample --run none --tokens -1", "--tokens: must be an integer in [0, 16777216] (got -1)"},
+      {"sample --run none --top_k -2", "--top_k: must be an integer in [0, 2097152] (got -2)"},
+      {"sample --run none --seed -3", "--seed: must be a non-negative integer below 2^64, not '-3'"},
+      {"sample --run none --temperature inf", "--temperature must be a finite number"},
+      {"eval --run none --device bogus", "--device: bogus not in {cpu,cuda}"},
+      {"eval --run none --batches -1", "eval --batches: must be an integer in [0, 65536] (got -1)"},
+  };
+  for (const Case& c : cases) {
+    INFO("mhc " << c.args);
+    const Result r = run_mhc(c.args, d.path);
+    CHECK(r.code != 0);
+    CHECK_THAT(r.output, Contains(c.message));
+    CHECK_THAT(r.output, !Contains("no run in none"));
+  }
+}
+
+TEST_CASE("files that are not regular files are refused by type, before they are read", "[cli][validation]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  const fs::path run = d.path / "r";
+  REQUIRE(mkfifo((d.path / "fifo").c_str(), 0600) == 0);
+  fs::create_directory(d.path / "folder");
+  // Corpora: a FIFO blocked the read until a writer came, /dev/zero read 4 GB and
+  // then failed with std::bad_alloc, a directory was "bad magic" or empty.
+  Result r = run_mhc("train --run c --data fifo" + kTinyModel, d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("text file 'fifo' is a FIFO (named pipe), not a regular file"));
+  r = run_mhc("train --run c --data /dev/zero" + kTinyModel, d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("text file '/dev/zero' is a character device, not a regular file"));
+  r = run_mhc("train --run c --data folder" + kTinyModel, d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("text file 'folder' is a directory, not a regular file"));
+  CHECK(!fs::exists(d.path / "c"));
+
+  // The files of a run: each replaced in turn by a FIFO, a directory and /dev/zero (a link to it).
+  const std::string resume = "train --run r --resume --optim.steps 4" + kTiny;
+  for (const char* name : {"checkpoint.bin", "tokenizer.txt", "metrics.jsonl"}) {
+    const fs::path file = run / name;
+    const fs::path saved = d.path / (std::string(name) + ".saved");
+    fs::rename(file, saved);
+    for (const std::string kind : {"fifo", "directory", "character device"}) {
+      INFO(name << " as a " << kind);
+      if (kind == "fifo") REQUIRE(mkfifo(file.c_str(), 0600) == 0);
+      if (kind == "directory") fs::create_directory(file);
+      if (kind == "character device") fs::create_symlink("/dev/zero", file);
+      const std::string is = kind == "fifo" ? "is a FIFO (named pipe)" : "is a " + kind;
+      r = run_mhc(resume, d.path);
+      CHECK(r.code != 0);
+      CHECK_THAT(r.output, Contains(std::string(name) + "' " + is + ", not a regular file"));
+      if (std::string(name) != "metrics.jsonl") {  // sample reads the checkpoint and the tokenizer
+        r = run_mhc("sample --run r --tokens 2", d.path);
+        CHECK(r.code != 0);
+        CHECK_THAT(r.output, Contains(std::string(name) + "' " + is));
+      } else {  // plot reads the metrics
+        r = run_mhc("plot r --out charts", d.path);
+        CHECK(r.code != 0);
+        CHECK_THAT(r.output, Contains(std::string(name) + "' " + is));
+      }
+      fs::remove(file);
+    }
+    fs::rename(saved, file);
+  }
+  // A byte appended to an intact checkpoint is named as such (it was "truncated").
+  const std::string good = read_bytes(run / "checkpoint.bin");
+  mhc::test::write_bytes(run / "checkpoint.bin", good + "x");
+  r = run_mhc(resume, d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("is longer than its header says"));
+  CHECK_THAT(r.output, Contains("then 1 more (something was appended to it)"));
+  CHECK_THAT(r.output, !Contains("truncated"));
+  mhc::test::write_bytes(run / "checkpoint.bin", good);
+  r = run_mhc(resume, d.path);  // and the run is intact after all that
+  INFO(r.output);
+  CHECK(r.code == 0);
+}
+
+TEST_CASE("a checkpoint of the same shapes but other settings is refused on resume unless --override", "[cli][validation]") {
+  TempDir d;
+  const std::string tiny = " --residual mhc --optim.steps 2 --eval.every 2" + kTiny;
+  REQUIRE(run_mhc("train --run a --seed 1" + tiny, d.path).code == 0);
+  REQUIRE(run_mhc("train --run b --seed 2" + tiny, d.path).code == 0);
+  REQUIRE(run_mhc("train --run c --seed 1 --hc.sinkhorn_iters 7" + tiny, d.path).code == 0);
+  const fs::path ckpt = d.path / "a" / "checkpoint.bin";
+  const std::string own = read_bytes(ckpt);
+  // b's checkpoint in a's directory: a's config.json says seed 1, the checkpoint seed 2.
+  fs::copy_file(d.path / "b" / "checkpoint.bin", ckpt, fs::copy_options::overwrite_existing);
+  const std::string foreign = read_bytes(ckpt);
+  const std::string resume = "train --run a --resume --optim.steps 4";
+  Result r = run_mhc(resume, d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("differ from those the checkpoint"));
+  CHECK_THAT(r.output, Contains("seed: \"2\" in the run, \"1\" now"));
+  CHECK_THAT(r.output, Contains("--override"));
+  CHECK(read_bytes(ckpt) == foreign);  // nothing written
+  fs::copy_file(d.path / "c" / "checkpoint.bin", ckpt, fs::copy_options::overwrite_existing);
+  r = run_mhc(resume, d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("hc.sinkhorn_iters: 7 in the run, 20 now"));
+  CHECK_THAT(r.output, !Contains("seed:"));
+  // --override continues anyway, listing the differences as a warning.
+  r = run_mhc(resume + " --override", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("warning: --override: resuming with settings that differ from the checkpoint's"));
+  CHECK_THAT(r.output, Contains("hc.sinkhorn_iters: 7 in the run, 20 now"));
+  CHECK_THAT(r.output, Contains("resuming at step 2"));
+  CHECK(mhc::read_checkpoint_meta(ckpt.string()).step == 4);
+  // Its own checkpoint resumes without --override; --override alone is refused.
+  mhc::test::write_bytes(ckpt, own);
+  r = run_mhc(resume, d.path);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, !Contains("warning"));
+  r = run_mhc("train --run a --override --optim.steps 4", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("--override only applies with --resume"));
 }

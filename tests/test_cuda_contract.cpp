@@ -180,8 +180,8 @@ TEST_CASE("cuda contract: size rules beyond the dtype", "[cuda_contract]") {
       CHECK_THROWS_WITH(cc::mhc_gates(DType::f32, p(), p(), p(), p(), 5, n, 20, true), Contains("1 ≤ n ≤ 8"));
       CHECK_THROWS_WITH(cc::sinkhorn(DType::f32, p(), p(), 3, n, 20), Contains("cuda sinkhorn: matrices must be n×n"));
     }
-    CHECK_NOTHROW(cc::mhc_gates(DType::f32, p(), p(), p(), p(), 5, 4, kSinkhornMaxItersCuda, true));
-    CHECK_THROWS_WITH(cc::mhc_gates(DType::f32, p(), p(), p(), p(), 5, 4, kSinkhornMaxItersCuda + 1, true),
+    CHECK_NOTHROW(cc::mhc_gates(DType::f32, p(), p(), p(), p(), 5, 4, kSinkhornMaxIters, true));
+    CHECK_THROWS_WITH(cc::mhc_gates(DType::f32, p(), p(), p(), p(), 5, 4, kSinkhornMaxIters + 1, true),
                       Contains("at most 64 Sinkhorn iterations"));
     CHECK_THROWS_WITH(cc::mhc_gates_backward(DType::f32, p(), p(), p(), p(), p(), 5, 4, 0, true),
                       Contains("at least 1 iteration"));

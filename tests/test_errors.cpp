@@ -1,6 +1,8 @@
 // test_errors.cpp — misuse gets a clear error that names the problem.
 #include "test_helpers.h"
 
+#include "kernels/sinkhorn_contract.h"
+
 using namespace mhc;
 using Catch::Contains;
 
@@ -50,4 +52,26 @@ TEST_CASE("device errors", "[errors]") {
     return;
   }
   CHECK_THROWS_WITH(Tensor::ones({2}, DType::f32, Device::cuda), Contains("cuda"));
+}
+
+TEST_CASE("errors in the CPU kernels reach the caller instead of ending the program", "[errors]") {
+  // An exception cannot leave an OpenMP parallel region (std::terminate), so
+  // per-thread scratch space is allocated before the region: a size no
+  // allocation can serve is an exception here, not an abort.
+  Backend& cpu = backend_for(Device::cpu);
+  float x = 0, v = 0;
+  int32_t idx = 0;
+  const int64_t huge = int64_t(1) << 62;
+  CHECK_THROWS_AS(cpu.topk(DType::f32, &x, &v, &idx, 1, huge, 1), std::length_error);
+  CHECK_THROWS_AS(cpu.attention(DType::f32, &x, &x, &x, &v, &v, 1, huge, 1, 2, 1.0, 0.f, 0), std::length_error);
+  // Sinkhorn-Knopp has one bound on every device, checked before any work
+  // (10^8 iterations made the CPU backward allocate 2·10^8 tiles per thread).
+  Tensor L = Tensor::zeros({2, 3, 3});
+  CHECK_THROWS_WITH(sinkhorn(L, kSinkhornMaxIters + 1), Contains("at most 64 Sinkhorn iterations, got 65"));
+  CHECK_THROWS_WITH(sinkhorn(L, 100000000), Contains("at most 64"));
+  CHECK(sum(sinkhorn(L, kSinkhornMaxIters)).item() == Approx(6.0));  // the bound itself runs
+  Tensor Lg = Tensor::zeros({2, 3, 3}).set_requires_grad(true);
+  Tensor P = sinkhorn(Lg, kSinkhornMaxIters);
+  sum(square(P)).backward();
+  CHECK(Lg.grad().defined());
 }

@@ -229,3 +229,67 @@ TEST_CASE("model config errors name the problem", "[model]") {
   Transformer ok(tiny_model(ResidualKind::MHC, 2), 1);
   CHECK_THROWS_WITH(ok.forward(Tensor::from_ints(std::vector<int32_t>(7, 0), {1, 7})), Catch::Contains("block size"));
 }
+
+TEST_CASE("model config refuses NaN, negative and oversized fields by name", "[model]") {
+  struct Case {
+    std::function<void(ModelConfig&)> change;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](ModelConfig& c) { c.dropout = NAN; }, "dropout must be in [0, 1), not nan"},
+      {[](ModelConfig& c) { c.attn_dropout = NAN; }, "attention dropout must be in [0, 1), not nan"},
+      {[](ModelConfig& c) { c.site.phi_init_std = NAN; }, "phi_init_std: must be a finite number in [0, 10] (got nan)"},
+      {[](ModelConfig& c) { c.site.alpha_init = INFINITY; }, "alpha_init: must be a finite number in [0, 10] (got inf)"},
+      {[](ModelConfig& c) { c.moe.bias_rate = NAN; }, "moe.bias_rate: must be a finite number in [0, 1]"},
+      {[](ModelConfig& c) { c.moe.aux_loss_weight = -1; }, "moe.aux_loss: must be a finite number in [0, 100] (got -1)"},
+      {[](ModelConfig& c) { c.moe.z_loss_weight = NAN; }, "moe.z_loss: must be a finite number in [0, 100]"},
+      {[](ModelConfig& c) { c.moe.expert_hidden = -4; }, "moe.hidden: must be an integer in [0, 1048576] (got -4)"},
+      {[](ModelConfig& c) { c.ffn_hidden = -1; }, "ffn_hidden: must be an integer in [0, 1048576] (got -1)"},
+      {[](ModelConfig& c) { c.width = int64_t(1) << 40; }, "width: must be an integer in [2, 65536]"},
+      {[](ModelConfig& c) { c.layers = 5000; }, "blocks: must be an integer in [1, 1024] (got 5000)"},
+      {[](ModelConfig& c) { c.block_size = int64_t(1) << 50; }, "block_size: must be an integer in [1, 1048576]"},
+      {[](ModelConfig& c) { c.vocab_size = int64_t(1) << 40; }, "vocab_size: must be an integer in [1, 2097152]"},
+      {[](ModelConfig& c) { c.site.streams = 9; }, "mHC takes at most 8 streams"},
+      {[](ModelConfig& c) { c.site.sinkhorn_iters = 65; }, "sinkhorn_iters: must be an integer in [1, 64] (got 65)"},
+      {[](ModelConfig& c) { c.norm_eps = 0; }, "norm_eps: must be a finite number in (0, 1] (got 0)"},
+      {[](ModelConfig& c) { c.rope_base = NAN; }, "rope_base: must be a finite number in (1, 1000000000000]"},
+  };
+  for (const Case& k : cases) {
+    ModelConfig c = tiny_model(ResidualKind::MHC, 4, "moe");
+    k.change(c);
+    INFO(k.message);
+    CHECK_THROWS_WITH(c.validate(), Catch::Contains("model config: " + k.message));
+  }
+  CHECK_NOTHROW(tiny_model(ResidualKind::MHC, 4, "moe").validate());
+}
+
+TEST_CASE("parameter_count from the config equals the built model's", "[model]") {
+  std::vector<ModelConfig> configs;
+  configs.push_back(tiny_model(ResidualKind::Residual, 1, "gelu"));
+  configs.push_back(tiny_model(ResidualKind::HC, 3, "swiglu"));
+  configs.back().tie_embeddings = true;
+  configs.push_back(tiny_model(ResidualKind::HC, 2, "gelu"));
+  configs.back().site.hc_dynamic = false;
+  configs.back().ffn_hidden = 24;
+  configs.push_back(tiny_model(ResidualKind::MHC, 4, "moe"));
+  configs.back().dense_layers = 1;
+  configs.back().collapse = CollapseMode::Learned;
+  configs.push_back(tiny_model(ResidualKind::MHC, 2, "moe"));
+  configs.back().moe.expert_hidden = 0;  // the dense size
+  for (const ModelConfig& c : configs) {
+    INFO(residual_kind_name(c.site.kind) << " n = " << c.site.streams << ", " << c.ffn);
+    CHECK(c.parameter_count() == static_cast<double>(Transformer(c, 1).parameter_count()));
+  }
+  // No overflow at the largest sizes the config accepts.
+  ModelConfig big = tiny_model(ResidualKind::MHC, 8, "moe");
+  big.width = ModelConfig::kMaxWidth;
+  big.heads = 256;
+  big.layers = ModelConfig::kMaxBlocks;
+  big.moe.routed = big.moe.shared = ModelConfig::kMaxExperts;
+  big.moe.top_k = 2;
+  big.moe.expert_hidden = ModelConfig::kMaxHidden;
+  big.vocab_size = ModelConfig::kMaxVocab;
+  CHECK_NOTHROW(big.validate());
+  CHECK(big.parameter_count() > 4e17);
+  CHECK(big.parameter_count() < 9.2e18);  // within int64
+}

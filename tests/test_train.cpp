@@ -7,6 +7,7 @@
 #include "test_helpers.h"
 #include "test_run_helpers.h"
 #include "train/checkpoint.h"
+#include "train/memory_estimate.h"
 #include "train/trainer.h"
 
 using namespace mhc;
@@ -103,5 +104,51 @@ TEST_CASE("a short run lowers the validation loss for residual, HC and mHC", "[t
     // above 0; at init it is ≈ ln(13) ≈ 2.57 and 300 steps bring it near 2.1.
     std::printf("%s: val loss %.4f -> %.4f\n", residual_kind_name(kind).c_str(), before, r.last_val_loss);
     CHECK(r.last_val_loss < before - 0.3);
+  }
+}
+
+TEST_CASE("the memory check refuses a run that cannot fit, naming the flags and the bytes", "[train][memory]") {
+  TempDir d;
+  TrainConfig c = small_config(d.path, ResidualKind::MHC, 4);
+  const MemoryEstimate e = estimate_memory(c);
+  // Before the tokenizer exists the character vocabulary counts as 1; BPE's is the flag.
+  ModelConfig m = c.model;
+  m.vocab_size = 1;
+  CHECK(e.parameters == m.parameter_count());
+  CHECK(e.parameter_bytes == 16 * e.parameters);
+  CHECK(e.tokens == 4 * 16);
+  CHECK(e.activation_bytes > 4 * e.tokens * 2 * 2 * 4 * 32);  // at least the stream states of both blocks
+  TrainConfig bpe = c;
+  bpe.data.tokenizer = "bpe";
+  bpe.data.vocab_size = 1000;
+  CHECK(estimate_memory(bpe).parameters == estimate_memory(c).parameters + 2 * 999 * 32);  // embedding and head
+
+  CHECK_NOTHROW(check_fits_in_memory(c, 1e12));
+  // The model is the larger part: its flags lead.
+  CHECK_THROWS_WITH(check_fits_in_memory(c, e.total() - 1),
+                    Catch::Contains("the run does not fit in memory: the model (--model.blocks 2 × --model.width 32") &&
+                        Catch::Contains("with their gradients and AdamW moments (16 bytes each)") &&
+                        Catch::Contains("--optim.batch_size 4 × --model.block_size 16 = 64 tokens") &&
+                        Catch::Contains(format_bytes(e.total()) + " in all"));
+  // A long batch: the activations lead.
+  c.optim.batch_size = 4096;
+  c.model.block_size = 4096;
+  CHECK_THROWS_WITH(check_fits_in_memory(c, 1e9),
+                    Catch::StartsWith("the run does not fit in memory: one micro-batch (--optim.batch_size 4096 × "
+                                      "--model.block_size 4096 = 1.68e+07 tokens) needs at least") &&
+                        Catch::Contains("this machine has 953.7 MiB of memory"));
+  // On CUDA only the weights' first copy is on the host.
+  c.device = "cuda";
+  CHECK_NOTHROW(check_fits_in_memory(c, 1e9));
+  CHECK_THROWS_WITH(check_fits_in_memory(c, 1e3), Catch::Contains("as f32 weights (4 bytes each)"));
+  CHECK(format_bytes(512) == "512 bytes");
+  CHECK(format_bytes(1.5 * 1024 * 1024 * 1024) == "1.5 GiB");
+  CHECK(physical_memory_bytes() > 0);
+}
+
+TEST_CASE("every preset is within the accepted ranges", "[train]") {
+  for (const std::string& name : preset_names()) {
+    INFO(name);
+    CHECK_NOTHROW(preset(name).validate());
   }
 }

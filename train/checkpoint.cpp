@@ -74,9 +74,13 @@ std::string_view checked_payload(const std::string& file, const std::string& pat
   if (version != kVersion)
     throw std::runtime_error("checkpoint " + path + " has format version " + std::to_string(version) +
                              "; this build reads version " + std::to_string(kVersion));
-  if (file.size() - kHeaderBytes != size)
+  if (file.size() - kHeaderBytes < size)
     throw std::runtime_error("checkpoint " + path + " is truncated: the header promises " + std::to_string(size) +
                              " payload bytes, the file has " + std::to_string(file.size() - kHeaderBytes));
+  if (file.size() - kHeaderBytes > size)
+    throw std::runtime_error("checkpoint " + path + " is longer than its header says: " + std::to_string(size) +
+                             " payload bytes, then " + std::to_string(file.size() - kHeaderBytes - size) +
+                             " more (something was appended to it)");
   const std::string_view payload = std::string_view(file).substr(kHeaderBytes);
   if (fnv1a64(payload) != checksum) throw std::runtime_error("checkpoint " + path + " is corrupt: checksum mismatch");
   return payload;

@@ -33,9 +33,9 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
 // are copied onto each tensor's current device) and returns its meta.
 // With allow_extra, the checkpoint may hold tensors not asked for (sampling
 // needs the model, not the optimizer moments).
-// Throws std::runtime_error naming the file and the problem: missing,
-// truncated, corrupt (checksum), wrong format version, or written for a
-// model of a different shape.
+// Throws std::runtime_error naming the file and the problem: missing, not a
+// regular file, truncated, longer than its header says, corrupt (checksum),
+// wrong format version, or written for a model of a different shape.
 CheckpointMeta load_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors,
                                bool allow_extra = false);
 

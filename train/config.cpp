@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "kernels/sinkhorn_contract.h"
+#include "layers/config_checks.h"
 
 namespace mhc {
 
@@ -97,64 +98,83 @@ std::string TrainConfig::default_run_dir() const {
 }
 
 void TrainConfig::validate() const {
+  // Sizes are bounded (ModelConfig::kMax*) so that no product of them can
+  // overflow; counts of steps and batches likewise.
+  constexpr int64_t kMaxSteps = 1'000'000'000'000, kMaxBatch = 1 << 16;
+  const ModelConfig& M = model;
   if (device != "cpu" && device != "cuda") bad("--device", "must be cpu or cuda, not '" + device + "'");
   if (dtype != "f32" && dtype != "bf16") bad("--dtype", "must be f32 or bf16, not '" + dtype + "'");
   if (dtype == "bf16" && device != "cuda") bad("--dtype", "bf16 needs --device cuda (the CPU computes in f32)");
-  if (model.site.streams < 1) bad("--streams", "must be at least 1 (got " + std::to_string(model.site.streams) + ")");
-  if (model.site.kind == ResidualKind::Residual && model.site.streams != 1)
+  if (M.site.streams < 1) bad("--streams", "must be at least 1 (got " + std::to_string(M.site.streams) + ")");
+  if (M.site.kind == ResidualKind::Residual && M.site.streams != 1)
     bad("--streams", "the plain residual has exactly 1 stream; use --residual hc or mhc for " +
-                         std::to_string(model.site.streams));
-  if (model.site.sinkhorn_iters < 1) bad("--hc.sinkhorn_iters", "must be at least 1");
-  if (device == "cuda" && model.site.sinkhorn_iters > kSinkhornMaxItersCuda)
-    bad("--hc.sinkhorn_iters", "at most " + std::to_string(kSinkhornMaxItersCuda) + " on CUDA");
-  if (model.recompute && model.site.kind != ResidualKind::MHC) bad("--hc.recompute", "is for mHC (--residual mhc)");
-  if (model.recompute && model.site.fused == SiteConfig::Fused::Off)
+                         std::to_string(M.site.streams));
+  if (M.site.kind == ResidualKind::MHC && M.site.streams > kSinkhornMaxN)
+    bad("--streams", "mHC takes at most " + std::to_string(kSinkhornMaxN) + " streams (got " +
+                         std::to_string(M.site.streams) + ")");
+  int_in("--streams", M.site.streams, 1, ModelConfig::kMaxHcStreams);
+  int_in("--hc.sinkhorn_iters", M.site.sinkhorn_iters, 1, kSinkhornMaxIters);  // the bound of every device
+  finite_in("--hc.alpha_init", M.site.alpha_init, 0, 10);
+  finite_in("--hc.phi_init_std", M.site.phi_init_std, 0, 10);
+  finite_in("hc.scale_init", M.site.hc_scale_init, 0, 10);  // config.json only
+  if (M.recompute && M.site.kind != ResidualKind::MHC) bad("--hc.recompute", "is for mHC (--residual mhc)");
+  if (M.recompute && M.site.fused == SiteConfig::Fused::Off)
     bad("--hc.recompute", "needs the fused mHC kernels (not --hc.fused off)");
-  if (model.recompute && model.site.fused == SiteConfig::Fused::Auto && device == "cpu")
+  if (M.recompute && M.site.fused == SiteConfig::Fused::Auto && device == "cpu")
     bad("--hc.recompute", "needs the fused mHC kernels, which the CPU uses only with --hc.fused on");
-  if (model.layers < 1) bad("--model.blocks", "must be at least 1");
-  if (model.width < 2) bad("--model.width", "must be at least 2");
-  if (model.heads < 1 || model.width % model.heads != 0)
-    bad("--model.heads", std::to_string(model.width) + " is not divisible by " + std::to_string(model.heads));
-  if ((model.width / model.heads) % 2) bad("--model.heads", "the head size C/heads must be even (RoPE)");
-  if (model.block_size < 2) bad("--model.block_size", "must be at least 2");
-  if (model.ffn != "gelu" && model.ffn != "swiglu" && model.ffn != "moe")
-    bad("--model.ffn", "must be gelu, swiglu or moe, not '" + model.ffn + "'");
-  if (model.dropout < 0 || model.dropout >= 1) bad("--model.dropout", "must be in [0, 1)");
-  if (model.ffn == "moe") {
-    if (model.moe.routed < 1) bad("--moe.routed", "must be at least 1");
-    if (model.moe.top_k < 1 || model.moe.top_k > model.moe.routed)
-      bad("--moe.top_k", std::to_string(model.moe.top_k) + " must be between 1 and the " +
-                             std::to_string(model.moe.routed) + " routed experts");
-    if (model.moe.shared < 0) bad("--moe.shared", "cannot be negative");
-    if (model.dense_layers < 0 || model.dense_layers > model.layers)
-      bad("--moe.dense_layers", "must be between 0 and the number of blocks");
-    if (model.moe.bias_rate < 0) bad("--moe.bias_rate", "cannot be negative");
-  }
-  if (optim.steps < 1) bad("--optim.steps", "must be at least 1");
-  if (optim.batch_size < 1) bad("--optim.batch_size", "must be at least 1");
-  if (optim.grad_accum < 1) bad("--optim.grad_accum", "must be at least 1");
+  int_in("--hc.recompute_group", M.recompute_group, 0, 2 * ModelConfig::kMaxBlocks);
+  int_in("--model.blocks", M.layers, 1, ModelConfig::kMaxBlocks);
+  int_in("--model.width", M.width, 2, ModelConfig::kMaxWidth);
+  int_in("--model.heads", M.heads, 1, M.width);
+  if (M.width % M.heads != 0)
+    bad("--model.heads", std::to_string(M.width) + " is not divisible by " + std::to_string(M.heads));
+  if ((M.width / M.heads) % 2) bad("--model.heads", "the head size C/heads must be even (RoPE)");
+  int_in("--model.block_size", M.block_size, 2, ModelConfig::kMaxBlockSize);
+  if (M.ffn != "gelu" && M.ffn != "swiglu" && M.ffn != "moe")
+    bad("--model.ffn", "must be gelu, swiglu or moe, not '" + M.ffn + "'");
+  int_in("--model.ffn_hidden", M.ffn_hidden, 0, ModelConfig::kMaxHidden);
+  finite_in("--model.dropout", M.dropout, 0, 1, Ends::open_above);
+  finite_in("--model.attn_dropout", M.attn_dropout, 0, 1, Ends::open_above);
+  finite_in("model.rope_base", M.rope_base, 1, 1e12, Ends::open_below);  // config.json only
+  finite_in("model.init_std", M.init_std, 0, 10);
+  finite_in("model.norm_eps", M.norm_eps, 0, 1, Ends::open_below);
+  int_in("--moe.routed", M.moe.routed, 1, ModelConfig::kMaxExperts);
+  if (M.moe.top_k < 1 || M.moe.top_k > M.moe.routed)
+    bad("--moe.top_k", std::to_string(M.moe.top_k) + " must be between 1 and the " + std::to_string(M.moe.routed) +
+                           " routed experts");
+  int_in("--moe.shared", M.moe.shared, 0, ModelConfig::kMaxExperts);
+  int_in("--moe.hidden", M.moe.expert_hidden, 0, ModelConfig::kMaxHidden);
+  int_in("--moe.dense_layers", M.dense_layers, 0, M.layers);
+  finite_in("--moe.bias_rate", M.moe.bias_rate, 0, 1);
+  finite_in("--moe.aux_loss", M.moe.aux_loss_weight, 0, 100);
+  finite_in("--moe.z_loss", M.moe.z_loss_weight, 0, 100);
+  int_in("--optim.steps", optim.steps, 1, kMaxSteps);
+  int_in("--optim.batch_size", optim.batch_size, 1, kMaxBatch);
+  int_in("--optim.grad_accum", optim.grad_accum, 1, kMaxBatch);
   if (!(optim.lr > 0)) bad("--optim.lr", "must be positive (got " + fmt::format("{}", optim.lr) + ")");
-  if (optim.min_lr < 0 || optim.min_lr > optim.lr) bad("--optim.min_lr", "must be in [0, lr]");
-  if (optim.warmup < 0) bad("--optim.warmup", "cannot be negative");
+  finite_in("--optim.lr", optim.lr, 0, 10, Ends::open_below);
+  finite_in("--optim.min_lr", optim.min_lr, 0, optim.lr);
+  int_in("--optim.warmup", optim.warmup, 0, kMaxSteps);
   if (optim.schedule != "cosine" && optim.schedule != "step" && optim.schedule != "constant")
     bad("--optim.schedule", "must be cosine, step or constant, not '" + optim.schedule + "'");
-  if (optim.weight_decay < 0) bad("--optim.weight_decay", "cannot be negative");
-  if (optim.beta1 < 0 || optim.beta1 >= 1) bad("--optim.beta1", "must be in [0, 1)");
-  if (optim.beta2 < 0 || optim.beta2 >= 1) bad("--optim.beta2", "must be in [0, 1)");
-  if (!(optim.eps > 0)) bad("--optim.eps", "must be positive");
-  if (optim.grad_clip < 0) bad("--optim.grad_clip", "cannot be negative (0 disables clipping)");
+  for (double f : optim.step_at) finite_in("optim.step_at", f, 0, 1);  // config.json only
+  finite_in("optim.step_factor", optim.step_factor, 0, 10, Ends::open_below);
+  finite_in("--optim.weight_decay", optim.weight_decay, 0, 10);
+  finite_in("--optim.beta1", optim.beta1, 0, 1, Ends::open_above);
+  finite_in("--optim.beta2", optim.beta2, 0, 1, Ends::open_above);
+  finite_in("--optim.eps", optim.eps, 0, 1, Ends::open_below);
+  finite_in("--optim.grad_clip", optim.grad_clip, 0, 1e9);  // 0 disables clipping
   if (data.tokenizer != "char" && data.tokenizer != "bpe")
     bad("--data.tokenizer", "must be char or bpe, not '" + data.tokenizer + "'");
   if (data.tokenizer == "bpe" && data.vocab_size < 257) bad("--data.vocab_size", "a byte-level BPE needs more than 256");
-  if (data.val_fraction <= 0 || data.val_fraction >= 1) bad("--data.val_fraction", "must be in (0, 1)");
+  int_in("--data.vocab_size", data.vocab_size, 1, ModelConfig::kMaxVocab);
+  finite_in("--data.val_fraction", data.val_fraction, 0, 1, Ends::open);
   if (data.split != "tail" && data.split != "chunks") bad("--data.split", "must be tail or chunks, not '" + data.split + "'");
-  if (eval.every < 1) bad("--eval.every", "must be at least 1");
-  if (eval.batches < 1) bad("--eval.batches", "must be at least 1");
-  if (eval.sample_tokens < 0) bad("--eval.sample_tokens", "cannot be negative");
-  if (log_every < 1) bad("--log_every", "must be at least 1");
-  if (model.attn_dropout < 0 || model.attn_dropout >= 1) bad("--model.attn_dropout", "must be in [0, 1)");
-  if (model.recompute_group < 0) bad("--hc.recompute_group", "cannot be negative");
+  int_in("--eval.every", eval.every, 1, kMaxSteps);
+  int_in("--eval.batches", eval.batches, 1, kMaxBatch);
+  int_in("--eval.sample_tokens", eval.sample_tokens, 0, 1 << 24);
+  int_in("--log_every", log_every, 1, kMaxSteps);
+  int_in("--debug.inject_nan", inject_nan_at, -1, kMaxSteps);
   // Everything else the model itself checks (its vocabulary comes from the tokenizer later).
   ModelConfig m = model;
   if (m.vocab_size < 1) m.vocab_size = 1;

@@ -54,7 +54,9 @@ struct TrainConfig {
   EvalConfig eval;
 
   std::string default_run_dir() const;
-  // Throws std::invalid_argument naming the flag for anything inconsistent.
+  // Throws std::invalid_argument naming the flag for anything inconsistent,
+  // and the accepted range for a value outside it (NaN and infinities are
+  // outside every range; sizes have upper bounds, see ModelConfig::kMax*).
   void validate() const;
 };
 

@@ -6,14 +6,19 @@
 #include <stdexcept>
 
 #include "autograd/tape.h"
+#include "layers/config_checks.h"
 
 namespace mhc {
 
-std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> tokens, const SampleOptions& o) {
+void check_sample_options(const SampleOptions& o) {
   if (!(o.temperature >= 0) || !std::isfinite(o.temperature))
     throw std::invalid_argument("--temperature must be a finite number ≥ 0 (0: always the most likely token)");
-  if (o.tokens < 0) throw std::invalid_argument("--tokens cannot be negative");
-  if (o.top_k < 0) throw std::invalid_argument("--top_k cannot be negative");
+  int_in("--tokens", o.tokens, 0, 1 << 24);
+  int_in("--top_k", o.top_k, 0, ModelConfig::kMaxVocab);
+}
+
+std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> tokens, const SampleOptions& o) {
+  check_sample_options(o);
   if (tokens.empty()) throw std::invalid_argument("sampling needs a prompt of at least one token");
   NoGradGuard no_grad;
   model.train(false);

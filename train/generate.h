@@ -15,6 +15,11 @@ struct SampleOptions {
   uint64_t seed = 1;
 };
 
+// Throws std::invalid_argument naming the flag (--tokens, --temperature,
+// --top_k) and its range for an option out of range; generate() checks too,
+// `mhc sample` before it loads the run.
+void check_sample_options(const SampleOptions& options);
+
 std::vector<int32_t> generate(Transformer& model, std::vector<int32_t> prompt, const SampleOptions& options);
 
 }  // namespace mhc

@@ -16,6 +16,7 @@
 #include "datasets/tokenizer.h"
 #include "datasets/utf8.h"
 #include "kernels/cpu/cpu_threads.h"
+#include "layers/config_checks.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/generate.h"
@@ -41,6 +42,14 @@ bool has_flag(int argc, char** argv, const char* flag) {
     if (std::strcmp(argv[i], flag) == 0) return true;
   return false;
 }
+
+// --seed is unsigned; CLI11 would wrap "-1" to 2^64 − 1.
+const CLI::Validator kSeedCheck(
+    [](std::string& s) {
+      const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+      return digits ? std::string() : "must be a non-negative integer below 2^64, not '" + s + "'";
+    },
+    "UINT");
 
 // The run directory `train --resume` continues: --run, or else the default
 // directory of the run that the same --preset / --residual / --streams start.
@@ -101,10 +110,12 @@ void add_train_options(CLI::App& cmd, TrainConfig& c, std::string& residual, int
                  "(default: tinyshakespeare.txt from $MHC_DATA_DIR or ../shared/data)");
   cmd.add_option("--device", c.device, "cpu | cuda")->capture_default_str();
   cmd.add_option("--dtype", c.dtype, "f32 | bf16 (bf16: CUDA mixed precision)")->capture_default_str();
-  cmd.add_option("--seed", c.seed, "seed for init, data order and dropout")->capture_default_str();
+  cmd.add_option("--seed", c.seed, "seed for init, data order and dropout")->check(kSeedCheck)->capture_default_str();
   cmd.add_option("--run", c.run_dir, "run directory (default: runs/<preset>-<residual>[-n<streams>])");
   cmd.add_flag("--resume", run.resume, "continue the run in --run from its checkpoint");
   cmd.add_flag("--overwrite", run.overwrite, "replace an existing run directory");
+  cmd.add_flag("--override", run.override_config,
+               "with --resume: continue even where settings differ from the checkpoint's (listed as a warning)");
   cmd.add_option("--log_every", c.log_every, "steps between log lines when not on a terminal")->capture_default_str();
 
   const char* M = "Model";
@@ -192,6 +203,7 @@ int run_train(const char* program, TrainConfig& c, bool config_from_run, const s
   c.model.moe.router = parse_router_kind(router);
   if (no_balance) c.model.moe.bias_balance = false;
   if (run.resume && run.overwrite) throw std::invalid_argument("--resume and --overwrite cannot be combined");
+  if (run.override_config && !run.resume) throw std::invalid_argument("--override only applies with --resume");
   run.catch_interrupt = true;
   Trainer trainer(c, run);
   const TrainResult result = trainer.run();
@@ -257,8 +269,8 @@ int main(int argc, char** argv) {
   sample->add_option("--temperature", so.temperature, "softmax temperature (0: greedy, always the most likely token)")
       ->capture_default_str();
   sample->add_option("--top_k", so.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str();
-  sample->add_option("--seed", so.seed, "sampling seed")->capture_default_str();
-  sample->add_option("--device", sample_device, "cpu | cuda")->capture_default_str();
+  sample->add_option("--seed", so.seed, "sampling seed")->check(kSeedCheck)->capture_default_str();
+  sample->add_option("--device", sample_device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
 
   // ---- eval
   std::string eval_run, eval_device = "cpu", eval_data;
@@ -267,7 +279,7 @@ int main(int argc, char** argv) {
   eval->add_option("--run", eval_run, "run directory")->required();
   eval->add_option("--data", eval_data, "the run's training text, if it has moved since training");
   eval->add_option("--batches", eval_batches_n, "validation batches (default: the run's)");
-  eval->add_option("--device", eval_device, "cpu | cuda")->capture_default_str();
+  eval->add_option("--device", eval_device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
 
   // ---- plot
   std::vector<std::string> plot_runs;
@@ -287,14 +299,15 @@ int main(int argc, char** argv) {
                        fused, router, static_hc, no_balance);
     }
     if (*sample) {
+      check_sample_options(so);  // before the run is loaded
       LoadedRun r = load_run(sample_run, sample_device);
       const std::vector<int32_t> ids = generate(*r.model, r.tokenizer->encode(prompt), so);
       fmt::print("{}\n", printable_text(r.tokenizer->decode(ids)));
       return 0;
     }
     if (*eval) {
+      int_in("eval --batches", eval_batches_n, 0, 1 << 16);  // 0: the run's own
       TrainConfig c = load_run_config(eval_run);
-      if (eval_batches_n < 0) throw std::invalid_argument("eval --batches cannot be negative");
       if (eval_batches_n > 0) c.eval.batches = eval_batches_n;
       if (!eval_data.empty()) c.data.data = eval_data;
       else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !fs::exists(c.data.data))
@@ -319,6 +332,10 @@ int main(int argc, char** argv) {
   } catch (const DivergenceError& e) {
     fmt::print(stderr, "\nerror: {}\n", e.what());
     return 3;
+  } catch (const std::bad_alloc&) {  // the last resort: sizes are checked against memory before a run starts
+    fmt::print(stderr, "error: out of memory (std::bad_alloc); use smaller --model.* sizes, --optim.batch_size or "
+                       "--model.block_size\n");
+    return 1;
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;

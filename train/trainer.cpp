@@ -22,6 +22,7 @@
 #include "layers/dropout_seeds.h"
 #include "train/checkpoint.h"
 #include "train/generate.h"
+#include "train/memory_estimate.h"
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/run_plots.h"
@@ -128,6 +129,7 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
       log_(std::make_unique<Log>()) {
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
+  check_fits_in_memory(cfg_, physical_memory_bytes());  // before reading or building anything
   if (device_ == Device::cuda && !cuda_available())
     throw std::runtime_error("--device cuda: no CUDA GPU is available (this build " +
                              std::string(cuda_available() ? "has" : "may lack") + " the CUDA backend)");
@@ -302,11 +304,13 @@ int64_t Trainer::restore() {
       if (it != saved.end() && it->second != value && !may_change_on_resume(key))
         diffs += fmt::format("\n  {}: {} in the run, {} now", key, it->second, value);
     }
-    if (!diffs.empty())
-      throw std::runtime_error("--resume: this command's settings differ from the run in " + cfg_.run_dir + ":" +
-                               diffs + "\n(pass --run " + cfg_.run_dir +
+    if (!diffs.empty() && !opt_.override_config)
+      throw std::runtime_error("--resume: this command's settings differ from those the checkpoint " + ckpt +
+                               " was written with:" + diffs + "\n(pass --run " + cfg_.run_dir +
                                " to continue with the run's own config.json; only steps, evaluation, logging "
-                               "and paths may change)");
+                               "and paths may change, unless --override says to continue anyway)");
+    if (!diffs.empty() && !opt_.quiet)
+      fmt::print(stderr, "warning: --override: resuming with settings that differ from the checkpoint's:{}\n", diffs);
     // A changed step count reshapes the learning-rate schedule from here on: say how.
     const TrainConfig before = train_config_from_json(json::parse(meta.config_json, ckpt));
     if (before.optim.steps != cfg_.optim.steps && meta.step < cfg_.optim.steps) {

@@ -29,6 +29,7 @@ struct RunOptions {
   bool plots = true;       // write PNG charts at the end
   int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
   bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
+  bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
 };
 
 struct TrainResult {

@@ -12,6 +12,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dot.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/thread_scratch.h"
 
 namespace mhc {
 
@@ -31,9 +32,10 @@ template <class T>
 void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t B, int64_t Tn, int64_t H,
                        int64_t D, T scale, float drop, uint64_t seed) {
   const int64_t row = H * D;  // stride between consecutive positions
+  cpu::ThreadScratch<T> scores(Tn);
 #pragma omp parallel
   {
-    std::vector<T> p(Tn);
+    T* p = scores.get();  // (Tn)
 #pragma omp for schedule(static) collapse(2)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h) {
@@ -73,9 +75,10 @@ void attention_backward_impl(const T* q, const T* k, const T* v, const T* out, c
                              T* gk, T* gv, int64_t B, int64_t Tn, int64_t H, int64_t D, T scale, float drop,
                              uint64_t seed) {
   const int64_t row = H * D;
+  cpu::ThreadScratch<T> score_grads(Tn);
 #pragma omp parallel
   {
-    std::vector<T> ds(Tn);
+    T* ds = score_grads.get();  // (Tn)
 #pragma omp for schedule(static) collapse(2)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h) {

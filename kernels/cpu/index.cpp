@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/thread_scratch.h"
 
 namespace mhc {
 
@@ -100,15 +101,16 @@ void CpuBackend::topk(DType t, const void* x, void* values, int32_t* indices, in
     using scalar_t = decltype(tag_);
     const scalar_t* xp = static_cast<const scalar_t*>(x);
     scalar_t* vp = static_cast<scalar_t*>(values);
+    cpu::ThreadScratch<int32_t> orders(cols);
 #pragma omp parallel if (rows * cols > kParallelGrain)
     {
-      std::vector<int32_t> order(cols);
+      int32_t* order = orders.get();  // (cols)
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < rows; ++r) {
         const scalar_t* xr = xp + r * cols;
-        std::iota(order.begin(), order.end(), 0);
+        std::iota(order, order + cols, 0);
         // Larger value first; equal values keep the lower index first.
-        std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int32_t a, int32_t b) {
+        std::partial_sort(order, order + k, order + cols, [&](int32_t a, int32_t b) {
           return xr[a] > xr[b] || (xr[a] == xr[b] && a < b);
         });
         for (int64_t j = 0; j < k; ++j) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/thread_scratch.h"
 
 namespace mhc::cpu {
 
@@ -55,11 +56,12 @@ void gemm_reference_one(const GemmArgs& g, int64_t b, T* packed_b /* kBlockK * k
 
 template <class T>
 void gemm_reference_typed(const GemmArgs& g, bool parallel) {
+  ThreadScratch<T> packed(kBlockK * kBlockN);
 #pragma omp parallel if (parallel && g.batch > 1)
   {
-    std::vector<T> packed(kBlockK * kBlockN);
+    T* panel = packed.get();
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < g.batch; ++b) gemm_reference_one<T>(g, b, packed.data());
+    for (int64_t b = 0; b < g.batch; ++b) gemm_reference_one<T>(g, b, panel);
   }
 }
 

@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/thread_scratch.h"
 #include "kernels/sinkhorn_contract.h"
 
 namespace mhc {
@@ -115,12 +116,14 @@ void backward_tiles(const T* L, const T* G, T* GL, int64_t M, int iters) {
   constexpr int nn = n * n;
   const int64_t tiles = (M + kLanes - 1) / kLanes;
   const int steps = 2 * iters;
+  // Every intermediate tile and its reciprocal sums, per thread, reused across its tiles.
+  cpu::ThreadScratch<Tile<T, n>> state_scratch(steps + 1);
+  cpu::ThreadScratch<T> sums_scratch(static_cast<size_t>(steps) * n * kLanes);
 #pragma omp parallel if (M * n * n * iters > cpu::kParallelGrain)
   {
-    // Every intermediate tile and its reciprocal sums, reused across this thread's tiles.
-    std::vector<Tile<T, n>> states(steps + 1);
-    std::vector<T> sums_buf(static_cast<size_t>(steps) * n * kLanes);
-    auto sums = [&](int step) { return reinterpret_cast<T(*)[kLanes]>(sums_buf.data() + step * n * kLanes); };
+    Tile<T, n>* states = state_scratch.get();
+    T* sums_buf = sums_scratch.get();
+    auto sums = [&](int step) { return reinterpret_cast<T(*)[kLanes]>(sums_buf + step * n * kLanes); };
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; ++t) {
       const int lanes = static_cast<int>(std::min<int64_t>(kLanes, M - t * kLanes));

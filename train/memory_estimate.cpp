@@ -1,0 +1,89 @@
+// memory_estimate.cpp — see the header for what is counted.
+#include "train/memory_estimate.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace mhc {
+
+MemoryEstimate estimate_memory(const TrainConfig& c) {
+  ModelConfig m = c.model;
+  // Before the tokenizer exists: BPE's vocabulary is the flag, a character one's at least 1.
+  if (m.vocab_size < 1) m.vocab_size = c.data.tokenizer == "bpe" ? c.data.vocab_size : 1;
+  const double C = static_cast<double>(m.width), n = static_cast<double>(m.site.streams);
+  const double L = static_cast<double>(m.layers), V = static_cast<double>(m.vocab_size);
+  const double T = static_cast<double>(m.block_size), B = static_cast<double>(c.optim.batch_size);
+  MemoryEstimate e;
+  e.parameters = m.parameter_count();
+  e.parameter_bytes = 16 * e.parameters;  // weight, gradient, AdamW m and v
+  // RoPE cos and sin, (T, D/2) each per block; the evaluation batches' x and y.
+  e.buffer_bytes = 4 * L * T * (C / static_cast<double>(m.heads)) +
+                   8 * static_cast<double>(c.eval.batches) * B * T;
+  // Per token and block: the two stream states the sites keep (n·C each), the
+  // attention's input, q, k, v and output, and the FFN input and output (8C),
+  // and the FFN hidden activations (before and after the nonlinearity; an MoE
+  // token's top-k routed and its shared experts, SwiGLU's three).
+  const double hidden = static_cast<double>(m.resolved_ffn_hidden());
+  const double expert_hidden = m.moe.expert_hidden > 0 ? static_cast<double>(m.moe.expert_hidden) : hidden;
+  const double moe_blocks = m.ffn == "moe" ? static_cast<double>(m.layers - m.dense_layers) : 0;
+  const double dense_hidden = (m.ffn == "gelu" ? 2 : 3) * hidden;
+  const double moe_hidden = 3 * static_cast<double>(m.moe.top_k + m.moe.shared) * expert_hidden;
+  const double states = m.recompute ? 0 : 2 * n * C;  // recompute rebuilds most of them in the backward
+  const double per_token = L * (states + 8 * C) + (L - moe_blocks) * dense_hidden + moe_blocks * moe_hidden +
+                           2 * V;  // the logits and their gradient
+  e.tokens = B * T;
+  e.activation_bytes = (c.dtype == "bf16" ? 2 : 4) * e.tokens * per_token;
+  return e;
+}
+
+double physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0;
+}
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  while (bytes >= 1024 && u < 6) {
+    bytes /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} bytes", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+void check_fits_in_memory(const TrainConfig& c, double available_bytes) {
+  const MemoryEstimate e = estimate_memory(c);
+  const bool on_host = c.device != "cuda";
+  // On CUDA the host holds the weights once, while the model is built.
+  const double needed = on_host ? e.total() : e.parameter_bytes / 4 + e.buffer_bytes;
+  if (available_bytes <= 0 || needed <= available_bytes) return;
+  const ModelConfig& m = c.model;
+  const std::string vocab = m.vocab_size > 0            ? fmt::format("vocabulary {}", m.vocab_size)
+                            : c.data.tokenizer == "bpe" ? fmt::format("vocabulary {}", c.data.vocab_size)
+                                                        : std::string("a character vocabulary, counted as 1");
+  std::string ffn = m.ffn == "moe" ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
+                                                 m.moe.shared, m.moe.expert_hidden > 0 ? m.moe.expert_hidden
+                                                                                       : m.resolved_ffn_hidden())
+                                   : fmt::format("FFN hidden {}", m.resolved_ffn_hidden());
+  const std::string model_part =
+      fmt::format("the model (--model.blocks {} × --model.width {}, {}, {}) has {:.3g} parameters: {} {}",
+                  m.layers, m.width, ffn, vocab, e.parameters,
+                  format_bytes(on_host ? e.parameter_bytes : e.parameter_bytes / 4),
+                  on_host ? "with their gradients and AdamW moments (16 bytes each)" : "as f32 weights (4 bytes each)");
+  const std::string batch_part = fmt::format(
+      "one micro-batch (--optim.batch_size {} × --model.block_size {} = {:.3g} tokens) needs at least {} of "
+      "activations",
+      c.optim.batch_size, m.block_size, e.tokens, format_bytes(e.activation_bytes));
+  const bool model_first = !on_host || e.parameter_bytes >= e.activation_bytes;
+  std::string parts = model_first ? model_part : batch_part;
+  if (on_host) parts += "; " + (model_first ? batch_part : model_part);
+  throw std::runtime_error(fmt::format("the run does not fit in memory: {}. That is at least {} in all, and this "
+                                       "machine has {} of memory{}; reduce the sizes named above",
+                                       parts, format_bytes(needed), format_bytes(available_bytes),
+                                       on_host ? "" : " (with --device cuda, the host builds the model first)"));
+}
+
+}  // namespace mhc
