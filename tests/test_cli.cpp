@@ -1,6 +1,7 @@
 // test_cli.cpp — the `mhc` program as users run it: every kind of bad input
 // gets a clear message and a non-zero exit, and leaves existing files alone;
-// sample, eval and plot work on a finished run.
+// sample, eval and plot work on a finished run; damaged files and a full
+// disk cost nothing that was already safely written.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -8,7 +9,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -16,6 +19,7 @@
 #include "test_helpers.h"
 #include "test_files.h"
 #include "train/checkpoint.h"
+#include "train/json.h"
 #include "train/metrics.h"
 
 namespace fs = std::filesystem;
@@ -520,4 +524,152 @@ TEST_CASE("a checkpoint of the same shapes but other settings is refused on resu
   r = run_mhc("train --run a --override --optim.steps 4", d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("--override only applies with --resume"));
+}
+
+// ---- damaged files and full disks ------------------------------------------------------------
+
+namespace {
+
+std::vector<std::string> leftover_temporaries(const fs::path& dir) {
+  std::vector<std::string> found;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp") != std::string::npos) found.push_back(e.path().string());
+  return found;
+}
+
+uintmax_t in_pages(uintmax_t bytes) { return (bytes + 4095) / 4096 * 4096; }  // what tmpfs charges
+
+}  // namespace
+
+TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .tmp, metrics not emptied", "[cli]") {
+  TempDir d;
+  // The same run on a roomy disk sizes the tiny one.
+  const std::string args = " --optim.steps 8 --eval.every 2" + kTiny;
+  REQUIRE(run_mhc("train --run ref" + args, d.path).code == 0);
+  const uintmax_t checkpoint = fs::file_size(d.path / "ref" / "checkpoint.bin");
+  uintmax_t small_files = 0;
+  for (const char* f : {"config.json", "tokenizer.txt", "metrics.jsonl"})
+    small_files += in_pages(fs::file_size(d.path / "ref" / f));
+  // Room for the small files, one checkpoint and half another: the second cannot be written.
+  mhc::test::TmpfsMount disk(small_files + in_pages(checkpoint) + in_pages(checkpoint / 2));
+  if (!disk.mounted()) {
+    WARN("SKIPPED: cannot mount a tmpfs (" << disk.error() << ")");
+    return;
+  }
+  const std::string run = (disk.path() / "r").string();
+  Result r = run_mhc("train --run " + run + args, d.path);
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("cannot write '" + run + "/checkpoint.bin'") && Contains(std::strerror(ENOSPC)));
+  CHECK_THAT(r.output, Contains("training stopped after step 4; the checkpoint after step 2 in " + run +
+                                "/checkpoint.bin is intact"));
+  CHECK(leftover_temporaries(run).empty());
+  CHECK(mhc::read_checkpoint_meta(run + "/checkpoint.bin").step == 2);  // checksum verified
+  const std::string metrics = read_bytes(run + "/metrics.jsonl");
+  REQUIRE(!metrics.empty());
+  CHECK(metrics.back() == '\n');  // whole lines only
+
+  // A resume on a disk with no room left: the metrics rewrite fails and the old file stays.
+  mhc::test::fill_up(disk.path());
+  r = run_mhc("train --run " + run + " --resume", d.path);
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("cannot write '" + run + "/metrics.jsonl'") && Contains(std::strerror(ENOSPC)));
+  CHECK(read_bytes(run + "/metrics.jsonl") == metrics);
+  CHECK(leftover_temporaries(run).empty());
+
+  // Space freed: the resumed run ends exactly where the uninterrupted one did.
+  fs::remove(disk.path() / "filler");
+  REQUIRE(disk.resize(4 * (small_files + in_pages(checkpoint))));
+  r = run_mhc("train --run " + run + " --resume", d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("resuming at step 2"));
+  const mhc::RunMetrics ref = mhc::read_run_metrics((d.path / "ref").string());
+  const mhc::RunMetrics cut = mhc::read_run_metrics(run);
+  CHECK(cut.step == ref.step);
+  CHECK(cut.loss == ref.loss);  // bit for bit: the kept checkpoint was whole
+  CHECK(cut.val_loss == ref.val_loss);
+  CHECK(leftover_temporaries(run).empty());
+}
+
+TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's copy, and resume writes it again", "[cli]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  const fs::path config = d.path / "r" / "config.json";
+  const std::string good = read_bytes(config);
+  mhc::test::write_bytes(config, good.substr(0, good.size() / 2));  // cut short
+  const Result e = run_mhc("eval --run r", d.path);
+  INFO(e.output);
+  CHECK(e.code == 0);
+  CHECK_THAT(e.output, Contains("warning: r/config.json is damaged") &&
+                           Contains("using the configuration stored in r/checkpoint.bin"));
+  CHECK_THAT(e.output, Contains("val loss"));
+  const Result s = run_mhc("sample --run r --prompt 12+ --tokens 4", d.path);
+  INFO(s.output);
+  CHECK(s.code == 0);
+  CHECK_THAT(s.output, Contains("r/config.json is damaged") && Contains("12+"));
+
+  mhc::test::write_bytes(config, "");  // what a power loss can leave
+  const Result r = run_mhc("train --run r --resume --optim.steps 4 --eval.every 2", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("r/config.json is damaged"));
+  CHECK_THAT(r.output, Contains("resuming at step 2"));
+  const mhc::json::Value rewritten = mhc::json::parse_file(config.string());
+  CHECK(rewritten.at("optim").at("steps").as_int() == 4);
+  const Result after = run_mhc("eval --run r", d.path);
+  CHECK(after.code == 0);
+  CHECK_THAT(after.output, !Contains("warning"));
+
+  // No checkpoint to fall back on: the damage is the error.
+  fs::remove(d.path / "r" / "checkpoint.bin");
+  mhc::test::write_bytes(config, "{\"optim\": ");
+  const Result lost = run_mhc("eval --run r", d.path);
+  CHECK(lost.code != 0);
+  CHECK_THAT(lost.output, Contains("r/config.json:1:"));
+}
+
+TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plotted around, cleaned by resume", "[cli]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 4 --eval.every 2" + kTiny, d.path).code == 0);
+  const fs::path metrics = d.path / "r" / "metrics.jsonl";
+  std::vector<std::string> lines;
+  {
+    std::istringstream in(read_bytes(metrics));
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+  }
+  // eval 0, step 0, step 1, eval 2, step 2, step 3, eval 4
+  REQUIRE(lines.size() == 7);
+  REQUIRE_THAT(lines[2], Contains("\"step\":1,"));
+  std::string damaged;
+  for (size_t i = 0; i < lines.size(); ++i) damaged += (i == 2 ? lines[i].substr(0, lines[i].size() / 2) : lines[i]) + "\n";
+  damaged += std::string(3000, '\0');  // a power loss: the size grew, the data never came
+  mhc::test::write_bytes(metrics, damaged);
+
+  const Result p = run_mhc("plot r --out charts", d.path);
+  INFO(p.output);
+  CHECK(p.code == 0);
+  CHECK_THAT(p.output, Contains("warning: r/metrics.jsonl has 2 damaged lines, skipped"));
+  CHECK_THAT(p.output, Contains("line 3: column"));
+  CHECK_THAT(p.output, Contains("line 8: 3000 NUL bytes"));
+  CHECK(fs::exists(d.path / "charts" / "loss.png"));
+  const mhc::RunMetrics read = mhc::read_run_metrics((d.path / "r").string());
+  CHECK(read.step == std::vector<double>{0, 2, 3});
+  CHECK(read.eval_step == std::vector<double>{0, 2, 4});
+
+  const Result r = run_mhc("train --run r --resume --optim.steps 6 --eval.every 2", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("has 2 damaged lines, left out of the rewritten file"));
+  const std::string clean = read_bytes(metrics);
+  CHECK(clean.find('\0') == std::string::npos);
+  std::vector<double> steps, evals;
+  for (const mhc::json::Value& v : mhc::json::parse_lines(clean))  // strict: any damage would throw
+    (v.contains("val_loss") ? evals : steps).push_back(v.at("step").as_number());
+  CHECK(steps == std::vector<double>{0, 2, 3, 4, 5});
+  CHECK(evals == std::vector<double>{0, 2, 4, 6});
+  const Result again = run_mhc("plot r --out charts", d.path);
+  CHECK(again.code == 0);
+  CHECK_THAT(again.output, !Contains("warning"));
 }

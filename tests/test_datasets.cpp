@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,6 +21,7 @@
 #include "datasets/bpe_tokenizer.h"
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
+#include "datasets/file_io.h"
 #include "datasets/token_cache.h"
 #include "datasets/utf8.h"
 #include "test_files.h"
@@ -627,4 +630,79 @@ TEST_CASE("printable_text keeps text and escapes what a terminal would act on", 
   CHECK(printable_text("\xc2\x85") == "\\x85");           // a C1 control character, escaped by code point
   CHECK(printable_text("end \xe2\x80") == "end \\xe2\\x80");  // a character cut short: its bytes
   CHECK(printable_text("\xff!") == "\\xff!");
+}
+
+// ---- writing files ---------------------------------------------------------------------------
+
+TEST_CASE("write_file_atomically: streamed output with seeks lands byte for byte", "[datasets][files]") {
+  TempDir dir;
+  const std::string path = dir.file("out.bin");
+  std::string big(300000, '\0');  // larger than the write buffer: goes straight through
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
+  write_file_atomically(
+      path,
+      [&](std::ostream& out) {
+        out.write("????", 4);  // a header filled in last, as checkpoints do
+        for (int i = 0; i < 1000; ++i) out.put(static_cast<char>('a' + i % 26));
+        out.write(big.data(), static_cast<std::streamsize>(big.size()));
+        out << "tail";
+        out.seekp(0);
+        out.write("HEAD", 4);
+      },
+      path + ".tmp");
+  std::string expected = "HEAD";
+  for (int i = 0; i < 1000; ++i) expected += static_cast<char>('a' + i % 26);
+  expected += big + "tail";
+  CHECK(read_bytes(path) == expected);
+  CHECK_FALSE(fs::exists(path + ".tmp"));
+  // A writer that throws leaves the old file and no temporary file.
+  CHECK_THROWS_WITH(write_file_atomically(
+                        path, [](std::ostream& out) { out << "partial"; throw std::runtime_error("writer gave up"); },
+                        path + ".tmp"),
+                    Contains("writer gave up"));
+  CHECK(read_bytes(path) == expected);
+  CHECK_FALSE(fs::exists(path + ".tmp"));
+  // A folder that does not exist: the error names the file and the reason.
+  CHECK_THROWS_WITH(write_file_atomically(dir.file("no/such/f"), "x", dir.file("no/such/f.tmp")),
+                    Contains("no/such/f") && Contains(std::strerror(ENOENT)));
+}
+
+TEST_CASE("write_file_atomically: a full disk keeps the old file, removes the .tmp and says why", "[datasets][files]") {
+  mhc::test::TmpfsMount disk(64 * 1024);
+  if (!disk.mounted()) {
+    WARN("SKIPPED: cannot mount a tmpfs (" << disk.error() << ")");
+    return;
+  }
+  const std::string path = (disk.path() / "state.bin").string();
+  const std::string old_bytes(8000, 'a');
+  write_file_atomically(path, old_bytes, path + ".tmp");
+  REQUIRE(read_bytes(path) == old_bytes);
+  const std::string big(200 * 1024, 'b');  // more than the disk holds
+  for (const bool streamed : {false, true}) {
+    INFO((streamed ? "streamed" : "whole bytes"));
+    try {
+      if (streamed)
+        write_file_atomically(
+            path,
+            [&](std::ostream& out) {
+              out.write("HEAD", 4);
+              for (int i = 0; i < 50; ++i) out.write(big.data(), 4096);
+              out.seekp(0);
+              out.write("head", 4);
+            },
+            path + ".tmp");
+      else
+        write_file_atomically(path, big, path + ".tmp");
+      FAIL("a write larger than the disk succeeded");
+    } catch (const WriteError& e) {
+      CHECK_THAT(e.what(), Contains("cannot write '" + path + "'") && Contains(std::strerror(ENOSPC)));
+      CHECK_THAT(e.what(), Contains("is unchanged"));
+    }
+    CHECK(read_bytes(path) == old_bytes);
+    CHECK_FALSE(fs::exists(path + ".tmp"));  // a leftover would keep the disk full
+  }
+  // The failed writes gave their space back: a file of most of the disk fits.
+  const std::string fits(40 * 1024, 'c');
+  write_file_atomically(path, fits, path + ".tmp");
+  CHECK(read_bytes(path) == fits);
 }

@@ -1,6 +1,6 @@
 // test_json.cpp — train/json.h: round trips, exact numbers, strings and
 // unicode, key order, parse errors with line:column, type errors, NaN -> null
-// and JSON lines with a truncated tail.
+// and JSON lines with a truncated tail or damaged lines.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -325,6 +325,39 @@ TEST_CASE("JSON lines: blank lines, line numbers and a truncated tail", "[json]"
   CHECK_THROWS_WITH(json::parse_lines("{\"a\":1}\n{\"a\":1}}", &truncated), Contains("2:8"));
   CHECK_THROWS_WITH(json::parse_lines("{\"a\":1}\n{\"a\":\n", &truncated), !Contains("truncated last line"));
   CHECK_THROWS_AS(json::parse_lines("{\"a\":1}\n{\"a\":\n", &truncated), json::ParseError);
+}
+
+TEST_CASE("JSON lines, tolerant: damaged lines and NUL padding are skipped and reported by line", "[json]") {
+  // A bad line in the middle, a blank line, then what a power loss leaves at
+  // the end: the last line cut short and NUL bytes where data should be.
+  const std::string text = std::string("{\"step\":1}\n{\"step\":2,\"lo}\n\n{\"step\":3}\n{\"step\":4,\"l") +
+                           std::string(5, '\0') + "\n" + std::string(4096, '\0');
+  json::LinesReport report;
+  const std::vector<json::Value> lines = json::parse_lines(text, report, "m.jsonl");
+  REQUIRE(lines.size() == 2);
+  CHECK(lines[0].at("step").as_int() == 1);
+  CHECK(lines[1].at("step").as_int() == 3);
+  CHECK(report.line_numbers == std::vector<size_t>{1, 4});
+  REQUIRE(report.damaged.size() == 3);
+  CHECK(report.damaged[0].line == 2);
+  CHECK_THAT(report.damaged[0].problem, Contains("column"));
+  CHECK(report.damaged[1].line == 5);
+  CHECK_THAT(report.damaged[1].problem, Contains("5 NUL bytes"));
+  CHECK(report.damaged[2].line == 6);
+  CHECK_THAT(report.damaged[2].problem, Contains("4096 NUL bytes (what a power loss leaves)"));
+  CHECK_FALSE(report.truncated_tail);
+  // The strict reader still refuses the same text, naming the first bad line.
+  CHECK_THROWS_WITH(json::parse_lines(text), Contains("jsonl:2:"));
+
+  // A tail cut mid-line (no newline) is dropped as before, not called damage.
+  report.damaged.push_back({99, "left over"});  // the report is reset by each parse
+  CHECK(json::parse_lines("{\"a\":1}\n{\"a\":", report).size() == 1);
+  CHECK(report.truncated_tail);
+  CHECK(report.damaged.empty());
+  // A clean text reports nothing.
+  CHECK(json::parse_lines("{\"a\":1}\n{\"a\":2}\n", report).size() == 2);
+  CHECK(report.damaged.empty());
+  CHECK_FALSE(report.truncated_tail);
 }
 
 TEST_CASE("files: parse_file and parse_lines_file name the path in errors", "[json]") {

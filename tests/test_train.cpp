@@ -1,13 +1,17 @@
 // test_train.cpp — the trainer end to end on the built-in synthetic corpus:
 // determinism, bit-identical resume, learning for every residual variant,
-// and the run-directory rules.
+// the run-directory rules, and the metrics writer on a full disk.
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "test_helpers.h"
 #include "test_run_helpers.h"
+#include "datasets/file_io.h"
 #include "train/checkpoint.h"
 #include "train/memory_estimate.h"
+#include "train/metrics.h"
 #include "train/trainer.h"
 
 using namespace mhc;
@@ -151,4 +155,29 @@ TEST_CASE("every preset is within the accepted ranges", "[train]") {
     INFO(name);
     CHECK_NOTHROW(preset(name).validate());
   }
+}
+
+TEST_CASE("metrics writer: a full disk is reported with the file and the reason, leaving whole lines", "[train]") {
+  mhc::test::TmpfsMount disk(16 * 1024);
+  if (!disk.mounted()) {
+    WARN("SKIPPED: cannot mount a tmpfs (" << disk.error() << ")");
+    return;
+  }
+  const std::string path = (disk.path() / "metrics.jsonl").string();
+  MetricsWriter writer(path);
+  json::Value line;
+  line["step"] = 1;
+  line["note"] = std::string(300, 'x');  // 16 KiB is not a whole number of lines: the last one is cut
+  size_t written = 0;
+  try {
+    for (; written < 1000; ++written) writer.write(line);
+    FAIL("16 KiB held 1000 lines of 300 bytes");
+  } catch (const WriteError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("cannot write '" + path + "'") && Catch::Contains(std::strerror(ENOSPC)));
+  }
+  CHECK(written > 10);
+  const std::string bytes = mhc::test::read_bytes(path);
+  CHECK(bytes.size() == written * (line.dump().size() + 1));  // no half line after the last whole one
+  CHECK(json::parse_lines(bytes).size() == written);
+  CHECK_NOTHROW(writer.close());
 }

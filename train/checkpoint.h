@@ -6,8 +6,9 @@
 // Layout: an 8-byte magic "MHCCKPT\0", a u32 format version, a u64 payload
 // size and a u64 FNV-1a checksum of the payload, then the payload (named
 // tensors with dtype and shape, and a small key/value section). The file is
-// written to "<path>.tmp" and renamed, so a crash mid-write leaves the
-// previous checkpoint intact. Loading checks magic, version, size and
+// written to "<path>.tmp", fsynced and renamed (datasets/file_io.h), so a
+// crash or power loss mid-write leaves the previous checkpoint intact, and a
+// failed write (disk full) removes the .tmp and throws WriteError. Loading checks magic, version, size and
 // checksum, then that every tensor matches the model's name and shape.
 #pragma once
 #include <map>

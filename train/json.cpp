@@ -657,7 +657,12 @@ bool operator==(const Value& a, const Value& b) {
 
 Value parse(std::string_view text, const std::string& where) { return Parser(text, where).parse_document(); }
 
-std::vector<Value> parse_lines(std::string_view text, bool* truncated_tail, const std::string& where) {
+namespace {
+
+// Both flavours of parse_lines: strict when `report` is null (the first bad
+// line throws), tolerant otherwise.
+std::vector<Value> parse_lines_impl(std::string_view text, bool* truncated_tail, LinesReport* report,
+                                    const std::string& where) {
   if (truncated_tail) *truncated_tail = false;
   std::vector<Value> values;
   size_t line_number = 0;
@@ -669,29 +674,54 @@ std::vector<Value> parse_lines(std::string_view text, bool* truncated_tail, cons
     std::string_view line = text.substr(start, end - start);
     start = last_without_newline ? text.size() : newline + 1;
     if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;  // blank line
+    if (report && line.find('\0') != std::string_view::npos) {
+      const size_t nuls = static_cast<size_t>(std::count(line.begin(), line.end(), '\0'));
+      report->damaged.push_back(
+          {line_number, nuls == line.size() ? fmt::format("{} NUL bytes (what a power loss leaves)", nuls)
+                                            : fmt::format("{} NUL bytes in {} (a power loss?)", nuls, line.size())});
+      continue;
+    }
     try {
       values.push_back(Parser(line, where).parse_document());
+      if (report) report->line_numbers.push_back(line_number);
     } catch (const ParseError& e) {
       if (last_without_newline && e.unexpected_end()) {
         if (truncated_tail) {
           *truncated_tail = true;
           break;
         }
-        throw ParseError(where, line_number, e.column(),
-                         "truncated last line (no newline after it; was the writer stopped mid-line?): " +
-                             e.message(),
-                         true);
+        if (!report)
+          throw ParseError(where, line_number, e.column(),
+                           "truncated last line (no newline after it; was the writer stopped mid-line?): " +
+                               e.message(),
+                           true);
       }
-      throw ParseError(where, line_number, e.column(), e.message(), e.unexpected_end());
+      if (!report) throw ParseError(where, line_number, e.column(), e.message(), e.unexpected_end());
+      report->damaged.push_back({line_number, fmt::format("column {}: {}", e.column(), e.message())});
     }
   }
   return values;
+}
+
+}  // namespace
+
+std::vector<Value> parse_lines(std::string_view text, bool* truncated_tail, const std::string& where) {
+  return parse_lines_impl(text, truncated_tail, nullptr, where);
+}
+
+std::vector<Value> parse_lines(std::string_view text, LinesReport& report, const std::string& where) {
+  report = LinesReport{};
+  return parse_lines_impl(text, &report.truncated_tail, &report, where);
 }
 
 Value parse_file(const std::string& path) { return parse(read_json_file(path), path); }
 
 std::vector<Value> parse_lines_file(const std::string& path, bool* truncated_tail) {
   return parse_lines(read_json_file(path), truncated_tail, path);
+}
+
+std::vector<Value> parse_lines_file(const std::string& path, LinesReport& report) {
+  return parse_lines(read_json_file(path), report, path);
 }
 
 }  // namespace mhc::json

@@ -195,8 +195,27 @@ Value parse(std::string_view text, const std::string& where = "json");
 std::vector<Value> parse_lines(std::string_view text, bool* truncated_tail = nullptr,
                                const std::string& where = "jsonl");
 
+// A line the tolerant parse_lines skipped: its number in the whole text and
+// what is wrong with it (not JSON, or NUL bytes, as a power loss leaves).
+struct DamagedLine {
+  size_t line;
+  std::string problem;
+};
+
+// What the tolerant parse_lines saw besides the values it returns.
+struct LinesReport {
+  std::vector<size_t> line_numbers;  // the line each returned value came from
+  std::vector<DamagedLine> damaged;  // lines skipped, in order
+  bool truncated_tail = false;       // the last line stopped early (no newline after it) and was dropped
+};
+
+// Tolerant JSON lines: a damaged line anywhere is skipped and recorded in
+// `report` instead of ending the parse, so one bad line does not cost the rest.
+std::vector<Value> parse_lines(std::string_view text, LinesReport& report, const std::string& where = "jsonl");
+
 // Read a whole file and parse it; error messages start with the path.
 Value parse_file(const std::string& path);
 std::vector<Value> parse_lines_file(const std::string& path, bool* truncated_tail = nullptr);
+std::vector<Value> parse_lines_file(const std::string& path, LinesReport& report);
 
 }  // namespace mhc::json

@@ -66,10 +66,30 @@ std::string resume_dir(int argc, char** argv) {
   return c.default_run_dir();
 }
 
+// The run's config.json; when that is missing or damaged (empty, cut short:
+// not JSON), the copy of the configuration in the run's checkpoint, with a
+// warning (a resumed run then writes a good config.json again).
 TrainConfig load_run_config(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / "config.json").string();
-  if (!fs::exists(path)) throw std::runtime_error("no run in " + run_dir + " (missing " + path + ")");
-  TrainConfig c = train_config_from_json(json::parse_file(path));
+  const std::string ckpt = (fs::path(run_dir) / "checkpoint.bin").string();
+  json::Value stored;
+  try {
+    if (!fs::exists(path)) throw std::runtime_error("no run in " + run_dir + " (missing " + path + ")");
+    stored = json::parse_file(path);
+  } catch (const std::exception& e) {
+    if (!fs::exists(ckpt)) throw;
+    std::string from_checkpoint;
+    try {
+      from_checkpoint = read_checkpoint_meta(ckpt).config_json;
+    } catch (const std::exception& c) {
+      throw std::runtime_error(fmt::format("{}; the copy in the checkpoint cannot be read either: {}", e.what(), c.what()));
+    }
+    if (from_checkpoint.empty()) throw;
+    fmt::print(stderr, "warning: {}; using the configuration stored in {}\n",
+               fs::exists(path) ? fmt::format("{} is damaged ({})", path, e.what()) : path + " is missing", ckpt);
+    stored = json::parse(from_checkpoint, ckpt);
+  }
+  TrainConfig c = train_config_from_json(stored);
   c.run_dir = run_dir;
   return c;
 }
@@ -235,7 +255,7 @@ int main(int argc, char** argv) {
   try {
     const bool resume = has_flag(argc, argv, "--resume");
     const std::string run_dir = resume ? resume_dir(argc, argv) : "";
-    if (resume && fs::exists(fs::path(run_dir) / "config.json")) {
+    if (resume && (fs::exists(fs::path(run_dir) / "config.json") || fs::exists(fs::path(run_dir) / "checkpoint.bin"))) {
       config = load_run_config(run_dir);
       config_from_run = true;
     } else {

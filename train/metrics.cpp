@@ -2,6 +2,15 @@
 // gains as JSON, and reading runs back for the plots.
 #include "train/metrics.h"
 
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -10,30 +19,108 @@
 namespace mhc {
 
 MetricsWriter::MetricsWriter(const std::string& path) : path_(path) {
-  file_ = std::fopen(path.c_str(), "a");
-  if (!file_) throw std::runtime_error("cannot open " + path + " for writing");
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (fd_ < 0) throw WriteError(fmt::format("cannot open '{}' for writing: {}", path, std::strerror(errno)));
+  try {
+    sync_parent_folder(path);  // a newly created log survives a power loss
+  } catch (...) {
+    ::close(fd_);
+    throw;
+  }
 }
 
 MetricsWriter::~MetricsWriter() {
-  if (file_) std::fclose(file_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void MetricsWriter::write(const json::Value& line) {
+  if (fd_ < 0) throw std::logic_error("MetricsWriter::write after close() of " + path_);
   const std::string s = line.dump() + "\n";
-  if (std::fwrite(s.data(), 1, s.size(), file_) != s.size() || std::fflush(file_) != 0)
-    throw std::runtime_error("writing " + path_ + " failed (disk full?)");
+  const off_t before = ::lseek(fd_, 0, SEEK_END);
+  size_t done = 0;
+  while (done < s.size()) {
+    const ssize_t n = ::write(fd_, s.data() + done, s.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : EIO;
+      // Leave no half line behind: the log stays a list of complete lines.
+      const bool cut = done == 0 || (before >= 0 && ::ftruncate(fd_, before) == 0);
+      throw WriteError(fmt::format("cannot write '{}': {}{}", path_, std::strerror(error),
+                                   cut ? "" : " (a partial last line remains; readers skip it)"));
+    }
+    done += static_cast<size_t>(n);
+  }
 }
+
+void MetricsWriter::sync() {
+  if (fd_ >= 0 && ::fsync(fd_) != 0)
+    throw WriteError(fmt::format("cannot write '{}': syncing it failed: {}", path_, std::strerror(errno)));
+}
+
+void MetricsWriter::close() {
+  if (fd_ < 0) return;
+  sync();
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0)
+    throw WriteError(fmt::format("cannot write '{}': closing it failed: {}", path_, std::strerror(errno)));
+}
+
+namespace {
+
+// One stderr warning listing the damaged lines of a metrics file (by line
+// number) and what becomes of them.
+void warn_damaged(const std::string& path, std::vector<json::DamagedLine> damaged, const char* fate) {
+  if (damaged.empty()) return;
+  std::sort(damaged.begin(), damaged.end(),
+            [](const json::DamagedLine& a, const json::DamagedLine& b) { return a.line < b.line; });
+  constexpr size_t kShown = 8;
+  std::string lines;
+  for (size_t i = 0; i < damaged.size() && i < kShown; ++i)
+    lines += fmt::format("\n  line {}: {}", damaged[i].line, damaged[i].problem);
+  if (damaged.size() > kShown) {
+    lines += fmt::format("\n  and {} more (lines", damaged.size() - kShown);
+    for (size_t i = kShown; i < damaged.size(); ++i) lines += fmt::format(" {}", damaged[i].line);
+    lines += ")";
+  }
+  fmt::print(stderr, "warning: {} has {} damaged line{}, {}:{}\n", path, damaged.size(),
+             damaged.size() == 1 ? "" : "s", fate, lines);
+}
+
+// The parsed lines that are metrics (objects with a whole "step"); JSON of
+// another shape is added to report.damaged, objects without a step skipped.
+struct MetricsLine {
+  const json::Value* value;
+  size_t line;
+};
+std::vector<MetricsLine> usable_lines(const std::vector<json::Value>& values, json::LinesReport& report) {
+  std::vector<MetricsLine> out;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const json::Value& v = values[i];
+    const json::Value* step = v.is_object() ? v.find("step") : nullptr;
+    if (v.is_object() && !step) continue;  // not a metrics line (none are written without a step)
+    const double x = step && step->is_number() ? step->as_number() : NAN;
+    if (!(x >= 0 && x <= 1e15 && x == std::floor(x)))
+      report.damaged.push_back({report.line_numbers[i], "not a metrics line (an object with a whole \"step\" ≥ 0)"});
+    else
+      out.push_back({&v, report.line_numbers[i]});
+  }
+  return out;
+}
+
+}  // namespace
 
 void truncate_metrics(const std::string& path, int64_t steps) {
   if (!std::filesystem::exists(path)) return;
-  bool truncated = false;
-  const std::vector<json::Value> lines = json::parse_lines_file(path, &truncated);
+  json::LinesReport report;
+  const std::vector<json::Value> values = json::parse_lines_file(path, report);
   std::string kept;
-  for (const json::Value& v : lines) {
-    if (!v.contains("step")) continue;
+  for (const MetricsLine& m : usable_lines(values, report)) {
+    const json::Value& v = *m.value;
     const int64_t step = v.at("step").as_int();
     if (v.contains("val_loss") ? step <= steps : step < steps) kept += v.dump() + "\n";
   }
+  warn_damaged(path, report.damaged, "left out of the rewritten file");
   write_file_atomically(path, kept, path + ".tmp");
 }
 
@@ -81,17 +168,30 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
   RunMetrics r;
   r.label = std::filesystem::path(run_dir).lexically_normal().filename().string();
   if (r.label.empty()) r.label = std::filesystem::path(run_dir).lexically_normal().parent_path().filename().string();
-  bool truncated = false;  // a run killed mid-line: the last line is dropped
-  for (const json::Value& v : json::parse_lines_file(path, &truncated)) {
-    if (!v.contains("step")) continue;
+  json::LinesReport report;  // a run killed mid-line: the last line is dropped
+  const std::vector<json::Value> values = json::parse_lines_file(path, report);
+  for (const MetricsLine& m : usable_lines(values, report)) {
+    const json::Value& v = *m.value;
     const double step = v.at("step").as_number();
     if (v.contains("val_loss")) {
+      std::vector<double> forward, backward, single_backward;
+      const json::Value* a = v.find("amax");
+      try {
+        if (a) {
+          forward = numbers(a->at("composite_forward"));
+          backward = numbers(a->at("composite_backward"));
+          single_backward = numbers(a->at("backward"));
+        }
+      } catch (const json::Error& e) {
+        report.damaged.push_back({m.line, std::string("an evaluation with a malformed \"amax\": ") + e.what()});
+        continue;
+      }
       r.eval_step.push_back(step);
       r.val_loss.push_back(number_or_nan(v, "val_loss"));
-      if (const json::Value* a = v.find("amax")) {
-        r.last_site_forward = numbers(a->at("composite_forward"));
-        r.last_site_backward = numbers(a->at("composite_backward"));
-        r.last_site_single_backward = numbers(a->at("backward"));
+      if (a) {
+        r.last_site_forward = std::move(forward);
+        r.last_site_backward = std::move(backward);
+        r.last_site_single_backward = std::move(single_backward);
         r.amax_forward_max.push_back(max_of(r.last_site_forward));
         r.amax_backward_max.push_back(max_of(r.last_site_backward));
       } else {
@@ -106,6 +206,7 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
       r.tokens_per_s.push_back(number_or_nan(v, "tokens_per_s"));
     }
   }
+  warn_damaged(path, report.damaged, "skipped");
   return r;
 }
 

@@ -1,5 +1,6 @@
 // metrics.h — the run's metrics.jsonl: one JSON object per line, appended
-// and flushed as training goes, read back by `mhc plot`.
+// and flushed as training goes, read back by `mhc plot`. Readers skip (and
+// report on stderr) damaged lines, such as the NUL bytes a power loss leaves.
 //
 //   training step: {"step", "loss", "lr", "grad_norm", "tokens_per_s", "ms_per_step"}
 //                  step k's loss is measured with the weights after k steps;
@@ -10,7 +11,6 @@
 //                            "min_row_sum", "min_col_sum", "composite_min_row_sum",
 //                            "composite_min_col_sum": [one value per site]}}
 #pragma once
-#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -19,22 +19,31 @@
 
 namespace mhc {
 
+// Appends lines, each with one write(2) straight to the file (no stdio
+// buffer that could fail later, unnoticed). A failed write (disk full) throws
+// WriteError naming the file and the reason, after cutting the file back to
+// its last complete line.
 class MetricsWriter {
  public:
   explicit MetricsWriter(const std::string& path);  // appends
-  ~MetricsWriter();
+  ~MetricsWriter();                                  // closes; errors are lost: call close() to see them
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
   void write(const json::Value& line);
+  // fsync: what was written survives a power loss (the trainer syncs before
+  // each checkpoint, so the log on disk reaches at least the checkpoint).
+  void sync();
+  void close();  // sync, then close; throws WriteError on failure
 
  private:
-  std::FILE* file_ = nullptr;
+  int fd_ = -1;
   std::string path_;
 };
 
 // Rewinds the log to a checkpoint taken after `steps` steps (a resumed run):
 // keeps the training lines with step < `steps` and the evaluations with
-// step ≤ `steps`. Rewritten atomically.
+// step ≤ `steps`, drops damaged lines (reported on stderr). Rewritten
+// atomically: on failure (WriteError) the old file is left as it was.
 void truncate_metrics(const std::string& path, int64_t steps);
 
 json::Value amax_to_json(const std::vector<SiteGain>& gains);

@@ -191,6 +191,7 @@ std::vector<NamedTensor> Trainer::checkpoint_tensors() {
 }
 
 void Trainer::save(int64_t steps_done) {
+  if (log_->metrics) log_->metrics->sync();  // the log on disk reaches at least the checkpoint
   CheckpointMeta meta;
   meta.step = steps_done;
   meta.optimizer_steps = optimizer_->steps_taken();
@@ -364,7 +365,22 @@ TrainResult Trainer::run() {
   const int64_t tokens_per_step = cfg_.optim.batch_size * cfg_.model.block_size * cfg_.optim.grad_accum;
   const auto t_begin = std::chrono::steady_clock::now();
   int64_t step = start;
-  if (start == 0) evaluate_and_log(0);  // the untrained model: the reference for loss and Amax gain
+  // A file of the run that cannot be written (disk full, say) stops training
+  // with what is kept and how to go on.
+  auto or_stop = [&](int64_t steps_done, auto&& write) {
+    try {
+      write();
+    } catch (const WriteError& e) {
+      log_->progress->finish();
+      throw WriteError(fmt::format(
+          "{}\ntraining stopped after step {}; {}", e.what(), steps_done,
+          last_saved_step_ >= 0
+              ? fmt::format("the checkpoint after step {} in {} is intact: free some space, then continue with --resume",
+                            last_saved_step_, path_in(cfg_.run_dir, "checkpoint.bin"))
+              : std::string("no checkpoint had been written yet")));
+    }
+  };
+  if (start == 0) or_stop(0, [&] { evaluate_and_log(0); });  // the untrained model: the reference for loss and Amax gain
   InterruptScope interrupt_scope(opt_.catch_interrupt);
   for (; step < cfg_.optim.steps; ++step) {
     if (opt_.stop_after >= 0 && step - start >= opt_.stop_after) break;
@@ -392,21 +408,24 @@ TrainResult Trainer::run() {
     line["grad_norm"] = last_grad_norm_;
     line["tokens_per_s"] = static_cast<double>(tokens_per_step) / (ms / 1000.0);
     line["ms_per_step"] = ms;
-    log_->metrics->write(line);
+    or_stop(step + 1, [&] { log_->metrics->write(line); });
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
     log_->progress->step(step, loss, static_cast<double>(tokens_per_step) / (ms / 1000.0), ms,
                          learning_rate(cfg_.optim, step), elapsed, step - start + 1);
     if ((step + 1) % cfg_.eval.every == 0 || step + 1 == cfg_.optim.steps) {
-      evaluate_and_log(step + 1);
-      save(step + 1);
+      or_stop(step + 1, [&] {
+        evaluate_and_log(step + 1);
+        save(step + 1);
+      });
     }
     if (g_interrupted) {  // Ctrl-C: keep everything up to this step
-      if (last_saved_step_ != step + 1) save(step + 1);
+      if (last_saved_step_ != step + 1) or_stop(step + 1, [&] { save(step + 1); });
       result.interrupted = true;
       ++step;
       break;
     }
   }
+  or_stop(step, [&] { log_->metrics->close(); });
   log_->progress->finish();
   result.end_step = step;
   result.last_val_loss = last_val_loss_;
