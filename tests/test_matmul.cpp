@@ -1,6 +1,9 @@
 // test_matmul.cpp — the BLAS path against the project's blocked reference
 // loop, over orientations, batch strides, alpha/beta and awkward sizes.
+#include <omp.h>
+
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/cpu_threads.h"
 #include "test_helpers.h"
 
 using namespace mhc;
@@ -107,4 +110,46 @@ TEST_CASE("matmul op matches a naive triple loop", "[matmul]") {
         for (int k = 0; k < 5; ++k) s += va[n * 15 + i * 5 + k] * vb[n * 20 + k * 4 + j];
         CHECK(vc[n * 12 + i * 4 + j] == Approx(s).margin(1e-5));
       }
+}
+
+// ---- CPU threads follow the machine's load (kernels/cpu/cpu_threads.h) ----------------------
+
+TEST_CASE("cpu threads: as many as there are free cores, never fewer than one", "[threads]") {
+  using mhc::threads_for_load;
+  CHECK(threads_for_load(2, 2, 0.0) == 2);   // idle machine
+  CHECK(threads_for_load(2, 2, 0.05) == 2);  // background noise
+  CHECK(threads_for_load(2, 2, 0.67) == 1);  // one busy program sharing 2 cores with our 2 threads
+  CHECK(threads_for_load(2, 2, 1.0) == 1);   // one busy program next to our 1 thread
+  CHECK(threads_for_load(2, 2, 3.0) == 1);   // overloaded: still 1
+  CHECK(threads_for_load(16, 16, 4.2) == 12);  // 0.2 of a core busy still counts as free
+  CHECK(threads_for_load(16, 8, 4.0) == 8);   // 12 free cores, but at most the initial 8 threads
+  CHECK(threads_for_load(16, 8, 10.0) == 6);
+  CHECK(threads_for_load(4, 4, -0.1) == 4);  // measurement jitter below zero
+}
+
+TEST_CASE("cpu threads: busy time is read from the allowed CPUs' lines of /proc/stat", "[threads]") {
+  const std::string stat =
+      "cpu  500 0 300 9000 10 0 0 0 0 0\n"
+      "cpu0 100 10 50 4000 5 3 2 1 0 0\n"
+      "cpu1 400 0 250 5000 5 0 0 0 0 0\n"
+      "intr 12345\n";
+  int cpus = 0;
+  // cpu0: user + nice + system + irq + softirq + steal = 100 + 10 + 50 + 3 + 2 + 1; idle and iowait are not busy.
+  CHECK(mhc::busy_seconds_in_proc_stat(stat, [](int c) { return c == 0; }, 100.0, &cpus) == Approx(1.66));
+  CHECK(cpus == 1);
+  CHECK(mhc::busy_seconds_in_proc_stat(stat, [](int) { return true; }, 100.0, &cpus) == Approx(1.66 + 6.5));
+  CHECK(cpus == 2);
+}
+
+TEST_CASE("cpu threads: results do not depend on the thread count the load picks", "[threads]") {
+  // The adaptation is safe only because every CPU kernel adds in a fixed
+  // order: the same product at 1 and 2 threads is bit-identical.
+  mhc::Rng rng(3);
+  const int64_t M = 37, K = 53, N = 29;
+  mhc::Tensor a = mhc::Tensor::randn({M, K}, rng), b = mhc::Tensor::randn({K, N}, rng);
+  omp_set_num_threads(1);
+  const std::vector<float> one = mhc::matmul(a, b).to_vector<float>();
+  omp_set_num_threads(2);
+  const std::vector<float> two = mhc::matmul(a, b).to_vector<float>();
+  CHECK(one == two);
 }

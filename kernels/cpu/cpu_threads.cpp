@@ -83,7 +83,7 @@ double busy_seconds_in_proc_stat(const std::string& text, const std::function<bo
 }
 
 int threads_for_load(int cpus, int max_threads, double others_cores) {
-  const double free_cores = static_cast<double>(std::min(cpus, max_threads)) - std::max(0.0, others_cores);
+  const double free_cores = static_cast<double>(cpus) - std::max(0.0, others_cores);
   return std::clamp(static_cast<int>(std::floor(free_cores + 0.3)), 1, std::max(max_threads, 1));
 }
 
