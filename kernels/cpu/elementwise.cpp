@@ -13,6 +13,7 @@ namespace mhc {
 
 using cpu::erf_fast;
 using cpu::exp_fast;
+using cpu::kElementChunk;
 using cpu::kParallelGrain;
 using cpu::sigmoid_fast;
 using cpu::tanh_fast;
@@ -219,7 +220,7 @@ void CpuBackend::unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) {
     const scalar_t* xp = typed<scalar_t>(x);
     scalar_t* yp = typed<scalar_t>(y);
     with_unary_op(op, [&](auto op_c) {
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static, kElementChunk) if (n > kParallelGrain)
       for (int64_t i = 0; i < n; ++i) yp[i] = unary_fn<decltype(op_c)::value>(xp[i]);
     });
   });
@@ -234,7 +235,7 @@ void CpuBackend::unary_backward(UnaryOp op, DType t, const void* x, const void* 
     const scalar_t* gp = typed<scalar_t>(gy);
     scalar_t* out = typed<scalar_t>(gx);
     with_unary_op(op, [&](auto op_c) {
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static, kElementChunk) if (n > kParallelGrain)
       for (int64_t i = 0; i < n; ++i) out[i] = gp[i] * unary_grad<decltype(op_c)::value>(xp[i], yp[i]);
     });
   });
@@ -246,7 +247,7 @@ void CpuBackend::affine(DType t, const void* x, void* y, int64_t n, double scale
     const scalar_t* xp = typed<scalar_t>(x);
     scalar_t* yp = typed<scalar_t>(y);
     const scalar_t a = static_cast<scalar_t>(scale), b = static_cast<scalar_t>(shift);
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static, kElementChunk) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i) yp[i] = a * xp[i] + b;
   });
 }
@@ -267,7 +268,7 @@ void CpuBackend::dropout(DType t, const void* x, void* y, int64_t n, float p, ui
     const scalar_t* xp = typed<scalar_t>(x);
     scalar_t* yp = typed<scalar_t>(y);
     const scalar_t keep_scale = scalar_t(1) / (scalar_t(1) - static_cast<scalar_t>(p));
-#pragma omp parallel for schedule(static) if (n > kParallelGrain)
+#pragma omp parallel for schedule(static, kElementChunk) if (n > kParallelGrain)
     for (int64_t i = 0; i < n; ++i)
       yp[i] = dropout_keep(seed, static_cast<uint64_t>(i), p) ? xp[i] * keep_scale : scalar_t(0);
   });

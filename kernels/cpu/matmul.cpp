@@ -5,7 +5,17 @@
 // so the innermost loop reads memory in order whatever B's orientation. It is
 // the readable reference; gemm_blas (OpenBLAS) is what training uses for all
 // but tiny matrices, and tests compare the two.
+//
+// Thread-count independence (the promise in kernels/backend.h): OpenBLAS left
+// to thread a product itself runs one driver at one thread and another at
+// several, and the two sum K in different blocks (OpenBLAS 0.3.21: every
+// product with K over 384 and not a multiple of it gave other bits in most of
+// C at 1 thread than at 2). Here C is cut into tiles whose size follows from
+// (M, N, K) alone (tile_grid), and each tile is one serial OpenBLAS call over
+// the whole of K, run by whichever thread takes it. K is never split, so every
+// element of C is summed in the same order at any thread count.
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <vector>
@@ -116,21 +126,76 @@ void gemm_reference(const GemmArgs& g) {
     using scalar_t = decltype(tag_); gemm_reference_typed<scalar_t>(g, true); });
 }
 
+TileGrid tile_grid(int64_t M, int64_t N, int64_t K) {
+  TileGrid t{M, N, 1, 1};
+  const int64_t work = M * N * K;  // multiply-adds
+  if (work <= kMinTileWork) return t;
+  const int64_t limit = std::clamp(work / kTargetTiles, kMinTileWork, kMaxTileWork);
+  // Halve the longer side (rounded up to a multiple of 16, which keeps
+  // OpenBLAS's register blocks whole) until a tile is within the limit.
+  auto halve = [](int64_t side) { return std::max(kMinTileSide, (side / 2 + 15) / 16 * 16); };
+  while (t.rows * t.cols * K > limit) {
+    const bool rows_first = t.rows >= t.cols;
+    int64_t& longer = rows_first ? t.rows : t.cols;
+    int64_t& shorter = rows_first ? t.cols : t.rows;
+    if (longer > kMinTileSide) longer = halve(longer);
+    else if (shorter > kMinTileSide) shorter = halve(shorter);
+    else break;
+  }
+  t.tiles_m = (M + t.rows - 1) / t.rows;
+  t.tiles_n = (N + t.cols - 1) / t.cols;
+  return t;
+}
+
+namespace {
+
+// OpenBLAS must run each tile on its serial driver. Its OpenMP build does so
+// inside an active parallel region, or when omp_get_max_threads() is 1 (it
+// reads that setting on every call and follows it); its pthread build keeps
+// its own pool, which is set to one thread once.
+void make_openblas_serial_once() {
+  static const bool done = [] {
+    if (openblas_get_parallel() == 1) openblas_set_num_threads(1);  // 1: pthreads; 2 (OpenMP) would reset our pool
+    return true;
+  }();
+  (void)done;
+}
+
+// One tile: C[i0 : i0+m, j0 : j0+n] of batch entry b, over the whole of K.
+void blas_tile(const GemmArgs& g, int64_t b, int64_t i0, int64_t m, int64_t j0, int64_t n) {
+  const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
+  const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
+  const int64_t a_off = b * g.stride_a + (g.trans_a ? i0 : i0 * g.lda);  // rows i0.. of op(A)
+  const int64_t b_off = b * g.stride_b + (g.trans_b ? j0 * g.ldb : j0);  // columns j0.. of op(B)
+  const int64_t c_off = b * g.stride_c + i0 * g.ldc + j0;
+  if (g.dtype == DType::f32) {
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, g.K, g.alpha, static_cast<const float*>(g.a) + a_off, g.lda,
+                static_cast<const float*>(g.b) + b_off, g.ldb, g.beta, static_cast<float*>(g.c) + c_off, g.ldc);
+  } else {
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, g.K, g.alpha, static_cast<const double*>(g.a) + a_off, g.lda,
+                static_cast<const double*>(g.b) + b_off, g.ldb, g.beta, static_cast<double*>(g.c) + c_off, g.ldc);
+  }
+}
+
+}  // namespace
+
 void gemm_blas(const GemmArgs& g) {
   if (g.dtype != DType::f32 && g.dtype != DType::f64)
     throw std::invalid_argument(std::string("gemm: dtype ") + dtype_name(g.dtype) + " is not supported on the CPU");
-  // OpenBLAS threads each product itself (with OpenMP, the pool our own loops use).
-  const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
-  for (int64_t b = 0; b < g.batch; ++b) {
-    if (g.dtype == DType::f32) {
-      cblas_sgemm(CblasRowMajor, ta, tb, g.M, g.N, g.K, g.alpha, static_cast<const float*>(g.a) + b * g.stride_a, g.lda,
-                  static_cast<const float*>(g.b) + b * g.stride_b, g.ldb, g.beta,
-                  static_cast<float*>(g.c) + b * g.stride_c, g.ldc);
-    } else {
-      cblas_dgemm(CblasRowMajor, ta, tb, g.M, g.N, g.K, g.alpha, static_cast<const double*>(g.a) + b * g.stride_a,
-                  g.lda, static_cast<const double*>(g.b) + b * g.stride_b, g.ldb, g.beta,
-                  static_cast<double*>(g.c) + b * g.stride_c, g.ldc);
+  make_openblas_serial_once();
+  const TileGrid t = tile_grid(g.M, g.N, g.K);
+  const int64_t per_entry = t.tiles_m * t.tiles_n, tiles = g.batch * per_entry;
+  // Always a parallel region (of one thread when there is one tile), so the
+  // region's own thread setting below is the one OpenBLAS reads.
+  const int threads = static_cast<int>(std::min<int64_t>(tiles, omp_get_max_threads()));
+#pragma omp parallel num_threads(threads)
+  {
+    omp_set_num_threads(1);  // this region's own setting: OpenBLAS sees 1 and stays serial
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < tiles; ++i) {
+      const int64_t b = i / per_entry, r = (i % per_entry) / t.tiles_n, c = i % t.tiles_n;
+      const int64_t i0 = r * t.rows, j0 = c * t.cols;
+      blas_tile(g, b, i0, std::min(t.rows, g.M - i0), j0, std::min(t.cols, g.N - j0));
     }
   }
 }

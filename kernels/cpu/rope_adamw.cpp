@@ -34,7 +34,7 @@ void CpuBackend::rope(DType t, const void* x, const float* cos, const float* sin
 
 void CpuBackend::adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
                        float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
-#pragma omp parallel for schedule(static) if (n > cpu::kParallelGrain)
+#pragma omp parallel for schedule(static, cpu::kElementChunk) if (n > cpu::kParallelGrain)
   for (int64_t i = 0; i < n; ++i) {
     const float g = grad[i] * grad_scale;
     m[i] = beta1 * m[i] + (1.f - beta1) * g;
