@@ -34,7 +34,11 @@ TEST_CASE("sigmoid, tanh and erf built on exp_fast", "[fast_math]") {
   }
   CHECK(ws < 2e-7);
   CHECK(wt < 3e-7);
-  CHECK(we < 4e-7);  // the approximation (1.5e-7) plus f32 rounding
+  // The approximation (1.5e-7) plus f32 rounding of 1 − poly·t·e^{−x²}: ~3.1e-7
+  // where the compiler fuses the products into FMAs (-O2 and up with
+  // -march=native), ~4.8e-7 (at x ≈ 0.07) where each rounds on its own
+  // (MHC_NATIVE=OFF, the -O1 sanitizer build).
+  CHECK(we < 6e-7);
   CHECK(sigmoid_fast(-1000.0f) == 0.0f);
   CHECK(sigmoid_fast(1000.0f) == 1.0f);
   CHECK(tanh_fast(50.0f) == 1.0f);
