@@ -5,6 +5,7 @@
 #
 #   MHC_BUILD_DIR   build folder (default: build)
 #   MHC_CUDA        AUTO (default: build the CUDA backend when nvcc exists), ON or OFF
+#   MHC_CMAKE_ARGS  more configure options for a new build folder (test.sh: -DMHC_SANITIZE=ON)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +37,8 @@ first=""
 if [[ ! -f "$build/CMakeCache.txt" ]]; then
   first=" (a first build takes a few minutes, longer with CUDA)"
   echo "setup: configuring $build/ (Release, CUDA ${MHC_CUDA:-AUTO})"
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA="${MHC_CUDA:-AUTO}" >/dev/null
+  # shellcheck disable=SC2086  # MHC_CMAKE_ARGS holds several words on purpose
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA="${MHC_CUDA:-AUTO}" ${MHC_CMAKE_ARGS:-} >/dev/null
 fi
 # Progress: make's percentage, a line per finished target and at most one per
 # percent of the files compiled; the full log is kept.

@@ -47,19 +47,8 @@ fi
 # what ctest runs is built (the libraries, mhc, tests, tutorials; no benches).
 asan=${MHC_ASAN_BUILD_DIR:-build-asan}
 phase "2/2 sanitizers: build ($asan/, ASan + UBSan, CPU only)"
-[[ -f "$asan/CMakeCache.txt" ]] || echo "test.sh: configuring $asan/ (a first build takes a few minutes)"
-cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Release -DMHC_CUDA=OFF -DMHC_SANITIZE=ON >/dev/null
-log="$asan/build.log"
-set +e
-cmake --build "$asan" -j"$(nproc)" 2>&1 | tee "$log" |
-  sed -un 's/^.*Built target /test.sh: built /p'  # a line per finished target; the full log is kept
-built=${PIPESTATUS[0]}
-set -e
-if ((built != 0)); then
-  grep -E "error|Error" "$log" | head -40 >&2 || true
-  echo "test.sh: sanitizer build failed; full log in $log" >&2
-  exit 1
-fi
+# The same set-up as the Release build (progress, log, errors), in its own folder.
+MHC_BUILD_DIR="$asan" MHC_CUDA=OFF MHC_CMAKE_ARGS="-DMHC_SANITIZE=ON" scripts/setup.sh
 
 phase "2/2 sanitizers: tests (ctest in $asan/)"
 # Every report goes to a file in $reports (also those of `mhc` processes the

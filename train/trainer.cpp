@@ -297,7 +297,8 @@ int64_t Trainer::restore() {
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
   if (!meta.config_json.empty()) {
     std::map<std::string, std::string> saved, now;
-    flatten(json::parse(meta.config_json, ckpt), "", saved);
+    const json::Value saved_json = json::parse(meta.config_json, ckpt);
+    flatten(saved_json, "", saved);
     flatten(to_json(cfg_), "", now);
     std::string diffs;
     for (const auto& [key, value] : now) {
@@ -313,7 +314,7 @@ int64_t Trainer::restore() {
     if (!diffs.empty() && !opt_.quiet)
       fmt::print(stderr, "warning: --override: resuming with settings that differ from the checkpoint's:{}\n", diffs);
     // A changed step count reshapes the learning-rate schedule from here on: say how.
-    const TrainConfig before = train_config_from_json(json::parse(meta.config_json, ckpt));
+    const TrainConfig before = train_config_from_json(saved_json);
     if (before.optim.steps != cfg_.optim.steps && meta.step < cfg_.optim.steps) {
       resume_note_ = fmt::format(
           "--optim.steps changed from {} to {}: the {} schedule is recomputed for {} steps, so the learning rate "
