@@ -47,6 +47,7 @@ std::vector<SiteGain> amax_gain(const std::vector<Tensor>& h_res) {
                                   std::to_string(n));
     H[l] = t.to_vector<double>();
   }
+  for (SiteGain& g : out) g.mean_h.assign(n * n, 0.0), g.mean_composite.assign(n * n, 0.0);
   std::vector<double> P(n * n), next(n * n);
   for (int64_t tok = 0; tok < tokens; ++tok) {
     // Walk from the last site down: P_{L−1} = H_{L−1}, P_l = P_{l+1} · H_l.
@@ -65,6 +66,10 @@ std::vector<SiteGain> amax_gain(const std::vector<Tensor>& h_res) {
       }
       const RowColStats single = row_col_stats(Hl, n), comp = row_col_stats(P.data(), n);
       SiteGain& g = out[l];
+      for (int64_t e = 0; e < n * n; ++e) {
+        g.mean_h[e] += Hl[e];
+        g.mean_composite[e] += P[e];
+      }
       g.forward += single.max_row;
       g.backward += single.max_col;
       g.min_row_sum += single.min_row;
@@ -79,6 +84,8 @@ std::vector<SiteGain> amax_gain(const std::vector<Tensor>& h_res) {
     for (double* v : {&g.forward, &g.backward, &g.min_row_sum, &g.min_col_sum, &g.composite_forward,
                       &g.composite_backward, &g.composite_min_row_sum, &g.composite_min_col_sum})
       *v /= static_cast<double>(tokens);
+    for (std::vector<double>* m : {&g.mean_h, &g.mean_composite})
+      for (double& e : *m) e /= static_cast<double>(tokens);
   }
   return out;
 }

@@ -9,6 +9,8 @@
 // The smallest row and column sums are reported too (averaged the same
 // way), since the max alone hides attenuation. For a doubly stochastic H
 // all four are 1; HC's unconstrained H can make the composite explode.
+// The token means of H_l and P_l (n × n, row-major) are kept for heat maps
+// (the analogue of the paper's Fig. 8).
 #pragma once
 #include <vector>
 
@@ -21,6 +23,7 @@ struct SiteGain {
   double min_row_sum = 0, min_col_sum = 0;
   double composite_forward = 0, composite_backward = 0;  // site l to the output
   double composite_min_row_sum = 0, composite_min_col_sum = 0;
+  std::vector<double> mean_h, mean_composite;            // (n, n): H_l and P_l averaged over tokens
 };
 
 // h_res[l]: site l's matrices, (..., n, n), the same number of tokens for

@@ -140,6 +140,24 @@ json::Value amax_to_json(const std::vector<SiteGain>& gains) {
   field("min_col_sum", &SiteGain::min_col_sum);
   field("composite_min_row_sum", &SiteGain::composite_min_row_sum);
   field("composite_min_col_sum", &SiteGain::composite_min_col_sum);
+  // Token means of H_l and of P_l, per site an n × n matrix as rows.
+  auto matrices = [&](const char* name, std::vector<double> SiteGain::*member) {
+    json::Value arr = json::Value::array();
+    for (const SiteGain& g : gains) {
+      const std::vector<double>& m = g.*member;
+      const size_t n = static_cast<size_t>(std::lround(std::sqrt(static_cast<double>(m.size()))));
+      json::Value rows = json::Value::array();
+      for (size_t i = 0; i < n; ++i) {
+        json::Value row = json::Value::array();
+        for (size_t j = 0; j < n; ++j) row.push_back(m[i * n + j]);
+        rows.push_back(row);
+      }
+      arr.push_back(rows);
+    }
+    a[name] = arr;
+  };
+  matrices("mean_h_res", &SiteGain::mean_h);
+  matrices("mean_composite", &SiteGain::mean_composite);
   return a;
 }
 

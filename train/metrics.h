@@ -5,11 +5,13 @@
 //   training step: {"step", "loss", "lr", "grad_norm", "tokens_per_s", "ms_per_step"}
 //                  step k's loss is measured with the weights after k steps;
 //   evaluation:    {"step", "val_loss", "expert_load": [[per expert] per MoE layer],
+//                  "peak_bytes": most tensor memory held at once since the session began,
 //                  with step = steps done when measured (0: before training),
 //                   "amax": {"order": "max over rows/columns per token, then mean over tokens",
 //                            "forward", "backward", "composite_forward", "composite_backward",
 //                            "min_row_sum", "min_col_sum", "composite_min_row_sum",
-//                            "composite_min_col_sum": [one value per site]}}
+//                            "composite_min_col_sum": [one value per site],
+//                            "mean_h_res", "mean_composite": [n × n rows per site]}}
 #pragma once
 #include <string>
 #include <vector>

@@ -222,7 +222,12 @@ double Trainer::train_step(int64_t step) {
   const double norm = optimizer_->grad_norm();
   if (!std::isfinite(loss_value) || !std::isfinite(norm))
     throw DivergenceError(fmt::format("the {} became {} at step {}", std::isfinite(loss_value) ? "gradient norm" : "loss",
-                                      std::isfinite(loss_value) ? norm : loss_value, step));
+                                      std::isfinite(loss_value) ? norm : loss_value, step),
+                          step);
+  if (opt_.stop_above_initial_loss && step >= cfg_.optim.warmup && loss_value > initial_val_loss_)
+    throw DivergenceError(fmt::format("the loss {:.4f} at step {} is above the untrained model's {:.4f}", loss_value,
+                                      step, initial_val_loss_),
+                          step);
   last_grad_norm_ = norm;
   const double clip = cfg_.optim.grad_clip;
   optimizer_->step(learning_rate(cfg_.optim, step), clip > 0 && norm > clip ? clip / norm : 1.0);
@@ -259,9 +264,12 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   }
   std::vector<SiteGain> gains;  // the Amax gain of every site's H_res, on the first evaluation batch
   last_val_loss_ = evaluate(&gains);
+  if (steps_done == 0) initial_val_loss_ = last_val_loss_;
   json::Value line;
   line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
+  // The most tensor memory held at once on the run's device since this session began.
+  line["peak_bytes"] = backend_for(device_).allocator_stats().peak_bytes_in_use;
   line["expert_load"] = load;
   line["amax"] = amax_to_json(gains);
   log_->metrics->write(line);
@@ -350,7 +358,16 @@ TrainResult Trainer::run() {
       return result;
     }
     truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
+    if (opt_.stop_above_initial_loss) {
+      const RunMetrics m = read_run_metrics(cfg_.run_dir);
+      for (size_t i = 0; i < m.eval_step.size(); ++i)
+        if (m.eval_step[i] == 0) initial_val_loss_ = m.val_loss[i];
+      if (!std::isfinite(initial_val_loss_))
+        throw std::runtime_error(cfg_.run_dir + "/metrics.jsonl has no step-0 evaluation, which the divergence rule "
+                                 "compares against");
+    }
   }
+  backend_for(device_).reset_peak_memory();
   write_file_atomically(path_in(cfg_.run_dir, "config.json"), to_json(cfg_).dump(2) + "\n",
                         path_in(cfg_.run_dir, "config.json.tmp"));
   log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
@@ -396,9 +413,11 @@ TrainResult Trainer::run() {
       result.end_step = step;
       const std::string ckpt = path_in(cfg_.run_dir, "checkpoint.bin");
       throw DivergenceError(std::string(e.what()) + "; stopping. " +
-                            (last_saved_step_ >= 0 ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
-                                                                 last_saved_step_, ckpt)
-                                                   : std::string("No checkpoint had been written yet.")));
+                                (last_saved_step_ >= 0
+                                     ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
+                                                   last_saved_step_, ckpt)
+                                     : std::string("No checkpoint had been written yet.")),
+                            e.step);
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);

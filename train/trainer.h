@@ -30,6 +30,10 @@ struct RunOptions {
   int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
   bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
   bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
+  // Also call it divergence when, after warmup, a step's training loss is
+  // above the untrained model's validation loss (the step-0 evaluation):
+  // the run has lost everything it learnt (`mhc sweep` uses this).
+  bool stop_above_initial_loss = false;
 };
 
 struct TrainResult {
@@ -42,9 +46,12 @@ struct TrainResult {
   bool interrupted = false;       // stopped by Ctrl-C after a checkpoint at end_step
 };
 
-// Thrown when the loss becomes NaN or infinite; the message names the step.
+// Thrown when the loss becomes NaN or infinite (or, with
+// RunOptions::stop_above_initial_loss, climbs above its initial value);
+// the message names the step, `step` holds it.
 struct DivergenceError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  DivergenceError(const std::string& what, int64_t at_step) : std::runtime_error(what), step(at_step) {}
+  int64_t step;
 };
 
 class Trainer {
@@ -80,6 +87,7 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
+  double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
   int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first
   std::string data_path_;         // the corpus file read (empty for a synthetic corpus)
   std::string resume_note_;       // what a resume with changed settings means, printed at the start
