@@ -224,10 +224,16 @@ double Trainer::train_step(int64_t step) {
     throw DivergenceError(fmt::format("the {} became {} at step {}", std::isfinite(loss_value) ? "gradient norm" : "loss",
                                       std::isfinite(loss_value) ? norm : loss_value, step),
                           step);
-  if (opt_.stop_above_initial_loss && step >= cfg_.optim.warmup && loss_value > initial_val_loss_)
-    throw DivergenceError(fmt::format("the loss {:.4f} at step {} is above the untrained model's {:.4f}", loss_value,
-                                      step, initial_val_loss_),
-                          step);
+  if (opt_.stop_above_initial_loss) {
+    if (recent_losses_.size() == kBlowupWindow) recent_losses_.erase(recent_losses_.begin());
+    recent_losses_.push_back(loss_value);
+    double mean = 0;
+    for (double l : recent_losses_) mean += l / static_cast<double>(recent_losses_.size());
+    if (step >= cfg_.optim.warmup && recent_losses_.size() == kBlowupWindow && mean > initial_val_loss_)
+      throw DivergenceError(fmt::format("the mean loss {:.4f} of steps {}-{} is above the untrained model's {:.4f}",
+                                        mean, step + 1 - static_cast<int64_t>(kBlowupWindow), step, initial_val_loss_),
+                            step);
+  }
   last_grad_norm_ = norm;
   const double clip = cfg_.optim.grad_clip;
   optimizer_->step(learning_rate(cfg_.optim, step), clip > 0 && norm > clip ? clip / norm : 1.0);
@@ -362,6 +368,8 @@ TrainResult Trainer::run() {
       const RunMetrics m = read_run_metrics(cfg_.run_dir);
       for (size_t i = 0; i < m.eval_step.size(); ++i)
         if (m.eval_step[i] == 0) initial_val_loss_ = m.val_loss[i];
+      for (size_t i = m.step.size() > kBlowupWindow ? m.step.size() - kBlowupWindow : 0; i < m.step.size(); ++i)
+        recent_losses_.push_back(m.loss[i]);  // the window as it was at the checkpoint
       if (!std::isfinite(initial_val_loss_))
         throw std::runtime_error(cfg_.run_dir + "/metrics.jsonl has no step-0 evaluation, which the divergence rule "
                                  "compares against");

@@ -30,11 +30,14 @@ struct RunOptions {
   int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
   bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
   bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
-  // Also call it divergence when, after warmup, a step's training loss is
-  // above the untrained model's validation loss (the step-0 evaluation):
-  // the run has lost everything it learnt (`mhc sweep` uses this).
+  // Also call it divergence when, after warmup, the mean training loss of
+  // the last kBlowupWindow steps is above the untrained model's validation
+  // loss (the step-0 evaluation): the run has lost everything it learnt
+  // (`mhc sweep` uses this). A mean, so one noisy batch does not count.
   bool stop_above_initial_loss = false;
 };
+
+inline constexpr size_t kBlowupWindow = 10;
 
 struct TrainResult {
   std::vector<double> losses;  // training loss of each step run in this session
@@ -88,6 +91,7 @@ class Trainer {
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
   double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
+  std::vector<double> recent_losses_;  // the last kBlowupWindow training losses, oldest first
   int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first
   std::string data_path_;         // the corpus file read (empty for a synthetic corpus)
   std::string resume_note_;       // what a resume with changed settings means, printed at the start

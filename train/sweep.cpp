@@ -1,0 +1,437 @@
+// sweep.cpp — see sweep.h. The sweep is a thin layer over Trainer: it turns
+// grid points into `mhc train` flags, runs them in order, and keeps the
+// bookkeeping (sweep.json, outcome.json) that lets a re-run continue.
+#include "train/sweep.h"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <stdexcept>
+
+#include "datasets/file_io.h"
+#include "train/metrics.h"
+#include "train/progress.h"
+#include "train/train_flags.h"
+#include "train/trainer.h"
+
+namespace fs = std::filesystem;
+
+namespace mhc {
+
+namespace {
+
+// Flags the sweep sets itself, per run.
+bool reserved_flag(const std::string& flag) {
+  for (const char* f : {"run", "resume", "overwrite", "override", "help", "help-all"})
+    if (flag == f) return true;
+  return false;
+}
+
+bool scalar(const json::Value& v) { return v.is_string() || v.is_number() || v.is_bool(); }
+
+// The `mhc train` arguments for flag = value.
+std::vector<std::string> flag_args(const std::string& flag, const json::Value& v) {
+  if (v.is_bool()) return v.as_bool() ? std::vector<std::string>{"--" + flag} : std::vector<std::string>{};
+  return {"--" + flag, v.is_string() ? v.as_string() : v.dump()};
+}
+
+// A value as it appears in a run id: blocks8, lr0.003, static / nostatic.
+std::string id_part(const std::string& flag, const json::Value& v) {
+  const std::string short_name = flag.substr(flag.rfind('.') + 1);
+  std::string s = v.is_bool() ? (v.as_bool() ? short_name : "no" + short_name)
+                              : short_name + (v.is_string() ? v.as_string() : v.dump());
+  for (char& ch : s)
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '+') ch = '_';
+  return s;
+}
+
+std::string variant_name(const TrainConfig& c) {
+  const std::string kind = residual_kind_name(c.model.site.kind);
+  return c.model.site.kind == ResidualKind::Residual ? kind : fmt::format("{}-n{}", kind, c.model.site.streams);
+}
+
+// Settings a user reads a run by: "residual=hc seed=2 model.blocks=8".
+std::string describe_point(const json::Value& settings) {
+  std::string s;
+  for (const auto& [flag, v] : settings.as_object()) s += (s.empty() ? "" : " ") + flag + "=" + (v.is_string() ? v.as_string() : v.dump());
+  return s.empty() ? "(the base)" : s;
+}
+
+std::string spec_error(const std::string& path, const std::string& what) { return path + ": " + what; }
+
+}  // namespace
+
+SweepSpec parse_sweep_spec(const std::string& path) {
+  require_regular_file(path, "sweep spec");
+  json::Value v;
+  try {
+    v = json::parse_file(path);
+  } catch (const std::exception& e) {
+    throw std::invalid_argument(std::string("sweep spec is not valid JSON: ") + e.what());
+  }
+  return parse_sweep_spec(v, fs::path(path).stem().string(), path);
+}
+
+SweepSpec parse_sweep_spec(const json::Value& v, const std::string& name, const std::string& path) {
+  SweepSpec spec;
+  spec.name = name;
+  spec.path = path;
+  spec.source = v;
+  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+                          std::string::npos || name[0] == '.')
+    throw std::invalid_argument(spec_error(path, "the sweep's name '" + name +
+                                                     "' (the file's stem) may hold only letters, digits, '.', '_' "
+                                                     "and '-', and may not start with '.'"));
+  if (!v.is_object()) throw std::invalid_argument(spec_error(path, "a sweep spec is a JSON object with \"base\" and \"axes\""));
+  for (const auto& [key, value] : v.as_object())
+    if (key != "description" && key != "base" && key != "axes")
+      throw std::invalid_argument(spec_error(path, "unknown key \"" + key + "\" (a spec has \"description\", \"base\" and \"axes\")"));
+
+  // The flags `mhc train` knows, to name a misspelt one before anything runs.
+  TrainFlags flags(preset("cpu-char"));
+  CLI::App cmd;
+  flags.bind(cmd);
+  auto check_flag = [&](const std::string& where, const std::string& flag, const json::Value& value) {
+    if (flag.rfind("-", 0) == 0)
+      throw std::invalid_argument(spec_error(path, where + ": write flags without the leading dashes: \"" +
+                                                       flag.substr(flag.find_first_not_of('-')) + "\", not \"" + flag + "\""));
+    if (reserved_flag(flag))
+      throw std::invalid_argument(spec_error(path, where + ": --" + flag + " is set by the sweep for each run and cannot be given"));
+    const CLI::Option* opt = cmd.get_option_no_throw("--" + flag);
+    if (!opt)
+      throw std::invalid_argument(spec_error(path, where + ": unknown flag \"" + flag +
+                                                       "\" (the names are those of `mhc train --help-all`, without \"--\")"));
+    if (!scalar(value))
+      throw std::invalid_argument(spec_error(path, where + ": the value of \"" + flag + "\" must be a string, number or boolean, not " +
+                                                       value.dump()));
+    const bool is_flag = opt->get_expected_max() == 0;  // --hc.static, --model.tie_embeddings: no value
+    if (is_flag != value.is_bool())
+      throw std::invalid_argument(spec_error(path, where + ": \"" + flag + "\" " +
+                                                       (is_flag ? "is an on/off flag: give true or false"
+                                                                : "takes a value: true/false only fit on/off flags")));
+  };
+
+  if (const json::Value* base = v.find("base")) {
+    if (!base->is_object()) throw std::invalid_argument(spec_error(path, "\"base\" must be an object of flag: value"));
+    for (const auto& [flag, value] : base->as_object()) {
+      check_flag("base", flag, value);
+      spec.base.emplace_back(flag, value);
+    }
+  }
+  const json::Value* axes = v.find("axes");
+  if (!axes || !axes->is_object())
+    throw std::invalid_argument(spec_error(path, "\"axes\" must be an object of flag: [values] (e.g. \"seed\": [1, 2, 3])"));
+  for (const auto& [flag, values] : axes->as_object()) {
+    if (!values.is_array())
+      throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" must be a list of values, not " + values.dump()));
+    if (values.as_array().empty()) throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" is empty"));
+    for (const auto& [b, unused] : spec.base)
+      if (b == flag)
+        throw std::invalid_argument(spec_error(path, "\"" + flag + "\" is in both \"base\" and \"axes\"; keep one"));
+    std::vector<json::Value> list;
+    for (const json::Value& value : values.as_array()) {
+      check_flag("axis \"" + flag + "\"", flag, value);
+      for (const json::Value& seen : list)
+        if (seen == value)
+          throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" lists " + value.dump() +
+                                                           " twice (two runs would share a directory)"));
+      list.push_back(value);
+    }
+    spec.axes.emplace_back(flag, std::move(list));
+  }
+  return spec;
+}
+
+std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir) {
+  size_t total = 1;
+  for (const auto& [flag, values] : spec.axes) total *= values.size();
+  std::vector<SweepRun> runs;
+  std::map<std::string, std::string> by_id;  // id → the point's settings, to name a collision
+  std::vector<size_t> index(spec.axes.size(), 0);
+  for (size_t point = 0; point < total; ++point) {
+    // The first axis varies fastest: a sweep cut short has whole sets of variants.
+    size_t rest = point;
+    for (size_t a = 0; a < spec.axes.size(); ++a) {
+      index[a] = rest % spec.axes[a].second.size();
+      rest /= spec.axes[a].second.size();
+    }
+    SweepRun run;
+    run.settings = json::Value::object();
+    for (const auto& [flag, value] : spec.base)
+      for (const std::string& arg : flag_args(flag, value)) run.args.push_back(arg);
+    std::string group;
+    for (size_t a = 0; a < spec.axes.size(); ++a) {
+      const auto& [flag, values] = spec.axes[a];
+      const json::Value& value = values[index[a]];
+      run.settings[flag] = value;
+      for (const std::string& arg : flag_args(flag, value)) run.args.push_back(arg);
+      if (flag != "residual" && flag != "seed" && flag != "streams")
+        group += (group.empty() ? "" : "-") + id_part(flag, value);
+    }
+    try {
+      run.config = parse_train_flags(run.args);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(spec_error(spec.path, "the run " + describe_point(run.settings) + " is refused: " + e.what()));
+    }
+    run.group = group;
+    run.variant = variant_name(run.config);
+    run.id = (group.empty() ? "" : group + "-") + run.variant + "-s" + std::to_string(run.config.seed);
+    run.config.run_dir = (fs::path(dir) / spec.name / run.id).string();
+    const std::string described = describe_point(run.settings);
+    if (auto [it, fresh] = by_id.emplace(run.id, described); !fresh)
+      throw std::invalid_argument(spec_error(spec.path, "the runs " + it->second + " and " + described +
+                                                            " would share the directory " + run.config.run_dir));
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
+json::Value sweep_json(const SweepSpec& spec, const std::vector<SweepRun>& runs) {
+  json::Value out;
+  out["name"] = spec.name;
+  out["spec"] = spec.source;
+  json::Value axes = json::Value::array();
+  for (const auto& [flag, values] : spec.axes) {
+    json::Value axis;
+    axis["flag"] = flag;
+    json::Value list = json::Value::array();
+    for (const json::Value& value : values) list.push_back(value);
+    axis["values"] = list;
+    axes.push_back(axis);
+  }
+  out["axes"] = axes;
+  json::Value list = json::Value::array();
+  for (const SweepRun& r : runs) {
+    json::Value j;
+    j["id"] = r.id;
+    j["dir"] = r.id;
+    j["group"] = r.group;
+    j["variant"] = r.variant;
+    j["residual"] = residual_kind_name(r.config.model.site.kind);
+    j["streams"] = r.config.model.site.streams;
+    j["seed"] = r.config.seed;
+    j["settings"] = r.settings;
+    j["steps"] = r.config.optim.steps;
+    j["warmup"] = r.config.optim.warmup;
+    json::Value args = json::Value::array();
+    for (const std::string& a : r.args) args.push_back(a);
+    j["args"] = args;
+    list.push_back(j);
+  }
+  out["runs"] = list;
+  return out;
+}
+
+namespace {
+
+// Seconds a run of `c` should take: two timed training steps (after one to
+// warm up) of a throw-away run, times the step count, plus its evaluations
+// (a forward pass of a batch costs about a third of a training step), plus
+// what setting up took there (data, model, the first evaluation).
+double estimate_seconds(const TrainConfig& c, const std::string& scratch) {
+  TrainConfig t = c;
+  t.run_dir = (fs::path(scratch) / "timing").string();
+  t.optim.steps = 3;
+  t.eval.every = 1000;
+  t.eval.batches = 1;
+  t.eval.sample_tokens = 0;
+  RunOptions o;
+  o.quiet = true;
+  o.plots = false;
+  o.overwrite = true;
+  const auto t0 = std::chrono::steady_clock::now();
+  Trainer(t, o).run();
+  const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const std::vector<json::Value> lines = json::parse_lines_file((fs::path(t.run_dir) / "metrics.jsonl").string());
+  std::vector<double> ms;
+  for (const json::Value& l : lines)
+    if (const json::Value* m = l.find("ms_per_step")) ms.push_back(m->as_number());
+  fs::remove_all(t.run_dir);
+  const double step_ms = ms.size() >= 3 ? std::min(ms[1], ms[2]) : ms.empty() ? 0.0 : ms.back();
+  double steps_ms = 0;
+  for (double m : ms) steps_ms += m;
+  const double setup_ms = std::max(0.0, wall_ms - steps_ms);
+  const int64_t evals = c.optim.steps / c.eval.every + 2;
+  return (setup_ms + static_cast<double>(c.optim.steps) * step_ms +
+          static_cast<double>(evals * c.eval.batches) * step_ms / 3.0) / 1000.0;
+}
+
+// A key that is the same for runs that differ only in seed (same speed).
+std::string timing_key(const TrainConfig& c) {
+  TrainConfig k = c;
+  k.seed = 0;
+  k.run_dir.clear();
+  return to_json(k).dump();
+}
+
+void write_json_atomically(const std::string& path, const json::Value& v) {
+  write_file_atomically(path, v.dump(2) + "\n", path + ".tmp");
+}
+
+double best_val_loss(const std::string& run_dir) {
+  double best = NAN;
+  for (double v : read_run_metrics(run_dir).val_loss)
+    if (std::isfinite(v) && !(v >= best)) best = v;
+  return best;
+}
+
+}  // namespace
+
+SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
+  const std::vector<SweepRun> runs = expand_grid(spec, opt.dir);
+  const fs::path root = fs::path(opt.dir) / spec.name;
+  const std::string sweep_file = (root / "sweep.json").string();
+  SweepSummary summary;
+  summary.runs = static_cast<int64_t>(runs.size());
+  auto say = [&](const std::string& s) {
+    if (!opt.quiet) {
+      fmt::print("{}", s);
+      std::fflush(stdout);
+    }
+  };
+
+  // A folder of another spec's runs is replaced only when asked.
+  bool replace = false;
+  if (fs::exists(root)) {
+    if (!fs::is_directory(root)) throw std::invalid_argument(root.string() + " exists and is not a folder");
+    if (fs::exists(sweep_file)) {
+      const json::Value old = json::parse_file(sweep_file);
+      const json::Value* old_spec = old.find("spec");
+      if (!old_spec || !(*old_spec == spec.source)) {
+        if (!opt.overwrite)
+          throw std::invalid_argument(root.string() + " holds a sweep made from a different spec than " + spec.path +
+                                      " (see its sweep.json); pass --overwrite to delete it and start again, or "
+                                      "rename the spec to keep both");
+        replace = true;
+      }
+    } else if (!fs::is_empty(root)) {
+      if (!opt.overwrite)
+        throw std::invalid_argument(root.string() + " is not empty and has no sweep.json, so it is not a sweep's "
+                                    "folder; pass --overwrite to delete it, or use another --dir");
+      replace = true;
+    }
+  }
+
+  auto outcome_of = [](const SweepRun& r) -> json::Value {
+    const fs::path p = fs::path(r.config.run_dir) / "outcome.json";
+    return fs::exists(p) ? json::parse_file(p.string()) : json::Value();
+  };
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < runs.size(); ++i)
+    if (replace || outcome_of(runs[i]).is_null()) todo.push_back(i);
+
+  // Estimated seconds per run still to do, timed once per distinct configuration.
+  const std::string scratch = (fs::temp_directory_path() / fmt::format("mhc-sweep-{}", ::getpid())).string();
+  std::map<std::string, double> timed;
+  std::vector<double> estimate(runs.size(), 0.0);
+  if (!todo.empty()) {
+    say(fmt::format("timing each configuration of {} (3 steps each)...\n", spec.name));
+    try {
+      for (size_t i : todo) {
+        const std::string key = timing_key(runs[i].config);
+        if (!timed.count(key)) timed[key] = estimate_seconds(runs[i].config, scratch);
+        estimate[i] = timed[key];
+      }
+    } catch (...) {
+      fs::remove_all(scratch);
+      throw;
+    }
+    fs::remove_all(scratch);
+  }
+  double total_estimate = 0;
+  for (size_t i : todo) total_estimate += estimate[i];
+  summary.estimated_s = total_estimate;
+
+  if (opt.dry_run) {
+    std::string table = fmt::format("{}: {} runs under {}{}\n", spec.name, runs.size(), root.string(),
+                                    replace ? " (--overwrite: the folder there would be deleted first)" : "");
+    for (const SweepRun& r : runs) {
+      const bool done = std::find(todo.begin(), todo.end(), &r - runs.data()) == todo.end();
+      table += fmt::format("  {:<36} {:>7} steps  {}\n", r.id, r.config.optim.steps,
+                           done ? "(ended earlier)" : "~" + Progress::format_duration(estimate[&r - runs.data()]));
+    }
+    table += fmt::format("estimated time: {} for {} runs to do (timed here, 3 steps per configuration)\n",
+                         Progress::format_duration(total_estimate), todo.size());
+    say(table);
+    return summary;
+  }
+
+  if (replace) fs::remove_all(root);
+  fs::create_directories(root);
+  write_json_atomically(sweep_file, sweep_json(spec, runs));
+  say(fmt::format("sweep {}: {} runs in {} ({} to do, estimated {})\n", spec.name, runs.size(), root.string(),
+                  todo.size(), Progress::format_duration(total_estimate)));
+
+  int64_t budget = opt.stop_after_steps;
+  double spent = 0, spent_estimate = 0, remaining_estimate = total_estimate;
+  const int width = static_cast<int>(std::to_string(runs.size()).size());
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const SweepRun& r = runs[i];
+    const std::string head = fmt::format("[{:>{}}/{}] {:<32}", i + 1, width, runs.size(), r.id);
+    if (const json::Value done = outcome_of(r); !done.is_null()) {
+      const std::string status = done.at("status").as_string();
+      ++summary.skipped;
+      (status == "diverged" ? summary.diverged : summary.finished) += 1;
+      say(fmt::format("{} {} earlier\n", head, status));
+      continue;
+    }
+    const fs::path run_dir(r.config.run_dir);
+    RunOptions ro;
+    ro.quiet = true;
+    ro.catch_interrupt = true;
+    ro.stop_above_initial_loss = true;
+    ro.stop_after = budget;
+    ro.resume = fs::exists(run_dir / "checkpoint.bin");
+    ro.overwrite = !ro.resume && fs::exists(run_dir);  // stopped before its first checkpoint: nothing to keep
+    say(head + " ");
+    const auto t0 = std::chrono::steady_clock::now();
+    json::Value outcome;
+    TrainResult result;
+    try {
+      Trainer trainer(r.config, ro);
+      result = trainer.run();
+      outcome["status"] = "finished";
+      outcome["step"] = result.end_step;
+      outcome["reason"] = "";
+    } catch (const DivergenceError& e) {
+      outcome["status"] = "diverged";
+      outcome["step"] = e.step;
+      outcome["reason"] = e.what();
+      result.diverged = true;
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (budget >= 0 && !result.diverged) budget -= result.end_step - result.first_step;
+    if (!result.diverged && (result.interrupted || result.end_step < r.config.optim.steps)) {
+      say(fmt::format("stopped after step {} of {}; run the same command again to continue\n", result.end_step,
+                      r.config.optim.steps));
+      summary.stopped = true;
+      return summary;
+    }
+    outcome["wall_s"] = wall;
+    write_json_atomically((run_dir / "outcome.json").string(), outcome);
+    spent += wall;
+    spent_estimate += estimate[i];
+    remaining_estimate -= estimate[i];
+    const double eta = remaining_estimate * (spent_estimate > 0 ? spent / spent_estimate : 1.0);
+    const std::string eta_text = i + 1 < runs.size() ? " | ETA " + Progress::format_duration(eta) : "";
+    if (result.diverged) {
+      ++summary.diverged;
+      say(fmt::format("diverged at step {} ({}) | {}{}\n", outcome.at("step").as_number(),
+                      outcome.at("reason").as_string().substr(0, outcome.at("reason").as_string().find(';')),
+                      Progress::format_duration(wall), eta_text));
+    } else {
+      ++summary.finished;
+      say(fmt::format("val loss {:.4f} (best {:.4f}) | {}{}\n", result.last_val_loss,
+                      best_val_loss(r.config.run_dir), Progress::format_duration(wall), eta_text));
+    }
+  }
+  say(fmt::format("sweep {}: {} finished, {} diverged\n", spec.name, summary.finished, summary.diverged));
+  // REPORT-HOOK
+  return summary;
+}
+
+}  // namespace mhc

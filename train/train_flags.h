@@ -1,0 +1,46 @@
+// train_flags.h — the flags of `mhc train`, bound to a TrainConfig. One
+// definition serves the command line and `mhc sweep`, whose grid points are
+// written as the same flags (so a sweep spec uses the CLI's own names).
+//
+//   TrainFlags f(preset("cpu-char"));
+//   CLI::App cmd;  f.bind(cmd);  cmd.parse(argc, argv);
+//   TrainConfig c = f.resolve();
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "train/config.h"
+#include "train/trainer.h"
+
+namespace mhc {
+
+// --seed is unsigned; CLI11 alone would wrap "-1" to 2^64 − 1.
+extern const CLI::Validator kSeedCheck;
+
+struct TrainFlags {
+  // base: the preset, or a resumed run's own config (config_from_run), that flags override.
+  explicit TrainFlags(TrainConfig base, bool config_from_run = false);
+  void bind(CLI::App& cmd);  // adds every `mhc train` option, bound to the members below
+  // The configuration the parsed flags describe (enums from their names,
+  // the default stream count: 1 for the residual, 4 for HC / mHC).
+  TrainConfig resolve() const;
+
+  TrainConfig config;
+  RunOptions run;
+  bool config_from_run;
+  std::string residual, gate, collapse, fused, router;
+  int64_t streams;
+  bool static_hc = false, no_balance = false;
+  CLI::Option* streams_option = nullptr;
+};
+
+// `mhc train` flags (without program or subcommand name, e.g. {"--preset",
+// "cpu-char", "--model.blocks", "8"}) on top of the preset they name
+// (default cpu-char); the result is validated. Throws std::invalid_argument
+// naming an unknown flag or a bad value. Run options (--run, --resume, …)
+// are parsed too, into `run` when given.
+TrainConfig parse_train_flags(const std::vector<std::string>& args, RunOptions* run = nullptr);
+
+}  // namespace mhc
