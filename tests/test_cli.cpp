@@ -673,3 +673,58 @@ TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plot
   CHECK(again.code == 0);
   CHECK_THAT(again.output, !Contains("warning"));
 }
+
+// ---- mhc sweep --------------------------------------------------------------------------------
+
+namespace {
+void write_spec(const fs::path& path, const std::string& axes) {
+  mhc::test::write_bytes(path, R"({"base": {"data": "synthetic:addition", "model.blocks": 1, "model.width": 16,
+    "model.heads": 2, "model.block_size": 8, "optim.batch_size": 2, "optim.warmup": 1, "optim.steps": 200,
+    "eval.every": 50, "eval.batches": 1, "eval.sample_tokens": 0, "data.cache_dir": "cache"},
+    "axes": )" + axes + "}");
+}
+}  // namespace
+
+TEST_CASE("mhc sweep: a bad spec is refused with its problem, --dry-run runs nothing", "[cli][sweep]") {
+  TempDir d;
+  write_spec(d.path / "typo.json", R"({"residual": ["residual", "mhc"], "model.blcks": [2]})");
+  Result r = run_mhc("sweep typo.json", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("typo.json") && Contains("unknown flag \"model.blcks\""));
+  CHECK(!fs::exists(d.path / "sweeps"));
+  write_spec(d.path / "ok.json", R"({"residual": ["residual", "mhc"]})");
+  r = run_mhc("sweep ok.json --dry-run", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("ok: 2 runs") && Contains("mhc-n4-s1337") && Contains("estimated time"));
+  CHECK(!fs::exists(d.path / "sweeps" / "ok"));
+}
+
+TEST_CASE("mhc sweep: killed (SIGKILL) and run again, it ends as an uninterrupted sweep does", "[cli][sweep]") {
+  TempDir d;
+  const std::string axes = R"({"residual": ["residual", "mhc"]})";
+  write_spec(d.path / "s.json", axes);
+  REQUIRE(run_mhc("sweep s.json --dir whole", d.path).code == 0);
+  // Kill it while the second run (mhc) is past its first checkpoint.
+  const pid_t pid = start_mhc("sweep s.json --dir cut", d.path, d.path / "cut.log");
+  const fs::path metrics = d.path / "cut" / "s" / "mhc-n4-s1337" / "metrics.jsonl";
+  for (int i = 0; i < 4000 && !(fs::exists(metrics) && count_lines(metrics) >= 70); ++i) usleep(5000);
+  kill(pid, SIGKILL);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFSIGNALED(status));  // it really was killed mid-sweep
+  CHECK(!fs::exists(d.path / "cut" / "s" / "mhc-n4-s1337" / "outcome.json"));
+  const Result again = run_mhc("sweep s.json --dir cut", d.path);
+  INFO(again.output);
+  REQUIRE(again.code == 0);
+  CHECK_THAT(again.output, Contains("residual-s1337") && Contains("finished earlier"));
+  for (const char* id : {"residual-s1337", "mhc-n4-s1337"}) {
+    INFO(id);
+    const mhc::RunMetrics whole = mhc::read_run_metrics((d.path / "whole" / "s" / id).string());
+    const mhc::RunMetrics cut = mhc::read_run_metrics((d.path / "cut" / "s" / id).string());
+    CHECK(cut.step == whole.step);
+    CHECK(cut.loss == whole.loss);  // bit for bit
+    CHECK(cut.val_loss == whole.val_loss);
+    CHECK(cut.amax_forward_max == whole.amax_forward_max);
+  }
+}

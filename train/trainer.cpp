@@ -229,9 +229,11 @@ double Trainer::train_step(int64_t step) {
     recent_losses_.push_back(loss_value);
     double mean = 0;
     for (double l : recent_losses_) mean += l / static_cast<double>(recent_losses_.size());
-    if (step >= cfg_.optim.warmup && recent_losses_.size() == kBlowupWindow && mean > initial_val_loss_)
-      throw DivergenceError(fmt::format("the mean loss {:.4f} of steps {}-{} is above the untrained model's {:.4f}",
-                                        mean, step + 1 - static_cast<int64_t>(kBlowupWindow), step, initial_val_loss_),
+    if (step >= cfg_.optim.warmup && recent_losses_.size() == kBlowupWindow &&
+        mean > initial_val_loss_ * (1 + kBlowupMargin))
+      throw DivergenceError(fmt::format("the mean loss {:.4f} of steps {}-{} is more than {:g} % above the untrained "
+                                        "model's {:.4f}",
+                                        mean, 100 * kBlowupMargin, step + 1 - static_cast<int64_t>(kBlowupWindow), step, initial_val_loss_),
                             step);
   }
   last_grad_norm_ = norm;

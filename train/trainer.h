@@ -31,13 +31,15 @@ struct RunOptions {
   bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
   bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
   // Also call it divergence when, after warmup, the mean training loss of
-  // the last kBlowupWindow steps is above the untrained model's validation
-  // loss (the step-0 evaluation): the run has lost everything it learnt
-  // (`mhc sweep` uses this). A mean, so one noisy batch does not count.
+  // the last kBlowupWindow steps is more than kBlowupMargin above the
+  // untrained model's validation loss (the step-0 evaluation): the run has
+  // lost everything it learnt (`mhc sweep` uses this). A mean and a margin,
+  // so that batch noise in a run that has not learnt much yet does not count.
   bool stop_above_initial_loss = false;
 };
 
 inline constexpr size_t kBlowupWindow = 10;
+inline constexpr double kBlowupMargin = 0.02;  // relative: 2 %
 
 struct TrainResult {
   std::vector<double> losses;  // training loss of each step run in this session
