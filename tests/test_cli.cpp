@@ -727,4 +727,8 @@ TEST_CASE("mhc sweep: killed (SIGKILL) and run again, it ends as an uninterrupte
     CHECK(cut.val_loss == whole.val_loss);
     CHECK(cut.amax_forward_max == whole.amax_forward_max);
   }
+  // Each grid point is an ordinary run directory.
+  const Result eval = run_mhc("eval --run cut/s/mhc-n4-s1337", d.path);
+  CHECK(eval.code == 0);
+  CHECK_THAT(eval.output, Contains("val loss"));
 }

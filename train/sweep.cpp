@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
@@ -328,6 +329,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   const std::string scratch = (fs::temp_directory_path() / fmt::format("mhc-sweep-{}", ::getpid())).string();
   std::map<std::string, double> timed;
   std::vector<double> estimate(runs.size(), 0.0);
+  std::string untimed;  // dry run: why the runs could not be timed here (e.g. no GPU)
   if (!todo.empty()) {
     say(fmt::format("timing each configuration of {} (3 steps each)...\n", spec.name));
     try {
@@ -336,9 +338,11 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
         if (!timed.count(key)) timed[key] = estimate_seconds(runs[i].config, scratch);
         estimate[i] = timed[key];
       }
-    } catch (...) {
+    } catch (const std::exception& e) {
       fs::remove_all(scratch);
-      throw;
+      if (!opt.dry_run) throw;
+      untimed = e.what();
+      std::fill(estimate.begin(), estimate.end(), NAN);
     }
     fs::remove_all(scratch);
   }
@@ -351,11 +355,15 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
                                     replace ? " (--overwrite: the folder there would be deleted first)" : "");
     for (const SweepRun& r : runs) {
       const bool done = std::find(todo.begin(), todo.end(), &r - runs.data()) == todo.end();
+      const double e = estimate[&r - runs.data()];
       table += fmt::format("  {:<36} {:>7} steps  {}\n", r.id, r.config.optim.steps,
-                           done ? "(ended earlier)" : "~" + Progress::format_duration(estimate[&r - runs.data()]));
+                           done ? "(ended earlier)" : std::isfinite(e) ? "~" + Progress::format_duration(e) : "");
     }
-    table += fmt::format("estimated time: {} for {} runs to do (timed here, 3 steps per configuration)\n",
-                         Progress::format_duration(total_estimate), todo.size());
+    if (untimed.empty())
+      table += fmt::format("estimated time: {} for {} runs to do (timed here, 3 steps per configuration)\n",
+                           Progress::format_duration(total_estimate), todo.size());
+    else
+      table += fmt::format("estimated time: unknown, the runs cannot be timed here: {}\n", untimed);
     say(table);
     return summary;
   }

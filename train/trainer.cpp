@@ -233,7 +233,8 @@ double Trainer::train_step(int64_t step) {
         mean > initial_val_loss_ * (1 + kBlowupMargin))
       throw DivergenceError(fmt::format("the mean loss {:.4f} of steps {}-{} is more than {:g} % above the untrained "
                                         "model's {:.4f}",
-                                        mean, 100 * kBlowupMargin, step + 1 - static_cast<int64_t>(kBlowupWindow), step, initial_val_loss_),
+                                        mean, step + 1 - static_cast<int64_t>(kBlowupWindow), step, 100 * kBlowupMargin,
+                                        initial_val_loss_),
                             step);
   }
   last_grad_norm_ = norm;
