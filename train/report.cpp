@@ -42,16 +42,24 @@ size_t display_width(const std::string& s) {
   return n;
 }
 
+// A '|' inside a cell would end it.
+std::string escape_bars(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
 // A Markdown table with its columns padded to a common width.
 std::string table_text(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size(), 3);
   for (size_t c = 0; c < header.size(); ++c) width[c] = std::max(width[c], display_width(header[c]));
   for (const auto& r : rows)
-    for (size_t c = 0; c < r.size() && c < width.size(); ++c) width[c] = std::max(width[c], display_width(r[c]));
+    for (size_t c = 0; c < r.size() && c < width.size(); ++c)
+      width[c] = std::max(width[c], display_width(escape_bars(r[c])));
   const auto line = [&](const std::vector<std::string>& cells) {
     std::string out = "|";
     for (size_t c = 0; c < header.size(); ++c) {
-      const std::string cell = c < cells.size() ? cells[c] : "";
+      const std::string cell = c < cells.size() ? escape_bars(cells[c]) : "";
       out += " " + cell + std::string(width[c] - display_width(cell), ' ') + " |";
     }
     return out + "\n";
