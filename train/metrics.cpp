@@ -177,6 +177,34 @@ double max_of(const std::vector<double>& v) {
     if (!(m >= x)) m = x;
   return m;
 }
+double min_of(const std::vector<double>& v) {
+  double m = NAN;
+  for (double x : v)
+    if (!(m <= x)) m = x;
+  return m;
+}
+// Per site an n × n matrix given as rows, flattened row-major; throws
+// json::Error on another shape.
+std::vector<std::vector<double>> matrices(const json::Value& arr) {
+  std::vector<std::vector<double>> out;
+  for (const auto& site : arr.as_array()) {
+    std::vector<double> flat;
+    const json::Array& rows = site.as_array();
+    for (const auto& row : rows) {
+      const std::vector<double> r = numbers(row);
+      if (r.size() != rows.size()) throw json::Error("a mean matrix that is not square");
+      flat.insert(flat.end(), r.begin(), r.end());
+    }
+    out.push_back(std::move(flat));
+  }
+  return out;
+}
+// Element-wise running max (a NaN is replaced by any number).
+void keep_max(std::vector<double>& acc, const std::vector<double>& v) {
+  if (acc.size() < v.size()) acc.resize(v.size(), NAN);
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!(acc[i] >= v[i])) acc[i] = v[i];
+}
 }  // namespace
 
 RunMetrics read_run_metrics(const std::string& run_dir) {
@@ -192,13 +220,19 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
     const json::Value& v = *m.value;
     const double step = v.at("step").as_number();
     if (v.contains("val_loss")) {
-      std::vector<double> forward, backward, single_backward;
+      std::vector<double> forward, backward, single_backward, min_rows, min_cols;
+      std::vector<std::vector<double>> mean_h, mean_composite;
       const json::Value* a = v.find("amax");
       try {
         if (a) {
           forward = numbers(a->at("composite_forward"));
           backward = numbers(a->at("composite_backward"));
           single_backward = numbers(a->at("backward"));
+          // Newer fields: absent in older logs.
+          if (const json::Value* x = a->find("composite_min_row_sum")) min_rows = numbers(*x);
+          if (const json::Value* x = a->find("composite_min_col_sum")) min_cols = numbers(*x);
+          if (const json::Value* x = a->find("mean_h_res")) mean_h = matrices(*x);
+          if (const json::Value* x = a->find("mean_composite")) mean_composite = matrices(*x);
         }
       } catch (const json::Error& e) {
         report.damaged.push_back({m.line, std::string("an evaluation with a malformed \"amax\": ") + e.what()});
@@ -206,12 +240,22 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
       }
       r.eval_step.push_back(step);
       r.val_loss.push_back(number_or_nan(v, "val_loss"));
+      r.peak_bytes.push_back(number_or_nan(v, "peak_bytes"));
+      r.composite_min_row_sum_min.push_back(min_of(min_rows));
+      r.composite_min_col_sum_min.push_back(min_of(min_cols));
       if (a) {
+        keep_max(r.site_forward_max, forward);
+        keep_max(r.site_backward_max, backward);
         r.last_site_forward = std::move(forward);
         r.last_site_backward = std::move(backward);
         r.last_site_single_backward = std::move(single_backward);
         r.amax_forward_max.push_back(max_of(r.last_site_forward));
         r.amax_backward_max.push_back(max_of(r.last_site_backward));
+        if (!mean_h.empty() || !mean_composite.empty()) {
+          r.last_mean_h_res = std::move(mean_h);
+          r.last_mean_composite = std::move(mean_composite);
+          r.last_mean_step = step;
+        }
       } else {
         r.amax_forward_max.push_back(NAN);
         r.amax_backward_max.push_back(NAN);
@@ -222,8 +266,11 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
       r.grad_norm.push_back(number_or_nan(v, "grad_norm"));
       r.lr.push_back(number_or_nan(v, "lr"));
       r.tokens_per_s.push_back(number_or_nan(v, "tokens_per_s"));
+      r.ms_per_step.push_back(number_or_nan(v, "ms_per_step"));
     }
   }
+  r.damaged_lines = report.damaged.size();
+  r.truncated_tail = report.truncated_tail;
   warn_damaged(path, report.damaged, "skipped");
   return r;
 }

@@ -13,6 +13,7 @@
 //                            "composite_min_col_sum": [one value per site],
 //                            "mean_h_res", "mean_composite": [n × n rows per site]}}
 #pragma once
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -50,13 +51,25 @@ void truncate_metrics(const std::string& path, int64_t steps);
 
 json::Value amax_to_json(const std::vector<SiteGain>& gains);
 
-// What `mhc plot` needs from one run.
+// What `mhc plot` and `mhc report` need from one run. Missing or null
+// numbers read as NaN.
 struct RunMetrics {
   std::string label;
-  std::vector<double> step, loss, grad_norm, lr, tokens_per_s;
-  std::vector<double> eval_step, val_loss;
+  std::vector<double> step, loss, grad_norm, lr, tokens_per_s, ms_per_step;  // per training line
+  std::vector<double> eval_step, val_loss, peak_bytes;                      // per evaluation
   std::vector<double> amax_forward_max, amax_backward_max;  // max over sites of the composite gains, per eval
+  // min over sites of composite_min_row_sum / composite_min_col_sum, per eval
+  std::vector<double> composite_min_row_sum_min, composite_min_col_sum_min;
   std::vector<double> last_site_forward, last_site_backward, last_site_single_backward;  // per site, last eval
+  std::vector<double> site_forward_max, site_backward_max;  // per site: the composite gain's max over evals
+  // Token means of H_res and of the composite per site (n × n, row-major), at
+  // the last evaluation that has them (empty if none does).
+  std::vector<std::vector<double>> last_mean_h_res, last_mean_composite;
+  double last_mean_step = NAN;  // the step of that evaluation
+  // What the tolerant reader skipped: damaged lines (not JSON, NUL bytes,
+  // not metrics) and a last line cut off mid-way (no newline after it).
+  size_t damaged_lines = 0;
+  bool truncated_tail = false;
 };
 RunMetrics read_run_metrics(const std::string& run_dir);
 

@@ -453,10 +453,13 @@ class Coverage {
   // over one pixel (coverage = half_width + 0.5 - distance, clamped to [0, 1]).
   void stroke(Point a, Point b, double half_width) {
     const double reach = half_width + 1.0;
-    const Rect box = Rect{static_cast<int>(std::floor(std::min(a.x, b.x) - reach)),
-                          static_cast<int>(std::floor(std::min(a.y, b.y) - reach)),
-                          static_cast<int>(std::ceil(std::max(a.x, b.x) + reach)) + 1,
-                          static_cast<int>(std::ceil(std::max(a.y, b.y) + reach)) + 1}
+    // Clamped before the cast: a point far outside the plot (left out of the
+    // y range by Chart::y_fit_x_min) must not overflow an int.
+    const auto x_px = [&](double v) { return static_cast<int>(std::clamp(v, clip_.x0 - 2.0, clip_.x1 + 2.0)); };
+    const auto y_px = [&](double v) { return static_cast<int>(std::clamp(v, clip_.y0 - 2.0, clip_.y1 + 2.0)); };
+    const Rect box = Rect{x_px(std::floor(std::min(a.x, b.x) - reach)), y_px(std::floor(std::min(a.y, b.y) - reach)),
+                          x_px(std::ceil(std::max(a.x, b.x) + reach)) + 1,
+                          y_px(std::ceil(std::max(a.y, b.y) + reach)) + 1}
                          .intersect(clip_);
     const double dx = b.x - a.x, dy = b.y - a.y, length2 = dx * dx + dy * dy;
     for (int py = box.y0; py < box.y1; ++py) {
@@ -483,8 +486,10 @@ class Coverage {
     }
     if (v.size() < 3 || area2 == 0.0) return;
     const double side = area2 > 0.0 ? 1.0 : -1.0;  // makes (dy, -dx) point outwards
-    const Rect box = Rect{static_cast<int>(std::floor(x_lo)) - 1, static_cast<int>(std::floor(y_lo)) - 1,
-                          static_cast<int>(std::ceil(x_hi)) + 2, static_cast<int>(std::ceil(y_hi)) + 2}
+    const auto x_px = [&](double v) { return static_cast<int>(std::clamp(v, clip_.x0 - 2.0, clip_.x1 + 2.0)); };
+    const auto y_px = [&](double v) { return static_cast<int>(std::clamp(v, clip_.y0 - 2.0, clip_.y1 + 2.0)); };
+    const Rect box = Rect{x_px(std::floor(x_lo)) - 1, y_px(std::floor(y_lo)) - 1, x_px(std::ceil(x_hi)) + 2,
+                          y_px(std::ceil(y_hi)) + 2}
                          .intersect(clip_);
     for (int py = box.y0; py < box.y1; ++py) {
       for (int px = box.x0; px < box.x1; ++px) {
@@ -502,14 +507,30 @@ class Coverage {
     }
   }
 
+  // Column px between pixel rows y_a and y_b (either order, fractional),
+  // its ends anti-aliased by the part of each pixel they cover.
+  void span(int px, double y_a, double y_b) {
+    if (px < clip_.x0 || px >= clip_.x1) return;
+    const double top = std::clamp(std::min(y_a, y_b), clip_.y0 - 1.0, clip_.y1 + 1.0);  // no int overflow
+    const double bottom = std::clamp(std::max(y_a, y_b), clip_.y0 - 1.0, clip_.y1 + 1.0);
+    const int first = std::max(clip_.y0, static_cast<int>(std::floor(top)));
+    const int last = std::min(clip_.y1 - 1, static_cast<int>(std::floor(bottom)));
+    for (int py = first; py <= last; ++py) {
+      const float c = static_cast<float>(std::clamp(std::min(bottom, py + 1.0) - std::max(top, double(py)), 0.0, 1.0));
+      float& cell = cov_[static_cast<size_t>(py - clip_.y0) * clip_.width() + (px - clip_.x0)];
+      cell = std::max(cell, c);
+    }
+  }
+
   // Paints the coverage in colour c and marks covered pixels in `ink`
   // (a canvas-sized mask used to place the legend) when given.
-  void composite(Canvas& canvas, Rgb c, std::vector<uint8_t>* ink = nullptr) const {
+  // `opacity` scales the coverage (a translucent band).
+  void composite(Canvas& canvas, Rgb c, std::vector<uint8_t>* ink = nullptr, double opacity = 1.0) const {
     for (int py = clip_.y0; py < clip_.y1; ++py) {
       for (int px = clip_.x0; px < clip_.x1; ++px) {
         const float a = cov_[static_cast<size_t>(py - clip_.y0) * clip_.width() + (px - clip_.x0)];
         if (a <= 0.0f) continue;
-        canvas.blend(px, py, c, a);
+        canvas.blend(px, py, c, a * opacity);
         if (ink && a > 0.25f) (*ink)[static_cast<size_t>(py) * canvas.width() + px] = 1;
       }
     }
@@ -594,8 +615,16 @@ void check_series(const Chart& chart) {
       throw std::invalid_argument(fmt::format("plot: series {} ('{}') of chart '{}' has {} x values but {} y values",
                                               i, s.label, chart.title, s.x.size(), s.y.size()));
     }
+    const bool no_band = s.band_lo.empty() && s.band_hi.empty();
+    if (!no_band && (s.band_lo.size() != s.x.size() || s.band_hi.size() != s.x.size())) {
+      throw std::invalid_argument(
+          fmt::format("plot: series {} ('{}') of chart '{}' has {} x values but a band of {} lower and {} upper values",
+                      i, s.label, chart.title, s.x.size(), s.band_lo.size(), s.band_hi.size()));
+    }
   }
 }
+
+bool has_band(const Series& s) { return !s.band_lo.empty() && s.band_lo.size() == s.x.size(); }
 
 void check_size(int width, int height, const char* what) {
   if (width < kMinWidth || height < kMinHeight) {
@@ -607,12 +636,26 @@ void check_size(int width, int height, const char* what) {
 // Both axes' intervals (axis units) for the chart's drawable data and y_include.
 std::pair<Axis, Axis> fit_axes(const Chart& chart) {
   double x_lo = kInf, x_hi = -kInf, y_lo = kInf, y_hi = -kInf;
+  const auto add = [&](double x, double y) {
+    if (!drawable(x, y, chart.log_y)) return;
+    x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
+    if (x < chart.y_fit_x_min) return;
+    y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+  };
   for (const Series& s : chart.series) {
-    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      const double x = s.x[i], y = s.y[i];
-      if (!drawable(x, y, chart.log_y)) continue;
-      x_lo = std::min(x_lo, x), x_hi = std::max(x_hi, x);
-      y_lo = std::min(y_lo, y), y_hi = std::max(y_hi, y);
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) add(s.x[i], s.y[i]);
+    if (has_band(s)) {
+      for (size_t i = 0; i < s.x.size(); ++i) {
+        if (!drawable(s.x[i], s.band_lo[i], chart.log_y) || !drawable(s.x[i], s.band_hi[i], chart.log_y)) continue;
+        add(s.x[i], s.band_lo[i]), add(s.x[i], s.band_hi[i]);
+      }
+    }
+  }
+  if (!(y_lo <= y_hi)) {  // every point left of y_fit_x_min: fit y to all of them after all
+    for (const Series& s : chart.series) {
+      for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
+        if (drawable(s.x[i], s.y[i], chart.log_y)) y_lo = std::min(y_lo, s.y[i]), y_hi = std::max(y_hi, s.y[i]);
+      }
     }
   }
   for (const double y : chart.y_include) {
@@ -633,6 +676,7 @@ struct LegendEntry {
   Dash dash;
   Marker marker;
   std::string label;  // printable ASCII; empty for the "+N more" line's swatch-less text
+  bool band = false;  // the series has a band: a tinted box behind the swatch
 };
 
 constexpr int kBoxPad = 8, kRow = kCapHeight + 9, kSwatch = 40, kSwatchGap = 8, kEntryGap = 22;
@@ -645,7 +689,7 @@ std::vector<LegendEntry> legend_entries(const Chart& chart) {
     const Series& s = chart.series[i];
     if (s.label.empty()) continue;
     const size_t style = style_of(chart, i);
-    entries.push_back({series_color(style), dash_pattern(style), s.marker, printable_ascii(s.label)});
+    entries.push_back({series_color(style), dash_pattern(style), s.marker, printable_ascii(s.label), has_band(s)});
   }
   return entries;
 }
@@ -656,6 +700,11 @@ int entry_width(const LegendEntry& e) { return kSwatch + kSwatchGap + text_width
 void draw_entry(Canvas& canvas, int x, int y, const LegendEntry& e) {
   Coverage swatch({x, y - 6, x + kSwatch + 1, y + kCapHeight + 6});
   const double mid = y + kCapHeight / 2.0;
+  if (e.band) {
+    for (int py = y - 3; py < y + kCapHeight + 3; ++py) {
+      for (int px = x; px <= x + kSwatch; ++px) canvas.blend(px, py, e.color, kBandOpacity);
+    }
+  }
   stroke_polyline(swatch, {{x + 0.0, mid}, {x + kSwatch + 0.0, mid}}, e.dash);
   draw_marker(swatch, {x + kSwatch / 2.0, mid}, e.marker);
   swatch.composite(canvas, e.color);
@@ -839,6 +888,32 @@ std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& can
     return style_of(chart, a) % kDashPatterns < style_of(chart, b) % kDashPatterns;
   });
   bool has_data = false;
+  // Bands first, under every line, in the series' colour, translucent: each
+  // pixel column between two neighbouring points whose band ends are
+  // drawable is filled between the ends interpolated at the column's centre.
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    const Series& series = chart.series[i];
+    if (!has_band(series)) continue;
+    Coverage band(inside);
+    const auto px_of = [&](size_t k) { return area.x0 + ax.unit(series.x[k]) * area.width(); };
+    const auto py_of = [&](double y) { return area.y1 - ay.unit(y) * area.height(); };
+    const auto ok = [&](size_t k) {
+      return drawable(series.x[k], series.band_lo[k], ay.log) && drawable(series.x[k], series.band_hi[k], ay.log);
+    };
+    for (size_t k = 0; k + 1 < series.x.size(); ++k) {
+      if (!ok(k) || !ok(k + 1)) continue;
+      const double xa = px_of(k), xb = px_of(k + 1);
+      if (!(xb > xa)) continue;
+      has_data = true;
+      const double lo_a = py_of(series.band_lo[k]), hi_a = py_of(series.band_hi[k]);
+      const double lo_b = py_of(series.band_lo[k + 1]), hi_b = py_of(series.band_hi[k + 1]);
+      for (int px = static_cast<int>(std::ceil(xa - 0.5)); px + 0.5 < xb; ++px) {
+        const double t = (px + 0.5 - xa) / (xb - xa);
+        band.span(px, lo_a + t * (lo_b - lo_a), hi_a + t * (hi_b - hi_a));
+      }
+    }
+    band.composite(canvas, series_color(style_of(chart, i)), &ink, kBandOpacity);
+  }
   for (const size_t i : order) {
     const Series& series = chart.series[i];
     const size_t style = style_of(chart, i);
@@ -973,6 +1048,14 @@ Rgb series_color(size_t index) {
       {127, 127, 127},  // grey
   }};
   return kPalette[index % kPaletteSize];
+}
+
+Rgb band_color(size_t index) {
+  const Rgb c = series_color(index);
+  const auto mix = [](uint8_t over) {
+    return static_cast<uint8_t>(std::lround(255 + (over - 255) * kBandOpacity));
+  };
+  return {mix(c.r), mix(c.g), mix(c.b)};
 }
 
 Dash dash_pattern(size_t index) {

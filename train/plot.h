@@ -23,6 +23,14 @@
 //   dashes start where the previous one's do and are shorter) and drawn in that
 //   order (by pattern, then by position), so up to kDashPatterns identical
 //   lines all stay visible. The legend lists series in their own order.
+// - A series may carry a band (band_lo..band_hi at each x, e.g. the spread over
+//   seeds): a translucent tint of the series' colour, drawn over the grid and
+//   under every line (overlapping bands both show), and shown as a tinted
+//   box behind the series' legend swatch. A point whose band ends are not both
+//   drawable leaves a gap in the band.
+// - Chart::y_fit_x_min leaves points (and bands) left of it out of the y
+//   range: they are drawn, clipped at the frame, so that e.g. a validation
+//   loss's tail is readable instead of the drop from the untrained model.
 // - A NaN or infinite x or y (or one beyond ±1e300) leaves a gap in the line (a diverged run stops
 //   instead of shooting off the chart); on a log axis so do values <= 0.
 //   A point with no drawable neighbour is drawn as a dot.
@@ -51,6 +59,7 @@ struct Series {
   std::vector<double> x, y;  // same length; NaN/inf leave a gap
   int style = -1;            // colour and dash pattern index; < 0: the series' position
   Marker marker = Marker::none;
+  std::vector<double> band_lo = {}, band_hi = {};  // empty, or one pair per x: a tinted band between them
 };
 
 struct Chart {
@@ -59,6 +68,7 @@ struct Chart {
   std::vector<Series> series;
   std::vector<double> y_include = {};  // values the y axis always covers (ignored on a log axis if <= 0)
   bool integer_x = false;              // x counts things (steps, sites): ticks at whole numbers only
+  double y_fit_x_min = -1e308;         // points with x below this do not widen the y axis (they are clipped)
 };
 
 // The interval an axis shows, in data units (not log10 units on a log axis).
@@ -75,7 +85,7 @@ Range y_range(const Chart& chart);
 
 // Renders chart and writes it as an RGB PNG (via path + ".tmp", then a rename,
 // so a reader never sees half a file). Throws std::invalid_argument when the
-// size is too small for a plot area or a series' x and y lengths differ, and
+// size is too small for a plot area or a series' x and y (or band) lengths differ, and
 // std::runtime_error when the file cannot be written.
 void write_png(const Chart& chart, const std::string& path, int width = 900, int height = 560);
 
@@ -124,6 +134,10 @@ inline constexpr Rgb kGridColor{232, 232, 232};        // grid lines (major)
 inline constexpr Rgb kMinorGridColor{244, 244, 244};   // grid lines (minor, log axes)
 inline constexpr Rgb kTextColor{38, 38, 38};           // title, labels, tick labels
 inline constexpr Rgb kLegendBorderColor{190, 190, 190};
+inline constexpr double kBandOpacity = 0.18;  // a band is its series' colour at this opacity
+
+// Colour a band of style i paints over the white background (where no other band is).
+Rgb band_color(size_t index);
 
 // Minimum image (or grid cell) size accepted by write_png / write_grid_png.
 inline constexpr int kMinWidth = 240, kMinHeight = 180;

@@ -1,0 +1,299 @@
+// report.cpp — report.md: the per-group tables, the rules, the notes on runs
+// that diverged, did not end or have damaged metrics, the figures; and
+// write_sweep_report, which ties reading, statistics and rendering together.
+#include "train/report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <map>
+
+#include "datasets/file_io.h"
+
+namespace mhc {
+
+namespace report {
+
+namespace {
+
+constexpr const char* kNone = "—";
+constexpr const char* kIncompleteMark = "†";
+constexpr const char* kDamagedMark = "‡";
+
+// "1.23e+03" -> "1.23e3", "5.00e-05" -> "5.00e-5".
+std::string tidy_exponent(std::string s) {
+  const size_t e = s.find('e');
+  if (e == std::string::npos) return s;
+  std::string exp = s.substr(e + 1);
+  const bool negative = !exp.empty() && exp[0] == '-';
+  if (!exp.empty() && (exp[0] == '+' || exp[0] == '-')) exp.erase(0, 1);
+  while (exp.size() > 1 && exp[0] == '0') exp.erase(0, 1);
+  return s.substr(0, e + 1) + (negative ? "-" : "") + exp;
+}
+
+std::string fixed4(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : kNone; }
+
+// Characters as a reader counts them (UTF-8 code points), for aligning columns.
+size_t display_width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// A '|' inside a cell would end it.
+std::string escape_bars(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+// A Markdown table with its columns padded to a common width.
+std::string table_text(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size(), 3);
+  for (size_t c = 0; c < header.size(); ++c) width[c] = std::max(width[c], display_width(header[c]));
+  for (const auto& r : rows)
+    for (size_t c = 0; c < r.size() && c < width.size(); ++c)
+      width[c] = std::max(width[c], display_width(escape_bars(r[c])));
+  const auto line = [&](const std::vector<std::string>& cells) {
+    std::string out = "|";
+    for (size_t c = 0; c < header.size(); ++c) {
+      const std::string cell = c < cells.size() ? escape_bars(cells[c]) : "";
+      out += " " + cell + std::string(width[c] - display_width(cell), ' ') + " |";
+    }
+    return out + "\n";
+  };
+  std::string out = line(header) + "|";
+  for (size_t c = 0; c < header.size(); ++c) out += std::string(width[c] + 2, '-') + "|";
+  out += "\n";
+  for (const auto& r : rows) out += line(r);
+  return out;
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+  return out;
+}
+
+std::string diverged_cell(const VariantRow& row) {
+  if (row.ended == 0) return kNone;
+  std::string out = fmt::format("{} of {}", row.diverged, row.ended);
+  if (row.diverged == 0) return out;
+  std::vector<std::string> steps;
+  for (int64_t s : row.diverged_steps) steps.push_back(s >= 0 ? fmt::format("{}", s) : "?");
+  return out + fmt::format(" (step{} {})", steps.size() == 1 ? "" : "s", join(steps, ", "));
+}
+
+std::string spikes_cell(const VariantRow& row) {
+  if (!std::isfinite(row.spikes_per_run)) return kNone;
+  return fmt::format("{:.2f} ({})", row.spikes_per_run, row.spikes_total);
+}
+
+std::string ratio_cell(double r) { return std::isfinite(r) ? fmt::format("{:.2f}×", r) : kNone; }
+std::string mib_cell(double m) { return std::isfinite(m) ? fmt::format("{:.1f}", m) : kNone; }
+
+// What a run that needs a note has: its steps logged and its last evaluation.
+std::string what_it_has(const RunResult& r, const RunSummary& s) {
+  if (!r.has_metrics) return "no metrics";
+  std::string out = fmt::format("{} training step{} logged", s.train_lines, s.train_lines == 1 ? "" : "s");
+  if (r.point.steps > 0) out += fmt::format(" of {}", r.point.steps);
+  if (std::isfinite(s.final_step))
+    out += fmt::format(", last evaluation at step {:g}: val loss {}", s.final_step, fixed4(s.final_val));
+  if (std::isfinite(s.max_forward))
+    out += fmt::format(", max composite gain {} / {} (fwd / bwd)", format_sig3(s.max_forward), format_sig3(s.max_backward));
+  return out;
+}
+
+std::string damage_text(const RunResult& r) {
+  if (!r.metrics_problem.empty()) return "metrics.jsonl unreadable: " + r.metrics_problem;
+  if (!r.has_metrics) return "no metrics.jsonl";
+  std::vector<std::string> parts;
+  if (r.metrics.damaged_lines > 0)
+    parts.push_back(fmt::format("{} damaged line{} skipped", r.metrics.damaged_lines, r.metrics.damaged_lines == 1 ? "" : "s"));
+  if (r.metrics.truncated_tail) parts.push_back("its last line cut off mid-way (dropped)");
+  return "metrics.jsonl has " + join(parts, " and ") + "; reported from the lines that could be read";
+}
+
+// The notes under a group's table: one line per run that diverged, did not
+// end, or has damaged metrics.
+std::vector<std::string> run_notes(const SweepResults& sweep, const SweepTable& table, const std::string& group) {
+  std::vector<std::string> notes;
+  for (size_t i = 0; i < sweep.runs.size(); ++i) {
+    const RunResult& r = sweep.runs[i];
+    if (r.point.group != group) continue;
+    const RunSummary& s = table.summaries[i];
+    const std::string id = "`" + r.point.id + "`";
+    switch (r.status) {
+      case RunStatus::missing:
+        notes.push_back(fmt::format("- {} {}: missing (no run folder); left out", kIncompleteMark, id));
+        break;
+      case RunStatus::incomplete:
+        notes.push_back(fmt::format("- {} {}: incomplete ({}); left out; it has {}", kIncompleteMark, id,
+                                    r.problem.empty() ? "no outcome.json: interrupted or not started" : r.problem,
+                                    what_it_has(r, s)));
+        break;
+      case RunStatus::diverged:
+        notes.push_back(fmt::format("- {}: diverged at step {}{}; {}", id,
+                                    r.outcome_step >= 0 ? fmt::format("{}", r.outcome_step) : "?",
+                                    r.reason.empty() ? "" : " (" + r.reason + ")", what_it_has(r, s)));
+        break;
+      case RunStatus::finished:
+        break;
+    }
+    if (metrics_damaged(r) && r.status != RunStatus::missing)
+      notes.push_back(fmt::format("- {} {}: {}", kDamagedMark, id, damage_text(r)));
+  }
+  return notes;
+}
+
+}  // namespace
+
+std::string format_loss(const MeanStd& v) {
+  if (v.n == 0 || !std::isfinite(v.mean)) return kNone;
+  return fmt::format("{:.4f} ± {}", v.mean, v.n < 2 ? kNone : fmt::format("{:.4f}", v.std));
+}
+
+std::string format_delta(const MeanStd& v) {
+  if (v.n == 0 || !std::isfinite(v.mean)) return kNone;
+  return fmt::format("{:+.4f} ± {}", v.mean, v.n < 2 ? kNone : fmt::format("{:.4f}", v.std));
+}
+
+std::string format_sig3(double v) {
+  if (std::isnan(v)) return kNone;
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  if (v == 0) return "0";
+  const double a = std::fabs(v);
+  if (a >= 1000 || a < 1e-3) return tidy_exponent(fmt::format("{:.2e}", v));
+  int decimals = std::max(0, 2 - static_cast<int>(std::floor(std::log10(a))));
+  std::string s = fmt::format("{:.{}f}", v, decimals);
+  // Rounding up to the next power of ten (9.996 -> "10.00") would show a 4th digit.
+  if (decimals > 0 && std::fabs(std::stod(s)) >= std::pow(10.0, 3 - decimals)) s = fmt::format("{:.{}f}", v, decimals - 1);
+  if (std::fabs(std::stod(s)) >= 1000) return tidy_exponent(fmt::format("{:.2e}", v));
+  return s;
+}
+
+std::string render_markdown(const SweepResults& sweep, const SweepTable& table, const std::vector<Figure>& figures) {
+  std::string md = fmt::format("# Sweep report: {}\n\n", sweep.name);
+  std::map<RunStatus, size_t> count;
+  double wall = 0;
+  bool any_wall = false;
+  for (const RunResult& r : sweep.runs) {
+    ++count[r.status];
+    if (std::isfinite(r.wall_s)) wall += r.wall_s, any_wall = true;
+  }
+  md += fmt::format("{} grid point{}: {} finished, {} diverged, {} incomplete, {} missing.\n", sweep.runs.size(),
+                    sweep.runs.size() == 1 ? "" : "s", count[RunStatus::finished], count[RunStatus::diverged],
+                    count[RunStatus::incomplete], count[RunStatus::missing]);
+  if (!sweep.axes.empty()) {
+    std::vector<std::string> axes;
+    for (const auto& [flag, values] : sweep.axes) axes.push_back(fmt::format("`{}`: {}", flag, join(values, ", ")));
+    md += "Axes: " + join(axes, "; ") + ".\n";
+  }
+  if (any_wall) md += fmt::format("Run time recorded by the sweep (outcome.json, all sessions): {:.0f} s.\n", wall);
+
+  bool any_baseline = false;
+  for (const VariantRow& row : table.rows) any_baseline = any_baseline || row.residual == "residual";
+  std::vector<std::string> header = {"variant", "n", "best val loss", "final val loss"};
+  if (any_baseline) header.insert(header.end(), {"Δ final vs residual", "Δ best vs residual"});
+  header.insert(header.end(), {"max fwd gain", "max bwd gain", "min row sum", "min col sum", "max grad norm",
+                               "spikes/run (total)", "diverged", "ms/step"});
+  if (any_baseline) header.push_back("× residual");
+  header.push_back("peak MiB");
+
+  for (const std::string& group : table.groups) {
+    md += group.empty() ? "\n## Results\n\n" : fmt::format("\n## Group `{}`\n\n", group);
+    for (const RunResult& r : sweep.runs) {
+      if (r.point.group != group) continue;
+      if (!r.point.settings.empty()) md += fmt::format("Settings: `{}`.\n\n", r.point.settings);
+      break;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const VariantRow& row : table.rows) {
+      if (row.group != group) continue;
+      std::string name = row.variant;
+      if (!row.incomplete.empty() || !row.damaged.empty()) name += " ";
+      if (!row.incomplete.empty()) name += kIncompleteMark;
+      if (!row.damaged.empty()) name += kDamagedMark;
+      std::vector<std::string> cells = {name, fmt::format("{}", row.final_val.n), format_loss(row.best_val),
+                                        format_loss(row.final_val)};
+      if (any_baseline) {
+        const auto delta = [&](const MeanStd& d) {
+          if (!row.paired) return std::string(kNone);
+          std::string s = format_delta(d);
+          if (d.n > 0 && d.n != row.final_val.n) s += fmt::format(" (n={})", d.n);
+          return s;
+        };
+        cells.push_back(delta(row.delta_final));
+        cells.push_back(delta(row.delta_best));
+      }
+      cells.insert(cells.end(), {format_sig3(row.max_forward), format_sig3(row.max_backward), fixed4(row.min_row_sum),
+                                 fixed4(row.min_col_sum), format_sig3(row.max_grad_norm), spikes_cell(row),
+                                 diverged_cell(row), format_sig3(row.ms_per_step)});
+      if (any_baseline) cells.push_back(ratio_cell(row.ms_ratio));
+      cells.push_back(mib_cell(row.peak_mib));
+      rows.push_back(std::move(cells));
+    }
+    md += table_text(header, rows);
+    const std::vector<std::string> notes = run_notes(sweep, table, group);
+    if (!notes.empty()) md += fmt::format("\n{}\n", join(notes, "\n"));
+  }
+
+  const SpikeRule& rule = table.spike_rule;
+  md += "\n## How the numbers are made\n\n";
+  md += "- **n**: runs of the row that finished. Best / final val loss: the lowest / the last validation loss of a "
+        "run, then **mean ± std over those runs**; std is the sample standard deviation (n − 1), — when n < 2. A "
+        "diverged run's losses are not averaged (its last evaluation predates the divergence).\n";
+  if (any_baseline)
+    md += "- **Δ vs residual**: per seed, the run's value minus that of the residual run with the same group and "
+          "seed (both finished), then mean ± std over the seeds; (n=k) when fewer seeds pair up than n.\n";
+  md += "- The other columns use every run of the row that ended, finished or diverged. **Gains**: the composite "
+        "Amax gain of P_l = H_res(L-1) ... H_res(l) (max absolute row / column sum per token, mean over the tokens "
+        "of the first evaluation batch), max over sites and evaluations, then the **max over runs**. **Row / col "
+        "sums**: the composite's minimum row / column sum, min over sites, evaluations and runs (1 = no "
+        "attenuation; for mHC the column sums show Sinkhorn's error).\n";
+  md += "- **Max grad norm**: the global gradient norm before clipping, max over steps and runs.\n";
+  md += fmt::format(
+      "- **Spikes**: training step t is a spike when its loss exceeds the median of the previous {} logged losses "
+      "by more than {:g} % (so it needs {} earlier losses); consecutive spike steps count as one spike; non-finite "
+      "losses are left out (they are divergence). Shown: mean per run (total over runs).\n",
+      rule.window, rule.rise * 100, rule.window);
+  md += "- **Diverged**: runs that diverged of those that ended, with the step (from outcome.json).\n";
+  md += fmt::format(
+      "- **ms/step**: per run the median of its training steps' ms_per_step without the first {} (all when there "
+      "are no more), then the mean over runs{}.\n",
+      kTimingSkip, any_baseline ? "; × residual divides it by the residual row's of the same group" : "");
+  md += "- **Peak MiB**: the most tensor memory held at once (peak_bytes), max over evaluations and runs.\n";
+  md += fmt::format("- {} a run of the row has not ended (incomplete or missing) and is left out of the row; {} a "
+                    "run of the row has a damaged or truncated metrics file and is reported from what could be read. "
+                    "Each is listed under its table.\n",
+                    kIncompleteMark, kDamagedMark);
+  md += fmt::format("- Figures: curves are the mean over seeds with a min..max band; loss charts fit their y range "
+                    "to the steps after the first {:g} % so that the differences at the end are visible.\n",
+                    kLossFitSkip * 100);
+
+  if (!figures.empty()) {
+    md += "\n## Figures\n";
+    for (const Figure& f : figures) md += fmt::format("\n{}:\n\n![{}]({})\n", f.caption, f.caption, f.file);
+  }
+  return md;
+}
+
+}  // namespace report
+
+std::vector<std::string> write_sweep_report(const std::string& sweep_dir, const std::string& out_dir) {
+  const SweepResults sweep = read_sweep_results(sweep_dir);
+  const report::SweepTable table = report::make_table(sweep);
+  const std::string out = out_dir.empty() ? sweep_dir : out_dir;
+  std::filesystem::create_directories(out);
+  const std::vector<report::Figure> figures = report::write_report_figures(sweep, table, out);
+  std::vector<std::string> written;
+  for (const report::Figure& f : figures) written.push_back((std::filesystem::path(out) / f.file).string());
+  const std::string md_path = (std::filesystem::path(out) / "report.md").string();
+  write_file_atomically(md_path, report::render_markdown(sweep, table, figures), md_path + ".tmp");
+  written.push_back(md_path);
+  return written;
+}
+
+}  // namespace mhc

@@ -1,0 +1,232 @@
+// report_stats.cpp — statistics over seeds, the spike rule, run summaries,
+// the (group, variant) rows and curves with bands over seeds.
+#include "train/report_stats.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace mhc::report {
+
+namespace {
+
+std::vector<double> finite(const std::vector<double>& v) {
+  std::vector<double> out;
+  for (double x : v)
+    if (std::isfinite(x)) out.push_back(x);
+  return out;
+}
+
+double max_finite(const std::vector<double>& v) {
+  double m = NAN;
+  for (double x : v)
+    if (std::isfinite(x) && !(m >= x)) m = x;
+  return m;
+}
+
+double min_finite(const std::vector<double>& v) {
+  double m = NAN;
+  for (double x : v)
+    if (std::isfinite(x) && !(m <= x)) m = x;
+  return m;
+}
+
+}  // namespace
+
+double mean(const std::vector<double>& v) {
+  const std::vector<double> f = finite(v);
+  if (f.empty()) return NAN;
+  double s = 0;
+  for (double x : f) s += x;
+  return s / static_cast<double>(f.size());
+}
+
+double sample_std(const std::vector<double>& v) {
+  const std::vector<double> f = finite(v);
+  if (f.size() < 2) return NAN;
+  const double m = mean(f);
+  double s = 0;
+  for (double x : f) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(f.size() - 1));
+}
+
+double median(std::vector<double> v) {
+  v = finite(v);
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+MeanStd mean_std(const std::vector<double>& v) {
+  return {mean(v), sample_std(v), finite(v).size()};
+}
+
+std::vector<size_t> loss_spikes(const std::vector<double>& loss, const SpikeRule& rule) {
+  std::vector<double> values;
+  std::vector<size_t> where;
+  for (size_t i = 0; i < loss.size(); ++i) {
+    if (std::isfinite(loss[i])) values.push_back(loss[i]), where.push_back(i);
+  }
+  std::vector<size_t> spikes;
+  bool in_spike = false;
+  std::vector<double> window;
+  for (size_t t = rule.window; t < values.size(); ++t) {
+    window.assign(values.begin() + static_cast<std::ptrdiff_t>(t - rule.window),
+                  values.begin() + static_cast<std::ptrdiff_t>(t));
+    const double threshold = median(window) * (1.0 + rule.rise);
+    const bool spike = values[t] > threshold;
+    if (spike && !in_spike) spikes.push_back(where[t]);
+    in_spike = spike;
+  }
+  return spikes;
+}
+
+double median_ms_per_step(const std::vector<double>& ms, size_t skip) {
+  if (ms.size() <= skip) return median(ms);
+  return median(std::vector<double>(ms.begin() + static_cast<std::ptrdiff_t>(skip), ms.end()));
+}
+
+RunSummary summarise_run(const RunMetrics& m, const SpikeRule& rule) {
+  RunSummary s;
+  s.evals = m.eval_step.size();
+  s.train_lines = m.step.size();
+  s.best_val = min_finite(m.val_loss);
+  for (size_t i = m.val_loss.size(); i-- > 0;) {  // the last evaluation (its loss may be NaN: diverged)
+    s.final_val = std::isfinite(m.val_loss[i]) ? m.val_loss[i] : NAN;
+    s.final_step = m.eval_step[i];
+    break;
+  }
+  s.max_forward = max_finite(m.amax_forward_max);
+  s.max_backward = max_finite(m.amax_backward_max);
+  s.min_row_sum = min_finite(m.composite_min_row_sum_min);
+  s.min_col_sum = min_finite(m.composite_min_col_sum_min);
+  s.max_grad_norm = max_finite(m.grad_norm);
+  for (size_t k : loss_spikes(m.loss, rule)) s.spike_steps.push_back(m.step[k]);
+  s.ms_per_step = median_ms_per_step(m.ms_per_step);
+  const double peak = max_finite(m.peak_bytes);
+  s.peak_mib = peak / (1024.0 * 1024.0);
+  return s;
+}
+
+bool metrics_damaged(const RunResult& r) {
+  if (r.has_metrics) return r.metrics.damaged_lines > 0 || r.metrics.truncated_tail;
+  return !r.metrics_problem.empty() || ended(r);  // unreadable, or an ended run without a metrics file
+}
+
+bool ended(const RunResult& r) { return r.status == RunStatus::finished || r.status == RunStatus::diverged; }
+
+SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
+  SweepTable t;
+  t.spike_rule = rule;
+  for (const RunResult& r : sweep.runs) {
+    if (std::find(t.groups.begin(), t.groups.end(), r.point.group) == t.groups.end()) t.groups.push_back(r.point.group);
+    if (std::find(t.variants.begin(), t.variants.end(), r.point.variant) == t.variants.end())
+      t.variants.push_back(r.point.variant);
+    t.summaries.push_back(summarise_run(r.metrics, rule));
+  }
+  const auto is_baseline = [](const RunResult& r) { return r.point.residual == "residual"; };
+  // The finished baseline of each (group, seed).
+  std::map<std::pair<std::string, std::string>, size_t> baseline;
+  std::map<std::string, bool> group_has_baseline;
+  for (size_t i = 0; i < sweep.runs.size(); ++i) {
+    const RunResult& r = sweep.runs[i];
+    if (!is_baseline(r)) continue;
+    group_has_baseline[r.point.group] = true;
+    if (r.status == RunStatus::finished) baseline.emplace(std::make_pair(r.point.group, r.point.seed), i);
+  }
+  for (const std::string& group : t.groups) {
+    const size_t first_row = t.rows.size();
+    for (const std::string& variant : t.variants) {
+      VariantRow row;
+      row.group = group, row.variant = variant;
+      std::vector<double> best, fin, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, spikes, ms, peak;
+      for (size_t i = 0; i < sweep.runs.size(); ++i) {
+        const RunResult& r = sweep.runs[i];
+        if (r.point.group != group || r.point.variant != variant) continue;
+        const RunSummary& s = t.summaries[i];
+        row.residual = r.point.residual;
+        ++row.grid_runs;
+        if (metrics_damaged(r)) row.damaged.push_back(r.point.id);
+        if (!ended(r)) {
+          row.incomplete.push_back(r.point.id);
+          continue;
+        }
+        ++row.ended;
+        if (r.status == RunStatus::diverged) {
+          ++row.diverged;
+          row.diverged_steps.push_back(r.outcome_step);
+        }
+        fwd.push_back(s.max_forward), bwd.push_back(s.max_backward);
+        rows_min.push_back(s.min_row_sum), cols_min.push_back(s.min_col_sum);
+        grad.push_back(s.max_grad_norm);
+        if (r.has_metrics) {
+          spikes.push_back(static_cast<double>(s.spike_steps.size()));
+          row.spikes_total += s.spike_steps.size();
+        }
+        ms.push_back(s.ms_per_step), peak.push_back(s.peak_mib);
+        if (r.status != RunStatus::finished) continue;
+        best.push_back(s.best_val), fin.push_back(s.final_val);
+        if (is_baseline(r)) continue;
+        const auto b = baseline.find({group, r.point.seed});
+        if (b == baseline.end()) continue;
+        d_best.push_back(s.best_val - t.summaries[b->second].best_val);
+        d_fin.push_back(s.final_val - t.summaries[b->second].final_val);
+      }
+      if (row.grid_runs == 0) continue;  // this variant is not in this group
+      row.best_val = mean_std(best), row.final_val = mean_std(fin);
+      row.paired = group_has_baseline[group] && row.residual != "residual";
+      row.delta_best = mean_std(d_best), row.delta_final = mean_std(d_fin);
+      row.max_forward = max_finite(fwd), row.max_backward = max_finite(bwd);
+      row.min_row_sum = min_finite(rows_min), row.min_col_sum = min_finite(cols_min);
+      row.max_grad_norm = max_finite(grad);
+      row.spikes_per_run = mean(spikes);
+      row.ms_per_step = mean(ms);
+      row.peak_mib = max_finite(peak);
+      t.rows.push_back(std::move(row));
+    }
+    // Time per step relative to the group's residual runs.
+    double base_ms = NAN;
+    for (size_t k = first_row; k < t.rows.size(); ++k)
+      if (t.rows[k].residual == "residual") base_ms = t.rows[k].ms_per_step;
+    for (size_t k = first_row; k < t.rows.size(); ++k)
+      if (std::isfinite(base_ms) && base_ms > 0) t.rows[k].ms_ratio = t.rows[k].ms_per_step / base_ms;
+  }
+  return t;
+}
+
+BandSeries band_over(const std::vector<Curve>& curves) {
+  std::map<double, std::vector<double>> at;
+  for (const Curve& c : curves) {
+    for (size_t i = 0; i < c.x.size() && i < c.y.size(); ++i) {
+      if (!std::isfinite(c.x[i])) continue;
+      std::vector<double>& v = at[c.x[i]];
+      if (std::isfinite(c.y[i])) v.push_back(c.y[i]);
+    }
+  }
+  BandSeries b;
+  for (const auto& [x, v] : at) {
+    b.x.push_back(x);
+    b.n.push_back(v.size());
+    b.mean.push_back(mean(v));
+    b.lo.push_back(min_finite(v));
+    b.hi.push_back(max_finite(v));
+  }
+  return b;
+}
+
+Curve paired_difference(const Curve& a, const Curve& b) {
+  std::map<double, double> base;
+  for (size_t i = 0; i < b.x.size() && i < b.y.size(); ++i)
+    if (std::isfinite(b.y[i])) base[b.x[i]] = b.y[i];
+  Curve d;
+  for (size_t i = 0; i < a.x.size() && i < a.y.size(); ++i) {
+    const auto it = base.find(a.x[i]);
+    if (it == base.end() || !std::isfinite(a.y[i])) continue;
+    d.x.push_back(a.x[i]);
+    d.y.push_back(a.y[i] - it->second);
+  }
+  return d;
+}
+
+}  // namespace mhc::report

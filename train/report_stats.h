@@ -1,0 +1,122 @@
+// report_stats.h — the numbers of `mhc report`, apart from any rendering:
+// statistics over seeds (mean, sample std, paired differences), the
+// loss-spike rule, one summary per run, one table row per (group, variant),
+// and the curves over steps (mean over seeds with a min..max band).
+//
+// Which runs count where (the report states it too):
+// - loss columns (best / final validation loss and the paired differences to
+//   residual): the runs that finished; n counts them (a diverged run's last
+//   evaluation predates its divergence, so it is not averaged with the rest);
+// - every other column (gains, row/column sums, gradient norm, spikes,
+//   divergence, ms/step, memory): the runs that ended, finished or diverged;
+// - incomplete and missing runs count nowhere and are listed instead.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "train/metrics.h"
+#include "train/report_input.h"
+
+namespace mhc::report {
+
+// ---- statistics (NaN and infinities are left out; empty -> NaN) -------------
+
+double mean(const std::vector<double>& v);
+double sample_std(const std::vector<double>& v);  // divides by n - 1; NaN when n < 2
+double median(std::vector<double> v);             // the mean of the middle two for even n
+
+struct MeanStd {
+  double mean = NAN, std = NAN;  // std: sample std, NaN when n < 2
+  size_t n = 0;                  // finite values used
+};
+MeanStd mean_std(const std::vector<double>& v);
+
+// The loss-spike rule: line t is a spike when its loss exceeds the median of
+// the `window` preceding losses by more than `rise` (a fraction), which needs
+// `window` preceding losses; consecutive spike lines form one spike.
+// Non-finite losses are dropped first (divergence is counted on its own).
+struct SpikeRule {
+  size_t window = 50;
+  double rise = 0.20;
+};
+// The positions (into `loss`) where each spike starts.
+std::vector<size_t> loss_spikes(const std::vector<double>& loss, const SpikeRule& rule = {});
+
+// A run's typical time per step: the median of its training lines'
+// ms_per_step without the first `skip` lines (warm-up, compilation); all
+// lines when there are no more than `skip`.
+inline constexpr size_t kTimingSkip = 10;
+double median_ms_per_step(const std::vector<double>& ms, size_t skip = kTimingSkip);
+
+// ---- one run --------------------------------------------------------------------
+
+struct RunSummary {
+  double best_val = NAN, final_val = NAN, final_step = NAN;  // validation loss: min over evals, last eval
+  double max_forward = NAN, max_backward = NAN;  // composite Amax gain, max over sites and evals
+  double min_row_sum = NAN, min_col_sum = NAN;   // composite, min over sites and evals
+  double max_grad_norm = NAN;
+  std::vector<double> spike_steps;  // the training step where each spike starts
+  double ms_per_step = NAN;
+  double peak_mib = NAN;  // max peak_bytes / 2^20
+  size_t evals = 0, train_lines = 0;
+};
+RunSummary summarise_run(const RunMetrics& m, const SpikeRule& rule = {});
+
+// ---- the table ----------------------------------------------------------------
+
+struct VariantRow {
+  std::string group, variant, residual;  // residual: the kind ("residual", "hc", "mhc")
+  size_t grid_runs = 0;                  // grid points of this (group, variant)
+  MeanStd best_val, final_val;           // over finished runs
+  bool paired = false;                   // the sweep has a residual baseline for this group (and this is not it)
+  MeanStd delta_final, delta_best;       // per-seed (this − residual), seeds where both finished
+  // over ended runs (finished or diverged):
+  double max_forward = NAN, max_backward = NAN;  // max over runs
+  double min_row_sum = NAN, min_col_sum = NAN;   // min over runs
+  double max_grad_norm = NAN;                    // max over runs
+  double spikes_per_run = NAN;                   // mean over runs
+  size_t spikes_total = 0;
+  size_t ended = 0, diverged = 0;
+  std::vector<int64_t> diverged_steps;
+  double ms_per_step = NAN;          // mean over runs of each run's median
+  double ms_ratio = NAN;             // ms_per_step / the residual row's, same group
+  double peak_mib = NAN;             // max over runs
+  std::vector<std::string> incomplete;  // ids of runs not ended (incomplete or missing)
+  std::vector<std::string> damaged;     // ids of runs whose metrics file is damaged, truncated or unreadable
+};
+
+struct SweepTable {
+  std::vector<std::string> groups;           // in order of first appearance in sweep.json
+  std::vector<std::string> variants;         // likewise
+  std::vector<VariantRow> rows;              // per group, then variant, in those orders
+  std::vector<RunSummary> summaries;         // one per SweepResults::runs entry
+  SpikeRule spike_rule;
+};
+SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule = {});
+
+// Whether a run's metrics file needs a marker: damaged or truncated lines,
+// unreadable, or absent for a run that ended.
+bool metrics_damaged(const RunResult& r);
+bool ended(const RunResult& r);  // finished or diverged
+
+// ---- curves over steps ----------------------------------------------------------
+
+// The mean over runs at each x, with the min..max band, from curves that
+// share x values (eval steps): at each x found in any curve, the finite
+// values of the curves that have it. Points are sorted by x.
+struct BandSeries {
+  std::vector<double> x, mean, lo, hi;
+  std::vector<size_t> n;  // curves with a finite value at x
+};
+struct Curve {
+  std::vector<double> x, y;
+};
+BandSeries band_over(const std::vector<Curve>& curves);
+
+// a − b at the x values both have (finite in both), in a's order.
+Curve paired_difference(const Curve& a, const Curve& b);
+
+}  // namespace mhc::report
