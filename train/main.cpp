@@ -1,10 +1,11 @@
-// main.cpp — the `mhc` program: train, sample, eval, plot and sweep subcommands.
+// main.cpp — the `mhc` program: train, sample, eval, plot, sweep and report subcommands.
 //
 //   mhc train --preset cpu-char --residual mhc --streams 4
 //   mhc sample --run runs/cpu-char-mhc-n4 --prompt "ROMEO:"
 //   mhc eval   --run runs/cpu-char-mhc-n4
 //   mhc plot   runs/cpu-char-residual runs/cpu-char-hc-n4 runs/cpu-char-mhc-n4 --out plots/
 //   mhc sweep  experiments/cpu-variants.json      (a grid of runs; see train/sweep.h)
+//   mhc report sweeps/cpu-variants                (its report.md and figures)
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -21,6 +22,7 @@
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/generate.h"
+#include "train/report.h"
 #include "train/run_plots.h"
 #include "train/sweep.h"
 #include "train/train_flags.h"
@@ -202,6 +204,13 @@ int main(int argc, char** argv) {
   sweep->add_flag("--dry-run", sweep_opt.dry_run, "print the grid and an estimated time, run nothing");
   sweep->add_flag("--overwrite", sweep_opt.overwrite, "delete a sweep folder made from a different spec and start again");
 
+  // ---- report
+  std::string report_dir, report_out;
+  CLI::App* report = app.add_subcommand("report", "report.md and figures of a sweep: seed means, paired differences "
+                                                  "to the residual, Amax gains, speed");
+  report->add_option("sweep", report_dir, "the sweep folder (sweeps/<name>)")->required();
+  report->add_option("--out", report_out, "output folder (default: the sweep folder)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -214,6 +223,10 @@ int main(int argc, char** argv) {
     if (*sweep) {
       const SweepSummary s = run_sweep(parse_sweep_spec(sweep_spec), sweep_opt);
       return s.stopped ? 130 : 0;
+    }
+    if (*report) {
+      for (const auto& f : write_sweep_report(report_dir, report_out)) fmt::print("wrote {}\n", f);
+      return 0;
     }
     if (*sample) {
       check_sample_options(so);  // before the run is loaded

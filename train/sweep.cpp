@@ -16,6 +16,7 @@
 #include "datasets/file_io.h"
 #include "train/metrics.h"
 #include "train/progress.h"
+#include "train/report.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
 
@@ -438,7 +439,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     }
   }
   say(fmt::format("sweep {}: {} finished, {} diverged\n", spec.name, summary.finished, summary.diverged));
-  // REPORT-HOOK
+  if (opt.report) {
+    const std::vector<std::string> files = write_sweep_report(root.string(), root.string());
+    say(fmt::format("report: {}\n", files.empty() ? root.string() : files.back()));
+  }
   return summary;
 }
 
