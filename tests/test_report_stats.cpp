@@ -191,6 +191,11 @@ TEST_CASE("number formats of the table", "[report]") {
   CHECK(format_sig3(2987.0) == "2.99e3");
   CHECK(format_sig3(0.0123456) == "0.0123");
   CHECK(format_sig3(kNaN) == "—");
+  CHECK(format_gain(1.0) == "1");
+  CHECK(format_gain(1.00000016) == "1 + 1.6e-7");
+  CHECK(format_gain(0.99968) == "1 − 3.2e-4");
+  CHECK(format_gain(1.006) == "1.01");
+  CHECK(format_gain(70.234) == "70.2");
   CHECK(format_loss({1.25, kNaN, 1}) == "1.2500 ± —");
   CHECK(format_loss({}) == "—");
   CHECK(format_delta({0.01234, 0.004, 3}) == "+0.0123 ± 0.0040");

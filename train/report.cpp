@@ -102,7 +102,7 @@ std::string what_it_has(const RunResult& r, const RunSummary& s) {
   if (std::isfinite(s.final_step))
     out += fmt::format(", last evaluation at step {:g}: val loss {}", s.final_step, fixed4(s.final_val));
   if (std::isfinite(s.max_forward))
-    out += fmt::format(", max composite gain {} / {} (fwd / bwd)", format_sig3(s.max_forward), format_sig3(s.max_backward));
+    out += fmt::format(", max composite gain {} / {} (fwd / bwd)", format_gain(s.max_forward), format_gain(s.max_backward));
   return out;
 }
 
@@ -174,6 +174,12 @@ std::string format_sig3(double v) {
   return s;
 }
 
+std::string format_gain(double v) {
+  if (!std::isfinite(v) || format_sig3(v) != "1.00") return format_sig3(v);
+  if (v == 1.0) return "1";
+  return fmt::format("1 {} {}", v > 1 ? "+" : "−", tidy_exponent(fmt::format("{:.1e}", std::fabs(v - 1.0))));
+}
+
 std::string render_markdown(const SweepResults& sweep, const SweepTable& table, const std::vector<Figure>& figures) {
   std::string md = fmt::format("# Sweep report: {}\n\n", sweep.name);
   std::map<RunStatus, size_t> count;
@@ -228,7 +234,7 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
         cells.push_back(delta(row.delta_final));
         cells.push_back(delta(row.delta_best));
       }
-      cells.insert(cells.end(), {format_sig3(row.max_forward), format_sig3(row.max_backward), fixed4(row.min_row_sum),
+      cells.insert(cells.end(), {format_gain(row.max_forward), format_gain(row.max_backward), fixed4(row.min_row_sum),
                                  fixed4(row.min_col_sum), format_sig3(row.max_grad_norm), spikes_cell(row),
                                  diverged_cell(row), format_sig3(row.ms_per_step)});
       if (any_baseline) cells.push_back(ratio_cell(row.ms_ratio));

@@ -31,6 +31,10 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
 std::string format_loss(const MeanStd& v);   // "1.2500 ± 0.0707", "1.2500 ± —" (n < 2), "—" (n = 0)
 std::string format_delta(const MeanStd& v);  // "+0.0123 ± 0.0040", signed
 std::string format_sig3(double v);           // 3 significant digits: "1.00", "70.2", "123", "1.23e3"
+// An Amax gain: 3 significant digits, except that a gain which would print as
+// "1.00" shows how far it is from 1 ("1 + 1.6e-7", "1 − 3.2e-4", "1"), so
+// mHC's Sinkhorn error is visible rather than rounded away.
+std::string format_gain(double v);
 
 }  // namespace report
 }  // namespace mhc
