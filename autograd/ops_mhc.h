@@ -1,4 +1,4 @@
-// ops_mhc.h — the fused mHC site as three differentiable ops (DESIGN §6),
+// ops_mhc.h — the fused mHC site as three differentiable ops (docs/design.md §6),
 // each one or two backend kernels instead of a dozen composed ops:
 //
 //   coeffs = mhc_coefficients(x, φ, α, b)     (a)+(b)+(c): RMS statistic and
@@ -9,7 +9,7 @@
 // coeffs (..., P), P = 2n + n², holds [H_pre | H_post | H_res (row-major)]
 // in the coefficient dtype (f32 beside bf16/f32 streams, f64 beside f64).
 //
-// Selective recompute (DESIGN §6, mHC Eq. 20): with a RecomputeGroup, the
+// Selective recompute (docs/design.md §6, mHC Eq. 20): with a RecomputeGroup, the
 // ops do not keep the stream states x of the group's sites; only the state
 // entering the group, each site's sub-block output y and its coefficients are
 // kept, and the backward rebuilds the states with mhc_post when it first

@@ -9,7 +9,7 @@
 // Bytes counted are the fewest each operation must move (every input read
 // once, every output written once); "floor" for the site forward is the
 // paper's fused traffic, (3n+1)C reads and (n+1)C writes per token
-// (DESIGN §6). Peak bandwidth is measured in the same run with a large
+// (docs/design.md §6). Peak bandwidth is measured in the same run with a large
 // device-to-device copy, and the datasheet figure is shown beside it.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>

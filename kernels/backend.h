@@ -184,7 +184,7 @@ class Backend {
   virtual void moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order,
                             int32_t* token, int32_t* offsets) = 0;
 
-  // ---- fused mHC site (DESIGN §6) ----------------------------------------------------
+  // ---- fused mHC site (docs/design.md §6) ---------------------------------------------
   // Whether the mHC layer should use these kernels when left to choose
   // (--hc.fused auto): the CUDA backend yes, the CPU backend no (it trains
   // with the unfused composition and keeps these as references).

@@ -15,7 +15,7 @@ inline constexpr int kSinkhornMaxN = 8;
 // it up front). The CUDA backward keeps the 2·iters·n normalisation sums of one
 // matrix in per-thread local memory, which sets the bound; the CPU keeps the
 // 2·iters + 1 intermediate matrices per tile. 64 is 3× the paper's t_max = 20,
-// and enough for the columns of peaked logits to converge (DESIGN §4).
+// and enough for the columns of peaked logits to converge (docs/design.md §4).
 inline constexpr int kSinkhornMaxIters = 64;
 // P⁰ = exp(max(L − max L, −80)): no row or column can underflow to all zeros.
 inline constexpr float kSinkhornExpFloor = 80.f;

@@ -1,4 +1,4 @@
-// amax_gain.h — the stability metric of mHC §3 (Fig. 3, 7, 8; DESIGN §5).
+// amax_gain.h — the stability metric of mHC §3 (Fig. 3, 7, 8; docs/design.md §5).
 //
 // For the per-token residual mixing matrices H_res of L sites, and for each
 // site l, two matrices per token: the site's own H_l and the composite

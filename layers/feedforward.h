@@ -1,6 +1,6 @@
 // feedforward.h — the dense feed-forward sub-blocks (without their pre-norm).
 //   Gelu:   out = dropout(gelu(x W1) W2)                 (GPT-2 / nanoGPT MLP)
-//   SwiGLU: out = dropout((silu(x W1) ⊙ x W3) W2)         (the expert shape of DESIGN §7)
+//   SwiGLU: out = dropout((silu(x W1) ⊙ x W3) W2)         (the expert shape of docs/design.md §7)
 #pragma once
 #include <string>
 

@@ -7,7 +7,7 @@
 //
 // Row j of A_r comes from stream j's features and says where stream j's
 // content goes, hence H_res = A_rᵀ in the row convention of residual_site.h.
-// Init (DESIGN §3): W = 0, s_α = s_β = 0.01, A_m = e_{k mod n} (site k reads
+// Init (docs/design.md §3): W = 0, s_α = s_β = 0.01, A_m = e_{k mod n} (site k reads
 // stream k mod n), A_r = I, B = 1 — a pre-norm transformer at step 0.
 // Nothing constrains H_res: the product over depth can grow without bound,
 // which is the instability mHC removes. As in mHC, the coefficient path

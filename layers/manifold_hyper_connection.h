@@ -1,5 +1,5 @@
 // manifold_hyper_connection.h — mHC (Xie et al., arXiv 2512.24880, Eq. 7–9;
-// DESIGN §4). Per token and site, with x (n×C) the stream state:
+// docs/design.md §4). Per token and site, with x (n×C) the stream state:
 //
 //   v  = RMSNorm(vec x)                          over all nC values (Eq. 7)
 //   H̃_pre  = α_pre  · (v φ_pre)  + b_pre         (1×n)
@@ -11,9 +11,10 @@
 // φ = [φ_pre | φ_post | φ_res] is one (nC, 2n + n²) projection. The norm has
 // no learnable scale: it would fold into φ (the paper folds it, Eq. 14–16).
 // The whole coefficient path (norm, projection, σ, Sinkhorn) runs in f32
-// even when the streams are bf16. Init: φ = 0 (or small random), α = 0.01,
-// b = 0, so H_pre = ½, H_post = 1, H_res = J/n: with replicated streams the
-// model is exactly a pre-norm transformer at step 0.
+// even when the streams are bf16. Init: φ ~ N(0, 0.02²) (φ = 0 is allowed,
+// but keeps the streams identical), α = 0.01, b = 0, so H_pre ≈ ½,
+// H_post ≈ 1, H_res ≈ J/n (exactly, with φ = 0): with replicated streams the
+// model is a pre-norm transformer at step 0 to within φ's noise.
 #pragma once
 #include "layers/residual_site.h"
 

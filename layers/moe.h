@@ -1,5 +1,5 @@
 // moe.h — the mixture-of-experts feed-forward (DeepSeekMoE / DeepSeek-V3;
-// DESIGN §7), without its pre-norm:
+// docs/design.md §7), without its pre-norm:
 //
 //   out(x) = Σ_{shared i} E_i(x) + Σ_{e ∈ TopK(s + b)} g_e · E_e(x)
 //

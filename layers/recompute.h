@@ -1,4 +1,4 @@
-// recompute.h — selective recompute of mHC stream states (DESIGN §6,
+// recompute.h — selective recompute of mHC stream states (docs/design.md §6,
 // mHC Table 3 and Eq. 20). The sites are cut into consecutive groups of L_r;
 // only the state entering each group (plus every site's sub-block output and
 // coefficients, small) is kept through the forward. The states inside a

@@ -1,4 +1,4 @@
-// residual.h — the baseline pre-norm residual, n = 1 (DESIGN §2):
+// residual.h — the baseline pre-norm residual, n = 1 (docs/design.md §2):
 //   x_{l+1} = x_l + F(x_l)
 #pragma once
 #include "layers/residual_site.h"

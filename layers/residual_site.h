@@ -52,7 +52,7 @@ struct SiteConfig {
   // pre-norm residual at step 0 (used by the equivalence tests).
   double phi_init_std = 0.02;
   PrePostGate gate = PrePostGate::Sigmoid;
-  // The fused site kernels (DESIGN §6): Auto uses them where the backend
+  // The fused site kernels (docs/design.md §6): Auto uses them where the backend
   // prefers (CUDA), On / Off force the choice (Off: the composed reference).
   enum class Fused { Auto, On, Off } fused = Fused::Auto;
   double norm_eps = 1e-6;

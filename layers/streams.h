@@ -1,5 +1,5 @@
 // streams.h — making the n residual streams at the model input and merging
-// them before the final norm (DESIGN §1). Streams are expanded once and
+// them before the final norm (docs/design.md §1). Streams are expanded once and
 // collapsed once; no block re-expands them, so they persist across depth.
 #pragma once
 #include "layers/module.h"

@@ -1,4 +1,4 @@
-// test_cuda_mhc.cpp — the fused mHC kernels on the GPU (DESIGN §6): each
+// test_cuda_mhc.cpp — the fused mHC kernels on the GPU (docs/design.md §6): each
 // against its CPU reference (outputs and all input gradients, f32 and bf16,
 // n = 1, 2, 4, 8, odd C); the Sinkhorn backward kernel against finite
 // differences of the forward kernel; and training with selective recompute on

@@ -1,4 +1,4 @@
-// test_mhc_fused.cpp — the fused mHC site (DESIGN §6) against the composed
+// test_mhc_fused.cpp — the fused mHC site (docs/design.md §6) against the composed
 // reference, in f64 on the CPU reference kernels: every op's gradient by
 // finite differences, the whole site (output and all gradients) fused vs
 // unfused for n = 1, 2, 4, 8 and odd widths, and selective recompute giving

@@ -1,5 +1,5 @@
 // config.h — everything a training run is configured by, the named presets
-// (DESIGN §8 plus cpu-char), validation with messages that name the bad
+// (docs/design.md §8 plus cpu-char), validation with messages that name the bad
 // flag, and the round trip through config.json.
 #pragma once
 #include <string>

@@ -152,7 +152,12 @@ void backward_tiles(const T* L, const T* G, T* GL, int64_t M, int iters) {
       for (int w = 0; w < kLanes; ++w) m[w] = logits.a[0][w];
       for (int i = 1; i < nn; ++i)
         for (int w = 0; w < kLanes; ++w) m[w] = std::max(m[w], logits.a[i][w]);
+      // `omp simd` is not optional here: without it GCC 12 (-O3, AVX-512, f64,
+      // n ≤ 4) vectorised this nest so that a floored entry of one lane also
+      // zeroed the same entry of the lane 8 further on (caught by the test
+      // against sinkhorn_reference.cpp).
       for (int i = 0; i < nn; ++i)
+#pragma omp simd
         for (int w = 0; w < kLanes; ++w)
           g.a[i][w] = logits.a[i][w] - m[w] > T(-kSinkhornExpFloor) ? g.a[i][w] * states[0].a[i][w] : T(0);
       g.store(GL + t * kLanes * nn, lanes);

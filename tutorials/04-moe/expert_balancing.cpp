@@ -1,5 +1,5 @@
 // expert_balancing.cpp — tutorial 04: the MoE feed-forward of layers/moe.h
-// (DeepSeekMoE / DeepSeek-V3, DESIGN §7) on a deliberately skewed router.
+// (DeepSeekMoE / DeepSeek-V3, docs/design.md §7) on a deliberately skewed router.
 // It shows one token's routing (scores, bias, top-k, combine weights), the
 // dropless dispatch plan, aux-loss-free bias balancing pulling the per-expert
 // load toward uniform, and that the combine weights ignore the bias. It exits
