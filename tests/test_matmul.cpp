@@ -139,6 +139,8 @@ TEST_CASE("cpu threads: busy time is read from the allowed CPUs' lines of /proc/
   CHECK(cpus == 1);
   CHECK(mhc::busy_seconds_in_proc_stat(stat, [](int) { return true; }, 100.0, &cpus) == Approx(1.66 + 6.5));
   CHECK(cpus == 2);
+  // Without nice time (a lower-priority program yields its core to ours): cpu0 loses its 10 ticks.
+  CHECK(mhc::busy_seconds_in_proc_stat(stat, [](int c) { return c == 0; }, 100.0, &cpus, false) == Approx(1.56));
 }
 
 TEST_CASE("cpu threads: results do not depend on the thread count the load picks", "[threads]") {

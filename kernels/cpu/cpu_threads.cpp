@@ -3,6 +3,7 @@
 
 #include <omp.h>
 #include <sched.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +50,8 @@ double busy_seconds(int* cpus) {
   text << in.rdbuf();
   return busy_seconds_in_proc_stat(
       text.str(), [&](int cpu) { return !have_mask || (cpu < CPU_SETSIZE && CPU_ISSET(cpu, &mask)); },
-      static_cast<double>(sysconf(_SC_CLK_TCK)), cpus);
+      static_cast<double>(sysconf(_SC_CLK_TCK)), cpus,
+      /*count_nice=*/getpriority(PRIO_PROCESS, 0) > 0);  // niced ourselves: others' nice time competes with us
 }
 
 double own_cpu_seconds() {
@@ -63,7 +65,7 @@ Sample take_sample(int* cpus) { return {now_seconds(), busy_seconds(cpus), own_c
 }  // namespace
 
 double busy_seconds_in_proc_stat(const std::string& text, const std::function<bool(int)>& allowed,
-                                 double ticks_per_second, int* cpus) {
+                                 double ticks_per_second, int* cpus, bool count_nice) {
   // Per-CPU lines: "cpuN user nice system idle iowait irq softirq steal ..." in clock ticks.
   std::istringstream in(text);
   double busy = 0;
@@ -75,7 +77,7 @@ double busy_seconds_in_proc_stat(const std::string& text, const std::function<bo
     double user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0;
     fields >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
     if (cpu < 0 || !allowed(cpu)) continue;
-    busy += user + nice + system + irq + softirq + steal;
+    busy += user + (count_nice ? nice : 0) + system + irq + softirq + steal;
     ++counted;
   }
   if (cpus) *cpus = std::max(counted, 1);

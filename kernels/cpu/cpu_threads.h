@@ -37,10 +37,14 @@ int cpu_threads_now();
 // counts as free when others used less than 70% of it; at least 1.
 int threads_for_load(int cpus, int max_threads, double others_cores);
 
-// Busy seconds (user, nice, system, irq, softirq, steal) summed over the
-// per-CPU lines of a /proc/stat text whose CPU number `allowed` accepts;
-// `cpus` receives how many lines were counted.
+// Busy seconds (user, system, irq, softirq, steal, and nice when
+// `count_nice`) summed over the per-CPU lines of a /proc/stat text whose CPU
+// number `allowed` accepts; `cpus` receives how many lines were counted.
+// Time at a lower priority (nice > 0, e.g. a build started with `nice`) is
+// left out while this process runs at normal priority: the scheduler gives
+// our threads its core almost whenever they want it (a nice-19 task weighs
+// 15 against our 1024), so it does not make our barriers wait.
 double busy_seconds_in_proc_stat(const std::string& text, const std::function<bool(int)>& allowed,
-                                 double ticks_per_second, int* cpus);
+                                 double ticks_per_second, int* cpus, bool count_nice = true);
 
 }  // namespace mhc
