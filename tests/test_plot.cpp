@@ -832,3 +832,35 @@ TEST_CASE("each run keeps one colour and dash in every run chart, and coinciding
     for (size_t k = 3; k < 6; ++k) CHECK(img.count(plot::series_color(k)) == 0);  // no colour per series
   }
 }
+
+namespace {
+// Whether `text`, drawn as charts draw it (scale 2, kTextColor), appears
+// with its top-left corner somewhere inside `region`.
+bool has_text(const Image& img, const Box& region, const std::string& text) {
+  const plot::TextMask m = plot::text_mask(text);
+  for (int y0 = region.y0; y0 <= region.y1; ++y0)
+    for (int x0 = region.x0; x0 <= region.x1; ++x0) {
+      bool match = x0 + 2 * m.width <= img.width && y0 + 2 * m.height <= img.height;
+      for (int y = 0; match && y < m.height; ++y)
+        for (int x = 0; match && x < m.width; ++x)
+          match = (img.at(x0 + 2 * x, y0 + 2 * y) == plot::kTextColor) == m.at(x, y);
+      if (match) return true;
+    }
+  return false;
+}
+}  // namespace
+
+TEST_CASE("a log axis spanning less than two decades labels the power of ten in it (a gain of 1)", "[plot]") {
+  TempDir dir;
+  // Gains from 1 to 8: linear ticks at 2, 4, 6, 8 alone would leave 1 unlabelled.
+  plot::Chart chart{"gain", "step", "gain", true, {plot::Series{"", {0, 1, 2, 3}, {1, 2, 5, 8}}}};
+  const std::string path = dir.file("gain.png");
+  plot::write_png(chart, path, 700, 500);
+  const Image img(path);
+  const Box frame = img.frame();
+  REQUIRE_FALSE(frame.empty());
+  const Box left_margin{0, frame.y0 - 10, frame.x0 - 4, frame.y1};
+  CHECK(has_text(img, left_margin, "1"));
+  CHECK(has_text(img, left_margin, "2"));
+  CHECK(has_text(img, left_margin, "8"));
+}

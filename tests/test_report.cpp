@@ -336,7 +336,7 @@ TEST_CASE("report: the same inputs give the same bytes", "[report]") {
   CHECK_FALSE(fs::exists(tmp.path / "s" / "report.md"));  // --out elsewhere leaves the sweep folder alone
 }
 
-TEST_CASE("report: a missing run folder is a missing seed; a sweep without residual has no paired columns", "[report]") {
+TEST_CASE("report: a missing run folder is a missing seed, and a sweep without residual has no paired columns", "[report]") {
   TempDir tmp;
   std::vector<FakeRun> runs = standard_runs();
   runs[7].outcome = "absent";  // mhc seed 2: never started, no folder

@@ -66,7 +66,7 @@ TEST_CASE("ms/step is the median after the first 10 lines", "[report]") {
   CHECK(median_ms_per_step({3.0, 1.0, 2.0}) == 2.0);  // 10 lines or fewer: all of them
 }
 
-TEST_CASE("curves over seeds: mean and min..max band per step; paired differences", "[report]") {
+TEST_CASE("curves over seeds: mean and min..max band per step, and paired differences", "[report]") {
   const BandSeries b = band_over({{{0, 10, 20}, {4.0, 2.0, 1.0}}, {{0, 10}, {4.2, 2.4}}, {{0, 10, 20}, {4.4, kNaN, 1.5}}});
   REQUIRE(b.x == std::vector<double>{0, 10, 20});
   CHECK(b.mean[0] == Approx(4.2));
@@ -199,4 +199,20 @@ TEST_CASE("number formats of the table", "[report]") {
   CHECK(format_loss({1.25, kNaN, 1}) == "1.2500 ± —");
   CHECK(format_loss({}) == "—");
   CHECK(format_delta({0.01234, 0.004, 3}) == "+0.0123 ± 0.0040");
+}
+
+TEST_CASE("report stats: the 95 % interval of a mean uses Student's t, so 3 seeds are not over-trusted", "[report]") {
+  CHECK(student_t_975(1) == 12.706);
+  CHECK(student_t_975(2) == 4.303);
+  CHECK(student_t_975(30) == 2.042);
+  CHECK(student_t_975(60) == Approx(2.000).margin(0.002));
+  CHECK(std::isnan(student_t_975(0)));
+  // Differences -0.02, -0.03, -0.04: mean -0.03, std 0.01, half width 4.303 · 0.01 / √3 = 0.02484.
+  const Interval ci = confidence_95(mean_std({-0.02, -0.03, -0.04}));
+  CHECK(ci.lo == Approx(-0.03 - 0.024843).margin(1e-6));
+  CHECK(ci.hi == Approx(-0.03 + 0.024843).margin(1e-6));
+  CHECK(ci.excludes_zero());
+  // The same mean with three times the spread: the interval reaches past 0.
+  CHECK_FALSE(confidence_95(mean_std({0.0, -0.03, -0.06})).excludes_zero());
+  CHECK(std::isnan(confidence_95(mean_std({0.5})).lo));  // one seed: no interval
 }

@@ -125,7 +125,7 @@ TEST_CASE("sweep grid: ids, order and settings", "[sweep]") {
   CHECK(j.at("spec") == s.source);
 }
 
-TEST_CASE("sweep: a re-run skips ended runs; a changed spec needs --overwrite", "[sweep]") {
+TEST_CASE("sweep: a re-run skips ended runs, and a changed spec needs --overwrite", "[sweep]") {
   TempDir d;
   SweepOptions o;
   o.dir = d.file("sweeps");

@@ -337,7 +337,20 @@ template <class LabelExtent>
 std::vector<Tick> log_ticks(double lo, double hi, int max_ticks, double axis_pixels, LabelExtent label_extent) {
   const int first = static_cast<int>(std::ceil(lo - 1e-9)), last = static_cast<int>(std::floor(hi + 1e-9));
   if (last - first + 1 < 2) {  // less than two decades: linear ticks placed on the log scale
-    return linear_ticks(std::pow(10.0, lo), std::pow(10.0, hi), max_ticks, axis_pixels, label_extent, true);
+    std::vector<Tick> ticks =
+        linear_ticks(std::pow(10.0, lo), std::pow(10.0, hi), max_ticks, axis_pixels, label_extent, true);
+    // A power of ten in range (a gain of 1) is labelled too, where its label has room.
+    const double pixels_per_decade = axis_pixels / (hi - lo);
+    for (int k = first; k <= last; ++k) {
+      const std::string label = format_ticks(std::vector<Decimal>{{1, k}}, false)[0];
+      bool room = true;
+      for (const Tick& t : ticks)
+        room = room && std::abs(t.position - k) * pixels_per_decade >=
+                           0.5 * (label_extent(label) + label_extent(t.label)) + 14;
+      if (room) ticks.push_back({static_cast<double>(k), label, true});
+    }
+    std::sort(ticks.begin(), ticks.end(), [](const Tick& a, const Tick& b) { return a.position < b.position; });
+    return ticks;
   }
   const double pixels_per_decade = axis_pixels / (hi - lo);
   std::vector<Decimal> decades;

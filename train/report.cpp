@@ -242,6 +242,21 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
       rows.push_back(std::move(cells));
     }
     md += table_text(header, rows);
+    // Which paired differences are beyond seed noise (paired t-test, 5 %).
+    std::vector<std::string> verdicts;
+    for (const VariantRow& row : table.rows) {
+      if (row.group != group || !row.paired) continue;
+      const Interval ci = confidence_95(row.delta_final);
+      if (!std::isfinite(ci.lo)) {
+        verdicts.push_back(fmt::format("- {}: fewer than 2 paired seeds, no interval.", row.variant));
+        continue;
+      }
+      verdicts.push_back(fmt::format(
+          "- {}: final val loss {} residual's by {:.4f}, 95 % CI [{:+.4f}, {:+.4f}] over {} paired seeds: {}.", row.variant,
+          row.delta_final.mean < 0 ? "below" : "above", std::fabs(row.delta_final.mean), ci.lo, ci.hi,
+          row.delta_final.n, ci.excludes_zero() ? "**beyond seed noise**" : "within seed noise"));
+    }
+    if (!verdicts.empty()) md += "\nBeyond seed noise? (paired t-test at 5 %, see below)\n\n" + join(verdicts, "\n") + "\n";
     const std::vector<std::string> notes = run_notes(sweep, table, group);
     if (!notes.empty()) md += fmt::format("\n{}\n", join(notes, "\n"));
   }
@@ -253,7 +268,10 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
         "diverged run's losses are not averaged (its last evaluation predates the divergence).\n";
   if (any_baseline)
     md += "- **Δ vs residual**: per seed, the run's value minus that of the residual run with the same group and "
-          "seed (both finished), then mean ± std over the seeds; (n=k) when fewer seeds pair up than n.\n";
+          "seed (both finished), then mean ± std over the seeds; (n=k) when fewer seeds pair up than n. **Beyond seed "
+          "noise** means that the 95 % confidence interval of the mean paired difference, mean ± t · std / √n with "
+          "Student's t for n − 1 degrees of freedom (4.30 for 3 seeds), excludes 0: a paired t-test at the 5 % "
+          "level. With few seeds it misses small real differences; it rarely reports noise as one.\n";
   md += "- The other columns use every run of the row that ended, finished or diverged. **Gains**: the composite "
         "Amax gain of P_l = H_res(L-1) ... H_res(l) (max absolute row / column sum per token, mean over the tokens "
         "of the first evaluation batch), max over sites and evaluations, then the **max over runs**. **Row / col "

@@ -62,6 +62,22 @@ MeanStd mean_std(const std::vector<double>& v) {
   return {mean(v), sample_std(v), finite(v).size()};
 }
 
+double student_t_975(size_t dof) {
+  // Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom.
+  static constexpr double kTable[30] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+                                        2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+                                        2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (dof == 0) return NAN;
+  if (dof <= 30) return kTable[dof - 1];
+  return 1.96 + 2.5 / static_cast<double>(dof);  // within 0.002 of the exact value beyond 30
+}
+
+Interval confidence_95(const MeanStd& v) {
+  if (v.n < 2 || !std::isfinite(v.std)) return {};
+  const double half = student_t_975(v.n - 1) * v.std / std::sqrt(static_cast<double>(v.n));
+  return {v.mean - half, v.mean + half};
+}
+
 std::vector<size_t> loss_spikes(const std::vector<double>& loss, const SpikeRule& rule) {
   std::vector<double> values;
   std::vector<size_t> where;

@@ -34,6 +34,17 @@ struct MeanStd {
 };
 MeanStd mean_std(const std::vector<double>& v);
 
+// Whether a mean differs from 0 beyond seed noise: the two-sided 95 %
+// confidence interval of the mean, mean ± t(0.975, n − 1) · std / √n
+// (Student's t, so that 3 seeds are not over-trusted: t = 4.30 for n = 3).
+// For paired differences this is the paired t-test at the 5 % level.
+double student_t_975(size_t dof);  // dof ≥ 1; NaN for 0
+struct Interval {
+  double lo = NAN, hi = NAN;  // NaN when n < 2
+  bool excludes_zero() const { return lo > 0 || hi < 0; }
+};
+Interval confidence_95(const MeanStd& v);
+
 // The loss-spike rule: line t is a spike when its loss exceeds the median of
 // the `window` preceding losses by more than `rise` (a fraction), which needs
 // `window` preceding losses; consecutive spike lines form one spike.
