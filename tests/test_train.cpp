@@ -165,7 +165,7 @@ TEST_CASE("metrics writer: a full disk is reported with the file and the reason,
   }
   const std::string path = (disk.path() / "metrics.jsonl").string();
   MetricsWriter writer(path);
-  json::Value line;
+  Json line;
   line["step"] = 1;
   line["note"] = std::string(300, 'x');  // 16 KiB is not a whole number of lines: the last one is cut
   size_t written = 0;
@@ -177,7 +177,7 @@ TEST_CASE("metrics writer: a full disk is reported with the file and the reason,
   }
   CHECK(written > 10);
   const std::string bytes = mhc::test::read_bytes(path);
-  CHECK(bytes.size() == written * (line.dump().size() + 1));  // no half line after the last whole one
+  CHECK(bytes.size() == written * (json::dump(line).size() + 1));  // no half line after the last whole one
   CHECK(json::parse_lines(bytes).size() == written);
   CHECK_NOTHROW(writer.close());
 }

@@ -183,15 +183,15 @@ void TrainConfig::validate() const {
 
 // ---- JSON ------------------------------------------------------------------------
 
-json::Value to_json(const TrainConfig& c) {
-  json::Value v;
+Json to_json(const TrainConfig& c) {
+  Json v;
   v["preset"] = c.preset;
   v["seed"] = std::to_string(c.seed);  // a string: seeds may exceed 2^53
   v["device"] = c.device;
   v["dtype"] = c.dtype;
   v["log_every"] = c.log_every;
   const ModelConfig& m = c.model;
-  json::Value& mj = v["model"];
+  Json& mj = v["model"];
   mj["vocab_size"] = m.vocab_size;
   mj["block_size"] = m.block_size;
   mj["blocks"] = m.layers;
@@ -205,7 +205,7 @@ json::Value to_json(const TrainConfig& c) {
   mj["tie_embeddings"] = m.tie_embeddings;
   mj["init_std"] = m.init_std;
   mj["norm_eps"] = m.norm_eps;
-  json::Value& hc = v["hc"];
+  Json& hc = v["hc"];
   hc["residual"] = residual_kind_name(m.site.kind);
   hc["streams"] = m.site.streams;
   hc["dynamic"] = m.site.hc_dynamic;
@@ -218,7 +218,7 @@ json::Value to_json(const TrainConfig& c) {
   hc["fused"] = m.site.fused == SiteConfig::Fused::Auto ? "auto" : (m.site.fused == SiteConfig::Fused::On ? "on" : "off");
   hc["recompute"] = m.recompute;
   hc["recompute_group"] = m.recompute_group;
-  json::Value& moe = v["moe"];
+  Json& moe = v["moe"];
   moe["routed"] = m.moe.routed;
   moe["top_k"] = m.moe.top_k;
   moe["shared"] = m.moe.shared;
@@ -229,7 +229,7 @@ json::Value to_json(const TrainConfig& c) {
   moe["aux_loss"] = m.moe.aux_loss_weight;
   moe["z_loss"] = m.moe.z_loss_weight;
   moe["dense_layers"] = m.dense_layers;
-  json::Value& o = v["optim"];
+  Json& o = v["optim"];
   o["steps"] = c.optim.steps;
   o["batch_size"] = c.optim.batch_size;
   o["grad_accum"] = c.optim.grad_accum;
@@ -237,23 +237,21 @@ json::Value to_json(const TrainConfig& c) {
   o["min_lr"] = c.optim.min_lr;
   o["warmup"] = c.optim.warmup;
   o["schedule"] = c.optim.schedule;
-  json::Value at = json::Value::array();
-  for (double f : c.optim.step_at) at.push_back(f);
-  o["step_at"] = at;
+  o["step_at"] = c.optim.step_at;
   o["step_factor"] = c.optim.step_factor;
   o["weight_decay"] = c.optim.weight_decay;
   o["beta1"] = c.optim.beta1;
   o["beta2"] = c.optim.beta2;
   o["eps"] = c.optim.eps;
   o["grad_clip"] = c.optim.grad_clip;
-  json::Value& d = v["data"];
+  Json& d = v["data"];
   d["data"] = c.data.data;
   d["tokenizer"] = c.data.tokenizer;
   d["vocab_size"] = c.data.vocab_size;
   d["val_fraction"] = c.data.val_fraction;
   d["split"] = c.data.split;
   d["cache_dir"] = c.data.cache_dir;
-  json::Value& e = v["eval"];
+  Json& e = v["eval"];
   e["every"] = c.eval.every;
   e["batches"] = c.eval.batches;
   e["sample_tokens"] = c.eval.sample_tokens;
@@ -262,23 +260,20 @@ json::Value to_json(const TrainConfig& c) {
 
 namespace {
 template <class T>
-void read(const json::Value& obj, const char* key, T& out) {
-  const json::Value* v = obj.find(key);
+void read(const Json& obj, const char* key, T& out) {
+  const Json* v = json::find(obj, key);
   if (!v || v->is_null()) return;
-  if constexpr (std::is_same_v<T, std::string>) out = v->as_string();
-  else if constexpr (std::is_same_v<T, bool>) out = v->as_bool();
-  else if constexpr (std::is_integral_v<T>) out = static_cast<T>(v->as_int());
-  else out = static_cast<T>(v->as_number());
+  out = v->get<T>();
 }
 }  // namespace
 
-TrainConfig train_config_from_json(const json::Value& v) {
+TrainConfig train_config_from_json(const Json& v) {
   std::string name = "cpu-char";
   read(v, "preset", name);
   TrainConfig c = preset(name);
-  if (const json::Value* s = v.find("seed")) {
+  if (const Json* s = json::find(v, "seed")) {
     try {
-      c.seed = s->is_string() ? std::stoull(s->as_string()) : static_cast<uint64_t>(s->as_int());
+      c.seed = s->is_string() ? std::stoull(s->get<std::string>()) : s->get<uint64_t>();
     } catch (const std::logic_error&) {
       throw std::invalid_argument("config: seed is not a non-negative integer");
     }
@@ -286,7 +281,7 @@ TrainConfig train_config_from_json(const json::Value& v) {
   read(v, "device", c.device);
   read(v, "dtype", c.dtype);
   read(v, "log_every", c.log_every);
-  if (const json::Value* mj = v.find("model")) {
+  if (const Json* mj = json::find(v, "model")) {
     ModelConfig& m = c.model;
     read(*mj, "vocab_size", m.vocab_size);
     read(*mj, "block_size", m.block_size);
@@ -302,7 +297,7 @@ TrainConfig train_config_from_json(const json::Value& v) {
     read(*mj, "init_std", m.init_std);
     read(*mj, "norm_eps", m.norm_eps);
   }
-  if (const json::Value* hc = v.find("hc")) {
+  if (const Json* hc = json::find(v, "hc")) {
     SiteConfig& s = c.model.site;
     std::string kind = residual_kind_name(s.kind), gate = "sigmoid", collapse = "sum";
     read(*hc, "residual", kind);
@@ -323,7 +318,7 @@ TrainConfig train_config_from_json(const json::Value& v) {
     read(*hc, "recompute", c.model.recompute);
     read(*hc, "recompute_group", c.model.recompute_group);
   }
-  if (const json::Value* moe = v.find("moe")) {
+  if (const Json* moe = json::find(v, "moe")) {
     MoeConfig& m = c.model.moe;
     std::string router = "softmax";
     read(*moe, "routed", m.routed);
@@ -338,7 +333,7 @@ TrainConfig train_config_from_json(const json::Value& v) {
     read(*moe, "z_loss", m.z_loss_weight);
     read(*moe, "dense_layers", c.model.dense_layers);
   }
-  if (const json::Value* o = v.find("optim")) {
+  if (const Json* o = json::find(v, "optim")) {
     read(*o, "steps", c.optim.steps);
     read(*o, "batch_size", c.optim.batch_size);
     read(*o, "grad_accum", c.optim.grad_accum);
@@ -346,9 +341,8 @@ TrainConfig train_config_from_json(const json::Value& v) {
     read(*o, "min_lr", c.optim.min_lr);
     read(*o, "warmup", c.optim.warmup);
     read(*o, "schedule", c.optim.schedule);
-    if (const json::Value* at = o->find("step_at")) {
-      c.optim.step_at.clear();
-      for (const auto& f : at->as_array()) c.optim.step_at.push_back(f.as_number());
+    if (const Json* at = json::find(*o, "step_at")) {
+      c.optim.step_at = at->get<std::vector<double>>();
     }
     read(*o, "step_factor", c.optim.step_factor);
     read(*o, "weight_decay", c.optim.weight_decay);
@@ -357,7 +351,7 @@ TrainConfig train_config_from_json(const json::Value& v) {
     read(*o, "eps", c.optim.eps);
     read(*o, "grad_clip", c.optim.grad_clip);
   }
-  if (const json::Value* d = v.find("data")) {
+  if (const Json* d = json::find(v, "data")) {
     read(*d, "data", c.data.data);
     read(*d, "tokenizer", c.data.tokenizer);
     read(*d, "vocab_size", c.data.vocab_size);
@@ -365,7 +359,7 @@ TrainConfig train_config_from_json(const json::Value& v) {
     read(*d, "split", c.data.split);
     read(*d, "cache_dir", c.data.cache_dir);
   }
-  if (const json::Value* e = v.find("eval")) {
+  if (const Json* e = json::find(v, "eval")) {
     read(*e, "every", c.eval.every);
     read(*e, "batches", c.eval.batches);
     read(*e, "sample_tokens", c.eval.sample_tokens);

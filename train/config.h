@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "layers/transformer.h"
-#include "train/json.h"
+#include "train/json_io.h"
 
 namespace mhc {
 
@@ -66,8 +66,8 @@ SiteConfig::Fused parse_fused_mode(const std::string& name);  // auto | on | off
 TrainConfig preset(const std::string& name);
 std::vector<std::string> preset_names();
 
-json::Value to_json(const TrainConfig& c);
-TrainConfig train_config_from_json(const json::Value& v);  // missing keys keep the preset's defaults
+Json to_json(const TrainConfig& c);
+TrainConfig train_config_from_json(const Json& v);  // missing keys keep the preset's defaults
 
 // A two-column table of the resolved configuration, printed at start;
 // data_path is the file the corpus was read from (empty: not resolved).

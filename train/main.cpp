@@ -69,7 +69,7 @@ std::string resume_dir(int argc, char** argv) {
 TrainConfig load_run_config(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / "config.json").string();
   const std::string ckpt = (fs::path(run_dir) / "checkpoint.bin").string();
-  json::Value stored;
+  Json stored;
   try {
     if (!fs::exists(path)) throw std::runtime_error("no run in " + run_dir + " (missing " + path + ")");
     stored = json::parse_file(path);

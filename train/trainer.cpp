@@ -197,7 +197,7 @@ void Trainer::save(int64_t steps_done) {
   meta.optimizer_steps = optimizer_->steps_taken();
   const BatchSampler::State st = sampler_->state();
   meta.sampler_state = {st.rng_words[0], st.rng_words[1], st.rng_words[2], st.rng_words[3], st.batches_drawn};
-  meta.config_json = to_json(cfg_).dump();
+  meta.config_json = json::dump(to_json(cfg_));
   meta.last_val_loss = last_val_loss_;
   save_checkpoint(path_in(cfg_.run_dir, "checkpoint.bin"), checkpoint_tensors(), meta);
   last_saved_step_ = steps_done;
@@ -265,16 +265,16 @@ double Trainer::evaluate(std::vector<SiteGain>* gains) {
 
 void Trainer::evaluate_and_log(int64_t steps_done) {
   // Per-expert load (assignments) of the last training step.
-  json::Value load = json::Value::array();
+  Json load = Json::array();
   for (MoeFeedForward* moe : model_->moe_layers()) {
-    json::Value layer = json::Value::array();
+    Json layer = Json::array();
     for (int64_t l : moe->last_step_load()) layer.push_back(l);
     load.push_back(layer);
   }
   std::vector<SiteGain> gains;  // the Amax gain of every site's H_res, on the first evaluation batch
   last_val_loss_ = evaluate(&gains);
   if (steps_done == 0) initial_val_loss_ = last_val_loss_;
-  json::Value line;
+  Json line;
   line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
   // The most tensor memory held at once on the run's device since this session began.
@@ -291,11 +291,11 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
 namespace {
 
 // "a.b.c" → value, for every leaf of a JSON object.
-void flatten(const json::Value& v, const std::string& prefix, std::map<std::string, std::string>& out) {
+void flatten(const Json& v, const std::string& prefix, std::map<std::string, std::string>& out) {
   if (v.is_object()) {
-    for (const auto& [key, child] : v.as_object()) flatten(child, prefix.empty() ? key : prefix + "." + key, out);
+    for (const auto& [key, child] : v.items()) flatten(child, prefix.empty() ? key : prefix + "." + key, out);
   } else {
-    out[prefix] = v.dump();
+    out[prefix] = json::dump(v);
   }
 }
 
@@ -314,7 +314,7 @@ int64_t Trainer::restore() {
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
   if (!meta.config_json.empty()) {
     std::map<std::string, std::string> saved, now;
-    const json::Value saved_json = json::parse(meta.config_json, ckpt);
+    const Json saved_json = json::parse(meta.config_json, ckpt);
     flatten(saved_json, "", saved);
     flatten(to_json(cfg_), "", now);
     std::string diffs;
@@ -379,7 +379,7 @@ TrainResult Trainer::run() {
     }
   }
   backend_for(device_).reset_peak_memory();
-  write_file_atomically(path_in(cfg_.run_dir, "config.json"), to_json(cfg_).dump(2) + "\n",
+  write_file_atomically(path_in(cfg_.run_dir, "config.json"), json::dump(to_json(cfg_), 2) + "\n",
                         path_in(cfg_.run_dir, "config.json.tmp"));
   log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
   log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet);
@@ -432,7 +432,7 @@ TrainResult Trainer::run() {
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);
-    json::Value line;
+    Json line;
     line["step"] = step;
     line["loss"] = loss;
     line["lr"] = learning_rate(cfg_.optim, step);
