@@ -617,7 +617,7 @@ TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's c
   CHECK_THAT(r.output, Contains("r/config.json is damaged"));
   CHECK_THAT(r.output, Contains("resuming at step 2"));
   const mhc::Json rewritten = mhc::json::parse_file(config.string());
-  CHECK(rewritten.at("optim").at("steps").get<int64_t>() == 4);
+  CHECK(rewritten.at("optim.steps").get<int64_t>() == 4);
   const Result after = run_mhc("eval --run r", d.path);
   CHECK(after.code == 0);
   CHECK_THAT(after.output, !Contains("warning"));

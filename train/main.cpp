@@ -244,8 +244,8 @@ int main(int argc, char** argv) {
         throw std::runtime_error(fmt::format("{} was trained on {}, which is no longer there; pass eval --data "
                                              "with the file's new path",
                                              eval_run, c.data.data));
-      c.device = eval_device;
-      if (c.device == "cpu") c.dtype = "f32";  // bf16 is CUDA mixed precision; the CPU evaluates in f32
+      c.device = eval_device == "cuda" ? Device::cuda : Device::cpu;  // checked by CLI11 (cpu | cuda)
+      if (c.device == Device::cpu) c.dtype = DType::f32;  // bf16 is CUDA mixed precision; the CPU evaluates in f32
       RunOptions ro;
       ro.resume = true;  // an existing run: nothing in it is replaced
       ro.quiet = true;

@@ -27,6 +27,7 @@
 #include "train/progress.h"
 #include "train/run_plots.h"
 #include "train/schedule.h"
+#include "train/settings.h"
 
 namespace fs = std::filesystem;
 
@@ -125,7 +126,7 @@ class RunDirClaim {
 }  // namespace
 
 Trainer::Trainer(TrainConfig config, RunOptions options)
-    : cfg_(std::move(config)), opt_(options), device_(cfg_.device == "cuda" ? Device::cuda : Device::cpu),
+    : cfg_(std::move(config)), opt_(options), device_(cfg_.device),
       log_(std::make_unique<Log>()) {
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
@@ -144,7 +145,7 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
   cfg_.model.vocab_size = tokenizer_->vocab_size();
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
   model_->to(device_);
-  model_->set_compute_dtype(cfg_.dtype == "bf16" ? DType::bf16 : DType::f32);
+  model_->set_compute_dtype(cfg_.dtype);
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWConfig{cfg_.optim.beta1, cfg_.optim.beta2, cfg_.optim.eps, cfg_.optim.weight_decay});
   claim.keep();
@@ -157,7 +158,7 @@ void Trainer::load_data(std::string text) {
   if (opt_.resume && fs::exists(tok_path)) {
     tokenizer_ = Tokenizer::load(tok_path);
   } else {
-    if (cfg_.data.tokenizer == "char")
+    if (cfg_.data.tokenizer == TokenizerKind::Char)
       tokenizer_ = std::make_unique<CharTokenizer>(CharTokenizer::train(text));
     else
       tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
@@ -165,7 +166,7 @@ void Trainer::load_data(std::string text) {
   }
   const std::string cache = cfg_.data.cache_dir.empty() ? default_cache_dir() : cfg_.data.cache_dir;
   const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache);
-  split_ = cfg_.data.split == "tail" ? split_tail(tokens, cfg_.data.val_fraction)
+  split_ = cfg_.data.split == SplitKind::Tail ? split_tail(tokens, cfg_.data.val_fraction)
                                      : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
   const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
   for (const auto& [part, size] : {std::pair{"training", split_.train.size()}, std::pair{"validation", split_.val.size()}})
@@ -302,7 +303,7 @@ void flatten(const Json& v, const std::string& prefix, std::map<std::string, std
 // Settings a resumed run may change: how long it runs, how it reports, where
 // things live. Anything else would silently continue a different experiment.
 bool may_change_on_resume(const std::string& key) {
-  for (const char* k : {"optim.steps", "log_every", "run_dir", "data.cache_dir", "data.data", "device"})
+  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device", "debug.inject_nan"})
     if (key == k) return true;
   return key.rfind("eval.", 0) == 0;
 }
@@ -336,7 +337,7 @@ int64_t Trainer::restore() {
       resume_note_ = fmt::format(
           "--optim.steps changed from {} to {}: the {} schedule is recomputed for {} steps, so the learning rate "
           "at step {} becomes {:.3g} (it would have been {:.3g})",
-          before.optim.steps, cfg_.optim.steps, cfg_.optim.schedule, cfg_.optim.steps, meta.step,
+          before.optim.steps, cfg_.optim.steps, schedule_name(cfg_.optim.schedule), cfg_.optim.steps, meta.step,
           learning_rate(cfg_.optim, meta.step),
           meta.step < before.optim.steps ? learning_rate(before.optim, meta.step) : before.optim.min_lr);
     }
