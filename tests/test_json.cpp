@@ -40,7 +40,7 @@ json::ParseError parse_error(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("doubles round-trip bit for bit in shortest form; NaN and infinities become null", "[json]") {
+TEST_CASE("doubles round-trip bit for bit in shortest form, NaN and infinities become null", "[json]") {
   CHECK(json::dump(Json(0.1)) == "0.1");
   CHECK(json::dump(Json(-2.5e-7)).size() <= 8);  // shortest form, not %.17g padding
   CHECK(json::dump(Json(int64_t{9007199254740993})) == "9007199254740993");  // integers stay integers
@@ -65,7 +65,7 @@ TEST_CASE("doubles round-trip bit for bit in shortest form; NaN and infinities b
   CHECK(json::dump(line) == R"({"step":10,"loss":null,"grad_norm":null})");  // and in insertion order
 }
 
-TEST_CASE("parse errors give file:line:column; duplicate keys are refused", "[json]") {
+TEST_CASE("parse errors give file:line:column, and duplicate keys are refused", "[json]") {
   struct Case {
     std::string text;
     size_t line, column;
