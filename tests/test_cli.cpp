@@ -19,7 +19,7 @@
 #include "test_helpers.h"
 #include "test_files.h"
 #include "train/checkpoint.h"
-#include "train/json.h"
+#include "train/json_io.h"
 #include "train/metrics.h"
 
 namespace fs = std::filesystem;
@@ -616,8 +616,8 @@ TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's c
   CHECK(r.code == 0);
   CHECK_THAT(r.output, Contains("r/config.json is damaged"));
   CHECK_THAT(r.output, Contains("resuming at step 2"));
-  const mhc::json::Value rewritten = mhc::json::parse_file(config.string());
-  CHECK(rewritten.at("optim").at("steps").as_int() == 4);
+  const mhc::Json rewritten = mhc::json::parse_file(config.string());
+  CHECK(rewritten.at("optim.steps").get<int64_t>() == 4);
   const Result after = run_mhc("eval --run r", d.path);
   CHECK(after.code == 0);
   CHECK_THAT(after.output, !Contains("warning"));
@@ -665,8 +665,8 @@ TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plot
   const std::string clean = read_bytes(metrics);
   CHECK(clean.find('\0') == std::string::npos);
   std::vector<double> steps, evals;
-  for (const mhc::json::Value& v : mhc::json::parse_lines(clean))  // strict: any damage would throw
-    (v.contains("val_loss") ? evals : steps).push_back(v.at("step").as_number());
+  for (const mhc::Json& v : mhc::json::parse_lines(clean))  // strict: any damage would throw
+    (v.contains("val_loss") ? evals : steps).push_back(v.at("step").get<double>());
   CHECK(steps == std::vector<double>{0, 2, 3, 4, 5});
   CHECK(evals == std::vector<double>{0, 2, 4, 6});
   const Result again = run_mhc("plot r --out charts", d.path);

@@ -190,8 +190,8 @@ namespace {
 std::vector<double> train(bool recompute, int64_t& peak_bytes) {
   const mhc::test::TempDir dir;
   TrainConfig c = mhc::test::synthetic_run_config(dir.path, "cpu-char");
-  c.device = "cuda";
-  c.dtype = "bf16";
+  c.device = Device::cuda;
+  c.dtype = DType::bf16;
   c.model.layers = 4;
   c.model.width = 128;
   c.model.block_size = 64;

@@ -156,8 +156,8 @@ namespace {
 TrainConfig trainer_config(const fs::path& dir, ResidualKind kind, int64_t n, const std::string& device,
                            const std::string& dtype) {
   TrainConfig c = mhc::test::synthetic_run_config(dir, "tiny-moe");
-  c.device = device;
-  c.dtype = dtype;
+  c.device = device == "cuda" ? Device::cuda : Device::cpu;
+  c.dtype = dtype == "bf16" ? DType::bf16 : DType::f32;
   c.model.layers = 2;
   c.model.width = 64;
   c.model.heads = 4;

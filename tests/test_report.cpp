@@ -19,7 +19,7 @@
 
 #include "test_files.h"
 #include "train/heatmap.h"
-#include "train/json.h"
+#include "train/json_io.h"
 #include "train/plot.h"
 #include "train/report.h"
 
@@ -69,25 +69,25 @@ struct FakeRun {
   std::string id() const { return fmt::format("{}-s{}", variant, seed); }
 };
 
-json::Value matrix(int n, double diag) {
-  json::Value rows = json::Value::array();
+Json matrix(int n, double diag) {
+  Json rows = Json::array();
   for (int i = 0; i < n; ++i) {
-    json::Value row = json::Value::array();
+    Json row = Json::array();
     for (int j = 0; j < n; ++j) row.push_back(i == j ? diag : (1.0 - diag) / std::max(n - 1, 1));
     rows.push_back(row);
   }
   return rows;
 }
 
-json::Value eval_line(const FakeRun& r, int step, double val, double gain, double min_col) {
-  json::Value line;
+Json eval_line(const FakeRun& r, int step, double val, double gain, double min_col) {
+  Json line;
   line["step"] = step;
   line["val_loss"] = val;
-  line["expert_load"] = json::Value::array();
+  line["expert_load"] = Json::array();
   line["peak_bytes"] = 3 * 1048576;
-  json::Value a;
+  Json a;
   a["order"] = "max over rows/columns per token, then mean over tokens";
-  const auto pair = [](double x, double y) { return json::Value::array({x, y}); };
+  const auto pair = [](double x, double y) { return Json::array({x, y}); };
   a["forward"] = pair(gain, 1.0);
   a["backward"] = pair(gain, 1.0);
   a["composite_forward"] = pair(gain, 1.0);
@@ -96,8 +96,8 @@ json::Value eval_line(const FakeRun& r, int step, double val, double gain, doubl
   a["min_col_sum"] = pair(1.0, 1.0);
   a["composite_min_row_sum"] = pair(1.0, 1.0);
   a["composite_min_col_sum"] = pair(1.0, min_col);
-  a["mean_h_res"] = json::Value::array({matrix(r.streams, 0.7), matrix(r.streams, 0.6)});
-  a["mean_composite"] = json::Value::array({matrix(r.streams, 0.5), matrix(r.streams, 0.6)});
+  a["mean_h_res"] = Json::array({matrix(r.streams, 0.7), matrix(r.streams, 0.6)});
+  a["mean_composite"] = Json::array({matrix(r.streams, 0.5), matrix(r.streams, 0.6)});
   line["amax"] = a;
   return line;
 }
@@ -108,29 +108,29 @@ void write_run(const fs::path& sweep, const FakeRun& r) {
   fs::create_directories(dir);
   std::string text;
   const int last = r.diverged_at >= 0 ? r.diverged_at : 60;
-  text += eval_line(r, 0, 4.0, 1.0, 1.0).dump() + "\n";
+  text += json::dump(eval_line(r, 0, 4.0, 1.0, 1.0)) + "\n";
   for (int step = 0; step < last; ++step) {
-    json::Value t;
+    Json t;
     t["step"] = step;
     t["loss"] = std::find(r.spikes.begin(), r.spikes.end(), step) != r.spikes.end() ? 3.0 : 2.0;
     t["lr"] = 1e-3;
     t["grad_norm"] = step == 5 ? 4.5 : 1.0;
     t["tokens_per_s"] = 1000.0;
     t["ms_per_step"] = step < 10 ? 100.0 : r.ms;
-    text += t.dump() + "\n";
+    text += json::dump(t) + "\n";
     if (step == 20 && r.nul_line) text += std::string(40, '\0') + "\n";
-    if (step + 1 == 30) text += eval_line(r, 30, r.val_mid, r.gain_mid, 1.0).dump() + "\n";
-    if (step + 1 == 60) text += eval_line(r, 60, r.val_final, r.gain_final, r.min_col).dump() + "\n";
+    if (step + 1 == 30) text += json::dump(eval_line(r, 30, r.val_mid, r.gain_mid, 1.0)) + "\n";
+    if (step + 1 == 60) text += json::dump(eval_line(r, 60, r.val_final, r.gain_final, r.min_col)) + "\n";
   }
   if (r.truncated_tail) text += R"({"step":60,"loss":2.0,"lr")";
   test::write_bytes(dir / "metrics.jsonl", text);
   if (!r.outcome.empty()) {
-    json::Value o;
+    Json o;
     o["status"] = r.outcome;
     o["step"] = r.outcome == "diverged" ? r.diverged_at : 60;
     o["reason"] = r.outcome == "diverged" ? "loss is NaN at step 45" : "";
     o["wall_s"] = 12.5;
-    test::write_bytes(dir / "outcome.json", o.dump(2));
+    test::write_bytes(dir / "outcome.json", json::dump(o, 2));
   }
 }
 
@@ -168,39 +168,39 @@ std::vector<FakeRun> standard_runs() {
 }
 
 void write_sweep(const fs::path& sweep, const std::vector<FakeRun>& runs) {
-  json::Value s;
+  Json s;
   s["name"] = "test-sweep";
-  s["spec"] = json::Value::object();
-  json::Value axes = json::Value::array();
-  json::Value a1, a2, a3;
-  a1["flag"] = "residual", a1["values"] = json::Value::array({"residual", "hc", "mhc"});
-  a2["flag"] = "seed", a2["values"] = json::Value::array({1, 2, 3});
-  a3["flag"] = "model.blocks", a3["values"] = json::Value::array({2});
+  s["spec"] = Json::object();
+  Json axes = Json::array();
+  Json a1, a2, a3;
+  a1["flag"] = "residual", a1["values"] = Json::array({"residual", "hc", "mhc"});
+  a2["flag"] = "seed", a2["values"] = Json::array({1, 2, 3});
+  a3["flag"] = "model.blocks", a3["values"] = Json::array({2});
   axes.push_back(a1), axes.push_back(a2), axes.push_back(a3);
   s["axes"] = axes;
-  json::Value list = json::Value::array();
+  Json list = Json::array();
   for (const FakeRun& r : runs) {
-    json::Value p;
+    Json p;
     p["id"] = r.id();
     p["group"] = "blocks2";
     p["variant"] = r.variant;
     p["residual"] = r.kind;
     p["streams"] = r.streams;
     p["seed"] = std::stoi(r.seed);
-    json::Value settings;
+    Json settings;
     settings["model.blocks"] = 2;
     settings["residual"] = r.kind;
     settings["seed"] = std::stoi(r.seed);
     p["settings"] = settings;
     p["steps"] = 60;
     p["warmup"] = 5;
-    p["args"] = json::Value::array({"--preset", "tiny"});
+    p["args"] = Json::array({"--preset", "tiny"});
     list.push_back(p);
     write_run(sweep, r);
   }
   s["runs"] = list;
   fs::create_directories(sweep);
-  test::write_bytes(sweep / "sweep.json", s.dump(2));
+  test::write_bytes(sweep / "sweep.json", json::dump(s, 2));
 }
 
 // The table row (a line of report.md) that starts with "| <variant>".

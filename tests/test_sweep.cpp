@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "test_files.h"
-#include "train/json.h"
+#include "train/json_io.h"
 #include "train/metrics.h"
 #include "train/sweep.h"
 
@@ -20,19 +20,19 @@ namespace {
 
 // A model that trains in a fraction of a second on the synthetic corpus,
 // without the flags in `drop` (which an axis sets).
-json::Value tiny_base(const std::string& cache, const std::vector<std::string>& drop = {}) {
-  const json::Value all = json::parse(R"({"data": "synthetic:addition", "model.blocks": 1, "model.width": 16,
+Json tiny_base(const std::string& cache, const std::vector<std::string>& drop = {}) {
+  const Json all = json::parse(R"({"data": "synthetic:addition", "model.blocks": 1, "model.width": 16,
     "model.heads": 2, "model.block_size": 16, "optim.batch_size": 4, "optim.steps": 24, "optim.warmup": 4,
     "optim.lr": 0.01, "eval.every": 8, "eval.batches": 2, "eval.sample_tokens": 0, "data.cache_dir": ")" +
                                       cache + "\"}");
-  json::Value base = json::Value::object();
-  for (const auto& [flag, value] : all.as_object())
+  Json base = Json::object();
+  for (const auto& [flag, value] : all.items())
     if (std::find(drop.begin(), drop.end(), flag) == drop.end()) base[flag] = value;
   return base;
 }
 
-SweepSpec spec_of(const std::string& axes, const json::Value& base, const std::string& name = "study") {
-  json::Value v;
+SweepSpec spec_of(const std::string& axes, const Json& base, const std::string& name = "study") {
+  Json v;
   v["base"] = base;
   v["axes"] = json::parse(axes);
   return parse_sweep_spec(v, name, name + ".json");
@@ -43,10 +43,10 @@ SweepSpec bad_spec(const std::string& text) { return parse_sweep_spec(json::pars
 // Everything a run's metrics say except wall-clock timings.
 std::string metrics_without_timing(const fs::path& run_dir) {
   std::string out;
-  for (json::Value v : json::parse_lines_file((run_dir / "metrics.jsonl").string())) {
+  for (Json v : json::parse_lines_file((run_dir / "metrics.jsonl").string())) {
     for (const char* timing : {"ms_per_step", "tokens_per_s"})
-      if (json::Value* t = v.as_object().find(timing)) *t = json::Value();
-    out += v.dump() + "\n";
+      if (Json* t = json::find(v, timing)) *t = Json();
+    out += json::dump(v) + "\n";
   }
   return out;
 }
@@ -116,12 +116,12 @@ TEST_CASE("sweep grid: ids, order and settings", "[sweep]") {
   CHECK(runs[3].config.model.site.streams == 4);
   CHECK(runs[3].config.optim.steps == 24);  // from the base
   CHECK(runs[3].config.run_dir == (fs::path("out") / "study" / "lr0.003-nostatic-mhc-n4-s2").string());
-  const json::Value j = sweep_json(s, runs);
-  CHECK(j.at("name").as_string() == "study");
-  CHECK(j.at("runs").as_array().size() == 4);
-  CHECK(j.at("runs").as_array()[1].at("variant").as_string() == "mhc-n4");
-  CHECK(j.at("runs").as_array()[1].at("settings").at("seed").as_number() == 1);
-  CHECK(j.at("axes").as_array()[2].at("flag").as_string() == "optim.lr");
+  const Json j = sweep_json(s, runs);
+  CHECK(j.at("name").get<std::string>() == "study");
+  CHECK(j.at("runs").size() == 4);
+  CHECK(j.at("runs")[1].at("variant").get<std::string>() == "mhc-n4");
+  CHECK(j.at("runs")[1].at("settings").at("seed").get<double>() == 1);
+  CHECK(j.at("axes")[2].at("flag").get<std::string>() == "optim.lr");
   CHECK(j.at("spec") == s.source);
 }
 
@@ -137,9 +137,9 @@ TEST_CASE("sweep: a re-run skips ended runs, and a changed spec needs --overwrit
   CHECK(first.skipped == 0);
   const fs::path root = d.path / "sweeps" / "study";
   CHECK(fs::exists(root / "sweep.json"));
-  const json::Value outcome = json::parse_file((root / "mhc-n4-s1337" / "outcome.json").string());
-  CHECK(outcome.at("status").as_string() == "finished");
-  CHECK(outcome.at("step").as_number() == 24);
+  const Json outcome = json::parse_file((root / "mhc-n4-s1337" / "outcome.json").string());
+  CHECK(outcome.at("status").get<std::string>() == "finished");
+  CHECK(outcome.at("step").get<double>() == 24);
   const std::string before = metrics_without_timing(root / "mhc-n4-s1337");
 
   const SweepSummary again = run_sweep(s, o);
@@ -214,12 +214,12 @@ TEST_CASE("sweep: a diverged run is recorded with its step and the sweep goes on
   CHECK(r.diverged == 1);
   CHECK(r.finished == 1);
   const fs::path root = d.path / "sweeps" / "study";
-  const json::Value bad = json::parse_file((root / "inject_nan13-hc-n4-s1337" / "outcome.json").string());
-  CHECK(bad.at("status").as_string() == "diverged");
-  CHECK(bad.at("step").as_number() == 13);
-  CHECK_THAT(bad.at("reason").as_string(), Contains("the loss became nan at step 13"));
-  const json::Value good = json::parse_file((root / "inject_nan_1-hc-n4-s1337" / "outcome.json").string());
-  CHECK(good.at("status").as_string() == "finished");
+  const Json bad = json::parse_file((root / "inject_nan13-hc-n4-s1337" / "outcome.json").string());
+  CHECK(bad.at("status").get<std::string>() == "diverged");
+  CHECK(bad.at("step").get<double>() == 13);
+  CHECK_THAT(bad.at("reason").get<std::string>(), Contains("the loss became nan at step 13"));
+  const Json good = json::parse_file((root / "inject_nan_1-hc-n4-s1337" / "outcome.json").string());
+  CHECK(good.at("status").get<std::string>() == "finished");
   // A re-run does not try the diverged run again.
   CHECK(run_sweep(s, o).skipped == 2);
 }
@@ -231,14 +231,14 @@ TEST_CASE("sweep: a loss that climbs above the untrained model's after warmup co
   o.quiet = true;
   o.report = false;
   // A learning rate far too high, without clipping: the loss climbs past its start.
-  json::Value base = tiny_base(d.file("cache"), {"optim.lr"});
+  Json base = tiny_base(d.file("cache"), {"optim.lr"});
   base["optim.grad_clip"] = 0;
   const SweepSpec s = spec_of(R"({"optim.lr": [3.0]})", base);
   const SweepSummary r = run_sweep(s, o);
   REQUIRE(r.diverged == 1);
-  const json::Value out = json::parse_file((d.path / "sweeps" / "study" / "lr3-residual-s1337" / "outcome.json").string());
-  CHECK(out.at("step").as_number() >= 4);  // not before warmup ends
+  const Json out = json::parse_file((d.path / "sweeps" / "study" / "lr3-residual-s1337" / "outcome.json").string());
+  CHECK(out.at("step").get<double>() >= 4);  // not before warmup ends
   const RunMetrics m = read_run_metrics((d.path / "sweeps" / "study" / "lr3-residual-s1337").string());
-  INFO(out.at("reason").as_string());
-  CHECK(out.at("reason").as_string().find("more than 2 % above the untrained model's") != std::string::npos);
+  INFO(out.at("reason").get<std::string>());
+  CHECK(out.at("reason").get<std::string>().find("more than 2 % above the untrained model's") != std::string::npos);
 }

@@ -123,7 +123,7 @@ TEST_CASE("the memory check refuses a run that cannot fit, naming the flags and 
   CHECK(e.tokens == 4 * 16);
   CHECK(e.activation_bytes > 4 * e.tokens * 2 * 2 * 4 * 32);  // at least the stream states of both blocks
   TrainConfig bpe = c;
-  bpe.data.tokenizer = "bpe";
+  bpe.data.tokenizer = TokenizerKind::Bpe;
   bpe.data.vocab_size = 1000;
   CHECK(estimate_memory(bpe).parameters == estimate_memory(c).parameters + 2 * 999 * 32);  // embedding and head
 
@@ -142,7 +142,7 @@ TEST_CASE("the memory check refuses a run that cannot fit, naming the flags and 
                                       "--model.block_size 4096 = 1.68e+07 tokens) needs at least") &&
                         Catch::Contains("this machine has 953.7 MiB of memory"));
   // On CUDA only the weights' first copy is on the host.
-  c.device = "cuda";
+  c.device = Device::cuda;
   CHECK_NOTHROW(check_fits_in_memory(c, 1e9));
   CHECK_THROWS_WITH(check_fits_in_memory(c, 1e3), Catch::Contains("as f32 weights (4 bytes each)"));
   CHECK(format_bytes(512) == "512 bytes");
@@ -165,7 +165,7 @@ TEST_CASE("metrics writer: a full disk is reported with the file and the reason,
   }
   const std::string path = (disk.path() / "metrics.jsonl").string();
   MetricsWriter writer(path);
-  json::Value line;
+  Json line;
   line["step"] = 1;
   line["note"] = std::string(300, 'x');  // 16 KiB is not a whole number of lines: the last one is cut
   size_t written = 0;
@@ -177,7 +177,7 @@ TEST_CASE("metrics writer: a full disk is reported with the file and the reason,
   }
   CHECK(written > 10);
   const std::string bytes = mhc::test::read_bytes(path);
-  CHECK(bytes.size() == written * (line.dump().size() + 1));  // no half line after the last whole one
+  CHECK(bytes.size() == written * (json::dump(line).size() + 1));  // no half line after the last whole one
   CHECK(json::parse_lines(bytes).size() == written);
   CHECK_NOTHROW(writer.close());
 }

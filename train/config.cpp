@@ -7,6 +7,7 @@
 
 #include "kernels/sinkhorn_contract.h"
 #include "layers/config_checks.h"
+#include "train/settings.h"
 
 namespace mhc {
 
@@ -28,13 +29,6 @@ ModelConfig char_model(int64_t layers, int64_t width, int64_t heads, int64_t blo
 }
 
 }  // namespace
-
-SiteConfig::Fused parse_fused_mode(const std::string& name) {
-  if (name == "auto") return SiteConfig::Fused::Auto;
-  if (name == "on" || name == "true") return SiteConfig::Fused::On;
-  if (name == "off" || name == "false") return SiteConfig::Fused::Off;
-  throw std::invalid_argument("--hc.fused: expected auto, on or off, not '" + name + "'");
-}
 
 std::vector<std::string> preset_names() { return {"cpu-char", "shakespeare-char", "tiny-moe", "moe-1280"}; }
 
@@ -75,7 +69,7 @@ TrainConfig preset(const std::string& name) {
     c.model.moe.top_k = 2;
     c.model.moe.shared = 1;
     c.model.moe.expert_hidden = 896;
-    c.data.tokenizer = "bpe";
+    c.data.tokenizer = TokenizerKind::Bpe;
     c.data.vocab_size = 4096;
     c.optim.batch_size = 8;
     c.optim.steps = 2000;
@@ -98,320 +92,67 @@ std::string TrainConfig::default_run_dir() const {
 }
 
 void TrainConfig::validate() const {
-  // Sizes are bounded (ModelConfig::kMax*) so that no product of them can
-  // overflow; counts of steps and batches likewise.
-  constexpr int64_t kMaxSteps = 1'000'000'000'000, kMaxBatch = 1 << 16;
-  const ModelConfig& M = model;
-  if (device != "cpu" && device != "cuda") bad("--device", "must be cpu or cuda, not '" + device + "'");
-  if (dtype != "f32" && dtype != "bf16") bad("--dtype", "must be f32 or bf16, not '" + dtype + "'");
-  if (dtype == "bf16" && device != "cuda") bad("--dtype", "bf16 needs --device cuda (the CPU computes in f32)");
-  if (M.site.streams < 1) bad("--streams", "must be at least 1 (got " + std::to_string(M.site.streams) + ")");
-  if (M.site.kind == ResidualKind::Residual && M.site.streams != 1)
-    bad("--streams", "the plain residual has exactly 1 stream; use --residual hc or mhc for " +
-                         std::to_string(M.site.streams));
-  if (M.site.kind == ResidualKind::MHC && M.site.streams > kSinkhornMaxN)
-    bad("--streams", "mHC takes at most " + std::to_string(kSinkhornMaxN) + " streams (got " +
-                         std::to_string(M.site.streams) + ")");
-  int_in("--streams", M.site.streams, 1, ModelConfig::kMaxHcStreams);
-  int_in("--hc.sinkhorn_iters", M.site.sinkhorn_iters, 1, kSinkhornMaxIters);  // the bound of every device
-  finite_in("--hc.alpha_init", M.site.alpha_init, 0, 10);
-  finite_in("--hc.phi_init_std", M.site.phi_init_std, 0, 10);
-  finite_in("hc.scale_init", M.site.hc_scale_init, 0, 10);  // config.json only
-  if (M.recompute && M.site.kind != ResidualKind::MHC) bad("--hc.recompute", "is for mHC (--residual mhc)");
-  if (M.recompute && M.site.fused == SiteConfig::Fused::Off)
-    bad("--hc.recompute", "needs the fused mHC kernels (not --hc.fused off)");
-  if (M.recompute && M.site.fused == SiteConfig::Fused::Auto && device == "cpu")
-    bad("--hc.recompute", "needs the fused mHC kernels, which the CPU uses only with --hc.fused on");
-  int_in("--hc.recompute_group", M.recompute_group, 0, 2 * ModelConfig::kMaxBlocks);
-  int_in("--model.blocks", M.layers, 1, ModelConfig::kMaxBlocks);
-  int_in("--model.width", M.width, 2, ModelConfig::kMaxWidth);
-  int_in("--model.heads", M.heads, 1, M.width);
-  if (M.width % M.heads != 0)
-    bad("--model.heads", std::to_string(M.width) + " is not divisible by " + std::to_string(M.heads));
-  if ((M.width / M.heads) % 2) bad("--model.heads", "the head size C/heads must be even (RoPE)");
-  int_in("--model.block_size", M.block_size, 2, ModelConfig::kMaxBlockSize);
-  if (M.ffn != "gelu" && M.ffn != "swiglu" && M.ffn != "moe")
-    bad("--model.ffn", "must be gelu, swiglu or moe, not '" + M.ffn + "'");
-  int_in("--model.ffn_hidden", M.ffn_hidden, 0, ModelConfig::kMaxHidden);
-  finite_in("--model.dropout", M.dropout, 0, 1, Ends::open_above);
-  finite_in("--model.attn_dropout", M.attn_dropout, 0, 1, Ends::open_above);
-  finite_in("model.rope_base", M.rope_base, 1, 1e12, Ends::open_below);  // config.json only
-  finite_in("model.init_std", M.init_std, 0, 10);
-  finite_in("model.norm_eps", M.norm_eps, 0, 1, Ends::open_below);
-  int_in("--moe.routed", M.moe.routed, 1, ModelConfig::kMaxExperts);
-  if (M.moe.top_k < 1 || M.moe.top_k > M.moe.routed)
-    bad("--moe.top_k", std::to_string(M.moe.top_k) + " must be between 1 and the " + std::to_string(M.moe.routed) +
-                           " routed experts");
-  int_in("--moe.shared", M.moe.shared, 0, ModelConfig::kMaxExperts);
-  int_in("--moe.hidden", M.moe.expert_hidden, 0, ModelConfig::kMaxHidden);
-  int_in("--moe.dense_layers", M.dense_layers, 0, M.layers);
-  finite_in("--moe.bias_rate", M.moe.bias_rate, 0, 1);
-  finite_in("--moe.aux_loss", M.moe.aux_loss_weight, 0, 100);
-  finite_in("--moe.z_loss", M.moe.z_loss_weight, 0, 100);
-  int_in("--optim.steps", optim.steps, 1, kMaxSteps);
-  int_in("--optim.batch_size", optim.batch_size, 1, kMaxBatch);
-  int_in("--optim.grad_accum", optim.grad_accum, 1, kMaxBatch);
-  if (!(optim.lr > 0)) bad("--optim.lr", "must be positive (got " + fmt::format("{}", optim.lr) + ")");
-  finite_in("--optim.lr", optim.lr, 0, 10, Ends::open_below);
-  finite_in("--optim.min_lr", optim.min_lr, 0, optim.lr);
-  int_in("--optim.warmup", optim.warmup, 0, kMaxSteps);
-  if (optim.schedule != "cosine" && optim.schedule != "step" && optim.schedule != "constant")
-    bad("--optim.schedule", "must be cosine, step or constant, not '" + optim.schedule + "'");
-  for (double f : optim.step_at) finite_in("optim.step_at", f, 0, 1);  // config.json only
-  finite_in("optim.step_factor", optim.step_factor, 0, 10, Ends::open_below);
-  finite_in("--optim.weight_decay", optim.weight_decay, 0, 10);
-  finite_in("--optim.beta1", optim.beta1, 0, 1, Ends::open_above);
-  finite_in("--optim.beta2", optim.beta2, 0, 1, Ends::open_above);
-  finite_in("--optim.eps", optim.eps, 0, 1, Ends::open_below);
-  finite_in("--optim.grad_clip", optim.grad_clip, 0, 1e9);  // 0 disables clipping
-  if (data.tokenizer != "char" && data.tokenizer != "bpe")
-    bad("--data.tokenizer", "must be char or bpe, not '" + data.tokenizer + "'");
-  if (data.tokenizer == "bpe" && data.vocab_size < 257) bad("--data.vocab_size", "a byte-level BPE needs more than 256");
-  int_in("--data.vocab_size", data.vocab_size, 1, ModelConfig::kMaxVocab);
-  finite_in("--data.val_fraction", data.val_fraction, 0, 1, Ends::open);
-  if (data.split != "tail" && data.split != "chunks") bad("--data.split", "must be tail or chunks, not '" + data.split + "'");
-  int_in("--eval.every", eval.every, 1, kMaxSteps);
-  int_in("--eval.batches", eval.batches, 1, kMaxBatch);
-  int_in("--eval.sample_tokens", eval.sample_tokens, 0, 1 << 24);
-  int_in("--log_every", log_every, 1, kMaxSteps);
-  int_in("--debug.inject_nan", inject_nan_at, -1, kMaxSteps);
+  // Each setting's own range (train/settings.cpp), in declaration order, then
+  // what combines several.
+  for (const Setting& s : settings()) s.check(*this);
+  if (dtype == DType::bf16 && device != Device::cuda) bad("--dtype", "bf16 needs --device cuda (the CPU computes in f32)");
+  if (model.width % model.heads != 0)
+    bad("--model.heads", std::to_string(model.width) + " is not divisible by " + std::to_string(model.heads));
+  if ((model.width / model.heads) % 2) bad("--model.heads", "the head size C/heads must be even (RoPE)");
   // Everything else the model itself checks (its vocabulary comes from the tokenizer later).
   ModelConfig m = model;
   if (m.vocab_size < 1) m.vocab_size = 1;
   m.validate();
 }
 
-// ---- JSON ------------------------------------------------------------------------
+// ---- JSON: one key per setting, named as its flag ---------------------------------
 
-json::Value to_json(const TrainConfig& c) {
-  json::Value v;
-  v["preset"] = c.preset;
-  v["seed"] = std::to_string(c.seed);  // a string: seeds may exceed 2^53
-  v["device"] = c.device;
-  v["dtype"] = c.dtype;
-  v["log_every"] = c.log_every;
-  const ModelConfig& m = c.model;
-  json::Value& mj = v["model"];
-  mj["vocab_size"] = m.vocab_size;
-  mj["block_size"] = m.block_size;
-  mj["blocks"] = m.layers;
-  mj["width"] = m.width;
-  mj["heads"] = m.heads;
-  mj["ffn"] = m.ffn;
-  mj["ffn_hidden"] = m.ffn_hidden;
-  mj["dropout"] = m.dropout;
-  mj["attn_dropout"] = m.attn_dropout;
-  mj["rope_base"] = m.rope_base;
-  mj["tie_embeddings"] = m.tie_embeddings;
-  mj["init_std"] = m.init_std;
-  mj["norm_eps"] = m.norm_eps;
-  json::Value& hc = v["hc"];
-  hc["residual"] = residual_kind_name(m.site.kind);
-  hc["streams"] = m.site.streams;
-  hc["dynamic"] = m.site.hc_dynamic;
-  hc["scale_init"] = m.site.hc_scale_init;
-  hc["sinkhorn_iters"] = m.site.sinkhorn_iters;
-  hc["alpha_init"] = m.site.alpha_init;
-  hc["phi_init_std"] = m.site.phi_init_std;
-  hc["gate"] = m.site.gate == PrePostGate::Sigmoid ? "sigmoid" : "fixed";
-  hc["collapse"] = m.collapse == CollapseMode::Sum ? "sum" : "learned";
-  hc["fused"] = m.site.fused == SiteConfig::Fused::Auto ? "auto" : (m.site.fused == SiteConfig::Fused::On ? "on" : "off");
-  hc["recompute"] = m.recompute;
-  hc["recompute_group"] = m.recompute_group;
-  json::Value& moe = v["moe"];
-  moe["routed"] = m.moe.routed;
-  moe["top_k"] = m.moe.top_k;
-  moe["shared"] = m.moe.shared;
-  moe["hidden"] = m.moe.expert_hidden;
-  moe["router"] = m.moe.router == RouterKind::Softmax ? "softmax" : "sigmoid";
-  moe["balance"] = m.moe.bias_balance;
-  moe["bias_rate"] = m.moe.bias_rate;
-  moe["aux_loss"] = m.moe.aux_loss_weight;
-  moe["z_loss"] = m.moe.z_loss_weight;
-  moe["dense_layers"] = m.dense_layers;
-  json::Value& o = v["optim"];
-  o["steps"] = c.optim.steps;
-  o["batch_size"] = c.optim.batch_size;
-  o["grad_accum"] = c.optim.grad_accum;
-  o["lr"] = c.optim.lr;
-  o["min_lr"] = c.optim.min_lr;
-  o["warmup"] = c.optim.warmup;
-  o["schedule"] = c.optim.schedule;
-  json::Value at = json::Value::array();
-  for (double f : c.optim.step_at) at.push_back(f);
-  o["step_at"] = at;
-  o["step_factor"] = c.optim.step_factor;
-  o["weight_decay"] = c.optim.weight_decay;
-  o["beta1"] = c.optim.beta1;
-  o["beta2"] = c.optim.beta2;
-  o["eps"] = c.optim.eps;
-  o["grad_clip"] = c.optim.grad_clip;
-  json::Value& d = v["data"];
-  d["data"] = c.data.data;
-  d["tokenizer"] = c.data.tokenizer;
-  d["vocab_size"] = c.data.vocab_size;
-  d["val_fraction"] = c.data.val_fraction;
-  d["split"] = c.data.split;
-  d["cache_dir"] = c.data.cache_dir;
-  json::Value& e = v["eval"];
-  e["every"] = c.eval.every;
-  e["batches"] = c.eval.batches;
-  e["sample_tokens"] = c.eval.sample_tokens;
+Json to_json(const TrainConfig& c) {
+  Json v = Json::object();
+  for (const Setting& s : settings())
+    if (s.saved) v[s.name] = s.get(c);
   return v;
 }
 
-namespace {
-template <class T>
-void read(const json::Value& obj, const char* key, T& out) {
-  const json::Value* v = obj.find(key);
-  if (!v || v->is_null()) return;
-  if constexpr (std::is_same_v<T, std::string>) out = v->as_string();
-  else if constexpr (std::is_same_v<T, bool>) out = v->as_bool();
-  else if constexpr (std::is_integral_v<T>) out = static_cast<T>(v->as_int());
-  else out = static_cast<T>(v->as_number());
-}
-}  // namespace
-
-TrainConfig train_config_from_json(const json::Value& v) {
-  std::string name = "cpu-char";
-  read(v, "preset", name);
-  TrainConfig c = preset(name);
-  if (const json::Value* s = v.find("seed")) {
-    try {
-      c.seed = s->is_string() ? std::stoull(s->as_string()) : static_cast<uint64_t>(s->as_int());
-    } catch (const std::logic_error&) {
-      throw std::invalid_argument("config: seed is not a non-negative integer");
-    }
-  }
-  read(v, "device", c.device);
-  read(v, "dtype", c.dtype);
-  read(v, "log_every", c.log_every);
-  if (const json::Value* mj = v.find("model")) {
-    ModelConfig& m = c.model;
-    read(*mj, "vocab_size", m.vocab_size);
-    read(*mj, "block_size", m.block_size);
-    read(*mj, "blocks", m.layers);
-    read(*mj, "width", m.width);
-    read(*mj, "heads", m.heads);
-    read(*mj, "ffn", m.ffn);
-    read(*mj, "ffn_hidden", m.ffn_hidden);
-    read(*mj, "dropout", m.dropout);
-    read(*mj, "attn_dropout", m.attn_dropout);
-    read(*mj, "rope_base", m.rope_base);
-    read(*mj, "tie_embeddings", m.tie_embeddings);
-    read(*mj, "init_std", m.init_std);
-    read(*mj, "norm_eps", m.norm_eps);
-  }
-  if (const json::Value* hc = v.find("hc")) {
-    SiteConfig& s = c.model.site;
-    std::string kind = residual_kind_name(s.kind), gate = "sigmoid", collapse = "sum";
-    read(*hc, "residual", kind);
-    s.kind = parse_residual_kind(kind);
-    read(*hc, "streams", s.streams);
-    read(*hc, "dynamic", s.hc_dynamic);
-    read(*hc, "scale_init", s.hc_scale_init);
-    read(*hc, "sinkhorn_iters", s.sinkhorn_iters);
-    read(*hc, "alpha_init", s.alpha_init);
-    read(*hc, "phi_init_std", s.phi_init_std);
-    read(*hc, "gate", gate);
-    s.gate = gate == "fixed" ? PrePostGate::Fixed : PrePostGate::Sigmoid;
-    read(*hc, "collapse", collapse);
-    c.model.collapse = collapse == "learned" ? CollapseMode::Learned : CollapseMode::Sum;
-    std::string fused = "auto";
-    read(*hc, "fused", fused);
-    s.fused = parse_fused_mode(fused);
-    read(*hc, "recompute", c.model.recompute);
-    read(*hc, "recompute_group", c.model.recompute_group);
-  }
-  if (const json::Value* moe = v.find("moe")) {
-    MoeConfig& m = c.model.moe;
-    std::string router = "softmax";
-    read(*moe, "routed", m.routed);
-    read(*moe, "top_k", m.top_k);
-    read(*moe, "shared", m.shared);
-    read(*moe, "hidden", m.expert_hidden);
-    read(*moe, "router", router);
-    m.router = parse_router_kind(router);
-    read(*moe, "balance", m.bias_balance);
-    read(*moe, "bias_rate", m.bias_rate);
-    read(*moe, "aux_loss", m.aux_loss_weight);
-    read(*moe, "z_loss", m.z_loss_weight);
-    read(*moe, "dense_layers", c.model.dense_layers);
-  }
-  if (const json::Value* o = v.find("optim")) {
-    read(*o, "steps", c.optim.steps);
-    read(*o, "batch_size", c.optim.batch_size);
-    read(*o, "grad_accum", c.optim.grad_accum);
-    read(*o, "lr", c.optim.lr);
-    read(*o, "min_lr", c.optim.min_lr);
-    read(*o, "warmup", c.optim.warmup);
-    read(*o, "schedule", c.optim.schedule);
-    if (const json::Value* at = o->find("step_at")) {
-      c.optim.step_at.clear();
-      for (const auto& f : at->as_array()) c.optim.step_at.push_back(f.as_number());
-    }
-    read(*o, "step_factor", c.optim.step_factor);
-    read(*o, "weight_decay", c.optim.weight_decay);
-    read(*o, "beta1", c.optim.beta1);
-    read(*o, "beta2", c.optim.beta2);
-    read(*o, "eps", c.optim.eps);
-    read(*o, "grad_clip", c.optim.grad_clip);
-  }
-  if (const json::Value* d = v.find("data")) {
-    read(*d, "data", c.data.data);
-    read(*d, "tokenizer", c.data.tokenizer);
-    read(*d, "vocab_size", c.data.vocab_size);
-    read(*d, "val_fraction", c.data.val_fraction);
-    read(*d, "split", c.data.split);
-    read(*d, "cache_dir", c.data.cache_dir);
-  }
-  if (const json::Value* e = v.find("eval")) {
-    read(*e, "every", c.eval.every);
-    read(*e, "batches", c.eval.batches);
-    read(*e, "sample_tokens", c.eval.sample_tokens);
+TrainConfig train_config_from_json(const Json& v) {
+  if (!v.is_object()) throw std::invalid_argument("config: expected a JSON object of setting: value");
+  const Json* name = json::find(v, "preset");
+  TrainConfig c = preset(name && name->is_string() ? name->get<std::string>() : "cpu-char");
+  for (const auto& [key, value] : v.items()) {
+    const Setting* s = find_setting(key);
+    if (!s || !s->saved) throw std::invalid_argument("config: unknown setting \"" + key + "\"");
+    if (!value.is_null()) s->set(c, value);
   }
   return c;
 }
 
 std::string describe(const TrainConfig& c, int64_t parameter_count, const std::string& data_path) {
   const ModelConfig& m = c.model;
-  // What --hc.fused auto means here: the CUDA backend prefers the fused kernels, the CPU the composed ops.
-  const std::string fused = m.site.fused == SiteConfig::Fused::On    ? "on"
-                            : m.site.fused == SiteConfig::Fused::Off ? "off"
-                            : c.device == "cuda"                      ? "auto (on: CUDA)"
-                                                                      : "auto (off: the CPU runs the composed ops)";
+  // Summary lines that combine settings or add what follows from them, then
+  // every setting by group from the registry.
+  const std::string fused = m.site.fused == SiteConfig::Fused::Auto
+                                ? (c.device == Device::cuda ? "auto (on: CUDA)" : "auto (off: the CPU runs the composed ops)")
+                                : find_setting("hc.fused")->text(c);
   std::string data = c.data.data.empty() ? std::string("Tiny Shakespeare") : c.data.data;
   if (!data_path.empty() && data_path != c.data.data) data += " (" + data_path + ")";
   std::vector<std::pair<std::string, std::string>> rows = {
-      {"preset", c.preset},
       {"run directory", c.run_dir},
-      {"device / dtype", c.device + " / " + c.dtype},
-      {"data", data + fmt::format(", {} split, {}% validation", c.data.split, 100 * c.data.val_fraction)},
-      {"tokenizer", c.data.tokenizer + (c.data.tokenizer == "bpe" ? fmt::format(" ({} tokens)", c.data.vocab_size) : "") +
-                        fmt::format(", vocab {}", m.vocab_size)},
-      {"residual", residual_kind_name(m.site.kind) +
-                       (m.site.kind == ResidualKind::Residual ? "" : fmt::format(", {} streams", m.site.streams)) +
-                       (m.site.kind == ResidualKind::MHC ? fmt::format(", Sinkhorn t_max {}, fused {}{}", m.site.sinkhorn_iters,
-                                                                       fused, m.recompute ? ", recompute" : "") : "") +
-                       (m.site.kind == ResidualKind::HC ? (m.site.hc_dynamic ? ", dynamic" : ", static") : "")},
-      {"model", fmt::format("{} blocks, C {}, {} heads, block size {}", m.layers, m.width, m.heads, m.block_size)},
-      {"feed-forward",
-       m.ffn == "moe" ? fmt::format("MoE: {} routed top-{} + {} shared, hidden {}, {} router, {}", m.moe.routed, m.moe.top_k,
-                                    m.moe.shared, m.moe.expert_hidden > 0 ? m.moe.expert_hidden : m.resolved_ffn_hidden(),
-                                    m.moe.router == RouterKind::Softmax ? "softmax" : "sigmoid",
-                                    m.moe.bias_balance ? fmt::format("bias balancing γ={}", m.moe.bias_rate) : "no balancing")
-                      : fmt::format("{} {}", m.ffn, m.resolved_ffn_hidden())},
+      {"data", data},
+      {"vocabulary", fmt::format("{}", m.vocab_size)},
       {"parameters", fmt::format("{:.3f} M", static_cast<double>(parameter_count) / 1e6)},
-      {"dropout", fmt::format("{}", m.dropout)},
-      {"steps", fmt::format("{} × batch {} × grad accum {} × {} tokens", c.optim.steps, c.optim.batch_size,
-                            c.optim.grad_accum, m.block_size)},
-      {"optimizer", fmt::format("AdamW β=({}, {}), eps {}, weight decay {} (matrices), clip {}", c.optim.beta1,
-                                c.optim.beta2, c.optim.eps, c.optim.weight_decay, c.optim.grad_clip)},
-      {"learning rate", fmt::format("{} → {}, {} schedule, warmup {}", c.optim.lr, c.optim.min_lr, c.optim.schedule,
-                                    c.optim.warmup)},
-      {"evaluation", fmt::format("every {} steps, {} batches", c.eval.every, c.eval.batches)},
-      {"seed", fmt::format("{}", c.seed)},
+      {"tokens / step", fmt::format("{} × batch {} × grad accum {} = {}", m.block_size, c.optim.batch_size, c.optim.grad_accum,
+                                    m.block_size * c.optim.batch_size * c.optim.grad_accum)},
   };
+  if (m.site.kind == ResidualKind::MHC) rows.emplace_back("mHC kernels", "fused " + fused);
+  std::string group = "-";
+  for (const Setting& s : settings()) {
+    if (!s.saved || s.hidden || s.name == "data" || s.name == "model.vocab_size") continue;
+    const std::string g = s.group.empty() ? "run" : s.group.substr(0, s.group.find(" ("));
+    std::string item = s.name.substr(s.name.find('.') + 1) + " " + s.text(c);
+    if (g != group) rows.emplace_back(g, item);
+    else rows.back().second += ", " + item;
+    group = g;
+  }
   size_t w = 0;
   for (const auto& r : rows) w = std::max(w, r.first.size());
   std::string out;

@@ -5,10 +5,15 @@
 #include <string>
 #include <vector>
 
+#include "kernels/dtype.h"
 #include "layers/transformer.h"
-#include "train/json.h"
+#include "train/json_io.h"
 
 namespace mhc {
+
+enum class Schedule { Cosine, Step, Constant };  // the learning rate after warmup
+enum class TokenizerKind { Char, Bpe };
+enum class SplitKind { Tail, Chunks };  // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
 
 struct OptimConfig {
   int64_t steps = 2000;
@@ -17,7 +22,7 @@ struct OptimConfig {
   double lr = 1e-3;
   double min_lr = 1e-4;
   int64_t warmup = 100;
-  std::string schedule = "cosine";  // cosine | step | constant
+  Schedule schedule = Schedule::Cosine;
   std::vector<double> step_at = {0.8, 0.9};  // step schedule: fractions of the run
   double step_factor = 0.316;                // step schedule: lr multiplier at each point
   double weight_decay = 0.1;    // on matrices (≥ 2-D parameters) only
@@ -27,10 +32,10 @@ struct OptimConfig {
 
 struct DataConfig {
   std::string data;             // file path, or synthetic:NAME; empty: Tiny Shakespeare lookup
-  std::string tokenizer = "char";  // char | bpe
+  TokenizerKind tokenizer = TokenizerKind::Char;
   int64_t vocab_size = 512;     // bpe only
   double val_fraction = 0.1;
-  std::string split = "tail";   // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
+  SplitKind split = SplitKind::Tail;
   std::string cache_dir;        // empty: the default cache
 };
 
@@ -44,8 +49,8 @@ struct TrainConfig {
   std::string preset = "cpu-char";
   std::string run_dir;          // empty: runs/<preset>-<residual>[-n<streams>]
   uint64_t seed = 1337;
-  std::string device = "cpu";   // cpu | cuda
-  std::string dtype = "f32";    // f32 | bf16 (cuda)
+  Device device = Device::cpu;
+  DType dtype = DType::f32;     // f32 | bf16 (cuda)
   int64_t log_every = 10;
   int64_t inject_nan_at = -1;   // debugging aid: make the loss NaN at this step
   ModelConfig model;
@@ -60,14 +65,12 @@ struct TrainConfig {
   void validate() const;
 };
 
-SiteConfig::Fused parse_fused_mode(const std::string& name);  // auto | on | off
-
 // The named configurations; throws listing the known names.
 TrainConfig preset(const std::string& name);
 std::vector<std::string> preset_names();
 
-json::Value to_json(const TrainConfig& c);
-TrainConfig train_config_from_json(const json::Value& v);  // missing keys keep the preset's defaults
+Json to_json(const TrainConfig& c);
+TrainConfig train_config_from_json(const Json& v);  // missing keys keep the preset's defaults
 
 // A two-column table of the resolved configuration, printed at start;
 // data_path is the file the corpus was read from (empty: not resolved).

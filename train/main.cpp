@@ -69,7 +69,7 @@ std::string resume_dir(int argc, char** argv) {
 TrainConfig load_run_config(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / "config.json").string();
   const std::string ckpt = (fs::path(run_dir) / "checkpoint.bin").string();
-  json::Value stored;
+  Json stored;
   try {
     if (!fs::exists(path)) throw std::runtime_error("no run in " + run_dir + " (missing " + path + ")");
     stored = json::parse_file(path);
@@ -244,8 +244,8 @@ int main(int argc, char** argv) {
         throw std::runtime_error(fmt::format("{} was trained on {}, which is no longer there; pass eval --data "
                                              "with the file's new path",
                                              eval_run, c.data.data));
-      c.device = eval_device;
-      if (c.device == "cpu") c.dtype = "f32";  // bf16 is CUDA mixed precision; the CPU evaluates in f32
+      c.device = eval_device == "cuda" ? Device::cuda : Device::cpu;  // checked by CLI11 (cpu | cuda)
+      if (c.device == Device::cpu) c.dtype = DType::f32;  // bf16 is CUDA mixed precision; the CPU evaluates in f32
       RunOptions ro;
       ro.resume = true;  // an existing run: nothing in it is replaced
       ro.quiet = true;

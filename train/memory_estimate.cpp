@@ -12,7 +12,7 @@ namespace mhc {
 MemoryEstimate estimate_memory(const TrainConfig& c) {
   ModelConfig m = c.model;
   // Before the tokenizer exists: BPE's vocabulary is the flag, a character one's at least 1.
-  if (m.vocab_size < 1) m.vocab_size = c.data.tokenizer == "bpe" ? c.data.vocab_size : 1;
+  if (m.vocab_size < 1) m.vocab_size = c.data.tokenizer == TokenizerKind::Bpe ? c.data.vocab_size : 1;
   const double C = static_cast<double>(m.width), n = static_cast<double>(m.site.streams);
   const double L = static_cast<double>(m.layers), V = static_cast<double>(m.vocab_size);
   const double T = static_cast<double>(m.block_size), B = static_cast<double>(c.optim.batch_size);
@@ -35,7 +35,7 @@ MemoryEstimate estimate_memory(const TrainConfig& c) {
   const double per_token = L * (states + 8 * C) + (L - moe_blocks) * dense_hidden + moe_blocks * moe_hidden +
                            2 * V;  // the logits and their gradient
   e.tokens = B * T;
-  e.activation_bytes = (c.dtype == "bf16" ? 2 : 4) * e.tokens * per_token;
+  e.activation_bytes = (c.dtype == DType::bf16 ? 2 : 4) * e.tokens * per_token;
   return e;
 }
 
@@ -56,13 +56,13 @@ std::string format_bytes(double bytes) {
 
 void check_fits_in_memory(const TrainConfig& c, double available_bytes) {
   const MemoryEstimate e = estimate_memory(c);
-  const bool on_host = c.device != "cuda";
+  const bool on_host = c.device != Device::cuda;
   // On CUDA the host holds the weights once, while the model is built.
   const double needed = on_host ? e.total() : e.parameter_bytes / 4 + e.buffer_bytes;
   if (available_bytes <= 0 || needed <= available_bytes) return;
   const ModelConfig& m = c.model;
   const std::string vocab = m.vocab_size > 0            ? fmt::format("vocabulary {}", m.vocab_size)
-                            : c.data.tokenizer == "bpe" ? fmt::format("vocabulary {}", c.data.vocab_size)
+                            : c.data.tokenizer == TokenizerKind::Bpe ? fmt::format("vocabulary {}", c.data.vocab_size)
                                                         : std::string("a character vocabulary, counted as 1");
   std::string ffn = m.ffn == "moe" ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
                                                  m.moe.shared, m.moe.expert_hidden > 0 ? m.moe.expert_hidden

@@ -33,9 +33,9 @@ MetricsWriter::~MetricsWriter() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-void MetricsWriter::write(const json::Value& line) {
+void MetricsWriter::write(const Json& line) {
   if (fd_ < 0) throw std::logic_error("MetricsWriter::write after close() of " + path_);
-  const std::string s = line.dump() + "\n";
+  const std::string s = json::dump(line) + "\n";
   const off_t before = ::lseek(fd_, 0, SEEK_END);
   size_t done = 0;
   while (done < s.size()) {
@@ -90,16 +90,16 @@ void warn_damaged(const std::string& path, std::vector<json::DamagedLine> damage
 // The parsed lines that are metrics (objects with a whole "step"); JSON of
 // another shape is added to report.damaged, objects without a step skipped.
 struct MetricsLine {
-  const json::Value* value;
+  const Json* value;
   size_t line;
 };
-std::vector<MetricsLine> usable_lines(const std::vector<json::Value>& values, json::LinesReport& report) {
+std::vector<MetricsLine> usable_lines(const std::vector<Json>& values, json::LinesReport& report) {
   std::vector<MetricsLine> out;
   for (size_t i = 0; i < values.size(); ++i) {
-    const json::Value& v = values[i];
-    const json::Value* step = v.is_object() ? v.find("step") : nullptr;
+    const Json& v = values[i];
+    const Json* step = json::find(v, "step");
     if (v.is_object() && !step) continue;  // not a metrics line (none are written without a step)
-    const double x = step && step->is_number() ? step->as_number() : NAN;
+    const double x = step && step->is_number() ? step->get<double>() : NAN;
     if (!(x >= 0 && x <= 1e15 && x == std::floor(x)))
       report.damaged.push_back({report.line_numbers[i], "not a metrics line (an object with a whole \"step\" ≥ 0)"});
     else
@@ -113,22 +113,22 @@ std::vector<MetricsLine> usable_lines(const std::vector<json::Value>& values, js
 void truncate_metrics(const std::string& path, int64_t steps) {
   if (!std::filesystem::exists(path)) return;
   json::LinesReport report;
-  const std::vector<json::Value> values = json::parse_lines_file(path, report);
+  const std::vector<Json> values = json::parse_lines_file(path, report);
   std::string kept;
   for (const MetricsLine& m : usable_lines(values, report)) {
-    const json::Value& v = *m.value;
-    const int64_t step = v.at("step").as_int();
-    if (v.contains("val_loss") ? step <= steps : step < steps) kept += v.dump() + "\n";
+    const Json& v = *m.value;
+    const auto step = static_cast<int64_t>(v.at("step").get<double>());  // whole (usable_lines checked)
+    if (v.contains("val_loss") ? step <= steps : step < steps) kept += json::dump(v) + "\n";
   }
   warn_damaged(path, report.damaged, "left out of the rewritten file");
   write_file_atomically(path, kept, path + ".tmp");
 }
 
-json::Value amax_to_json(const std::vector<SiteGain>& gains) {
-  json::Value a;
+Json amax_to_json(const std::vector<SiteGain>& gains) {
+  Json a;
   a["order"] = "max over rows/columns per token, then mean over tokens";
   auto field = [&](const char* name, double SiteGain::*member) {
-    json::Value arr = json::Value::array();
+    Json arr = Json::array();
     for (const SiteGain& g : gains) arr.push_back(g.*member);
     a[name] = arr;
   };
@@ -142,13 +142,13 @@ json::Value amax_to_json(const std::vector<SiteGain>& gains) {
   field("composite_min_col_sum", &SiteGain::composite_min_col_sum);
   // Token means of H_l and of P_l, per site an n × n matrix as rows.
   auto matrices = [&](const char* name, std::vector<double> SiteGain::*member) {
-    json::Value arr = json::Value::array();
+    Json arr = Json::array();
     for (const SiteGain& g : gains) {
       const std::vector<double>& m = g.*member;
       const size_t n = static_cast<size_t>(std::lround(std::sqrt(static_cast<double>(m.size()))));
-      json::Value rows = json::Value::array();
+      Json rows = Json::array();
       for (size_t i = 0; i < n; ++i) {
-        json::Value row = json::Value::array();
+        Json row = Json::array();
         for (size_t j = 0; j < n; ++j) row.push_back(m[i * n + j]);
         rows.push_back(row);
       }
@@ -162,13 +162,18 @@ json::Value amax_to_json(const std::vector<SiteGain>& gains) {
 }
 
 namespace {
-double number_or_nan(const json::Value& v, const char* key) {
-  const json::Value* x = v.find(key);
-  return x && x->is_number() ? x->as_number() : NAN;
+double number_or_nan(const Json& v, const char* key) {
+  const Json* x = json::find(v, key);
+  return x && x->is_number() ? x->get<double>() : NAN;
 }
-std::vector<double> numbers(const json::Value& arr) {
+// Throws json::Error unless arr is an array.
+const Json& array(const Json& arr) {
+  if (!arr.is_array()) throw json::Error(std::string("expected an array, not ") + arr.type_name());
+  return arr;
+}
+std::vector<double> numbers(const Json& arr) {
   std::vector<double> out;
-  for (const auto& x : arr.as_array()) out.push_back(x.is_number() ? x.as_number() : NAN);
+  for (const auto& x : array(arr)) out.push_back(x.is_number() ? x.get<double>() : NAN);
   return out;
 }
 double max_of(const std::vector<double>& v) {
@@ -185,11 +190,11 @@ double min_of(const std::vector<double>& v) {
 }
 // Per site an n × n matrix given as rows, flattened row-major; throws
 // json::Error on another shape.
-std::vector<std::vector<double>> matrices(const json::Value& arr) {
+std::vector<std::vector<double>> matrices(const Json& arr) {
   std::vector<std::vector<double>> out;
-  for (const auto& site : arr.as_array()) {
+  for (const auto& site : array(arr)) {
     std::vector<double> flat;
-    const json::Array& rows = site.as_array();
+    const Json& rows = array(site);
     for (const auto& row : rows) {
       const std::vector<double> r = numbers(row);
       if (r.size() != rows.size()) throw json::Error("a mean matrix that is not square");
@@ -215,26 +220,26 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
   r.label = std::filesystem::path(run_dir).lexically_normal().filename().string();
   if (r.label.empty()) r.label = std::filesystem::path(run_dir).lexically_normal().parent_path().filename().string();
   json::LinesReport report;  // a run killed mid-line: the last line is dropped
-  const std::vector<json::Value> values = json::parse_lines_file(path, report);
+  const std::vector<Json> values = json::parse_lines_file(path, report);
   for (const MetricsLine& m : usable_lines(values, report)) {
-    const json::Value& v = *m.value;
-    const double step = v.at("step").as_number();
+    const Json& v = *m.value;
+    const double step = v.at("step").get<double>();
     if (v.contains("val_loss")) {
       std::vector<double> forward, backward, single_backward, min_rows, min_cols;
       std::vector<std::vector<double>> mean_h, mean_composite;
-      const json::Value* a = v.find("amax");
+      const Json* a = json::find(v, "amax");
       try {
         if (a) {
           forward = numbers(a->at("composite_forward"));
           backward = numbers(a->at("composite_backward"));
           single_backward = numbers(a->at("backward"));
           // Newer fields: absent in older logs.
-          if (const json::Value* x = a->find("composite_min_row_sum")) min_rows = numbers(*x);
-          if (const json::Value* x = a->find("composite_min_col_sum")) min_cols = numbers(*x);
-          if (const json::Value* x = a->find("mean_h_res")) mean_h = matrices(*x);
-          if (const json::Value* x = a->find("mean_composite")) mean_composite = matrices(*x);
+          if (const Json* x = json::find(*a, "composite_min_row_sum")) min_rows = numbers(*x);
+          if (const Json* x = json::find(*a, "composite_min_col_sum")) min_cols = numbers(*x);
+          if (const Json* x = json::find(*a, "mean_h_res")) mean_h = matrices(*x);
+          if (const Json* x = json::find(*a, "mean_composite")) mean_composite = matrices(*x);
         }
-      } catch (const json::Error& e) {
+      } catch (const std::exception& e) {  // json::Error, or nlohmann's own (a missing key)
         report.damaged.push_back({m.line, std::string("an evaluation with a malformed \"amax\": ") + e.what()});
         continue;
       }

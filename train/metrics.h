@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "layers/amax_gain.h"
-#include "train/json.h"
+#include "train/json_io.h"
 
 namespace mhc {
 
@@ -32,7 +32,7 @@ class MetricsWriter {
   ~MetricsWriter();                                  // closes; errors are lost: call close() to see them
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
-  void write(const json::Value& line);
+  void write(const Json& line);
   // fsync: what was written survives a power loss (the trainer syncs before
   // each checkpoint, so the log on disk reaches at least the checkpoint).
   void sync();
@@ -49,7 +49,7 @@ class MetricsWriter {
 // atomically: on failure (WriteError) the old file is left as it was.
 void truncate_metrics(const std::string& path, int64_t steps);
 
-json::Value amax_to_json(const std::vector<SiteGain>& gains);
+Json amax_to_json(const std::vector<SiteGain>& gains);
 
 // What `mhc plot` and `mhc report` need from one run. Missing or null
 // numbers read as NaN.

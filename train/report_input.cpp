@@ -9,7 +9,7 @@
 #include <stdexcept>
 
 #include "datasets/file_io.h"
-#include "train/json.h"
+#include "train/json_io.h"
 
 namespace mhc {
 
@@ -28,35 +28,31 @@ const char* status_name(RunStatus s) {
 namespace {
 
 // A setting's value as a person writes it: strings without quotes.
-std::string plain(const json::Value& v) { return v.is_string() ? v.as_string() : v.dump(); }
+std::string plain(const Json& v) { return json::plain_text(v); }
 
 // Axis flags that make the variant and the seed rather than the configuration.
 bool variant_or_seed(const std::string& flag) {
   return flag == "residual" || flag == "streams" || flag == "seed" || flag == "seeds";
 }
 
-SweepPoint read_point(const json::Value& r, size_t index, const std::string& file) {
-  const auto field = [&](const char* key) -> const json::Value& {
-    const json::Value* v = r.is_object() ? r.find(key) : nullptr;
+SweepPoint read_point(const Json& r, size_t index, const std::string& file) {
+  const auto field = [&](const char* key) -> const Json& {
+    const Json* v = json::find(r, key);
     if (!v)
       throw std::runtime_error(fmt::format("{}: runs[{}] has no \"{}\"", file, index, key));
     return *v;
   };
   const auto text = [&](const char* key) {
-    const json::Value& v = field(key);
+    const Json& v = field(key);
     if (!v.is_string())
-      throw std::runtime_error(fmt::format("{}: runs[{}].{} is a {}, not a string", file, index, key,
-                                           json::type_name(v.type())));
-    return v.as_string();
+      throw std::runtime_error(fmt::format("{}: runs[{}].{} is a {}, not a string", file, index, key, v.type_name()));
+    return v.get<std::string>();
   };
   const auto integer = [&](const char* key, int64_t fallback) -> int64_t {
-    const json::Value* v = r.is_object() ? r.find(key) : nullptr;
+    const Json* v = json::find(r, key);
     if (!v) return fallback;
-    try {
-      return v->as_int();
-    } catch (const json::Error& e) {
-      throw std::runtime_error(fmt::format("{}: runs[{}].{}: {}", file, index, key, e.what()));
-    }
+    if (v->is_number_integer()) return v->get<int64_t>();
+    throw std::runtime_error(fmt::format("{}: runs[{}].{}: expected an integer, not {}", file, index, key, json::dump(*v)));
   };
   SweepPoint p;
   p.id = text("id");
@@ -66,14 +62,14 @@ SweepPoint read_point(const json::Value& r, size_t index, const std::string& fil
   p.group = text("group");
   p.variant = text("variant");
   p.residual = text("residual");
-  const json::Value& seed = field("seed");
+  const Json& seed = field("seed");
   if (!seed.is_string() && !seed.is_number())
-    throw std::runtime_error(fmt::format("{}: runs[{}].seed is a {}, not a number", file, index, json::type_name(seed.type())));
+    throw std::runtime_error(fmt::format("{}: runs[{}].seed is a {}, not a number", file, index, seed.type_name()));
   p.seed = plain(seed);
   p.streams = integer("streams", 1);
   p.steps = integer("steps", 0);
-  if (const json::Value* s = r.find("settings"); s && s->is_object()) {
-    for (const auto& [flag, value] : s->as_object()) {
+  if (const Json* s = json::find(r, "settings"); s && s->is_object()) {
+    for (const auto& [flag, value] : s->items()) {
       if (variant_or_seed(flag)) continue;
       p.settings += (p.settings.empty() ? "" : " ") + flag + "=" + plain(value);
     }
@@ -87,13 +83,13 @@ void read_outcome(const std::string& path, RunResult& r) {
   r.status = RunStatus::incomplete;
   if (!fs::exists(path)) return;
   try {
-    const json::Value v = json::parse_file(path);
-    const std::string status = v.at("status").as_string();
+    const Json v = json::parse_file(path);
+    const std::string status = v.at("status").get<std::string>();
     if (status != "finished" && status != "diverged")
       throw json::Error("\"status\" is '" + status + "', not 'finished' or 'diverged'");
-    if (const json::Value* s = v.find("step"); s && !s->is_null()) r.outcome_step = s->as_int();
-    if (const json::Value* s = v.find("reason"); s && s->is_string()) r.reason = s->as_string();
-    if (const json::Value* s = v.find("wall_s"); s && s->is_number()) r.wall_s = s->as_number();
+    if (const Json* s = json::find(v, "step"); s && !s->is_null()) r.outcome_step = s->get<int64_t>();
+    if (const Json* s = json::find(v, "reason"); s && s->is_string()) r.reason = s->get<std::string>();
+    if (const Json* s = json::find(v, "wall_s"); s && s->is_number()) r.wall_s = s->get<double>();
     r.status = status == "finished" ? RunStatus::finished : RunStatus::diverged;
   } catch (const std::exception& e) {
     r.problem = fmt::format("outcome.json unusable ({})", e.what());
@@ -112,28 +108,28 @@ SweepResults read_sweep_results(const std::string& sweep_dir) {
     throw std::runtime_error(fmt::format("mhc report: no sweep.json in '{}' (is it a folder written by mhc sweep?)",
                                          sweep_dir));
   require_regular_file(file, "sweep file");
-  const json::Value v = json::parse_file(file);
+  const Json v = json::parse_file(file);
   SweepResults out;
   if (!v.is_object()) throw std::runtime_error(file + ": not a JSON object");
-  if (const json::Value* n = v.find("name"); n && n->is_string()) out.name = n->as_string();
+  if (const Json* n = json::find(v, "name"); n && n->is_string()) out.name = n->get<std::string>();
   if (out.name.empty()) out.name = fs::path(sweep_dir).lexically_normal().filename().string();
-  if (const json::Value* axes = v.find("axes"); axes && axes->is_array()) {
-    for (const json::Value& a : axes->as_array()) {
-      const json::Value* flag = a.is_object() ? a.find("flag") : nullptr;
-      const json::Value* values = a.is_object() ? a.find("values") : nullptr;
+  if (const Json* axes = json::find(v, "axes"); axes && axes->is_array()) {
+    for (const Json& a : *axes) {
+      const Json* flag = json::find(a, "flag");
+      const Json* values = json::find(a, "values");
       if (!flag || !flag->is_string() || !values || !values->is_array())
         throw std::runtime_error(file + ": an entry of \"axes\" is not {\"flag\": string, \"values\": [...]}");
       std::vector<std::string> vs;
-      for (const json::Value& x : values->as_array()) vs.push_back(plain(x));
-      out.axes.emplace_back(flag->as_string(), std::move(vs));
+      for (const Json& x : *values) vs.push_back(plain(x));
+      out.axes.emplace_back(flag->get<std::string>(), std::move(vs));
     }
   }
-  const json::Value* runs = v.find("runs");
+  const Json* runs = json::find(v, "runs");
   if (!runs || !runs->is_array()) throw std::runtime_error(file + ": no \"runs\" list");
   std::set<std::string> ids;
-  for (size_t i = 0; i < runs->as_array().size(); ++i) {
+  for (size_t i = 0; i < runs->size(); ++i) {
     RunResult r;
-    r.point = read_point(runs->as_array()[i], i, file);
+    r.point = read_point((*runs)[i], i, file);
     if (!ids.insert(r.point.id).second)
       throw std::runtime_error(fmt::format("{}: two runs have the id '{}'", file, r.point.id));
     const fs::path dir = fs::path(sweep_dir) / r.point.id;

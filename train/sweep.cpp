@@ -33,19 +33,19 @@ bool reserved_flag(const std::string& flag) {
   return false;
 }
 
-bool scalar(const json::Value& v) { return v.is_string() || v.is_number() || v.is_bool(); }
+bool scalar(const Json& v) { return v.is_string() || v.is_number() || v.is_boolean(); }
 
 // The `mhc train` arguments for flag = value.
-std::vector<std::string> flag_args(const std::string& flag, const json::Value& v) {
-  if (v.is_bool()) return v.as_bool() ? std::vector<std::string>{"--" + flag} : std::vector<std::string>{};
-  return {"--" + flag, v.is_string() ? v.as_string() : v.dump()};
+std::vector<std::string> flag_args(const std::string& flag, const Json& v) {
+  if (v.is_boolean()) return v.get<bool>() ? std::vector<std::string>{"--" + flag} : std::vector<std::string>{};
+  return {"--" + flag, json::plain_text(v)};
 }
 
 // A value as it appears in a run id: blocks8, lr0.003, static / nostatic.
-std::string id_part(const std::string& flag, const json::Value& v) {
+std::string id_part(const std::string& flag, const Json& v) {
   const std::string short_name = flag.substr(flag.rfind('.') + 1);
-  std::string s = v.is_bool() ? (v.as_bool() ? short_name : "no" + short_name)
-                              : short_name + (v.is_string() ? v.as_string() : v.dump());
+  std::string s = v.is_boolean() ? (v.get<bool>() ? short_name : "no" + short_name)
+                              : short_name + json::plain_text(v);
   for (char& ch : s)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '+') ch = '_';
   return s;
@@ -57,9 +57,9 @@ std::string variant_name(const TrainConfig& c) {
 }
 
 // Settings a user reads a run by: "residual=hc seed=2 model.blocks=8".
-std::string describe_point(const json::Value& settings) {
+std::string describe_point(const Json& settings) {
   std::string s;
-  for (const auto& [flag, v] : settings.as_object()) s += (s.empty() ? "" : " ") + flag + "=" + (v.is_string() ? v.as_string() : v.dump());
+  for (const auto& [flag, v] : settings.items()) s += (s.empty() ? "" : " ") + flag + "=" + json::plain_text(v);
   return s.empty() ? "(the base)" : s;
 }
 
@@ -69,7 +69,7 @@ std::string spec_error(const std::string& path, const std::string& what) { retur
 
 SweepSpec parse_sweep_spec(const std::string& path) {
   require_regular_file(path, "sweep spec");
-  json::Value v;
+  Json v;
   try {
     v = json::parse_file(path);
   } catch (const std::exception& e) {
@@ -78,7 +78,7 @@ SweepSpec parse_sweep_spec(const std::string& path) {
   return parse_sweep_spec(v, fs::path(path).stem().string(), path);
 }
 
-SweepSpec parse_sweep_spec(const json::Value& v, const std::string& name, const std::string& path) {
+SweepSpec parse_sweep_spec(const Json& v, const std::string& name, const std::string& path) {
   SweepSpec spec;
   spec.name = name;
   spec.path = path;
@@ -89,7 +89,7 @@ SweepSpec parse_sweep_spec(const json::Value& v, const std::string& name, const 
                                                      "' (the file's stem) may hold only letters, digits, '.', '_' "
                                                      "and '-', and may not start with '.'"));
   if (!v.is_object()) throw std::invalid_argument(spec_error(path, "a sweep spec is a JSON object with \"base\" and \"axes\""));
-  for (const auto& [key, value] : v.as_object())
+  for (const auto& [key, value] : v.items())
     if (key != "description" && key != "base" && key != "axes")
       throw std::invalid_argument(spec_error(path, "unknown key \"" + key + "\" (a spec has \"description\", \"base\" and \"axes\")"));
 
@@ -97,7 +97,7 @@ SweepSpec parse_sweep_spec(const json::Value& v, const std::string& name, const 
   TrainFlags flags(preset("cpu-char"));
   CLI::App cmd;
   flags.bind(cmd);
-  auto check_flag = [&](const std::string& where, const std::string& flag, const json::Value& value) {
+  auto check_flag = [&](const std::string& where, const std::string& flag, const Json& value) {
     if (flag.rfind("-", 0) == 0)
       throw std::invalid_argument(spec_error(path, where + ": write flags without the leading dashes: \"" +
                                                        flag.substr(flag.find_first_not_of('-')) + "\", not \"" + flag + "\""));
@@ -109,37 +109,37 @@ SweepSpec parse_sweep_spec(const json::Value& v, const std::string& name, const 
                                                        "\" (the names are those of `mhc train --help-all`, without \"--\")"));
     if (!scalar(value))
       throw std::invalid_argument(spec_error(path, where + ": the value of \"" + flag + "\" must be a string, number or boolean, not " +
-                                                       value.dump()));
+                                                       json::dump(value)));
     const bool is_flag = opt->get_expected_max() == 0;  // --hc.static, --model.tie_embeddings: no value
-    if (is_flag != value.is_bool())
+    if (is_flag != value.is_boolean())
       throw std::invalid_argument(spec_error(path, where + ": \"" + flag + "\" " +
                                                        (is_flag ? "is an on/off flag: give true or false"
                                                                 : "takes a value: true/false only fit on/off flags")));
   };
 
-  if (const json::Value* base = v.find("base")) {
+  if (const Json* base = json::find(v, "base")) {
     if (!base->is_object()) throw std::invalid_argument(spec_error(path, "\"base\" must be an object of flag: value"));
-    for (const auto& [flag, value] : base->as_object()) {
+    for (const auto& [flag, value] : base->items()) {
       check_flag("base", flag, value);
       spec.base.emplace_back(flag, value);
     }
   }
-  const json::Value* axes = v.find("axes");
+  const Json* axes = json::find(v, "axes");
   if (!axes || !axes->is_object())
     throw std::invalid_argument(spec_error(path, "\"axes\" must be an object of flag: [values] (e.g. \"seed\": [1, 2, 3])"));
-  for (const auto& [flag, values] : axes->as_object()) {
+  for (const auto& [flag, values] : axes->items()) {
     if (!values.is_array())
-      throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" must be a list of values, not " + values.dump()));
-    if (values.as_array().empty()) throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" is empty"));
+      throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" must be a list of values, not " + json::dump(values)));
+    if (values.empty()) throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" is empty"));
     for (const auto& [b, unused] : spec.base)
       if (b == flag)
         throw std::invalid_argument(spec_error(path, "\"" + flag + "\" is in both \"base\" and \"axes\"; keep one"));
-    std::vector<json::Value> list;
-    for (const json::Value& value : values.as_array()) {
+    std::vector<Json> list;
+    for (const Json& value : values) {
       check_flag("axis \"" + flag + "\"", flag, value);
-      for (const json::Value& seen : list)
+      for (const Json& seen : list)
         if (seen == value)
-          throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" lists " + value.dump() +
+          throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" lists " + json::dump(value) +
                                                            " twice (two runs would share a directory)"));
       list.push_back(value);
     }
@@ -162,13 +162,13 @@ std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir)
       rest /= spec.axes[a].second.size();
     }
     SweepRun run;
-    run.settings = json::Value::object();
+    run.settings = Json::object();
     for (const auto& [flag, value] : spec.base)
       for (const std::string& arg : flag_args(flag, value)) run.args.push_back(arg);
     std::string group;
     for (size_t a = 0; a < spec.axes.size(); ++a) {
       const auto& [flag, values] = spec.axes[a];
-      const json::Value& value = values[index[a]];
+      const Json& value = values[index[a]];
       run.settings[flag] = value;
       for (const std::string& arg : flag_args(flag, value)) run.args.push_back(arg);
       if (flag != "residual" && flag != "seed" && flag != "streams")
@@ -192,23 +192,23 @@ std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir)
   return runs;
 }
 
-json::Value sweep_json(const SweepSpec& spec, const std::vector<SweepRun>& runs) {
-  json::Value out;
+Json sweep_json(const SweepSpec& spec, const std::vector<SweepRun>& runs) {
+  Json out;
   out["name"] = spec.name;
   out["spec"] = spec.source;
-  json::Value axes = json::Value::array();
+  Json axes = Json::array();
   for (const auto& [flag, values] : spec.axes) {
-    json::Value axis;
+    Json axis;
     axis["flag"] = flag;
-    json::Value list = json::Value::array();
-    for (const json::Value& value : values) list.push_back(value);
+    Json list = Json::array();
+    for (const Json& value : values) list.push_back(value);
     axis["values"] = list;
     axes.push_back(axis);
   }
   out["axes"] = axes;
-  json::Value list = json::Value::array();
+  Json list = Json::array();
   for (const SweepRun& r : runs) {
-    json::Value j;
+    Json j;
     j["id"] = r.id;
     j["dir"] = r.id;
     j["group"] = r.group;
@@ -219,7 +219,7 @@ json::Value sweep_json(const SweepSpec& spec, const std::vector<SweepRun>& runs)
     j["settings"] = r.settings;
     j["steps"] = r.config.optim.steps;
     j["warmup"] = r.config.optim.warmup;
-    json::Value args = json::Value::array();
+    Json args = Json::array();
     for (const std::string& a : r.args) args.push_back(a);
     j["args"] = args;
     list.push_back(j);
@@ -248,10 +248,10 @@ double estimate_seconds(const TrainConfig& c, const std::string& scratch) {
   const auto t0 = std::chrono::steady_clock::now();
   Trainer(t, o).run();
   const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  const std::vector<json::Value> lines = json::parse_lines_file((fs::path(t.run_dir) / "metrics.jsonl").string());
+  const std::vector<Json> lines = json::parse_lines_file((fs::path(t.run_dir) / "metrics.jsonl").string());
   std::vector<double> ms;
-  for (const json::Value& l : lines)
-    if (const json::Value* m = l.find("ms_per_step")) ms.push_back(m->as_number());
+  for (const Json& l : lines)
+    if (const Json* m = json::find(l, "ms_per_step")) ms.push_back(m->get<double>());
   fs::remove_all(t.run_dir);
   const double step_ms = ms.size() >= 3 ? std::min(ms[1], ms[2]) : ms.empty() ? 0.0 : ms.back();
   double steps_ms = 0;
@@ -267,11 +267,11 @@ std::string timing_key(const TrainConfig& c) {
   TrainConfig k = c;
   k.seed = 0;
   k.run_dir.clear();
-  return to_json(k).dump();
+  return json::dump(to_json(k));
 }
 
-void write_json_atomically(const std::string& path, const json::Value& v) {
-  write_file_atomically(path, v.dump(2) + "\n", path + ".tmp");
+void write_json_atomically(const std::string& path, const Json& v) {
+  write_file_atomically(path, json::dump(v, 2) + "\n", path + ".tmp");
 }
 
 double best_val_loss(const std::string& run_dir) {
@@ -301,8 +301,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   if (fs::exists(root)) {
     if (!fs::is_directory(root)) throw std::invalid_argument(root.string() + " exists and is not a folder");
     if (fs::exists(sweep_file)) {
-      const json::Value old = json::parse_file(sweep_file);
-      const json::Value* old_spec = old.find("spec");
+      const Json old = json::parse_file(sweep_file);
+      const Json* old_spec = json::find(old, "spec");
       if (!old_spec || !(*old_spec == spec.source)) {
         if (!opt.overwrite)
           throw std::invalid_argument(root.string() + " holds a sweep made from a different spec than " + spec.path +
@@ -318,9 +318,9 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     }
   }
 
-  auto outcome_of = [](const SweepRun& r) -> json::Value {
+  auto outcome_of = [](const SweepRun& r) -> Json {
     const fs::path p = fs::path(r.config.run_dir) / "outcome.json";
-    return fs::exists(p) ? json::parse_file(p.string()) : json::Value();
+    return fs::exists(p) ? json::parse_file(p.string()) : Json();
   };
   std::vector<size_t> todo;
   for (size_t i = 0; i < runs.size(); ++i)
@@ -381,8 +381,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const SweepRun& r = runs[i];
     const std::string head = fmt::format("[{:>{}}/{}] {:<32}", i + 1, width, runs.size(), r.id);
-    if (const json::Value done = outcome_of(r); !done.is_null()) {
-      const std::string status = done.at("status").as_string();
+    if (const Json done = outcome_of(r); !done.is_null()) {
+      const std::string status = done.at("status").get<std::string>();
       ++summary.skipped;
       (status == "diverged" ? summary.diverged : summary.finished) += 1;
       say(fmt::format("{} {} earlier\n", head, status));
@@ -398,7 +398,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     ro.overwrite = !ro.resume && fs::exists(run_dir);  // stopped before its first checkpoint: nothing to keep
     say(head + " ");
     const auto t0 = std::chrono::steady_clock::now();
-    json::Value outcome;
+    Json outcome;
     TrainResult result;
     try {
       Trainer trainer(r.config, ro);
@@ -429,8 +429,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     const std::string eta_text = i + 1 < runs.size() ? " | ETA " + Progress::format_duration(eta) : "";
     if (result.diverged) {
       ++summary.diverged;
-      say(fmt::format("diverged at step {} ({}) | {}{}\n", outcome.at("step").as_number(),
-                      outcome.at("reason").as_string().substr(0, outcome.at("reason").as_string().find(';')),
+      say(fmt::format("diverged at step {} ({}) | {}{}\n", outcome.at("step").get<double>(),
+                      outcome.at("reason").get<std::string>().substr(0, outcome.at("reason").get<std::string>().find(';')),
                       Progress::format_duration(wall), eta_text));
     } else {
       ++summary.finished;

@@ -26,21 +26,21 @@
 #include <vector>
 
 #include "train/config.h"
-#include "train/json.h"
+#include "train/json_io.h"
 
 namespace mhc {
 
 struct SweepSpec {
   std::string name;         // the file's stem
   std::string path;         // where it was read from (messages)
-  json::Value source;       // the file as parsed (compared on a re-run)
-  std::vector<std::pair<std::string, json::Value>> base;    // flag → value
-  std::vector<std::pair<std::string, std::vector<json::Value>>> axes;  // flag → values
+  Json source;       // the file as parsed (compared on a re-run)
+  std::vector<std::pair<std::string, Json>> base;    // flag → value
+  std::vector<std::pair<std::string, std::vector<Json>>> axes;  // flag → values
 };
 
 struct SweepRun {
   std::string id, group, variant;
-  json::Value settings;           // this point's axis values, flag → value
+  Json settings;           // this point's axis values, flag → value
   std::vector<std::string> args;  // the `mhc train` flags that make it
   TrainConfig config;             // resolved, run_dir set
 };
@@ -49,7 +49,7 @@ struct SweepRun {
 // the problem (not JSON, an unknown key or flag, an empty or repeated axis,
 // a flag in both base and axes, a flag the sweep sets itself such as --run).
 SweepSpec parse_sweep_spec(const std::string& path);
-SweepSpec parse_sweep_spec(const json::Value& spec, const std::string& name, const std::string& path);
+SweepSpec parse_sweep_spec(const Json& spec, const std::string& name, const std::string& path);
 
 // Every grid point, resolved and validated as `mhc train` would, under
 // <dir>/<spec.name>/. Throws std::invalid_argument for a point whose flags
@@ -59,7 +59,7 @@ std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir)
 
 // The contents of sweep.json: name, spec, axes (flag, values) and per run
 // id, dir, group, variant, residual, streams, seed, settings, steps, warmup, args.
-json::Value sweep_json(const SweepSpec& spec, const std::vector<SweepRun>& runs);
+Json sweep_json(const SweepSpec& spec, const std::vector<SweepRun>& runs);
 
 struct SweepOptions {
   std::string dir = "sweeps";  // sweeps live in <dir>/<name>/

@@ -23,16 +23,13 @@ struct TrainFlags {
   // base: the preset, or a resumed run's own config (config_from_run), that flags override.
   explicit TrainFlags(TrainConfig base, bool config_from_run = false);
   void bind(CLI::App& cmd);  // adds every `mhc train` option, bound to the members below
-  // The configuration the parsed flags describe (enums from their names,
-  // the default stream count: 1 for the residual, 4 for HC / mHC).
+  // The configuration the parsed flags describe (with the default stream
+  // count: 1 for the residual, 4 for HC / mHC, unless --streams was given).
   TrainConfig resolve() const;
 
-  TrainConfig config;
+  TrainConfig config;  // the flags are bound to its members (train/settings.h)
   RunOptions run;
   bool config_from_run;
-  std::string residual, gate, collapse, fused, router;
-  int64_t streams;
-  bool static_hc = false, no_balance = false;
   CLI::Option* streams_option = nullptr;
 };
 

@@ -27,6 +27,7 @@
 #include "train/progress.h"
 #include "train/run_plots.h"
 #include "train/schedule.h"
+#include "train/settings.h"
 
 namespace fs = std::filesystem;
 
@@ -125,7 +126,7 @@ class RunDirClaim {
 }  // namespace
 
 Trainer::Trainer(TrainConfig config, RunOptions options)
-    : cfg_(std::move(config)), opt_(options), device_(cfg_.device == "cuda" ? Device::cuda : Device::cpu),
+    : cfg_(std::move(config)), opt_(options), device_(cfg_.device),
       log_(std::make_unique<Log>()) {
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
@@ -144,7 +145,7 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
   cfg_.model.vocab_size = tokenizer_->vocab_size();
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
   model_->to(device_);
-  model_->set_compute_dtype(cfg_.dtype == "bf16" ? DType::bf16 : DType::f32);
+  model_->set_compute_dtype(cfg_.dtype);
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWConfig{cfg_.optim.beta1, cfg_.optim.beta2, cfg_.optim.eps, cfg_.optim.weight_decay});
   claim.keep();
@@ -157,7 +158,7 @@ void Trainer::load_data(std::string text) {
   if (opt_.resume && fs::exists(tok_path)) {
     tokenizer_ = Tokenizer::load(tok_path);
   } else {
-    if (cfg_.data.tokenizer == "char")
+    if (cfg_.data.tokenizer == TokenizerKind::Char)
       tokenizer_ = std::make_unique<CharTokenizer>(CharTokenizer::train(text));
     else
       tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
@@ -165,7 +166,7 @@ void Trainer::load_data(std::string text) {
   }
   const std::string cache = cfg_.data.cache_dir.empty() ? default_cache_dir() : cfg_.data.cache_dir;
   const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache);
-  split_ = cfg_.data.split == "tail" ? split_tail(tokens, cfg_.data.val_fraction)
+  split_ = cfg_.data.split == SplitKind::Tail ? split_tail(tokens, cfg_.data.val_fraction)
                                      : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
   const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
   for (const auto& [part, size] : {std::pair{"training", split_.train.size()}, std::pair{"validation", split_.val.size()}})
@@ -197,7 +198,7 @@ void Trainer::save(int64_t steps_done) {
   meta.optimizer_steps = optimizer_->steps_taken();
   const BatchSampler::State st = sampler_->state();
   meta.sampler_state = {st.rng_words[0], st.rng_words[1], st.rng_words[2], st.rng_words[3], st.batches_drawn};
-  meta.config_json = to_json(cfg_).dump();
+  meta.config_json = json::dump(to_json(cfg_));
   meta.last_val_loss = last_val_loss_;
   save_checkpoint(path_in(cfg_.run_dir, "checkpoint.bin"), checkpoint_tensors(), meta);
   last_saved_step_ = steps_done;
@@ -265,16 +266,16 @@ double Trainer::evaluate(std::vector<SiteGain>* gains) {
 
 void Trainer::evaluate_and_log(int64_t steps_done) {
   // Per-expert load (assignments) of the last training step.
-  json::Value load = json::Value::array();
+  Json load = Json::array();
   for (MoeFeedForward* moe : model_->moe_layers()) {
-    json::Value layer = json::Value::array();
+    Json layer = Json::array();
     for (int64_t l : moe->last_step_load()) layer.push_back(l);
     load.push_back(layer);
   }
   std::vector<SiteGain> gains;  // the Amax gain of every site's H_res, on the first evaluation batch
   last_val_loss_ = evaluate(&gains);
   if (steps_done == 0) initial_val_loss_ = last_val_loss_;
-  json::Value line;
+  Json line;
   line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
   // The most tensor memory held at once on the run's device since this session began.
@@ -291,18 +292,18 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
 namespace {
 
 // "a.b.c" → value, for every leaf of a JSON object.
-void flatten(const json::Value& v, const std::string& prefix, std::map<std::string, std::string>& out) {
+void flatten(const Json& v, const std::string& prefix, std::map<std::string, std::string>& out) {
   if (v.is_object()) {
-    for (const auto& [key, child] : v.as_object()) flatten(child, prefix.empty() ? key : prefix + "." + key, out);
+    for (const auto& [key, child] : v.items()) flatten(child, prefix.empty() ? key : prefix + "." + key, out);
   } else {
-    out[prefix] = v.dump();
+    out[prefix] = json::dump(v);
   }
 }
 
 // Settings a resumed run may change: how long it runs, how it reports, where
 // things live. Anything else would silently continue a different experiment.
 bool may_change_on_resume(const std::string& key) {
-  for (const char* k : {"optim.steps", "log_every", "run_dir", "data.cache_dir", "data.data", "device"})
+  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device", "debug.inject_nan"})
     if (key == k) return true;
   return key.rfind("eval.", 0) == 0;
 }
@@ -314,7 +315,7 @@ int64_t Trainer::restore() {
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
   if (!meta.config_json.empty()) {
     std::map<std::string, std::string> saved, now;
-    const json::Value saved_json = json::parse(meta.config_json, ckpt);
+    const Json saved_json = json::parse(meta.config_json, ckpt);
     flatten(saved_json, "", saved);
     flatten(to_json(cfg_), "", now);
     std::string diffs;
@@ -336,7 +337,7 @@ int64_t Trainer::restore() {
       resume_note_ = fmt::format(
           "--optim.steps changed from {} to {}: the {} schedule is recomputed for {} steps, so the learning rate "
           "at step {} becomes {:.3g} (it would have been {:.3g})",
-          before.optim.steps, cfg_.optim.steps, cfg_.optim.schedule, cfg_.optim.steps, meta.step,
+          before.optim.steps, cfg_.optim.steps, schedule_name(cfg_.optim.schedule), cfg_.optim.steps, meta.step,
           learning_rate(cfg_.optim, meta.step),
           meta.step < before.optim.steps ? learning_rate(before.optim, meta.step) : before.optim.min_lr);
     }
@@ -379,7 +380,7 @@ TrainResult Trainer::run() {
     }
   }
   backend_for(device_).reset_peak_memory();
-  write_file_atomically(path_in(cfg_.run_dir, "config.json"), to_json(cfg_).dump(2) + "\n",
+  write_file_atomically(path_in(cfg_.run_dir, "config.json"), json::dump(to_json(cfg_), 2) + "\n",
                         path_in(cfg_.run_dir, "config.json.tmp"));
   log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
   log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet);
@@ -432,7 +433,7 @@ TrainResult Trainer::run() {
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);
-    json::Value line;
+    Json line;
     line["step"] = step;
     line["loss"] = loss;
     line["lr"] = learning_rate(cfg_.optim, step);

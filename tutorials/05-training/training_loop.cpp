@@ -28,7 +28,7 @@
 #include "datasets/token_cache.h"
 #include "layers/dropout_seeds.h"
 #include "train/checkpoint.h"
-#include "train/json.h"
+#include "train/json_io.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
 
@@ -97,8 +97,8 @@ std::string without_timings(std::string line) {
 // Step numbers of the training lines (those with "loss") in a metrics.jsonl.
 std::vector<int64_t> logged_steps(const fs::path& metrics) {
   std::vector<int64_t> steps;
-  for (const json::Value& v : json::parse_lines_file(metrics.string()))
-    if (v.contains("loss")) steps.push_back(v.at("step").as_int());
+  for (const Json& v : json::parse_lines_file(metrics.string()))
+    if (v.contains("loss")) steps.push_back(v.at("step").get<int64_t>());
   return steps;
 }
 

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "datasets/file_io.h"
-#include "train/json.h"
+#include "train/json_io.h"
 #include "train/report.h"
 #include "train/sweep.h"
 
@@ -66,7 +66,7 @@ int main() {
     fmt::print("1. The grid of {} ({} runs; the first axis varies fastest):\n", spec.name, grid.size());
     for (const SweepRun& r : grid) {
       std::string flags;  // the flags this point adds to the base
-      for (const auto& [flag, value] : r.settings.as_object()) flags += " --" + flag + " " + (value.is_string() ? value.as_string() : value.dump());
+      for (const auto& [flag, value] : r.settings.items()) flags += " --" + flag + " " + (value.is_string() ? value.get<std::string>() : json::dump(value));
       fmt::print("  {:<14} {:<28} -> {}\n", r.id, flags, r.config.run_dir);
     }
     expect(grid.size() == 9, "3 variants × 3 seeds");

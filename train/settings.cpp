@@ -1,0 +1,429 @@
+// settings.cpp — the list of `mhc train` settings (see settings.h) and the
+// few builders that turn one line per setting into its flag, JSON and check.
+#include "train/settings.h"
+
+#include <fmt/format.h>
+
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+
+#include "kernels/sinkhorn_contract.h"
+#include "layers/config_checks.h"
+#include "train/train_flags.h"
+
+namespace mhc {
+
+namespace {
+
+// Sizes are bounded (ModelConfig::kMax*) so that no product of them can
+// overflow; counts of steps and batches likewise.
+constexpr double kMaxSteps = 1e12, kMaxBatch = 1 << 16;
+
+// A range end: a constant, or one that depends on another setting (--model.heads ≤ --model.width).
+struct Bound {
+  template <class N, std::enable_if_t<std::is_arithmetic_v<N>, int> = 0>
+  Bound(N v) : value(static_cast<double>(v)) {}  // NOLINT: constants convert
+  template <class F, std::enable_if_t<std::is_invocable_r_v<double, F, const TrainConfig&>, int> = 0>
+  Bound(F f) : of(+f) {}  // NOLINT: a captureless lambda
+  double at(const TrainConfig& c) const { return of ? of(c) : value; }
+  double value = 0;
+  double (*of)(const TrainConfig&) = nullptr;
+};
+
+template <class T>
+using Ref = T& (*)(TrainConfig&);
+template <class T>
+const T& read(Ref<T> ref, const TrainConfig& c) { return ref(const_cast<TrainConfig&>(c)); }
+
+[[noreturn]] void bad_json(const std::string& name, const Json& v, const std::string& expected) {
+  throw std::invalid_argument(fmt::format("config: \"{}\" is {}, not {}", name, json::dump(v), expected));
+}
+
+Setting base(std::string name, std::string group, std::string help) {
+  Setting s;
+  s.name = std::move(name), s.group = std::move(group), s.help = std::move(help);
+  return s;
+}
+
+// A whole number in [lo, hi]; pre: an extra check run first (a message tests pin).
+template <class T>
+Setting integer(std::string name, std::string group, std::string help, Ref<T> ref, Bound lo, Bound hi,
+                void (*pre)(const TrainConfig&) = nullptr) {
+  Setting s = base(std::move(name), std::move(group), std::move(help));
+  const std::string n = s.name, flag = "--" + s.name;
+  s.bind = [n, ref, h = s.help](CLI::App& app, TrainConfig& c) { return app.add_option("--" + n, ref(c), h)->capture_default_str(); };
+  s.get = [ref](const TrainConfig& c) { return Json(read(ref, c)); };
+  s.set = [n, ref](TrainConfig& c, const Json& v) {
+    if (!v.is_number_integer()) bad_json(n, v, "a whole number");
+    ref(c) = v.get<T>();
+  };
+  s.check = [flag, ref, lo, hi, pre](const TrainConfig& c) {
+    if (pre) pre(c);
+    int_in(flag, static_cast<int64_t>(read(ref, c)), static_cast<int64_t>(lo.at(c)), static_cast<int64_t>(hi.at(c)));
+  };
+  s.text = [ref](const TrainConfig& c) { return fmt::format("{}", read(ref, c)); };
+  return s;
+}
+
+Setting real(std::string name, std::string group, std::string help, Ref<double> ref, Bound lo, Bound hi,
+             Ends ends = Ends::closed, void (*pre)(const TrainConfig&) = nullptr) {
+  Setting s = base(std::move(name), std::move(group), std::move(help));
+  const std::string n = s.name, flag = "--" + s.name;
+  s.bind = [n, ref, h = s.help](CLI::App& app, TrainConfig& c) { return app.add_option("--" + n, ref(c), h)->capture_default_str(); };
+  s.get = [ref](const TrainConfig& c) { return Json(read(ref, c)); };
+  s.set = [n, ref](TrainConfig& c, const Json& v) {
+    if (!v.is_number()) bad_json(n, v, "a number");
+    ref(c) = v.get<double>();
+  };
+  s.check = [flag, ref, lo, hi, ends, pre](const TrainConfig& c) {
+    if (pre) pre(c);
+    finite_in(flag, read(ref, c), lo.at(c), hi.at(c), ends);
+  };
+  s.text = [ref](const TrainConfig& c) { return fmt::format("{}", read(ref, c)); };
+  return s;
+}
+
+// An on/off switch (a flag without value); inverted: the flag turns the member off (--hc.static).
+Setting on_off(std::string name, std::string group, std::string help, Ref<bool> ref, bool inverted = false) {
+  Setting s = base(std::move(name), std::move(group), std::move(help));
+  const std::string n = s.name;
+  s.bind = [n, ref, inverted, h = s.help](CLI::App& app, TrainConfig& c) -> CLI::Option* {
+    if (!inverted) return app.add_flag("--" + n, ref(c), h);
+    TrainConfig* p = &c;
+    return app.add_flag_callback("--" + n, [p, ref] { ref(*p) = false; }, h);
+  };
+  s.get = [ref, inverted](const TrainConfig& c) { return Json(read(ref, c) != inverted); };
+  s.set = [n, ref, inverted](TrainConfig& c, const Json& v) {
+    if (!v.is_boolean()) bad_json(n, v, "true or false");
+    ref(c) = v.get<bool>() != inverted;
+  };
+  s.check = [](const TrainConfig&) {};
+  s.text = [ref, inverted](const TrainConfig& c) { return std::string(read(ref, c) != inverted ? "on" : "off"); };
+  return s;
+}
+
+Setting text(std::string name, std::string group, std::string help, Ref<std::string> ref) {
+  Setting s = base(std::move(name), std::move(group), std::move(help));
+  const std::string n = s.name;
+  s.bind = [n, ref, h = s.help](CLI::App& app, TrainConfig& c) { return app.add_option("--" + n, ref(c), h); };
+  s.get = [ref](const TrainConfig& c) { return Json(read(ref, c)); };
+  s.set = [n, ref](TrainConfig& c, const Json& v) {
+    if (!v.is_string()) bad_json(n, v, "a string");
+    ref(c) = v.get<std::string>();
+  };
+  s.check = [](const TrainConfig&) {};
+  s.text = [ref](const TrainConfig& c) { return read(ref, c).empty() ? std::string("(default)") : read(ref, c); };
+  return s;
+}
+
+// One of named values; the first name of each value is its canonical one,
+// later names are accepted aliases (--hc.fused true).
+template <class E>
+Setting choice(std::string name, std::string group, std::string help, Ref<E> ref,
+               std::vector<std::pair<std::string, E>> names) {
+  Setting s = base(std::move(name), std::move(group), std::move(help));
+  const std::string n = s.name, flag = "--" + s.name;
+  const auto name_of = [names](E e) {
+    for (const auto& [k, v] : names)
+      if (v == e) return k;
+    return std::string("?");
+  };
+  const auto value_of = [names, flag](const std::string& k) {
+    std::string known;
+    for (const auto& [key, v] : names) {
+      if (key == k) return v;
+      known += (known.empty() ? "" : ", ") + key;
+    }
+    throw std::invalid_argument(flag + ": must be one of " + known + ", not '" + k + "'");
+  };
+  s.bind = [n, ref, names, name_of, value_of, h = s.help](CLI::App& app, TrainConfig& c) {
+    std::vector<std::string> keys;
+    for (const auto& kv : names) keys.push_back(kv.first);
+    TrainConfig* p = &c;
+    return app.add_option_function<std::string>("--" + n, [p, ref, value_of](const std::string& k) { ref(*p) = value_of(k); }, h)
+        ->check(CLI::IsMember(keys))
+        ->default_str(name_of(ref(c)));
+  };
+  s.get = [ref, name_of](const TrainConfig& c) { return Json(name_of(read(ref, c))); };
+  s.set = [n, ref, value_of](TrainConfig& c, const Json& v) {
+    if (!v.is_string()) bad_json(n, v, "a string");
+    ref(c) = value_of(v.get<std::string>());
+  };
+  s.check = [](const TrainConfig&) {};  // an enum holds only its values
+  s.text = [ref, name_of](const TrainConfig& c) { return name_of(read(ref, c)); };
+  return s;
+}
+
+Setting config_only(Setting s) {
+  s.flag = false;
+  return s;
+}
+
+std::vector<Setting> make_settings() {
+  using C = TrainConfig;
+  const char* M = "Model";
+  const char* H = "Hyper-connections (hc, mhc)";
+  const char* E = "Mixture of experts (--model.ffn moe)";
+  const char* O = "Optimisation";
+  const char* D = "Data";
+  const char* V = "Evaluation";
+  std::vector<Setting> all;
+  {
+    Setting p = text("preset", "", "starting configuration: cpu-char, shakespeare-char, tiny-moe, moe-1280",
+                     [](C& c) -> std::string& { return c.preset; });
+    const auto plain_bind = p.bind;
+    p.bind = [plain_bind](CLI::App& app, C& c) { return plain_bind(app, c)->capture_default_str(); };
+    all.push_back(p);
+  }
+  all.push_back(choice<ResidualKind>("residual", "", "residual variant: residual | hc | mhc",
+                                     [](C& c) -> ResidualKind& { return c.model.site.kind; },
+                                     {{"residual", ResidualKind::Residual}, {"hc", ResidualKind::HC}, {"mhc", ResidualKind::MHC}}));
+  {
+    // No captured default: n defaults to 1 for the residual, 4 for HC / mHC (TrainFlags::resolve).
+    Setting n = integer<int64_t>("streams", "", "residual streams n (default: 1 for residual, 4 for hc / mhc)",
+                                 [](C& c) -> int64_t& { return c.model.site.streams; }, 1, ModelConfig::kMaxHcStreams,
+                                 [](const C& c) {
+                                   const int64_t s = c.model.site.streams;
+                                   if (s < 1) throw std::invalid_argument("--streams: must be at least 1 (got " + std::to_string(s) + ")");
+                                   if (c.model.site.kind == ResidualKind::Residual && s != 1)
+                                     throw std::invalid_argument("--streams: the plain residual has exactly 1 stream; use --residual hc or mhc for " +
+                                                                 std::to_string(s));
+                                   if (c.model.site.kind == ResidualKind::MHC && s > kSinkhornMaxN)
+                                     throw std::invalid_argument("--streams: mHC takes at most " + std::to_string(kSinkhornMaxN) +
+                                                                 " streams (got " + std::to_string(s) + ")");
+                                 });
+    n.bind = [](CLI::App& app, C& c) {
+      return app.add_option("--streams", c.model.site.streams, "residual streams n (default: 1 for residual, 4 for hc / mhc)");
+    };
+    all.push_back(n);
+  }
+  all.push_back(text("data", "",
+                     "text file to train on, or synthetic:addition | synthetic:grammar "
+                     "(default: tinyshakespeare.txt from $MHC_DATA_DIR or ../shared/data)",
+                     [](C& c) -> std::string& { return c.data.data; }));
+  all.push_back(choice<Device>("device", "", "cpu | cuda", [](C& c) -> Device& { return c.device; },
+                               {{"cpu", Device::cpu}, {"cuda", Device::cuda}}));
+  all.push_back(choice<DType>("dtype", "", "f32 | bf16 (bf16: CUDA mixed precision)", [](C& c) -> DType& { return c.dtype; },
+                              {{"f32", DType::f32}, {"bf16", DType::bf16}}));
+  {
+    Setting s = base("seed", "", "seed for init, data order and dropout");
+    s.bind = [](CLI::App& app, C& c) {
+      return app.add_option("--seed", c.seed, "seed for init, data order and dropout")->check(kSeedCheck)->capture_default_str();
+    };
+    s.get = [](const C& c) { return Json(std::to_string(c.seed)); };  // a string: readers may hold numbers as doubles
+    s.set = [](C& c, const Json& v) {
+      std::string digits = v.is_number_unsigned() ? std::to_string(v.get<uint64_t>()) : v.is_string() ? v.get<std::string>() : "";
+      if (!kSeedCheck(digits).empty()) bad_json("seed", v, "a non-negative integer below 2^64");
+      c.seed = std::stoull(digits);
+    };
+    s.check = [](const C&) {};
+    s.text = [](const C& c) { return std::to_string(c.seed); };
+    all.push_back(s);
+  }
+  {
+    Setting r = text("run", "", "run directory (default: runs/<preset>-<residual>[-n<streams>])",
+                     [](C& c) -> std::string& { return c.run_dir; });
+    r.saved = false;  // where the run lives, not what it is
+    all.push_back(r);
+  }
+  all.push_back(integer<int64_t>("log_every", "", "steps between log lines when not on a terminal",
+                                 [](C& c) -> int64_t& { return c.log_every; }, 1, kMaxSteps));
+
+  all.push_back(integer<int64_t>("model.blocks", M, "transformer blocks (2 residual sites each)",
+                                 [](C& c) -> int64_t& { return c.model.layers; }, 1, ModelConfig::kMaxBlocks));
+  all.push_back(integer<int64_t>("model.width", M, "model width C", [](C& c) -> int64_t& { return c.model.width; }, 2,
+                                 ModelConfig::kMaxWidth));
+  all.push_back(integer<int64_t>("model.heads", M, "attention heads", [](C& c) -> int64_t& { return c.model.heads; }, 1,
+                                 [](const C& c) { return static_cast<double>(c.model.width); }));
+  all.push_back(integer<int64_t>("model.block_size", M, "context length T", [](C& c) -> int64_t& { return c.model.block_size; },
+                                 2, ModelConfig::kMaxBlockSize));
+  {
+    Setting f = text("model.ffn", M, "feed-forward: gelu | swiglu | moe", [](C& c) -> std::string& { return c.model.ffn; });
+    const auto plain_bind = f.bind;
+    f.bind = [plain_bind](CLI::App& app, C& c) { return plain_bind(app, c)->capture_default_str(); };
+    f.check = [](const C& c) {
+      const std::string& ffn = c.model.ffn;
+      if (ffn != "gelu" && ffn != "swiglu" && ffn != "moe")
+        throw std::invalid_argument("--model.ffn: must be gelu, swiglu or moe, not '" + ffn + "'");
+    };
+    all.push_back(f);
+  }
+  all.push_back(integer<int64_t>("model.ffn_hidden", M, "dense FFN hidden size (0: 4C gelu, 8C/3 swiglu)",
+                                 [](C& c) -> int64_t& { return c.model.ffn_hidden; }, 0, ModelConfig::kMaxHidden));
+  all.push_back(real("model.dropout", M, "dropout on embeddings and residual branches",
+                     [](C& c) -> double& { return c.model.dropout; }, 0, 1, Ends::open_above));
+  all.push_back(real("model.attn_dropout", M, "dropout on attention probabilities",
+                     [](C& c) -> double& { return c.model.attn_dropout; }, 0, 1, Ends::open_above));
+  all.push_back(on_off("model.tie_embeddings", M, "share the token embedding with the output head",
+                       [](C& c) -> bool& { return c.model.tie_embeddings; }));
+  all.push_back(config_only(real("model.rope_base", M, "RoPE base", [](C& c) -> double& { return c.model.rope_base; }, 1, 1e12,
+                                 Ends::open_below)));
+  all.push_back(config_only(real("model.init_std", M, "std of the initial weights",
+                                 [](C& c) -> double& { return c.model.init_std; }, 0, 10)));
+  all.push_back(config_only(real("model.norm_eps", M, "RMSNorm epsilon", [](C& c) -> double& { return c.model.norm_eps; }, 0, 1,
+                                 Ends::open_below)));
+  {
+    Setting v = config_only(integer<int64_t>("model.vocab_size", M, "vocabulary (set from the tokenizer)",
+                                             [](C& c) -> int64_t& { return c.model.vocab_size; }, 0, ModelConfig::kMaxVocab));
+    v.check = [](const C&) {};  // filled in by the trainer; the model checks it
+    all.push_back(v);
+  }
+
+  all.push_back(on_off("hc.static", H, "HC: static only (no input-dependent terms)",
+                       [](C& c) -> bool& { return c.model.site.hc_dynamic; }, /*inverted=*/true));
+  all.push_back(config_only(real("hc.scale_init", H, "HC: initial s_α = s_β",
+                                 [](C& c) -> double& { return c.model.site.hc_scale_init; }, 0, 10)));
+  all.push_back(integer<int>("hc.sinkhorn_iters", H, "mHC: Sinkhorn-Knopp iterations t_max",
+                             [](C& c) -> int& { return c.model.site.sinkhorn_iters; }, 1, kSinkhornMaxIters));
+  all.push_back(real("hc.alpha_init", H, "mHC: initial α gates", [](C& c) -> double& { return c.model.site.alpha_init; }, 0, 10));
+  all.push_back(real("hc.phi_init_std", H, "mHC: initial std of φ (0: zeros, which keeps the streams identical)",
+                     [](C& c) -> double& { return c.model.site.phi_init_std; }, 0, 10));
+  all.push_back(choice<PrePostGate>("hc.gate", H, "mHC H_pre/H_post: sigmoid (σ, 2σ) | fixed (1)",
+                                    [](C& c) -> PrePostGate& { return c.model.site.gate; },
+                                    {{"sigmoid", PrePostGate::Sigmoid}, {"fixed", PrePostGate::Fixed}}));
+  all.push_back(choice<CollapseMode>("hc.collapse", H, "merge streams before the final norm: sum | learned",
+                                     [](C& c) -> CollapseMode& { return c.model.collapse; },
+                                     {{"sum", CollapseMode::Sum}, {"learned", CollapseMode::Learned}}));
+  using Fused = SiteConfig::Fused;
+  all.push_back(choice<Fused>("hc.fused", H, "mHC site kernels: auto (fused on CUDA) | on | off (the composed reference)",
+                              [](C& c) -> Fused& { return c.model.site.fused; },
+                              {{"auto", Fused::Auto}, {"on", Fused::On}, {"off", Fused::Off}, {"true", Fused::On}, {"false", Fused::Off}}));
+  {
+    Setting r = on_off("hc.recompute", H, "mHC: keep only each group's first stream state, rebuild the rest in backward",
+                       [](C& c) -> bool& { return c.model.recompute; });
+    r.check = [](const C& c) {
+      const ModelConfig& m = c.model;
+      if (!m.recompute) return;
+      if (m.site.kind != ResidualKind::MHC) throw std::invalid_argument("--hc.recompute: is for mHC (--residual mhc)");
+      if (m.site.fused == Fused::Off)
+        throw std::invalid_argument("--hc.recompute: needs the fused mHC kernels (not --hc.fused off)");
+      if (m.site.fused == Fused::Auto && c.device == Device::cpu)
+        throw std::invalid_argument("--hc.recompute: needs the fused mHC kernels, which the CPU uses only with --hc.fused on");
+    };
+    all.push_back(r);
+  }
+  all.push_back(integer<int64_t>("hc.recompute_group", H, "sites per recompute group L_r (0: √(nL/(n+2)))",
+                                 [](C& c) -> int64_t& { return c.model.recompute_group; }, 0, 2 * ModelConfig::kMaxBlocks));
+
+  all.push_back(integer<int64_t>("moe.routed", E, "routed experts N_r", [](C& c) -> int64_t& { return c.model.moe.routed; }, 1,
+                                 ModelConfig::kMaxExperts));
+  {
+    Setting k = integer<int64_t>("moe.top_k", E, "experts per token", [](C& c) -> int64_t& { return c.model.moe.top_k; }, 1,
+                                 ModelConfig::kMaxExperts);
+    k.check = [](const C& c) {
+      const MoeConfig& m = c.model.moe;
+      if (m.top_k < 1 || m.top_k > m.routed)
+        throw std::invalid_argument("--moe.top_k: " + std::to_string(m.top_k) + " must be between 1 and the " +
+                                    std::to_string(m.routed) + " routed experts");
+    };
+    all.push_back(k);
+  }
+  all.push_back(integer<int64_t>("moe.shared", E, "always-on shared experts", [](C& c) -> int64_t& { return c.model.moe.shared; },
+                                 0, ModelConfig::kMaxExperts));
+  all.push_back(integer<int64_t>("moe.hidden", E, "expert hidden size", [](C& c) -> int64_t& { return c.model.moe.expert_hidden; },
+                                 0, ModelConfig::kMaxHidden));
+  all.push_back(choice<RouterKind>("moe.router", E, "router scores: softmax | sigmoid",
+                                   [](C& c) -> RouterKind& { return c.model.moe.router; },
+                                   {{"softmax", RouterKind::Softmax}, {"sigmoid", RouterKind::Sigmoid}}));
+  all.push_back(on_off("moe.no_balance", E, "turn off aux-loss-free bias balancing",
+                       [](C& c) -> bool& { return c.model.moe.bias_balance; }, /*inverted=*/true));
+  all.push_back(real("moe.bias_rate", E, "bias balancing step γ", [](C& c) -> double& { return c.model.moe.bias_rate; }, 0, 1));
+  all.push_back(real("moe.aux_loss", E, "Switch load-balancing loss weight",
+                     [](C& c) -> double& { return c.model.moe.aux_loss_weight; }, 0, 100));
+  all.push_back(real("moe.z_loss", E, "router z-loss weight", [](C& c) -> double& { return c.model.moe.z_loss_weight; }, 0, 100));
+  all.push_back(integer<int64_t>("moe.dense_layers", E, "leading blocks with a dense FFN",
+                                 [](C& c) -> int64_t& { return c.model.dense_layers; }, 0,
+                                 [](const C& c) { return static_cast<double>(c.model.layers); }));
+
+  all.push_back(integer<int64_t>("optim.steps", O, "optimizer steps", [](C& c) -> int64_t& { return c.optim.steps; }, 1, kMaxSteps));
+  all.push_back(integer<int64_t>("optim.batch_size", O, "sequences per micro-batch",
+                                 [](C& c) -> int64_t& { return c.optim.batch_size; }, 1, kMaxBatch));
+  all.push_back(integer<int64_t>("optim.grad_accum", O, "micro-batches per step", [](C& c) -> int64_t& { return c.optim.grad_accum; },
+                                 1, kMaxBatch));
+  all.push_back(real("optim.lr", O, "peak learning rate", [](C& c) -> double& { return c.optim.lr; }, 0, 10, Ends::open_below,
+                     [](const C& c) {
+                       if (!(c.optim.lr > 0))
+                         throw std::invalid_argument("--optim.lr: must be positive (got " + fmt::format("{}", c.optim.lr) + ")");
+                     }));
+  all.push_back(real("optim.min_lr", O, "final learning rate (cosine)", [](C& c) -> double& { return c.optim.min_lr; }, 0,
+                     [](const C& c) { return c.optim.lr; }));
+  all.push_back(integer<int64_t>("optim.warmup", O, "linear warmup steps", [](C& c) -> int64_t& { return c.optim.warmup; }, 0,
+                                 kMaxSteps));
+  all.push_back(choice<Schedule>("optim.schedule", O, "cosine | step | constant", [](C& c) -> Schedule& { return c.optim.schedule; },
+                                 {{"cosine", Schedule::Cosine}, {"step", Schedule::Step}, {"constant", Schedule::Constant}}));
+  {
+    Setting s = config_only(base("optim.step_at", O, "step schedule: the fractions of the run where the lr drops"));
+    s.get = [](const C& c) { return Json(c.optim.step_at); };
+    s.set = [](C& c, const Json& v) {
+      if (!v.is_array()) bad_json("optim.step_at", v, "a list of numbers");
+      c.optim.step_at.clear();
+      for (const Json& f : v) {
+        if (!f.is_number()) bad_json("optim.step_at", v, "a list of numbers");
+        c.optim.step_at.push_back(f.get<double>());
+      }
+    };
+    s.check = [](const C& c) {
+      for (double f : c.optim.step_at) finite_in("optim.step_at", f, 0, 1);
+    };
+    s.text = [](const C& c) { return fmt::format("{}", fmt::join(c.optim.step_at, ", ")); };
+    all.push_back(s);
+  }
+  all.push_back(config_only(real("optim.step_factor", O, "step schedule: lr multiplier at each point",
+                                 [](C& c) -> double& { return c.optim.step_factor; }, 0, 10, Ends::open_below)));
+  all.push_back(real("optim.weight_decay", O, "AdamW weight decay (matrices only)",
+                     [](C& c) -> double& { return c.optim.weight_decay; }, 0, 10));
+  all.push_back(real("optim.beta1", O, "AdamW β1", [](C& c) -> double& { return c.optim.beta1; }, 0, 1, Ends::open_above));
+  all.push_back(real("optim.beta2", O, "AdamW β2", [](C& c) -> double& { return c.optim.beta2; }, 0, 1, Ends::open_above));
+  all.push_back(real("optim.eps", O, "AdamW ε (added to √v̂)", [](C& c) -> double& { return c.optim.eps; }, 0, 1, Ends::open_below));
+  all.push_back(real("optim.grad_clip", O, "global gradient-norm clip (0: off)", [](C& c) -> double& { return c.optim.grad_clip; },
+                     0, 1e9));
+
+  all.push_back(choice<TokenizerKind>("data.tokenizer", D, "char | bpe", [](C& c) -> TokenizerKind& { return c.data.tokenizer; },
+                                      {{"char", TokenizerKind::Char}, {"bpe", TokenizerKind::Bpe}}));
+  all.push_back(integer<int64_t>("data.vocab_size", D, "BPE vocabulary size", [](C& c) -> int64_t& { return c.data.vocab_size; }, 1,
+                                 ModelConfig::kMaxVocab, [](const C& c) {
+                                   if (c.data.tokenizer == TokenizerKind::Bpe && c.data.vocab_size < 257)
+                                     throw std::invalid_argument("--data.vocab_size: a byte-level BPE needs more than 256");
+                                 }));
+  all.push_back(real("data.val_fraction", D, "share of the corpus held out", [](C& c) -> double& { return c.data.val_fraction; }, 0, 1,
+                     Ends::open));
+  all.push_back(choice<SplitKind>(
+      "data.split", D, "tail: the last share is validation (nanoGPT's split, comparable losses) | chunks: seeded 4096-token chunks",
+      [](C& c) -> SplitKind& { return c.data.split; }, {{"tail", SplitKind::Tail}, {"chunks", SplitKind::Chunks}}));
+  all.push_back(text("data.cache_dir", D, "token cache (default: $MHC_CACHE_DIR or ~/.cache/mhc)",
+                     [](C& c) -> std::string& { return c.data.cache_dir; }));
+
+  all.push_back(integer<int64_t>("eval.every", V, "steps between evaluations and checkpoints",
+                                 [](C& c) -> int64_t& { return c.eval.every; }, 1, kMaxSteps));
+  all.push_back(integer<int64_t>("eval.batches", V, "validation batches per evaluation",
+                                 [](C& c) -> int64_t& { return c.eval.batches; }, 1, kMaxBatch));
+  all.push_back(integer<int64_t>("eval.sample_tokens", V, "tokens sampled at the end (0: none)",
+                                 [](C& c) -> int64_t& { return c.eval.sample_tokens; }, 0, 1 << 24));
+  Setting nan = integer<int64_t>("debug.inject_nan", "", "testing aid: make the loss NaN at this step",
+                                 [](C& c) -> int64_t& { return c.inject_nan_at; }, -1, kMaxSteps);
+  nan.hidden = true;
+  all.push_back(nan);
+  return all;
+}
+
+}  // namespace
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> all = make_settings();
+  return all;
+}
+
+const Setting* find_setting(const std::string& name) {
+  for (const Setting& s : settings())
+    if (s.name == name) return &s;
+  return nullptr;
+}
+
+std::string schedule_name(Schedule s) {
+  return s == Schedule::Cosine ? "cosine" : s == Schedule::Step ? "step" : "constant";
+}
+std::string tokenizer_name(TokenizerKind t) { return t == TokenizerKind::Char ? "char" : "bpe"; }
+std::string split_name(SplitKind s) { return s == SplitKind::Tail ? "tail" : "chunks"; }
+
+}  // namespace mhc
