@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake g++ make libfmt-dev libcli11-dev catch2 libstb-dev libopenblas-dev libopenblas-openmp-dev)
+packages=(cmake g++ make libfmt-dev libcli11-dev nlohmann-json3-dev catch2 libstb-dev libopenblas-dev libopenblas-openmp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
