@@ -21,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/json.h"
 #include "train/metrics.h"
+#include "train/safetensors.h"
 
 namespace fs = std::filesystem;
 
@@ -731,4 +732,39 @@ TEST_CASE("mhc sweep: killed (SIGKILL) and run again, it ends as an uninterrupte
   const Result eval = run_mhc("eval --run cut/s/mhc-n4-s1337", d.path);
   CHECK(eval.code == 0);
   CHECK_THAT(eval.output, Contains("val loss"));
+}
+
+TEST_CASE("mhc export writes the weights alone, f32 or bf16, read back equal to the checkpoint's", "[cli][export]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --residual mhc --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  Result r = run_mhc("export r", d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("wrote r/model.safetensors"));
+  r = run_mhc("export r --dtype bf16 --out half.safetensors", d.path);
+  REQUIRE(r.code == 0);
+  const mhc::SafetensorsFile ckpt((d.path / "r" / "checkpoint.safetensors").string());
+  const mhc::SafetensorsFile f32((d.path / "r" / "model.safetensors").string());
+  const mhc::SafetensorsFile b16((d.path / "half.safetensors").string());
+  const auto want = ckpt.read_all(), got = f32.read_all(), half = b16.read_all();
+  size_t weights = 0;
+  for (const auto& [name, bytes] : want) {
+    INFO(name);
+    if (name.rfind("adamw.", 0) == 0) {
+      CHECK(got.count(name) == 0);
+      continue;
+    }
+    ++weights;
+    CHECK(got.at(name) == bytes);
+    const bool parameter = name.rfind("model.", 0) == 0;
+    CHECK(b16.find(name)->dtype == (parameter ? mhc::DType::bf16 : mhc::DType::f32));
+    CHECK(half.at(name).size() == (parameter ? bytes.size() / 2 : bytes.size()));
+  }
+  CHECK(got.size() == weights);
+  CHECK(f32.meta("config") == ckpt.meta("config"));
+  r = run_mhc("export r --dtype f16", d.path);
+  CHECK(r.code != 0);
+  r = run_mhc("export nowhere", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("nowhere/checkpoint.safetensors' does not exist"));
 }
