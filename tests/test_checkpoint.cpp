@@ -146,6 +146,14 @@ TEST_CASE("a checkpoint is a safetensors file: layout, metadata, and an exact ro
   CHECK(m.last_val_loss == a.meta.last_val_loss);  // bit for bit
   CHECK(read_checkpoint_meta(path).config_json == a.meta.config_json);
   CHECK(verify_checkpoint(path).step == 7);
+
+  // A bf16 tensor is stored as BF16 and comes back bit for bit.
+  const Tensor half = Tensor::full({3, 2}, -1.375, DType::bf16);
+  Tensor back = Tensor::zeros({3, 2}, DType::bf16);
+  save_checkpoint(path, {{"model.h", const_cast<Tensor*>(&half)}}, a.meta);
+  CHECK(SafetensorsFile(path).find("model.h")->dtype == DType::bf16);
+  load_checkpoint(path, {{"model.h", &back}});
+  CHECK(bytes_of(back) == bytes_of(half));
 }
 
 TEST_CASE("checkpoints of another model, another format or a damaged header are refused by name", "[checkpoint]") {
@@ -177,6 +185,12 @@ TEST_CASE("checkpoints of another model, another format or a damaged header are 
   edited[at + 8] = '9';
   write_bytes(path, edited);
   CHECK_THROWS_WITH(read_checkpoint_meta(path), Contains(path) && Contains("header checksum mismatch"));
+  const size_t key = edited.find("\"header_checksum\"");  // renamed: the header is then unchecked, so refused
+  REQUIRE(key != std::string::npos);
+  edited = good;
+  edited[key + 1] = 'H';
+  write_bytes(path, edited);
+  CHECK_THROWS_WITH(read_checkpoint_meta(path), Contains("has no 'header_checksum' entry"));
   write_safetensors(path, {{"model.w", &extra, DType::f32}}, {{"format_version", "2"}});
   CHECK_THROWS_WITH(read_checkpoint_meta(path), Contains("is not an mhc checkpoint"));
   write_safetensors(path, {{"model.w", &extra, DType::f32}}, {{"format", "mhc checkpoint"}, {"format_version", "1"}});

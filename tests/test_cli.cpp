@@ -565,7 +565,7 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
   CHECK_THAT(r.output, Contains("training stopped after step 4; the checkpoint after step 2 in " + run +
                                 "/checkpoint.safetensors is intact"));
   CHECK(leftover_temporaries(run).empty());
-  CHECK(mhc::read_checkpoint_meta(run + "/checkpoint.safetensors").step == 2);  // checksum verified
+  CHECK(mhc::verify_checkpoint(run + "/checkpoint.safetensors").step == 2);  // checksum verified
   const std::string metrics = read_bytes(run + "/metrics.jsonl");
   REQUIRE(!metrics.empty());
   CHECK(metrics.back() == '\n');  // whole lines only

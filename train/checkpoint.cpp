@@ -41,6 +41,8 @@ CheckpointMeta parse_meta(const SafetensorsFile& f) {
   if (format->second == kExportFormat)
     fail(f.path(), "is an mhc export (weights only, written by mhc export), not a checkpoint");
   if (format->second != kFormat) fail(f.path(), "is not an mhc checkpoint (format \"" + format->second + "\")");
+  for (const char* key : {"checksum", "header_checksum"})  // checked by SafetensorsFile when present: so, required
+    if (!md.count(key)) fail(f.path(), std::string("is corrupt: its metadata has no '") + key + "' entry");
   const int64_t version = meta_int(f, "format_version");
   if (version != kVersion)
     fail(f.path(), fmt::format("has format version {}; this build reads version {}", version, kVersion));
