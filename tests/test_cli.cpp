@@ -21,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/json_io.h"
 #include "train/metrics.h"
+#include "train/safetensors.h"
 
 namespace fs = std::filesystem;
 
@@ -103,20 +104,20 @@ TEST_CASE("missing or empty corpus files", "[cli]") {
 TEST_CASE("an existing run directory is never overwritten without being asked", "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
-  const std::string before = read_bytes(d.path / "r" / "checkpoint.bin");
+  const std::string before = read_bytes(d.path / "r" / "checkpoint.safetensors");
   const Result r = run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("already exists; pass --resume to continue it or --overwrite to replace it"));
-  CHECK(read_bytes(d.path / "r" / "checkpoint.bin") == before);
+  CHECK(read_bytes(d.path / "r" / "checkpoint.safetensors") == before);
   // With --overwrite it is replaced.
   CHECK(run_mhc("train --run r --overwrite --optim.steps 2 --eval.every 2 --seed 5" + kTiny, d.path).code == 0);
-  CHECK(read_bytes(d.path / "r" / "checkpoint.bin") != before);
+  CHECK(read_bytes(d.path / "r" / "checkpoint.safetensors") != before);
 }
 
 TEST_CASE("truncated, corrupt and mismatched checkpoints are refused", "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 1" + kTiny, d.path).code == 0);
-  const fs::path ckpt = d.path / "r" / "checkpoint.bin";
+  const fs::path ckpt = d.path / "r" / "checkpoint.safetensors";
   const std::string good = read_bytes(ckpt);
   auto write = [&](const std::string& bytes) { std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << bytes; };
 
@@ -152,13 +153,13 @@ TEST_CASE("a NaN loss stops the run at that step and keeps the last good checkpo
   CHECK(r.code == 3);
   CHECK_THAT(r.output, Contains("the loss became nan at step 5"));
   CHECK_THAT(r.output, Contains("last good checkpoint (after step 4)"));
-  CHECK(mhc::read_checkpoint_meta((d.path / "r" / "checkpoint.bin").string()).step == 4);
+  CHECK(mhc::read_checkpoint_meta((d.path / "r" / "checkpoint.safetensors").string()).step == 4);
 }
 
 TEST_CASE("sample, eval and plot work on a finished run", "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 4 --eval.every 2 --residual mhc" + kTiny, d.path).code == 0);
-  for (const char* f : {"config.json", "metrics.jsonl", "tokenizer.txt", "checkpoint.bin", "summary.png", "loss.png"})
+  for (const char* f : {"config.json", "metrics.jsonl", "tokenizer.txt", "checkpoint.safetensors", "summary.png", "loss.png"})
     CHECK(fs::exists(d.path / "r" / f));
   Result s = run_mhc("sample --run r --prompt 12+ --tokens 10", d.path);
   INFO(s.output);
@@ -227,10 +228,10 @@ TEST_CASE("a start that fails leaves no run directory, and a failed --overwrite 
   CHECK(!fs::exists(d.path / "b"));
   // An old run survives an --overwrite that fails late, untouched and without leftovers.
   REQUIRE(run_mhc("train --run old --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
-  const std::string before = read_bytes(d.path / "old" / "checkpoint.bin");
+  const std::string before = read_bytes(d.path / "old" / "checkpoint.safetensors");
   r = run_mhc("train --run old --overwrite" + kTiny + short_split, d.path);
   CHECK(r.code != 0);
-  CHECK(read_bytes(d.path / "old" / "checkpoint.bin") == before);
+  CHECK(read_bytes(d.path / "old" / "checkpoint.safetensors") == before);
   size_t entries = 0;
   for (const auto& e : fs::directory_iterator(d.path)) entries += e.path().filename().string().rfind("old", 0) == 0;
   CHECK(entries == 1);  // only the old run itself
@@ -241,7 +242,7 @@ TEST_CASE("resume finds the run the same flags made, and finished and extended r
   Result r = run_mhc("train --residual mhc --optim.steps 4 --eval.every 2" + kTiny, d.path);
   INFO(r.output);
   REQUIRE(r.code == 0);
-  REQUIRE(fs::exists(d.path / "runs" / "cpu-char-mhc-n4" / "checkpoint.bin"));
+  REQUIRE(fs::exists(d.path / "runs" / "cpu-char-mhc-n4" / "checkpoint.safetensors"));
   CHECK_THAT(r.output, Contains("fused auto (off: the CPU runs the composed ops)"));
   // The Amax gain (and validation loss) is measured before training too.
   const mhc::RunMetrics m = mhc::read_run_metrics((d.path / "runs" / "cpu-char-mhc-n4").string());
@@ -256,7 +257,7 @@ TEST_CASE("resume finds the run the same flags made, and finished and extended r
   CHECK(r.code == 0);
   CHECK_THAT(r.output, Contains("resuming at step 4"));
   CHECK_THAT(r.output, Contains("--optim.steps changed from 4 to 6: the cosine schedule is recomputed for 6 steps"));
-  CHECK(mhc::read_checkpoint_meta((d.path / "runs" / "cpu-char-mhc-n4" / "checkpoint.bin").string()).step == 6);
+  CHECK(mhc::read_checkpoint_meta((d.path / "runs" / "cpu-char-mhc-n4" / "checkpoint.safetensors").string()).step == 6);
 }
 
 TEST_CASE("Ctrl-C writes a checkpoint, prints how to resume, and the resumed run is bit-identical", "[cli]") {
@@ -275,7 +276,7 @@ TEST_CASE("Ctrl-C writes a checkpoint, prints how to resume, and the resumed run
   CHECK(WEXITSTATUS(status) == 130);
   CHECK_THAT(log, Contains("interrupted: stopped after step"));
   CHECK_THAT(log, Contains("train --run cut --resume"));
-  const int64_t at = mhc::read_checkpoint_meta((d.path / "cut" / "checkpoint.bin").string()).step;
+  const int64_t at = mhc::read_checkpoint_meta((d.path / "cut" / "checkpoint.safetensors").string()).step;
   CHECK(at > 0);
   CHECK(at < 400);
   REQUIRE(run_mhc("train --run cut --resume", d.path).code == 0);
@@ -445,7 +446,7 @@ TEST_CASE("files that are not regular files are refused by type, before they are
 
   // The files of a run: each replaced in turn by a FIFO, a directory and /dev/zero (a link to it).
   const std::string resume = "train --run r --resume --optim.steps 4" + kTiny;
-  for (const char* name : {"checkpoint.bin", "tokenizer.txt", "metrics.jsonl"}) {
+  for (const char* name : {"checkpoint.safetensors", "tokenizer.txt", "metrics.jsonl"}) {
     const fs::path file = run / name;
     const fs::path saved = d.path / (std::string(name) + ".saved");
     fs::rename(file, saved);
@@ -472,14 +473,14 @@ TEST_CASE("files that are not regular files are refused by type, before they are
     fs::rename(saved, file);
   }
   // A byte appended to an intact checkpoint is named as such (it was "truncated").
-  const std::string good = read_bytes(run / "checkpoint.bin");
-  mhc::test::write_bytes(run / "checkpoint.bin", good + "x");
+  const std::string good = read_bytes(run / "checkpoint.safetensors");
+  mhc::test::write_bytes(run / "checkpoint.safetensors", good + "x");
   r = run_mhc(resume, d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("is longer than its header says"));
   CHECK_THAT(r.output, Contains("then 1 more (something was appended to it)"));
   CHECK_THAT(r.output, !Contains("truncated"));
-  mhc::test::write_bytes(run / "checkpoint.bin", good);
+  mhc::test::write_bytes(run / "checkpoint.safetensors", good);
   r = run_mhc(resume, d.path);  // and the run is intact after all that
   INFO(r.output);
   CHECK(r.code == 0);
@@ -491,10 +492,10 @@ TEST_CASE("a checkpoint of the same shapes but other settings is refused on resu
   REQUIRE(run_mhc("train --run a --seed 1" + tiny, d.path).code == 0);
   REQUIRE(run_mhc("train --run b --seed 2" + tiny, d.path).code == 0);
   REQUIRE(run_mhc("train --run c --seed 1 --hc.sinkhorn_iters 7" + tiny, d.path).code == 0);
-  const fs::path ckpt = d.path / "a" / "checkpoint.bin";
+  const fs::path ckpt = d.path / "a" / "checkpoint.safetensors";
   const std::string own = read_bytes(ckpt);
   // b's checkpoint in a's directory: a's config.json says seed 1, the checkpoint seed 2.
-  fs::copy_file(d.path / "b" / "checkpoint.bin", ckpt, fs::copy_options::overwrite_existing);
+  fs::copy_file(d.path / "b" / "checkpoint.safetensors", ckpt, fs::copy_options::overwrite_existing);
   const std::string foreign = read_bytes(ckpt);
   const std::string resume = "train --run a --resume --optim.steps 4";
   Result r = run_mhc(resume, d.path);
@@ -503,7 +504,7 @@ TEST_CASE("a checkpoint of the same shapes but other settings is refused on resu
   CHECK_THAT(r.output, Contains("seed: \"2\" in the run, \"1\" now"));
   CHECK_THAT(r.output, Contains("--override"));
   CHECK(read_bytes(ckpt) == foreign);  // nothing written
-  fs::copy_file(d.path / "c" / "checkpoint.bin", ckpt, fs::copy_options::overwrite_existing);
+  fs::copy_file(d.path / "c" / "checkpoint.safetensors", ckpt, fs::copy_options::overwrite_existing);
   r = run_mhc(resume, d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("hc.sinkhorn_iters: 7 in the run, 20 now"));
@@ -546,7 +547,7 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
   // The same run on a roomy disk sizes the tiny one.
   const std::string args = " --optim.steps 8 --eval.every 2" + kTiny;
   REQUIRE(run_mhc("train --run ref" + args, d.path).code == 0);
-  const uintmax_t checkpoint = fs::file_size(d.path / "ref" / "checkpoint.bin");
+  const uintmax_t checkpoint = fs::file_size(d.path / "ref" / "checkpoint.safetensors");
   uintmax_t small_files = 0;
   for (const char* f : {"config.json", "tokenizer.txt", "metrics.jsonl"})
     small_files += in_pages(fs::file_size(d.path / "ref" / f));
@@ -560,11 +561,11 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
   Result r = run_mhc("train --run " + run + args, d.path);
   INFO(r.output);
   CHECK(r.code == 1);
-  CHECK_THAT(r.output, Contains("cannot write '" + run + "/checkpoint.bin'") && Contains(std::strerror(ENOSPC)));
+  CHECK_THAT(r.output, Contains("cannot write '" + run + "/checkpoint.safetensors'") && Contains(std::strerror(ENOSPC)));
   CHECK_THAT(r.output, Contains("training stopped after step 4; the checkpoint after step 2 in " + run +
-                                "/checkpoint.bin is intact"));
+                                "/checkpoint.safetensors is intact"));
   CHECK(leftover_temporaries(run).empty());
-  CHECK(mhc::read_checkpoint_meta(run + "/checkpoint.bin").step == 2);  // checksum verified
+  CHECK(mhc::verify_checkpoint(run + "/checkpoint.safetensors").step == 2);  // checksum verified
   const std::string metrics = read_bytes(run + "/metrics.jsonl");
   REQUIRE(!metrics.empty());
   CHECK(metrics.back() == '\n');  // whole lines only
@@ -603,7 +604,7 @@ TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's c
   INFO(e.output);
   CHECK(e.code == 0);
   CHECK_THAT(e.output, Contains("warning: r/config.json is damaged") &&
-                           Contains("using the configuration stored in r/checkpoint.bin"));
+                           Contains("using the configuration stored in r/checkpoint.safetensors"));
   CHECK_THAT(e.output, Contains("val loss"));
   const Result s = run_mhc("sample --run r --prompt 12+ --tokens 4", d.path);
   INFO(s.output);
@@ -623,7 +624,7 @@ TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's c
   CHECK_THAT(after.output, !Contains("warning"));
 
   // No checkpoint to fall back on: the damage is the error.
-  fs::remove(d.path / "r" / "checkpoint.bin");
+  fs::remove(d.path / "r" / "checkpoint.safetensors");
   mhc::test::write_bytes(config, "{\"optim\": ");
   const Result lost = run_mhc("eval --run r", d.path);
   CHECK(lost.code != 0);
@@ -731,4 +732,39 @@ TEST_CASE("mhc sweep: killed (SIGKILL) and run again, it ends as an uninterrupte
   const Result eval = run_mhc("eval --run cut/s/mhc-n4-s1337", d.path);
   CHECK(eval.code == 0);
   CHECK_THAT(eval.output, Contains("val loss"));
+}
+
+TEST_CASE("mhc export writes the weights alone, f32 or bf16, read back equal to the checkpoint's", "[cli][export]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --residual mhc --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  Result r = run_mhc("export r", d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("wrote r/model.safetensors"));
+  r = run_mhc("export r --dtype bf16 --out half.safetensors", d.path);
+  REQUIRE(r.code == 0);
+  const mhc::SafetensorsFile ckpt((d.path / "r" / "checkpoint.safetensors").string());
+  const mhc::SafetensorsFile f32((d.path / "r" / "model.safetensors").string());
+  const mhc::SafetensorsFile b16((d.path / "half.safetensors").string());
+  const auto want = ckpt.read_all(), got = f32.read_all(), half = b16.read_all();
+  size_t weights = 0;
+  for (const auto& [name, bytes] : want) {
+    INFO(name);
+    if (name.rfind("adamw.", 0) == 0) {
+      CHECK(got.count(name) == 0);
+      continue;
+    }
+    ++weights;
+    CHECK(got.at(name) == bytes);
+    const bool parameter = name.rfind("model.", 0) == 0;
+    CHECK(b16.find(name)->dtype == (parameter ? mhc::DType::bf16 : mhc::DType::f32));
+    CHECK(half.at(name).size() == (parameter ? bytes.size() / 2 : bytes.size()));
+  }
+  CHECK(got.size() == weights);
+  CHECK(f32.meta("config") == ckpt.meta("config"));
+  r = run_mhc("export r --dtype f16", d.path);
+  CHECK(r.code != 0);
+  r = run_mhc("export nowhere", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("nowhere/checkpoint.safetensors' does not exist"));
 }

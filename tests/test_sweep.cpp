@@ -186,7 +186,7 @@ TEST_CASE("sweep: a killed sweep, resumed to the end, equals an uninterrupted on
   CHECK(part.stopped);
   CHECK(part.finished == 2);
   const fs::path killed = d.path / "killed" / "study";
-  CHECK(fs::exists(killed / "mhc-n4-s1" / "checkpoint.bin"));
+  CHECK(fs::exists(killed / "mhc-n4-s1" / "checkpoint.safetensors"));
   CHECK(!fs::exists(killed / "mhc-n4-s1" / "outcome.json"));
   o.stop_after_steps = 30;
   part = run_sweep(spec_of(axes, tiny_base(d.file("cache"))), o);

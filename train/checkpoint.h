@@ -1,15 +1,26 @@
 // checkpoint.h — everything needed to continue a run bit-identically, in one
-// file: model parameters and buffers, optimizer moments and step count, the
-// batch sampler's state (data position and RNG), the training step and the
-// run's config.
+// safetensors file (train/safetensors.h), `checkpoint.safetensors` in the run
+// directory: model parameters and buffers and the AdamW moments as named
+// tensors, and in __metadata__ the training step, the batch sampler's state
+// (data position and RNG), the run's resolved config and a checksum.
 //
-// Layout: an 8-byte magic "MHCCKPT\0", a u32 format version, a u64 payload
-// size and a u64 FNV-1a checksum of the payload, then the payload (named
-// tensors with dtype and shape, and a small key/value section). The file is
-// written to "<path>.tmp", fsynced and renamed (datasets/file_io.h), so a
-// crash or power loss mid-write leaves the previous checkpoint intact, and a
-// failed write (disk full) removes the .tmp and throws WriteError. Loading checks magic, version, size and
-// checksum, then that every tensor matches the model's name and shape.
+// Tensors (all f32 today: the model keeps f32 master weights, bf16 is only a
+// compute dtype on CUDA): "model.<parameter>", "buffer.<buffer>" (RoPE tables,
+// MoE router biases) and "adamw.<parameter>.m" / ".v".
+// Metadata (all values strings, as the format requires):
+//   format           "mhc checkpoint"
+//   format_version   "2" (version 1 was the private checkpoint.bin format)
+//   step             optimizer steps completed
+//   optimizer_steps  AdamW's t (bias correction)
+//   sampler_state    JSON list of the batch sampler's words: 4 RNG words, batches drawn
+//   last_val_loss    the last validation loss, shortest round-trip decimal
+//   config           the run's resolved config (JSON, as config.json)
+//   checksum, header_checksum   XXH64s of the data section and the header (safetensors.h)
+//
+// The file is written to "<path>.tmp", fsynced and renamed, and the folder
+// fsynced (datasets/file_io.h), so a crash or power loss mid-write leaves the
+// previous checkpoint intact; a failed write (disk full) removes the .tmp and
+// throws WriteError.
 #pragma once
 #include <map>
 #include <string>
@@ -18,6 +29,9 @@
 #include "layers/module.h"
 
 namespace mhc {
+
+inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";  // in the run directory
+inline constexpr const char* kExportFile = "model.safetensors";           // mhc export's default
 
 struct CheckpointMeta {
   int64_t step = 0;              // optimizer steps completed
@@ -30,17 +44,35 @@ struct CheckpointMeta {
 // Writes tensors (any device; copied to the host) and meta atomically.
 void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors, const CheckpointMeta& meta);
 
-// Reads a checkpoint into `tensors` (same names and shapes required; values
-// are copied onto each tensor's current device) and returns its meta.
+// Reads a checkpoint into `tensors` (same names, dtypes and shapes required;
+// values are copied onto each tensor's current device) and returns its meta.
 // With allow_extra, the checkpoint may hold tensors not asked for (sampling
 // needs the model, not the optimizer moments).
 // Throws std::runtime_error naming the file and the problem: missing, not a
-// regular file, truncated, longer than its header says, corrupt (checksum),
-// wrong format version, or written for a model of a different shape.
+// regular file, truncated, longer than its header says, a malformed header
+// (see SafetensorsFile), corrupt (checksum), not an mhc checkpoint, wrong
+// format version, or written for a model of a different shape. Names, dtypes
+// and shapes are checked before any tensor is touched; a checksum mismatch is
+// found only once the data has been read, and the tensors then hold it
+// (callers stop: resume, sample and eval all exit on the error).
 CheckpointMeta load_checkpoint(const std::string& path, const std::vector<NamedTensor>& tensors,
                                bool allow_extra = false);
 
-// Just the meta (config, step), for `mhc sample` / `eval` to rebuild the model first.
+// Just the meta (config, step), for `mhc sample` / `eval` to rebuild the model
+// first. Reads and checks the header only (its structure and header checksum,
+// and that the file is as long as the tensors say); the data checksum is
+// checked by load_checkpoint and verify_checkpoint.
 CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// read_checkpoint_meta plus the data checksum: the whole file is read.
+CheckpointMeta verify_checkpoint(const std::string& path);
+
+// `mhc export`: the weights of a checkpoint alone ("model.*" parameters and
+// "buffer.*" buffers, names and shapes unchanged, no optimizer state), as a
+// safetensors file at `out`, parameters stored as `dtype` (f32, or bf16
+// rounded to nearest even; buffers stay f32). Metadata: format "mhc export",
+// format_version "1", dtype, step and config (as in the checkpoint), and the
+// two checksums. Returns the number of tensors written.
+size_t export_weights(const std::string& checkpoint, const std::string& out, DType dtype);
 
 }  // namespace mhc

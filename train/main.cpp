@@ -68,7 +68,7 @@ std::string resume_dir(int argc, char** argv) {
 // warning (a resumed run then writes a good config.json again).
 TrainConfig load_run_config(const std::string& run_dir) {
   const std::string path = (fs::path(run_dir) / "config.json").string();
-  const std::string ckpt = (fs::path(run_dir) / "checkpoint.bin").string();
+  const std::string ckpt = (fs::path(run_dir) / kCheckpointFile).string();
   Json stored;
   try {
     if (!fs::exists(path)) throw std::runtime_error("no run in " + run_dir + " (missing " + path + ")");
@@ -107,7 +107,7 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   for (auto& p : r.model->parameters()) tensors.push_back({"model." + p.name, p.tensor});
   for (auto& b : r.model->buffers()) tensors.push_back({"buffer." + b.name, b.tensor});
   // The checkpoint also holds optimizer moments; sampling loads only the model.
-  load_checkpoint((fs::path(run_dir) / "checkpoint.bin").string(), tensors, /*allow_extra=*/true);
+  load_checkpoint((fs::path(run_dir) / kCheckpointFile).string(), tensors, /*allow_extra=*/true);
   const Device dev = device == "cuda" ? Device::cuda : Device::cpu;
   r.model->to(dev);
   return r;
@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
   try {
     const bool resume = has_flag(argc, argv, "--resume");
     const std::string run_dir = resume ? resume_dir(argc, argv) : "";
-    if (resume && (fs::exists(fs::path(run_dir) / "config.json") || fs::exists(fs::path(run_dir) / "checkpoint.bin"))) {
+    if (resume && (fs::exists(fs::path(run_dir) / "config.json") || fs::exists(fs::path(run_dir) / kCheckpointFile))) {
       config = load_run_config(run_dir);
       config_from_run = true;
     } else {
@@ -204,6 +204,16 @@ int main(int argc, char** argv) {
   sweep->add_flag("--dry-run", sweep_opt.dry_run, "print the grid and an estimated time, run nothing");
   sweep->add_flag("--overwrite", sweep_opt.overwrite, "delete a sweep folder made from a different spec and start again");
 
+  // ---- export
+  std::string export_run, export_out, export_dtype = "f32";
+  CLI::App* exporter = app.add_subcommand("export", "the weights of a run alone, as a safetensors file for use outside "
+                                                    "mhc (tensor names: README, \"Using a model outside mhc\")");
+  exporter->add_option("run", export_run, "run directory")->required();
+  exporter->add_option("--dtype", export_dtype, "f32 | bf16 (parameters; rounded to nearest even)")
+      ->check(CLI::IsMember({"f32", "bf16"}))
+      ->capture_default_str();
+  exporter->add_option("--out", export_out, "output file (default: RUN/model.safetensors)");
+
   // ---- report
   std::string report_dir, report_out;
   CLI::App* report = app.add_subcommand("report", "report.md and figures of a sweep: seed means, paired differences "
@@ -253,6 +263,13 @@ int main(int argc, char** argv) {
       evaluator.restore();
       fmt::print("{}: val loss {:.4f} ({} batches of {} × {} tokens)\n", eval_run, evaluator.evaluate(), c.eval.batches,
                  c.optim.batch_size, c.model.block_size);
+      return 0;
+    }
+    if (*exporter) {
+      const std::string out = export_out.empty() ? (fs::path(export_run) / kExportFile).string() : export_out;
+      const size_t n = export_weights((fs::path(export_run) / kCheckpointFile).string(), out,
+                                      export_dtype == "bf16" ? DType::bf16 : DType::f32);
+      fmt::print("wrote {} ({} tensors, {})\n", out, n, export_dtype);
       return 0;
     }
     if (*plot) {

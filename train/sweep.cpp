@@ -394,7 +394,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     ro.catch_interrupt = true;
     ro.stop_above_initial_loss = true;
     ro.stop_after = budget;
-    ro.resume = fs::exists(run_dir / "checkpoint.bin");
+    ro.resume = fs::exists(run_dir / "checkpoint.safetensors");
     ro.overwrite = !ro.resume && fs::exists(run_dir);  // stopped before its first checkpoint: nothing to keep
     say(head + " ");
     const auto t0 = std::chrono::steady_clock::now();

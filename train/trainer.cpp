@@ -79,8 +79,8 @@ class RunDirClaim {
  public:
   RunDirClaim(const std::string& dir, const RunOptions& opt) : dir_(dir) {
     if (opt.resume) {
-      if (!fs::exists(path_in(dir, "checkpoint.bin")))
-        throw std::runtime_error("--resume: no checkpoint in " + dir + " (expected " + path_in(dir, "checkpoint.bin") +
+      if (!fs::exists(path_in(dir, kCheckpointFile)))
+        throw std::runtime_error("--resume: no checkpoint in " + dir + " (expected " + path_in(dir, kCheckpointFile) +
                                  ")");
       return;
     }
@@ -92,11 +92,11 @@ class RunDirClaim {
                                  " already exists; pass --resume to continue it or --overwrite to replace it");
       // --overwrite replaces a run, never some other folder given by mistake.
       const bool looks_like_run = fs::exists(path_in(dir, "config.json")) ||
-                                  fs::exists(path_in(dir, "checkpoint.bin")) ||
+                                  fs::exists(path_in(dir, kCheckpointFile)) ||
                                   fs::exists(path_in(dir, "metrics.jsonl"));
       if (!looks_like_run)
         throw std::runtime_error("--overwrite: " + dir +
-                                 " is not empty and holds no run (no config.json, checkpoint.bin or metrics.jsonl); "
+                                 " is not empty and holds no run (no config.json, checkpoint.safetensors or metrics.jsonl); "
                                  "refusing to delete it");
       aside_ = dir_ + ".replaced-by-overwrite";
       fs::remove_all(aside_);
@@ -200,7 +200,7 @@ void Trainer::save(int64_t steps_done) {
   meta.sampler_state = {st.rng_words[0], st.rng_words[1], st.rng_words[2], st.rng_words[3], st.batches_drawn};
   meta.config_json = json::dump(to_json(cfg_));
   meta.last_val_loss = last_val_loss_;
-  save_checkpoint(path_in(cfg_.run_dir, "checkpoint.bin"), checkpoint_tensors(), meta);
+  save_checkpoint(path_in(cfg_.run_dir, kCheckpointFile), checkpoint_tensors(), meta);
   last_saved_step_ = steps_done;
 }
 
@@ -311,7 +311,7 @@ bool may_change_on_resume(const std::string& key) {
 }  // namespace
 
 int64_t Trainer::restore() {
-  const std::string ckpt = path_in(cfg_.run_dir, "checkpoint.bin");
+  const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
   if (!meta.config_json.empty()) {
     std::map<std::string, std::string> saved, now;
@@ -406,7 +406,7 @@ TrainResult Trainer::run() {
           "{}\ntraining stopped after step {}; {}", e.what(), steps_done,
           last_saved_step_ >= 0
               ? fmt::format("the checkpoint after step {} in {} is intact: free some space, then continue with --resume",
-                            last_saved_step_, path_in(cfg_.run_dir, "checkpoint.bin"))
+                            last_saved_step_, path_in(cfg_.run_dir, kCheckpointFile))
               : std::string("no checkpoint had been written yet")));
     }
   };
@@ -423,7 +423,7 @@ TrainResult Trainer::run() {
       result.diverged = true;
       result.diverged_step = step;
       result.end_step = step;
-      const std::string ckpt = path_in(cfg_.run_dir, "checkpoint.bin");
+      const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
       throw DivergenceError(std::string(e.what()) + "; stopping. " +
                                 (last_saved_step_ >= 0
                                      ? fmt::format("The last good checkpoint (after step {}) is kept in {}",

@@ -24,11 +24,12 @@
 #include "datasets/batches.h"
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
-#include "datasets/hash.h"
+#include "datasets/xxh64.h"
 #include "datasets/token_cache.h"
 #include "layers/dropout_seeds.h"
 #include "train/checkpoint.h"
 #include "train/json_io.h"
+#include "train/safetensors.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
 
@@ -190,9 +191,9 @@ int main() {
       int64_t lines = 0;
       for (std::string line; std::getline(metrics, line);) ++lines;
       fmt::print("  the run directory:\n");
-      for (const char* name : {"config.json", "tokenizer.txt", "checkpoint.bin"})
-        fmt::print("  {:<15} {:>8} bytes\n", name, fs::file_size(fs::path(cfg.run_dir) / name));
-      fmt::print("  {:<15} {:>8} lines (its size varies: it logs timings)\n", "metrics.jsonl", lines);
+      for (const char* name : {"config.json", "tokenizer.txt", "checkpoint.safetensors"})
+        fmt::print("  {:<22} {:>8} bytes\n", name, fs::file_size(fs::path(cfg.run_dir) / name));
+      fmt::print("  {:<22} {:>8} lines (its size varies: it logs timings)\n", "metrics.jsonl", lines);
     }
     {
       std::ifstream metrics(fs::path(cfg.run_dir) / "metrics.jsonl");
@@ -211,29 +212,32 @@ int main() {
     // 4. The checkpoint.
     fmt::print("4. The checkpoint\n");
 
-    // The checkpoint header: magic, format version, payload size, FNV-1a checksum.
-    const fs::path ckpt = fs::path(cfg.run_dir) / "checkpoint.bin";
+    // A safetensors file: an 8-byte header size N, N bytes of JSON, the data.
+    const fs::path ckpt = fs::path(cfg.run_dir) / kCheckpointFile;
     const std::string bytes = read_all(ckpt);
-    uint32_t version;
-    uint64_t payload_size, checksum;
-    std::memcpy(&version, bytes.data() + 8, 4);
-    std::memcpy(&payload_size, bytes.data() + 12, 8);
-    std::memcpy(&checksum, bytes.data() + 20, 8);
-    const uint64_t recomputed = fnv1a64(bytes.data() + 28, bytes.size() - 28);
-    fmt::print("  checkpoint.bin: magic \"{}\", version {}, payload {} bytes, checksum {:016x} (recomputed {:016x})\n",
-               bytes.substr(0, 7), version, payload_size, checksum, recomputed);
+    uint64_t header_size;
+    std::memcpy(&header_size, bytes.data(), 8);
+    const SafetensorsFile file(ckpt.string(), "checkpoint");
+    const std::string stored = file.meta("checksum");
+    const std::string recomputed = fmt::format("xxh64:{:016x}", xxh64(std::string_view(bytes).substr(8 + header_size)));
+    fmt::print("  {}: header {} bytes (data starts at {}, 8-byte aligned), {} tensors, {} data bytes\n",
+               kCheckpointFile, header_size, 8 + header_size, file.tensors().size(), file.data_bytes());
+    fmt::print("  metadata keys:");
+    for (const auto& [key, value] : file.metadata()) fmt::print(" {}", key);
+    fmt::print("\n  checksum {} (recomputed {})\n", stored, recomputed);
     const CheckpointMeta meta = read_checkpoint_meta(ckpt.string());
     fmt::print("  meta: step {}, AdamW t {}, batches drawn {}\n", meta.step, meta.optimizer_steps,
                meta.sampler_state.at(4));
-    expect(checksum == recomputed && payload_size + 28 == bytes.size(), "checkpoint header");
+    expect(stored == recomputed && (8 + header_size) % 8 == 0 && 8 + header_size + file.data_bytes() == bytes.size(),
+           "checkpoint header");
     // One flipped byte in a copy: the checksum catches it.
     {
       std::string corrupt = bytes;
       corrupt[bytes.size() / 2] ^= 0x01;
-      const fs::path bad = "corrupt.bin";
+      const fs::path bad = "corrupt.safetensors";
       std::ofstream(bad, std::ios::binary) << corrupt;
       try {
-        read_checkpoint_meta(bad.string());
+        verify_checkpoint(bad.string());
         expect(false, "a corrupt checkpoint must not load");
       } catch (const std::runtime_error& e) {
         fmt::print("  one flipped byte: {}\n\n", e.what());
