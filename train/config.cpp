@@ -144,9 +144,13 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
                                     m.block_size * c.optim.batch_size * c.optim.grad_accum)},
   };
   if (m.site.kind == ResidualKind::MHC) rows.emplace_back("mHC kernels", "fused " + fused);
+  // Groups that do not apply are left out: the MoE settings of a dense
+  // model, the hyper-connection settings of the plain residual.
+  const bool moe = m.ffn == "moe", hc = m.site.kind != ResidualKind::Residual;
   std::string group = "-";
   for (const Setting& s : settings()) {
     if (!s.saved || s.hidden || s.name == "data" || s.name == "model.vocab_size") continue;
+    if ((!moe && s.name.rfind("moe.", 0) == 0) || (!hc && s.name.rfind("hc.", 0) == 0)) continue;
     const std::string g = s.group.empty() ? "run" : s.group.substr(0, s.group.find(" ("));
     std::string item = s.name.substr(s.name.find('.') + 1) + " " + s.text(c);
     if (g != group) rows.emplace_back(g, item);
@@ -155,8 +159,24 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
   }
   size_t w = 0;
   for (const auto& r : rows) w = std::max(w, r.first.size());
+  // Long rows wrap after a comma, continuing under the value column.
+  constexpr size_t kWidth = 110;
   std::string out;
-  for (const auto& r : rows) out += fmt::format("  {:<{}}  {}\n", r.first, w, r.second);
+  for (const auto& r : rows) {
+    std::string line = fmt::format("  {:<{}}  ", r.first, w);
+    const size_t indent = line.size();
+    size_t start = 0;
+    while (start < r.second.size()) {
+      size_t end = r.second.size();
+      if (indent + end - start > kWidth) {
+        const size_t cut = r.second.rfind(", ", start + kWidth - indent);
+        if (cut != std::string::npos && cut > start) end = cut + 1;
+      }
+      out += (start == 0 ? line : std::string(indent, ' ')) + r.second.substr(start, end - start) + "\n";
+      start = end;
+      while (start < r.second.size() && r.second[start] == ' ') ++start;
+    }
+  }
   return out;
 }
 
