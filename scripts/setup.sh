@@ -10,10 +10,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake g++ make libfmt-dev libcli11-dev nlohmann-json3-dev catch2 libstb-dev libopenblas-dev libopenblas-openmp-dev)
+# For the PyTorch twin's test (scripts/test_torch_twin.sh, run by /usr/bin/python3); it is
+# skipped without them, so only root installs them and a missing one does not stop the build.
+test_packages=(python3-torch python3-numpy)
 missing=()
+missing_test=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+for p in "${test_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_test+=("$p")
+done
+if ((${#missing_test[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then
+    missing+=("${missing_test[@]}")
+  else
+    echo "setup: test_torch_twin will be skipped without ${missing_test[*]} (sudo apt-get install -y ${missing_test[*]})" >&2
+  fi
+fi
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "setup: installing ${missing[*]}"

@@ -768,3 +768,66 @@ TEST_CASE("mhc export writes the weights alone, f32 or bf16, read back equal to 
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("nowhere/checkpoint.safetensors' does not exist"));
 }
+
+TEST_CASE("eval --dump-batch writes the batch, logits, loss and every parameter's gradient", "[cli]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2 --residual mhc --streams 2" + kTiny, d.path).code == 0);
+  Result r = run_mhc("eval --run r --dump-batch dump.safetensors", d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("wrote dump.safetensors"));
+  const mhc::SafetensorsFile ckpt((d.path / "r" / "checkpoint.safetensors").string());
+  const mhc::SafetensorsFile dump((d.path / "dump.safetensors").string());
+  CHECK(dump.meta("format") == "mhc batch dump");
+  CHECK(dump.meta("step") == "2");
+  CHECK(dump.meta("config") == ckpt.meta("config"));
+  const int64_t V = ckpt.find("model.wte")->shape[0];
+  REQUIRE(dump.find("x") != nullptr);
+  CHECK(dump.find("x")->dtype == mhc::DType::i32);
+  CHECK(dump.find("x")->shape == mhc::Shape({2, 8}));  // kTinyModel: batch 2, block 8
+  CHECK(dump.find("y")->shape == mhc::Shape({2, 8}));
+  CHECK(dump.find("logits")->shape == mhc::Shape({2, 8, V}));
+  const auto bytes = dump.read_all();
+  auto values = [&](const std::string& name) {
+    const std::string& b = bytes.at(name);
+    std::vector<float> v(b.size() / sizeof(float));
+    std::memcpy(v.data(), b.data(), b.size());
+    return v;
+  };
+  // The loss is the cross-entropy of the stored logits against the stored targets.
+  const std::vector<float> logits = values("logits"), loss = values("loss");
+  std::vector<int32_t> y(16);
+  std::memcpy(y.data(), bytes.at("y").data(), bytes.at("y").size());
+  double ce = 0;
+  for (int64_t i = 0; i < 16; ++i) {
+    REQUIRE((y[i] >= 0 && y[i] < V));
+    double m = -1e300, s = 0;
+    for (int64_t v = 0; v < V; ++v) m = std::max(m, double(logits[i * V + v]));
+    for (int64_t v = 0; v < V; ++v) s += std::exp(double(logits[i * V + v]) - m);
+    ce += (m + std::log(s) - logits[i * V + y[i]]) / 16;
+  }
+  REQUIRE(loss.size() == 1);
+  CHECK(std::abs(ce - loss[0]) < 1e-5);
+  CHECK(std::abs(std::stod(dump.meta("loss")) - loss[0]) < 1e-6);
+  // The run evaluates on this one batch: eval's val loss is the same number.
+  char printed[64];
+  std::snprintf(printed, sizeof printed, "val loss %.4f", double(loss[0]));
+  CHECK_THAT(r.output, Contains(printed));
+  // A gradient for every parameter, of its shape, and not all zero.
+  size_t params = 0;
+  for (const auto& e : ckpt.tensors()) {
+    if (e.name.rfind("model.", 0) != 0) continue;
+    ++params;
+    INFO(e.name);
+    const auto* g = dump.find("grad." + e.name);
+    REQUIRE(g != nullptr);
+    CHECK(g->shape == e.shape);
+    CHECK(g->dtype == mhc::DType::f32);
+  }
+  CHECK(dump.tensors().size() == params + 4);
+  const std::vector<float> g_head = values("grad.model.head.weight");
+  CHECK(std::any_of(g_head.begin(), g_head.end(), [](float v) { return v != 0; }));
+  r = run_mhc("eval --run r --dump-batch nowhere/dump.safetensors", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("nowhere/dump.safetensors"));
+}

@@ -21,6 +21,7 @@
 #include "layers/config_checks.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/dump_batch.h"
 #include "train/generate.h"
 #include "train/report.h"
 #include "train/run_plots.h"
@@ -186,6 +187,11 @@ int main(int argc, char** argv) {
   eval->add_option("--data", eval_data, "the run's training text, if it has moved since training");
   eval->add_option("--batches", eval_batches_n, "validation batches (default: the run's)");
   eval->add_option("--device", eval_device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
+  std::string eval_dump;
+  eval->add_option("--dump-batch", eval_dump,
+                   "also write FILE (safetensors): the first validation batch (x, y: i32 (B, T)), mhc's logits on it "
+                   "(f32 (B, T, V)), its loss, and the gradient of that loss for every parameter (grad.model.<name>); "
+                   "evaluation mode, no dropout. For checking an outside implementation (scripts/torch_model.py)");
 
   // ---- plot
   std::vector<std::string> plot_runs;
@@ -260,7 +266,10 @@ int main(int argc, char** argv) {
       ro.resume = true;  // an existing run: nothing in it is replaced
       ro.quiet = true;
       Trainer evaluator(c, ro);
-      evaluator.restore();
+      const int64_t step = evaluator.restore();
+      if (!eval_dump.empty())
+        fmt::print("{}: wrote {} (loss {:.6f} on its first validation batch)\n", eval_run, eval_dump,
+                   dump_eval_batch(evaluator, step, eval_dump));
       fmt::print("{}: val loss {:.4f} ({} batches of {} × {} tokens)\n", eval_run, evaluator.evaluate(), c.eval.batches,
                  c.optim.batch_size, c.model.block_size);
       return 0;

@@ -73,6 +73,8 @@ class Trainer {
   // Mean validation loss over the fixed evaluation batches (no dropout, no
   // gradients); with `gains`, also the Amax gains of the first batch's H_res.
   double evaluate(std::vector<SiteGain>* gains = nullptr);
+  // The i-th fixed evaluation batch (x, y), (B, T) i32 each, on the run's device.
+  const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return eval_batches_.at(i); }
 
  private:
   void load_data(std::string text);  // tokenizer, split, sampler, evaluation batches
