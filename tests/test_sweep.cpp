@@ -242,3 +242,23 @@ TEST_CASE("sweep: a loss that climbs above the untrained model's after warmup co
   INFO(out.at("reason").get<std::string>());
   CHECK(out.at("reason").get<std::string>().find("more than 2 % above the untrained model's") != std::string::npos);
 }
+
+TEST_CASE("sweep: the report is written when the last run ends, with the gain against depth for a depth axis", "[sweep]") {
+  TempDir d;
+  SweepOptions o;
+  o.dir = d.file("sweeps");
+  o.quiet = true;
+  const SweepSpec s = spec_of(R"({"residual": ["hc", "mhc"], "model.blocks": [1, 2]})",
+                              tiny_base(d.file("cache"), {"model.blocks"}));
+  REQUIRE(run_sweep(s, o).finished == 4);
+  const fs::path root = d.path / "sweeps" / "study";
+  const std::string md = mhc::test::read_bytes(root / "report.md");
+  CHECK_THAT(md, Contains("## Group `blocks1`") && Contains("## Group `blocks2`") && Contains("| mhc-n4"));
+  CHECK_THAT(md, Contains("gain_by_depth.png"));
+  CHECK(fs::file_size(root / "gain_by_depth.png") > 1000);
+  // One depth only: no such figure.
+  const SweepSpec flat = spec_of(R"({"residual": ["hc", "mhc"]})", tiny_base(d.file("cache")), "flat");
+  REQUIRE(run_sweep(flat, o).finished == 2);
+  CHECK(fs::exists(d.path / "sweeps" / "flat" / "report.md"));
+  CHECK(!fs::exists(d.path / "sweeps" / "flat" / "gain_by_depth.png"));
+}

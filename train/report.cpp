@@ -34,6 +34,8 @@ std::string tidy_exponent(std::string s) {
 }
 
 std::string fixed4(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : kNone; }
+// A row / column sum: 4 decimals near 1, 3 significant digits once it has blown up (-1.61e8).
+std::string format_sum(double v) { return std::isfinite(v) && std::fabs(v) >= 1000 ? format_sig3(v) : fixed4(v); }
 
 // Characters as a reader counts them (UTF-8 code points), for aligning columns.
 size_t display_width(const std::string& s) {
@@ -234,8 +236,8 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
         cells.push_back(delta(row.delta_final));
         cells.push_back(delta(row.delta_best));
       }
-      cells.insert(cells.end(), {format_gain(row.max_forward), format_gain(row.max_backward), fixed4(row.min_row_sum),
-                                 fixed4(row.min_col_sum), format_sig3(row.max_grad_norm), spikes_cell(row),
+      cells.insert(cells.end(), {format_gain(row.max_forward), format_gain(row.max_backward), format_sum(row.min_row_sum),
+                                 format_sum(row.min_col_sum), format_sig3(row.max_grad_norm), spikes_cell(row),
                                  diverged_cell(row), format_sig3(row.ms_per_step)});
       if (any_baseline) cells.push_back(ratio_cell(row.ms_ratio));
       cells.push_back(mib_cell(row.peak_mib));

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <set>
+#include <sstream>
 
 #include "train/heatmap.h"
 
@@ -171,6 +172,54 @@ std::vector<plot::Chart> gain_over_steps_charts(const SweepResults& sweep, const
   return charts;
 }
 
+// The largest composite gain (max over sites and evaluations) against the
+// number of residual sites, for sweeps whose runs differ in depth: one line
+// per variant and per setting of the other axes (model.blocks left out),
+// mean over seeds with a min..max band. Empty when every run has one depth.
+std::vector<plot::Chart> gain_by_depth_charts(const SweepResults& sweep, const SweepTable& table) {
+  std::set<size_t> depths;
+  for (const RunResult& r : sweep.runs)
+    if (ended(r) && !r.metrics.last_site_forward.empty()) depths.insert(r.metrics.last_site_forward.size());
+  if (depths.size() < 2) return {};
+  // The series: variant, then the settings without the depth ("optim.grad_clip=0").
+  const auto other_settings = [](const std::string& settings) {
+    std::istringstream in(settings);
+    std::string out;
+    for (std::string item; in >> item;)
+      if (item.rfind("model.blocks=", 0) != 0) out += (out.empty() ? "" : " ") + item;
+    return out;
+  };
+  std::vector<std::pair<std::string, std::string>> keys;  // (variant, other settings), in order of appearance
+  for (const RunResult& r : sweep.runs) {
+    if (is_baseline(r.point.residual)) continue;
+    const std::pair<std::string, std::string> key{r.point.variant, other_settings(r.point.settings)};
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  }
+  std::vector<plot::Chart> charts;
+  for (const bool forward : {true, false}) {
+    plot::Chart c{fmt::format("Largest composite {} gain against depth", forward ? "forward" : "backward"),
+                  "residual sites (2 per block)", "gain, mean over seeds (band: min..max)", true, {}, {1.0}};
+    c.integer_x = true;
+    for (size_t k = 0; k < keys.size(); ++k) {
+      std::vector<Curve> points;  // one point per run
+      for (size_t i = 0; i < sweep.runs.size(); ++i) {
+        const RunResult& r = sweep.runs[i];
+        if (!ended(r) || r.point.variant != keys[k].first || other_settings(r.point.settings) != keys[k].second ||
+            r.metrics.last_site_forward.empty())
+          continue;
+        const RunSummary& sum = table.summaries[i];
+        points.push_back({{static_cast<double>(r.metrics.last_site_forward.size())},
+                          {forward ? sum.max_forward : sum.max_backward}});
+      }
+      if (points.empty()) continue;
+      const std::string label = keys[k].second.empty() ? keys[k].first : keys[k].first + " " + keys[k].second;
+      c.series.push_back(band_series(label, band_over(points), static_cast<int>(k), variant_marker(table, keys[k].first)));
+    }
+    charts.push_back(std::move(c));
+  }
+  return charts;
+}
+
 std::vector<std::vector<double>> as_rows(const std::vector<double>& flat) {
   const size_t n = static_cast<size_t>(std::lround(std::sqrt(static_cast<double>(flat.size()))));
   std::vector<std::vector<double>> rows(n);
@@ -276,6 +325,11 @@ std::vector<Figure> write_report_figures(const SweepResults& sweep, const SweepT
   if (std::any_of(by_site.begin(), by_site.end(), has_points)) {
     plot::write_grid_png(by_site, 2, path("gain_by_site.png"), 900, 560);
     figures.push_back({"gain_by_site.png", "Composite Amax gain by site (analogue of mHC Fig. 3 and 7)"});
+  }
+  const std::vector<plot::Chart> by_depth = gain_by_depth_charts(sweep, table);
+  if (std::any_of(by_depth.begin(), by_depth.end(), has_points)) {
+    plot::write_grid_png(by_depth, 2, path("gain_by_depth.png"), 900, 560);
+    figures.push_back({"gain_by_depth.png", "Largest composite Amax gain against depth (how it compounds)"});
   }
   const std::vector<plot::Chart> over_steps = gain_over_steps_charts(sweep, table);
   if (std::any_of(over_steps.begin(), over_steps.end(), has_points)) {
