@@ -290,7 +290,7 @@ TEST_CASE("report of a hand-made sweep: the numbers, a diverged run, an incomple
   CHECK_THAT(md, Contains("- `mhc-n2-s2`: diverged at step 45 (loss is NaN at step 45)"));
 
   // The rules are stated.
-  CHECK_THAT(md, Contains("exceeds the median of the previous 50 logged losses by more than 20 %"));
+  CHECK_THAT(md, Contains("exceeds the median of the previous 50 logged losses (fewer early on, at least 10) by more than 20 %"));
   CHECK_THAT(md, Contains("sample standard deviation (n − 1)"));
 
   // Figures: written, linked from report.md, with data in them.

@@ -41,20 +41,23 @@ TEST_CASE("mean, sample std and median of hand-made numbers", "[report]") {
 TEST_CASE("the spike rule: above the median of the previous 50 by more than 20 %, consecutive steps once", "[report]") {
   std::vector<double> loss(120, 2.0);
   for (size_t i = 0; i < loss.size(); ++i) loss[i] = 2.0 + 0.01 * static_cast<double>(i % 3);  // median 2.01
-  loss[30] = 5.0;                  // < 50 earlier losses: not counted
+  loss[5] = 5.0;                   // fewer than 10 earlier losses: not counted
+  loss[30] = 5.0;                  // 30 earlier losses (the window is not full yet): a spike
   loss[60] = 2.40;                 // 2.40 / 2.01 = 1.194: not a spike
   loss[70] = 2.45;                 // 2.45 / 2.01 = 1.219: a spike
   loss[80] = loss[81] = loss[82] = 3.0;  // three consecutive spike steps: one spike
   loss[84] = 3.0;                  // after a normal step: a new spike
   loss[100] = kNaN;                // dropped, never a spike
   const std::vector<size_t> spikes = loss_spikes(loss);
-  REQUIRE(spikes.size() == 3);
-  CHECK(spikes[0] == 70);
-  CHECK(spikes[1] == 80);
-  CHECK(spikes[2] == 84);
-  // A smaller window and threshold change the count (the rule is a parameter).
-  // 30 counts now (10 earlier losses suffice); 70 does not (2.45 < 1.4 * 2.01).
-  CHECK(loss_spikes(loss, {10, 0.4}) == std::vector<size_t>{30, 80, 84});
+  REQUIRE(spikes.size() == 4);
+  CHECK(spikes[0] == 30);
+  CHECK(spikes[1] == 70);
+  CHECK(spikes[2] == 80);
+  CHECK(spikes[3] == 84);
+  // Another window, threshold and history change the count (the rule is a parameter):
+  // 70 is no spike at 40 % (2.45 < 1.4 * 2.01); with 3 earlier losses enough, 5 is one.
+  CHECK(loss_spikes(loss, {10, 0.4, 3}) == std::vector<size_t>{5, 30, 80, 84});
+  CHECK(loss_spikes(loss, {50, 0.2, 50}) == std::vector<size_t>{70, 80, 84});
   CHECK(loss_spikes(std::vector<double>(49, 1.0)).empty());
 }
 

@@ -282,9 +282,9 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
   md += "- **Max grad norm**: the global gradient norm before clipping, max over steps and runs.\n";
   md += fmt::format(
       "- **Spikes**: training step t is a spike when its loss exceeds the median of the previous {} logged losses "
-      "by more than {:g} % (so it needs {} earlier losses); consecutive spike steps count as one spike; non-finite "
+      "(fewer early on, at least {}) by more than {:g} %; consecutive spike steps count as one spike; non-finite "
       "losses are left out (they are divergence). Shown: mean per run (total over runs).\n",
-      rule.window, rule.rise * 100, rule.window);
+      rule.window, rule.min_history, rule.rise * 100);
   md += "- **Diverged**: runs that diverged of those that ended, with the step (from outcome.json).\n";
   md += fmt::format(
       "- **ms/step**: per run the median of its training steps' ms_per_step without the first {} (all when there "

@@ -87,9 +87,9 @@ std::vector<size_t> loss_spikes(const std::vector<double>& loss, const SpikeRule
   std::vector<size_t> spikes;
   bool in_spike = false;
   std::vector<double> window;
-  for (size_t t = rule.window; t < values.size(); ++t) {
-    window.assign(values.begin() + static_cast<std::ptrdiff_t>(t - rule.window),
-                  values.begin() + static_cast<std::ptrdiff_t>(t));
+  for (size_t t = std::max<size_t>(rule.min_history, 1); t < values.size(); ++t) {
+    const size_t from = t > rule.window ? t - rule.window : 0;
+    window.assign(values.begin() + static_cast<std::ptrdiff_t>(from), values.begin() + static_cast<std::ptrdiff_t>(t));
     const double threshold = median(window) * (1.0 + rule.rise);
     const bool spike = values[t] > threshold;
     if (spike && !in_spike) spikes.push_back(where[t]);

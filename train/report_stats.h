@@ -46,12 +46,15 @@ struct Interval {
 Interval confidence_95(const MeanStd& v);
 
 // The loss-spike rule: line t is a spike when its loss exceeds the median of
-// the `window` preceding losses by more than `rise` (a fraction), which needs
-// `window` preceding losses; consecutive spike lines form one spike.
-// Non-finite losses are dropped first (divergence is counted on its own).
+// the (up to) `window` preceding losses by more than `rise` (a fraction),
+// once at least `min_history` preceding losses exist (so that the early,
+// fast-falling part of a short run is covered too); consecutive spike lines
+// form one spike. Non-finite losses are dropped first (divergence is
+// counted on its own).
 struct SpikeRule {
   size_t window = 50;
   double rise = 0.20;
+  size_t min_history = 10;
 };
 // The positions (into `loss`) where each spike starts.
 std::vector<size_t> loss_spikes(const std::vector<double>& loss, const SpikeRule& rule = {});
