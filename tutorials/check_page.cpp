@@ -15,31 +15,14 @@
 #include <string>
 #include <vector>
 
+#include "page_text.h"
+
 namespace {
 
-std::string rstrip(std::string s) {
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
-std::string trim(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t");
-  return b == std::string::npos ? std::string() : rstrip(s.substr(b));
-}
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-
-std::vector<std::string> split_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(rstrip(text.substr(start, end - start)));
-    start = end + 1;
-  }
-  return lines;
-}
+using mhc::page::rstrip;
+using mhc::page::split_lines;
+using mhc::page::starts_with;
+using mhc::page::trim;
 
 std::string shell_quote(const std::string& s) {
   std::string q = "'";
@@ -103,8 +86,7 @@ Page read_page(const std::vector<std::string>& text) {
     const std::string t = trim(text[i]);
     if (starts_with(t, "```")) {
       const std::string info = trim(t.substr(3));
-      size_t close = i + 1;
-      while (close < text.size() && !starts_with(trim(text[close]), "```")) ++close;
+      const size_t close = mhc::page::closing_fence(text, i);
       if (close == text.size()) {
         error(line_no, "a fenced block that is never closed");
         return page;

@@ -23,16 +23,14 @@
 #include <string>
 #include <vector>
 
+#include "page_text.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string trim(const std::string& s) {
-  const size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return std::string();
-  const size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
-}
+using mhc::page::starts_with;
+using mhc::page::trim;
 
 // A line as compared: indentation and trailing spaces dropped, runs of
 // spaces and tabs inside it read as one space (so re-aligned comments match).
@@ -50,8 +48,6 @@ std::string normalise(const std::string& s) {
   }
   return out;
 }
-
-bool starts_with(const std::string& s, const std::string& prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
 
 bool is_elision(const std::string& line) { return normalise(line) == "..."; }
 
@@ -145,8 +141,7 @@ Page read_page(const std::vector<std::string>& text) {
     const std::string t = trim(text[i]);
     if (starts_with(t, "```")) {
       const std::string info = trim(t.substr(3));
-      size_t close = i + 1;
-      while (close < text.size() && !starts_with(trim(text[close]), "```")) ++close;
+      const size_t close = mhc::page::closing_fence(text, i);
       if (close == text.size()) {
         error(line_no, "a fenced block that is never closed");
         return page;
