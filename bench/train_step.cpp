@@ -35,11 +35,11 @@ double flops_per_token(const ModelConfig& m) {
   double weights = 0;
   for (int64_t l = 0; l < m.layers; ++l) {
     weights += 4 * C * C;  // q, k, v, proj
-    if (m.ffn == "moe" && l >= m.dense_layers) {
+    if (m.ffn == FfnType::Moe && l >= m.dense_layers) {
       const double h = static_cast<double>(m.moe.expert_hidden > 0 ? m.moe.expert_hidden : m.resolved_ffn_hidden());
       weights += C * static_cast<double>(m.moe.routed) + 3 * C * h * static_cast<double>(m.moe.top_k + m.moe.shared);
     } else {
-      weights += (m.ffn == "gelu" ? 2 : 3) * C * static_cast<double>(m.resolved_ffn_hidden());
+      weights += (m.ffn == FfnType::Gelu ? 2 : 3) * C * static_cast<double>(m.resolved_ffn_hidden());
     }
     if (m.site.kind == ResidualKind::MHC) weights += 2 * n * C * (2 * n + n * n);
     if (m.site.kind == ResidualKind::HC) weights += 2 * C * (n + 2) * n;

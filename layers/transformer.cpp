@@ -11,9 +11,24 @@
 
 namespace mhc {
 
+const char* ffn_type_name(FfnType t) {
+  switch (t) {
+    case FfnType::Gelu: return "gelu";
+    case FfnType::SwiGLU: return "swiglu";
+    case FfnType::Moe: return "moe";
+  }
+  return "?";
+}
+
+FfnType parse_ffn_type(const std::string& name) {
+  for (FfnType t : {FfnType::Gelu, FfnType::SwiGLU, FfnType::Moe})
+    if (name == ffn_type_name(t)) return t;
+  throw std::invalid_argument("ffn must be gelu, swiglu or moe, not '" + name + "'");
+}
+
 int64_t ModelConfig::resolved_ffn_hidden() const {
   if (ffn_hidden > 0) return ffn_hidden;
-  if (ffn == "gelu") return 4 * width;
+  if (ffn == FfnType::Gelu) return 4 * width;
   // swiglu (and the dense blocks of an MoE model): 8C/3, the parameter count of a 4C GELU MLP.
   const int64_t h = (8 * width + 2) / 3;
   return (h + 63) / 64 * 64;
@@ -36,9 +51,8 @@ void ModelConfig::validate() const {
   if (heads < 1 || width % heads != 0)
     fail("width " + std::to_string(width) + " is not divisible by " + std::to_string(heads) + " heads");
   if ((width / heads) % 2 != 0) fail("head size C/heads = " + std::to_string(width / heads) + " must be even (RoPE)");
-  if (ffn != "gelu" && ffn != "swiglu" && ffn != "moe") fail("ffn must be gelu, swiglu or moe, not '" + ffn + "'");
   check([&] { int_in("ffn_hidden", ffn_hidden, 0, kMaxHidden); });
-  if (ffn == "moe") {
+  if (ffn == FfnType::Moe) {
     if (moe.routed < 1) fail("MoE needs at least one routed expert");
     if (moe.top_k < 1 || moe.top_k > moe.routed)
       fail("MoE top-k " + std::to_string(moe.top_k) + " must be between 1 and the number of routed experts (" +
@@ -94,11 +108,11 @@ double ModelConfig::parameter_count() const {
   if (site.kind == ResidualKind::MHC) site_params = n * C * (2 * n + n * n) + 3 + 2 * n + n * n;
   for (int64_t l = 0; l < layers; ++l) {
     total += 2 * C + 4 * C * C + 2 * site_params;  // two norms, attention, two sites
-    if (ffn == "moe" && l >= dense_layers)
+    if (ffn == FfnType::Moe && l >= dense_layers)
       total += C * static_cast<double>(moe.routed) +
                static_cast<double>(moe.routed + moe.shared) * swiglu(expert_hidden);
     else
-      total += ffn == "gelu" ? 2 * C * hidden : swiglu(hidden);
+      total += ffn == FfnType::Gelu ? 2 * C * hidden : swiglu(hidden);
   }
   return total;
 }
@@ -112,13 +126,13 @@ Block::Block(const ModelConfig& c, int64_t index, Rng& rng)
   register_child("attn_norm", &attn_norm);
   register_child("attn", &attn);
   register_child("ffn_norm", &ffn_norm);
-  if (c.ffn == "moe" && index >= c.dense_layers) {
+  if (c.ffn == FfnType::Moe && index >= c.dense_layers) {
     MoeConfig mc = c.moe;
     if (mc.expert_hidden < 1) mc.expert_hidden = c.resolved_ffn_hidden();
     moe = std::make_unique<MoeFeedForward>(c.width, mc, c.dropout, c.init_std, out_std, rng);
     register_child("moe", moe.get());
   } else {
-    const FfnKind kind = c.ffn == "gelu" ? FfnKind::Gelu : FfnKind::SwiGLU;
+    const FfnKind kind = c.ffn == FfnType::Gelu ? FfnKind::Gelu : FfnKind::SwiGLU;
     ffn = std::make_unique<FeedForward>(c.width, c.resolved_ffn_hidden(), kind, c.dropout, c.init_std, out_std, rng);
     register_child("ffn", ffn.get());
   }

@@ -24,13 +24,19 @@
 
 namespace mhc {
 
+// The feed-forward of each block (--model.ffn): a dense GELU or SwiGLU MLP,
+// or a mixture of experts (with --moe.dense_layers leading dense SwiGLU blocks).
+enum class FfnType { Gelu, SwiGLU, Moe };
+const char* ffn_type_name(FfnType t);           // "gelu" | "swiglu" | "moe"
+FfnType parse_ffn_type(const std::string& name);  // throws std::invalid_argument naming the choices
+
 struct ModelConfig {
   int64_t vocab_size = 0;
   int64_t block_size = 64;   // longest sequence (RoPE tables)
   int64_t layers = 4;        // transformer blocks (2 sites each)
   int64_t width = 128;       // C
   int64_t heads = 4;
-  std::string ffn = "gelu";  // gelu | swiglu | moe
+  FfnType ffn = FfnType::Gelu;
   int64_t ffn_hidden = 0;    // 0: 4C for gelu, 8C/3 rounded up to 64 for swiglu (and MoE's dense blocks)
   int64_t dense_layers = 0;  // leading blocks with a dense SwiGLU FFN when ffn = moe
   MoeConfig moe;

@@ -21,13 +21,6 @@ done
 for p in "${test_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing_test+=("$p")
 done
-if ((${#missing_test[@]})); then
-  if [[ $(id -u) -eq 0 ]]; then
-    missing+=("${missing_test[@]}")
-  else
-    echo "setup: test_torch_twin will be skipped without ${missing_test[*]} (sudo apt-get install -y ${missing_test[*]})" >&2
-  fi
-fi
 if ((${#missing[@]})); then
   if [[ $(id -u) -eq 0 ]]; then
     echo "setup: installing ${missing[*]}"
@@ -38,6 +31,17 @@ if ((${#missing[@]})); then
     echo "setup: missing Debian packages: ${missing[*]}" >&2
     echo "setup: run: sudo apt-get install -y ${missing[*]}" >&2
     exit 1
+  fi
+fi
+if ((${#missing_test[@]})); then
+  skip_note="setup: test_torch_twin will be skipped without ${missing_test[*]} (sudo apt-get install -y ${missing_test[*]})"
+  if [[ $(id -u) -eq 0 ]]; then
+    echo "setup: installing ${missing_test[*]} (for the PyTorch twin's test)"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing_test[@]}" >/dev/null; } ||
+      echo "$skip_note" >&2
+  else
+    echo "$skip_note" >&2
   fi
 fi
 

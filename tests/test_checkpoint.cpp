@@ -44,7 +44,7 @@ struct TinyRun {
     c.layers = 2;
     c.width = 8;
     c.heads = 2;
-    c.ffn = "moe";
+    c.ffn = FfnType::Moe;
     c.moe.routed = 4;
     c.moe.expert_hidden = 8;
     c.site.kind = ResidualKind::MHC;

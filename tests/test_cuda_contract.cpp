@@ -281,7 +281,7 @@ ModelConfig dry_model_config(const Variant& v, const std::string& ffn) {
   c.layers = 2;
   c.width = 64;
   c.heads = 2;  // head dim 32: bf16 attention takes the tensor-core path
-  c.ffn = ffn;
+  c.ffn = parse_ffn_type(ffn);
   c.dense_layers = ffn == "moe" ? 1 : 0;  // one dense block, one MoE block
   c.moe.routed = 4;
   c.moe.top_k = 2;

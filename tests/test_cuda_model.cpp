@@ -27,7 +27,7 @@ ModelConfig model_config(ResidualKind kind, int64_t n, const std::string& ffn) {
   c.layers = 2;
   c.width = 64;
   c.heads = 4;
-  c.ffn = ffn;
+  c.ffn = parse_ffn_type(ffn);
   c.moe.routed = 4;
   c.moe.top_k = 2;
   c.moe.shared = 1;

@@ -360,7 +360,7 @@ TEST_CASE("training steps of an odd-shaped dense model are bit-identical at 1 an
 TEST_CASE("training steps of an MoE model are bit-identical at 1 and 2 threads", "[determinism]") {
   // tiny-moe's layer shapes: experts get uneven, data-dependent token counts.
   ModelConfig m = small_model(128, 4, 64);
-  m.ffn = "moe";
+  m.ffn = FfnType::Moe;
   m.moe.routed = 8;
   m.moe.top_k = 2;
   m.moe.shared = 1;

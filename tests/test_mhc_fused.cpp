@@ -94,7 +94,7 @@ TEST_CASE("selective recompute: identical loss and gradients, less memory", "[mh
     c.layers = 4;
     c.width = 64;
     c.heads = 4;
-    c.ffn = "swiglu";
+    c.ffn = FfnType::SwiGLU;
     c.site.kind = ResidualKind::MHC;
     c.site.streams = 4;
     c.site.fused = SiteConfig::Fused::On;

@@ -25,7 +25,7 @@ ModelConfig tiny_model(ResidualKind kind, int64_t streams, const std::string& ff
   c.layers = 2;
   c.width = 8;
   c.heads = 2;
-  c.ffn = ffn;
+  c.ffn = parse_ffn_type(ffn);
   c.moe = small_moe();
   c.site.kind = kind;
   c.site.streams = streams;
@@ -277,7 +277,7 @@ TEST_CASE("parameter_count from the config equals the built model's", "[model]")
   configs.push_back(tiny_model(ResidualKind::MHC, 2, "moe"));
   configs.back().moe.expert_hidden = 0;  // the dense size
   for (const ModelConfig& c : configs) {
-    INFO(residual_kind_name(c.site.kind) << " n = " << c.site.streams << ", " << c.ffn);
+    INFO(residual_kind_name(c.site.kind) << " n = " << c.site.streams << ", " << ffn_type_name(c.ffn));
     CHECK(c.parameter_count() == static_cast<double>(Transformer(c, 1).parameter_count()));
   }
   // No overflow at the largest sizes the config accepts.

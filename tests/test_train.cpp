@@ -27,7 +27,7 @@ TrainConfig small_config(const fs::path& dir, ResidualKind kind, int64_t streams
   c.model.width = 32;
   c.model.heads = 2;
   c.model.block_size = 16;
-  c.model.ffn = ffn;
+  c.model.ffn = parse_ffn_type(ffn);
   c.model.moe.routed = 4;
   c.model.moe.top_k = 2;
   c.model.moe.shared = 1;

@@ -19,7 +19,7 @@ ModelConfig char_model(int64_t layers, int64_t width, int64_t heads, int64_t blo
   m.width = width;
   m.heads = heads;
   m.block_size = block;
-  m.ffn = "gelu";
+  m.ffn = FfnType::Gelu;
   m.dropout = dropout;
   return m;
 }
@@ -54,7 +54,7 @@ TrainConfig preset(const std::string& name) {
     c.eval.batches = 20;
   } else if (name == "tiny-moe") {
     c.model = char_model(4, 128, 4, 64, 0.0);
-    c.model.ffn = "moe";
+    c.model.ffn = FfnType::Moe;
     c.model.moe.routed = 8;
     c.model.moe.top_k = 2;
     c.model.moe.shared = 1;
@@ -64,7 +64,7 @@ TrainConfig preset(const std::string& name) {
   } else if (name == "moe-1280") {
     // Paper-like width, for the mHC overhead target.
     c.model = char_model(8, 1280, 16, 1024, 0.0);
-    c.model.ffn = "moe";
+    c.model.ffn = FfnType::Moe;
     c.model.moe.routed = 16;
     c.model.moe.top_k = 2;
     c.model.moe.shared = 1;
@@ -146,7 +146,7 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
   if (m.site.kind == ResidualKind::MHC) rows.emplace_back("mHC kernels", "fused " + fused);
   // Groups that do not apply are left out: the MoE settings of a dense
   // model, the hyper-connection settings of the plain residual.
-  const bool moe = m.ffn == "moe", hc = m.site.kind != ResidualKind::Residual;
+  const bool moe = m.ffn == FfnType::Moe, hc = m.site.kind != ResidualKind::Residual;
   std::string group = "-";
   for (const Setting& s : settings()) {
     if (!s.saved || s.hidden || s.name == "data" || s.name == "model.vocab_size") continue;

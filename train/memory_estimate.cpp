@@ -28,8 +28,8 @@ MemoryEstimate estimate_memory(const TrainConfig& c) {
   // token's top-k routed and its shared experts, SwiGLU's three).
   const double hidden = static_cast<double>(m.resolved_ffn_hidden());
   const double expert_hidden = m.moe.expert_hidden > 0 ? static_cast<double>(m.moe.expert_hidden) : hidden;
-  const double moe_blocks = m.ffn == "moe" ? static_cast<double>(m.layers - m.dense_layers) : 0;
-  const double dense_hidden = (m.ffn == "gelu" ? 2 : 3) * hidden;
+  const double moe_blocks = m.ffn == FfnType::Moe ? static_cast<double>(m.layers - m.dense_layers) : 0;
+  const double dense_hidden = (m.ffn == FfnType::Gelu ? 2 : 3) * hidden;
   const double moe_hidden = 3 * static_cast<double>(m.moe.top_k + m.moe.shared) * expert_hidden;
   const double states = m.recompute ? 0 : 2 * n * C;  // recompute rebuilds most of them in the backward
   const double per_token = L * (states + 8 * C) + (L - moe_blocks) * dense_hidden + moe_blocks * moe_hidden +
@@ -64,7 +64,7 @@ void check_fits_in_memory(const TrainConfig& c, double available_bytes) {
   const std::string vocab = m.vocab_size > 0            ? fmt::format("vocabulary {}", m.vocab_size)
                             : c.data.tokenizer == TokenizerKind::Bpe ? fmt::format("vocabulary {}", c.data.vocab_size)
                                                         : std::string("a character vocabulary, counted as 1");
-  std::string ffn = m.ffn == "moe" ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
+  std::string ffn = m.ffn == FfnType::Moe ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
                                                  m.moe.shared, m.moe.expert_hidden > 0 ? m.moe.expert_hidden
                                                                                        : m.resolved_ffn_hidden())
                                    : fmt::format("FFN hidden {}", m.resolved_ffn_hidden());

@@ -238,17 +238,9 @@ std::vector<Setting> make_settings() {
                                  [](const C& c) { return static_cast<double>(c.model.width); }));
   all.push_back(integer<int64_t>("model.block_size", M, "context length T", [](C& c) -> int64_t& { return c.model.block_size; },
                                  2, ModelConfig::kMaxBlockSize));
-  {
-    Setting f = text("model.ffn", M, "feed-forward: gelu | swiglu | moe", [](C& c) -> std::string& { return c.model.ffn; });
-    const auto plain_bind = f.bind;
-    f.bind = [plain_bind](CLI::App& app, C& c) { return plain_bind(app, c)->capture_default_str(); };
-    f.check = [](const C& c) {
-      const std::string& ffn = c.model.ffn;
-      if (ffn != "gelu" && ffn != "swiglu" && ffn != "moe")
-        throw std::invalid_argument("--model.ffn: must be gelu, swiglu or moe, not '" + ffn + "'");
-    };
-    all.push_back(f);
-  }
+  all.push_back(choice<FfnType>("model.ffn", M, "feed-forward: gelu | swiglu | moe",
+                                [](C& c) -> FfnType& { return c.model.ffn; },
+                                {{"gelu", FfnType::Gelu}, {"swiglu", FfnType::SwiGLU}, {"moe", FfnType::Moe}}));
   all.push_back(integer<int64_t>("model.ffn_hidden", M, "dense FFN hidden size (0: 4C gelu, 8C/3 swiglu)",
                                  [](C& c) -> int64_t& { return c.model.ffn_hidden; }, 0, ModelConfig::kMaxHidden));
   all.push_back(real("model.dropout", M, "dropout on embeddings and residual branches",
