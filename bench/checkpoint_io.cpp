@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -34,7 +35,9 @@ int main(int argc, char** argv) {
   std::string preset_name = "moe-1280", dir = fs::temp_directory_path().string();
   int reps = 3;
   app.add_option("--preset", preset_name, "the model whose checkpoint is timed")->capture_default_str();
-  app.add_option("--reps", reps, "writes and reads timed (the median is reported)")->capture_default_str();
+  app.add_option("--reps", reps, "writes and reads timed (the median is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--dir", dir, "where the checkpoint is written")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 

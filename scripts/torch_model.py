@@ -13,7 +13,8 @@ and (with --grads) the gradient of every parameter with mhc's.
     /usr/bin/python3 scripts/torch_model.py --weights RUN/model.safetensors --batch dump.safetensors --grads
 
 Exit status: 0 when the logits differ by at most --logit-tol (1e-4) in absolute
-value and every gradient by at most --grad-tol (1e-3) relative; 1 on a mismatch;
+value, the loss by at most --loss-tol (1e-5), and every gradient by at most
+--grad-tol (1e-3) relative; 1 on a mismatch;
 2 for bad input. A gradient's relative difference is per tensor:
 
     rel = max |g_torch - g_mhc| / max(max |g_mhc|, tiny),     tiny = 1e-5 · G  (--grad-floor)
@@ -293,6 +294,7 @@ def main():
     ap.add_argument("--grads", action="store_true", help="also compare every parameter's gradient")
     ap.add_argument("--dtype", choices=["f32", "f64"], default="f32", help="precision of the twin (default f32)")
     ap.add_argument("--logit-tol", type=float, default=1e-4, help="max abs logit difference allowed")
+    ap.add_argument("--loss-tol", type=float, default=1e-5, help="max abs loss difference allowed")
     ap.add_argument("--grad-tol", type=float, default=1e-3, help="max relative gradient difference allowed")
     ap.add_argument("--grad-floor", type=float, default=1e-5,
                     help="a gradient's error is measured against at least this share of the largest gradient entry")
@@ -326,7 +328,7 @@ def main():
     print(f"  loss:   torch {loss.item():.8f}  mhc {dump['loss'].item():.8f}  |diff| {loss_diff:.3e}")
     if hasattr(model, "min_route_gap"):
         print(f"  MoE: smallest margin between the k-th and (k+1)-th biased score {model.min_route_gap:.3e}")
-    ok = logit_diff <= a.logit_tol
+    ok = logit_diff <= a.logit_tol and loss_diff <= a.loss_tol
     if a.grads:
         loss.backward()
         rows = []
@@ -353,7 +355,7 @@ def main():
         for rel, name, scale in rows[: a.show]:
             print(f"    {rel:.3e}  {name}  (max |grad| {scale:.3e})")
         ok = ok and worst <= a.grad_tol
-    print("  MATCH" if ok else f"  MISMATCH (tolerances: logits {a.logit_tol:g} abs, grads {a.grad_tol:g} rel)")
+    print("  MATCH" if ok else f"  MISMATCH (tolerances: logits {a.logit_tol:g} abs, loss {a.loss_tol:g} abs, grads {a.grad_tol:g} rel)")
     return 0 if ok else 1
 
 

@@ -219,3 +219,11 @@ TEST_CASE("report stats: the 95 % interval of a mean uses Student's t, so 3 seed
   CHECK_FALSE(confidence_95(mean_std({0.0, -0.03, -0.06})).excludes_zero());
   CHECK(std::isnan(confidence_95(mean_std({0.5})).lo));  // one seed: no interval
 }
+
+TEST_CASE("max_finite and min_finite skip NaN and infinities instead of restarting at them", "[report]") {
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK(max_finite({9.0, kNaN, 1.0}) == 9.0);
+  CHECK(min_finite({1.0, kNaN, 9.0}) == 1.0);
+  CHECK(max_finite({2.0, inf, 3.0}) == 3.0);
+  CHECK(std::isnan(max_finite({kNaN, inf})));
+}

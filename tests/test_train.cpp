@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "test_helpers.h"
 #include "test_run_helpers.h"
@@ -180,4 +181,21 @@ TEST_CASE("metrics writer: a full disk is reported with the file and the reason,
   CHECK(bytes.size() == written * (json::dump(line).size() + 1));  // no half line after the last whole one
   CHECK(json::parse_lines(bytes).size() == written);
   CHECK_NOTHROW(writer.close());
+}
+
+TEST_CASE("config.json: no testing aid is saved, and out-of-range whole numbers are refused, not wrapped", "[train]") {
+  TrainConfig c = preset("cpu-char");
+  c.inject_nan_at = 5;  // a run stopped by it must not hit the NaN again when resumed
+  const Json j = to_json(c);
+  CHECK_FALSE(j.contains("debug.inject_nan"));
+  CHECK(train_config_from_json(j).inject_nan_at == -1);
+  Json big = j;
+  big["hc.sinkhorn_iters"] = 4294967297LL;  // 2^32 + 1 would wrap to 1 in an int
+  CHECK_THROWS_WITH(train_config_from_json(big), Catch::Contains("hc.sinkhorn_iters"));
+  Json huge = j;
+  huge["optim.steps"] = std::numeric_limits<uint64_t>::max();  // would wrap to -1
+  CHECK_THROWS_WITH(train_config_from_json(huge), Catch::Contains("optim.steps"));
+  Json seed = j;
+  seed["seed"] = "18446744073709551616";  // 2^64
+  CHECK_THROWS_WITH(train_config_from_json(seed), Catch::Contains("seed") && Catch::Contains("below 2^64"));
 }

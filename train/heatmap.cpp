@@ -1,17 +1,14 @@
 // heatmap.cpp — the heat-map renderer: layout of rows of matrices with their
 // colour bars, the diverging colour ramp, cell labels drawn from plot.h's
-// text masks, PNG encoding with stb_image_write.
+// text masks; PNG writing through plot::write_rgb_png.
 #include "train/heatmap.h"
 
 #include <fmt/format.h>
-#include <stb_image_write.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <stdexcept>
-
-#include "datasets/file_io.h"
 
 namespace mhc::plot {
 
@@ -115,16 +112,7 @@ std::string heatmap_label(double v) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   std::string s = fmt::format("{:.3g}", v);
   if (s == "-0") s = "0";
-  // "1.2e+03" -> "1.2e3", "5e-05" -> "5e-5"
-  const size_t e = s.find('e');
-  if (e != std::string::npos) {
-    std::string mant = s.substr(0, e), exp = s.substr(e + 1);
-    const bool negative = !exp.empty() && exp[0] == '-';
-    if (!exp.empty() && (exp[0] == '+' || exp[0] == '-')) exp.erase(0, 1);
-    while (exp.size() > 1 && exp[0] == '0') exp.erase(0, 1);
-    s = mant + "e" + (negative ? "-" : "") + exp;
-  }
-  return s;
+  return tidy_exponent(s);  // "1.2e+03" -> "1.2e3"
 }
 
 void write_heatmaps_png(const HeatmapFigure& figure, const std::string& path) {
@@ -257,13 +245,7 @@ void write_heatmaps_png(const HeatmapFigure& figure, const std::string& path) {
     y = top + L.matrix_h + kRowGap;
   }
 
-  std::string png;
-  auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
-  };
-  if (!stbi_write_png_to_func(append, &png, img.width(), img.height(), 3, img.data(), img.width() * 3))
-    throw std::runtime_error(fmt::format("heatmap: cannot encode '{}'", path));
-  write_file_atomically(path, png, path + ".tmp");
+  write_rgb_png(img.width(), img.height(), img.data(), path);
 }
 
 }  // namespace mhc::plot

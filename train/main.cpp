@@ -10,7 +10,7 @@
 #include <fmt/core.h>
 
 #include <charconv>
-#include <cstring>
+#include <algorithm>
 #include <filesystem>
 
 #include "autograd/tape.h"
@@ -25,6 +25,7 @@
 #include "train/generate.h"
 #include "train/report.h"
 #include "train/run_plots.h"
+#include "train/settings.h"
 #include "train/sweep.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
@@ -34,32 +35,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The value of `--flag X` or `--flag=X` in argv, or "" when absent.
-std::string scan_flag(int argc, char** argv, const char* flag) {
-  const size_t n = std::strlen(flag);
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], flag) == 0 && i + 1 < argc) return argv[i + 1];
-    if (std::strncmp(argv[i], flag, n) == 0 && argv[i][n] == '=') return argv[i] + n + 1;
-  }
-  return "";
-}
-bool has_flag(int argc, char** argv, const char* flag) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], flag) == 0) return true;
-  return false;
-}
-
 // The run directory `train --resume` continues: --run, or else the default
 // directory of the run that the same --preset / --residual / --streams start.
-std::string resume_dir(int argc, char** argv) {
-  if (std::string dir = scan_flag(argc, argv, "--run"); !dir.empty()) return dir;
-  const std::string p = scan_flag(argc, argv, "--preset");
+std::string resume_dir(const std::vector<std::string>& args) {
+  if (std::string dir = flag_value(args, "--run"); !dir.empty()) return dir;
+  const std::string p = flag_value(args, "--preset");
   TrainConfig c = preset(p.empty() ? "cpu-char" : p);
-  if (const std::string r = scan_flag(argc, argv, "--residual"); !r.empty()) c.model.site.kind = parse_residual_kind(r);
-  const std::string n = scan_flag(argc, argv, "--streams");
+  if (const std::string r = flag_value(args, "--residual"); !r.empty()) c.model.site.kind = parse_residual_kind(r);
+  const std::string n = flag_value(args, "--streams");
   int64_t streams = 0;
   if (std::from_chars(n.data(), n.data() + n.size(), streams).ec != std::errc() || streams < 1)
-    streams = c.model.site.kind == ResidualKind::Residual ? 1 : 4;  // the same default as a new run's
+    streams = default_streams(c.model.site.kind);  // the same default as a new run's
   c.model.site.streams = streams;
   return c.default_run_dir();
 }
@@ -149,13 +135,14 @@ int main(int argc, char** argv) {
   TrainConfig config;
   bool config_from_run = false;
   try {
-    const bool resume = has_flag(argc, argv, "--resume");
-    const std::string run_dir = resume ? resume_dir(argc, argv) : "";
+    const std::vector<std::string> args(argv + 1, argv + argc);
+    const bool resume = std::find(args.begin(), args.end(), "--resume") != args.end();
+    const std::string run_dir = resume ? resume_dir(args) : "";
     if (resume && (fs::exists(fs::path(run_dir) / "config.json") || fs::exists(fs::path(run_dir) / kCheckpointFile))) {
       config = load_run_config(run_dir);
       config_from_run = true;
     } else {
-      const std::string p = scan_flag(argc, argv, "--preset");
+      const std::string p = flag_value(args, "--preset");
       config = preset(p.empty() ? "cpu-char" : p);
     }
   } catch (const std::exception& e) {

@@ -176,18 +176,6 @@ std::vector<double> numbers(const Json& arr) {
   for (const auto& x : array(arr)) out.push_back(x.is_number() ? x.get<double>() : NAN);
   return out;
 }
-double max_of(const std::vector<double>& v) {
-  double m = NAN;
-  for (double x : v)
-    if (!(m >= x)) m = x;
-  return m;
-}
-double min_of(const std::vector<double>& v) {
-  double m = NAN;
-  for (double x : v)
-    if (!(m <= x)) m = x;
-  return m;
-}
 // Per site an n × n matrix given as rows, flattened row-major; throws
 // json::Error on another shape.
 std::vector<std::vector<double>> matrices(const Json& arr) {
@@ -204,13 +192,27 @@ std::vector<std::vector<double>> matrices(const Json& arr) {
   }
   return out;
 }
-// Element-wise running max (a NaN is replaced by any number).
+// Element-wise running max over finite values (a NaN entry stays NaN until a number comes).
 void keep_max(std::vector<double>& acc, const std::vector<double>& v) {
   if (acc.size() < v.size()) acc.resize(v.size(), NAN);
   for (size_t i = 0; i < v.size(); ++i)
-    if (!(acc[i] >= v[i])) acc[i] = v[i];
+    if (std::isfinite(v[i]) && !(acc[i] >= v[i])) acc[i] = v[i];
 }
 }  // namespace
+
+double max_finite(const std::vector<double>& v) {
+  double m = NAN;
+  for (double x : v)
+    if (std::isfinite(x) && !(m >= x)) m = x;
+  return m;
+}
+
+double min_finite(const std::vector<double>& v) {
+  double m = NAN;
+  for (double x : v)
+    if (std::isfinite(x) && !(m <= x)) m = x;
+  return m;
+}
 
 RunMetrics read_run_metrics(const std::string& run_dir) {
   const std::string path = run_dir + "/metrics.jsonl";
@@ -246,16 +248,16 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
       r.eval_step.push_back(step);
       r.val_loss.push_back(number_or_nan(v, "val_loss"));
       r.peak_bytes.push_back(number_or_nan(v, "peak_bytes"));
-      r.composite_min_row_sum_min.push_back(min_of(min_rows));
-      r.composite_min_col_sum_min.push_back(min_of(min_cols));
+      r.composite_min_row_sum_min.push_back(min_finite(min_rows));
+      r.composite_min_col_sum_min.push_back(min_finite(min_cols));
       if (a) {
         keep_max(r.site_forward_max, forward);
         keep_max(r.site_backward_max, backward);
         r.last_site_forward = std::move(forward);
         r.last_site_backward = std::move(backward);
         r.last_site_single_backward = std::move(single_backward);
-        r.amax_forward_max.push_back(max_of(r.last_site_forward));
-        r.amax_backward_max.push_back(max_of(r.last_site_backward));
+        r.amax_forward_max.push_back(max_finite(r.last_site_forward));
+        r.amax_backward_max.push_back(max_finite(r.last_site_backward));
         if (!mean_h.empty() || !mean_composite.empty()) {
           r.last_mean_h_res = std::move(mean_h);
           r.last_mean_composite = std::move(mean_composite);

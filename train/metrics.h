@@ -73,4 +73,9 @@ struct RunMetrics {
 };
 RunMetrics read_run_metrics(const std::string& run_dir);
 
+// The largest / smallest finite value (NaN and infinities, e.g. a gain the
+// JSON writer stored as null, are left out); NaN when there is none.
+double max_finite(const std::vector<double>& v);
+double min_finite(const std::vector<double>& v);
+
 }  // namespace mhc

@@ -1034,18 +1034,32 @@ void render(const Chart& chart, Canvas& canvas) {
   // No room for a legend anywhere (a tiny image): the chart goes without one.
 }
 
-// Encodes the PNG in memory, then writes it all-or-nothing.
 void save_png(const Canvas& canvas, const std::string& path) {
+  write_rgb_png(canvas.width(), canvas.height(), canvas.data(), path);
+}
+
+}  // namespace
+
+// Encodes the PNG in memory, then writes it all-or-nothing.
+void write_rgb_png(int width, int height, const uint8_t* rgb, const std::string& path) {
   std::string png;
   auto append = [](void* context, void* data, int size) {
     static_cast<std::string*>(context)->append(static_cast<const char*>(data), static_cast<size_t>(size));
   };
-  if (!stbi_write_png_to_func(append, &png, canvas.width(), canvas.height(), 3, canvas.data(), canvas.width() * 3))
+  if (!stbi_write_png_to_func(append, &png, width, height, 3, rgb, width * 3))
     throw std::runtime_error(fmt::format("plot: cannot encode '{}'", path));
   write_file_atomically(path, png, path + ".tmp");
 }
 
-}  // namespace
+std::string tidy_exponent(std::string s) {
+  const size_t e = s.find('e');
+  if (e == std::string::npos) return s;
+  std::string exp = s.substr(e + 1);
+  const bool negative = !exp.empty() && exp[0] == '-';
+  if (!exp.empty() && (exp[0] == '+' || exp[0] == '-')) exp.erase(0, 1);
+  while (exp.size() > 1 && exp[0] == '0') exp.erase(0, 1);
+  return s.substr(0, e + 1) + (negative ? "-" : "") + exp;
+}
 
 Rgb series_color(size_t index) {
   static constexpr std::array<Rgb, kPaletteSize> kPalette = {{

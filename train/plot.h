@@ -95,6 +95,13 @@ void write_png(const Chart& chart, const std::string& path, int width = 900, int
 void write_grid_png(const std::vector<Chart>& charts, int columns, const std::string& path, int cell_w = 640,
                     int cell_h = 400);
 
+// Writes an RGB image (width × height, row-major, 3 bytes a pixel) as a PNG,
+// all-or-nothing (via path + ".tmp"); throws when it cannot be encoded or written.
+void write_rgb_png(int width, int height, const uint8_t* rgb, const std::string& path);
+
+// A number's exponent as charts print it: "1.23e+03" -> "1.23e3", "5.00e-05" -> "5.00e-5".
+std::string tidy_exponent(std::string s);
+
 // ---- style (exposed so tests and callers can find things in the image) ---------
 
 struct Rgb {

@@ -22,16 +22,7 @@ constexpr const char* kNone = "—";
 constexpr const char* kIncompleteMark = "†";
 constexpr const char* kDamagedMark = "‡";
 
-// "1.23e+03" -> "1.23e3", "5.00e-05" -> "5.00e-5".
-std::string tidy_exponent(std::string s) {
-  const size_t e = s.find('e');
-  if (e == std::string::npos) return s;
-  std::string exp = s.substr(e + 1);
-  const bool negative = !exp.empty() && exp[0] == '-';
-  if (!exp.empty() && (exp[0] == '+' || exp[0] == '-')) exp.erase(0, 1);
-  while (exp.size() > 1 && exp[0] == '0') exp.erase(0, 1);
-  return s.substr(0, e + 1) + (negative ? "-" : "") + exp;
-}
+using plot::tidy_exponent;
 
 std::string fixed4(double v) { return std::isfinite(v) ? fmt::format("{:.4f}", v) : kNone; }
 // A row / column sum: 4 decimals near 1, 3 significant digits once it has blown up (-1.61e8).
@@ -199,7 +190,7 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
     for (const auto& [flag, values] : sweep.axes) axes.push_back(fmt::format("`{}`: {}", flag, join(values, ", ")));
     md += "Axes: " + join(axes, "; ") + ".\n";
   }
-  if (any_wall) md += fmt::format("Run time recorded by the sweep (outcome.json, all sessions): {:.0f} s.\n", wall);
+  if (any_wall) md += fmt::format("Run time recorded by the sweep (outcome.json: the session that ended each run): {:.0f} s.\n", wall);
 
   bool any_baseline = false;
   for (const VariantRow& row : table.rows) any_baseline = any_baseline || row.residual == "residual";

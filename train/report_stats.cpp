@@ -17,19 +17,6 @@ std::vector<double> finite(const std::vector<double>& v) {
   return out;
 }
 
-double max_finite(const std::vector<double>& v) {
-  double m = NAN;
-  for (double x : v)
-    if (std::isfinite(x) && !(m >= x)) m = x;
-  return m;
-}
-
-double min_finite(const std::vector<double>& v) {
-  double m = NAN;
-  for (double x : v)
-    if (std::isfinite(x) && !(m <= x)) m = x;
-  return m;
-}
 
 }  // namespace
 

@@ -59,13 +59,6 @@ bool read_at(int fd, char* dst, size_t size, uint64_t offset) {
   return true;
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 const char* safetensors_dtype_name(DType t) {
@@ -161,10 +154,20 @@ void SafetensorsFile::fail(const std::string& problem) const {
   throw std::runtime_error(what_ + " " + path_ + " " + problem);
 }
 
+struct SafetensorsFile::Handle {
+  int fd = -1;
+  ~Handle() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
 SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& what) : path_(path), what_(what) {
   require_regular_file(path, what);  // before opening: a FIFO would block
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) fail(std::string("cannot be opened for reading: ") + std::strerror(errno));
+  auto handle = std::make_shared<Handle>();
+  handle->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (handle->fd < 0) fail(std::string("cannot be opened for reading: ") + std::strerror(errno));
+  file_ = handle;
+  const Handle& f = *handle;
   const off_t end = ::lseek(f.fd, 0, SEEK_END);
   if (end < 0) fail(std::string("cannot be read: ") + std::strerror(errno));
   const uint64_t file_bytes = static_cast<uint64_t>(end);
@@ -267,8 +270,7 @@ const SafetensorsFile::Entry* SafetensorsFile::find(const std::string& name) con
 }
 
 void SafetensorsFile::read_data(const Sink& sink) const {
-  Fd f{::open(path_.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) fail(std::string("cannot be opened for reading: ") + std::strerror(errno));
+  const Handle& f = *file_;
   Xxh64 hash;
   std::string chunk(static_cast<size_t>(std::min<uint64_t>(kChunk, data_bytes_)), '\0');
   size_t next = 0;  // the entry that the next byte belongs to

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,11 @@ class SafetensorsFile {
  private:
   [[noreturn]] void fail(const std::string& problem) const;
   std::string path_, what_;
+  // The file as opened by the constructor: read_data reads the same file even
+  // if a new checkpoint has been renamed over the path since (a run saving
+  // while `mhc eval` or `sample` loads it).
+  struct Handle;
+  std::shared_ptr<const Handle> file_;
   std::map<std::string, std::string> metadata_;
   std::vector<Entry> entries_;
   uint64_t data_start_ = 0, data_bytes_ = 0;

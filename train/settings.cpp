@@ -4,15 +4,25 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
+#include <cstdint>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
 
 #include "kernels/sinkhorn_contract.h"
 #include "layers/config_checks.h"
-#include "train/train_flags.h"
 
 namespace mhc {
+
+const CLI::Validator kSeedCheck(
+    [](std::string& s) {
+      const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+      return digits ? std::string() : "must be a non-negative integer below 2^64, not '" + s + "'";
+    },
+    "UINT");
+
 
 namespace {
 
@@ -56,7 +66,13 @@ Setting integer(std::string name, std::string group, std::string help, Ref<T> re
   s.get = [ref](const TrainConfig& c) { return Json(read(ref, c)); };
   s.set = [n, ref](TrainConfig& c, const Json& v) {
     if (!v.is_number_integer()) bad_json(n, v, "a whole number");
-    ref(c) = v.get<T>();
+    // Read wide, then refuse what T cannot hold (no silent wrap-around).
+    if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+      bad_json(n, v, "a whole number that fits in 64 bits");
+    const int64_t wide = v.get<int64_t>();
+    if (wide < static_cast<int64_t>(std::numeric_limits<T>::min()) || wide > static_cast<int64_t>(std::numeric_limits<T>::max()))
+      bad_json(n, v, "a whole number in the setting's range");
+    ref(c) = static_cast<T>(wide);
   };
   s.check = [flag, ref, lo, hi, pre](const TrainConfig& c) {
     if (pre) pre(c);
@@ -214,8 +230,11 @@ std::vector<Setting> make_settings() {
     s.get = [](const C& c) { return Json(std::to_string(c.seed)); };  // a string: readers may hold numbers as doubles
     s.set = [](C& c, const Json& v) {
       std::string digits = v.is_number_unsigned() ? std::to_string(v.get<uint64_t>()) : v.is_string() ? v.get<std::string>() : "";
-      if (!kSeedCheck(digits).empty()) bad_json("seed", v, "a non-negative integer below 2^64");
-      c.seed = std::stoull(digits);
+      uint64_t seed = 0;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seed);
+      if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+        bad_json("seed", v, "a non-negative integer below 2^64");
+      c.seed = seed;
     };
     s.check = [](const C&) {};
     s.text = [](const C& c) { return std::to_string(c.seed); };
@@ -395,6 +414,7 @@ std::vector<Setting> make_settings() {
   Setting nan = integer<int64_t>("debug.inject_nan", "", "testing aid: make the loss NaN at this step",
                                  [](C& c) -> int64_t& { return c.inject_nan_at; }, -1, kMaxSteps);
   nan.hidden = true;
+  nan.saved = false;  // a testing aid for one session: a resumed run must not hit the NaN again
   all.push_back(nan);
   return all;
 }

@@ -20,6 +20,9 @@
 
 namespace mhc {
 
+// --seed is unsigned; CLI11 alone would wrap "-1" to 2^64 − 1.
+extern const CLI::Validator kSeedCheck;
+
 struct Setting {
   std::string name;   // "optim.lr": the flag --optim.lr and the config.json key
   std::string group;  // help section ("" : the top-level options)

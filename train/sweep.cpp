@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "datasets/file_io.h"
+#include "train/checkpoint.h"
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/report.h"
@@ -248,16 +249,14 @@ double estimate_seconds(const TrainConfig& c, const std::string& scratch) {
   const auto t0 = std::chrono::steady_clock::now();
   Trainer(t, o).run();
   const double wall_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  const std::vector<Json> lines = json::parse_lines_file((fs::path(t.run_dir) / "metrics.jsonl").string());
-  std::vector<double> ms;
-  for (const Json& l : lines)
-    if (const Json* m = json::find(l, "ms_per_step")) ms.push_back(m->get<double>());
+  const std::vector<double> ms = read_run_metrics(t.run_dir).ms_per_step;
   fs::remove_all(t.run_dir);
   const double step_ms = ms.size() >= 3 ? std::min(ms[1], ms[2]) : ms.empty() ? 0.0 : ms.back();
   double steps_ms = 0;
   for (double m : ms) steps_ms += m;
   const double setup_ms = std::max(0.0, wall_ms - steps_ms);
-  const int64_t evals = c.optim.steps / c.eval.every + 2;
+  // Step 0, every eval.every steps, and the last step when eval.every does not divide the run.
+  const int64_t evals = 1 + c.optim.steps / c.eval.every + (c.optim.steps % c.eval.every != 0);
   return (setup_ms + static_cast<double>(c.optim.steps) * step_ms +
           static_cast<double>(evals * c.eval.batches) * step_ms / 3.0) / 1000.0;
 }
@@ -394,7 +393,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     ro.catch_interrupt = true;
     ro.stop_above_initial_loss = true;
     ro.stop_after = budget;
-    ro.resume = fs::exists(run_dir / "checkpoint.safetensors");
+    ro.resume = fs::exists(run_dir / kCheckpointFile);
     ro.overwrite = !ro.resume && fs::exists(run_dir);  // stopped before its first checkpoint: nothing to keep
     say(head + " ");
     const auto t0 = std::chrono::steady_clock::now();

@@ -8,12 +8,16 @@
 
 namespace mhc {
 
-const CLI::Validator kSeedCheck(
-    [](std::string& s) {
-      const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-      return digits ? std::string() : "must be a non-negative integer below 2^64, not '" + s + "'";
-    },
-    "UINT");
+int64_t default_streams(ResidualKind kind) { return kind == ResidualKind::Residual ? 1 : 4; }
+
+std::string flag_value(const std::vector<std::string>& args, const std::string& flag) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag && i + 1 < args.size()) return args[i + 1];
+    if (args[i].size() > flag.size() && args[i].compare(0, flag.size(), flag) == 0 && args[i][flag.size()] == '=')
+      return args[i].substr(flag.size() + 1);
+  }
+  return "";
+}
 
 TrainFlags::TrainFlags(TrainConfig base, bool from_run) : config(std::move(base)), config_from_run(from_run) {}
 
@@ -39,17 +43,13 @@ TrainConfig TrainFlags::resolve() const {
   // n defaults to 1 for the residual and 4 for HC / mHC, unless the base is
   // a resumed run's own config (which already says).
   if ((!streams_option || streams_option->count() == 0) && !config_from_run)
-    c.model.site.streams = c.model.site.kind == ResidualKind::Residual ? 1 : 4;
+    c.model.site.streams = default_streams(c.model.site.kind);
   return c;
 }
 
 TrainConfig parse_train_flags(const std::vector<std::string>& args, RunOptions* run) {
-  std::string preset_name = "cpu-char";
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--preset" && i + 1 < args.size()) preset_name = args[i + 1];
-    if (args[i].rfind("--preset=", 0) == 0) preset_name = args[i].substr(9);
-  }
-  TrainFlags flags(preset(preset_name));
+  const std::string preset_name = flag_value(args, "--preset");
+  TrainFlags flags(preset(preset_name.empty() ? "cpu-char" : preset_name));
   CLI::App cmd("mhc train");
   flags.bind(cmd);
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first

@@ -16,8 +16,12 @@
 
 namespace mhc {
 
-// --seed is unsigned; CLI11 alone would wrap "-1" to 2^64 − 1.
-extern const CLI::Validator kSeedCheck;
+// n when --streams is not given: 1 for the residual, 4 for HC / mHC.
+int64_t default_streams(ResidualKind kind);
+
+// The value of `FLAG X` or `FLAG=X` in args (the first), or "" when absent:
+// for the flags read before the rest are parsed (--preset, --run, --residual).
+std::string flag_value(const std::vector<std::string>& args, const std::string& flag);
 
 struct TrainFlags {
   // base: the preset, or a resumed run's own config (config_from_run), that flags override.

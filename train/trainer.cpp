@@ -303,7 +303,7 @@ void flatten(const Json& v, const std::string& prefix, std::map<std::string, std
 // Settings a resumed run may change: how long it runs, how it reports, where
 // things live. Anything else would silently continue a different experiment.
 bool may_change_on_resume(const std::string& key) {
-  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device", "debug.inject_nan"})
+  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device"})
     if (key == k) return true;
   return key.rfind("eval.", 0) == 0;
 }
