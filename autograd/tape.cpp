@@ -10,6 +10,7 @@ namespace mhc {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+thread_local LeafDoneFn g_leaf_done;
 uint64_t g_epoch = 0;
 
 void attach(Tensor& out, const char* op, std::vector<std::shared_ptr<TensorImpl>> inputs,
@@ -49,6 +50,8 @@ void accumulate(TensorImpl& target, const Tensor& g, const char* op) {
 bool grad_enabled() { return g_grad_enabled; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_enabled) { g_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { g_grad_enabled = previous_; }
+LeafDoneScope::LeafDoneScope(LeafDoneFn fn) : previous_(std::move(g_leaf_done)) { g_leaf_done = std::move(fn); }
+LeafDoneScope::~LeafDoneScope() { g_leaf_done = std::move(previous_); }
 
 bool needs_recording(std::initializer_list<const Tensor*> inputs) {
   if (!g_grad_enabled) return false;
@@ -141,12 +144,16 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     Tensor g(root.impl().pending);
     root.impl().pending.reset();
     accumulate(root.impl(), g, "backward seed");
+    if (g_leaf_done) g_leaf_done(root.impl());
     return;
   }
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     TensorImpl& t = **it;
     Node* node = t.grad_fn.get();
-    if (!node) continue;  // a leaf: its .grad is already summed
+    if (!node) {  // a leaf: its .grad is already summed
+      if (g_leaf_done) g_leaf_done(t);
+      continue;
+    }
     Tensor g(t.pending);
     t.pending.reset();
     if (g.defined()) {

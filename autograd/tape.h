@@ -14,6 +14,9 @@
 //      accumulating across backward calls until zero_grad);
 //   3. release each node as soon as it has run: its saved tensors are freed,
 //      and a second backward through it is an error.
+// A leaf comes before everything computed from it in the order, so when the
+// reverse sweep reaches a leaf its gradient for this pass is complete: a
+// LeafDoneScope hears of it then (data-parallel training starts reducing it).
 #pragma once
 #include <functional>
 #include <initializer_list>
@@ -62,6 +65,22 @@ void record(Tensor& out, const char* op, const std::vector<Tensor>& inputs, Back
 // Every tensor `root` depends on through the tape, each listed after all the
 // tensors it was computed from (root last). Leaves are included.
 std::vector<std::shared_ptr<TensorImpl>> topological_order(const Tensor& root);
+
+// While a LeafDoneScope lives, backward calls `fn` for every leaf it reaches,
+// right after the last gradient of this pass was added into the leaf's .grad
+// (which may be undefined: a leaf that got no gradient). Scopes nest; the
+// innermost one hears.
+using LeafDoneFn = std::function<void(TensorImpl& leaf)>;
+class LeafDoneScope {
+ public:
+  explicit LeafDoneScope(LeafDoneFn fn);
+  ~LeafDoneScope();
+  LeafDoneScope(const LeafDoneScope&) = delete;
+  LeafDoneScope& operator=(const LeafDoneScope&) = delete;
+
+ private:
+  LeafDoneFn previous_;
+};
 
 // The engine; Tensor::backward calls it.
 void run_backward(const Tensor& root, const Tensor& seed);

@@ -61,8 +61,10 @@ TokenSplit split_tokens(const std::vector<int32_t>& tokens, double val_fraction,
   return split;
 }
 
-BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed)
-    : tokens_(tokens), batch_(batch), block_(block), rng_(seed) {
+BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed, Shard shard)
+    : tokens_(tokens), batch_(batch), block_(block), shard_(shard), rng_(seed) {
+  if (shard.ranks < 1 || shard.rank < 0 || shard.rank >= shard.ranks)
+    throw std::invalid_argument(fmt::format("BatchSampler: shard {} of {} ranks", shard.rank, shard.ranks));
   if (!tokens) throw std::invalid_argument("BatchSampler: no token vector given");
   if (batch < 1 || block < 1)
     throw std::invalid_argument(
@@ -79,8 +81,11 @@ void BatchSampler::next(Tensor& x, Tensor& y) {
   // Window starts o in [0, size - block - 1], so o + block + 1 <= size.
   const uint64_t starts = tokens.size() - static_cast<uint64_t>(block_);
   std::vector<int32_t> xs(batch_ * block_), ys(batch_ * block_);  // (B, T) each
-  for (int64_t b = 0; b < batch_; ++b) {
+  const int64_t first = shard_.rank * batch_;  // this rank's rows of the global batch
+  for (int64_t g = 0; g < batch_ * shard_.ranks; ++g) {
     const auto o = static_cast<int64_t>(rng_.below(starts));
+    if (g < first || g >= first + batch_) continue;
+    const int64_t b = g - first;
     std::copy_n(tokens.begin() + o, block_, xs.begin() + b * block_);
     std::copy_n(tokens.begin() + o + 1, block_, ys.begin() + b * block_);
   }
@@ -98,10 +103,10 @@ void BatchSampler::set_state(const State& state) {
 }
 
 std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
-                                                    int64_t block, int64_t max_batches, uint64_t seed) {
+                                                    int64_t block, int64_t max_batches, uint64_t seed, Shard shard) {
   if (max_batches < 1)
     throw std::invalid_argument(fmt::format("eval_batches: max_batches {} must be at least 1", max_batches));
-  BatchSampler sampler(&tokens, batch, block, seed);
+  BatchSampler sampler(&tokens, batch, block, seed, shard);
   std::vector<std::pair<Tensor, Tensor>> batches(max_batches);
   for (auto& [x, y] : batches) sampler.next(x, y);
   return batches;

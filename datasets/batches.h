@@ -29,13 +29,24 @@ TokenSplit split_tail(const std::vector<int32_t>& tokens, double val_fraction);
 TokenSplit split_tokens(const std::vector<int32_t>& tokens, double val_fraction, uint64_t seed,
                         int64_t chunk_tokens = 4096);
 
+// One rank's share of every batch in data-parallel training: of a global
+// batch of batch × ranks rows, rows [rank · batch, (rank + 1) · batch).
+struct Shard {
+  int rank = 0, ranks = 1;
+};
+
 // Draws (x, y) batches of random windows from one split:
 // row b is x = tokens[o_b .. o_b+block), y = tokens[o_b+1 .. o_b+block+1).
+// With a shard, every rank draws the window starts of the whole global batch
+// (the same on all ranks, from the same seed) and keeps its own rows: the
+// global batch of K ranks with batch B is the batch of one process with
+// batch K · B, and the sampler's state does not depend on K.
 class BatchSampler {
  public:
   // `tokens` is not copied and must outlive the sampler. Throws
-  // std::invalid_argument when the split has fewer than block + 1 tokens.
-  BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed);
+  // std::invalid_argument when the split has fewer than block + 1 tokens,
+  // or for a shard outside [0, ranks).
+  BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed, Shard shard = {});
 
   // Fills x and y with new i32 CPU tensors of shape (batch, block).
   void next(Tensor& x, Tensor& y);
@@ -52,6 +63,7 @@ class BatchSampler {
  private:
   const std::vector<int32_t>* tokens_;
   int64_t batch_, block_;
+  Shard shard_;
   Rng rng_;
   uint64_t batches_drawn_ = 0;
 };
@@ -60,6 +72,6 @@ class BatchSampler {
 // sampler seeded with `seed`: the same batches on every call, so validation
 // losses from different steps (and runs) are comparable.
 std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
-                                                    int64_t block, int64_t max_batches, uint64_t seed);
+                                                    int64_t block, int64_t max_batches, uint64_t seed, Shard shard = {});
 
 }  // namespace mhc

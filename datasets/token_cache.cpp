@@ -123,7 +123,7 @@ std::string token_cache_path(const std::string& text, const Tokenizer& tok, cons
 }
 
 std::vector<int32_t> tokenize_cached(const std::string& text, const Tokenizer& tok,
-                                     const std::string& cache_dir, bool* cache_hit) {
+                                     const std::string& cache_dir, bool* cache_hit, bool write) {
   if (cache_hit) *cache_hit = false;
   if (cache_dir.empty()) return tok.encode(text);
 
@@ -134,6 +134,7 @@ std::vector<int32_t> tokenize_cached(const std::string& text, const Tokenizer& t
     if (cache_hit) *cache_hit = true;
     return std::move(*cached);
   }
+  if (!write) return tok.encode(text);
   if (!problem.empty())
     fmt::print(stderr, "mhc: ignoring token cache '{}': {}; tokenising again\n", path, problem);
 

@@ -93,6 +93,13 @@ Tensor MoeFeedForward::forward(const Tensor& x) {
 
 void MoeFeedForward::reset_load() { std::fill(load_.begin(), load_.end(), 0); }
 
+void MoeFeedForward::set_load(std::vector<int64_t> load) {
+  if (load.size() != load_.size())
+    throw std::invalid_argument("MoeFeedForward::set_load: " + std::to_string(load.size()) + " counts for " +
+                                std::to_string(load_.size()) + " experts");
+  load_ = std::move(load);
+}
+
 void MoeFeedForward::update_bias() {
   last_step_load_ = load_;
   if (!cfg_.bias_balance) {

@@ -49,6 +49,8 @@ class MoeFeedForward : public Module {
   // The load the last update_bias() balanced against (what the trainer logs).
   const std::vector<int64_t>& last_step_load() const { return last_step_load_; }
   void reset_load();
+  // Replaces the counted load (data-parallel training: with its sum over all ranks, before update_bias()).
+  void set_load(std::vector<int64_t> load);
   // b_e += γ · sign(mean load − load_e), then resets the load. Only the reset when balancing is off.
   void update_bias();
 

@@ -60,6 +60,7 @@ CheckpointMeta parse_meta(const SafetensorsFile& f) {
   if (loss.empty() || end != loss.c_str() + loss.size())
     fail(f.path(), "is corrupt: metadata 'last_val_loss' is \"" + loss + "\", not a number");
   m.config_json = f.meta("config");
+  if (md.count("ranks")) m.ranks = meta_int(f, "ranks");  // written since data-parallel training
   return m;
 }
 
@@ -81,6 +82,7 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
                      {"optimizer_steps", std::to_string(meta.optimizer_steps)},
                      {"sampler_state", nlohmann::json(meta.sampler_state).dump()},
                      {"last_val_loss", fmt::format("{}", meta.last_val_loss)},
+                     {"ranks", std::to_string(meta.ranks)},
                      {"config", meta.config_json}});
 }
 

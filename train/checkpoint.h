@@ -39,6 +39,7 @@ struct CheckpointMeta {
   std::vector<uint64_t> sampler_state;
   std::string config_json;
   double last_val_loss = 0;
+  int64_t ranks = 1;             // processes that trained it (data parallel); 1 when not recorded
 };
 
 // Writes tensors (any device; copied to the host) and meta atomically.

@@ -7,6 +7,7 @@
 
 #include "kernels/dtype.h"
 #include "layers/transformer.h"
+#include "parallel/grad_reducer.h"
 #include "train/json_io.h"
 
 namespace mhc {
@@ -45,6 +46,13 @@ struct EvalConfig {
   int64_t sample_tokens = 200;  // sample printed at the end of a run (0: none)
 };
 
+// Data-parallel training (mpirun -np K mhc train): how gradients travel.
+// Neither changes a result (parallel/grad_reducer.h), only the speed.
+struct DistConfig {
+  double bucket_mb = 4;                    // gradient MiB per reduction (0: one per parameter)
+  ReduceMode reduce = ReduceMode::Overlap; // overlap | end | blocking
+};
+
 struct TrainConfig {
   std::string preset = "cpu-char";
   std::string run_dir;          // empty: runs/<preset>-<residual>[-n<streams>]
@@ -53,10 +61,12 @@ struct TrainConfig {
   DType dtype = DType::f32;     // f32 | bf16 (cuda)
   int64_t log_every = 10;
   int64_t inject_nan_at = -1;   // debugging aid: make the loss NaN at this step
+  int64_t fail_rank = -1, fail_at = -1;  // testing aid: this rank throws at this step
   ModelConfig model;
   OptimConfig optim;
   DataConfig data;
   EvalConfig eval;
+  DistConfig dist;
 
   std::string default_run_dir() const;
   // Throws std::invalid_argument naming the flag for anything inconsistent,

@@ -19,6 +19,7 @@
 #include "datasets/utf8.h"
 #include "kernels/cpu/cpu_threads.h"
 #include "layers/config_checks.h"
+#include "parallel/process_group.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/dump_batch.h"
@@ -100,13 +101,13 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   return r;
 }
 
-int run_train(const char* program, const TrainFlags& flags) {
+int run_train(const char* program, const TrainFlags& flags, ProcessGroup& group) {
   const TrainConfig c = flags.resolve();
   RunOptions run = flags.run;
   if (run.resume && run.overwrite) throw std::invalid_argument("--resume and --overwrite cannot be combined");
   if (run.override_config && !run.resume) throw std::invalid_argument("--override only applies with --resume");
   run.catch_interrupt = true;
-  Trainer trainer(c, run);
+  Trainer trainer(c, run, &group);
   const TrainResult result = trainer.run();
   if (result.interrupted) {
     const std::string dir = trainer.config().run_dir;
@@ -219,9 +220,31 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  // Under mpirun, this process is one rank of a data-parallel job.
+  std::unique_ptr<ProcessGroup> group;
   try {
+    group = ProcessGroup::from_environment();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  }
+  // An error on one rank ends the whole job (the others would wait for it
+  // forever in their next reduction), saying which rank failed.
+  auto fail = [&](const std::string& message, int code) {
+    if (group->size() > 1) {
+      fmt::print(stderr, "error: rank {} of {}: {}\n", group->rank(), group->size(), message);
+      std::fflush(stderr);
+      group->abort(code);
+    }
+    fmt::print(stderr, "error: {}\n", message);
+    return code;
+  };
+  try {
+    if (group->size() > 1 && !*train)
+      throw std::invalid_argument(fmt::format("only `mhc train` runs as several processes; run `mhc {}` without mpirun",
+                                              app.get_subcommands().front()->get_name()));
     if (*train) {
-      return run_train(argv[0], train_flags);
+      return run_train(argv[0], train_flags, *group);
     }
     if (*sweep) {
       const SweepSummary s = run_sweep(parse_sweep_spec(sweep_spec), sweep_opt);
@@ -273,15 +296,13 @@ int main(int argc, char** argv) {
       return 0;
     }
   } catch (const DivergenceError& e) {
-    fmt::print(stderr, "\nerror: {}\n", e.what());
+    // The loss and gradient norm are global: every rank stops at the same step, rank 0 says so.
+    if (group->is_root()) fmt::print(stderr, "\nerror: {}\n", e.what());
     return 3;
   } catch (const std::bad_alloc&) {  // the last resort: sizes are checked against memory before a run starts
-    fmt::print(stderr, "error: out of memory (std::bad_alloc); use smaller --model.* sizes, --optim.batch_size or "
-                       "--model.block_size\n");
-    return 1;
+    return fail("out of memory (std::bad_alloc); use smaller --model.* sizes, --optim.batch_size or --model.block_size", 1);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "error: {}\n", e.what());
-    return 1;
+    return fail(e.what(), 1);
   }
   return 0;
 }

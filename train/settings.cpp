@@ -411,6 +411,23 @@ std::vector<Setting> make_settings() {
                                  [](C& c) -> int64_t& { return c.eval.batches; }, 1, kMaxBatch));
   all.push_back(integer<int64_t>("eval.sample_tokens", V, "tokens sampled at the end (0: none)",
                                  [](C& c) -> int64_t& { return c.eval.sample_tokens; }, 0, 1 << 24));
+  const char* P = "Several processes (mpirun -np K)";
+  all.push_back(real("dist.bucket_mb", P, "gradient MiB per reduction (0: one per parameter)",
+                     [](C& c) -> double& { return c.dist.bucket_mb; }, 0, 1 << 16));
+  all.push_back(choice<ReduceMode>(
+      "dist.reduce", P,
+      "overlap: reduce each bucket as backward completes it | end: all after backward | blocking: one at a time after "
+      "backward",
+      [](C& c) -> ReduceMode& { return c.dist.reduce; },
+      {{"overlap", ReduceMode::Overlap}, {"end", ReduceMode::End}, {"blocking", ReduceMode::Blocking}}));
+  for (Setting f : {integer<int64_t>("debug.fail_rank", "", "testing aid: this rank fails at step debug.fail_at",
+                                     [](C& c) -> int64_t& { return c.fail_rank; }, -1, 1 << 20),
+                    integer<int64_t>("debug.fail_at", "", "testing aid: the step at which debug.fail_rank fails",
+                                     [](C& c) -> int64_t& { return c.fail_at; }, -1, kMaxSteps)}) {
+    f.hidden = true;
+    f.saved = false;  // like debug.inject_nan: for one session
+    all.push_back(f);
+  }
   Setting nan = integer<int64_t>("debug.inject_nan", "", "testing aid: make the loss NaN at this step",
                                  [](C& c) -> int64_t& { return c.inject_nan_at; }, -1, kMaxSteps);
   nan.hidden = true;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
@@ -19,7 +20,9 @@
 #include "datasets/utf8.h"
 #include "kernels/cpu/cpu_threads.h"
 #include "layers/amax_gain.h"
+#include "datasets/xxh64.h"
 #include "layers/dropout_seeds.h"
+#include "parallel/nccl_transport.h"
 #include "train/checkpoint.h"
 #include "train/generate.h"
 #include "train/memory_estimate.h"
@@ -125,12 +128,17 @@ class RunDirClaim {
 
 }  // namespace
 
-Trainer::Trainer(TrainConfig config, RunOptions options)
-    : cfg_(std::move(config)), opt_(options), device_(cfg_.device),
-      log_(std::make_unique<Log>()) {
+Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
+    : cfg_(std::move(config)), opt_(options), own_group_(group ? nullptr : ProcessGroup::single()),
+      group_(group ? group : own_group_.get()), device_(cfg_.device), log_(std::make_unique<Log>()) {
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
   check_fits_in_memory(cfg_, physical_memory_bytes());  // before reading or building anything
+  if (!group_->is_root()) {  // rank 0 alone prints and writes
+    opt_.quiet = true;
+    opt_.plots = false;
+  }
+  if (device_ == Device::cuda) use_gpu_of_local_rank(*group_);  // before anything uses the GPU
   if (device_ == Device::cuda && !cuda_available())
     throw std::runtime_error("--device cuda: no CUDA GPU is available (this build " +
                              std::string(cuda_available() ? "has" : "may lack") + " the CUDA backend)");
@@ -139,7 +147,13 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
   if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
   std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
                                         : load_text(data_path_);
-  RunDirClaim claim(cfg_.run_dir, opt_);
+  // Rank 0 claims the run directory; the others only read from it (a resume).
+  std::optional<RunDirClaim> claim;
+  if (group_->is_root()) claim.emplace(cfg_.run_dir, opt_);
+  else if (opt_.resume && !fs::exists(path_in(cfg_.run_dir, kCheckpointFile)))
+    throw std::runtime_error(fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
+                                         "directory on a shared file system to resume)",
+                                         group_->rank(), path_in(cfg_.run_dir, kCheckpointFile)));
   load_data(std::move(text));
 
   cfg_.model.vocab_size = tokenizer_->vocab_size();
@@ -148,7 +162,13 @@ Trainer::Trainer(TrainConfig config, RunOptions options)
   model_->set_compute_dtype(cfg_.dtype);
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWConfig{cfg_.optim.beta1, cfg_.optim.beta2, cfg_.optim.eps, cfg_.optim.weight_decay});
-  claim.keep();
+  if (group_->uses_mpi()) {
+    std::vector<Tensor*> params;
+    for (auto& p : model_->parameters()) params.push_back(p.tensor);
+    reducer_ = std::make_unique<GradReducer>(params, group_->size(), group_->transport(device_),
+                                             ReducerOptions{cfg_.dist.bucket_mb, cfg_.dist.reduce});
+  }
+  if (claim) claim->keep();
 }
 
 Trainer::~Trainer() = default;
@@ -162,10 +182,10 @@ void Trainer::load_data(std::string text) {
       tokenizer_ = std::make_unique<CharTokenizer>(CharTokenizer::train(text));
     else
       tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
-    tokenizer_->save(tok_path);
+    if (group_->is_root()) tokenizer_->save(tok_path);
   }
   const std::string cache = cfg_.data.cache_dir.empty() ? default_cache_dir() : cfg_.data.cache_dir;
-  const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache);
+  const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache, nullptr, group_->is_root());
   split_ = cfg_.data.split == SplitKind::Tail ? split_tail(tokens, cfg_.data.val_fraction)
                                      : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
   const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
@@ -175,8 +195,9 @@ void Trainer::load_data(std::string text) {
           "the {} split has {} tokens (--data.val_fraction {} of {}), fewer than one window of --model.block_size "
           "{} + 1: use a longer corpus, another --data.val_fraction or a shorter block",
           part, size, cfg_.data.val_fraction, tokens.size(), T));
-  sampler_ = std::make_unique<BatchSampler>(&split_.train, B, T, cfg_.seed);
-  eval_batches_ = eval_batches(split_.val, B, T, cfg_.eval.batches, cfg_.seed + 1);
+  const Shard shard{group_->rank(), group_->size()};
+  sampler_ = std::make_unique<BatchSampler>(&split_.train, B, T, cfg_.seed, shard);
+  eval_batches_ = eval_batches(split_.val, B, T, cfg_.eval.batches, cfg_.seed + 1, shard);
   for (auto& [x, y] : eval_batches_) {
     x = x.to(device_);
     y = y.to(device_);
@@ -192,6 +213,8 @@ std::vector<NamedTensor> Trainer::checkpoint_tensors() {
 }
 
 void Trainer::save(int64_t steps_done) {
+  last_saved_step_ = steps_done;  // every rank knows where the checkpoint is; rank 0 writes it
+  if (!group_->is_root()) return;
   if (log_->metrics) log_->metrics->sync();  // the log on disk reaches at least the checkpoint
   CheckpointMeta meta;
   meta.step = steps_done;
@@ -200,8 +223,8 @@ void Trainer::save(int64_t steps_done) {
   meta.sampler_state = {st.rng_words[0], st.rng_words[1], st.rng_words[2], st.rng_words[3], st.batches_drawn};
   meta.config_json = json::dump(to_json(cfg_));
   meta.last_val_loss = last_val_loss_;
+  meta.ranks = group_->size();
   save_checkpoint(path_in(cfg_.run_dir, kCheckpointFile), checkpoint_tensors(), meta);
-  last_saved_step_ = steps_done;
 }
 
 double Trainer::train_step(int64_t step) {
@@ -209,16 +232,23 @@ double Trainer::train_step(int64_t step) {
   model_->train(true);
   optimizer_->zero_grad();
   const int64_t accum = cfg_.optim.grad_accum;
+  const int64_t K = group_->size();
+  if (step == cfg_.fail_at && group_->rank() == cfg_.fail_rank)
+    throw std::runtime_error(fmt::format("--debug.fail_rank {}: failing at step {} on purpose", cfg_.fail_rank, step));
   Tensor loss_sum;  // on the device: one host sync per step, not per micro-batch
   for (int64_t micro = 0; micro < accum; ++micro) {
-    DropoutSeeds::begin_step(cfg_.seed, static_cast<uint64_t>(step * accum + micro));
+    // Each rank its own dropout masks; with one rank the stream of a single process.
+    DropoutSeeds::begin_step(cfg_.seed, static_cast<uint64_t>((step * accum + micro) * K + group_->rank()));
     Tensor x, y;
     sampler_->next(x, y);
     Tensor loss = model_->loss(x.to(device_), y.to(device_));
+    const bool last = micro + 1 == accum;
+    if (last && reducer_) reducer_->begin();  // buckets are reduced as this backward completes them
     (accum > 1 ? loss * (1.0 / static_cast<double>(accum)) : loss).backward();
+    if (last && reducer_) reducer_->finish();  // every gradient is now the mean over the ranks
     loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
   }
-  double loss_value = loss_sum.item() / static_cast<double>(accum);
+  double loss_value = global_mean(loss_sum.item() / static_cast<double>(accum));
   if (step == cfg_.inject_nan_at) loss_value = NAN;
   const double norm = optimizer_->grad_norm();
   if (!std::isfinite(loss_value) || !std::isfinite(norm))
@@ -241,8 +271,48 @@ double Trainer::train_step(int64_t step) {
   last_grad_norm_ = norm;
   const double clip = cfg_.optim.grad_clip;
   optimizer_->step(learning_rate(cfg_.optim, step), clip > 0 && norm > clip ? clip / norm : 1.0);
+  if (K > 1 && !model_->moe_layers().empty()) {  // balance against the load of the whole global batch
+    std::vector<double> load;
+    for (MoeFeedForward* moe : model_->moe_layers())
+      for (int64_t l : moe->load()) load.push_back(static_cast<double>(l));
+    group_->sum(load);
+    size_t i = 0;
+    for (MoeFeedForward* moe : model_->moe_layers()) {
+      std::vector<int64_t> global(moe->load().size());
+      for (int64_t& l : global) l = static_cast<int64_t>(load[i++]);
+      moe->set_load(std::move(global));
+    }
+  }
   for (MoeFeedForward* moe : model_->moe_layers()) moe->update_bias();
   return loss_value;
+}
+
+double Trainer::global_mean(double local) {
+  if (group_->size() == 1) return local;
+  std::vector<double> v{local};
+  group_->sum(v);
+  return v[0] / static_cast<double>(group_->size());
+}
+
+void Trainer::check_ranks_agree() {
+  if (group_->size() == 1) return;
+  // One fingerprint of everything that must be equal on every rank: the
+  // settings, the data, and the model and optimizer state (after a resume too).
+  Xxh64 h;
+  h.update(json::dump(to_json(cfg_)));
+  h.update(split_.train.data(), split_.train.size() * sizeof(int32_t));
+  h.update(split_.val.data(), split_.val.size() * sizeof(int32_t));
+  for (const NamedTensor& t : checkpoint_tensors()) {
+    const std::vector<float> v = t.tensor->to_vector<float>();
+    h.update(v.data(), v.size() * sizeof(float));
+  }
+  const std::vector<uint64_t> all = group_->gather(h.digest());
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0])
+      throw std::runtime_error(fmt::format(
+          "rank {} holds different settings, data or model state than rank 0: every rank must get the same flags "
+          "and the same corpus (and, to resume, the same checkpoint)",
+          r));
 }
 
 double Trainer::evaluate(std::vector<SiteGain>* gains) {
@@ -261,7 +331,7 @@ double Trainer::evaluate(std::vector<SiteGain>* gains) {
       *gains = amax_gain(h_res);
     }
   }
-  return total / static_cast<double>(eval_batches_.size());
+  return global_mean(total / static_cast<double>(eval_batches_.size()));
 }
 
 void Trainer::evaluate_and_log(int64_t steps_done) {
@@ -282,7 +352,7 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   line["peak_bytes"] = backend_for(device_).allocator_stats().peak_bytes_in_use;
   line["expert_load"] = load;
   line["amax"] = amax_to_json(gains);
-  log_->metrics->write(line);
+  if (log_->metrics) log_->metrics->write(line);
   double worst = 0;
   for (const SiteGain& g : gains) worst = std::max({worst, g.composite_forward, g.composite_backward});
   log_->progress->print(fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", steps_done,
@@ -305,7 +375,7 @@ void flatten(const Json& v, const std::string& prefix, std::map<std::string, std
 bool may_change_on_resume(const std::string& key) {
   for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device"})
     if (key == k) return true;
-  return key.rfind("eval.", 0) == 0;
+  return key.rfind("eval.", 0) == 0 || key.rfind("dist.", 0) == 0;  // dist.*: speed only
 }
 
 }  // namespace
@@ -355,6 +425,15 @@ TrainResult Trainer::run() {
   TrainResult result;
   int64_t start = 0;
   if (opt_.resume) {
+    // Training on needs the same global batch: the same number of ranks (evaluation does not).
+    const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
+    const CheckpointMeta meta = read_checkpoint_meta(ckpt);
+    if (meta.ranks != group_->size())
+      throw std::runtime_error(fmt::format(
+          "--resume: {} was written by {} rank(s) and this job has {}; resume it with the same number of processes "
+          "({}): the global batch is --optim.batch_size × ranks, so another count would continue a different experiment",
+          ckpt, meta.ranks, group_->size(),
+          meta.ranks == 1 ? std::string("without mpirun, or mpirun -np 1") : fmt::format("mpirun -np {}", meta.ranks)));
     start = restore();
     if (start >= cfg_.optim.steps) {
       // Nothing to do: say so rather than rewrite a finished run.
@@ -367,7 +446,7 @@ TrainResult Trainer::run() {
       result.already_finished = true;
       return result;
     }
-    truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
+    if (group_->is_root()) truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
     if (opt_.stop_above_initial_loss) {
       const RunMetrics m = read_run_metrics(cfg_.run_dir);
       for (size_t i = 0; i < m.eval_step.size(); ++i)
@@ -379,20 +458,30 @@ TrainResult Trainer::run() {
                                  "compares against");
     }
   }
+  check_ranks_agree();
   backend_for(device_).reset_peak_memory();
-  write_file_atomically(path_in(cfg_.run_dir, "config.json"), json::dump(to_json(cfg_), 2) + "\n",
-                        path_in(cfg_.run_dir, "config.json.tmp"));
-  log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
+  if (group_->is_root()) {
+    write_file_atomically(path_in(cfg_.run_dir, "config.json"), json::dump(to_json(cfg_), 2) + "\n",
+                          path_in(cfg_.run_dir, "config.json.tmp"));
+    log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
+  }
   log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet);
   if (!opt_.quiet) {
     fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
                describe(cfg_, model_->parameter_count(), data_path_));
     if (!resume_note_.empty()) fmt::print("note: {}\n", resume_note_);
+    if (group_->uses_mpi())
+      fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences; gradients averaged over {} in "
+                 "buckets of {:g} MiB ({})\n",
+                 group_->size(), cfg_.optim.batch_size, cfg_.optim.batch_size * group_->size(),
+                 device_ == Device::cuda ? "NCCL" : "MPI", cfg_.dist.bucket_mb, find_setting("dist.reduce")->text(cfg_));
     std::fflush(stdout);
   }
 
   result.first_step = start;
-  const int64_t tokens_per_step = cfg_.optim.batch_size * cfg_.model.block_size * cfg_.optim.grad_accum;
+  // Of the global batch: every rank's tokens.
+  const int64_t tokens_per_step =
+      cfg_.optim.batch_size * cfg_.model.block_size * cfg_.optim.grad_accum * group_->size();
   const auto t_begin = std::chrono::steady_clock::now();
   int64_t step = start;
   // A file of the run that cannot be written (disk full, say) stops training
@@ -440,7 +529,7 @@ TrainResult Trainer::run() {
     line["grad_norm"] = last_grad_norm_;
     line["tokens_per_s"] = static_cast<double>(tokens_per_step) / (ms / 1000.0);
     line["ms_per_step"] = ms;
-    or_stop(step + 1, [&] { log_->metrics->write(line); });
+    if (log_->metrics) or_stop(step + 1, [&] { log_->metrics->write(line); });
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
     log_->progress->step(step, loss, static_cast<double>(tokens_per_step) / (ms / 1000.0), ms,
                          learning_rate(cfg_.optim, step), elapsed, step - start + 1);
@@ -450,14 +539,21 @@ TrainResult Trainer::run() {
         save(step + 1);
       });
     }
-    if (g_interrupted) {  // Ctrl-C: keep everything up to this step
+    // Ctrl-C: keep everything up to this step. With several ranks they agree
+    // (a signal may reach them at different steps), so all stop together.
+    if (group_->size() > 1) {
+      std::vector<double> flag{g_interrupted ? 1.0 : 0.0};
+      group_->sum(flag);
+      if (flag[0] > 0) g_interrupted = 1;
+    }
+    if (g_interrupted) {
       if (last_saved_step_ != step + 1) or_stop(step + 1, [&] { save(step + 1); });
       result.interrupted = true;
       ++step;
       break;
     }
   }
-  or_stop(step, [&] { log_->metrics->close(); });
+  if (log_->metrics) or_stop(step, [&] { log_->metrics->close(); });
   log_->progress->finish();
   result.end_step = step;
   result.last_val_loss = last_val_loss_;

@@ -6,8 +6,17 @@
 //     draw a batch; loss = model.loss(x, y); backward (scaled by 1/accum)
 //   stop if the loss or the gradient norm is not finite (the last good
 //     checkpoint stays in place)
+//   data parallel (K ranks): gradients are averaged over the ranks, bucket
+//     by bucket during the last backward (parallel/grad_reducer.h); the loss
+//     and the MoE load are summed over the ranks, so every rank sees the
+//     global loss, gradient norm and load, and takes the same step
 //   clip the global gradient norm; AdamW step at the scheduled learning rate
 //   MoE: nudge each router's selection bias toward balanced load
+//
+// With K ranks, --optim.batch_size is the batch of each rank: the global
+// batch is batch_size × K sequences, drawn from one sampler state shared by
+// every rank (datasets/batches.h, Shard), so K ranks with batch B train on the
+// batches of one process with batch K·B. Only rank 0 writes files.
 #pragma once
 #include <memory>
 #include <string>
@@ -17,6 +26,8 @@
 #include "datasets/tokenizer.h"
 #include "layers/amax_gain.h"
 #include "layers/transformer.h"
+#include "parallel/grad_reducer.h"
+#include "parallel/process_group.h"
 #include "train/config.h"
 #include "train/optimizer.h"
 
@@ -61,7 +72,9 @@ struct DivergenceError : std::runtime_error {
 
 class Trainer {
  public:
-  Trainer(TrainConfig config, RunOptions options);
+  // `group`: the ranks of a data-parallel job (must outlive the trainer);
+  // nullptr: this process alone.
+  Trainer(TrainConfig config, RunOptions options, ProcessGroup* group = nullptr);
   ~Trainer();
   TrainResult run();
   // Loads the run's checkpoint (model, optimizer, data position); returns the step to continue from.
@@ -71,7 +84,9 @@ class Trainer {
   Transformer& model() { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   // Mean validation loss over the fixed evaluation batches (no dropout, no
-  // gradients); with `gains`, also the Amax gains of the first batch's H_res.
+  // gradients); with `gains`, also the Amax gains of the first batch's H_res
+  // (with K ranks: of rank 0's share of it). With K ranks each evaluates its
+  // share of every batch and the loss is the mean over all of them.
   double evaluate(std::vector<SiteGain>* gains = nullptr);
   // The i-th fixed evaluation batch (x, y), (B, T) i32 each, on the run's device.
   const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return eval_batches_.at(i); }
@@ -82,9 +97,13 @@ class Trainer {
   void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
   void save(int64_t steps_done);
   std::vector<NamedTensor> checkpoint_tensors();
+  void check_ranks_agree();  // every rank holds the same model, settings and data (else throws naming the rank)
+  double global_mean(double local);  // the mean over ranks (rank-ordered sum / K)
 
   TrainConfig cfg_;
   RunOptions opt_;
+  std::unique_ptr<ProcessGroup> own_group_;  // when none was given: a group of one
+  ProcessGroup* group_;
   Device device_;
   std::unique_ptr<Tokenizer> tokenizer_;
   TokenSplit split_;
@@ -92,6 +111,7 @@ class Trainer {
   std::vector<std::pair<Tensor, Tensor>> eval_batches_;
   std::unique_ptr<Transformer> model_;
   std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<GradReducer> reducer_;  // launched by MPI only (also with one rank)
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
   double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)

@@ -1,0 +1,31 @@
+// nccl_transport.h — gradient reduction between GPUs with NCCL, and the
+// choice of GPU for each rank. Defined in nccl_transport.cu in CUDA builds
+// (the NCCL parts only where the build found nccl.h and libnccl), and in
+// nccl_stub.cpp otherwise.
+#pragma once
+#include <memory>
+
+namespace mhc {
+
+class ProcessGroup;
+class ReduceTransport;
+
+// True when this build can reduce over NCCL.
+bool nccl_available();
+
+// Makes GPU `local rank` this process's device (before anything else uses
+// CUDA): K ranks on one machine use GPUs 0..K-1. Throws when the machine has
+// fewer GPUs than ranks on it. Does nothing for a group that is not launched
+// by MPI (a single process keeps the default GPU).
+void use_gpu_of_local_rank(const ProcessGroup& group);
+
+// The same rank-ordered mean as the MPI transport (process_group.h), on
+// device buffers: NCCL send/receive pairs hand rank r the r-th chunk of every
+// rank's buffer, a kernel adds them in rank order and divides by K, and an
+// NCCL all-gather returns the averaged chunks to everyone. All of it runs on
+// a stream of its own, after the work queued so far on the compute stream;
+// wait_all() makes the compute stream wait for it (the host does not block).
+// Throws, saying so, when the build has no NCCL.
+std::unique_ptr<ReduceTransport> make_nccl_transport(ProcessGroup& group);
+
+}  // namespace mhc

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# scripts/test_data_parallel.sh MHC WORKDIR HAVE_MPI — data-parallel training
+# on the CPU under mpirun (ctest test_data_parallel). Skipped (77) when the
+# build has no MPI or mpirun is missing. Checks, on a tiny MoE + mHC model:
+#   1. mpirun -np 1 gives the bits of a plain run (the MPI path with one rank);
+#   2. 2 ranks x batch 4 give the losses, gradient norms and validation losses
+#      of 1 rank x batch 8 to within 1e-5 relative, and the same expert loads;
+#   3. 2 ranks are bit-identical run to run, and with any bucketing;
+#   4. a 2-rank run resumed from its checkpoint is bit-identical to one that
+#      was not stopped, and resuming it as one process is refused;
+#   5. rank 0 alone writes files (rank 1 runs in another folder that stays empty);
+#   6. a rank that fails, or is killed, ends the whole job with a message
+#      naming it, and the checkpoint written before is intact.
+set -euo pipefail
+mhc=$(realpath "$1")
+work=$2
+have_mpi=$3
+if [[ "$have_mpi" != "ON" ]]; then
+  echo "SKIPPED: test_data_parallel: this build has no MPI (install libopenmpi-dev openmpi-bin and reconfigure)"
+  exit 77
+fi
+if ! command -v mpirun >/dev/null; then
+  echo "SKIPPED: test_data_parallel: mpirun is not installed (apt-get install openmpi-bin)"
+  exit 77
+fi
+rm -rf "$work" && mkdir -p "$work" && cd "$work"
+export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE  # one thread per rank: 2 ranks on 2 cores
+mpi=(mpirun --allow-run-as-root --oversubscribe)
+common=(--data synthetic:grammar --model.blocks 2 --model.width 32 --model.heads 2 --model.block_size 32
+        --residual mhc --streams 4 --model.ffn moe --model.dropout 0 --optim.warmup 0 --optim.schedule constant
+        --eval.every 10 --eval.batches 2 --eval.sample_tokens 0 --data.cache_dir cache)
+fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+pass() { echo "ok: $*"; }
+
+# compare A B TOL: every loss, grad_norm and val_loss of A and B agree to
+# relative TOL (0: bit for bit) and so do the expert loads.
+compare() {
+  /usr/bin/env python3 - "$@" <<'PY'
+import json, sys
+a, b, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
+def lines(run): return [json.loads(l) for l in open(run + "/metrics.jsonl")]
+la, lb = lines(a), lines(b)
+if len(la) != len(lb): sys.exit(f"{a} has {len(la)} metrics lines, {b} {len(lb)}")
+worst = 0.0
+for x, y in zip(la, lb):
+    for k in ("loss", "grad_norm", "val_loss"):
+        if k in x:
+            d = abs(x[k] - y[k]) / abs(x[k])
+            if (tol == 0 and x[k] != y[k]) or d > tol:
+                sys.exit(f"step {x['step']}: {k} {x[k]!r} in {a}, {y[k]!r} in {b} (relative {d:.3g}, allowed {tol})")
+            worst = max(worst, d)
+    if x.get("expert_load") != y.get("expert_load"):
+        sys.exit(f"step {x['step']}: expert loads differ: {x.get('expert_load')} / {y.get('expert_load')}")
+print(f"{len(la)} lines, largest relative difference {worst:.3g}")
+PY
+}
+
+steps=(--optim.steps 20)
+"$mhc" train "${common[@]}" "${steps[@]}" --optim.batch_size 8 --run one >one.log 2>&1 || { cat one.log; exit 1; }
+"${mpi[@]}" -np 1 "$mhc" train "${common[@]}" "${steps[@]}" --optim.batch_size 8 --run np1 >np1.log 2>&1 || { cat np1.log; exit 1; }
+grep -q "data parallel: 1 rank" np1.log || fail "mpirun -np 1 did not take the MPI path"
+compare one np1 0 && pass "mpirun -np 1 equals the plain run bit for bit" || fail "mpirun -np 1 differs from the plain run"
+
+for r in two two_again; do
+  "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" "${steps[@]}" --optim.batch_size 4 --run $r >$r.log 2>&1 || { cat $r.log; exit 1; }
+done
+"${mpi[@]}" -np 2 "$mhc" train "${common[@]}" "${steps[@]}" --optim.batch_size 4 --run two_blocking \
+  --dist.bucket_mb 0 --dist.reduce blocking >two_blocking.log 2>&1 || { cat two_blocking.log; exit 1; }
+compare one two 1e-5 && pass "2 ranks x batch 4 match 1 rank x batch 8 to 1e-5" || fail "2 ranks differ from 1 rank"
+compare two two_again 0 && pass "2 ranks: bit-identical run to run" || fail "2 ranks: not repeatable"
+compare two two_blocking 0 && pass "2 ranks: bucketing does not change a bit" || fail "2 ranks: bucketing changed results"
+
+# Resume: 10 steps, then continue to 20 (constant learning rate: the schedule does not depend on the length).
+"${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run resumed >resumed.log 2>&1 || { cat resumed.log; exit 1; }
+"${mpi[@]}" -np 2 "$mhc" train --run resumed --resume --optim.steps 20 >>resumed.log 2>&1 || { cat resumed.log; exit 1; }
+compare two resumed 0 && pass "2 ranks: resume is bit-identical" || fail "2 ranks: resume differs"
+if "$mhc" train --run resumed --resume --optim.steps 30 >wrong_k.log 2>&1; then
+  fail "resuming a 2-rank checkpoint as one process was accepted"
+elif grep -q "written by 2 rank(s) and this job has 1" wrong_k.log; then
+  pass "resume with another rank count is refused: $(grep -o 'written by 2 rank(s)[^;]*' wrong_k.log)"
+else
+  fail "unexpected message: $(cat wrong_k.log)"
+fi
+
+# Rank 0 alone writes: rank 1 starts in its own empty folder, with relative paths.
+mkdir -p r0 r1
+"${mpi[@]}" -np 1 -wdir "$PWD/r0" "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run run : \
+  -np 1 -wdir "$PWD/r1" "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run run >files.log 2>&1 ||
+  { cat files.log; exit 1; }
+if [[ -f r0/run/checkpoint.safetensors && -f r0/run/metrics.jsonl && -z "$(ls -A r1)" ]]; then
+  pass "rank 0 alone writes files ($(ls r0/run | wc -l) in its run folder, rank 1's folder empty)"
+else
+  fail "files: rank 0 has [$(ls r0/run 2>/dev/null | tr '\n' ' ')], rank 1 has [$(ls -A r1 | tr '\n' ' ')]"
+fi
+
+# A failing rank: rank 1 throws at step 12, after the checkpoint of step 10.
+start=$SECONDS
+if timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 40 --optim.batch_size 4 --run failing \
+  --debug.fail_rank 1 --debug.fail_at 12 >failing.log 2>&1; then
+  fail "a failing rank: the job exited 0"
+elif grep -q "error: rank 1 of 2: --debug.fail_rank 1: failing at step 12" failing.log && ((SECONDS - start < 100)); then
+  pass "a failing rank ends the job in $((SECONDS - start)) s, naming it"
+else
+  fail "a failing rank: $(cat failing.log)"
+fi
+"$mhc" eval --run failing >failing_eval.log 2>&1 && pass "its checkpoint is intact: $(tail -n1 failing_eval.log)" ||
+  fail "the checkpoint after the failure: $(cat failing_eval.log)"
+
+# A killed rank: kill -9 rank 1 of a long job once it has logged some steps.
+timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 1000000 --optim.batch_size 4 --run killed \
+  >killed.log 2>&1 &
+job=$!
+for _ in $(seq 600); do
+  [[ -f killed/metrics.jsonl ]] && (($(wc -l <killed/metrics.jsonl) >= 15)) && break
+  sleep 0.1
+done
+victim=""
+for p in $(pgrep -f -- "--run killed" || true); do
+  if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$p; fi
+done
+start=$SECONDS
+if [[ -z "$victim" ]]; then
+  fail "could not find rank 1's process"
+  kill "$job" 2>/dev/null || true
+else
+  kill -9 "$victim"
+fi
+code=0
+wait "$job" || code=$?
+if ((code != 0 && code != 124)) && grep -qi "rank 1" killed.log; then
+  pass "a killed rank ends the job in $((SECONDS - start)) s (exit $code): $(grep -i -m1 'rank 1' killed.log | sed 's/^ *//')"
+else
+  fail "a killed rank: exit $code; $(tail -n 20 killed.log)"
+fi
+"$mhc" eval --run killed >killed_eval.log 2>&1 && pass "its checkpoint is intact" || fail "the checkpoint after the kill: $(cat killed_eval.log)"
+
+((fails == 0)) && echo "test_data_parallel: all checks passed" || { echo "test_data_parallel: $fails check(s) failed"; exit 1; }
