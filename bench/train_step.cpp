@@ -6,6 +6,7 @@
 //   bench_train_step --preset cpu-char --device cpu --variants residual,hc,mhc --streams 4
 //   bench_train_step --preset shakespeare-char --device cuda --dtype bf16
 //   bench_train_step --preset cpu-char --load 1   # also with one busy process competing
+//   bench_train_step --preset cpu-char --ranks 1,2  # data parallel under mpirun (train_ranks.h)
 //
 // Batches are random token ids (no corpus needed); the step is the trainer's.
 #include <CLI/CLI.hpp>
@@ -16,6 +17,7 @@
 
 #include "autograd/ops.h"
 #include "bench/bench_util.h"
+#include "bench/train_ranks.h"
 #include "kernels/cpu/cpu_threads.h"
 #include "autograd/tape.h"
 #include "layers/dropout_seeds.h"
@@ -77,7 +79,22 @@ int main(int argc, char** argv) {
   app.add_option("--load", load, "then time again with this many busy-looping processes competing for the CPU")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  std::vector<int> ranks;
+  bench::RanksBenchArgs ra;
+  bool worker = false;
+  app.add_option("--ranks", ranks, "time data-parallel steps with these rank counts under mpirun instead (e.g. 1,2)")
+      ->delimiter(',');
+  app.add_flag("--rank-worker", worker, "(internal) one rank of --ranks")->group("");
+  app.add_option("--bucket-mb", ra.bucket_mb, "--ranks: gradient MiB per bucket")->capture_default_str();
+  app.add_option("--reduce", ra.reduce, "(internal) overlap | end | blocking")->group("");
   CLI11_PARSE(app, argc, argv);
+  if (!ranks.empty() || worker) {
+    ra.preset = preset_name, ra.device = device_name_s, ra.dtype = dtype, ra.variant = variants;
+    ra.streams = streams, ra.steps = steps, ra.warmup = warmup, ra.vocab = vocab, ra.batch = batch;
+    if (!ranks.empty()) ra.ranks = ranks;
+    if (ra.variant.find(',') != std::string::npos && !worker) ra.variant = "residual";  // one variant: the default list's first
+    return worker ? bench::rank_worker(ra) : bench::ranks_bench(argv[0], ra);
+  }
 
   const Device device = device_name_s == "cuda" ? Device::cuda : Device::cpu;
   if (device == Device::cuda && !cuda_available()) {

@@ -37,7 +37,7 @@ enum class ReduceMode {
 };
 
 struct ReducerOptions {
-  double bucket_mb = 4;  // gradient MiB per bucket (0: one bucket per parameter)
+  double bucket_mb = 1;  // gradient MiB per bucket (0: one bucket per parameter)
   ReduceMode mode = ReduceMode::Overlap;
 };
 

@@ -49,7 +49,7 @@ struct EvalConfig {
 // Data-parallel training (mpirun -np K mhc train): how gradients travel.
 // Neither changes a result (parallel/grad_reducer.h), only the speed.
 struct DistConfig {
-  double bucket_mb = 4;                    // gradient MiB per reduction (0: one per parameter)
+  double bucket_mb = 1;                    // gradient MiB per reduction (0: one per parameter)
   ReduceMode reduce = ReduceMode::Overlap; // overlap | end | blocking
 };
 

@@ -228,6 +228,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "error: {}\n", e.what());
     return 1;
   }
+  share_cpu_cores(group->local_size());  // K ranks on one machine: its cores split between them
   // An error on one rank ends the whole job (the others would wait for it
   // forever in their next reduction), saying which rank failed.
   auto fail = [&](const std::string& message, int code) {

@@ -213,8 +213,10 @@ std::vector<NamedTensor> Trainer::checkpoint_tensors() {
 }
 
 void Trainer::save(int64_t steps_done) {
-  last_saved_step_ = steps_done;  // every rank knows where the checkpoint is; rank 0 writes it
-  if (!group_->is_root()) return;
+  if (!group_->is_root()) {  // rank 0 writes the checkpoint (a failure there ends the job)
+    last_saved_step_ = steps_done;
+    return;
+  }
   if (log_->metrics) log_->metrics->sync();  // the log on disk reaches at least the checkpoint
   CheckpointMeta meta;
   meta.step = steps_done;
@@ -225,6 +227,7 @@ void Trainer::save(int64_t steps_done) {
   meta.last_val_loss = last_val_loss_;
   meta.ranks = group_->size();
   save_checkpoint(path_in(cfg_.run_dir, kCheckpointFile), checkpoint_tensors(), meta);
+  last_saved_step_ = steps_done;
 }
 
 double Trainer::train_step(int64_t step) {

@@ -118,6 +118,14 @@ void cpu_threads_tick() {
   }
 }
 
+void share_cpu_cores(int processes) {
+  if (processes <= 1 || std::getenv("OMP_NUM_THREADS")) return;
+  State& s = state();
+  const int n = std::max(1, (s.on ? s.max_threads : omp_get_max_threads()) / processes);
+  omp_set_num_threads(n);
+  s.max_threads = s.threads = n;
+}
+
 int cpu_threads_now() { return state().on ? state().threads : omp_get_max_threads(); }
 
 }  // namespace mhc

@@ -27,6 +27,12 @@ void adapt_cpu_threads_to_load(bool on);
 // Cheap; call it between training steps, from the thread that runs them.
 void cpu_threads_tick();
 
+// `processes` processes of one job share this machine's cores (the ranks of
+// data-parallel training on one machine): each runs at most its cores /
+// processes threads (at least 1), unless the user set OMP_NUM_THREADS. Call it
+// after adapt_cpu_threads_to_load.
+void share_cpu_cores(int processes);
+
 // The thread count in use now.
 int cpu_threads_now();
 
