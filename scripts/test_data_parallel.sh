@@ -8,7 +8,8 @@
 #   3. 2 ranks are bit-identical run to run, and with any bucketing;
 #   4. a 2-rank run resumed from its checkpoint is bit-identical to one that
 #      was not stopped, and resuming it as one process is refused;
-#   5. rank 0 alone writes files (rank 1 runs in another folder that stays empty);
+#   5. rank 0 alone writes files (rank 1 runs in another folder that stays empty),
+#      and ranks started with different settings are refused;
 #   6. a rank that fails, or is killed, ends the whole job with a message
 #      naming it, and the checkpoint written before is intact.
 set -euo pipefail
@@ -96,6 +97,16 @@ if [[ -f r0/run/checkpoint.safetensors && -f r0/run/metrics.jsonl && -z "$(ls -A
   pass "rank 0 alone writes files ($(ls r0/run | wc -l) in its run folder, rank 1's folder empty)"
 else
   fail "files: rank 0 has [$(ls r0/run 2>/dev/null | tr '\n' ' ')], rank 1 has [$(ls -A r1 | tr '\n' ' ')]"
+fi
+
+# Ranks started with different settings are refused before training.
+if "${mpi[@]}" -np 1 "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run mismatch : \
+  -np 1 "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run mismatch --seed 7 >mismatch.log 2>&1; then
+  fail "ranks with different seeds were accepted"
+elif grep -q "rank 1 holds different settings, data or model state than rank 0" mismatch.log; then
+  pass "ranks with different settings are refused, naming the rank"
+else
+  fail "ranks with different settings: $(cat mismatch.log)"
 fi
 
 # A failing rank: rank 1 throws at step 12, after the checkpoint of step 10.
