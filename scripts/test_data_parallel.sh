@@ -103,8 +103,8 @@ fi
 if "${mpi[@]}" -np 1 "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run mismatch : \
   -np 1 "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run mismatch --seed 7 >mismatch.log 2>&1; then
   fail "ranks with different seeds were accepted"
-elif grep -q "rank 1 holds different settings, data or model state than rank 0" mismatch.log; then
-  pass "ranks with different settings are refused, naming the rank"
+elif grep -q "rank 1 holds different settings, data or model state than rank 0" mismatch.log && [[ ! -e mismatch ]]; then
+  pass "ranks with different settings are refused, naming the rank, and leave no run directory"
 else
   fail "ranks with different settings: $(cat mismatch.log)"
 fi

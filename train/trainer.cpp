@@ -168,6 +168,7 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
     reducer_ = std::make_unique<GradReducer>(params, group_->size(), group_->transport(device_),
                                              ReducerOptions{cfg_.dist.bucket_mb, cfg_.dist.reduce});
   }
+  check_ranks_agree();  // before the claim is kept: a refused start leaves no run directory
   if (claim) claim->keep();
 }
 
@@ -466,7 +467,7 @@ TrainResult Trainer::run() {
                                  "compares against");
     }
   }
-  check_ranks_agree();
+  if (opt_.resume) check_ranks_agree();  // the restored state too
   backend_for(device_).reset_peak_memory();
   if (group_->is_root()) {
     write_file_atomically(path_in(cfg_.run_dir, "config.json"), json::dump(to_json(cfg_), 2) + "\n",
