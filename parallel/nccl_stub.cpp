@@ -6,7 +6,6 @@
 
 namespace mhc {
 
-bool nccl_available() { return false; }
 void use_gpu_of_local_rank(const ProcessGroup&) {}
 std::unique_ptr<ReduceTransport> make_nccl_transport(ProcessGroup&) {
   throw std::runtime_error("data-parallel training on CUDA needs NCCL, and this build has no CUDA backend");

@@ -34,8 +34,6 @@ void use_gpu_of_local_rank(const ProcessGroup& group) {
 
 #ifdef MHC_HAVE_NCCL
 
-bool nccl_available() { return true; }
-
 namespace {
 
 void check_nccl(ncclResult_t r, const char* what) {
@@ -126,7 +124,6 @@ std::unique_ptr<ReduceTransport> make_nccl_transport(ProcessGroup& group) { retu
 
 #else  // CUDA without NCCL
 
-bool nccl_available() { return false; }
 std::unique_ptr<ReduceTransport> make_nccl_transport(ProcessGroup&) {
   throw std::runtime_error(
       "data-parallel training on CUDA needs NCCL, and this build found no nccl.h and libnccl.so under the CUDA "

@@ -10,9 +10,6 @@ namespace mhc {
 class ProcessGroup;
 class ReduceTransport;
 
-// True when this build can reduce over NCCL.
-bool nccl_available();
-
 // Makes GPU `local rank` this process's device (before anything else uses
 // CUDA): K ranks on one machine use GPUs 0..K-1. Throws when the machine has
 // fewer GPUs than ranks on it. Does nothing for a group that is not launched

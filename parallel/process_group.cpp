@@ -168,15 +168,6 @@ std::unique_ptr<ReduceTransport> ProcessGroup::transport(Device device) {
   return std::make_unique<MpiTransport>(rank(), size());
 }
 
-std::string ProcessGroup::capabilities() {
-  char version[MPI_MAX_LIBRARY_VERSION_STRING];
-  int len = 0;
-  MPI_Get_library_version(version, &len);
-  std::string v(version, static_cast<size_t>(len));
-  if (auto cut = v.find_first_of(",\n"); cut != std::string::npos) v.resize(cut);
-  return fmt::format("MPI: yes ({}); NCCL: {}", v, nccl_available() ? "yes" : "no (not found at build time)");
-}
-
 #else  // no MPI in this build
 
 struct ProcessGroup::Impl {};
@@ -197,11 +188,6 @@ void ProcessGroup::broadcast(void*, size_t) {}
 void ProcessGroup::abort(int code) { std::exit(code); }
 
 std::unique_ptr<ReduceTransport> ProcessGroup::transport(Device) { return std::make_unique<IdentityTransport>(); }
-
-std::string ProcessGroup::capabilities() {
-  return fmt::format("MPI: no (libopenmpi-dev was not found at build time); NCCL: {}",
-                     nccl_available() ? "yes" : "no (not found at build time)");
-}
 
 #endif
 

@@ -69,9 +69,6 @@ class ProcessGroup {
   // the CPU, NCCL for CUDA. Throws, naming what this build lacks.
   std::unique_ptr<ReduceTransport> transport(Device device);
 
-  // What this build can do, for messages ("MPI: yes (OpenMPI 4.1), NCCL: no").
-  static std::string capabilities();
-
   struct Impl;  // MPI state (process_group.cpp)
  private:
   ProcessGroup() = default;
