@@ -130,6 +130,12 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
     configs.push_back({fmt::format("{} ranks, per parameter, blocking", k), k, true, "blocking", 0.0});
   }
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  int gpus = 0;  // --device cuda: one rank per GPU, so K is at most the GPU count
+  if (a.device == "cuda")
+    if (FILE* p = popen("nvidia-smi -L 2>/dev/null | grep -c '^GPU'", "r")) {
+      if (fscanf(p, "%d", &gpus) != 1) gpus = 0;
+      pclose(p);
+    }
   fmt::print("data-parallel training step, preset {}, {} {}, variant {}, batch {} per rank, {} timed steps after {}; "
              "1 CPU thread per process, {} cores\n",
              a.preset, a.device, a.dtype, a.variant, a.batch > 0 ? a.batch : preset(a.preset).optim.batch_size,
@@ -138,6 +144,10 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
              "buckets", "tokens/s", "efficiency");
   double base_tok_s = 0;
   for (const Config& c : configs) {
+    if (a.device == "cuda" && c.ranks > std::max(gpus, 1)) {
+      fmt::print("{:<36} {:>6}   skipped: this machine has {} GPU(s)\n", c.label, c.ranks, gpus);
+      continue;
+    }
     std::string worker = fmt::format(
         "'{}' --rank-worker --preset {} --device {} --dtype {} --variants {} --streams {} --steps {} --warmup {} "
         "--vocab {} --batch {} --bucket-mb {} --reduce {}",

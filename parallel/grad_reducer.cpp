@@ -33,7 +33,8 @@ GradReducer::GradReducer(std::vector<Tensor*> params, int ranks, std::unique_ptr
   done_.assign(params_.size(), false);
 }
 
-GradReducer::~GradReducer() = default;
+// The transport first: it may still wait for reductions that use the buffers.
+GradReducer::~GradReducer() { transport_.reset(); }
 
 void GradReducer::begin() {
   missing_.clear();

@@ -25,6 +25,7 @@ void use_gpu_of_local_rank(const ProcessGroup& group) {
   if (!group.uses_mpi()) return;
   int count = 0;
   check_cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+  if (count == 1) return;  // one visible GPU (e.g. CUDA_VISIBLE_DEVICES set per rank by the scheduler): that one
   if (group.local_rank() >= count)
     throw std::runtime_error(fmt::format(
         "rank {} is rank {} of {} on its machine, which has {} GPU(s): launch at most one rank per GPU", group.rank(),
@@ -74,8 +75,10 @@ class NcclTransport final : public ReduceTransport {
     if (static_cast<size_t>(slot) >= staging_.size()) staging_.resize(static_cast<size_t>(slot) + 1);
     Staging& st = staging_[static_cast<size_t>(slot)];
     if (st.floats < n) {  // once per slot: the bucket sizes do not change between steps
-      check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-      cudaFree(st.ptr);
+      if (st.ptr) {
+        check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+        cudaFree(st.ptr);
+      }
       check_cuda(cudaMalloc(&st.ptr, static_cast<size_t>(n) * sizeof(float)), "cudaMalloc (NCCL staging)");
       st.floats = n;
     }

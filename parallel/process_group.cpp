@@ -128,6 +128,14 @@ std::unique_ptr<ProcessGroup> ProcessGroup::from_environment() {
     throw std::runtime_error(fmt::format("MPI says rank {} of {}, but the launcher's environment ({}) says rank {} of {}",
                                          rank, size, info.launcher, info.rank, info.size));
   g->info_ = info;
+  // The ranks on this machine from MPI itself (PMI launchers such as srun do
+  // not always say): those that share memory with this one.
+  MPI_Comm local;
+  check_mpi(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &local),
+            "MPI_Comm_split_type");
+  MPI_Comm_rank(local, &g->info_.local_rank);
+  MPI_Comm_size(local, &g->info_.local_size);
+  MPI_Comm_free(&local);
   return g;
 }
 

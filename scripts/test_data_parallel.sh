@@ -5,12 +5,14 @@
 #   1. mpirun -np 1 gives the bits of a plain run (the MPI path with one rank);
 #   2. 2 ranks x batch 4 give the losses, gradient norms and validation losses
 #      of 1 rank x batch 8 to within 1e-5 relative, and the same expert loads;
-#   3. 2 ranks are bit-identical run to run, and with any bucketing;
+#   3. 2 ranks are bit-identical run to run, and with any bucketing; one
+#      process evaluating their checkpoint gets their validation loss;
 #   4. a 2-rank run resumed from its checkpoint is bit-identical to one that
 #      was not stopped, and resuming it as one process is refused;
 #   5. rank 0 alone writes files (rank 1 runs in another folder that stays empty),
 #      and ranks started with different settings are refused;
-#   6. a rank that fails, or is killed, ends the whole job with a message
+#   6. Ctrl-C stops every rank after the same step, with a checkpoint there;
+#   7. a rank that fails, or is killed, ends the whole job with a message
 #      naming it, and the checkpoint written before is intact.
 set -euo pipefail
 mhc=$(realpath "$1")
@@ -76,6 +78,12 @@ compare one two 1e-5 && pass "2 ranks x batch 4 match 1 rank x batch 8 to 1e-5" 
 compare two two_again 0 && pass "2 ranks: bit-identical run to run" || fail "2 ranks: not repeatable"
 compare two two_blocking 0 && pass "2 ranks: bucketing does not change a bit" || fail "2 ranks: bucketing changed results"
 
+# mhc eval of a 2-rank run, by one process, sees the batches both ranks saw: the run's last validation loss.
+logged=$(/usr/bin/env python3 -c "import json; print('%.4f' % [json.loads(l) for l in open('two/metrics.jsonl') if 'val_loss' in l][-1]['val_loss'])")
+evaluated=$("$mhc" eval --run two | sed -n 's/.*val loss \([0-9.]*\).*/\1/p')
+[[ "$logged" == "$evaluated" ]] && pass "mhc eval of the 2-rank run gives its logged val loss $logged" ||
+  fail "mhc eval of the 2-rank run: $evaluated, logged $logged"
+
 # Resume: 10 steps, then continue to 20 (constant learning rate: the schedule does not depend on the length).
 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 10 --optim.batch_size 4 --run resumed >resumed.log 2>&1 || { cat resumed.log; exit 1; }
 "${mpi[@]}" -np 2 "$mhc" train --run resumed --resume --optim.steps 20 >>resumed.log 2>&1 || { cat resumed.log; exit 1; }
@@ -121,6 +129,29 @@ else
 fi
 "$mhc" eval --run failing >failing_eval.log 2>&1 && pass "its checkpoint is intact: $(tail -n1 failing_eval.log)" ||
   fail "the checkpoint after the failure: $(cat failing_eval.log)"
+
+# Ctrl-C on mpirun (it passes SIGTERM to the ranks): the ranks agree on the
+# step to stop after, rank 0 writes a checkpoint there and says so once.
+timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 1000000 \
+  --optim.batch_size 4 --run interrupted >interrupted.log 2>&1 &
+job=$!
+for _ in $(seq 600); do
+  [[ -f interrupted/metrics.jsonl ]] && (($(wc -l <interrupted/metrics.jsonl) >= 15)) && break
+  sleep 0.1
+done
+kill -INT "$job" 2>/dev/null || true
+wait "$job" || true
+said=$(grep -a -c "^interrupted: stopped after step" interrupted.log || true)
+lines=$(grep -c '"loss"' interrupted/metrics.jsonl || true)
+saved=$(/usr/bin/env python3 -c "
+import json, struct
+f = open('interrupted/checkpoint.safetensors', 'rb'); n = struct.unpack('<Q', f.read(8))[0]
+print(json.loads(f.read(n))['__metadata__']['step'])" 2>/dev/null || echo none)
+if [[ "$said" == 1 && "$saved" == "$lines" ]]; then
+  pass "Ctrl-C: both ranks stopped after step $saved, checkpointed there, said once"
+else
+  fail "Ctrl-C: said $said times, checkpoint step $saved, $lines training lines; $(tail -c 400 interrupted.log)"
+fi
 
 # A killed rank: kill -9 rank 1 of a long job once it has logged some steps.
 timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 1000000 --optim.batch_size 4 --run killed \

@@ -110,6 +110,7 @@ int run_train(const char* program, const TrainFlags& flags, ProcessGroup& group)
   Trainer trainer(c, run, &group);
   const TrainResult result = trainer.run();
   if (result.interrupted) {
+    if (!group.is_root()) return 130;  // the ranks stopped together; rank 0 says so
     const std::string dir = trainer.config().run_dir;
     fmt::print(stderr,
                "\ninterrupted: stopped after step {} of {}; the checkpoint in {} holds everything so far.\n"
@@ -276,13 +277,14 @@ int main(int argc, char** argv) {
       RunOptions ro;
       ro.resume = true;  // an existing run: nothing in it is replaced
       ro.quiet = true;
+      ro.eval_ranks = read_checkpoint_meta((fs::path(eval_run) / kCheckpointFile).string()).ranks;
       Trainer evaluator(c, ro);
       const int64_t step = evaluator.restore();
       if (!eval_dump.empty())
         fmt::print("{}: wrote {} (loss {:.6f} on its first validation batch)\n", eval_run, eval_dump,
                    dump_eval_batch(evaluator, step, eval_dump));
       fmt::print("{}: val loss {:.4f} ({} batches of {} × {} tokens)\n", eval_run, evaluator.evaluate(), c.eval.batches,
-                 c.optim.batch_size, c.model.block_size);
+                 c.optim.batch_size * ro.eval_ranks, c.model.block_size);
       return 0;
     }
     if (*exporter) {

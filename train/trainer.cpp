@@ -80,7 +80,9 @@ namespace {
 // (deleting the old one). So a start that fails leaves the disk as it was.
 class RunDirClaim {
  public:
-  RunDirClaim(const std::string& dir, const RunOptions& opt) : dir_(dir) {
+  // Throws when the directory cannot be claimed; changes nothing (so a start
+  // can fail early, before the tokenizer is trained).
+  static void check(const std::string& dir, const RunOptions& opt) {
     if (opt.resume) {
       if (!fs::exists(path_in(dir, kCheckpointFile)))
         throw std::runtime_error("--resume: no checkpoint in " + dir + " (expected " + path_in(dir, kCheckpointFile) +
@@ -101,6 +103,12 @@ class RunDirClaim {
         throw std::runtime_error("--overwrite: " + dir +
                                  " is not empty and holds no run (no config.json, checkpoint.safetensors or metrics.jsonl); "
                                  "refusing to delete it");
+    }
+  }
+  RunDirClaim(const std::string& dir, const RunOptions& opt) : dir_(dir) {
+    check(dir, opt);
+    if (opt.resume) return;
+    if (fs::exists(dir) && !fs::is_empty(dir)) {
       aside_ = dir_ + ".replaced-by-overwrite";
       fs::remove_all(aside_);
       fs::rename(dir_, aside_);
@@ -133,28 +141,31 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
       group_(group ? group : own_group_.get()), device_(cfg_.device), log_(std::make_unique<Log>()) {
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
-  check_fits_in_memory(cfg_, physical_memory_bytes());  // before reading or building anything
+  // Before reading or building anything; ranks on one machine share its memory.
+  check_fits_in_memory(cfg_, physical_memory_bytes() / static_cast<double>(group_->local_size()));
   if (!group_->is_root()) {  // rank 0 alone prints and writes
     opt_.quiet = true;
     opt_.plots = false;
   }
-  if (device_ == Device::cuda) use_gpu_of_local_rank(*group_);  // before anything uses the GPU
   if (device_ == Device::cuda && !cuda_available())
     throw std::runtime_error("--device cuda: no CUDA GPU is available (this build " +
                              std::string(cuda_available() ? "has" : "may lack") + " the CUDA backend)");
-  // The corpus is read before the run directory is touched; whatever fails
-  // after that (tokenizer, split, model checks) undoes what the claim did.
-  if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
-  std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
-                                        : load_text(data_path_);
-  // Rank 0 claims the run directory; the others only read from it (a resume).
-  std::optional<RunDirClaim> claim;
-  if (group_->is_root()) claim.emplace(cfg_.run_dir, opt_);
+  if (device_ == Device::cuda) use_gpu_of_local_rank(*group_);  // before anything uses the GPU
+  if (opt_.stop_above_initial_loss && group_->size() > 1)
+    throw std::invalid_argument("the divergence rule of `mhc sweep` reads the run's metrics, which only rank 0 has: "
+                                "it does not run with several processes");
+  // Nothing on disk changes until every step that can fail on one rank alone
+  // is done and the ranks agree (check_ranks_agree, a collective): a rank that
+  // fails before ends the job (main.cpp) while rank 0 has touched nothing.
+  if (group_->is_root()) RunDirClaim::check(cfg_.run_dir, opt_);  // early: before the tokenizer is trained
   else if (opt_.resume && !fs::exists(path_in(cfg_.run_dir, kCheckpointFile)))
     throw std::runtime_error(fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
                                          "directory on a shared file system to resume)",
                                          group_->rank(), path_in(cfg_.run_dir, kCheckpointFile)));
-  load_data(std::move(text));
+  if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
+  std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
+                                        : load_text(data_path_);
+  const bool new_tokenizer = load_data(std::move(text));
 
   cfg_.model.vocab_size = tokenizer_->vocab_size();
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
@@ -168,22 +179,26 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
     reducer_ = std::make_unique<GradReducer>(params, group_->size(), group_->transport(device_),
                                              ReducerOptions{cfg_.dist.bucket_mb, cfg_.dist.reduce});
   }
-  check_ranks_agree();  // before the claim is kept: a refused start leaves no run directory
-  if (claim) claim->keep();
+  check_ranks_agree();
+  if (group_->is_root()) {
+    RunDirClaim claim(cfg_.run_dir, opt_);  // undone if what follows fails
+    if (new_tokenizer) tokenizer_->save(path_in(cfg_.run_dir, "tokenizer.txt"));
+    claim.keep();
+  }
 }
 
 Trainer::~Trainer() = default;
 
-void Trainer::load_data(std::string text) {
+bool Trainer::load_data(std::string text) {
   const std::string tok_path = path_in(cfg_.run_dir, "tokenizer.txt");
-  if (opt_.resume && fs::exists(tok_path)) {
+  const bool trained = !(opt_.resume && fs::exists(tok_path));
+  if (!trained) {
     tokenizer_ = Tokenizer::load(tok_path);
   } else {
     if (cfg_.data.tokenizer == TokenizerKind::Char)
       tokenizer_ = std::make_unique<CharTokenizer>(CharTokenizer::train(text));
     else
       tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
-    if (group_->is_root()) tokenizer_->save(tok_path);
   }
   const std::string cache = cfg_.data.cache_dir.empty() ? default_cache_dir() : cfg_.data.cache_dir;
   const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache, nullptr, group_->is_root());
@@ -198,11 +213,13 @@ void Trainer::load_data(std::string text) {
           part, size, cfg_.data.val_fraction, tokens.size(), T));
   const Shard shard{group_->rank(), group_->size()};
   sampler_ = std::make_unique<BatchSampler>(&split_.train, B, T, cfg_.seed, shard);
-  eval_batches_ = eval_batches(split_.val, B, T, cfg_.eval.batches, cfg_.seed + 1, shard);
+  // A run trained by K ranks, evaluated by one process, evaluates the union of their shards.
+  eval_batches_ = eval_batches(split_.val, B * opt_.eval_ranks, T, cfg_.eval.batches, cfg_.seed + 1, shard);
   for (auto& [x, y] : eval_batches_) {
     x = x.to(device_);
     y = y.to(device_);
   }
+  return trained;
 }
 
 std::vector<NamedTensor> Trainer::checkpoint_tensors() {

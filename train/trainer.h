@@ -47,6 +47,9 @@ struct RunOptions {
   // lost everything it learnt (`mhc sweep` uses this). A mean and a margin,
   // so that batch noise in a run that has not learnt much yet does not count.
   bool stop_above_initial_loss = false;
+  // Validation batches of batch_size × eval_ranks rows: `mhc eval` of a run
+  // that K ranks trained sees the batches they saw together.
+  int64_t eval_ranks = 1;
 };
 
 inline constexpr size_t kBlowupWindow = 10;
@@ -92,7 +95,8 @@ class Trainer {
   const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return eval_batches_.at(i); }
 
  private:
-  void load_data(std::string text);  // tokenizer, split, sampler, evaluation batches
+  // Tokenizer (loaded on resume, else trained: returns true), split, sampler, evaluation batches.
+  bool load_data(std::string text);
   double train_step(int64_t step);  // returns the step's mean training loss
   void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
   void save(int64_t steps_done);
