@@ -11,6 +11,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <unistd.h>  // environ
+
 #include "layers/dropout_seeds.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/nccl_transport.h"
@@ -125,6 +127,9 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
       configs.push_back({"mpirun -np 1 (" + via + " path)", 1, true, "overlap", a.bucket_mb});
       continue;
     }
+    // The ceiling: K copies of the one-process step side by side, no communication
+    // (on a VM whose cores share caches, memory or a host core, below K x).
+    if (a.device != "cuda") configs.push_back({fmt::format("{} processes alone (ceiling)", k), k, false, "overlap", a.bucket_mb});
     configs.push_back({fmt::format("{} ranks, buckets overlapped", k), k, true, "overlap", a.bucket_mb});
     configs.push_back({fmt::format("{} ranks, buckets after backward", k), k, true, "end", a.bucket_mb});
     configs.push_back({fmt::format("{} ranks, per parameter, blocking", k), k, true, "blocking", 0.0});
@@ -140,6 +145,9 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
              "1 CPU thread per process, {} cores\n",
              a.preset, a.device, a.dtype, a.variant, a.batch > 0 ? a.batch : preset(a.preset).optim.batch_size,
              a.steps, a.warmup, cores);
+  // OpenMPI settings change the figures (e.g. its shared-memory single-copy mechanism): say which are set.
+  for (char** e = environ; *e; ++e)
+    if (std::string(*e).rfind("OMPI_MCA_", 0) == 0) fmt::print("  {}\n", *e);
   fmt::print("{:<36} {:>6} {:>9} {:>11} {:>9} {:>12} {:>11}\n", "configuration", "ranks", "ms/step", "reduce ms",
              "buckets", "tokens/s", "efficiency");
   double base_tok_s = 0;
@@ -153,27 +161,36 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
         "--vocab {} --batch {} --bucket-mb {} --reduce {}",
         self, a.preset, a.device, a.dtype, a.variant, a.streams, a.steps, a.warmup, a.vocab, a.batch, c.bucket_mb,
         c.reduce);
-    const std::string cmd =
-        c.mpi ? fmt::format("OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to {} -x OMP_NUM_THREADS "
-                            "-np {} {} 2>&1",
-                            static_cast<unsigned>(c.ranks) <= cores ? "core" : "none", c.ranks, worker)
-              : fmt::format("OMP_NUM_THREADS=1 {} 2>&1", worker);
+    std::string cmd;
+    if (c.mpi) {
+      cmd = fmt::format("OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to {} -x OMP_NUM_THREADS "
+                        "-np {} {} 2>&1",
+                        static_cast<unsigned>(c.ranks) <= cores ? "core" : "none", c.ranks, worker);
+    } else {  // c.ranks copies at once, each pinned to its core like mpirun's ranks
+      for (int i = 0; i < c.ranks; ++i)
+        cmd += fmt::format("OMP_NUM_THREADS=1 {}{} 2>&1 & ",
+                           static_cast<unsigned>(c.ranks) <= cores && c.ranks > 1 ? fmt::format("taskset -c {} ", i) : "",
+                           worker);
+      cmd = "(" + cmd + "wait)";
+    }
     FILE* pipe = popen(cmd.c_str(), "r");
     if (!pipe) throw std::runtime_error("--ranks: cannot start: " + cmd);
-    std::string out, result;
+    std::string out;
+    std::vector<Json> results;  // one per process alone; rank 0's under mpirun
     char buf[4096];
     while (fgets(buf, sizeof buf, pipe)) {
       const std::string line(buf);
       out += line;
-      if (line.rfind("ranks-result ", 0) == 0) result = line.substr(13);
+      if (line.rfind("ranks-result ", 0) == 0) results.push_back(json::parse(line.substr(13), "worker output"));
     }
     const int status = pclose(pipe);
-    if (status != 0 || result.empty())
+    if (status != 0 || results.size() != (c.mpi ? 1u : static_cast<size_t>(c.ranks)))
       throw std::runtime_error(fmt::format("--ranks: `{}` failed (status {}):\n{}", cmd, status, out));
-    const Json r = json::parse(result, "worker output");
-    const double ms = r["ms"].get<double>();
+    const Json& r = results.front();
+    double ms = 0;  // side by side: the slowest copy sets the pace
+    for (const Json& each : results) ms = std::max(ms, each["ms"].get<double>());
     const double tok_s = static_cast<double>(r["tokens"].get<int64_t>() * c.ranks) / (ms / 1000.0);
-    if (!c.mpi) base_tok_s = tok_s;
+    if (!c.mpi && c.ranks == 1) base_tok_s = tok_s;
     // Weak scaling: K ranks each with the baseline's batch; 1.0 = K times the throughput.
     const double eff = tok_s / (static_cast<double>(c.ranks) * base_tok_s);
     fmt::print("{:<36} {:>6} {:>9.2f} {:>11} {:>9} {:>12.0f} {:>10.3f}x\n", c.label, c.ranks, ms,
@@ -183,7 +200,8 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
   }
   fmt::print("(median step of rank 0; reduce ms: the part of the step spent after backward finishing the reductions\n"
              " (exposed communication and the copies back); buckets: started during backward / total;\n"
-             " efficiency: tokens/s over ranks x the one-process tokens/s, each rank with the same batch)\n");
+             " efficiency: tokens/s over ranks x the one-process tokens/s, each rank with the same batch;\n"
+             " K processes alone: the slowest of K independent copies, what the machine allows without communication)\n");
   return 0;
 }
 
