@@ -1,6 +1,7 @@
 // caching_allocator.cpp — segments, best-fit blocks, splitting and merging; see the header.
 #include "kernels/caching_allocator.h"
 
+#include <algorithm>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,10 @@ size_t CachingAllocator::size_class(size_t bytes) {
 CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, bool small) {
   size_t seg = small ? kSmallSegment
                      : (rounded <= kMediumRequest ? kMediumSegment : (rounded + kLargeRound - 1) / kLargeRound * kLargeRound);
+  // The small pool grows by an eighth of what it holds (2 MiB at least), so
+  // a step that needs a little more than the ones before (a MoE routing that
+  // is more uneven) finds the slack there the next time.
+  if (small) seg = std::max(seg, (small_reserved_ / 8 + kSmallSegment - 1) / kSmallSegment * kSmallSegment);
   void* p = raw_alloc_(seg);
   if (!p) {
     // Out of memory: give back what is cached, then try again, then with no slack.
@@ -33,6 +38,7 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, bool smal
   }
   stats_.system_allocations++;
   stats_.bytes_reserved += static_cast<int64_t>(seg);
+  if (small) small_reserved_ += seg;
   Block* b = new Block;
   b->ptr = static_cast<char*>(p);
   b->size = seg;
@@ -110,6 +116,7 @@ void CachingAllocator::release_segment(Block* b) {
   raw_free_(b->ptr);
   stats_.system_frees++;
   stats_.bytes_reserved -= static_cast<int64_t>(b->size);
+  if (b->small_pool) small_reserved_ -= b->size;
   delete b;
 }
 

@@ -15,7 +15,9 @@
 //     in the small pool, more than 1 MiB in the large one);
 //   * deallocate() merges the block with free neighbours of its segment, so
 //     the memory of one step's varying sizes is whole again for the next;
-//   * only when nothing fits does a new segment come from the system.
+//   * only when nothing fits does a new segment come from the system; the
+//     small pool's new segments are an eighth of what it holds (2 MiB at
+//     least), so a step needing a little more than any before leaves slack.
 // Blocks start at multiples of 512 bytes from a segment's start, so every
 // pointer keeps the system allocator's alignment (64 bytes CPU, 256 CUDA).
 // Not thread-safe (the backends call it from the host thread only).
@@ -78,6 +80,7 @@ class CachingAllocator {
   RawFree raw_free_;
   FreeSet small_free_, large_free_;
   std::unordered_map<void*, Block*> in_use_;
+  size_t small_reserved_ = 0;  // bytes of the small pool's segments
   AllocatorStats stats_;
 };
 
