@@ -109,8 +109,8 @@ int main(int argc, char** argv) {
 
   fmt::print("training step, preset {}, {} {}, batch {} x {} tokens; {}\n", preset_name, device_name_s, dtype, B, T,
              bench::cpu_threads_setting());
-  fmt::print("{:>10} {:>8} {:>10} {:>12} {:>8} {:>10} {:>11}\n", "variant", "streams", "ms/step", "tokens/s", "MFU",
-             "peak MiB", "vs residual");
+  fmt::print("{:>10} {:>8} {:>10} {:>12} {:>8} {:>10} {:>11} {:>12}\n", "variant", "streams", "ms/step", "tokens/s",
+             "MFU", "peak MiB", "vs residual", "sys allocs");
   // Build every variant first, then time them in interleaved rounds (one
   // step of each per round), so drifts in machine speed hit all alike.
   struct Variant {
@@ -209,11 +209,11 @@ int main(int argc, char** argv) {
         peak_tflops > 0
             ? fmt::format("{:.1f}%", 100 * flops_per_token(v.config.model) * tok_s / (peak_tflops * 1e12))
             : std::string("-");
-    fmt::print("{:>10} {:>8} {:>10.2f} {:>12.0f} {:>8} {:>10.1f} {:>10}\n", v.name, v.config.model.site.streams, med,
-               tok_s, mfu, static_cast<double>(v.resident_bytes + v.step_peak_bytes) / (1 << 20),
-               residual_ms > 0 ? fmt::format("{:.3f}x", med / residual_ms) : std::string("-"));
-    if (v.system_allocations)
-      fmt::print("{:>10} note: {} allocations reached the system allocator during timed steps\n", "", v.system_allocations);
+    fmt::print("{:>10} {:>8} {:>10.2f} {:>12.0f} {:>8} {:>10.1f} {:>11} {:>12.1f}\n", v.name,
+               v.config.model.site.streams, med, tok_s, mfu,
+               static_cast<double>(v.resident_bytes + v.step_peak_bytes) / (1 << 20),
+               residual_ms > 0 ? fmt::format("{:.3f}x", med / residual_ms) : std::string("-"),
+               static_cast<double>(v.system_allocations) / static_cast<double>(steps));
   }
   if (load > 0) {
     // The same steps with other processes busy on the CPU: how much a shared machine slows training.
@@ -229,6 +229,7 @@ int main(int argc, char** argv) {
       fmt::print("{:>10} {:>12.2f} {:>12.2f} {:>9.2f}x\n", vs[k].name, idle[k], loaded[k], loaded[k] / idle[k]);
   }
   fmt::print("(median of {} interleaved steps after {} warm-up; peak = weights + optimizer + the step's activations;\n"
+             " sys allocs = allocations per timed step that reached the system allocator (malloc / cudaMalloc);\n"
              " MFU = model FLOPs/token x tokens/s / peak{})\n", steps, warmup,
              peak_tflops > 0 ? fmt::format(" {} TFLOP/s", peak_tflops) : " (no peak given for CPU)");
   return 0;

@@ -43,6 +43,24 @@ struct GemmArgs {
   float alpha = 1.f, beta = 0.f;
 };
 
+// One f32 tensor of a multi-tensor AdamW update (Backend::adamw_multi): n
+// contiguous elements each of the master weight, its gradient and the two
+// moments, all updated in place, and optionally a bf16 working copy that
+// receives bf16(param) after the update (the same rounding as cast).
+struct AdamWTensor {
+  float* param = nullptr;
+  const float* grad = nullptr;
+  float* m = nullptr;
+  float* v = nullptr;
+  bf16* working = nullptr;  // optional (null: none)
+  int64_t n = 0;
+  float weight_decay = 0.f;
+};
+// The step's shared terms: bc1 = 1 − β1^t and bc2 = 1 − β2^t for step t ≥ 1.
+struct AdamWHyper {
+  float lr = 0.f, beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f, bc1 = 1.f, bc2 = 1.f, grad_scale = 1.f;
+};
+
 struct AllocatorStats {
   int64_t system_allocations = 0;  // calls that reached the system allocator (malloc / cudaMalloc)
   int64_t system_frees = 0;
@@ -236,12 +254,16 @@ class Backend {
                     int64_t T, int64_t H, int64_t D, bool inverse) = 0;
 
   // ---- optimiser ----------------------------------------------------------------
-  // One AdamW step (decoupled weight decay) on f32 master weights, in place:
+  // One AdamW step (decoupled weight decay) on every tensor of list[0, count),
+  // f32 master weights updated in place, elementwise:
   //   g = grad · grad_scale;  m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²
   //   p = p − lr · (weight_decay · p + (m / bc1) / (sqrt(v / bc2) + eps))
-  // with bc1 = 1 − β1^t and bc2 = 1 − β2^t passed in.
-  virtual void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
-                     float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) = 0;
+  //   working = bf16(p)   (where a working copy is given)
+  // Tensors with n = 0 are skipped. The CUDA backend covers the whole list
+  // in one launch, or a few for a large list (kernels/adamw_plan.h).
+  // Bad arguments (negative n, null pointers, bias corrections ≤ 0) throw
+  // std::invalid_argument naming the tensor's position in the list.
+  virtual void adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h) = 0;
 };
 
 // The backend for a device. Throws a clear error for CUDA when the build has

@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "kernels/adamw_plan.h"
 #include "kernels/sinkhorn_contract.h"
 
 namespace mhc::cuda_contract {
@@ -317,8 +318,8 @@ void rope(DType t, const void*, const float*, const float*, void*, int64_t B, in
   if (D % 2 != 0) refuse("rope", "head dim D = " + std::to_string(D) + " must be even");
 }
 
-void adamw(float*, const float*, float*, float*, int64_t n, float, float, float, float, float, float, float, float) {
-  nonnegative("adamw", {{"n", n}});
+void adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h) {
+  check_adamw_list("cuda adamw_multi", list, count, h);
 }
 
 }  // namespace mhc::cuda_contract

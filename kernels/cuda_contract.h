@@ -13,7 +13,7 @@
 //   * mhc_gates and mhc_gates_backward take the dtype of their coefficient
 //     tensors (q, α, b, coeffs, gh: stat_dtype of the streams), which is f32
 //     beside f32 and bf16 streams: they accept f32 only;
-//   * count_not_equal, moe_dispatch and adamw have fixed types (i32, f32).
+//   * count_not_equal, moe_dispatch and adamw_multi have fixed types (i32, f32).
 // Sizes: counts must not be negative; n of an mHC site is 1..8 and P = 2n + n²;
 // Sinkhorn runs 1..kSinkhornMaxIters iterations; attention head dims are
 // 1..kCudaMaxHeadDim; dropout probabilities lie in [0, 1); products, sorts and
@@ -105,7 +105,6 @@ void mhc_post_backward(DType t, const void* x, const void* y, const void* coeffs
 // ---- positions and the optimiser --------------------------------------------------------
 void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T, int64_t H,
           int64_t D, bool inverse);
-void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
-           float eps, float weight_decay, float bc1, float bc2, float grad_scale);
+void adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h);
 
 }  // namespace mhc::cuda_contract

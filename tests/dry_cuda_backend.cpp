@@ -276,10 +276,9 @@ void DryCudaBackend::rope(DType t, const void* x, const float* cos, const float*
   count("rope", t);
 }
 
-void DryCudaBackend::adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
-                           float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
-  cuda_contract::adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, grad_scale);
-  count("adamw", DType::f32);
+void DryCudaBackend::adamw_multi(const AdamWTensor* list, int64_t n_tensors, const AdamWHyper& h) {
+  cuda_contract::adamw_multi(list, n_tensors, h);
+  count("adamw_multi", DType::f32);
 }
 
 // ---- results host code reads back: valid but trivial -----------------------------------------

@@ -27,7 +27,7 @@ class DryCudaBackend final : public Backend {
   Device device() const override { return Device::cuda; }
 
   // How often the contract of an entry point was checked with dtype t (the
-  // first dtype argument; f32 for adamw, i32 for count_not_equal and moe_dispatch).
+  // first dtype argument; f32 for adamw_multi, i32 for count_not_equal and moe_dispatch).
   int64_t calls(const std::string& op, DType t) const;
   int64_t calls(const std::string& op) const;  // with any dtype
   std::set<std::string> ops_called() const;
@@ -106,8 +106,7 @@ class DryCudaBackend final : public Backend {
                          void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) override;
   void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T, int64_t H,
             int64_t D, bool inverse) override;
-  void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
-             float eps, float weight_decay, float bc1, float bc2, float grad_scale) override;
+  void adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h) override;
 
  private:
   void count(const char* op, DType t) { ++calls_[op][static_cast<size_t>(t)]; }

@@ -31,6 +31,7 @@
 #include "autograd/ops.h"
 #include "autograd/random.h"
 #include "autograd/tape.h"
+#include "kernels/adamw_plan.h"
 #include "kernels/backend.h"
 
 using namespace mhc;
@@ -964,25 +965,69 @@ TEST_CASE("cuda rope (and its inverse) matches the CPU") {
       }
 }
 
-TEST_CASE("cuda adamw steps like the CPU") {
+TEST_CASE("cuda multi-tensor adamw steps like the CPU, in a few launches") {
+  // Sizes around the 65536-element chunk (exactly one, one past, several with
+  // a short last chunk), an empty tensor, and more tensors than one launch
+  // takes (kAdamWMaxSlots), so the update spans several launches; every other
+  // tensor asks for a bf16 working copy.
   Rng rng(20);
-  for (int64_t n : {1, 3, 1000, 4097}) {
-    auto p_cpu = randn(rng, n), m_cpu = std::vector<float>(n, 0.f), v_cpu = std::vector<float>(n, 0.f);
-    DeviceArray dp(p_cpu, DType::f32), dm(m_cpu, DType::f32), dv(v_cpu, DType::f32);
-    const float lr = 1e-2f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f;
-    for (int step = 1; step <= 3; ++step) {
-      const auto g = randn(rng, n);
-      DeviceArray dg(g, DType::f32);
-      const float bc1 = 1.f - std::pow(b1, static_cast<float>(step)), bc2 = 1.f - std::pow(b2, static_cast<float>(step));
-      cpu().adamw(p_cpu.data(), g.data(), m_cpu.data(), v_cpu.data(), n, lr, b1, b2, eps, wd, bc1, bc2, 0.5f);
-      gpu().adamw(dp.as<float>(), dg.as<float>(), dm.as<float>(), dv.as<float>(), n, lr, b1, b2, eps, wd, bc1, bc2,
-                  0.5f);
-    }
-    const std::string what = "adamw n " + std::to_string(n);
-    check_close(dp.floats(), p_cpu, {1e-6, 1e-7}, what + " param");
-    check_close(dm.floats(), m_cpu, {1e-6, 1e-9}, what + " m");
-    check_close(dv.floats(), v_cpu, {1e-6, 1e-9}, what + " v");
+  std::vector<int64_t> sizes = {1, 3, 0, 1000, kAdamWChunkElems, kAdamWChunkElems + 1, 3 * kAdamWChunkElems + 17};
+  for (int64_t i = 0; i < kAdamWMaxSlots + 40; ++i) sizes.push_back(1 + (i * 37) % 300);
+  const int64_t count = static_cast<int64_t>(sizes.size());
+  std::vector<std::vector<float>> p_cpu, m_cpu, v_cpu;
+  std::vector<std::vector<bf16>> w_cpu;
+  std::vector<DeviceArray> dp, dm, dv, dw;
+  for (int64_t n : sizes) {
+    p_cpu.push_back(randn(rng, n));
+    m_cpu.emplace_back(n, 0.f);
+    v_cpu.emplace_back(n, 0.f);
+    w_cpu.emplace_back(n);
+    dp.emplace_back(p_cpu.back(), DType::f32);
+    dm.emplace_back(m_cpu.back(), DType::f32);
+    dv.emplace_back(v_cpu.back(), DType::f32);
+    dw.emplace_back(DType::bf16, n);
   }
+  REQUIRE(plan_adamw_launches(nullptr, 0, AdamWHyper{}).empty());
+  const float b1 = 0.9f, b2 = 0.95f;
+  for (int step = 1; step <= 3; ++step) {
+    std::vector<std::vector<float>> g;
+    std::vector<DeviceArray> dg;
+    std::vector<AdamWTensor> host_list, dev_list;
+    for (int64_t i = 0; i < count; ++i) {
+      g.push_back(randn(rng, sizes[i]));
+      dg.emplace_back(g.back(), DType::f32);
+    }
+    for (int64_t i = 0; i < count; ++i) {
+      const bool copy = i % 2 == 1;
+      const float wd = i % 3 == 0 ? 0.f : 0.1f;
+      host_list.push_back({p_cpu[i].data(), g[i].data(), m_cpu[i].data(), v_cpu[i].data(),
+                           copy ? w_cpu[i].data() : nullptr, sizes[i], wd});
+      dev_list.push_back({dp[i].as<float>(), dg[i].as<float>(), dm[i].as<float>(), dv[i].as<float>(),
+                          copy ? dw[i].as<bf16>() : nullptr, sizes[i], wd});
+    }
+    const AdamWHyper h{1e-2f, b1, b2, 1e-8f, 1.f - std::pow(b1, static_cast<float>(step)),
+                       1.f - std::pow(b2, static_cast<float>(step)), 0.5f};
+    REQUIRE(plan_adamw_launches(dev_list.data(), count, h).size() >= 2);
+    cpu().adamw_multi(host_list.data(), count, h);
+    gpu().adamw_multi(dev_list.data(), count, h);
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    const std::string what = "adamw_multi tensor " + std::to_string(i) + " n " + std::to_string(sizes[i]);
+    const std::vector<float> p = dp[i].floats();
+    check_close(p, p_cpu[i], {1e-6, 1e-7}, what + " param");
+    check_close(dm[i].floats(), m_cpu[i], {1e-6, 1e-9}, what + " m");
+    check_close(dv[i].floats(), v_cpu[i], {1e-6, 1e-9}, what + " v");
+    if (i % 2 == 1 && sizes[i] > 0) {
+      // The working copy is the bf16 rounding of the GPU's own updated weight, bit for bit.
+      std::vector<bf16> w(sizes[i]);
+      gpu().copy_to_host(w.data(), dw[i].get(), sizes[i] * 2);
+      int64_t wrong = 0;
+      for (int64_t j = 0; j < sizes[i]; ++j) wrong += w[j].bits != bf16::from_float(p[j]).bits;
+      INFO(what);
+      CHECK(wrong == 0);
+    }
+  }
+  CHECK_THROWS_WITH(gpu().adamw_multi(nullptr, 2, AdamWHyper{}), Catch::Contains("cuda adamw_multi"));
 }
 
 TEST_CASE("cuda primitives reject f64 with an error naming the primitive") {

@@ -315,9 +315,12 @@ TEST_CASE("elementwise maps and attention are bit-identical at 1 2 and 3 threads
   require_same_at_thread_counts<float>("AdamW update", [&] {
     std::vector<float> p = x, m = gy, v(n);
     for (int64_t i = 0; i < n; ++i) v[i] = x[i] * x[i];
-    be.adamw(p.data(), gy.data(), m.data(), v.data(), n, 1e-3f, 0.9f, 0.99f, 1e-8f, 0.1f, 0.5f, 0.3f, 0.7f);
+    std::vector<bf16> w(n);
+    const AdamWTensor t{p.data(), gy.data(), m.data(), v.data(), w.data(), n, 0.1f};
+    be.adamw_multi(&t, 1, AdamWHyper{1e-3f, 0.9f, 0.99f, 1e-8f, 0.5f, 0.3f, 0.7f});
     p.insert(p.end(), m.begin(), m.end());
     p.insert(p.end(), v.begin(), v.end());
+    for (bf16 b : w) p.push_back(b.to_float());
     return p;
   });
   require_same_at_thread_counts<float>("dropout", [&] {

@@ -1,7 +1,10 @@
 // test_tensor.cpp — views share storage, copies happen only when needed,
-// dtypes convert correctly, and the caching allocator reuses blocks.
+// dtypes convert correctly, and the caching allocator reuses, splits and
+// merges blocks.
 #include "test_helpers.h"
 #include "kernels/caching_allocator.h"
+
+#include <cstdlib>
 
 using namespace mhc;
 
@@ -108,4 +111,86 @@ TEST_CASE("size classes bound the waste", "[memory]") {
     CHECK(cls >= bytes);
     CHECK(static_cast<double>(cls) <= 1.25 * static_cast<double>(bytes) + 512);
   }
+}
+
+namespace {
+// A CachingAllocator over counted host memory, so tests see every system call.
+struct CountedSystem {
+  int64_t mallocs = 0, frees = 0;
+  CachingAllocator make() {
+    return CachingAllocator([this](size_t b) { ++mallocs; return std::aligned_alloc(512, b); },
+                            [this](void* p) { ++frees; std::free(p); });
+  }
+};
+}  // namespace
+
+TEST_CASE("the caching allocator splits segments and merges freed neighbours", "[memory]") {
+  CountedSystem sys;
+  CachingAllocator a = sys.make();
+  char* x = static_cast<char*>(a.allocate(1000));  // 1024 bytes of a new 2 MiB segment
+  char* y = static_cast<char*>(a.allocate(512));
+  char* z = static_cast<char*>(a.allocate(3000));  // 3072
+  CHECK(sys.mallocs == 1);
+  CHECK(a.stats().bytes_reserved == int64_t{2} << 20);
+  CHECK(y == x + 1024);  // neighbours, each at a multiple of 512 bytes from the segment start
+  CHECK(z == y + 512);
+  CHECK(a.stats().bytes_in_use == 1024 + 512 + 3072);
+  a.deallocate(y, 512);
+  a.deallocate(x, 1000);
+  // x and y merged: a request for both of them fits at x, and nothing new is reserved.
+  CHECK(a.allocate(1536) == x);
+  CHECK(sys.mallocs == 1);
+  a.deallocate(x, 1536);
+  a.deallocate(z, 3000);
+  CHECK(a.stats().bytes_in_use == 0);
+  a.empty_cache();  // the segment is whole again, so it goes back
+  CHECK(sys.frees == 1);
+  CHECK(a.stats().bytes_reserved == 0);
+  CHECK_THROWS_WITH(a.deallocate(x, 1), Catch::Matchers::Contains("did not hand out"));
+}
+
+TEST_CASE("varying sizes after a warm-up reach the system allocator no more", "[memory]") {
+  // Like a mixture-of-experts step: the same total every step, split differently.
+  CountedSystem sys;
+  CachingAllocator a = sys.make();
+  Rng rng(3);
+  auto step = [&]() {
+    std::vector<std::pair<void*, size_t>> live;
+    int64_t left = 600;  // rows of 512 bytes to hand out over 8 "experts"
+    for (int e = 0; e < 8; ++e) {
+      const int64_t rows = e == 7 ? left : static_cast<int64_t>(rng.below(static_cast<uint64_t>(left / 2 + 1)));
+      left -= rows;
+      for (int64_t width : {128, 384, 128})  // bytes per row: (rows, C), (rows, H) and (rows, C) activations
+        live.push_back({a.allocate(static_cast<size_t>(rows * width * 4)), static_cast<size_t>(rows * width * 4)});
+    }
+    for (auto& [p, b] : live) a.deallocate(p, b);
+  };
+  for (int i = 0; i < 3; ++i) step();
+  const int64_t warm = sys.mallocs;
+  CHECK(warm >= 1);
+  for (int i = 0; i < 20; ++i) step();
+  CHECK(sys.mallocs == warm);
+  CHECK(a.stats().system_allocations == warm);
+  CHECK(a.stats().bytes_in_use == 0);
+}
+
+TEST_CASE("large requests take their own pool and segment sizes", "[memory]") {
+  CountedSystem sys;
+  CachingAllocator a = sys.make();
+  void* small = a.allocate(1000);
+  void* mid = a.allocate(3 << 20);  // 3 MiB: a 20 MiB segment, split
+  CHECK(a.stats().bytes_reserved == (int64_t{2} << 20) + (int64_t{20} << 20));
+  void* mid2 = a.allocate(5 << 20);  // fits in the rest of that segment
+  CHECK(static_cast<char*>(mid2) == static_cast<char*>(mid) + (3 << 20));
+  CHECK(sys.mallocs == 2);
+  void* big = a.allocate((50 << 20) + 1);  // its own segment, rounded to 2 MiB
+  CHECK(a.stats().bytes_reserved == (int64_t{2} << 20) + (int64_t{20} << 20) + (int64_t{52} << 20));
+  // A small request never splits a large segment: a new small segment would
+  // come first, but the first one still has room.
+  void* small2 = a.allocate(4096);
+  CHECK(sys.mallocs == 3);
+  for (void* p : {small, mid, mid2, big, small2}) a.deallocate(p, 0);
+  a.empty_cache();
+  CHECK(sys.frees == 3);
+  CHECK(a.stats().bytes_reserved == 0);
 }

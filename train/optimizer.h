@@ -3,7 +3,8 @@
 // applies to weight matrices only (NamedTensor::weight_decay, set when a
 // module registers the parameter): not to norms, biases, gates, the mHC α /
 // b terms or HC's A_r. Moments m, v live on the parameters'
-// device, in f32, and are part of checkpoints.
+// device, in f32, and are part of checkpoints. One step updates every
+// parameter in one Backend::adamw_multi call.
 #pragma once
 #include <vector>
 
@@ -38,6 +39,8 @@ class AdamW {
   AdamWConfig cfg_;
   int64_t t_ = 0;
   std::vector<std::string> state_names_;
+  std::vector<Tensor> grads_;     // step(): the contiguous gradients of this step
+  std::vector<AdamWTensor> list_; // step(): what adamw_multi updates
 };
 
 }  // namespace mhc

@@ -91,8 +91,7 @@ class CpuBackend final : public Backend {
                          void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) override;
   void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
             int64_t H, int64_t D, bool inverse) override;
-  void adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1, float beta2,
-             float eps, float weight_decay, float bc1, float bc2, float grad_scale) override;
+  void adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h) override;
 
  private:
   CachingAllocator allocator_;

@@ -2,9 +2,9 @@
 // over cudaMalloc / cudaFree, host <-> device copies, synchronisation, and the
 // lazily created cuBLAS handle.
 //
-// Design: allocate() is served from CachingAllocator's free lists; only a
-// size class seen for the first time reaches cudaMalloc, so a warm training
-// step (the same sizes every time) allocates nothing from the driver.
+// Design: allocate() is served from CachingAllocator's segments (best fit,
+// split and merged); only a request that no free block fits reaches
+// cudaMalloc, so a warm training step allocates nothing from the driver.
 // Everything runs on the legacy default stream, so a block freed here can be
 // handed to the next request at once: its earlier users were queued first and
 // finish first. copy_to_host / copy_from_host are synchronous cudaMemcpy

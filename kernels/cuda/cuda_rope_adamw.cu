@@ -5,9 +5,15 @@
 //     x_{i+D/2} of one head, turns them by angle[t, i] (f32 cos/sin tables,
 //     (T, D/2)), and writes both. A warp covers consecutive i of one head, so
 //     the reads of each half, and of the tables, are coalesced.
-//   * adamw: one thread per parameter (grid-stride), f32 throughout, the same
-//     expression order as the CPU (sqrtf and division are IEEE-exact here).
+//   * adamw_multi: one block per chunk of the host-built table
+//     (kernels/adamw_plan.h), each thread striding through its chunk's
+//     elements; the launch's tensors and chunks travel by value in the kernel
+//     argument (__grid_constant__, so it is read in place, never copied), so
+//     a whole model's update needs no table in device memory and one launch,
+//     or a few. f32 throughout, the same expression order as the CPU (sqrtf
+//     and division are IEEE-exact here); the bf16 working copy rounds like cast.
 // No shared memory in either.
+#include "kernels/adamw_plan.h"
 #include "kernels/cuda/cuda_helpers.cuh"
 #include "kernels/cuda/cuda_profile.h"
 
@@ -35,17 +41,38 @@ __global__ void rope_kernel(const T* x, const float* cos, const float* sin, T* y
   }
 }
 
-__global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
-                             float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-    const float g = grad[i] * grad_scale;
-    const float mi = beta1 * m[i] + (1.f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.f - beta2) * g * g;
+// One launch's share of an adamw_multi call. Kernel arguments may take up to
+// 32764 bytes (CUDA 12.1 and later, compute capability 7.0 and up).
+struct AdamWLaunchArgs {
+  AdamWHyper h;
+  int32_t chunks = 0;
+  AdamWTensor slot[kAdamWMaxSlots];
+  AdamWChunk chunk[kAdamWMaxChunks];
+};
+static_assert(sizeof(AdamWLaunchArgs) <= 32764, "adamw_multi: launch table exceeds the kernel argument space");
+
+__global__ void adamw_multi_kernel(const __grid_constant__ AdamWLaunchArgs args) {
+  const AdamWChunk c = args.chunk[blockIdx.x];
+  const AdamWTensor& t = args.slot[c.slot];
+  const AdamWHyper& h = args.h;
+  const int64_t begin = static_cast<int64_t>(c.index) * kAdamWChunkElems;
+  const int64_t end = min(t.n, begin + kAdamWChunkElems);
+  float* param = t.param;
+  const float* grad = t.grad;
+  float* m = t.m;
+  float* v = t.v;
+  bfloat* working = reinterpret_cast<bfloat*>(t.working);
+  const float wd = t.weight_decay;
+  for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
+    const float g = grad[i] * h.grad_scale;
+    const float mi = h.beta1 * m[i] + (1.f - h.beta1) * g;
+    const float vi = h.beta2 * v[i] + (1.f - h.beta2) * g * g;
     m[i] = mi;
     v[i] = vi;
-    const float update = (mi / bc1) / (sqrtf(vi / bc2) + eps);
-    param[i] -= lr * (weight_decay * param[i] + update);
+    const float update = (mi / h.bc1) / (sqrtf(vi / h.bc2) + h.eps);
+    const float p = param[i] - h.lr * (wd * param[i] + update);
+    param[i] = p;
+    if (working) working[i] = __float2bfloat16_rn(p);
   }
 }
 
@@ -66,14 +93,20 @@ void CudaBackend::rope(DType t, const void* x, const float* cos, const float* si
   });
 }
 
-void CudaBackend::adamw(float* param, const float* grad, float* m, float* v, int64_t n, float lr, float beta1,
-                        float beta2, float eps, float weight_decay, float bc1, float bc2, float grad_scale) {
-  cuda_contract::adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, grad_scale);
-  MHC_CUDA_PROFILE("adamw");
-  if (n <= 0) return;
-  adamw_kernel<<<grid_for(n, kThreads), kThreads>>>(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1,
-                                                    bc2, grad_scale);
-  MHC_CUDA_CHECK_LAUNCH();
+void CudaBackend::adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h) {
+  cuda_contract::adamw_multi(list, count, h);
+  MHC_CUDA_PROFILE("adamw_multi");
+  // The table is small (kernel arguments); building it is host work of
+  // O(chunks), with no device allocation and no synchronisation.
+  for (const AdamWLaunch& l : plan_adamw_launches(list, count, h)) {
+    AdamWLaunchArgs args;
+    args.h = h;
+    args.chunks = static_cast<int32_t>(l.chunks.size());
+    for (size_t s = 0; s < l.tensors.size(); ++s) args.slot[s] = list[l.tensors[s]];
+    for (size_t c = 0; c < l.chunks.size(); ++c) args.chunk[c] = l.chunks[c];
+    adamw_multi_kernel<<<static_cast<unsigned>(l.chunks.size()), kThreads>>>(args);
+    MHC_CUDA_CHECK_LAUNCH();
+  }
 }
 
 }  // namespace mhc
