@@ -21,10 +21,9 @@ size_t CachingAllocator::size_class(size_t bytes) {
   return (bytes + kRound - 1) / kRound * kRound;
 }
 
-CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, int pool) {
-  const bool small = pool == kSmall;
+CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, bool small) {
   size_t seg = small ? kSmallSegment
-                     : (pool == kMedium ? kMediumSegment : (rounded + kLargeRound - 1) / kLargeRound * kLargeRound);
+                     : (rounded <= kMediumRequest ? kMediumSegment : (rounded + kLargeRound - 1) / kLargeRound * kLargeRound);
   // The small pool grows by an eighth of what it holds (2 MiB at least), so
   // a step that needs a little more than the ones before (a MoE routing that
   // is more uneven) finds the slack there the next time.
@@ -43,16 +42,15 @@ CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, int pool)
   Block* b = new Block;
   b->ptr = static_cast<char*>(p);
   b->size = seg;
-  b->pool = pool;
+  b->small_pool = small;
   return b;
 }
 
 void* CachingAllocator::allocate(size_t bytes) {
   const size_t rounded = size_class(bytes);
-  const int pool = pool_of(rounded);
-  const bool small = pool == kSmall;
+  const bool small = rounded <= kSmallRequest;
   stats_.requests++;
-  FreeSet& free_set = free_[pool];
+  FreeSet& free_set = pool(small);
   Block key;
   key.size = rounded;
   Block* b = nullptr;
@@ -61,7 +59,7 @@ void* CachingAllocator::allocate(size_t bytes) {
     b = *it;
     free_set.erase(it);
   } else {
-    b = new_segment(rounded, pool);
+    b = new_segment(rounded, small);
   }
   // Split off the rest when it is worth keeping as a block of its own.
   const size_t rest = b->size - rounded;
@@ -69,7 +67,7 @@ void* CachingAllocator::allocate(size_t bytes) {
     Block* r = new Block;
     r->ptr = b->ptr + rounded;
     r->size = rest;
-    r->pool = pool;
+    r->small_pool = small;
     r->prev = b;
     r->next = b->next;
     if (b->next) b->next->prev = r;
@@ -92,7 +90,7 @@ void CachingAllocator::deallocate(void* ptr, size_t /*bytes*/) {
   in_use_.erase(it);
   stats_.bytes_in_use -= static_cast<int64_t>(b->size);
   b->free = true;
-  FreeSet& free_set = free_[b->pool];
+  FreeSet& free_set = pool(b->small_pool);
   // Merge with free neighbours: the block absorbs the next one, the previous one absorbs the block.
   if (b->next && b->next->free) {
     Block* n = b->next;
@@ -118,17 +116,17 @@ void CachingAllocator::release_segment(Block* b) {
   raw_free_(b->ptr);
   stats_.system_frees++;
   stats_.bytes_reserved -= static_cast<int64_t>(b->size);
-  if (b->pool == kSmall) small_reserved_ -= b->size;
+  if (b->small_pool) small_reserved_ -= b->size;
   delete b;
 }
 
 void CachingAllocator::empty_cache() {
   // A free block with no neighbours is a whole segment with nothing in use.
-  for (FreeSet& s : free_) {
-    for (auto it = s.begin(); it != s.end();) {
+  for (FreeSet* s : {&small_free_, &large_free_}) {
+    for (auto it = s->begin(); it != s->end();) {
       Block* b = *it;
       if (!b->prev && !b->next) {
-        it = s.erase(it);
+        it = s->erase(it);
         release_segment(b);
       } else {
         ++it;

@@ -5,13 +5,11 @@
 //
 // Design (best fit with splitting and coalescing):
 //   * a request is rounded up to a multiple of 512 bytes (size_class);
-//   * memory comes from the system in segments, which are cut into blocks,
-//     in three pools: requests up to 1 MiB share 2 MiB segments (small),
-//     those up to 10 MiB share 20 MiB segments (medium), larger ones take a
-//     segment of their own rounded size (to 2 MiB; huge). So long-lived small
-//     tensors do not pin down the large segments, and a medium request never
-//     cuts into a huge tensor's freed segment (the huge tensor would then
-//     find no room the next step, and the pool would grow every step);
+//   * memory comes from the system in segments, which are cut into blocks:
+//     requests up to 1 MiB share 2 MiB segments (the small pool), larger
+//     ones take 20 MiB segments up to 10 MiB and their own rounded size
+//     (to 2 MiB) above (the large pool), so long-lived small tensors do not
+//     pin down the large segments;
 //   * allocate() takes the smallest free block of its pool that fits and
 //     splits off the rest when that rest is worth keeping (at least 512 bytes
 //     in the small pool, more than 1 MiB in the large one);
@@ -63,7 +61,7 @@ class CachingAllocator {
     char* ptr = nullptr;
     size_t size = 0;
     bool free = true;
-    int pool = 0;  // kSmall, kMedium or kHuge
+    bool small_pool = true;
     Block* prev = nullptr;  // neighbours within the same segment
     Block* next = nullptr;
   };
@@ -74,14 +72,13 @@ class CachingAllocator {
   };
   using FreeSet = std::set<Block*, BySizeThenAddress>;
 
-  static constexpr int kSmall = 0, kMedium = 1, kHuge = 2;
-  static int pool_of(size_t rounded) { return rounded <= kSmallRequest ? kSmall : rounded <= kMediumRequest ? kMedium : kHuge; }
-  Block* new_segment(size_t rounded, int pool);
+  FreeSet& pool(bool small) { return small ? small_free_ : large_free_; }
+  Block* new_segment(size_t rounded, bool small);
   void release_segment(Block* b);
 
   RawAlloc raw_alloc_;
   RawFree raw_free_;
-  FreeSet free_[3];  // per pool
+  FreeSet small_free_, large_free_;
   std::unordered_map<void*, Block*> in_use_;
   size_t small_reserved_ = 0;  // bytes of the small pool's segments
   AllocatorStats stats_;

@@ -27,19 +27,9 @@
 #include "autograd/tensor.h"
 #include "parallel/bucket_plan.h"
 #include "parallel/process_group.h"
+#include "parallel/reduce_options.h"
 
 namespace mhc {
-
-enum class ReduceMode {
-  Overlap,   // each bucket starts as soon as backward has completed it
-  End,       // every bucket starts after backward
-  Blocking,  // after backward, one bucket at a time, each waited for (with bucket_mb 0: one call per parameter)
-};
-
-struct ReducerOptions {
-  double bucket_mb = 1;  // gradient MiB per bucket (0: one bucket per parameter)
-  ReduceMode mode = ReduceMode::Overlap;
-};
 
 class GradReducer {
  public:

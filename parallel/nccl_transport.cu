@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 #include <fmt/core.h>
 
+#include <cstdlib>
 #include <stdexcept>
 #include <vector>
 
@@ -25,7 +26,10 @@ void use_gpu_of_local_rank(const ProcessGroup& group) {
   if (!group.uses_mpi()) return;
   int count = 0;
   check_cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
-  if (count == 1) return;  // one visible GPU (e.g. CUDA_VISIBLE_DEVICES set per rank by the scheduler): that one
+  if (count == 1 && group.local_size() > 1 && !std::getenv("CUDA_VISIBLE_DEVICES"))
+    throw std::runtime_error(fmt::format("{} ranks on a machine with one GPU: launch one rank per GPU",
+                                         group.local_size()));
+  if (count == 1) return;  // one visible GPU (CUDA_VISIBLE_DEVICES set per rank, by a scheduler): that one
   if (group.local_rank() >= count)
     throw std::runtime_error(fmt::format(
         "rank {} is rank {} of {} on its machine, which has {} GPU(s): launch at most one rank per GPU", group.rank(),

@@ -15,6 +15,7 @@
 #   7. a rank that fails, or is killed, ends the whole job with a message
 #      naming it, and the checkpoint written before is intact.
 set -euo pipefail
+here=$(dirname "$(realpath "$0")")
 mhc=$(realpath "$1")
 work=$2
 have_mpi=$3
@@ -41,27 +42,8 @@ fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 pass() { echo "ok: $*"; }
 
 # compare A B TOL: every loss, grad_norm and val_loss of A and B agree to
-# relative TOL (0: bit for bit) and so do the expert loads.
-compare() {
-  /usr/bin/env python3 - "$@" <<'PY'
-import json, sys
-a, b, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
-def lines(run): return [json.loads(l) for l in open(run + "/metrics.jsonl")]
-la, lb = lines(a), lines(b)
-if len(la) != len(lb): sys.exit(f"{a} has {len(la)} metrics lines, {b} {len(lb)}")
-worst = 0.0
-for x, y in zip(la, lb):
-    for k in ("loss", "grad_norm", "val_loss"):
-        if k in x:
-            d = abs(x[k] - y[k]) / abs(x[k])
-            if (tol == 0 and x[k] != y[k]) or d > tol:
-                sys.exit(f"step {x['step']}: {k} {x[k]!r} in {a}, {y[k]!r} in {b} (relative {d:.3g}, allowed {tol})")
-            worst = max(worst, d)
-    if x.get("expert_load") != y.get("expert_load"):
-        sys.exit(f"step {x['step']}: expert loads differ: {x.get('expert_load')} / {y.get('expert_load')}")
-print(f"{len(la)} lines, largest relative difference {worst:.3g}")
-PY
-}
+# relative TOL (0: bit for bit), and so do the expert loads.
+compare() { /usr/bin/env python3 "$here/compare_metrics.py" "$@" --loads; }
 
 steps=(--optim.steps 20)
 "$mhc" train "${common[@]}" "${steps[@]}" --optim.batch_size 8 --run one >one.log 2>&1 || { cat one.log; exit 1; }

@@ -7,6 +7,7 @@
 #   K >= 2 GPUs: K ranks with batch 8/K match one rank with batch 8 to 1e-5
 #          relative, and are bit-identical run to run.
 set -euo pipefail
+here=$(dirname "$(realpath "$0")")
 mhc=$(realpath "$1")
 work=$2
 skip() { echo "SKIPPED: test_nccl: $*"; exit 77; }
@@ -20,24 +21,11 @@ mpi=(mpirun --allow-run-as-root --oversubscribe)
 common=(--device cuda --data synthetic:grammar --model.blocks 2 --model.width 64 --model.heads 2 --model.block_size 64
         --residual mhc --streams 4 --model.ffn moe --model.dropout 0 --optim.steps 20 --optim.warmup 0
         --optim.schedule constant --eval.every 10 --eval.batches 2 --eval.sample_tokens 0 --data.cache_dir cache)
-compare() {  # A B TOL (0: bit for bit)
-  /usr/bin/env python3 - "$@" <<'PY'
-import json, sys
-a, b, tol = sys.argv[1], sys.argv[2], float(sys.argv[3])
-la = [json.loads(l) for l in open(a + "/metrics.jsonl")]
-lb = [json.loads(l) for l in open(b + "/metrics.jsonl")]
-if len(la) != len(lb): sys.exit(f"{len(la)} metrics lines in {a}, {len(lb)} in {b}")
-for x, y in zip(la, lb):
-    for k in ("loss", "grad_norm", "val_loss"):
-        if k in x and ((tol == 0 and x[k] != y[k]) or abs(x[k] - y[k]) > tol * abs(x[k])):
-            sys.exit(f"step {x['step']}: {k} {x[k]!r} in {a}, {y[k]!r} in {b}")
-print(f"{a} and {b}: {len(la)} lines agree" + (" bit for bit" if tol == 0 else f" to {tol}"))
-PY
-}
+compare() { /usr/bin/env python3 "$here/compare_metrics.py" "$@"; }  # A B TOL (0: bit for bit)
 "$mhc" train "${common[@]}" --optim.batch_size 8 --run plain >plain.log 2>&1 || { cat plain.log; exit 1; }
 "${mpi[@]}" -np 1 "$mhc" train "${common[@]}" --optim.batch_size 8 --run nccl1 >nccl1.log 2>&1 || { cat nccl1.log; exit 1; }
 grep -q "averaged over NCCL" nccl1.log || { echo "FAIL: mpirun -np 1 did not take the NCCL path"; exit 1; }
-compare plain nccl1 0
+compare plain nccl1 0 --loads
 if ((gpus >= 2)); then
   k=$gpus
   ((8 % k == 0)) || k=2

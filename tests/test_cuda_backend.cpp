@@ -1015,7 +1015,7 @@ TEST_CASE("cuda multi-tensor adamw steps like the CPU, in a few launches") {
     const std::string what = "adamw_multi tensor " + std::to_string(i) + " n " + std::to_string(sizes[i]);
     const std::vector<float> p = dp[i].floats();
     check_close(p, p_cpu[i], {1e-6, 1e-7}, what + " param");
-    check_close(dm[i].floats(), m_cpu[i], {1e-6, 1e-9}, what + " m");
+    check_close(dm[i].floats(), m_cpu[i], {1e-6, 1e-8}, what + " m");  // fused multiply-adds may round differently
     check_close(dv[i].floats(), v_cpu[i], {1e-6, 1e-9}, what + " v");
     if (i % 2 == 1 && sizes[i] > 0) {
       // The working copy is the bf16 rounding of the GPU's own updated weight, bit for bit.

@@ -178,11 +178,13 @@ TEST_CASE("the leaf hook hears each leaf once its gradient is complete", "[paral
     LeafDoneScope scope([&](TensorImpl& leaf) { heard.push_back({&leaf, Tensor(leaf.grad).to_vector<float>()[0]}); });
     loss.backward();
   }
-  REQUIRE(heard.size() == 2);
-  for (const auto& [leaf, g] : heard) {
-    if (leaf == &a.impl()) CHECK(g == 3 + 2 * 2);  // b + 2a: the complete gradient
-    if (leaf == &b.impl()) CHECK(g == 2);
-  }
+  REQUIRE(heard.size() == 2);  // each leaf once
+  std::map<const TensorImpl*, float> by_leaf(heard.begin(), heard.end());
+  REQUIRE(by_leaf.size() == 2);
+  REQUIRE(by_leaf.count(&a.impl()) == 1);
+  REQUIRE(by_leaf.count(&b.impl()) == 1);
+  CHECK(by_leaf[&a.impl()] == 3 + 2 * 2);  // b + 2a: the complete gradient
+  CHECK(by_leaf[&b.impl()] == 2);
   // Outside the scope nothing is heard.
   Tensor loss2 = sum(square(a));
   loss2.backward();

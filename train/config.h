@@ -7,7 +7,7 @@
 
 #include "kernels/dtype.h"
 #include "layers/transformer.h"
-#include "parallel/grad_reducer.h"
+#include "parallel/reduce_options.h"
 #include "train/json_io.h"
 
 namespace mhc {

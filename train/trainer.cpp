@@ -154,9 +154,10 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   if (opt_.stop_above_initial_loss && group_->size() > 1)
     throw std::invalid_argument("the divergence rule of `mhc sweep` reads the run's metrics, which only rank 0 has: "
                                 "it does not run with several processes");
-  // Nothing on disk changes until every step that can fail on one rank alone
-  // is done and the ranks agree (check_ranks_agree, a collective): a rank that
-  // fails before ends the job (main.cpp) while rank 0 has touched nothing.
+  // Nothing in the run directory changes until every step that can fail on
+  // one rank alone is done and the ranks agree (check_ranks_agree, a
+  // collective): a rank that fails before ends the job (main.cpp) while rank 0
+  // has touched nothing there (only the token cache, written atomically).
   if (group_->is_root()) RunDirClaim::check(cfg_.run_dir, opt_);  // early: before the tokenizer is trained
   else if (opt_.resume && !fs::exists(path_in(cfg_.run_dir, kCheckpointFile)))
     throw std::runtime_error(fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
@@ -317,8 +318,9 @@ double Trainer::global_mean(double local) {
 
 void Trainer::check_ranks_agree() {
   if (group_->size() == 1) return;
-  // One fingerprint of everything that must be equal on every rank: the
-  // settings, the data, and the model and optimizer state (after a resume too).
+  // A fingerprint of what must be equal on every rank: the settings and the
+  // data (hashed whole), and the model and optimizer state (after a resume
+  // too: each tensor's sum and sum of squares, a cheap check, not a hash).
   Xxh64 h;
   h.update(json::dump(to_json(cfg_)));
   h.update(split_.train.data(), split_.train.size() * sizeof(int32_t));

@@ -120,8 +120,12 @@ void cpu_threads_tick() {
 
 void share_cpu_cores(int processes) {
   if (processes <= 1 || std::getenv("OMP_NUM_THREADS")) return;
+  // A rank that mpirun bound to its own cores sees only those already;
+  // divide only when this process may run on every online CPU.
+  const int threads = omp_get_max_threads();
+  if (threads < static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN))) return;
   State& s = state();
-  const int n = std::max(1, (s.on ? s.max_threads : omp_get_max_threads()) / processes);
+  const int n = std::max(1, (s.on ? s.max_threads : threads) / processes);
   omp_set_num_threads(n);
   s.max_threads = s.threads = n;
 }

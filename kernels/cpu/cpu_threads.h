@@ -28,9 +28,10 @@ void adapt_cpu_threads_to_load(bool on);
 void cpu_threads_tick();
 
 // `processes` processes of one job share this machine's cores (the ranks of
-// data-parallel training on one machine): each runs at most its cores /
-// processes threads (at least 1), unless the user set OMP_NUM_THREADS. Call it
-// after adapt_cpu_threads_to_load.
+// data-parallel training on one machine): a process allowed on every CPU
+// runs at most CPUs / processes threads (at least 1); one bound to some
+// cores (mpirun's binding) keeps its count; OMP_NUM_THREADS overrides both.
+// Call it after adapt_cpu_threads_to_load.
 void share_cpu_cores(int processes);
 
 // The thread count in use now.

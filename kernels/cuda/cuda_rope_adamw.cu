@@ -57,11 +57,12 @@ __global__ void adamw_multi_kernel(const __grid_constant__ AdamWLaunchArgs args)
   const AdamWHyper& h = args.h;
   const int64_t begin = static_cast<int64_t>(c.index) * kAdamWChunkElems;
   const int64_t end = min(t.n, begin + kAdamWChunkElems);
-  float* param = t.param;
-  const float* grad = t.grad;
-  float* m = t.m;
-  float* v = t.v;
-  bfloat* working = reinterpret_cast<bfloat*>(t.working);
+  // Distinct arrays: __restrict__ lets loads move past the stores of the previous iteration.
+  float* __restrict__ param = t.param;
+  const float* __restrict__ grad = t.grad;
+  float* __restrict__ m = t.m;
+  float* __restrict__ v = t.v;
+  bfloat* __restrict__ working = reinterpret_cast<bfloat*>(t.working);
   const float wd = t.weight_decay;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
     const float g = grad[i] * h.grad_scale;
