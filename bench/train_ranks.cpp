@@ -54,8 +54,9 @@ int rank_worker(const RanksBenchArgs& a) {
   if (group->uses_mpi()) {
     std::vector<Tensor*> params;
     for (auto& p : model.parameters()) params.push_back(p.tensor);
-    reducer = std::make_unique<GradReducer>(params, group->size(), group->transport(device),
-                                            ReducerOptions{a.bucket_mb, mode_of(a.reduce)});
+    reducer = std::make_unique<GradReducer>(
+        params, group->size(), group->transport(device), ReducerOptions{a.bucket_mb, mode_of(a.reduce)},
+        [&](std::vector<int64_t>& v) { group->broadcast(v.data(), v.size() * sizeof(int64_t)); });
   }
   Rng rng(7 + static_cast<uint64_t>(group->rank()));  // each rank its own tokens
   std::vector<int32_t> xs, ys;

@@ -42,4 +42,10 @@ struct BucketPlan {
 // ranks. Throws std::invalid_argument for ranks < 1, a negative size or cap.
 BucketPlan plan_buckets(const std::vector<int64_t>& numels, int64_t cap_floats, int ranks);
 
+// The same, filling buckets in `order` (parameter indices, each once: the
+// order in which a backward completed them) instead of reverse registration.
+// Throws std::invalid_argument when `order` is not a permutation of the parameters.
+BucketPlan plan_buckets_in_order(const std::vector<int64_t>& numels, const std::vector<int64_t>& order,
+                                 int64_t cap_floats, int ranks);
+
 }  // namespace mhc

@@ -11,8 +11,9 @@
 namespace mhc {
 
 GradReducer::GradReducer(std::vector<Tensor*> params, int ranks, std::unique_ptr<ReduceTransport> transport,
-                         const ReducerOptions& options)
-    : params_(std::move(params)), ranks_(ranks), transport_(std::move(transport)), options_(options) {
+                         const ReducerOptions& options, Agree agree)
+    : params_(std::move(params)), ranks_(ranks), transport_(std::move(transport)), options_(options),
+      agree_(std::move(agree)) {
   if (!transport_) throw std::invalid_argument("GradReducer: no transport");
   if (!(options_.bucket_mb >= 0) || !std::isfinite(options_.bucket_mb))
     throw std::invalid_argument(fmt::format("GradReducer: bucket size {} MiB must be finite and at least 0", options_.bucket_mb));
@@ -27,9 +28,8 @@ GradReducer::GradReducer(std::vector<Tensor*> params, int ranks, std::unique_ptr
     numels.push_back(p.numel());
     index_of_[&p.impl()] = static_cast<int64_t>(i);
   }
-  const auto cap = static_cast<int64_t>(options_.bucket_mb * 1024.0 * 1024.0 / sizeof(float));
-  plan_ = plan_buckets(numels, cap, ranks_);
-  for (const Bucket& b : plan_.buckets) buffers_.push_back(Tensor::zeros({b.length}, DType::f32, device_));
+  numels_ = numels;
+  set_plan(plan_buckets(numels_, cap_floats(), ranks_));
   done_.assign(params_.size(), false);
 }
 
@@ -40,6 +40,7 @@ void GradReducer::begin() {
   missing_.clear();
   for (const Bucket& b : plan_.buckets) missing_.push_back(static_cast<int64_t>(b.entries.size()));
   done_.assign(params_.size(), false);
+  completed_.clear();
   next_ = 0;
   started_in_backward_ = 0;
   if (options_.mode == ReduceMode::Overlap) watching_.emplace([this](TensorImpl& leaf) { on_leaf_done(leaf); });
@@ -51,6 +52,7 @@ void GradReducer::on_leaf_done(TensorImpl& leaf) {
   const auto p = static_cast<size_t>(it->second);
   if (done_[p]) return;
   done_[p] = true;
+  completed_.push_back(static_cast<int64_t>(p));
   --missing_[static_cast<size_t>(plan_.bucket_of[p])];
   const size_t before = next_;
   start_ready_buckets();
@@ -105,6 +107,30 @@ void GradReducer::finish() {
     }
   }
   missing_.clear();
+  if (!replanned_ && options_.mode == ReduceMode::Overlap) replan();
+}
+
+int64_t GradReducer::cap_floats() const {
+  return static_cast<int64_t>(options_.bucket_mb * 1024.0 * 1024.0 / sizeof(float));
+}
+
+void GradReducer::set_plan(BucketPlan plan) {
+  plan_ = std::move(plan);
+  buffers_.clear();
+  for (const Bucket& b : plan_.buckets) buffers_.push_back(Tensor::zeros({b.length}, DType::f32, device_));
+}
+
+void GradReducer::replan() {
+  replanned_ = true;
+  // The order rank 0's backward completed the parameters in, then those it
+  // never reached (reverse registration): the same list on every rank.
+  std::vector<int64_t> order = completed_;
+  std::vector<bool> listed(params_.size(), false);
+  for (int64_t p : order) listed[static_cast<size_t>(p)] = true;
+  for (int64_t p = static_cast<int64_t>(params_.size()) - 1; p >= 0; --p)
+    if (!listed[static_cast<size_t>(p)]) order.push_back(p);
+  if (agree_) agree_(order);
+  set_plan(plan_buckets_in_order(numels_, order, cap_floats(), ranks_));
 }
 
 }  // namespace mhc

@@ -13,11 +13,16 @@
 // Buckets start strictly in plan order, the same on every rank, as MPI and
 // NCCL need: a bucket whose parameters are late (an expert that got no token
 // on this rank) holds back those after it until they are complete too.
+// The first plan follows reverse registration, which is only roughly the
+// order backward completes gradients in (a site's coefficients come after the
+// branch it wraps); after the first step the buckets are planned again in
+// the order rank 0's backward completed them, the same on every rank.
 //
 // The mean of an element is the same however the parameters are bucketed
 // (process_group.h: a rank-ordered sum), so --dist.bucket_mb and
 // --dist.reduce change speed, never results.
 #pragma once
+#include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -35,8 +40,11 @@ class GradReducer {
  public:
   // `params`: f32 tensors on one device, in registration order; they must
   // outlive the reducer. `transport` comes from group.transport(device).
+  // `agree` hands every rank rank 0's values (ProcessGroup::broadcast); it
+  // is called once, on every rank, at the end of the first step (the replan).
+  using Agree = std::function<void(std::vector<int64_t>&)>;
   GradReducer(std::vector<Tensor*> params, int ranks, std::unique_ptr<ReduceTransport> transport,
-              const ReducerOptions& options);
+              const ReducerOptions& options, Agree agree = nullptr);
   ~GradReducer();
 
   void begin();   // before the backward of the step's last micro-batch
@@ -50,6 +58,9 @@ class GradReducer {
   void on_leaf_done(TensorImpl& leaf);
   void start_ready_buckets();  // in plan order, while the next one is complete
   void start(size_t bucket);   // pack and hand to the transport
+  int64_t cap_floats() const;
+  void set_plan(BucketPlan plan);  // and a buffer per bucket
+  void replan();                   // after the first step: in the order backward completed the parameters
 
   std::vector<Tensor*> params_;
   int ranks_;
@@ -61,6 +72,10 @@ class GradReducer {
   std::unordered_map<const TensorImpl*, int64_t> index_of_;  // parameter -> index
   std::vector<int64_t> missing_;             // per bucket: parameters not yet complete this step
   std::vector<bool> done_;                   // per parameter, this step
+  std::vector<int64_t> completed_;           // parameters in the order backward completed them, this step
+  std::vector<int64_t> numels_;
+  Agree agree_;
+  bool replanned_ = false;
   size_t next_ = 0;                          // the next bucket to start
   int64_t started_in_backward_ = 0;
   std::optional<LeafDoneScope> watching_;

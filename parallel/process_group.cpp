@@ -170,6 +170,11 @@ void ProcessGroup::abort(int code) {
   std::exit(code);
 }
 
+void ProcessGroup::barrier() {
+  if (!impl_ || size() == 1) return;
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+}
+
 std::unique_ptr<ReduceTransport> ProcessGroup::transport(Device device) {
   if (size() == 1 && !impl_) return std::make_unique<IdentityTransport>();
   if (device == Device::cuda) return make_nccl_transport(*this);
@@ -193,6 +198,7 @@ std::unique_ptr<ProcessGroup> ProcessGroup::from_environment() {
 void ProcessGroup::sum(std::vector<double>&) {}
 std::vector<uint64_t> ProcessGroup::gather(uint64_t value) { return {value}; }
 void ProcessGroup::broadcast(void*, size_t) {}
+void ProcessGroup::barrier() {}
 void ProcessGroup::abort(int code) { std::exit(code); }
 
 std::unique_ptr<ReduceTransport> ProcessGroup::transport(Device) { return std::make_unique<IdentityTransport>(); }

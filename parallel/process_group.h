@@ -61,6 +61,10 @@ class ProcessGroup {
   std::vector<uint64_t> gather(uint64_t value);
   // Rank 0's bytes into `data` on every rank (the same `bytes` everywhere).
   void broadcast(void* data, size_t bytes);
+  // Returns when every rank has called it. Before a rank exits with a
+  // non-zero status that all share (an interrupt, a divergence): mpirun ends
+  // the whole job at the first such exit, and rank 0 may still be writing.
+  void barrier();
   // Ends every process of the job now, with exit status `code` (MPI_Abort);
   // a group of one exits the process.
   [[noreturn]] void abort(int code);

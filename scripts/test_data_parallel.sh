@@ -11,8 +11,10 @@
 #      was not stopped, and resuming it as one process is refused;
 #   5. rank 0 alone writes files (rank 1 runs in another folder that stays empty),
 #      and ranks started with different settings are refused;
-#   6. Ctrl-C stops every rank after the same step, with a checkpoint there;
-#   7. a rank that fails, or is killed, ends the whole job with a message
+#   6. a stop signal (Ctrl-C, SIGTERM) that reaches one rank stops every rank
+#      after the same step, with a checkpoint there;
+#   7. a divergence stops every rank at the same step;
+#   8. a rank that fails, or is killed, ends the whole job with a message
 #      naming it, and the checkpoint written before is intact.
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
@@ -99,6 +101,18 @@ else
   fail "ranks with different settings: $(cat mismatch.log)"
 fi
 
+# A divergence is seen by every rank at the same step (the loss is global):
+# all stop, rank 0 says so once, the exit status is the trainer's 3.
+code=0
+timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 40 --optim.batch_size 4 --run diverged \
+  --debug.inject_nan 15 >diverged.log 2>&1 || code=$?
+said=$(grep -a -c "^error: the loss became nan at step 15" diverged.log || true)
+if ((code == 3)) && [[ "$said" == 1 ]]; then
+  pass "a divergence stops both ranks at step 15 (exit 3), said once"
+else
+  fail "a divergence: exit $code, said $said times; $(tail -c 400 diverged.log)"
+fi
+
 # A failing rank: rank 1 throws at step 12, after the checkpoint of step 10.
 start=$SECONDS
 if timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 40 --optim.batch_size 4 --run failing \
@@ -112,41 +126,49 @@ fi
 "$mhc" eval --run failing >failing_eval.log 2>&1 && pass "its checkpoint is intact: $(tail -n1 failing_eval.log)" ||
   fail "the checkpoint after the failure: $(cat failing_eval.log)"
 
-# Ctrl-C on mpirun (it passes SIGTERM to the ranks): the ranks agree on the
-# step to stop after, rank 0 writes a checkpoint there and says so once.
+# rank_pid RUN R: the process of rank R of the job training into RUN.
+rank_pid() {
+  for p in $(pgrep -f -- "--run $1" || true); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; fi
+  done
+}
+# wait_for_lines RUN N: until RUN/metrics.jsonl has N lines (at most a minute).
+wait_for_lines() {
+  for _ in $(seq 600); do
+    [[ -f $1/metrics.jsonl ]] && (($(wc -l <"$1/metrics.jsonl") >= $2)) && return 0
+    sleep 0.1
+  done
+}
+
+# A stop signal (what mpirun passes on for Ctrl-C, and schedulers send) that
+# reaches one rank only: the ranks agree to stop after the same step, and
+# rank 0 writes a checkpoint there and says so once.
 timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 1000000 \
   --optim.batch_size 4 --run interrupted >interrupted.log 2>&1 &
 job=$!
-for _ in $(seq 600); do
-  [[ -f interrupted/metrics.jsonl ]] && (($(wc -l <interrupted/metrics.jsonl) >= 15)) && break
-  sleep 0.1
-done
-kill -INT "$job" 2>/dev/null || true
-wait "$job" || true
+wait_for_lines interrupted 15
+victim=$(rank_pid interrupted 1)
+[[ -n "$victim" ]] && kill -TERM "$victim"
+code=0
+wait "$job" || code=$?
 said=$(grep -a -c "^interrupted: stopped after step" interrupted.log || true)
 lines=$(grep -c '"loss"' interrupted/metrics.jsonl || true)
 saved=$(/usr/bin/env python3 -c "
 import json, struct
 f = open('interrupted/checkpoint.safetensors', 'rb'); n = struct.unpack('<Q', f.read(8))[0]
 print(json.loads(f.read(n))['__metadata__']['step'])" 2>/dev/null || echo none)
-if [[ "$said" == 1 && "$saved" == "$lines" ]]; then
-  pass "Ctrl-C: both ranks stopped after step $saved, checkpointed there, said once"
+if [[ -n "$victim" && "$said" == 1 && "$saved" == "$lines" ]]; then
+  pass "a stop signal to rank 1 alone: both ranks stopped after step $saved, checkpointed there, said once"
 else
-  fail "Ctrl-C: said $said times, checkpoint step $saved, $lines training lines; $(tail -c 400 interrupted.log)"
+  fail "a stop signal to rank 1 (pid ${victim:-none}): exit $code, said $said times, checkpoint step $saved, $lines training lines; $(tail -c 400 interrupted.log)"
 fi
 
 # A killed rank: kill -9 rank 1 of a long job once it has logged some steps.
 timeout 120 "${mpi[@]}" -np 2 "$mhc" train "${common[@]}" --optim.steps 1000000 --optim.batch_size 4 --run killed \
   >killed.log 2>&1 &
 job=$!
-for _ in $(seq 600); do
-  [[ -f killed/metrics.jsonl ]] && (($(wc -l <killed/metrics.jsonl) >= 15)) && break
-  sleep 0.1
-done
-victim=""
-for p in $(pgrep -f -- "--run killed" || true); do
-  if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then victim=$p; fi
-done
+wait_for_lines killed 15
+victim=$(rank_pid killed 1)
 start=$SECONDS
 if [[ -z "$victim" ]]; then
   fail "could not find rank 1's process"

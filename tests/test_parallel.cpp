@@ -159,6 +159,41 @@ TEST_CASE("with every parameter in the graph, buckets start during backward", "[
   CHECK(t2p->started == std::vector<int>{0, 1});
 }
 
+TEST_CASE("after the first step the buckets follow the order backward completed the gradients", "[parallel]") {
+  // Registered a, b, c; this loss completes them a, b, c, not c, b, a.
+  Tensor a = Tensor::from_vector(std::vector<float>{1, 2}, {2}).set_requires_grad(true);
+  Tensor b = Tensor::from_vector(std::vector<float>{3}, {1}).set_requires_grad(true);
+  Tensor c = Tensor::from_vector(std::vector<float>{4}, {1}).set_requires_grad(true);
+  std::vector<int64_t> agreed;
+  auto transport = std::make_unique<TwoRankStandIn>();
+  GradReducer reducer({&a, &b, &c}, 2, std::move(transport), ReducerOptions{0, ReduceMode::Overlap},
+                      [&](std::vector<int64_t>& order) { agreed = order; });
+  auto params_in_plan = [&] {
+    std::vector<int64_t> ps;
+    for (const Bucket& k : reducer.plan().buckets) ps.push_back(k.entries.front().param);
+    return ps;
+  };
+  CHECK(params_in_plan() == std::vector<int64_t>{2, 1, 0});  // first: reverse registration
+  std::vector<std::vector<float>> grads;
+  for (int step = 0; step < 2; ++step) {
+    for (Tensor* t : {&a, &b, &c}) t->zero_grad();
+    Tensor loss = sum(square(c)) + sum(square(b)) + sum(square(a));
+    reducer.begin();
+    loss.backward();
+    reducer.finish();
+    grads.push_back(a.grad().to_vector<float>());
+    if (step == 0) {
+      CHECK(agreed == std::vector<int64_t>{0, 1, 2});        // handed to the other ranks once
+      CHECK(params_in_plan() == std::vector<int64_t>{0, 1, 2});  // then planned in that order
+    }
+  }
+  CHECK(grads[0] == grads[1]);                                // the same mean either way
+  CHECK(grads[0] == std::vector<float>{2 * 1 / 2.0f, 2 * 2 / 2.0f});  // (mine + rank 1's zeros) / 2
+  // Another order than a permutation is refused.
+  CHECK_THROWS_WITH(plan_buckets_in_order({1, 2}, {0, 0}, 0, 2), Catch::Contains("twice"));
+  CHECK_THROWS_WITH(plan_buckets_in_order({1, 2}, {0}, 0, 2), Catch::Contains("an order of 1 for 2"));
+}
+
 TEST_CASE("the reducer refuses parameters it cannot reduce", "[parallel]") {
   Tensor a = Tensor::from_vector(std::vector<double>{1}, {1}, DType::f64).set_requires_grad(true);
   CHECK_THROWS_WITH(GradReducer({&a}, 2, std::make_unique<TwoRankStandIn>(), ReducerOptions{}),

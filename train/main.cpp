@@ -110,12 +110,17 @@ int run_train(const char* program, const TrainFlags& flags, ProcessGroup& group)
   Trainer trainer(c, run, &group);
   const TrainResult result = trainer.run();
   if (result.interrupted) {
-    if (!group.is_root()) return 130;  // the ranks stopped together; rank 0 says so
     const std::string dir = trainer.config().run_dir;
-    fmt::print(stderr,
-               "\ninterrupted: stopped after step {} of {}; the checkpoint in {} holds everything so far.\n"
-               "Continue it bit-identically with:\n  {} train --run {} --resume\n",
-               result.end_step, trainer.config().optim.steps, dir, program, dir);
+    if (group.is_root()) {  // the ranks stopped together; rank 0 says so
+      fmt::print(stderr,
+                 "\ninterrupted: stopped after step {} of {}; the checkpoint in {} holds everything so far.\n"
+                 "Continue it bit-identically with:\n  {} train --run {} --resume\n",
+                 result.end_step, trainer.config().optim.steps, dir, program, dir);
+      std::fflush(stderr);
+    }
+    // Rank 0 has written its checkpoint and said so: now every rank may exit
+    // (mpirun ends the whole job at the first non-zero exit status).
+    group.barrier();
     return 130;  // 128 + SIGINT, as shells report a Ctrl-C
   }
   return 0;
@@ -300,7 +305,11 @@ int main(int argc, char** argv) {
     }
   } catch (const DivergenceError& e) {
     // The loss and gradient norm are global: every rank stops at the same step, rank 0 says so.
-    if (group->is_root()) fmt::print(stderr, "\nerror: {}\n", e.what());
+    if (group->is_root()) {
+      fmt::print(stderr, "\nerror: {}\n", e.what());
+      std::fflush(stderr);
+    }
+    group->barrier();  // rank 0 has said it before any rank's exit status ends the job
     return 3;
   } catch (const std::bad_alloc&) {  // the last resort: sizes are checked against memory before a run starts
     return fail("out of memory (std::bad_alloc); use smaller --model.* sizes, --optim.batch_size or --model.block_size", 1);

@@ -58,7 +58,7 @@ struct InterruptScope {
     g_interrupted = 0;
     struct sigaction sa {};
     sa.sa_handler = on_interrupt;
-    sa.sa_flags = SA_RESETHAND;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;  // restart interrupted system calls (MPI waits among them)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
@@ -177,8 +177,9 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   if (group_->uses_mpi()) {
     std::vector<Tensor*> params;
     for (auto& p : model_->parameters()) params.push_back(p.tensor);
-    reducer_ = std::make_unique<GradReducer>(params, group_->size(), group_->transport(device_),
-                                             ReducerOptions{cfg_.dist.bucket_mb, cfg_.dist.reduce});
+    reducer_ = std::make_unique<GradReducer>(
+        params, group_->size(), group_->transport(device_), ReducerOptions{cfg_.dist.bucket_mb, cfg_.dist.reduce},
+        [this](std::vector<int64_t>& v) { group_->broadcast(v.data(), v.size() * sizeof(int64_t)); });
   }
   check_ranks_agree();
   if (group_->is_root()) {
@@ -568,13 +569,16 @@ TrainResult Trainer::run() {
       });
     }
     // Ctrl-C: keep everything up to this step. With several ranks they agree
-    // (a signal may reach them at different steps), so all stop together.
+    // (a signal may reach them at different steps), so all stop together:
+    // the decision is the agreed value, read once; a signal that arrives
+    // after the vote counts in the next step's.
+    bool stop = g_interrupted != 0;
     if (group_->size() > 1) {
-      std::vector<double> flag{g_interrupted ? 1.0 : 0.0};
+      std::vector<double> flag{stop ? 1.0 : 0.0};
       group_->sum(flag);
-      if (flag[0] > 0) g_interrupted = 1;
+      stop = flag[0] > 0;
     }
-    if (g_interrupted) {
+    if (stop) {
       if (last_saved_step_ != step + 1) or_stop(step + 1, [&] { save(step + 1); });
       result.interrupted = true;
       ++step;
