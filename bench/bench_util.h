@@ -12,11 +12,28 @@
 #include <functional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "autograd/random.h"
+#include "autograd/tensor.h"
 #include "kernels/cpu/cpu_threads.h"
 
 namespace mhc::bench {
+
+// A batch of B rows of T + 1 random token ids below `vocab` from `seed`:
+// x the first T of each row, y the last T, (B, T) i32 each on `device`.
+inline std::pair<Tensor, Tensor> random_batch(int64_t B, int64_t T, int64_t vocab, uint64_t seed, Device device) {
+  Rng rng(seed);
+  std::vector<int32_t> xs, ys;
+  for (int64_t b = 0; b < B; ++b) {
+    std::vector<int32_t> row(static_cast<size_t>(T + 1));
+    for (auto& t : row) t = static_cast<int32_t>(rng.below(static_cast<uint64_t>(vocab)));
+    xs.insert(xs.end(), row.begin(), row.end() - 1);
+    ys.insert(ys.end(), row.begin() + 1, row.end());
+  }
+  return {Tensor::from_ints(xs, {B, T}, device), Tensor::from_ints(ys, {B, T}, device)};
+}
 
 // Median wall time of `fn` in milliseconds over `reps` runs after `warmup` runs.
 inline double median_ms(const std::function<void()>& fn, int reps, int warmup = 2) {

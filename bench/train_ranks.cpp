@@ -13,6 +13,7 @@
 
 #include <unistd.h>  // environ
 
+#include "bench/bench_util.h"
 #include "layers/dropout_seeds.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/nccl_transport.h"
@@ -58,15 +59,8 @@ int rank_worker(const RanksBenchArgs& a) {
         params, group->size(), group->transport(device), ReducerOptions{a.bucket_mb, mode_of(a.reduce)},
         [&](std::vector<int64_t>& v) { group->broadcast(v.data(), v.size() * sizeof(int64_t)); });
   }
-  Rng rng(7 + static_cast<uint64_t>(group->rank()));  // each rank its own tokens
-  std::vector<int32_t> xs, ys;
-  for (int64_t b = 0; b < B; ++b) {
-    std::vector<int32_t> row(T + 1);
-    for (auto& t : row) t = static_cast<int32_t>(rng.below(static_cast<uint64_t>(a.vocab)));
-    xs.insert(xs.end(), row.begin(), row.end() - 1);
-    ys.insert(ys.end(), row.begin() + 1, row.end());
-  }
-  const Tensor x = Tensor::from_ints(xs, {B, T}, device), y = Tensor::from_ints(ys, {B, T}, device);
+  // Each rank its own tokens.
+  const auto [x, y] = random_batch(B, T, a.vocab, 7 + static_cast<uint64_t>(group->rank()), device);
   Backend& be = backend_for(device);
   // The trainer's step without the data pipeline and the MoE bias update
   // (a dense preset by default): forward, backward with the bucketed

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <sstream>
+#include <tuple>
 
 #include "autograd/ops.h"
 #include "bench/bench_util.h"
@@ -145,16 +146,7 @@ int main(int argc, char** argv) {
     var.model->set_compute_dtype(dtype == "bf16" ? DType::bf16 : DType::f32);
     var.opt = std::make_unique<AdamW>(var.model->parameters(), AdamWConfig{base.optim.beta1, base.optim.beta2,
                                                                            base.optim.eps, base.optim.weight_decay});
-    Rng rng(7);
-    std::vector<int32_t> xs, ys;
-    for (int64_t b = 0; b < B; ++b) {
-      std::vector<int32_t> row(T + 1);
-      for (auto& t : row) t = static_cast<int32_t>(rng.below(vocab));
-      xs.insert(xs.end(), row.begin(), row.end() - 1);
-      ys.insert(ys.end(), row.begin() + 1, row.end());
-    }
-    var.x = Tensor::from_ints(xs, {B, T}, device);
-    var.y = Tensor::from_ints(ys, {B, T}, device);
+    std::tie(var.x, var.y) = bench::random_batch(B, T, vocab, 7, device);
     var.resident_bytes = be.allocator_stats().bytes_in_use - before;
     vs.push_back(std::move(var));
   }

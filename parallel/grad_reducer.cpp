@@ -67,17 +67,20 @@ void GradReducer::start_ready_buckets() {
 void GradReducer::start(size_t b) {
   Backend& be = backend_for(device_);
   float* buf = static_cast<float*>(buffers_[b].data_ptr());
-  for (const BucketEntry& e : plan_.buckets[b].entries) {
+  const std::vector<BucketEntry>& entries = plan_.buckets[b].entries;
+  // The flags sit together after the gradients: all 1 in one fill, then 0
+  // where this rank has no gradient (rare: an expert without tokens).
+  if (!entries.empty()) be.fill(DType::f32, buf + entries.front().flag, static_cast<int64_t>(entries.size()), 1.0);
+  for (const BucketEntry& e : entries) {
     const Tensor g = params_[static_cast<size_t>(e.param)]->grad();
-    const bool has = g.defined();
-    if (has) {
+    if (g.defined()) {
       if (!g.is_contiguous() || g.dtype() != DType::f32 || g.numel() != e.numel)
         throw std::logic_error(fmt::format("GradReducer: the gradient of parameter {} is {}", e.param, g.describe()));
       be.copy_within(buf + e.offset, g.data_ptr(), static_cast<size_t>(e.numel) * sizeof(float));
     } else {
       be.fill(DType::f32, buf + e.offset, e.numel, 0.0);
+      be.fill(DType::f32, buf + e.flag, 1, 0.0);
     }
-    be.fill(DType::f32, buf + e.flag, 1, has ? 1.0 : 0.0);
   }
   transport_->start(static_cast<int>(b), buf, plan_.buckets[b].length);
 }
@@ -94,9 +97,13 @@ void GradReducer::finish() {
   for (size_t b = 0; b < plan_.buckets.size(); ++b) {
     const Bucket& bucket = plan_.buckets[b];
     const float* buf = static_cast<const float*>(buffers_[b].data_ptr());
-    // The flags sit together after the gradients: one read per bucket.
-    std::vector<float> flags(bucket.entries.size());
-    if (!flags.empty())
+    // A parameter with a gradient here has a mean flag of at least 1/K: only
+    // a bucket holding one without needs its flags read (a device->host copy,
+    // on CUDA a wait; a dense model never does).
+    bool all_local = true;
+    for (const BucketEntry& e : bucket.entries) all_local = all_local && params_[static_cast<size_t>(e.param)]->grad().defined();
+    std::vector<float> flags(bucket.entries.size(), 1.0f);
+    if (!all_local)
       be.copy_to_host(flags.data(), buf + bucket.entries.front().flag, flags.size() * sizeof(float));
     for (size_t i = 0; i < bucket.entries.size(); ++i) {
       const BucketEntry& e = bucket.entries[i];

@@ -46,6 +46,18 @@ LaunchInfo detect_launch(const std::function<const char*(const char*)>& env) {
   return info;
 }
 
+int gpu_for_rank(int visible, int rank, int local_rank, int local_size, bool visible_set) {
+  if (visible < 1) throw std::runtime_error(fmt::format("rank {}: no GPU is visible", rank));
+  if (visible == 1 && local_size > 1 && !visible_set)
+    throw std::runtime_error(fmt::format("{} ranks on a machine with one GPU: launch one rank per GPU", local_size));
+  if (visible == 1) return 0;  // one visible GPU (CUDA_VISIBLE_DEVICES set per rank, by a scheduler): that one
+  if (local_rank >= visible)
+    throw std::runtime_error(fmt::format(
+        "rank {} is rank {} of {} on its machine, which has {} GPUs: launch at most one rank per GPU", rank,
+        local_rank, local_size, visible));
+  return local_rank;
+}
+
 LaunchInfo detect_launch() {
   return detect_launch([](const char* name) -> const char* { return std::getenv(name); });
 }

@@ -23,4 +23,11 @@ struct LaunchInfo {
 LaunchInfo detect_launch(const std::function<const char*(const char*)>& env);
 LaunchInfo detect_launch();  // from this process's environment
 
+// The GPU rank `rank` (local rank `local_rank` of `local_size` on its
+// machine) uses when the machine shows `visible` GPUs: GPU local_rank, or
+// the one visible GPU when a scheduler gives each rank its own
+// (`visible_set`: CUDA_VISIBLE_DEVICES is set). Throws naming the problem
+// when there are fewer GPUs than ranks on the machine.
+int gpu_for_rank(int visible, int rank, int local_rank, int local_size, bool visible_set);
+
 }  // namespace mhc

@@ -26,15 +26,9 @@ void use_gpu_of_local_rank(const ProcessGroup& group) {
   if (!group.uses_mpi()) return;
   int count = 0;
   check_cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
-  if (count == 1 && group.local_size() > 1 && !std::getenv("CUDA_VISIBLE_DEVICES"))
-    throw std::runtime_error(fmt::format("{} ranks on a machine with one GPU: launch one rank per GPU",
-                                         group.local_size()));
-  if (count == 1) return;  // one visible GPU (CUDA_VISIBLE_DEVICES set per rank, by a scheduler): that one
-  if (group.local_rank() >= count)
-    throw std::runtime_error(fmt::format(
-        "rank {} is rank {} of {} on its machine, which has {} GPU(s): launch at most one rank per GPU", group.rank(),
-        group.local_rank(), group.local_size(), count));
-  check_cuda(cudaSetDevice(group.local_rank()), "cudaSetDevice");
+  const int gpu = gpu_for_rank(count, group.rank(), group.local_rank(), group.local_size(),
+                                std::getenv("CUDA_VISIBLE_DEVICES") != nullptr);
+  check_cuda(cudaSetDevice(gpu), "cudaSetDevice");
 }
 
 #ifdef MHC_HAVE_NCCL

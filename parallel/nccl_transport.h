@@ -23,8 +23,8 @@ void use_gpu_of_local_rank(const ProcessGroup& group);
 // NCCL all-gather returns the averaged chunks to everyone. All of it runs on
 // a stream of its own, after the work queued so far on the compute stream,
 // so backward goes on meanwhile; wait_all() makes the compute stream wait for
-// it without blocking the host (GradReducer::finish then reads the flags back,
-// which does).
+// it without blocking the host (GradReducer::finish reads flags back, which
+// waits, only for a bucket holding a parameter without a gradient on this rank).
 // Throws, saying so, when the build has no NCCL.
 std::unique_ptr<ReduceTransport> make_nccl_transport(ProcessGroup& group);
 

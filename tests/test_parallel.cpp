@@ -51,6 +51,16 @@ TEST_CASE("a bad launch variable is refused by name", "[parallel]") {
   CHECK_THROWS_WITH(launch_from({{"PMI_SIZE", "0"}}), Catch::Contains("PMI_SIZE=0"));
 }
 
+TEST_CASE("each rank gets its own GPU, or the one a scheduler left it, or an error", "[parallel]") {
+  CHECK(gpu_for_rank(4, 5, 1, 4, false) == 1);  // rank 5 of the job, 1 on its machine: GPU 1
+  CHECK(gpu_for_rank(1, 3, 0, 1, false) == 0);  // one rank, one GPU
+  CHECK(gpu_for_rank(1, 3, 2, 4, true) == 0);   // CUDA_VISIBLE_DEVICES per rank: the one it sees
+  CHECK_THROWS_WITH(gpu_for_rank(1, 1, 1, 2, false), Catch::Contains("2 ranks on a machine with one GPU"));
+  CHECK_THROWS_WITH(gpu_for_rank(2, 7, 3, 4, false),
+                    Catch::Contains("rank 7 is rank 3 of 4 on its machine, which has 2 GPUs"));
+  CHECK_THROWS_WITH(gpu_for_rank(0, 0, 0, 1, false), Catch::Contains("no GPU is visible"));
+}
+
 TEST_CASE("buckets fill in reverse registration order up to the cap, padded to the rank count", "[parallel]") {
   // Parameters 0..4 of 10, 20, 30, 100, 5 floats; a cap of 40 floats; 3 ranks.
   const BucketPlan plan = plan_buckets({10, 20, 30, 100, 5}, 40, 3);
