@@ -271,7 +271,14 @@ double Trainer::train_step(int64_t step) {
     if (last && reducer_) reducer_->finish();  // every gradient is now the mean over the ranks
     loss_sum = loss_sum.defined() ? loss_sum + loss.detach() : loss.detach();
   }
-  double loss_value = global_mean(loss_sum.item() / static_cast<double>(accum));
+  // The loss mean and the ranks' stop vote (Ctrl-C) in one collective.
+  double loss_value = loss_sum.item() / static_cast<double>(accum);
+  if (K > 1) {
+    std::vector<double> v{loss_value, g_interrupted ? 1.0 : 0.0};
+    group_->sum(v);
+    loss_value = v[0] / static_cast<double>(K);
+    stop_voted_ = v[1] > 0;
+  }
   if (step == cfg_.inject_nan_at) loss_value = NAN;
   const double norm = optimizer_->grad_norm();
   if (!std::isfinite(loss_value) || !std::isfinite(norm))
@@ -570,14 +577,9 @@ TrainResult Trainer::run() {
     }
     // Ctrl-C: keep everything up to this step. With several ranks they agree
     // (a signal may reach them at different steps), so all stop together:
-    // the decision is the agreed value, read once; a signal that arrives
-    // after the vote counts in the next step's.
-    bool stop = g_interrupted != 0;
-    if (group_->size() > 1) {
-      std::vector<double> flag{stop ? 1.0 : 0.0};
-      group_->sum(flag);
-      stop = flag[0] > 0;
-    }
+    // the decision is the vote taken with the step's loss, never this rank's
+    // flag; a signal that arrives after the vote counts in the next step's.
+    const bool stop = group_->size() > 1 ? stop_voted_ : g_interrupted != 0;
     if (stop) {
       if (last_saved_step_ != step + 1) or_stop(step + 1, [&] { save(step + 1); });
       result.interrupted = true;

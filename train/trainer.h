@@ -103,6 +103,7 @@ class Trainer {
   std::vector<NamedTensor> checkpoint_tensors();
   void check_ranks_agree();  // every rank holds the same model, settings and data (else throws naming the rank)
   double global_mean(double local);  // the mean over ranks (rank-ordered sum / K)
+  bool stop_voted_ = false;          // K > 1: some rank had been interrupted when the step's loss was summed
 
   TrainConfig cfg_;
   RunOptions opt_;
