@@ -1,5 +1,6 @@
 // bench_util.h — helpers for the benchmarks: warm up, repeat, report the
-// median in milliseconds; a competing CPU load; the CPU threads in use.
+// median in milliseconds; a competing CPU load; the CPU threads in use; the
+// BLAS kernel in use and this machine's sgemm rate, measured in the same run.
 #pragma once
 #include <signal.h>
 #include <stdlib.h>
@@ -15,8 +16,12 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/core.h>
+
+#include "autograd/ops.h"
 #include "autograd/random.h"
 #include "autograd/tensor.h"
+#include "kernels/cpu/blas_runtime.h"
 #include "kernels/cpu/cpu_threads.h"
 
 namespace mhc::bench {
@@ -84,6 +89,26 @@ inline std::string cpu_threads_setting() {
   if (const char* p = getenv("OMP_NUM_THREADS")) s += std::string(" (OMP_NUM_THREADS=") + p + ")";
   if (const char* p = getenv("OMP_WAIT_POLICY")) s += std::string(", OMP_WAIT_POLICY=") + p;
   return s;
+}
+
+// This machine's f32 matrix-multiply rate in GFLOP/s, measured now: the
+// median of 5 products of 1024 × 1024 matrices through the CPU backend (the
+// tiled path every layer uses). "A share of what this CPU can do" is a
+// figure divided by this, both from the same run.
+inline double sgemm_gflops_now() {
+  constexpr int64_t n = 1024;
+  Rng rng(3);
+  const Tensor a = Tensor::randn({n, n}, rng), b = Tensor::randn({n, n}, rng);
+  const double ms = median_ms([&] { (void)matmul(a, b); }, 5, 1);
+  return 2.0 * n * n * n / (ms * 1e6);
+}
+
+// The header line every benchmark prints first: the BLAS library, kernel,
+// why that kernel, the thread count, and the sgemm rate measured now.
+inline double print_blas_header() {
+  const double gflops = sgemm_gflops_now();
+  fmt::print("BLAS: {}; sgemm 1024³ measured now: {:.1f} GFLOP/s\n", cpu::blas_summary(), gflops);
+  return gflops;
 }
 
 }  // namespace mhc::bench

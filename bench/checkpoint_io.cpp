@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "autograd/tape.h"
+#include "bench/bench_util.h"
 #include "layers/transformer.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -40,6 +41,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--dir", dir, "where the checkpoint is written")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const double sgemm_gflops = bench::print_blas_header();  // the BLAS in use, and this CPU's rate now
+  (void)sgemm_gflops;
 
   TrainConfig cfg = preset(preset_name);
   cfg.model.vocab_size = cfg.data.tokenizer == TokenizerKind::Char ? 96 : cfg.data.vocab_size;

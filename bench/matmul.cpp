@@ -15,6 +15,8 @@ using namespace mhc;
 
 int main() {
   mhc::adapt_cpu_threads_to_load(true);
+  const double sgemm_gflops = bench::print_blas_header();  // the BLAS in use, and this CPU's rate now
+  (void)sgemm_gflops;
   fmt::print("matmul on the CPU ({} OpenMP threads), f32, C = A·B\n", omp_get_max_threads());
   fmt::print("{:>22} {:>12} {:>12} {:>10}\n", "M x N x K", "BLAS GF/s", "ref GF/s", "BLAS/ref");
   struct Case { int64_t M, N, K; };

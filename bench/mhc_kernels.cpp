@@ -20,6 +20,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops_mhc.h"
 #include "autograd/tape.h"
+#include "bench/bench_util.h"
 #include "layers/manifold_hyper_connection.h"
 #include "kernels/cpu/cpu_threads.h"
 
@@ -59,6 +60,8 @@ int main(int argc, char** argv) {
   app.add_option("--widths", widths)->capture_default_str();
   app.add_option("--datasheet_gbs", datasheet_gbs, "the device's rated memory bandwidth")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  const double sgemm_gflops = bench::print_blas_header();  // the BLAS in use, and this CPU's rate now
+  (void)sgemm_gflops;
   const Device dev = device_s == "cuda" ? Device::cuda : Device::cpu;
   if (dev == Device::cuda && !cuda_available()) {
     fmt::print("bench_mhc_kernels: no CUDA GPU visible; nothing to measure\n");

@@ -14,6 +14,8 @@ using namespace mhc;
 
 int main() {
   mhc::adapt_cpu_threads_to_load(true);
+  const double sgemm_gflops = bench::print_blas_header();  // the BLAS in use, and this CPU's rate now
+  (void)sgemm_gflops;
   const int64_t B = 768, D = 128, H = 512, V = 65;  // the cpu-char model's token count and widths
   Rng rng(1);
   Tensor x = Tensor::randn({B, D}, rng);

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "kernels/cpu/blas_runtime.h"
 #include "kernels/sinkhorn_contract.h"
 #include "layers/config_checks.h"
 #include "train/settings.h"
@@ -157,6 +158,8 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
     else rows.back().second += ", " + item;
     group = g;
   }
+  // Last, as it varies from machine to machine: the BLAS kernel and why.
+  if (c.device == Device::cpu) rows.emplace_back("BLAS", cpu::blas_summary());
   size_t w = 0;
   for (const auto& r : rows) w = std::max(w, r.first.size());
   // Long rows wrap after a comma, continuing under the value column.

@@ -7,9 +7,19 @@
 //
 // Exits 0 when the program exits 0 and every checked block matches; on a
 // mismatch it names the page, the block and the first differing line.
+//
+// A block marked `(within REL: REASON)` holds figures whose last digits
+// depend on the order of floating-point additions (the BLAS kernel, FMA
+// contraction, -march): there every decimal number agrees when it is within
+// REL relative, or one unit of the page's last printed digit; integers and
+// all other text must still be equal.
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -35,6 +45,7 @@ std::string shell_quote(const std::string& s) {
 struct OutputBlock {
   std::string program;              // NAME
   bool checked = true;              // false: "(not checked: ...)"
+  double within = 0;                // > 0: "(within REL: ...)", decimals compared to REL relative
   int marker_line = 0;              // 1-based line of the marker in the page
   std::vector<std::string> lines;   // the block's contents
   std::vector<int> page_lines;      // their 1-based line numbers in the page
@@ -50,7 +61,9 @@ struct Page {
 bool parse_marker(const std::string& line, OutputBlock& block, std::string& error) {
   const std::string t = trim(line);
   if (!starts_with(t, "<!--") || t.find("output:") == std::string::npos) return false;
-  const std::string form = "an output marker reads <!-- output: NAME --> or <!-- output: NAME (not checked: REASON) -->";
+  const std::string form =
+      "an output marker reads <!-- output: NAME -->, <!-- output: NAME (within REL: REASON) --> or "
+      "<!-- output: NAME (not checked: REASON) -->";
   if (t.size() < 7 || t.compare(t.size() - 3, 3, "-->") != 0) {
     error = "an output marker must be one line ending in -->";
     return true;
@@ -66,6 +79,16 @@ bool parse_marker(const std::string& line, OutputBlock& block, std::string& erro
   const std::string rest = space == std::string::npos ? std::string() : trim(body.substr(space));
   if (block.program.empty()) error = form;
   if (rest.empty()) return true;
+  if (starts_with(rest, "(within ")) {
+    const size_t colon = rest.find(':');
+    char* end = nullptr;
+    const std::string rel = colon == std::string::npos ? std::string() : trim(rest.substr(8, colon - 8));
+    block.within = std::strtod(rel.c_str(), &end);
+    if (rel.empty() || *end != '\0' || !(block.within > 0 && block.within < 1) || rest.back() != ')' ||
+        trim(rest.substr(colon + 1, rest.size() - colon - 2)).empty())
+      error = form + " (REL a number between 0 and 1, and a reason); got \"" + rest + "\" after the name";
+    return true;
+  }
   const std::string prefix = "(not checked:";
   if (!starts_with(rest, prefix) || rest.back() != ')' ||
       trim(rest.substr(prefix.size(), rest.size() - prefix.size() - 1)).empty())
@@ -122,6 +145,64 @@ Page read_page(const std::vector<std::string>& text) {
   return page;
 }
 
+// The length of the number that starts at s[i] ("-12", "3.25", "1.5e-07"),
+// or 0. A sign counts only where no letter or digit stands before it.
+size_t number_at(const std::string& s, size_t i, bool* decimal) {
+  size_t j = i;
+  if (j < s.size() && s[j] == '-' && (j == 0 || !std::isalnum(static_cast<unsigned char>(s[j - 1])))) ++j;
+  const size_t digits = j;
+  while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+  if (j == digits || (i > 0 && (std::isalnum(static_cast<unsigned char>(s[i - 1])) || s[i - 1] == '.'))) return 0;
+  *decimal = false;
+  if (j + 1 < s.size() && s[j] == '.' && std::isdigit(static_cast<unsigned char>(s[j + 1]))) {
+    *decimal = true;
+    for (++j; j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]));) ++j;
+  }
+  if (j + 1 < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+    size_t k = j + 1;
+    if (s[k] == '-' || s[k] == '+') ++k;
+    if (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) {
+      *decimal = true;
+      while (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) ++k;
+      j = k;
+    }
+  }
+  return j - i;
+}
+
+// One unit of the last digit a number is printed with: 1e-4 for "3.2979",
+// 1e-9 for "1.25e-07".
+double last_digit_unit(const std::string& number) {
+  const size_t e = number.find_first_of("eE"), dot = number.find('.');
+  const std::string mantissa = number.substr(0, e);
+  const int decimals = dot == std::string::npos || dot > mantissa.size() ? 0 : static_cast<int>(mantissa.size() - dot - 1);
+  const int exponent = e == std::string::npos ? 0 : std::atoi(number.c_str() + e + 1);
+  return std::pow(10.0, exponent - decimals);
+}
+
+// A page line against an output line: equal text, or (rel > 0) equal text
+// with decimal numbers in the same places, each within rel relative or one
+// unit of the page's last digit of the printed one.
+bool line_matches(const std::string& page, const std::string& out, double rel) {
+  if (rel <= 0) return rstrip(page) == out;
+  const std::string p = rstrip(page);
+  size_t i = 0, j = 0;
+  while (i < p.size() && j < out.size()) {
+    bool dec_p = false, dec_o = false;
+    const size_t np = number_at(p, i, &dec_p), no = number_at(out, j, &dec_o);
+    if (np > 0 && no > 0 && dec_p && dec_o) {
+      const std::string a = p.substr(i, np), b = out.substr(j, no);
+      const double x = std::strtod(a.c_str(), nullptr), y = std::strtod(b.c_str(), nullptr);
+      if (!(std::fabs(x - y) <= rel * std::max(std::fabs(x), std::fabs(y)) + last_digit_unit(a))) return false;
+      i += np, j += no;
+      continue;
+    }
+    if (p[i] != out[j]) return false;
+    ++i, ++j;
+  }
+  return i == p.size() && j == out.size();
+}
+
 // Where a block disagrees with the output, at the closest alignment of the
 // part that fails (0-based indices).
 struct Mismatch {
@@ -150,7 +231,7 @@ bool match_block(const OutputBlock& block, const std::vector<std::string>& out, 
     size_t best_k = 0, best_start = pos;
     for (size_t s = pos; s < out.size() && !found; ++s) {
       size_t k = 0;
-      while (k < len && s + k < out.size() && rstrip(block.lines[i + k]) == out[s + k]) ++k;
+      while (k < len && s + k < out.size() && line_matches(block.lines[i + k], out[s + k], block.within)) ++k;
       if (k == len) {
         found = true;
         pos = s + len;

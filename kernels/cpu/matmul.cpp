@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/blas_runtime.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/thread_scratch.h"
 
@@ -155,6 +156,7 @@ namespace {
 // its own pool, which is set to one thread once.
 void make_openblas_serial_once() {
   static const bool done = [] {
+    (void)blas_info();  // links blas_runtime.cpp, whose constructor chose and checked the kernel
     if (openblas_get_parallel() == 1) openblas_set_num_threads(1);  // 1: pthreads; 2 (OpenMP) would reset our pool
     return true;
   }();

@@ -191,8 +191,12 @@ int main() {
       int64_t lines = 0;
       for (std::string line; std::getline(metrics, line);) ++lines;
       fmt::print("  the run directory:\n");
-      for (const char* name : {"config.json", "tokenizer.txt", "checkpoint.safetensors"})
+      for (const char* name : {"config.json", "tokenizer.txt"})
         fmt::print("  {:<22} {:>8} bytes\n", name, fs::file_size(fs::path(cfg.run_dir) / name));
+      // The header's length follows the digits of the last validation loss
+      // (they vary with the BLAS kernel): the tensors' bytes do not.
+      const SafetensorsFile ckpt((fs::path(cfg.run_dir) / kCheckpointFile).string(), "checkpoint");
+      fmt::print("  {:<22} {:>8} bytes of tensors after its header\n", kCheckpointFile, ckpt.data_bytes());
       fmt::print("  {:<22} {:>8} lines (its size varies: it logs timings)\n", "metrics.jsonl", lines);
     }
     {
@@ -204,9 +208,19 @@ int main() {
         else if (eval && later_eval.empty()) later_eval = line;
         else if (!eval && first_train.empty()) first_train = line;
       }
-      fmt::print("  metrics.jsonl, the evaluation before the first step (cut):\n    {}...\n", first_eval.substr(0, 60));
+      // Cut after a key's value, not at a fixed width: numbers print with
+      // as many digits as they need.
+      auto cut_after = [](const std::string& line, const std::string& key) {
+        const size_t at = line.find(key);
+        if (at == std::string::npos) return line;
+        const size_t value = at + key.size();
+        const size_t end = line[value] == '"' ? line.find('"', value + 1) : line.find_first_of(",}", value) - 1;
+        return line.substr(0, std::min(end + 1, line.size()));
+      };
+      fmt::print("  metrics.jsonl, the evaluation before the first step (cut):\n    {}...\n",
+                 cut_after(first_eval, "\"peak_bytes\":"));
       fmt::print("  a training line (timings left out):\n    {}\n", without_timings(first_train));
-      fmt::print("  the evaluation after 20 steps (cut):\n    {}...\n\n", later_eval.substr(0, 150));
+      fmt::print("  the evaluation after 20 steps (cut):\n    {}...\n\n", cut_after(later_eval, "\"order\":"));
     }
 
     // 4. The checkpoint.
@@ -220,11 +234,15 @@ int main() {
     const SafetensorsFile file(ckpt.string(), "checkpoint");
     const std::string stored = file.meta("checksum");
     const std::string recomputed = fmt::format("xxh64:{:016x}", xxh64(std::string_view(bytes).substr(8 + header_size)));
-    fmt::print("  {}: header {} bytes (data starts at {}, 8-byte aligned), {} tensors, {} data bytes\n",
-               kCheckpointFile, header_size, 8 + header_size, file.tensors().size(), file.data_bytes());
+    // The header's length follows the digits of last_val_loss, and the
+    // checksum the weights' last bits: both vary with the BLAS kernel, so
+    // the page shows what holds everywhere.
+    fmt::print("  {}: {} tensors, {} data bytes; the data starts 8-byte aligned after the header: {}\n",
+               kCheckpointFile, file.tensors().size(), file.data_bytes(), (8 + header_size) % 8 == 0);
     fmt::print("  metadata keys:");
     for (const auto& [key, value] : file.metadata()) fmt::print(" {}", key);
-    fmt::print("\n  checksum {} (recomputed {})\n", stored, recomputed);
+    fmt::print("\n  checksum ({}) of the data section, as stored and as recomputed now: {}\n",
+               stored.substr(0, stored.find(':')), stored == recomputed ? "equal" : "DIFFERENT");
     const CheckpointMeta meta = read_checkpoint_meta(ckpt.string());
     fmt::print("  meta: step {}, AdamW t {}, batches drawn {}\n", meta.step, meta.optimizer_steps,
                meta.sampler_state.at(4));

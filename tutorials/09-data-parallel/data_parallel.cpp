@@ -87,8 +87,11 @@ int main() {
   const double mean_loss = (l0.item() + l1.item()) / 2;
   fmt::print("2. Gradients of {} parameters ({} elements):\n", pf.size(), elements);
   fmt::print("  loss: one process {:.7f}, mean of the ranks {:.7f}\n", loss.item(), mean_loss);
-  fmt::print("  largest |mean of ranks - one process| = {:.2e} (largest gradient element {:.3f}): {:.1e} of it\n", worst,
-             largest, worst / largest);
+  // The two GEMMs (4 rows, 8 rows) add in another order; how far apart they
+  // land depends on the BLAS kernel (a few 1e-7 of the largest element), so
+  // the program prints the verdict against f32 rounding, 1e-5 relative.
+  fmt::print("  largest |mean of ranks - one process| below 1e-5 of the largest gradient element ({:.3f}): {}\n",
+             largest, worst / largest < 1e-5 ? "yes" : "no");
   expect(worst / largest < 1e-5, "the ranks' mean gradient is one process's to float rounding");
 
   // 3. Why the order of the sum is fixed.
