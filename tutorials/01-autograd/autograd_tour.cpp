@@ -1,7 +1,7 @@
 // autograd_tour.cpp — tutorial 01: the tape, topological order and gradient
 // accumulation, shown on a tiny expression. Each part's number is the
 // section of README.md that shows its output; ctest checks those blocks
-// against this program's output (tutorials/README.md) and that its own
+// against this program's output (docs/tutorial-checks.md) and that its own
 // assertions pass.
 #include <fmt/core.h>
 
