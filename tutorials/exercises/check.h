@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <string>
@@ -113,6 +114,7 @@ class Checker {
 
  private:
   bool fail(const std::string& message) {
+    std::fflush(stdout);  // the verdicts so far first, when both go to one pipe
     fmt::print(stderr, "exercise_{}: WRONG: {}\n", name_, message);
     failed_ = true;
     return false;

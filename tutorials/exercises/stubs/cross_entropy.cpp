@@ -1,5 +1,5 @@
 // Exercise 1: the backward of mean cross-entropy. Fill in the body; check
-// with `ctest -R exercise_cross_entropy` in a build configured with
+// with `ctest --test-dir build -R '^exercise_cross_entropy$'` in a build configured with
 // -DMHC_EXERCISES=stubs (tutorials/exercises/README.md).
 //   L = (1/N) Σ_r [ log Σ_v exp(z_rv) − z_r,t_r ]
 // Derive ∂L/∂z_rv for one row first; remember the 1/N and the upstream g.

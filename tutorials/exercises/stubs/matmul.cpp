@@ -1,5 +1,5 @@
 // Exercise 4: the backward of Y = A B. Fill in the body; check with
-// `ctest -R exercise_matmul` (tutorials/exercises/README.md).
+// `ctest --test-dir build -R '^exercise_matmul$'` (tutorials/exercises/README.md).
 //   Y_mn = Σ_k A_mk B_kn
 // Hint: check your answer's shapes: ∂L/∂A has A's shape, ∂L/∂B has B's.
 #include "tutorials/exercises/exercises.h"

@@ -1,5 +1,5 @@
 // Exercise 6: one mHC site for one token, from mHC Eq. 3 and 7-9. Fill in
-// the body; check with `ctest -R exercise_mhc_site` (tutorials/exercises/README.md).
+// the body; check with `ctest --test-dir build -R '^exercise_mhc_site$'` (tutorials/exercises/README.md).
 //   v = RMSNorm(vec x) (no weight)                                 (Eq. 7)
 //   H̃_pre = α_pre (v φ_pre) + b_pre, H̃_post = α_post (v φ_post) + b_post,
 //   H̃_res = α_res mat(v φ_res) + b_res (row-major)                 (Eq. 7)

@@ -1,5 +1,5 @@
 // Exercise 2: the backward of RMSNorm. Fill in the body; check with
-// `ctest -R exercise_rms_norm` (tutorials/exercises/README.md).
+// `ctest --test-dir build -R '^exercise_rms_norm$'` (tutorials/exercises/README.md).
 //   y_rc = x_rc r_r w_c,   r_r = (mean_c(x_rc²) + eps)^(−1/2)
 // Hint: first find ∂r/∂x_k; every y_c of a row depends on every x_k of it.
 #include "tutorials/exercises/exercises.h"

@@ -1,6 +1,6 @@
 // Exercise 5: one Sinkhorn-Knopp normalisation step (mHC Eq. 9 with
 // t_max = 1), forward and backward. Fill in both; check with
-// `ctest -R exercise_sinkhorn_step` (tutorials/exercises/README.md).
+// `ctest --test-dir build -R '^exercise_sinkhorn_step$'` (tutorials/exercises/README.md).
 //   P = exp(H̃);  Q_ij = P_ij / Σ_i' P_i'j  (columns);  S_ij = Q_ij / Σ_j' Q_ij'  (rows)
 // Hint for the backward: one normalisation y = x / s at a time, the last one first.
 #include "tutorials/exercises/exercises.h"

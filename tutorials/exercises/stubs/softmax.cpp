@@ -1,5 +1,5 @@
 // Exercise 3: the backward of softmax over the last axis. Fill in the body;
-// check with `ctest -R exercise_softmax` (tutorials/exercises/README.md).
+// check with `ctest --test-dir build -R '^exercise_softmax$'` (tutorials/exercises/README.md).
 //   y_v = exp(x_v) / Σ_u exp(x_u)
 // Hint: write the Jacobian ∂y_u/∂x_v, then contract it with g without building it.
 #include "tutorials/exercises/exercises.h"
