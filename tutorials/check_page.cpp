@@ -1,7 +1,7 @@
 // check_page.cpp — the tutorials' output check. Runs one tutorial program and
 // asserts that every fenced block its page marks as that program's output
 // appears, line for line, in what the program printed. The marking
-// convention is described in tutorials/README.md.
+// convention is described in docs/tutorial-checks.md.
 //
 //   check_page PAGE.md NAME PROGRAM [ARGS...]
 //

@@ -1,7 +1,7 @@
 // check_quotes.cpp — the tutorials' quote check. Every fenced code block a
 // page attributes to a source file must still be in that file: the same
 // lines, in order and consecutive, where a line reading "..." stands for any
-// number of source lines. The marking convention is in tutorials/README.md:
+// number of source lines. The marking convention is in docs/tutorial-checks.md:
 //
 //   <!-- quote: kernels/cpu/sinkhorn_reference.cpp -->   (path from the repository root)
 //   ```cpp
