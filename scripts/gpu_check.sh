@@ -19,6 +19,7 @@
 #
 #   scripts/gpu_check.sh            # everything
 #   GPU_CHECK_QUICK=1 scripts/...   # 60 training steps instead of 300 (a rerun)
+#   GPU_CHECK_WORK=DIR              # where the runs go (default /tmp/gpu-check, emptied first)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(realpath -m "${OUT:-gpu-logs}")
@@ -27,6 +28,8 @@ mkdir -p "$out"
 rm -rf .device && tar xJf .device.tar.xz  # always the bundle that came with this call
 export LD_LIBRARY_PATH=$PWD/.device${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export MHC_DATA_DIR=$PWD/.device/data MHC_CACHE_DIR=/tmp/mhc-cache
+work=${GPU_CHECK_WORK:-/tmp/gpu-check}  # run directories: large, so not under $OUT
+rm -rf "$work" && mkdir -p "$work"
 steps=300
 [[ "${GPU_CHECK_QUICK:-0}" == "1" ]] && steps=60
 # A correct shakespeare-char run in bf16 is well below the character unigram
@@ -81,11 +84,11 @@ run bench_mhc_kernels 120 .device/bench_mhc_kernels --device cuda
 train() {  # VARIANT
   local name=train_$1 t0=$SECONDS
   timeout 240 .device/mhc train --preset shakespeare-char --device cuda --dtype bf16 --residual "$1" \
-    --optim.steps "$steps" --eval.every "$steps" --eval.sample_tokens 0 --run "/tmp/gpu-check-$1" --overwrite \
+    --optim.steps "$steps" --eval.every "$steps" --eval.sample_tokens 0 --run "$work/$1" \
     >"$out/$name.log" 2>&1
   local rc=$?
   local val
-  val=$(grep -o '"val_loss":[0-9.eE+-]*' "/tmp/gpu-check-$1/metrics.jsonl" 2>/dev/null | tail -1 | cut -d: -f2)
+  val=$(grep -o '"val_loss":[0-9.eE+-]*' "$work/$1/metrics.jsonl" 2>/dev/null | tail -1 | cut -d: -f2)
   local status=fail
   if ((rc == 0)) && [[ -n "$val" ]] && awk -v v="$val" -v lo="$val_min" -v hi="$val_max" 'BEGIN{exit !(v > lo && v < hi)}'; then
     status=pass
@@ -97,7 +100,7 @@ train residual
 train mhc
 
 # 4. The GPU sweep's plan.
-run sweep_dry_run 120 .device/mhc sweep experiments/gpu-variants.json --dry-run --dir /tmp/gpu-check-sweeps
+run sweep_dry_run 120 .device/mhc sweep experiments/gpu-variants.json --dry-run --dir "$work/sweeps"
 
 # 5. NCCL at K = 1.
 record nccl_k1 skip 0 '{"why":"the bundle is built without MPI (device_bundle.sh), so it has no NCCL transport"}'
