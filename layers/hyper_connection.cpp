@@ -56,6 +56,7 @@ Tensor HyperConnection::forward(const Tensor& x, const SubBlock& F) {
   Tensor h_pre = a_m.unsqueeze(-2);       // H_pre = A_mᵀ    (B, T, 1, n)
   Tensor h_res = a_r.transpose(-1, -2);   // H_res = A_rᵀ    (B, T, n, n)
   keep_h_res(h_res);
+  keep_stream_diversity(x);
   // The mixes apply the f32 coefficients to the streams: products in f32 on
   // the widened streams, rounded once to the streams' dtype.
   Tensor h_in = mix_streams(h_pre, xc).reshape({B, T, C_}).to(dt);  // (B, T, C)

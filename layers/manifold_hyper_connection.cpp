@@ -57,6 +57,7 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
   }
   Tensor h_res = sinkhorn(res, iters_);                                        // (B, T, n, n)  Eq. 9
   keep_h_res(h_res);
+  keep_stream_diversity(x);
 
   // Stream path: the f32 coefficients applied to the streams, as the fused
   // kernels do — products in f32 on the widened streams, rounded once to the
@@ -79,6 +80,7 @@ Tensor ManifoldHyperConnection::forward_fused(const Tensor& x, const SubBlock& F
   // (a)-(c): RMS + projection + σ / 2σ / Sinkhorn, one op  (Eq. 7-9)
   Tensor coeffs = mhc_coefficients(x, phi, alpha, bias, iters_, gate_ == PrePostGate::Sigmoid, eps_, rc);
   if (recording_) keep_h_res(coeffs.slice(-1, 2 * n, P).reshape({B, T, n, n}));
+  keep_stream_diversity(x);
   Tensor h_in = mhc_pre(x, coeffs, rc);   // (d): H_pre x          (B, T, C)
   Tensor y = F(h_in);                     //                       (B, T, C)
   Tensor out = mhc_post(x, y, coeffs, rc);  // (e): H_res x + H_postᵀ y   (Eq. 3)

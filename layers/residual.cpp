@@ -13,6 +13,7 @@ Tensor Residual::forward(const Tensor& x, const SubBlock& F) {
   const Shape state = x.shape();
   Tensor h = x.reshape({state[0], state[1], state[3]});  // (B, T, C)
   if (recording_) keep_h_res(Tensor::ones({state[0], state[1], 1, 1}, DType::f32, x.device()));
+  last_diversity_ = 0;  // one stream
   return (h + F(h)).reshape(state);
 }
 

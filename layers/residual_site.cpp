@@ -33,6 +33,15 @@ void ResidualSite::keep_h_res(const Tensor& h_res) {
   last_h_res_ = h_res.detach().to(DType::f32);
 }
 
+void ResidualSite::keep_stream_diversity(const Tensor& x) {
+  if (!recording_) return;
+  NoGradGuard no_grad;
+  Tensor xc = x.detach().to(DType::f32);                    // (B, T, n, C)
+  Tensor spread = sum(square(xc - mean(xc, {2}, true)), {2, 3});  // Σ_i ‖x_i − x̄‖²   (B, T)
+  Tensor norm = sum(square(xc), {2, 3});                    // Σ_i ‖x_i‖²         (B, T)
+  last_diversity_ = mean(spread / (norm + 1e-30)).item();
+}
+
 std::unique_ptr<ResidualSite> make_site(const SiteConfig& config, int64_t site_index, Rng& rng) {
   if (config.streams < 1) throw std::invalid_argument("a residual site needs at least 1 stream");
   if (config.width < 1) throw std::invalid_argument("a residual site needs a positive width C");

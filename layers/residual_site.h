@@ -73,11 +73,19 @@ class ResidualSite : public Module {
     if (!on) last_h_res_ = Tensor();
   }
   const Tensor& last_h_res() const { return last_h_res_; }
+  // When recording is on, forward() also measures how different its n input
+  // streams are: per token, the variance across the streams relative to
+  // their mean squared norm, Σ_i ‖x_i − x̄‖² / Σ_i ‖x_i‖² (0 when the streams
+  // are identical, and for n = 1), averaged over tokens. The Amax gain cannot
+  // see streams becoming alike; this can (tutorial 08).
+  double last_stream_diversity() const { return last_diversity_; }
   // Selective recompute of the stream states (mHC with fused kernels only).
   void set_recompute(RecomputePlan* plan) { recompute_ = plan; }
 
  protected:
   void keep_h_res(const Tensor& h_res);  // (B, T, n, n)
+  void keep_stream_diversity(const Tensor& x);  // x: the site's input (B, T, n, C)
+  double last_diversity_ = 0;
   bool recording_ = false;
   Tensor last_h_res_;
   RecomputePlan* recompute_ = nullptr;

@@ -351,7 +351,7 @@ void Trainer::check_ranks_agree() {
           r));
 }
 
-double Trainer::evaluate(std::vector<SiteGain>* gains) {
+double Trainer::evaluate(std::vector<SiteGain>* gains, std::vector<double>* diversity) {
   NoGradGuard no_grad;
   model_->train(false);
   double total = 0;
@@ -363,6 +363,8 @@ double Trainer::evaluate(std::vector<SiteGain>* gains) {
     if (record) {
       std::vector<Tensor> h_res;
       for (ResidualSite* s : model_->sites()) h_res.push_back(s->last_h_res());
+      if (diversity)
+        for (ResidualSite* s : model_->sites()) diversity->push_back(s->last_stream_diversity());
       model_->record_h_res(false);
       *gains = amax_gain(h_res);
     }
@@ -378,8 +380,9 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
     for (int64_t l : moe->last_step_load()) layer.push_back(l);
     load.push_back(layer);
   }
-  std::vector<SiteGain> gains;  // the Amax gain of every site's H_res, on the first evaluation batch
-  last_val_loss_ = evaluate(&gains);
+  std::vector<SiteGain> gains;    // the Amax gain of every site's H_res, on the first evaluation batch
+  std::vector<double> diversity;  // and how different each site's input streams are
+  last_val_loss_ = evaluate(&gains, &diversity);
   if (steps_done == 0) initial_val_loss_ = last_val_loss_;
   Json line;
   line["step"] = steps_done;
@@ -388,6 +391,7 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   line["peak_bytes"] = backend_for(device_).allocator_stats().peak_bytes_in_use;
   line["expert_load"] = load;
   line["amax"] = amax_to_json(gains);
+  line["stream_diversity"] = diversity;  // per site: Σ_i ‖x_i − x̄‖² / Σ_i ‖x_i‖², mean over tokens
   if (log_->metrics) log_->metrics->write(line);
   double worst = 0;
   for (const SiteGain& g : gains) worst = std::max({worst, g.composite_forward, g.composite_backward});

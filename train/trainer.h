@@ -90,7 +90,7 @@ class Trainer {
   // gradients); with `gains`, also the Amax gains of the first batch's H_res
   // (with K ranks: of rank 0's share of it). With K ranks each evaluates its
   // share of every batch and the loss is the mean over all of them.
-  double evaluate(std::vector<SiteGain>* gains = nullptr);
+  double evaluate(std::vector<SiteGain>* gains = nullptr, std::vector<double>* diversity = nullptr);
   // The i-th fixed evaluation batch (x, y), (B, T) i32 each, on the run's device.
   const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return eval_batches_.at(i); }
 
