@@ -5,6 +5,7 @@
 
 #include "datasets/bpe_tokenizer.h"
 #include "datasets/char_tokenizer.h"
+#include "datasets/gpt2_tokenizer.h"
 
 namespace mhc {
 
@@ -27,7 +28,7 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerSpec& spec, std::string
     case TokenizerSpec::Kind::Gpt2:
       break;
   }
-  throw std::runtime_error("gpt2:" + spec.path + ": GPT-2's tokenizer is not available in this build yet; use char or bpe");
+  return std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(spec.path));
 }
 
 }  // namespace mhc

@@ -25,7 +25,7 @@ TokenizerSpec parse_tokenizer_spec(const std::string& text, int32_t bpe_vocab_si
 
 // A learnt tokenizer from `text` (for char: every character the data holds;
 // for bpe: a sample of it), or a pretrained one from its files. Throws
-// std::runtime_error for a kind this build cannot make yet (gpt2).
+// std::runtime_error naming the file when a pretrained tokenizer cannot be read.
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerSpec& spec, std::string_view text);
 
 }  // namespace mhc

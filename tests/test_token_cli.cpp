@@ -13,6 +13,7 @@
 
 #include "datasets/token_files.h"
 #include "datasets/tokenizer.h"
+#include "gpt2_files.h"
 #include "test_files.h"
 #include "token_file_writer.h"
 #include "train/json_io.h"
@@ -193,4 +194,36 @@ TEST_CASE("tokenize: text becomes llm.c shards that decode back to it, and train
   r = run_mhc("tokenize ids.bin --out t2", d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("ids.bin is not a text file"));
+}
+
+TEST_CASE("gpt2: --data.tokenizer gpt2:PATH trains, samples and resumes, and tokenize --tokenizer gpt2:PATH writes its ids", "[cli][gpt2]") {
+  TempDir d;
+  write_openai_files(d.path / "gpt2");
+  std::string text;
+  for (int i = 0; i < 3000; ++i) text += i % 7 ? "Hello world. " : "Hello world<|endoftext|>";
+  write_bytes(d.file("hello.txt"), text);
+  const std::string args = " --data hello.txt --data.tokenizer gpt2:gpt2 --data.cache_dir cache --optim.schedule constant --eval.every 2" + kTinyModel;
+  Result r = run_mhc("train --run r --optim.steps 2" + args, d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(mhc::json::parse_file(d.file("r/config.json")).at("data.tokenizer") == "gpt2:gpt2");
+  CHECK(mhc::Tokenizer::load(d.file("r/tokenizer.txt"))->kind() == "gpt2");  // kept whole in the run
+  fs::remove_all(d.path / "gpt2");  // the run no longer needs the files it was made from
+  r = run_mhc("sample --run r --prompt 'Hello world' --tokens 4 --temperature 0", d.path);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("Hello world"));
+  r = run_mhc("train --run r --resume --optim.steps 4", d.path);
+  CHECK(r.code == 0);
+  r = run_mhc("train --run bad --data.tokenizer gpt3" + kTinyModel, d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("char, bpe, gpt2:PATH"));
+
+  write_openai_files(d.path / "gpt2");
+  r = run_mhc("tokenize hello.txt --tokenizer gpt2:gpt2 --out shards", d.path);
+  REQUIRE(r.code == 0);
+  CHECK(decode_shards(d.path / "shards") == text);
+  const mhc::TokenData data = mhc::open_token_files(d.file("shards"), 65536);
+  std::vector<int32_t> first(3);
+  data.train->read(0, 3, first.data());
+  CHECK(first == std::vector<int32_t>{259, 264, 265});  // "Hello", " world", <|endoftext|>: ids of the small vocabulary
 }

@@ -14,7 +14,7 @@
 namespace mhc {
 
 enum class Schedule { Cosine, Step, Constant };  // the learning rate after warmup
-enum class TokenizerKind { Char, Bpe };
+enum class TokenizerKind { Char, Bpe, Gpt2 };
 enum class SplitKind { Tail, Chunks };  // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
 
 struct OptimConfig {
@@ -35,6 +35,7 @@ struct OptimConfig {
 struct DataConfig {
   std::string data;             // file path, or synthetic:NAME, or a folder / glob of token files; empty: Tiny Shakespeare lookup
   TokenizerKind tokenizer = TokenizerKind::Char;
+  std::string tokenizer_path;   // gpt2: its files (encoder.json + vocab.bpe folder, or tokenizer.json)
   int64_t vocab_size = 512;     // bpe only
   double val_fraction = 0.1;
   SplitKind split = SplitKind::Tail;

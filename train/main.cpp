@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
   CLI::App* tokenize = app.add_subcommand("tokenize", "text files to llm.c token shards (train and val) for "
                                                       "`mhc train --data DIR`; streaming");
   tokenize->add_option("inputs", tz.inputs, "UTF-8 text files, read in order as one text")->required();
-  tokenize->add_option("--tokenizer", tz.tokenizer, "char | bpe (gpt2:PATH to come)")->capture_default_str();
+  tokenize->add_option("--tokenizer", tz.tokenizer, "char | bpe | gpt2:PATH (GPT-2's encoder.json + vocab.bpe folder, or tokenizer.json)")->capture_default_str();
   tokenize->add_option("--out", tz.out, "output folder (created)")->required();
   tokenize->add_option("--vocab_size", tz.vocab_size, "bpe: the vocabulary to learn (at most 65536)")
       ->check(CLI::Range(257, 65536))->capture_default_str();

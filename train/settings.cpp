@@ -392,8 +392,36 @@ std::vector<Setting> make_settings() {
   all.push_back(real("optim.grad_clip", O, "global gradient-norm clip (0: off)", [](C& c) -> double& { return c.optim.grad_clip; },
                      0, 1e9));
 
-  all.push_back(choice<TokenizerKind>("data.tokenizer", D, "char | bpe", [](C& c) -> TokenizerKind& { return c.data.tokenizer; },
-                                      {{"char", TokenizerKind::Char}, {"bpe", TokenizerKind::Bpe}}));
+  {
+    // char | bpe, or gpt2:PATH: a kind with the path of its files.
+    Setting t = base("data.tokenizer", D, "char | bpe | gpt2:PATH (GPT-2's encoder.json + vocab.bpe folder, or tokenizer.json)");
+    static constexpr auto name = [](const C& c) {
+      return c.data.tokenizer == TokenizerKind::Gpt2 ? "gpt2:" + c.data.tokenizer_path : tokenizer_name(c.data.tokenizer);
+    };
+    static constexpr auto parse = [](C& c, const std::string& k) {
+      if (k == "char" || k == "bpe") c.data.tokenizer = k == "char" ? TokenizerKind::Char : TokenizerKind::Bpe, c.data.tokenizer_path.clear();
+      else if (k.rfind("gpt2:", 0) == 0 && k.size() > 5) c.data.tokenizer = TokenizerKind::Gpt2, c.data.tokenizer_path = k.substr(5);
+      else throw std::invalid_argument("--data.tokenizer: must be one of char, bpe, gpt2:PATH, not '" + k + "'");
+    };
+    t.bind = [h = t.help](CLI::App& app, C& c) {
+      C* p = &c;
+      const CLI::Validator known(
+          [](std::string& k) { return k == "char" || k == "bpe" || (k.rfind("gpt2:", 0) == 0 && k.size() > 5) ? std::string()
+                                                                                                         : "must be one of char, bpe, gpt2:PATH, not '" + k + "'"; },
+          "char|bpe|gpt2:PATH");
+      return app.add_option_function<std::string>("--data.tokenizer", [p](const std::string& k) { parse(*p, k); }, h)
+          ->check(known)
+          ->default_str(name(c));
+    };
+    t.get = [](const C& c) { return Json(name(c)); };
+    t.set = [](C& c, const Json& v) {
+      if (!v.is_string()) bad_json("data.tokenizer", v, "a string");
+      parse(c, v.get<std::string>());
+    };
+    t.check = [](const C&) {};
+    t.text = [](const C& c) { return name(c); };
+    all.push_back(t);
+  }
   all.push_back(integer<int64_t>("data.vocab_size", D, "BPE vocabulary size", [](C& c) -> int64_t& { return c.data.vocab_size; }, 1,
                                  ModelConfig::kMaxVocab, [](const C& c) {
                                    if (c.data.tokenizer == TokenizerKind::Bpe && c.data.vocab_size < 257)
@@ -481,7 +509,9 @@ const Setting* find_setting(const std::string& name) {
 std::string schedule_name(Schedule s) {
   return s == Schedule::Cosine ? "cosine" : s == Schedule::Step ? "step" : "constant";
 }
-std::string tokenizer_name(TokenizerKind t) { return t == TokenizerKind::Char ? "char" : "bpe"; }
+std::string tokenizer_name(TokenizerKind t) {
+  return t == TokenizerKind::Char ? "char" : t == TokenizerKind::Bpe ? "bpe" : "gpt2";
+}
 std::string split_name(SplitKind s) { return s == SplitKind::Tail ? "tail" : "chunks"; }
 
 }  // namespace mhc

@@ -2,7 +2,8 @@
 // `mhc train --data DIR` reads. Streaming: the text is read in 1 MiB pieces
 // cut at line ends, so memory does not grow with the input (a BPE tokenizer
 // is learnt from the first --sample_mb of it; a character tokenizer from a
-// first pass that collects every character). The last --val_fraction of the
+// first pass that collects every character; GPT-2's is loaded as published).
+// The last --val_fraction of the
 // input (by bytes, at a line end) becomes the validation shards, as nanoGPT
 // splits Tiny Shakespeare. The tokenizer is saved beside the shards
 // (DIR/tokenizer.txt), so a run trained on them can decode its samples.

@@ -16,6 +16,7 @@
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
 #include "datasets/file_io.h"
+#include "datasets/gpt2_tokenizer.h"
 #include "datasets/text_check.h"
 #include "datasets/token_files.h"
 #include "datasets/token_cache.h"
@@ -215,6 +216,8 @@ bool Trainer::load_data(std::string text) {
   } else {
     if (cfg_.data.tokenizer == TokenizerKind::Char)
       tokenizer_ = std::make_unique<CharTokenizer>(CharTokenizer::train(text));
+    else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)  // as published, not learnt
+      tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
     else
       tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
   }
