@@ -12,6 +12,8 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <tuple>
+#include <utility>
 
 #include "datasets/xxh64.h"
 

@@ -219,6 +219,17 @@ TEST_CASE("gpt2: --data.tokenizer gpt2:PATH trains, samples and resumes, and tok
   CHECK_THAT(r.output, Contains("char, bpe, gpt2:PATH"));
 
   write_openai_files(d.path / "gpt2");
+  // nanoGPT files of GPT-2 ids: naming the tokenizer lets the run sample.
+  fs::create_directories(d.path / "owt");
+  write_nanogpt(d.file("owt/train.bin"), id_ramp(2000, 0, 266));
+  write_nanogpt(d.file("owt/val.bin"), id_ramp(300, 7, 266));
+  r = run_mhc("train --run n --data owt --data.tokenizer gpt2:gpt2 --optim.steps 2" + kTinyModel, d.path);
+  REQUIRE(r.code == 0);
+  CHECK(mhc::json::parse_file(d.file("n/config.json")).at("model.vocab_size") == 266);  // the tokenizer's vocabulary
+  r = run_mhc("sample --run n --prompt 'Hello world' --tokens 3 --temperature 0", d.path);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("Hello world"));
+
   r = run_mhc("tokenize hello.txt --tokenizer gpt2:gpt2 --out shards", d.path);
   REQUIRE(r.code == 0);
   CHECK(decode_shards(d.path / "shards") == text);

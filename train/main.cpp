@@ -95,7 +95,8 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   if (!r.config.data.files.empty() && !fs::exists(tok))
     throw std::runtime_error(fmt::format(
         "{} was trained on token files ({}) and has no tokenizer: their ids cannot be turned into text or a prompt into "
-        "ids. mhc sample needs a run trained on text (--data.tokenizer char | bpe)",
+        "ids. mhc sample needs a run that knows its tokenizer: trained on text, on shards from mhc tokenize (its "
+        "tokenizer.txt beside them), or with --data.tokenizer gpt2:PATH naming GPT-2's files",
         run_dir, r.config.data.data));
   r.tokenizer = Tokenizer::load(tok);
   r.config.model.vocab_size = r.tokenizer->vocab_size();

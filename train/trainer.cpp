@@ -146,9 +146,14 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   cfg_.validate();
   const bool token_files = is_token_data(cfg_.data.data);
   if (token_files) {
-    // A folder `mhc tokenize` wrote holds its tokenizer, so samples can be decoded.
-    const fs::path tok = fs::path(cfg_.data.data) / "tokenizer.txt";
-    if (fs::is_directory(cfg_.data.data) && fs::exists(tok)) tokenizer_ = Tokenizer::load(tok.string());
+    // The ids need no tokenizer; one only decodes samples: the run's own (on
+    // resume), GPT-2's when named (--data.tokenizer gpt2:PATH), or the one
+    // `mhc tokenize` wrote beside its shards.
+    const fs::path in_run = path_in(cfg_.run_dir, "tokenizer.txt"), beside = fs::path(cfg_.data.data) / "tokenizer.txt";
+    if (opt_.resume && fs::exists(in_run)) tokenizer_ = Tokenizer::load(in_run.string());
+    else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)
+      tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
+    else if (fs::is_directory(cfg_.data.data) && fs::exists(beside)) tokenizer_ = Tokenizer::load(beside.string());
     if (cfg_.model.vocab_size < 1) cfg_.model.vocab_size = tokenizer_ ? tokenizer_->vocab_size() : kGpt2VocabSize;
     if (tokenizer_ && tokenizer_->vocab_size() != cfg_.model.vocab_size) tokenizer_.reset();  // the model says otherwise
   }
