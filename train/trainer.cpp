@@ -145,18 +145,7 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
   const bool token_files = is_token_data(cfg_.data.data);
-  if (token_files) {
-    // The ids need no tokenizer; one only decodes samples: the run's own (on
-    // resume), GPT-2's when named (--data.tokenizer gpt2:PATH), or the one
-    // `mhc tokenize` wrote beside its shards.
-    const fs::path in_run = path_in(cfg_.run_dir, "tokenizer.txt"), beside = fs::path(cfg_.data.data) / "tokenizer.txt";
-    if (opt_.resume && fs::exists(in_run)) tokenizer_ = Tokenizer::load(in_run.string());
-    else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)
-      tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
-    else if (fs::is_directory(cfg_.data.data) && fs::exists(beside)) tokenizer_ = Tokenizer::load(beside.string());
-    if (cfg_.model.vocab_size < 1) cfg_.model.vocab_size = tokenizer_ ? tokenizer_->vocab_size() : kGpt2VocabSize;
-    if (tokenizer_ && tokenizer_->vocab_size() != cfg_.model.vocab_size) tokenizer_.reset();  // the model says otherwise
-  }
+  if (token_files) choose_token_files_tokenizer();  // and the vocabulary, before the memory check
   // Before reading or building anything; ranks on one machine share its memory.
   check_fits_in_memory(cfg_, physical_memory_bytes() / static_cast<double>(group_->local_size()));
   if (!group_->is_root()) {  // rank 0 alone prints and writes
@@ -241,6 +230,19 @@ bool Trainer::load_data(std::string text) {
   val_ = std::make_unique<TokenVector>(&split_.val);
   make_batches();
   return trained;
+}
+
+void Trainer::choose_token_files_tokenizer() {
+  // The ids need no tokenizer; one only decodes samples: the run's own (on
+  // resume), GPT-2's when named (--data.tokenizer gpt2:PATH), or the one
+  // `mhc tokenize` wrote beside its shards.
+  const fs::path in_run = path_in(cfg_.run_dir, "tokenizer.txt"), beside = fs::path(cfg_.data.data) / "tokenizer.txt";
+  if (opt_.resume && fs::exists(in_run)) tokenizer_ = Tokenizer::load(in_run.string());
+  else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)
+    tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
+  else if (fs::is_directory(cfg_.data.data) && fs::exists(beside)) tokenizer_ = Tokenizer::load(beside.string());
+  if (cfg_.model.vocab_size < 1) cfg_.model.vocab_size = tokenizer_ ? tokenizer_->vocab_size() : kGpt2VocabSize;
+  if (tokenizer_ && tokenizer_->vocab_size() != cfg_.model.vocab_size) tokenizer_.reset();  // the model says otherwise
 }
 
 void Trainer::load_token_files() {

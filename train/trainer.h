@@ -99,6 +99,8 @@ class Trainer {
   bool load_data(std::string text);
   // Token files (datasets/token_files.h): checked, mapped, and on resume compared with what the run recorded.
   void load_token_files();
+  // Token files: the tokenizer that decodes samples (or none) and the vocabulary (default GPT-2's).
+  void choose_token_files_tokenizer();
   void make_batches();  // the sampler over train_ and the fixed evaluation batches from val_
   double train_step(int64_t step);  // returns the step's mean training loss
   void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
