@@ -61,15 +61,25 @@ TokenSplit split_tokens(const std::vector<int32_t>& tokens, double val_fraction,
   return split;
 }
 
-BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed, Shard shard)
-    : tokens_(tokens), batch_(batch), block_(block), shard_(shard), rng_(seed) {
+BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed,
+                           Shard shard)
+    : BatchSampler(tokens ? std::make_unique<TokenVector>(tokens) : nullptr, nullptr, batch, block, seed, shard) {}
+
+BatchSampler::BatchSampler(const TokenSource* tokens, int64_t batch, int64_t block, uint64_t seed, Shard shard)
+    : BatchSampler(nullptr, tokens, batch, block, seed, shard) {}
+
+BatchSampler::BatchSampler(std::unique_ptr<TokenVector> own_view, const TokenSource* tokens, int64_t batch,
+                           int64_t block, uint64_t seed, Shard shard)
+    : own_view_(std::move(own_view)), tokens_(own_view_ ? own_view_.get() : tokens), batch_(batch), block_(block),
+      shard_(shard), rng_(seed) {
+  tokens = tokens_;
   if (shard.ranks < 1 || shard.rank < 0 || shard.rank >= shard.ranks)
     throw std::invalid_argument(fmt::format("BatchSampler: shard {} of {} ranks", shard.rank, shard.ranks));
   if (!tokens) throw std::invalid_argument("BatchSampler: no token vector given");
   if (batch < 1 || block < 1)
     throw std::invalid_argument(
         fmt::format("BatchSampler: batch ({}) and block ({}) must be at least 1", batch, block));
-  if (static_cast<int64_t>(tokens->size()) < block + 1)
+  if (tokens->size() < block + 1)
     throw std::invalid_argument(fmt::format(
         "BatchSampler: the split has {} tokens, but a window of block {} needs block + 1 = {} "
         "(the extra token is the last target)",
@@ -77,17 +87,18 @@ BatchSampler::BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, in
 }
 
 void BatchSampler::next(Tensor& x, Tensor& y) {
-  const std::vector<int32_t>& tokens = *tokens_;
   // Window starts o in [0, size - block - 1], so o + block + 1 <= size.
-  const uint64_t starts = tokens.size() - static_cast<uint64_t>(block_);
+  const auto starts = static_cast<uint64_t>(tokens_->size() - block_);
   std::vector<int32_t> xs(batch_ * block_), ys(batch_ * block_);  // (B, T) each
+  std::vector<int32_t> window(block_ + 1);                         // ids o .. o + block
   const int64_t first = shard_.rank * batch_;  // this rank's rows of the global batch
   for (int64_t g = 0; g < batch_ * shard_.ranks; ++g) {
     const auto o = static_cast<int64_t>(rng_.below(starts));
     if (g < first || g >= first + batch_) continue;
     const int64_t b = g - first;
-    std::copy_n(tokens.begin() + o, block_, xs.begin() + b * block_);
-    std::copy_n(tokens.begin() + o + 1, block_, ys.begin() + b * block_);
+    tokens_->read(o, block_ + 1, window.data());
+    std::copy_n(window.begin(), block_, xs.begin() + b * block_);
+    std::copy_n(window.begin() + 1, block_, ys.begin() + b * block_);
   }
   x = Tensor::from_ints(xs, Shape{batch_, block_});
   y = Tensor::from_ints(ys, Shape{batch_, block_});
@@ -102,14 +113,20 @@ void BatchSampler::set_state(const State& state) {
   batches_drawn_ = state.batches_drawn;
 }
 
-std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
-                                                    int64_t block, int64_t max_batches, uint64_t seed, Shard shard) {
+std::vector<std::pair<Tensor, Tensor>> eval_batches(const TokenSource& tokens, int64_t batch, int64_t block,
+                                                    int64_t max_batches, uint64_t seed, Shard shard) {
   if (max_batches < 1)
     throw std::invalid_argument(fmt::format("eval_batches: max_batches {} must be at least 1", max_batches));
   BatchSampler sampler(&tokens, batch, block, seed, shard);
   std::vector<std::pair<Tensor, Tensor>> batches(max_batches);
   for (auto& [x, y] : batches) sampler.next(x, y);
   return batches;
+}
+
+std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
+                                                    int64_t block, int64_t max_batches, uint64_t seed, Shard shard) {
+  const TokenVector view(&tokens);
+  return eval_batches(view, batch, block, max_batches, seed, shard);
 }
 
 }  // namespace mhc

@@ -4,11 +4,13 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "autograd/random.h"
 #include "autograd/tensor.h"
+#include "datasets/token_source.h"
 
 namespace mhc {
 
@@ -43,9 +45,11 @@ struct Shard {
 // batch K · B, and the sampler's state does not depend on K.
 class BatchSampler {
  public:
-  // `tokens` is not copied and must outlive the sampler. Throws
+  // `tokens` is not copied and must outlive the sampler: ids in memory, or
+  // memory-mapped token files (datasets/token_source.h). Throws
   // std::invalid_argument when the split has fewer than block + 1 tokens,
   // or for a shard outside [0, ranks).
+  BatchSampler(const TokenSource* tokens, int64_t batch, int64_t block, uint64_t seed, Shard shard = {});
   BatchSampler(const std::vector<int32_t>* tokens, int64_t batch, int64_t block, uint64_t seed, Shard shard = {});
 
   // Fills x and y with new i32 CPU tensors of shape (batch, block).
@@ -61,7 +65,10 @@ class BatchSampler {
   uint64_t batches_drawn() const { return batches_drawn_; }
 
  private:
-  const std::vector<int32_t>* tokens_;
+  BatchSampler(std::unique_ptr<TokenVector> own_view, const TokenSource* tokens, int64_t batch, int64_t block,
+               uint64_t seed, Shard shard);
+  std::unique_ptr<TokenVector> own_view_;  // the vector constructor's view
+  const TokenSource* tokens_;
   int64_t batch_, block_;
   Shard shard_;
   Rng rng_;
@@ -71,6 +78,8 @@ class BatchSampler {
 // `max_batches` batches of shape (batch, block) drawn from `tokens` by a
 // sampler seeded with `seed`: the same batches on every call, so validation
 // losses from different steps (and runs) are comparable.
+std::vector<std::pair<Tensor, Tensor>> eval_batches(const TokenSource& tokens, int64_t batch, int64_t block,
+                                                    int64_t max_batches, uint64_t seed, Shard shard = {});
 std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
                                                     int64_t block, int64_t max_batches, uint64_t seed, Shard shard = {});
 

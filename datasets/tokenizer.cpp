@@ -7,6 +7,7 @@
 
 #include "datasets/bpe_tokenizer.h"
 #include "datasets/char_tokenizer.h"
+#include "datasets/gpt2_tokenizer.h"
 #include "datasets/file_io.h"
 #include "datasets/hash.h"
 
@@ -68,16 +69,17 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
                            computed));
 
   if (lines.size() < 3 || lines[1].substr(0, 5) != "kind ")
-    throw fail("the second line should be 'kind char' or 'kind bpe'");
+    throw fail("the second line should be 'kind char', 'kind bpe' or 'kind gpt2'");
   const std::string_view kind = lines[1].substr(5);
   const std::vector<std::string_view> body(lines.begin() + 2, lines.end() - 1);
   try {
     if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::parse_file_body(body));
     if (kind == "bpe") return std::make_unique<BpeTokenizer>(BpeTokenizer::parse_file_body(body));
+    if (kind == "gpt2") return std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::parse_file_body(body));
   } catch (const std::exception& e) {
     throw fail(e.what());
   }
-  throw fail(fmt::format("unknown tokenizer kind '{}' (expected 'char' or 'bpe')", kind));
+  throw fail(fmt::format("unknown tokenizer kind '{}' (expected 'char', 'bpe' or 'gpt2')", kind));
 }
 
 }  // namespace mhc

@@ -1,10 +1,10 @@
 // tokenizer.h — the Tokenizer interface (text <-> integer ids) shared by the
-// character-level and byte-level BPE tokenizers, and its file format.
+// character-level, byte-level BPE and GPT-2 tokenizers, and its file format.
 //
 // A tokenizer file is plain text, so a reader can open it and see the vocabulary:
 //
 //   mhc-tokenizer 1          <- magic and format version
-//   kind char                <- "char" or "bpe"; the rest of the body belongs to that kind
+//   kind char                <- "char", "bpe" or "gpt2"; the rest of the body belongs to that kind
 //   ...                      <- kind-specific lines (see char_tokenizer.h, bpe_tokenizer.h)
 //   checksum 89ab...         <- FNV-1a of every byte above this line, 16 hex digits
 //
@@ -23,7 +23,7 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
-  virtual std::string kind() const = 0;       // "char" or "bpe"
+  virtual std::string kind() const = 0;       // "char", "bpe" or "gpt2"
   virtual int32_t vocab_size() const = 0;     // ids are 0 .. vocab_size()-1
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
   // Exact inverse of encode: decode(encode(s)) == s.

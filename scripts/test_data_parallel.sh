@@ -15,7 +15,9 @@
 #      after the same step, with a checkpoint there;
 #   7. a divergence stops every rank at the same step;
 #   8. a rank that fails, or is killed, ends the whole job with a message
-#      naming it, and the checkpoint written before is intact.
+#      naming it, and the checkpoint written before is intact;
+#   9. on memory-mapped token files (llm.c shards) 2 ranks x batch 4 match
+#      1 process x batch 8.
 set -euo pipefail
 here=$(dirname "$(realpath "$0")")
 mhc=$(realpath "$1")
@@ -184,5 +186,23 @@ else
   fail "a killed rank: exit $code; $(tail -n 20 killed.log)"
 fi
 "$mhc" eval --run killed >killed_eval.log 2>&1 && pass "its checkpoint is intact" || fail "the checkpoint after the kill: $(cat killed_eval.log)"
+
+# Token files (llm.c shards, memory-mapped): 2 ranks x batch 4 draw the global
+# batch of 1 process x batch 8 from the same shards, as with text.
+/usr/bin/env python3 - <<'PY'
+import os, random, struct
+os.makedirs("shards", exist_ok=True)
+rng = random.Random(5)
+for name, n in [("t_train_000001.bin", 3000), ("t_train_000002.bin", 2000), ("t_val_000000.bin", 800)]:
+    ids = [rng.randrange(200) for _ in range(n)]
+    with open(f"shards/{name}", "wb") as f:
+        f.write(struct.pack("<256i", 20240520, 1, n, *([0] * 253)) + struct.pack(f"<{n}H", *ids))
+PY
+tokens=(--data shards --model.vocab_size 200 --model.blocks 1 --model.width 32 --model.heads 2 --model.block_size 32
+        --optim.warmup 0 --optim.schedule constant --eval.every 10 --eval.batches 2 --eval.sample_tokens 0 --optim.steps 10)
+"$mhc" train "${tokens[@]}" --optim.batch_size 8 --run tok_one >tok_one.log 2>&1 || { cat tok_one.log; exit 1; }
+"${mpi[@]}" -np 2 "$mhc" train "${tokens[@]}" --optim.batch_size 4 --run tok_two >tok_two.log 2>&1 || { cat tok_two.log; exit 1; }
+/usr/bin/env python3 "$here/compare_metrics.py" tok_one tok_two 1e-5 &&
+  pass "token files: 2 ranks x batch 4 match 1 process x batch 8" || fail "token files: 2 ranks differ from one process"
 
 ((fails == 0)) && echo "test_data_parallel: all checks passed" || { echo "test_data_parallel: $fails check(s) failed"; exit 1; }

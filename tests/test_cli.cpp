@@ -439,9 +439,9 @@ TEST_CASE("files that are not regular files are refused by type, before they are
   r = run_mhc("train --run c --data /dev/zero" + kTinyModel, d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("text file '/dev/zero' is a character device, not a regular file"));
-  r = run_mhc("train --run c --data folder" + kTinyModel, d.path);
+  r = run_mhc("train --run c --data folder" + kTinyModel, d.path);  // a folder is read as token files
   CHECK(r.code != 0);
-  CHECK_THAT(r.output, Contains("text file 'folder' is a directory, not a regular file"));
+  CHECK_THAT(r.output, Contains("--data folder: a folder of token files must hold") && Contains("found no .bin files"));
   CHECK(!fs::exists(d.path / "c"));
 
   // The files of a run: each replaced in turn by a FIFO, a directory and /dev/zero (a link to it).

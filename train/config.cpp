@@ -111,7 +111,10 @@ void TrainConfig::validate() const {
 Json to_json(const TrainConfig& c) {
   Json v = Json::object();
   for (const Setting& s : settings())
-    if (s.saved) v[s.name] = s.get(c);
+    if (s.saved) {
+      Json value = s.get(c);
+      if (!value.is_null()) v[s.name] = std::move(value);  // null: not recorded (data.files of a text run)
+    }
   return v;
 }
 

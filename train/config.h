@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "datasets/token_files.h"
 #include "kernels/dtype.h"
 #include "layers/transformer.h"
 #include "parallel/reduce_options.h"
@@ -13,7 +14,7 @@
 namespace mhc {
 
 enum class Schedule { Cosine, Step, Constant };  // the learning rate after warmup
-enum class TokenizerKind { Char, Bpe };
+enum class TokenizerKind { Char, Bpe, Gpt2 };
 enum class SplitKind { Tail, Chunks };  // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
 
 struct OptimConfig {
@@ -32,12 +33,16 @@ struct OptimConfig {
 };
 
 struct DataConfig {
-  std::string data;             // file path, or synthetic:NAME; empty: Tiny Shakespeare lookup
+  std::string data;             // file path, or synthetic:NAME, or a folder / glob of token files; empty: Tiny Shakespeare lookup
   TokenizerKind tokenizer = TokenizerKind::Char;
+  std::string tokenizer_path;   // gpt2: its files (encoder.json + vocab.bpe folder, or tokenizer.json)
   int64_t vocab_size = 512;     // bpe only
   double val_fraction = 0.1;
   SplitKind split = SplitKind::Tail;
   std::string cache_dir;        // empty: the default cache
+  // Token files: each file's name, size and checksum when the run started
+  // (checked on resume); empty for text.
+  std::vector<TokenFileRecord> files;
 };
 
 struct EvalConfig {

@@ -6,6 +6,7 @@
 //   mhc plot   runs/cpu-char-residual runs/cpu-char-hc-n4 runs/cpu-char-mhc-n4 --out plots/
 //   mhc sweep  experiments/cpu-variants.json      (a grid of runs; see train/sweep.h)
 //   mhc report sweeps/cpu-variants                (its report.md and figures)
+//   mhc tokenize input.txt --tokenizer bpe --out data/mine   (llm.c shards for --data data/mine)
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
@@ -15,6 +16,7 @@
 
 #include "autograd/tape.h"
 #include "datasets/corpus.h"
+#include "datasets/token_files.h"
 #include "datasets/tokenizer.h"
 #include "datasets/utf8.h"
 #include "kernels/cpu/cpu_threads.h"
@@ -28,6 +30,7 @@
 #include "train/run_plots.h"
 #include "train/settings.h"
 #include "train/sweep.h"
+#include "train/tokenize_files.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
 
@@ -88,7 +91,14 @@ struct LoadedRun {
 LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   LoadedRun r;
   r.config = load_run_config(run_dir);
-  r.tokenizer = Tokenizer::load((fs::path(run_dir) / "tokenizer.txt").string());
+  const std::string tok = (fs::path(run_dir) / "tokenizer.txt").string();
+  if (!r.config.data.files.empty() && !fs::exists(tok))
+    throw std::runtime_error(fmt::format(
+        "{} was trained on token files ({}) and has no tokenizer: their ids cannot be turned into text or a prompt into "
+        "ids. mhc sample needs a run that knows its tokenizer: trained on text, on shards from mhc tokenize (its "
+        "tokenizer.txt beside them), or with --data.tokenizer gpt2:PATH naming GPT-2's files",
+        run_dir, r.config.data.data));
+  r.tokenizer = Tokenizer::load(tok);
   r.config.model.vocab_size = r.tokenizer->vocab_size();
   r.model = std::make_unique<Transformer>(r.config.model, r.config.seed);
   std::vector<NamedTensor> tensors;
@@ -214,6 +224,22 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   exporter->add_option("--out", export_out, "output file (default: RUN/model.safetensors)");
 
+  // ---- tokenize
+  TokenizeOptions tz;
+  CLI::App* tokenize = app.add_subcommand("tokenize", "text files to llm.c token shards (train and val) for "
+                                                      "`mhc train --data DIR`; streaming");
+  tokenize->add_option("inputs", tz.inputs, "UTF-8 text files, read in order as one text")->required();
+  tokenize->add_option("--tokenizer", tz.tokenizer, "char | bpe | gpt2:PATH (GPT-2's encoder.json + vocab.bpe folder, or tokenizer.json)")->capture_default_str();
+  tokenize->add_option("--out", tz.out, "output folder (created)")->required();
+  tokenize->add_option("--vocab_size", tz.vocab_size, "bpe: the vocabulary to learn (at most 65536)")
+      ->check(CLI::Range(257, 65536))->capture_default_str();
+  tokenize->add_option("--shard_tokens", tz.shard_tokens, "token ids per shard")
+      ->check(CLI::Range(int64_t{1}, int64_t{INT32_MAX}))->capture_default_str();
+  tokenize->add_option("--val_fraction", tz.val_fraction, "the last share of the text (by bytes, at a line end) "
+                                                          "is the validation split")->capture_default_str();
+  tokenize->add_option("--sample_mb", tz.sample_mb, "bpe: MiB of text (from the start) the merges are learnt from")
+      ->check(CLI::PositiveNumber)->capture_default_str();
+
   // ---- report
   std::string report_dir, report_out;
   CLI::App* report = app.add_subcommand("report", "report.md and figures of a sweep: seed means, paired differences "
@@ -273,7 +299,8 @@ int main(int argc, char** argv) {
       TrainConfig c = load_run_config(eval_run);
       if (eval_batches_n > 0) c.eval.batches = eval_batches_n;
       if (!eval_data.empty()) c.data.data = eval_data;
-      else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !fs::exists(c.data.data))
+      else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !is_token_data(c.data.data) &&
+               !fs::exists(c.data.data))
         throw std::runtime_error(fmt::format("{} was trained on {}, which is no longer there; pass eval --data "
                                              "with the file's new path",
                                              eval_run, c.data.data));
@@ -290,6 +317,15 @@ int main(int argc, char** argv) {
                    dump_eval_batch(evaluator, step, eval_dump));
       fmt::print("{}: val loss {:.4f} ({} batches of {} × {} tokens)\n", eval_run, evaluator.evaluate(), c.eval.batches,
                  c.optim.batch_size * ro.eval_ranks, c.model.block_size);
+      return 0;
+    }
+    if (*tokenize) {
+      const TokenizeSummary t = tokenize_files(tz);
+      fmt::print("wrote {} training shard(s) ({} tokens) and {} validation shard(s) ({} tokens) and tokenizer.txt to {} "
+                 "({:.1f} MB of text in {:.2f} s, {:.1f} MB/s)\ntrain on them with: mhc train --data {}\n",
+                 t.train_shards.size(), t.train_tokens, t.val_shards.size(), t.val_tokens, tz.out,
+                 static_cast<double>(t.bytes) / 1e6, t.seconds, static_cast<double>(t.bytes) / 1e6 / std::max(t.seconds, 1e-9),
+                 tz.out);
       return 0;
     }
     if (*exporter) {

@@ -12,7 +12,8 @@ namespace mhc {
 MemoryEstimate estimate_memory(const TrainConfig& c) {
   ModelConfig m = c.model;
   // Before the tokenizer exists: BPE's vocabulary is the flag, a character one's at least 1.
-  if (m.vocab_size < 1) m.vocab_size = c.data.tokenizer == TokenizerKind::Bpe ? c.data.vocab_size : 1;
+  if (m.vocab_size < 1)
+    m.vocab_size = c.data.tokenizer == TokenizerKind::Bpe ? c.data.vocab_size : c.data.tokenizer == TokenizerKind::Gpt2 ? kGpt2VocabSize : 1;
   const double C = static_cast<double>(m.width), n = static_cast<double>(m.site.streams);
   const double L = static_cast<double>(m.layers), V = static_cast<double>(m.vocab_size);
   const double T = static_cast<double>(m.block_size), B = static_cast<double>(c.optim.batch_size);
@@ -63,6 +64,7 @@ void check_fits_in_memory(const TrainConfig& c, double available_bytes) {
   const ModelConfig& m = c.model;
   const std::string vocab = m.vocab_size > 0            ? fmt::format("vocabulary {}", m.vocab_size)
                             : c.data.tokenizer == TokenizerKind::Bpe ? fmt::format("vocabulary {}", c.data.vocab_size)
+                            : c.data.tokenizer == TokenizerKind::Gpt2 ? fmt::format("vocabulary {} (GPT-2)", kGpt2VocabSize)
                                                         : std::string("a character vocabulary, counted as 1");
   std::string ffn = m.ffn == FfnType::Moe ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
                                                  m.moe.shared, m.moe.expert_hidden > 0 ? m.moe.expert_hidden

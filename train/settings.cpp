@@ -215,7 +215,8 @@ std::vector<Setting> make_settings() {
     all.push_back(n);
   }
   all.push_back(text("data", "",
-                     "text file to train on, or synthetic:addition | synthetic:grammar "
+                     "text file to train on, or synthetic:addition | synthetic:grammar, or token files: a folder with "
+                     "nanoGPT's train.bin + val.bin or llm.c shards, or a glob of llm.c shards "
                      "(default: tinyshakespeare.txt from $MHC_DATA_DIR or ../shared/data)",
                      [](C& c) -> std::string& { return c.data.data; }));
   all.push_back(choice<Device>("device", "", "cpu | cuda", [](C& c) -> Device& { return c.device; },
@@ -275,8 +276,9 @@ std::vector<Setting> make_settings() {
   all.push_back(config_only(real("model.norm_eps", M, "RMSNorm epsilon", [](C& c) -> double& { return c.model.norm_eps; }, 0, 1,
                                  Ends::open_below)));
   {
-    Setting v = config_only(integer<int64_t>("model.vocab_size", M, "vocabulary (set from the tokenizer)",
-                                             [](C& c) -> int64_t& { return c.model.vocab_size; }, 0, ModelConfig::kMaxVocab));
+    Setting v = integer<int64_t>("model.vocab_size", M,
+                                 "vocabulary: the tokenizer's with text; with token files 50257 (GPT-2's) unless set",
+                                 [](C& c) -> int64_t& { return c.model.vocab_size; }, 0, ModelConfig::kMaxVocab);
     v.check = [](const C&) {};  // filled in by the trainer; the model checks it
     all.push_back(v);
   }
@@ -390,8 +392,36 @@ std::vector<Setting> make_settings() {
   all.push_back(real("optim.grad_clip", O, "global gradient-norm clip (0: off)", [](C& c) -> double& { return c.optim.grad_clip; },
                      0, 1e9));
 
-  all.push_back(choice<TokenizerKind>("data.tokenizer", D, "char | bpe", [](C& c) -> TokenizerKind& { return c.data.tokenizer; },
-                                      {{"char", TokenizerKind::Char}, {"bpe", TokenizerKind::Bpe}}));
+  {
+    // char | bpe, or gpt2:PATH: a kind with the path of its files.
+    Setting t = base("data.tokenizer", D, "char | bpe | gpt2:PATH (GPT-2's encoder.json + vocab.bpe folder, or tokenizer.json)");
+    static constexpr auto name = [](const C& c) {
+      return c.data.tokenizer == TokenizerKind::Gpt2 ? "gpt2:" + c.data.tokenizer_path : tokenizer_name(c.data.tokenizer);
+    };
+    static constexpr auto parse = [](C& c, const std::string& k) {
+      if (k == "char" || k == "bpe") c.data.tokenizer = k == "char" ? TokenizerKind::Char : TokenizerKind::Bpe, c.data.tokenizer_path.clear();
+      else if (k.rfind("gpt2:", 0) == 0 && k.size() > 5) c.data.tokenizer = TokenizerKind::Gpt2, c.data.tokenizer_path = k.substr(5);
+      else throw std::invalid_argument("--data.tokenizer: must be one of char, bpe, gpt2:PATH, not '" + k + "'");
+    };
+    t.bind = [h = t.help](CLI::App& app, C& c) {
+      C* p = &c;
+      const CLI::Validator known(
+          [](std::string& k) { return k == "char" || k == "bpe" || (k.rfind("gpt2:", 0) == 0 && k.size() > 5) ? std::string()
+                                                                                                         : "must be one of char, bpe, gpt2:PATH, not '" + k + "'"; },
+          "char|bpe|gpt2:PATH");
+      return app.add_option_function<std::string>("--data.tokenizer", [p](const std::string& k) { parse(*p, k); }, h)
+          ->check(known)
+          ->default_str(name(c));
+    };
+    t.get = [](const C& c) { return Json(name(c)); };
+    t.set = [](C& c, const Json& v) {
+      if (!v.is_string()) bad_json("data.tokenizer", v, "a string");
+      parse(c, v.get<std::string>());
+    };
+    t.check = [](const C&) {};
+    t.text = [](const C& c) { return name(c); };
+    all.push_back(t);
+  }
   all.push_back(integer<int64_t>("data.vocab_size", D, "BPE vocabulary size", [](C& c) -> int64_t& { return c.data.vocab_size; }, 1,
                                  ModelConfig::kMaxVocab, [](const C& c) {
                                    if (c.data.tokenizer == TokenizerKind::Bpe && c.data.vocab_size < 257)
@@ -402,6 +432,33 @@ std::vector<Setting> make_settings() {
   all.push_back(choice<SplitKind>(
       "data.split", D, "tail: the last share is validation (nanoGPT's split, comparable losses) | chunks: seeded 4096-token chunks",
       [](C& c) -> SplitKind& { return c.data.split; }, {{"tail", SplitKind::Tail}, {"chunks", SplitKind::Chunks}}));
+  {
+    // What a run trained on, when that is token files: recorded, not set.
+    Setting f = config_only(base("data.files", D, "token files: name, bytes and XXH64 of each when the run started"));
+    f.hidden = true;
+    f.bind = [](CLI::App&, C&) -> CLI::Option* { return nullptr; };
+    f.get = [](const C& c) {
+      if (c.data.files.empty()) return Json();
+      Json list = Json::array();
+      for (const TokenFileRecord& r : c.data.files)
+        list.push_back(Json{{"name", r.name}, {"bytes", r.bytes}, {"xxh64", fmt::format("{:016x}", r.xxh64)}});
+      return list;
+    };
+    f.set = [](C& c, const Json& v) {
+      if (!v.is_array()) bad_json("data.files", v, "a list of {name, bytes, xxh64}");
+      c.data.files.clear();
+      for (const Json& r : v) {
+        if (!r.is_object() || !r.contains("name") || !r.contains("bytes") || !r.contains("xxh64") ||
+            !r["name"].is_string() || !r["bytes"].is_number_integer() || !r["xxh64"].is_string())
+          bad_json("data.files", r, "{\"name\": string, \"bytes\": integer, \"xxh64\": hex string}");
+        c.data.files.push_back({r["name"].get<std::string>(), r["bytes"].get<int64_t>(),
+                                std::stoull(r["xxh64"].get<std::string>(), nullptr, 16)});
+      }
+    };
+    f.check = [](const C&) {};
+    f.text = [](const C& c) { return fmt::format("{} files", c.data.files.size()); };
+    all.push_back(f);
+  }
   all.push_back(text("data.cache_dir", D, "token cache (default: $MHC_CACHE_DIR or ~/.cache/mhc)",
                      [](C& c) -> std::string& { return c.data.cache_dir; }));
 
@@ -452,7 +509,9 @@ const Setting* find_setting(const std::string& name) {
 std::string schedule_name(Schedule s) {
   return s == Schedule::Cosine ? "cosine" : s == Schedule::Step ? "step" : "constant";
 }
-std::string tokenizer_name(TokenizerKind t) { return t == TokenizerKind::Char ? "char" : "bpe"; }
+std::string tokenizer_name(TokenizerKind t) {
+  return t == TokenizerKind::Char ? "char" : t == TokenizerKind::Bpe ? "bpe" : "gpt2";
+}
 std::string split_name(SplitKind s) { return s == SplitKind::Tail ? "tail" : "chunks"; }
 
 }  // namespace mhc

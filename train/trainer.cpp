@@ -16,6 +16,9 @@
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
 #include "datasets/file_io.h"
+#include "datasets/gpt2_tokenizer.h"
+#include "datasets/text_check.h"
+#include "datasets/token_files.h"
 #include "datasets/token_cache.h"
 #include "datasets/utf8.h"
 #include "kernels/cpu/cpu_threads.h"
@@ -141,6 +144,8 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
       group_(group ? group : own_group_.get()), device_(cfg_.device), log_(std::make_unique<Log>()) {
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
+  const bool token_files = is_token_data(cfg_.data.data);
+  if (token_files) choose_token_files_tokenizer();  // and the vocabulary, before the memory check
   // Before reading or building anything; ranks on one machine share its memory.
   check_fits_in_memory(cfg_, physical_memory_bytes() / static_cast<double>(group_->local_size()));
   if (!group_->is_root()) {  // rank 0 alone prints and writes
@@ -163,12 +168,18 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
     throw std::runtime_error(fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
                                          "directory on a shared file system to resume)",
                                          group_->rank(), path_in(cfg_.run_dir, kCheckpointFile)));
-  if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
-  std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
-                                        : load_text(data_path_);
-  const bool new_tokenizer = load_data(std::move(text));
-
-  cfg_.model.vocab_size = tokenizer_->vocab_size();
+  bool new_tokenizer = false;
+  if (token_files) {
+    load_token_files();  // the ids are given; a tokenizer only decodes samples
+    new_tokenizer = tokenizer_ && !opt_.resume;
+  } else {
+    if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
+    std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
+                                          : load_text(data_path_);
+    if (!data_path_.empty()) check_text_corpus(data_path_, text);  // a token file is not text
+    new_tokenizer = load_data(std::move(text));
+    cfg_.model.vocab_size = tokenizer_->vocab_size();
+  }
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
   model_->to(device_);
   model_->set_compute_dtype(cfg_.dtype);
@@ -199,6 +210,8 @@ bool Trainer::load_data(std::string text) {
   } else {
     if (cfg_.data.tokenizer == TokenizerKind::Char)
       tokenizer_ = std::make_unique<CharTokenizer>(CharTokenizer::train(text));
+    else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)  // as published, not learnt
+      tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
     else
       tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
   }
@@ -206,22 +219,64 @@ bool Trainer::load_data(std::string text) {
   const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache, nullptr, group_->is_root());
   split_ = cfg_.data.split == SplitKind::Tail ? split_tail(tokens, cfg_.data.val_fraction)
                                      : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
-  const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
+  const int64_t T = cfg_.model.block_size;
   for (const auto& [part, size] : {std::pair{"training", split_.train.size()}, std::pair{"validation", split_.val.size()}})
     if (static_cast<int64_t>(size) < T + 1)
       throw std::runtime_error(fmt::format(
           "the {} split has {} tokens (--data.val_fraction {} of {}), fewer than one window of --model.block_size "
           "{} + 1: use a longer corpus, another --data.val_fraction or a shorter block",
           part, size, cfg_.data.val_fraction, tokens.size(), T));
+  train_ = std::make_unique<TokenVector>(&split_.train);
+  val_ = std::make_unique<TokenVector>(&split_.val);
+  make_batches();
+  return trained;
+}
+
+void Trainer::choose_token_files_tokenizer() {
+  // The ids need no tokenizer; one only decodes samples: the run's own (on
+  // resume), GPT-2's when named (--data.tokenizer gpt2:PATH), or the one
+  // `mhc tokenize` wrote beside its shards.
+  const fs::path in_run = path_in(cfg_.run_dir, "tokenizer.txt"), beside = fs::path(cfg_.data.data) / "tokenizer.txt";
+  if (opt_.resume && fs::exists(in_run)) tokenizer_ = Tokenizer::load(in_run.string());
+  else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)
+    tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
+  else if (fs::is_directory(cfg_.data.data) && fs::exists(beside)) tokenizer_ = Tokenizer::load(beside.string());
+  if (cfg_.model.vocab_size < 1) cfg_.model.vocab_size = tokenizer_ ? tokenizer_->vocab_size() : kGpt2VocabSize;
+  if (tokenizer_ && tokenizer_->vocab_size() != cfg_.model.vocab_size) tokenizer_.reset();  // the model says otherwise
+}
+
+void Trainer::load_token_files() {
+  TokenData data = open_token_files(cfg_.data.data, cfg_.model.vocab_size);
+  if (opt_.resume) {
+    if (cfg_.data.files.empty())
+      throw std::runtime_error(fmt::format("--data {}: the run in {} was not trained on token files", cfg_.data.data,
+                                           cfg_.run_dir));
+    check_token_files_unchanged(cfg_.data.files, data.records, cfg_.data.data);
+  }
+  cfg_.data.files = data.records;  // recorded in config.json, checked by the next resume
+  data_path_ = fmt::format("{}: {} training + {} validation files, {} + {} tokens", format_name(data.format),
+                           data.train->files(), data.val->files(), data.train->size(), data.val->size());
+  const int64_t T = cfg_.model.block_size;
+  for (const auto& [part, size] : {std::pair{"training", data.train->size()}, std::pair{"validation", data.val->size()}})
+    if (size < T + 1)
+      throw std::runtime_error(fmt::format("--data {}: the {} files hold {} tokens, fewer than one window of "
+                                           "--model.block_size {} + 1",
+                                           cfg_.data.data, part, size, T));
+  train_ = std::move(data.train);
+  val_ = std::move(data.val);
+  make_batches();
+}
+
+void Trainer::make_batches() {
+  const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
   const Shard shard{group_->rank(), group_->size()};
-  sampler_ = std::make_unique<BatchSampler>(&split_.train, B, T, cfg_.seed, shard);
+  sampler_ = std::make_unique<BatchSampler>(train_.get(), B, T, cfg_.seed, shard);
   // A run trained by K ranks, evaluated by one process, evaluates the union of their shards.
-  eval_batches_ = eval_batches(split_.val, B * opt_.eval_ranks, T, cfg_.eval.batches, cfg_.seed + 1, shard);
+  eval_batches_ = eval_batches(*val_, B * opt_.eval_ranks, T, cfg_.eval.batches, cfg_.seed + 1, shard);
   for (auto& [x, y] : eval_batches_) {
     x = x.to(device_);
     y = y.to(device_);
   }
-  return trained;
 }
 
 std::vector<NamedTensor> Trainer::checkpoint_tensors() {
@@ -413,7 +468,7 @@ void flatten(const Json& v, const std::string& prefix, std::map<std::string, std
 // Settings a resumed run may change: how long it runs, how it reports, where
 // things live. Anything else would silently continue a different experiment.
 bool may_change_on_resume(const std::string& key) {
-  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device"})
+  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device", "data.files"})  // data.files: checked on its own
     if (key == k) return true;
   return key.rfind("eval.", 0) == 0 || key.rfind("dist.", 0) == 0;  // dist.*: speed only
 }
@@ -600,7 +655,7 @@ TrainResult Trainer::run() {
       auto files = write_run_plots({cfg_.run_dir}, cfg_.run_dir);
       if (!opt_.quiet) fmt::print("plots: {}\n", files.back());
     }
-    if (cfg_.eval.sample_tokens > 0 && !opt_.quiet) {
+    if (cfg_.eval.sample_tokens > 0 && !opt_.quiet && tokenizer_) {  // token files come without a tokenizer
       SampleOptions so;
       so.tokens = cfg_.eval.sample_tokens;
       so.seed = cfg_.seed;

@@ -85,7 +85,7 @@ class Trainer {
 
   const TrainConfig& config() const { return cfg_; }
   Transformer& model() { return *model_; }
-  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const Tokenizer* tokenizer() const { return tokenizer_.get(); }  // nullptr: trained on token files
   // Mean validation loss over the fixed evaluation batches (no dropout, no
   // gradients); with `gains`, also the Amax gains of the first batch's H_res
   // (with K ranks: of rank 0's share of it). With K ranks each evaluates its
@@ -95,8 +95,13 @@ class Trainer {
   const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return eval_batches_.at(i); }
 
  private:
-  // Tokenizer (loaded on resume, else trained: returns true), split, sampler, evaluation batches.
+  // Text: tokenizer (loaded on resume, else trained: returns true), split, sampler, evaluation batches.
   bool load_data(std::string text);
+  // Token files (datasets/token_files.h): checked, mapped, and on resume compared with what the run recorded.
+  void load_token_files();
+  // Token files: the tokenizer that decodes samples (or none) and the vocabulary (default GPT-2's).
+  void choose_token_files_tokenizer();
+  void make_batches();  // the sampler over train_ and the fixed evaluation batches from val_
   double train_step(int64_t step);  // returns the step's mean training loss
   void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
   void save(int64_t steps_done);
@@ -110,8 +115,9 @@ class Trainer {
   std::unique_ptr<ProcessGroup> own_group_;  // when none was given: a group of one
   ProcessGroup* group_;
   Device device_;
-  std::unique_ptr<Tokenizer> tokenizer_;
-  TokenSplit split_;
+  std::unique_ptr<Tokenizer> tokenizer_;  // null for token files (their ids are given)
+  TokenSplit split_;                      // text: the ids of both splits, in memory
+  std::unique_ptr<TokenSource> train_, val_;  // what the sampler and evaluation read: views of split_, or mapped files
   std::unique_ptr<BatchSampler> sampler_;
   std::vector<std::pair<Tensor, Tensor>> eval_batches_;
   std::unique_ptr<Transformer> model_;
