@@ -172,6 +172,13 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
   model_->to(device_);
   model_->set_compute_dtype(cfg_.dtype);
+  if (!opt_.init_from.empty()) {
+    if (opt_.resume) throw std::invalid_argument("--init-from starts a new run; a resumed run continues from its checkpoint");
+    std::vector<NamedTensor> params, buffers;
+    for (auto& p : model_->parameters()) params.push_back({"model." + p.name, p.tensor});
+    for (auto& b : model_->buffers()) buffers.push_back({"buffer." + b.name, b.tensor});
+    load_init_weights(opt_.init_from, params, buffers);
+  }
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWConfig{cfg_.optim.beta1, cfg_.optim.beta2, cfg_.optim.eps, cfg_.optim.weight_decay});
   if (group_->uses_mpi()) {
@@ -506,6 +513,7 @@ TrainResult Trainer::run() {
     fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
                describe(cfg_, model_->parameter_count(), data_path_));
     if (!resume_note_.empty()) fmt::print("note: {}\n", resume_note_);
+    if (!opt_.init_from.empty() && !opt_.resume) fmt::print("initial weights: {}\n", opt_.init_from);
     if (group_->uses_mpi())
       fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences; gradients averaged over {} in "
                  "buckets of {:g} MiB ({})\n",

@@ -41,6 +41,7 @@ struct RunOptions {
   int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
   bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
   bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
+  std::string init_from;  // --init-from: a new run starts from these weights (load_init_weights), not from its seed's
   // Also call it divergence when, after warmup, the mean training loss of
   // the last kBlowupWindow steps is more than kBlowupMargin above the
   // untrained model's validation loss (the step-0 evaluation): the run has
