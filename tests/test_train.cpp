@@ -199,3 +199,18 @@ TEST_CASE("config.json: no testing aid is saved, and out-of-range whole numbers 
   seed["seed"] = "18446744073709551616";  // 2^64
   CHECK_THROWS_WITH(train_config_from_json(seed), Catch::Contains("seed") && Catch::Contains("below 2^64"));
 }
+
+TEST_CASE("a composite Amax gain past 10^3 is warned about, naming the worst site", "[train][amax]") {
+  std::vector<SiteGain> gains(6);
+  for (SiteGain& g : gains) g.composite_forward = g.composite_backward = 2.0;
+  CHECK(gain_warning(gains, 40).empty());
+  gains[4].composite_forward = 999.0;  // below the threshold
+  CHECK(gain_warning(gains, 40).empty());
+  gains[3].composite_backward = 2254.0;
+  gains[5].composite_forward = 1500.0;
+  const std::string w = gain_warning(gains, 40);
+  CHECK_THAT(w, Catch::Contains("2254 at site 3 (block 1, feed-forward)"));
+  CHECK_THAT(w, Catch::Contains("after 40 steps passes 1000"));
+  gains[3].composite_backward = std::numeric_limits<double>::infinity();
+  CHECK_THAT(gain_warning(gains, 41), Catch::Contains("inf at site 3"));
+}

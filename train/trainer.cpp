@@ -400,6 +400,28 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   for (const SiteGain& g : gains) worst = std::max({worst, g.composite_forward, g.composite_backward});
   log_->progress->print(fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", steps_done,
                                     last_val_loss_, worst));
+  warn_gain_once(gains, steps_done);
+}
+
+std::string gain_warning(const std::vector<SiteGain>& gains, int64_t steps_done) {
+  size_t site = gains.size();
+  double worst = kGainWarning;
+  for (size_t i = 0; i < gains.size(); ++i)
+    for (const double g : {gains[i].composite_forward, gains[i].composite_backward})
+      if (g > worst) worst = g, site = i;
+  if (site == gains.size()) return "";
+  return fmt::format(
+      "warning: composite Amax gain {:.4g} at site {} (block {}, {}) after {} steps passes {:g}: the streams' "
+      "mixing amplifies signals or gradients that much from there to the output (said once per session)",
+      worst, site, site / 2, site % 2 == 0 ? "attention" : "feed-forward", steps_done, kGainWarning);
+}
+
+void Trainer::warn_gain_once(const std::vector<SiteGain>& gains, int64_t steps_done) {
+  if (gain_warned_) return;
+  const std::string warning = gain_warning(gains, steps_done);
+  if (warning.empty()) return;
+  gain_warned_ = true;
+  log_->progress->print(warning);
 }
 
 namespace {
@@ -567,7 +589,7 @@ TrainResult Trainer::run() {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);
     Json line;
-    line["step"] = step;
+    line["step"] = step + 1;  // steps done, this one included: as the console, evaluations and checkpoints count
     line["loss"] = loss;
     line["lr"] = learning_rate(cfg_.optim, step);
     line["grad_norm"] = last_grad_norm_;
