@@ -12,23 +12,38 @@ and (with --grads) the gradient of every parameter with mhc's.
 
     /usr/bin/python3 scripts/torch_model.py --weights RUN/model.safetensors --batch dump.safetensors --grads
 
-Exit status: 0 when the logits differ by at most --logit-tol (1e-4) in absolute
-value, the loss by at most --loss-tol (1e-5), and every gradient by at most
---grad-tol (1e-3) relative; 1 on a mismatch;
-2 for bad input. A gradient's relative difference is per tensor:
+Exit status: 0 when everything agrees within the tolerances below, 1 on a mismatch,
+2 for bad input. `--write-weights FILE` writes the twin's weights (an f32 "mhc export"
+file) that `mhc train --init-from FILE` starts a new run from; `Twin` is an ordinary
+torch.nn.Module whose parameters() are the "model.*" tensors.
 
-    rel = max |g_torch - g_mhc| / max(max |g_mhc|, tiny),     tiny = 1e-5 · G  (--grad-floor)
+Tolerances, and why. mhc and the twin sum in different orders (BLAS kernels, threads,
+PyTorch's own), so only rounding-sized agreement can be asked for, never equal digits.
+With u the unit roundoff of f32 (2⁻²⁴ ≈ 6e-8):
 
-with the maxima over the tensor's entries and G the largest |g_mhc| entry of any
-parameter: the worst element error measured against the tensor's largest mhc
-entry (an elementwise ratio would blow up at entries that are zero up to
-rounding), and, for a tensor whose whole gradient is 10⁵ times smaller
-than the model's largest, against 1e-5 · G. Such gradients are differences of
-much larger terms, so f32 rounding in them is set by those terms: mHC's H_res
-and H_pre parameters near init (Sinkhorn's last row normalisation removes the
-row-constant part of ∂L/∂H_res, and F's pre-norm the common scale of H_pre)
-carry gradients of 1e-7..1e-11 whose f32 rounding is 1e-3 of themselves or more
-(the twin in f32 and in f64 differ by as much there).
+  logits  max |diff| ≤ 1e-4 · max(1, max |logit|)   (--logit-tol; a logit's error scales with it)
+  loss    |diff| ≤ 1e-5                              (--loss-tol; a mean of log-softmaxes, O(1))
+  grads   per tensor, max |g_torch − g_mhc| ≤ max(1e-3 · max |g_mhc|,  k · u · √M · G)
+
+with the maxima over the tensor's entries, G the largest |g_mhc| entry of any parameter, M
+the batch's tokens and k = 4 (--grad-tol, --grad-k). The first term is the tensor's own
+scale: its worst element against its largest entry (an elementwise ratio would blow up at
+entries that are zero up to rounding). The second is the model's: every gradient entry is a
+sum over the M tokens of products that flow back from the loss, whose size is set by the
+model's gradients (G), not by the entry's result. Where these terms cancel, as for mHC's
+alpha_pre, H_res and H_pre parameters (Sinkhorn's last row normalisation removes the
+row-constant part of ∂L/∂H_res, F's pre-norm the common scale of H_pre; after training
+their gradients are 1e-7 of G and less), the result keeps the terms' absolute rounding:
+about u · G per product, growing like √M over M roughly independent roundings; k covers
+the depth of the chain and the twin's own rounding. (The twin in f64 differs from mhc by
+as much: it is mhc's f32 rounding, not the twin's.)
+
+A bf16 export (its metadata says dtype bf16) is another question: the twin runs on weights
+rounded by up to 2⁻⁹ of themselves while mhc's batch dump came from the f32 ones, so the
+difference is the model's sensitivity to that perturbation, not rounding. Every limit then
+becomes k_bf16 · 2⁻⁹ (--bf16-k, default 8): logits per unit of max(1, max |logit|), the loss
+absolutely, gradients relative to max(max |g_mhc| of the tensor, G). The script prints
+which tolerances it applied.
 
 Debian's PyTorch 1.13 predates the `safetensors` package, so the file is read by a
 small reader here (8-byte little-endian header size, JSON header, numpy). Where
@@ -100,6 +115,28 @@ def load_weights(path):
     return tensors, meta, "own reader, equal to safetensors.torch.load_file"
 
 
+def write_safetensors(path, tensors, meta):
+    """Writes {name: tensor} (f32 or i32 on the way out) with __metadata__ meta (strings), in name order."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu()
+        arr = t.numpy().astype("<f4" if t.is_floating_point() else "<i4")
+        header[name] = {"dtype": "F32" if t.is_floating_point() else "I32", "shape": list(arr.shape),
+                        "data_offsets": [off, off + arr.nbytes]}
+        blobs.append(arr.tobytes())
+        off += arr.nbytes
+    header["__metadata__"] = meta
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)  # the data section starts 8-byte aligned
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text)
+        for b in blobs:
+            f.write(b)
+    import os
+    os.replace(tmp, path)
+
+
 # ---------------------------------------------------------------------------------------------
 # the model (docs/design.md §1-§7). Shapes: B batch, T time, n streams, C width.
 
@@ -145,15 +182,25 @@ class Twin(torch.nn.Module):
             raise ValueError(f"config: unknown hc.gate {self.gate!r}")
         if self.collapse not in ("sum", "learned"):
             raise ValueError(f"config: unknown hc.collapse {self.collapse!r}")
-        self.p = {}  # "model.<name>" -> leaf parameter
+        # An ordinary nn.Module: every "model.<name>" tensor is a registered nn.Parameter (module
+        # attribute names cannot hold dots, so "." becomes "__"), and parameters() returns them.
+        self.p = {}  # "model.<name>" -> the registered nn.Parameter
         self.buf = {}
         for name, t in tensors.items():
             if name.startswith("model."):
-                self.p[name] = t.to(dtype).clone().requires_grad_(True)
+                self.p[name] = torch.nn.Parameter(t.to(dtype).clone())
+                self.register_parameter(name[len("model."):].replace(".", "__"), self.p[name])
             elif name.startswith("buffer."):
                 self.buf[name] = t.to(dtype if t.is_floating_point() else t.dtype)
         if self.tied == ("model.head.weight" in self.p):
             raise ValueError("weights: model.head.weight must be present exactly when embeddings are untied")
+
+    def write_weights(self, path, step):
+        """The weights as an f32 "mhc export" file (no checksums) that `mhc train --init-from` reads."""
+        tensors = {name: p for name, p in self.p.items()}
+        tensors.update(self.buf)
+        write_safetensors(path, tensors, {"format": "mhc export", "format_version": "1", "dtype": "f32",
+                                          "step": str(step), "config": json.dumps(self.cfg)})
 
     def w(self, name):
         key = "model." + name
@@ -287,17 +334,63 @@ class Twin(torch.nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
+# Tolerances (derived in the module docstring). u: the relative rounding of the weights the twin
+# reads — f32's unit roundoff 2⁻²⁴ for an f32 export or checkpoint, bf16's 2⁻⁹ for a bf16 export.
+U_F32, U_BF16 = 2.0 ** -24, 2.0 ** -9
+
+
+def tolerances(a, bf16, tokens):
+    """{logit, loss, grad_rel, grad_abs_per_G, what}: the limits for weights of this precision."""
+    if bf16:  # the twin runs on rounded weights, mhc ran on f32 ones: a perturbation of 2⁻⁹ per weight
+        return {"logit": a.bf16_k * U_BF16, "loss": a.bf16_k * U_BF16, "grad_rel": a.bf16_k * U_BF16,
+                "grad_abs": a.bf16_k * U_BF16, "what": f"bf16 weights: {a.bf16_k:g}·2⁻⁹ for logits (× max(1, max |logit|)), "
+                f"loss, and gradients (relative to max(|grad of the tensor|, G))"}
+    return {"logit": a.logit_tol, "loss": a.loss_tol, "grad_rel": a.grad_tol,
+            "grad_abs": a.grad_k * U_F32 * math.sqrt(tokens),
+            "what": f"f32: logits {a.logit_tol:g} × max(1, max |logit|), loss {a.loss_tol:g}, gradients "
+                    f"{a.grad_tol:g} relative or {a.grad_k:g}·2⁻²⁴·√M·G absolute (M = {tokens} tokens)"}
+
+
+def compare_grads(model, dump, dtype, tol, show):
+    """Prints the worst gradients; returns (ok, None) or (None, message) for bad input."""
+    G = max(dump["grad." + name].abs().max().item() for name in model.p if "grad." + name in dump)
+    atol = tol["grad_abs"] * G
+    rows = []
+    for name, p in model.p.items():
+        key = "grad." + name
+        if key not in dump:
+            return None, f"{key} is missing"
+        ref = dump[key].to(dtype)
+        g = p.grad if p.grad is not None else torch.zeros_like(p)
+        scale = ref.abs().max().item()
+        err = (g - ref).abs().max().item()
+        # err ≤ max(grad_rel · scale, atol), written as one ratio that must stay ≤ 1
+        rows.append((err / max(tol["grad_rel"] * scale, atol), name, scale, err))
+    missing = [k for k in dump if k.startswith("grad.") and k[5:] not in model.p]
+    if missing:
+        return None, f"it has gradients of parameters the weights lack: {missing[:3]}"
+    rows.sort(reverse=True)
+    print(f"  grads:  {len(rows)} parameters, G = {G:.3e}, absolute floor {atol:.3e}; "
+          f"worst (|diff| / allowed, ≤ 1 passes):")
+    for ratio, name, scale, err in rows[:show]:
+        print(f"    {ratio:.3e}  {name}  (max |grad| {scale:.3e}, max |diff| {err:.3e})")
+    return rows[0][0] <= 1.0, None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", required=True, help="safetensors file from `mhc export` or a run's checkpoint")
     ap.add_argument("--batch", required=True, help="file from `mhc eval --dump-batch`")
     ap.add_argument("--grads", action="store_true", help="also compare every parameter's gradient")
     ap.add_argument("--dtype", choices=["f32", "f64"], default="f32", help="precision of the twin (default f32)")
-    ap.add_argument("--logit-tol", type=float, default=1e-4, help="max abs logit difference allowed")
-    ap.add_argument("--loss-tol", type=float, default=1e-5, help="max abs loss difference allowed")
-    ap.add_argument("--grad-tol", type=float, default=1e-3, help="max relative gradient difference allowed")
-    ap.add_argument("--grad-floor", type=float, default=1e-5,
-                    help="a gradient's error is measured against at least this share of the largest gradient entry")
+    ap.add_argument("--logit-tol", type=float, default=1e-4, help="f32: max logit |diff| per unit of max(1, max |logit|)")
+    ap.add_argument("--loss-tol", type=float, default=1e-5, help="f32: max abs loss difference allowed")
+    ap.add_argument("--grad-tol", type=float, default=1e-3, help="f32: max gradient |diff| relative to the tensor's max |grad|")
+    ap.add_argument("--grad-k", type=float, default=4.0,
+                    help="f32: a gradient may also differ by k·2⁻²⁴·√M·G absolute (G: largest gradient, M: tokens)")
+    ap.add_argument("--bf16-k", type=float, default=8.0, help="bf16 weights: every limit is k·2⁻⁹")
+    ap.add_argument("--write-weights", metavar="FILE",
+                    help="write the twin's weights as an f32 safetensors file (for `mhc train --init-from FILE`)")
     ap.add_argument("--show", type=int, default=5, help="worst gradients listed")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -317,45 +410,34 @@ def main():
     except (OSError, ValueError, KeyError) as e:
         print(f"torch_model.py: {e}", file=sys.stderr)
         return 2
+    bf16 = meta.get("dtype") == "bf16"
     x, y = dump["x"].long(), dump["y"].long()
+    tol = tolerances(a, bf16, x.numel())
     logits = model(x)
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
     ref_logits = dump["logits"].to(dtype)
+    logit_scale = max(1.0, ref_logits.abs().max().item())
     logit_diff = (logits.detach() - ref_logits).abs().max().item()
     loss_diff = abs(loss.item() - dump["loss"].double().item())
-    print(f"{cfg['residual']} n={model.n} ffn={model.ffn} collapse={model.collapse} ({how}, twin in {a.dtype})")
+    print(f"{cfg['residual']} n={model.n} ffn={model.ffn} collapse={model.collapse} ({how}, twin in {a.dtype}, "
+          f"{sum(p.numel() for p in model.parameters())} parameters)")
+    print(f"  tolerances: {tol['what']}")
     print(f"  logits: max |diff| {logit_diff:.3e} (max |logit| {ref_logits.abs().max().item():.3f})")
     print(f"  loss:   torch {loss.item():.8f}  mhc {dump['loss'].item():.8f}  |diff| {loss_diff:.3e}")
     if hasattr(model, "min_route_gap"):
         print(f"  MoE: smallest margin between the k-th and (k+1)-th biased score {model.min_route_gap:.3e}")
-    ok = logit_diff <= a.logit_tol and loss_diff <= a.loss_tol
+    ok = logit_diff <= tol["logit"] * logit_scale and loss_diff <= tol["loss"]
     if a.grads:
         loss.backward()
-        rows = []
-        G = max(dump["grad." + name].abs().max().item() for name in model.p if "grad." + name in dump)
-        tiny = a.grad_floor * G
-        for name, p in model.p.items():
-            key = "grad." + name
-            if key not in dump:
-                print(f"torch_model.py: {a.batch} has no gradient {key}", file=sys.stderr)
-                return 2
-            ref = dump[key].to(dtype)
-            g = p.grad if p.grad is not None else torch.zeros_like(p)
-            scale = ref.abs().max().item()
-            rel = (g - ref).abs().max().item() / max(scale, tiny)
-            rows.append((rel, name, scale))
-        missing = [k for k in dump if k.startswith("grad.") and k[5:] not in model.p]
-        if missing:
-            print(f"torch_model.py: {a.batch} has gradients of parameters the weights lack: {missing[:3]}",
-                  file=sys.stderr)
+        grads_ok, problem = compare_grads(model, dump, dtype, tol, a.show)
+        if problem:
+            print(f"torch_model.py: {a.batch}: {problem}", file=sys.stderr)
             return 2
-        rows.sort(reverse=True)
-        worst = rows[0][0]
-        print(f"  grads:  {len(rows)} parameters, max relative |diff| {worst:.3e} (floor {a.grad_floor:g}·G, G = {G:.3e}); worst:")
-        for rel, name, scale in rows[: a.show]:
-            print(f"    {rel:.3e}  {name}  (max |grad| {scale:.3e})")
-        ok = ok and worst <= a.grad_tol
-    print("  MATCH" if ok else f"  MISMATCH (tolerances: logits {a.logit_tol:g} abs, loss {a.loss_tol:g} abs, grads {a.grad_tol:g} rel)")
+        ok = ok and grads_ok
+    if a.write_weights:
+        model.write_weights(a.write_weights, int(meta.get("step", "0")))
+        print(f"  weights written to {a.write_weights}")
+    print("  MATCH" if ok else "  MISMATCH")
     return 0 if ok else 1
 
 

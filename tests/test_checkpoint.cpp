@@ -374,3 +374,58 @@ TEST_CASE("export: the weights alone, f32 exactly or bf16 rounded to nearest eve
   CHECK(h[2] == 0xc001);  // -2 - 2^-6
   CHECK_THROWS_WITH(export_weights(f32, d.file("again.safetensors"), DType::f32), Contains("is an mhc export"));
 }
+
+TEST_CASE("--init-from: weights of an export, bf16 widened exactly, a checkpoint; other models refused by tensor",
+          "[checkpoint][init_from]") {
+  TempDir d;
+  TinyRun a(1), b(2);  // b: the same architecture, other weights
+  auto params_of = [](TinyRun& r) {
+    std::vector<NamedTensor> out;
+    for (auto& p : r.model->parameters()) out.push_back({"model." + p.name, p.tensor});
+    return out;
+  };
+  auto buffers_of = [](TinyRun& r) {
+    std::vector<NamedTensor> out;
+    for (auto& p : r.model->buffers()) out.push_back({"buffer." + p.name, p.tensor});
+    return out;
+  };
+  const std::string ckpt = d.file(kCheckpointFile), f32 = d.file("f32.safetensors"), b16 = d.file("b16.safetensors");
+  save_checkpoint(ckpt, a.tensors, a.meta);
+  export_weights(ckpt, f32, DType::f32);
+  export_weights(ckpt, b16, DType::bf16);
+  for (const std::string& file : {ckpt, f32}) {
+    INFO(file);
+    TinyRun c(2);
+    load_init_weights(file, params_of(c), buffers_of(c));
+    for (size_t i = 0; i < c.tensors.size(); ++i)
+      if (c.tensors[i].name.rfind("adamw.", 0) != 0) CHECK(bytes_of(*c.tensors[i].tensor) == bytes_of(*a.tensors[i].tensor));
+  }
+  load_init_weights(b16, params_of(b), buffers_of(b));
+  const SafetensorsFile e16(b16);
+  const auto half = e16.read_all();
+  const NamedTensor w = params_of(b).front();
+  const float got = static_cast<const float*>(w.tensor->data_ptr())[0];
+  uint16_t bits;
+  std::memcpy(&bits, half.at(w.name).data(), 2);
+  uint32_t wide = static_cast<uint32_t>(bits) << 16;
+  float want;
+  std::memcpy(&want, &wide, 4);
+  CHECK(got == want);
+
+  // Another model: a wider one (shapes), a plain residual one (missing and extra tensors).
+  ModelConfig c;
+  c.vocab_size = 11, c.block_size = 8, c.layers = 2, c.width = 16, c.heads = 2;
+  c.site.kind = ResidualKind::MHC, c.site.streams = 2;
+  Transformer wide_model(c, 1);
+  std::vector<NamedTensor> wide_params;
+  for (auto& p : wide_model.parameters()) wide_params.push_back({"model." + p.name, p.tensor});
+  CHECK_THROWS_WITH(load_init_weights(f32, wide_params, {}), Contains("has shape") && Contains("--init-from"));
+  c.width = 8, c.site.kind = ResidualKind::Residual, c.site.streams = 1;
+  Transformer plain(c, 1);
+  std::vector<NamedTensor> plain_params;
+  for (auto& p : plain.parameters()) plain_params.push_back({"model." + p.name, p.tensor});
+  CHECK_THROWS_WITH(load_init_weights(f32, plain_params, {}), Contains("which this model"));
+  write_bytes(d.file("other.safetensors"), hand_made(R"({"__metadata__":{"format":"notes"}})", ""));
+  CHECK_THROWS_WITH(load_init_weights(d.file("other.safetensors"), params_of(b), {}),
+                    Contains("is not an mhc export or checkpoint"));
+}

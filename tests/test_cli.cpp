@@ -16,6 +16,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <fmt/core.h>
+
 #include "test_helpers.h"
 #include "test_files.h"
 #include "train/checkpoint.h"
@@ -581,7 +583,10 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
 
   // Space freed: the resumed run ends exactly where the uninterrupted one did.
   fs::remove(disk.path() / "filler");
-  REQUIRE(disk.resize(4 * (small_files + in_pages(checkpoint))));
+  uintmax_t charts = 0;  // the run ends by writing its charts (their size follows their content)
+  for (const auto& e : fs::directory_iterator(d.path / "ref"))
+    if (e.path().extension() == ".png") charts += in_pages(e.file_size());
+  REQUIRE(disk.resize(4 * (small_files + in_pages(checkpoint)) + 2 * charts));
   r = run_mhc("train --run " + run + " --resume", d.path);
   INFO(r.output);
   REQUIRE(r.code == 0);
@@ -640,9 +645,10 @@ TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plot
     std::istringstream in(read_bytes(metrics));
     for (std::string l; std::getline(in, l);) lines.push_back(l);
   }
-  // eval 0, step 0, step 1, eval 2, step 2, step 3, eval 4
+  // eval 0, step 1, step 2, eval 2, step 3, step 4, eval 4: a training line counts steps done, as the console
   REQUIRE(lines.size() == 7);
-  REQUIRE_THAT(lines[2], Contains("\"step\":1,"));
+  REQUIRE_THAT(lines[1], Contains("\"step\":1,"));
+  REQUIRE_THAT(lines[2], Contains("\"step\":2,"));
   std::string damaged;
   for (size_t i = 0; i < lines.size(); ++i) damaged += (i == 2 ? lines[i].substr(0, lines[i].size() / 2) : lines[i]) + "\n";
   damaged += std::string(3000, '\0');  // a power loss: the size grew, the data never came
@@ -656,7 +662,7 @@ TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plot
   CHECK_THAT(p.output, Contains("line 8: 3000 NUL bytes"));
   CHECK(fs::exists(d.path / "charts" / "loss.png"));
   const mhc::RunMetrics read = mhc::read_run_metrics((d.path / "r").string());
-  CHECK(read.step == std::vector<double>{0, 2, 3});
+  CHECK(read.step == std::vector<double>{1, 3, 4});
   CHECK(read.eval_step == std::vector<double>{0, 2, 4});
 
   const Result r = run_mhc("train --run r --resume --optim.steps 6 --eval.every 2", d.path);
@@ -668,7 +674,7 @@ TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plot
   std::vector<double> steps, evals;
   for (const mhc::Json& v : mhc::json::parse_lines(clean))  // strict: any damage would throw
     (v.contains("val_loss") ? evals : steps).push_back(v.at("step").get<double>());
-  CHECK(steps == std::vector<double>{0, 2, 3, 4, 5});
+  CHECK(steps == std::vector<double>{1, 3, 4, 5, 6});
   CHECK(evals == std::vector<double>{0, 2, 4, 6});
   const Result again = run_mhc("plot r --out charts", d.path);
   CHECK(again.code == 0);
@@ -830,4 +836,19 @@ TEST_CASE("eval --dump-batch writes the batch, logits, loss and every parameter'
   r = run_mhc("eval --run r --dump-batch nowhere/dump.safetensors", d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("nowhere/dump.safetensors"));
+}
+
+TEST_CASE("metrics.jsonl and the console count steps the same way: step k is the k-th step", "[cli]") {
+  TempDir d;
+  const Result r = run_mhc("train --run r --optim.steps 4 --eval.every 2 --log_every 1" + kTiny, d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  int training_lines = 0;
+  for (const mhc::Json& v : mhc::json::parse_lines(read_bytes(d.path / "r" / "metrics.jsonl"))) {
+    if (v.contains("val_loss")) continue;
+    const auto step = v.at("step").get<int64_t>();
+    CHECK(step == ++training_lines);  // 1, 2, 3, 4
+    CHECK_THAT(r.output, Contains(fmt::format("step {}/4 | loss {:.4f} |", step, v.at("loss").get<double>())));
+  }
+  CHECK(training_lines == 4);
 }

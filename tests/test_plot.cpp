@@ -803,7 +803,8 @@ TEST_CASE("each run keeps one colour and dash in every run chart, and coinciding
       CHECK(printable(s.label));
       REQUIRE(s.style >= 0);
       REQUIRE(s.style < 3);
-      CHECK(s.label.rfind(names[static_cast<size_t>(s.style)] + (c == 1 ? "" : " "), 0) == 0);  // the run's style
+      CHECK(s.light == s.label.empty());  // raw points (light) go unlabelled: the title says what they are
+      if (!s.light) CHECK(s.label.rfind(names[static_cast<size_t>(s.style)] + " ", 0) == 0);  // the run's style
       styles.push_back(s.style);
     }
     CHECK(std::set<int>(styles.begin(), styles.end()) == std::set<int>{0, 1, 2});
@@ -863,4 +864,44 @@ TEST_CASE("a log axis spanning less than two decades labels the power of ten in 
   CHECK(has_text(img, left_margin, "1"));
   CHECK(has_text(img, left_margin, "2"));
   CHECK(has_text(img, left_margin, "8"));
+}
+
+TEST_CASE("smoothed curves say so and draw every raw point light: a spike stays at its height", "[plot]") {
+  TempDir dir;
+  const std::filesystem::path run = dir.path / "diverging";
+  std::filesystem::create_directories(run);
+  {
+    std::ofstream out(run / "metrics.jsonl");
+    for (int step = 1; step <= 60; ++step)
+      out << "{\"step\":" << step << ",\"loss\":" << (step == 2 ? 2254.0 : 3.0) << ",\"lr\":0.001,\"grad_norm\":"
+          << (step == 30 ? 500.0 : 1.0) << ",\"tokens_per_s\":100,\"ms_per_step\":10}\n";
+  }
+  const std::vector<plot::Chart> charts = run_charts({read_run_metrics(run.string())});
+  for (size_t c = 0; c < 2; ++c) {  // loss, gradient norm
+    INFO(charts[c].title);
+    CHECK_THAT(charts[c].title, Contains("EMA 0.9 smoothed") && Contains("light: raw"));
+    REQUIRE(charts[c].series.size() >= 2);
+    CHECK(charts[c].series[0].light);
+    CHECK_THAT(charts[c].series[1].label, Contains("(EMA 0.9)"));
+    const double spike = c == 0 ? 2254.0 : 500.0;
+    CHECK(*std::max_element(charts[c].series[0].y.begin(), charts[c].series[0].y.end()) == spike);
+    CHECK(*std::max_element(charts[c].series[1].y.begin(), charts[c].series[1].y.end()) < spike / 3);
+    CHECK(plot::y_range(charts[c]).hi >= spike);  // the axis reaches the raw spike
+  }
+  // In the image: the raw line's light colour reaches the top tenth of the plot (the spike), and the
+  // smoothed line's full colour does not.
+  const std::string path = (dir.path / "loss.png").string();
+  plot::write_png(charts[0], path);
+  const Image img(path);
+  const Box frame = img.frame();
+  REQUIRE_FALSE(frame.empty());
+  const Box top{frame.x0 + 1, frame.y0 + 1, frame.x1 - 1, frame.y0 + frame.height() / 10};
+  CHECK(img.count_in(plot::light_color(0), top) > 3);
+  const Box legend = img.bounding_box(plot::kLegendBorderColor);
+  long smoothed_on_top = 0;  // outside the legend (its swatch has the full colour)
+  for (int y = top.y0; y <= top.y1; ++y)
+    for (int x = top.x0; x <= top.x1; ++x) smoothed_on_top += img.at(x, y) == plot::series_color(0) && !legend.contains(x, y);
+  CHECK(smoothed_on_top == 0);
+  const Box whole{frame.x0 + 1, frame.y0 + 1, frame.x1 - 1, frame.y1 - 1};
+  CHECK(img.count_in(plot::series_color(0), whole) > 40);
 }

@@ -66,7 +66,10 @@ struct FakeRun {
   std::string outcome = "finished";          // "finished", "diverged", "" (no outcome.json), "absent" (no folder)
   int diverged_at = -1;                      // training stops before this step; evaluations after it are not written
   bool nul_line = false, truncated_tail = false;
-  std::string id() const { return fmt::format("{}-s{}", variant, seed); }
+  double h_diag0 = 0.7, h_diag1 = 0.6;  // token-mean H_res of sites 0 and 1: this on the diagonal
+  double parameters = kNaN, tokens = kNaN, flops = kNaN, wall_s = 12.5;  // outcome.json (NaN: not written)
+  std::string group;                    // prefixes the id when set
+  std::string id() const { return fmt::format("{}{}-s{}", group.empty() ? "" : group + "-", variant, seed); }
 };
 
 Json matrix(int n, double diag) {
@@ -96,7 +99,7 @@ Json eval_line(const FakeRun& r, int step, double val, double gain, double min_c
   a["min_col_sum"] = pair(1.0, 1.0);
   a["composite_min_row_sum"] = pair(1.0, 1.0);
   a["composite_min_col_sum"] = pair(1.0, min_col);
-  a["mean_h_res"] = Json::array({matrix(r.streams, 0.7), matrix(r.streams, 0.6)});
+  a["mean_h_res"] = Json::array({matrix(r.streams, r.h_diag0), matrix(r.streams, r.h_diag1)});
   a["mean_composite"] = Json::array({matrix(r.streams, 0.5), matrix(r.streams, 0.6)});
   line["amax"] = a;
   return line;
@@ -129,7 +132,8 @@ void write_run(const fs::path& sweep, const FakeRun& r) {
     o["status"] = r.outcome;
     o["step"] = r.outcome == "diverged" ? r.diverged_at : 60;
     o["reason"] = r.outcome == "diverged" ? "loss is NaN at step 45" : "";
-    o["wall_s"] = 12.5;
+    o["wall_s"] = r.wall_s;
+    if (std::isfinite(r.parameters)) o["parameters"] = r.parameters, o["tokens"] = r.tokens, o["flops_per_token"] = r.flops;
     test::write_bytes(dir / "outcome.json", json::dump(o, 2));
   }
 }
@@ -425,4 +429,82 @@ TEST_CASE("heat maps: colours, labels, layout and errors", "[report][plot]") {
   plot::HeatmapFigure bad{"bad", "", {{"row", {{"ragged", {{1.0, 2.0}, {3.0}}}}}}};
   CHECK_THROWS_WITH(plot::write_heatmaps_png(bad, tmp.file("b.png")), Contains("'ragged'"));
   CHECK_THROWS_AS(plot::write_heatmaps_png(plot::HeatmapFigure{}, tmp.file("b.png")), std::invalid_argument);
+}
+
+TEST_CASE("report: the confounds per variant, each variant at its best optim.lr, and mHC's H_res near J/n", "[report]") {
+  TempDir tmp;
+  const fs::path sweep = tmp.path / "lr-sweep";
+  // residual and mhc-n2 at two learning rates, two seeds: residual is best at 0.01, mHC at 0.001.
+  std::vector<FakeRun> runs;
+  for (const std::string lr : {"0.001", "0.01"}) {
+    for (const std::string seed : {"1", "2"}) {
+      FakeRun r;
+      r.group = "lr" + lr, r.seed = seed;
+      r.variant = "residual", r.kind = "residual", r.streams = 1, r.parameters = 804000, r.flops = 4.8e6;
+      r.tokens = 60 * 512, r.wall_s = seed == "1" ? 10 : 14;
+      r.val_final = (lr == "0.01" ? 1.30 : 1.40) + (seed == "2" ? 0.02 : 0);
+      runs.push_back(r);
+      r.variant = "mhc-n2", r.kind = "mhc", r.streams = 2, r.parameters = 903000, r.flops = 5.4e6, r.wall_s = 20;
+      r.val_final = (lr == "0.001" ? 1.25 : 1.35) + (seed == "2" ? 0.02 : 0);
+      r.h_diag0 = lr == "0.001" ? 0.502 : 0.7, r.h_diag1 = lr == "0.001" ? 0.499 : 0.6;  // at 0.001: within 1 % of J/n
+      runs.push_back(r);
+    }
+  }
+  Json s;
+  s["name"] = "lr-sweep";
+  Json axes = Json::array();
+  axes.push_back(Json{{"flag", "residual"}, {"values", Json::array({"residual", "mhc"})}});
+  axes.push_back(Json{{"flag", "optim.lr"}, {"values", Json::array({0.001, 0.01})}});
+  axes.push_back(Json{{"flag", "seed"}, {"values", Json::array({1, 2})}});
+  s["axes"] = axes;
+  Json list = Json::array();
+  for (const FakeRun& r : runs) {
+    const std::string lr = r.group.substr(2);
+    list.push_back(Json{{"id", r.id()}, {"group", r.group}, {"variant", r.variant}, {"residual", r.kind},
+                        {"streams", r.streams}, {"seed", std::stoi(r.seed)}, {"steps", 60},
+                        {"settings", Json{{"optim.lr", std::stod(lr)}, {"residual", r.kind}, {"seed", std::stoi(r.seed)}}}});
+    write_run(sweep, r);
+  }
+  s["runs"] = list;
+  test::write_bytes(sweep / "sweep.json", json::dump(s, 2));
+
+  const SweepResults results = read_sweep_results(sweep.string());
+  REQUIRE(results.runs.size() == 8);
+  CHECK(results.runs[0].parameters == 804000);
+  CHECK(results.runs[0].tokens == 60 * 512);
+  CHECK(results.runs[1].flops_per_token == 5.4e6);
+  const report::SweepTable table = report::make_table(results);
+  REQUIRE(table.rows.size() == 4);  // (lr0.001, lr0.01) × (residual, mhc-n2)
+  const report::VariantRow& res = table.rows[0];
+  const report::VariantRow& mhc = table.rows[1];
+  CHECK(res.variant == "residual");
+  CHECK(res.wall_s == Approx(12.0));
+  CHECK(mhc.parameters == 903000);
+  CHECK(mhc.h_res_runs == 2);
+  CHECK(mhc.h_res_near_initial == 2);
+  CHECK(table.rows[3].h_res_near_initial == 0);  // mHC at lr 0.01: H_res has moved
+  CHECK(table.rows[3].h_res_runs == 2);
+
+  const std::vector<report::AxisBest> best = report::best_of_axes(results, table);
+  REQUIRE(best.size() == 2);
+  CHECK(best[0].axis == "optim.lr");
+  CHECK(best[0].variant == "residual");
+  CHECK(best[0].value == "0.01");
+  CHECK(best[0].final_val.mean == Approx(1.31));
+  CHECK(best[0].values == 2);
+  CHECK(best[1].variant == "mhc-n2");
+  CHECK(best[1].value == "0.001");
+
+  write_sweep_report(sweep.string());
+  const std::string md = test::read_bytes(sweep / "report.md");
+  INFO(md);
+  CHECK_THAT(md, Contains("| variant  | parameters       | tokens seen | FLOPs/token | FLOPs   | wall time | ms/step |"));
+  CHECK_THAT(md, Contains("| residual | 804000           | 3.07e4      | 4.80e6      | 1.47e11 | 12.0 s    | 10.0    |"));
+  CHECK_THAT(md, Contains("| mhc-n2   | 903000 (+12.3 %) | 3.07e4      | 5.40e6      | 1.66e11 | 20.0 s    | 10.0    |"));
+  CHECK_THAT(md, Contains("## Each variant at its best `optim.lr`"));
+  CHECK_THAT(md, Contains("| —              | residual | 0.01          | 1.3100 ± 0.0141 | 2            |"));
+  CHECK_THAT(md, Contains("| —              | mhc-n2   | 0.001         | 1.2600 ± 0.0141 | 2            |"));
+  CHECK_THAT(md, Contains("**mhc-n2: H_res is still within 1 % of its initial J/n** in 2 of 2 runs"));
+  // Only the group where it holds carries the note.
+  CHECK(md.find("H_res is still within") == md.rfind("H_res is still within"));
 }

@@ -11,6 +11,7 @@
 #include "test_run_helpers.h"
 #include "datasets/file_io.h"
 #include "train/checkpoint.h"
+#include "train/flops.h"
 #include "train/memory_estimate.h"
 #include "train/metrics.h"
 #include "train/trainer.h"
@@ -198,4 +199,33 @@ TEST_CASE("config.json: no testing aid is saved, and out-of-range whole numbers 
   Json seed = j;
   seed["seed"] = "18446744073709551616";  // 2^64
   CHECK_THROWS_WITH(train_config_from_json(seed), Catch::Contains("seed") && Catch::Contains("below 2^64"));
+}
+
+TEST_CASE("a composite Amax gain past 10^3 is warned about, naming the worst site", "[train][amax]") {
+  std::vector<SiteGain> gains(6);
+  for (SiteGain& g : gains) g.composite_forward = g.composite_backward = 2.0;
+  CHECK(gain_warning(gains, 40).empty());
+  gains[4].composite_forward = 999.0;  // below the threshold
+  CHECK(gain_warning(gains, 40).empty());
+  gains[3].composite_backward = 2254.0;
+  gains[5].composite_forward = 1500.0;
+  const std::string w = gain_warning(gains, 40);
+  CHECK_THAT(w, Catch::Contains("2254 at site 3 (block 1, feed-forward)"));
+  CHECK_THAT(w, Catch::Contains("after 40 steps passes 1000"));
+  gains[3].composite_backward = std::numeric_limits<double>::infinity();
+  CHECK_THAT(gain_warning(gains, 41), Catch::Contains("inf at site 3"));
+}
+
+TEST_CASE("training FLOPs per token: 6 × the forward's multiply-adds, streams included", "[train][flops]") {
+  ModelConfig c;
+  c.vocab_size = 10, c.block_size = 16, c.layers = 2, c.width = 32, c.heads = 2, c.ffn = FfnType::Gelu;
+  c.site.kind = ResidualKind::Residual, c.site.streams = 1;
+  // per block: attention 4·32² = 4096, GELU FFN 2·32·128 = 8192, scores and values 16·32 = 512; head 32·10
+  CHECK(training_flops_per_token(c) == 6.0 * (2 * (4096 + 8192 + 512) + 320));
+  c.site.kind = ResidualKind::MHC, c.site.streams = 4;
+  // each of the 4 sites adds φ: 4·32·(16 + 8) = 3072 and the mixing (16 + 8)·32 = 768
+  CHECK(training_flops_per_token(c) == 6.0 * (2 * (4096 + 8192 + 512) + 320 + 4 * (3072 + 768)));
+  c.ffn = FfnType::Moe, c.moe.routed = 8, c.moe.top_k = 2, c.moe.shared = 1, c.moe.expert_hidden = 16;
+  // the router 32·8 and 3 active SwiGLU experts of 3·32·16 instead of the GELU FFN
+  CHECK(training_flops_per_token(c) == 6.0 * (2 * (4096 + 256 + 3 * 1536 + 512) + 320 + 4 * (3072 + 768)));
 }

@@ -150,4 +150,70 @@ size_t export_weights(const std::string& checkpoint, const std::string& out, DTy
   return tensors.size();
 }
 
+namespace {
+
+// The checks of load_init_weights, before anything is read: every wanted
+// tensor present with its shape and a dtype it can be read from.
+void check_init_tensors(const SafetensorsFile& f, const std::vector<NamedTensor>& params,
+                        const std::vector<NamedTensor>& buffers) {
+  const std::string& path = f.path();
+  auto check = [&](const NamedTensor& nt, bool required) {
+    const SafetensorsFile::Entry* e = f.find(nt.name);
+    if (!e) {
+      if (required) throw std::runtime_error("--init-from " + path + ": it has no tensor '" + nt.name + "', which this model needs");
+      return;
+    }
+    if (e->shape != nt.tensor->shape())
+      throw std::runtime_error("--init-from " + path + ": '" + nt.name + "' has shape " + e->shape.str() +
+                               " in the file but " + nt.tensor->shape().str() + " in this model (another model size?)");
+    const bool widen = e->dtype == DType::bf16 && nt.tensor->dtype() == DType::f32;
+    if (e->dtype != nt.tensor->dtype() && !widen)
+      throw std::runtime_error("--init-from " + path + ": '" + nt.name + "' is " + dtype_name(e->dtype) +
+                               ", this model's is " + dtype_name(nt.tensor->dtype()));
+  };
+  for (const auto& nt : params) check(nt, true);
+  for (const auto& nt : buffers) check(nt, false);
+  for (const auto& e : f.tensors()) {
+    if (e.name.rfind("model.", 0) != 0) continue;
+    bool known = false;
+    for (const auto& nt : params) known = known || nt.name == e.name;
+    if (!known)
+      throw std::runtime_error("--init-from " + path + ": it has tensor '" + e.name +
+                               "', which this model lacks (another model variant?)");
+  }
+}
+
+}  // namespace
+
+void load_init_weights(const std::string& path, const std::vector<NamedTensor>& params,
+                       const std::vector<NamedTensor>& buffers) {
+  const SafetensorsFile f(path, "--init-from file");
+  if (auto it = f.metadata().find("format");
+      it != f.metadata().end() && it->second != kFormat && it->second != kExportFormat)
+    throw std::runtime_error("--init-from " + path + ": format \"" + it->second + "\" is not an mhc export or checkpoint");
+  check_init_tensors(f, params, buffers);
+  const std::map<std::string, std::string> bytes = f.read_all();  // checksums (when present) verified
+  NoGradGuard no_grad;
+  auto load = [&](const NamedTensor& nt) {
+    auto it = bytes.find(nt.name);
+    if (it == bytes.end()) return;
+    Tensor& t = *nt.tensor;
+    std::string data = it->second;
+    if (f.find(nt.name)->dtype == DType::bf16 && t.dtype() == DType::f32) {  // exact widening: bf16 is f32's top half
+      std::string wide(data.size() * 2, '\0');
+      for (size_t i = 0; i < data.size() / 2; ++i) {
+        uint16_t h;
+        std::memcpy(&h, data.data() + 2 * i, 2);
+        const uint32_t w = static_cast<uint32_t>(h) << 16;
+        std::memcpy(wide.data() + 4 * i, &w, 4);
+      }
+      data = std::move(wide);
+    }
+    if (!t.is_contiguous()) throw std::logic_error("load_init_weights: tensor " + nt.name + " is not contiguous");
+    backend_for(t.device()).copy_from_host(t.data_ptr(), data.data(), data.size());
+  };
+  for (const auto& nt : params) load(nt);
+  for (const auto& nt : buffers) load(nt);
+}
+
 }  // namespace mhc

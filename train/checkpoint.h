@@ -76,4 +76,15 @@ CheckpointMeta verify_checkpoint(const std::string& path);
 // two checksums. Returns the number of tensors written.
 size_t export_weights(const std::string& checkpoint, const std::string& out, DType dtype);
 
+// `mhc train --init-from FILE`: a new run's starting weights from any
+// safetensors file holding "model.*" tensors: an export (f32 or bf16, widened
+// exactly), a checkpoint (its optimizer moments are ignored) or the PyTorch
+// twin's --write-weights. Every parameter must be present with the same shape,
+// and the file may hold no "model.*" tensor the model lacks; "buffer.*"
+// tensors present are loaded too (MoE router biases). Names, shapes and
+// dtypes are checked before any tensor is touched; a mismatch throws
+// std::runtime_error naming the file and the tensor.
+void load_init_weights(const std::string& path, const std::vector<NamedTensor>& params,
+                       const std::vector<NamedTensor>& buffers);
+
 }  // namespace mhc

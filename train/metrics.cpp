@@ -118,7 +118,7 @@ void truncate_metrics(const std::string& path, int64_t steps) {
   for (const MetricsLine& m : usable_lines(values, report)) {
     const Json& v = *m.value;
     const auto step = static_cast<int64_t>(v.at("step").get<double>());  // whole (usable_lines checked)
-    if (v.contains("val_loss") ? step <= steps : step < steps) kept += json::dump(v) + "\n";
+    if (step <= steps) kept += json::dump(v) + "\n";  // training lines count steps done, as evaluations do
   }
   warn_damaged(path, report.damaged, "left out of the rewritten file");
   write_file_atomically(path, kept, path + ".tmp");

@@ -3,7 +3,9 @@
 // report on stderr) damaged lines, such as the NUL bytes a power loss leaves.
 //
 //   training step: {"step", "loss", "lr", "grad_norm", "tokens_per_s", "ms_per_step"}
-//                  step k's loss is measured with the weights after k steps;
+//                  step = steps done, this one included (1 for the first: the
+//                  console's count), so step k's loss is measured with the
+//                  weights after k − 1 steps (logs older than this rule start at 0);
 //   evaluation:    {"step", "val_loss", "expert_load": [[per expert] per MoE layer],
 //                  "peak_bytes": most tensor memory held at once since the session began,
 //                  with step = steps done when measured (0: before training),
@@ -44,8 +46,7 @@ class MetricsWriter {
 };
 
 // Rewinds the log to a checkpoint taken after `steps` steps (a resumed run):
-// keeps the training lines with step < `steps` and the evaluations with
-// step ≤ `steps`, drops damaged lines (reported on stderr). Rewritten
+// keeps the lines (training and evaluation) with step ≤ `steps`, drops damaged lines (reported on stderr). Rewritten
 // atomically: on failure (WriteError) the old file is left as it was.
 void truncate_metrics(const std::string& path, int64_t steps);
 

@@ -702,7 +702,8 @@ std::vector<LegendEntry> legend_entries(const Chart& chart) {
     const Series& s = chart.series[i];
     if (s.label.empty()) continue;
     const size_t style = style_of(chart, i);
-    entries.push_back({series_color(style), dash_pattern(style), s.marker, printable_ascii(s.label), has_band(s)});
+    if (s.light) entries.push_back({light_color(style), Dash{}, s.marker, printable_ascii(s.label), false});
+    else entries.push_back({series_color(style), dash_pattern(style), s.marker, printable_ascii(s.label), has_band(s)});
   }
   return entries;
 }
@@ -927,8 +928,22 @@ std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& can
     }
     band.composite(canvas, series_color(style_of(chart, i)), &ink, kBandOpacity);
   }
+  // Light series (raw points beside a smoothed copy): solid, under every other line.
+  for (size_t i = 0; i < chart.series.size(); ++i) {
+    const Series& series = chart.series[i];
+    if (!series.light) continue;
+    Coverage coverage(inside);
+    for (std::vector<Point>& run : pixel_runs(series, ax, ay, area)) {
+      has_data = true;
+      run = reduce_per_column(std::move(run), area.width());
+      if (run.size() == 1) coverage.stroke(run[0], run[0], kDotRadius);
+      stroke_polyline(coverage, run, Dash{});
+    }
+    coverage.composite(canvas, series_color(style_of(chart, i)), &ink, kLightOpacity);
+  }
   for (const size_t i : order) {
     const Series& series = chart.series[i];
+    if (series.light) continue;
     const size_t style = style_of(chart, i);
     Coverage coverage(inside);
     for (std::vector<Point>& run : pixel_runs(series, ax, ay, area)) {
@@ -1082,6 +1097,12 @@ Rgb band_color(size_t index) {
   const auto mix = [](uint8_t over) {
     return static_cast<uint8_t>(std::lround(255 + (over - 255) * kBandOpacity));
   };
+  return {mix(c.r), mix(c.g), mix(c.b)};
+}
+
+Rgb light_color(size_t index) {
+  const Rgb c = series_color(index);
+  const auto mix = [](uint8_t over) { return static_cast<uint8_t>(std::lround(255 + (over - 255) * kLightOpacity)); };
   return {mix(c.r), mix(c.g), mix(c.b)};
 }
 

@@ -28,6 +28,10 @@
 //   under every line (overlapping bands both show), and shown as a tinted
 //   box behind the series' legend swatch. A point whose band ends are not both
 //   drawable leaves a gap in the band.
+// - A light series (Series::light: the raw points of a curve that is also drawn
+//   smoothed) is a thin solid line in light_color(style), drawn over the bands and
+//   under every other line, so spikes stay visible behind the smoothed curve; its
+//   legend swatch is a solid line in that colour.
 // - Chart::y_fit_x_min leaves points (and bands) left of it out of the y
 //   range: they are drawn, clipped at the frame, so that e.g. a validation
 //   loss's tail is readable instead of the drop from the untrained model.
@@ -60,6 +64,7 @@ struct Series {
   int style = -1;            // colour and dash pattern index; < 0: the series' position
   Marker marker = Marker::none;
   std::vector<double> band_lo = {}, band_hi = {};  // empty, or one pair per x: a tinted band between them
+  bool light = false;  // raw data beside a smoothed copy: a solid line in light_color(style), under every other line
 };
 
 struct Chart {
@@ -145,6 +150,9 @@ inline constexpr double kBandOpacity = 0.18;  // a band is its series' colour at
 
 // Colour a band of style i paints over the white background (where no other band is).
 Rgb band_color(size_t index);
+// A light series (Series::light) is its colour at this opacity over the background.
+inline constexpr double kLightOpacity = 0.35;
+Rgb light_color(size_t index);
 
 // Minimum image (or grid cell) size accepted by write_png / write_grid_png.
 inline constexpr int kMinWidth = 240, kMinHeight = 180;

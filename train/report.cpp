@@ -141,6 +141,62 @@ std::vector<std::string> run_notes(const SweepResults& sweep, const SweepTable& 
   return notes;
 }
 
+// Parameters in full, with the difference to the group's residual row when there is one.
+std::string parameters_cell(const VariantRow& row, double residual_params) {
+  if (!std::isfinite(row.parameters)) return kNone;
+  std::string out = fmt::format("{:.0f}", row.parameters);
+  if (std::isfinite(residual_params) && residual_params > 0 && row.residual != "residual")
+    out += fmt::format(" ({:+.1f} %)", 100.0 * (row.parameters / residual_params - 1.0));
+  return out;
+}
+
+// Per group: what each variant cost (the confounds of its losses), and the mHC rows whose H_res has not moved.
+std::string cost_text(const SweepTable& table, const std::string& group) {
+  double residual_params = NAN;
+  for (const VariantRow& row : table.rows)
+    if (row.group == group && row.residual == "residual") residual_params = row.parameters;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> notes;
+  for (const VariantRow& row : table.rows) {
+    if (row.group != group) continue;
+    const double total = row.tokens * row.flops_per_token;
+    rows.push_back({row.variant, parameters_cell(row, residual_params), format_sig3(row.tokens),
+                    format_sig3(row.flops_per_token), format_sig3(total),
+                    std::isfinite(row.wall_s) ? format_sig3(row.wall_s) + " s" : kNone, format_sig3(row.ms_per_step)});
+    if (row.h_res_near_initial > 0)
+      notes.push_back(fmt::format(
+          "- **{}: H_res is still within {:g} % of its initial J/n** in {} of {} runs (largest entry difference "
+          "relative to 1/n): its streams are barely mixed yet, so it behaves almost like the residual; a longer run "
+          "tells mHC apart.",
+          row.variant, kHresNearInitial * 100, row.h_res_near_initial, row.h_res_runs));
+  }
+  std::string out = "\nWhat each variant cost (the confounds of the losses above):\n\n" +
+                    table_text({"variant", "parameters", "tokens seen", "FLOPs/token", "FLOPs", "wall time", "ms/step"}, rows);
+  if (!notes.empty()) out += "\n" + join(notes, "\n") + "\n";
+  return out;
+}
+
+// Each variant at its best value of every extra axis (optim.lr, ...).
+std::string best_of_axes_text(const SweepResults& sweep, const SweepTable& table) {
+  const std::vector<AxisBest> best = best_of_axes(sweep, table);
+  std::string out;
+  for (size_t i = 0; i < best.size(); ++i) {
+    const AxisBest& b = best[i];
+    if (i == 0 || b.axis != best[i - 1].axis) {
+      std::vector<std::vector<std::string>> rows;
+      for (size_t k = i; k < best.size() && best[k].axis == b.axis; ++k)
+        rows.push_back({best[k].others.empty() ? kNone : "`" + best[k].others + "`", best[k].variant,
+                        best[k].value, format_loss(best[k].final_val), fmt::format("{}", best[k].values)});
+      out += fmt::format("\n## Each variant at its best `{}`\n\nThe value of `{}` with the lowest mean final val "
+                         "loss over finished runs, per variant and setting of the other axes: a variant is compared "
+                         "at its own best, not at one value that may suit another variant.\n\n",
+                         b.axis, b.axis);
+      out += table_text({"other settings", "variant", "best " + b.axis, "final val loss", "values tried"}, rows);
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string format_loss(const MeanStd& v) {
@@ -252,7 +308,9 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
     if (!verdicts.empty()) md += "\nBeyond seed noise? (paired t-test at 5 %, see below)\n\n" + join(verdicts, "\n") + "\n";
     const std::vector<std::string> notes = run_notes(sweep, table, group);
     if (!notes.empty()) md += fmt::format("\n{}\n", join(notes, "\n"));
+    md += cost_text(table, group);
   }
+  md += best_of_axes_text(sweep, table);
 
   const SpikeRule& rule = table.spike_rule;
   md += "\n## How the numbers are made\n\n";
@@ -282,6 +340,15 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
       "are no more), then the mean over runs{}.\n",
       kTimingSkip, any_baseline ? "; × residual divides it by the residual row's of the same group" : "");
   md += "- **Peak MiB**: the most tensor memory held at once (peak_bytes), max over evaluations and runs.\n";
+  md += "- **Cost** (from each run's outcome.json; — for sweeps older than these fields): parameters (the same in "
+        "every seed; ± % against the group's residual), tokens seen (steps × batch × block × grad accum, mean over "
+        "runs that ended), training FLOPs per token (6 × the forward's multiply-adds: matmuls, attention scores, "
+        "HC / mHC coefficients and stream mixing; see train/flops.h), their product, and the wall time of the "
+        "session that ended each run (mean). A variant that spends more parameters or FLOPs per token is not on "
+        "the same budget as the residual.\n";
+  md += fmt::format("- **H_res near J/n**: an mHC run whose token-mean H_res at its last evaluation differs from "
+                    "J/n (its initial value) by at most {:g} % of 1/n in every entry and site.\n",
+                    kHresNearInitial * 100);
   md += fmt::format("- {} a run of the row has not ended (incomplete or missing) and is left out of the row; {} a "
                     "run of the row has a damaged or truncated metrics file and is reported from what could be read. "
                     "Each is listed under its table.\n",

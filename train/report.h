@@ -2,7 +2,10 @@
 // computes its table (report_stats.h), writes the figures
 // (report_figures.h) and report.md: one table per group (configuration) with
 // a row per variant over seeds, the rules behind the numbers, a line for
-// each run that diverged, did not end, or has a damaged metrics file, and
+// each run that diverged, did not end, or has a damaged metrics file, what
+// each variant cost (parameters, tokens seen, FLOPs per token, wall time,
+// ms/step) with a note on mHC rows whose H_res is still near its initial J/n,
+// each variant at its best value of every extra axis (such as optim.lr), and
 // the figures. Same inputs give the same bytes (no dates, no paths).
 //
 //   for (const std::string& f : mhc::write_sweep_report("sweeps/cpu-variants", "")) fmt::print("wrote {}\n", f);

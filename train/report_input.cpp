@@ -90,10 +90,14 @@ void read_outcome(const std::string& path, RunResult& r) {
     if (const Json* s = json::find(v, "step"); s && !s->is_null()) r.outcome_step = s->get<int64_t>();
     if (const Json* s = json::find(v, "reason"); s && s->is_string()) r.reason = s->get<std::string>();
     if (const Json* s = json::find(v, "wall_s"); s && s->is_number()) r.wall_s = s->get<double>();
+    for (auto [key, field] : {std::pair{"parameters", &RunResult::parameters}, std::pair{"tokens", &RunResult::tokens},
+                              std::pair{"flops_per_token", &RunResult::flops_per_token}})
+      if (const Json* s = json::find(v, key); s && s->is_number()) r.*field = s->get<double>();
     r.status = status == "finished" ? RunStatus::finished : RunStatus::diverged;
   } catch (const std::exception& e) {
     r.problem = fmt::format("outcome.json unusable ({})", e.what());
     r.outcome_step = -1, r.reason.clear(), r.wall_s = NAN;
+    r.parameters = r.tokens = r.flops_per_token = NAN;
   }
 }
 

@@ -4,7 +4,9 @@
 //
 //   sweeps/<name>/sweep.json            {"name", "spec", "axes", "runs": [{"id", "group", "variant",
 //                                         "residual", "streams", "seed", "settings", "steps", ...}]}
-//   sweeps/<name>/<id>/outcome.json     {"status": "finished" | "diverged", "step", "reason", "wall_s"}
+//   sweeps/<name>/<id>/outcome.json     {"status": "finished" | "diverged", "step", "reason", "wall_s",
+//                                         "parameters", "tokens" (seen), "flops_per_token" (train/flops.h);
+//                                         the last three absent in sweeps older than them}
 //   sweeps/<name>/<id>/metrics.jsonl    see metrics.h
 //
 // A grid point whose folder is absent is "missing"; one without a (readable)
@@ -39,6 +41,7 @@ struct RunResult {
   int64_t outcome_step = -1;  // outcome.json's "step": steps done, or the step that diverged
   std::string reason;         // the divergence message
   double wall_s = NAN;
+  double parameters = NAN, tokens = NAN, flops_per_token = NAN;  // NaN where outcome.json lacks them
   std::string problem;          // why outcome.json was not used (unreadable, malformed), or ""
   std::string metrics_problem;  // why metrics.jsonl could not be read, or ""
   bool has_metrics = false;     // metrics.jsonl was there and read

@@ -109,6 +109,14 @@ RunSummary summarise_run(const RunMetrics& m, const SpikeRule& rule) {
   s.ms_per_step = median_ms_per_step(m.ms_per_step);
   const double peak = max_finite(m.peak_bytes);
   s.peak_mib = peak / (1024.0 * 1024.0);
+  for (const std::vector<double>& h : m.last_mean_h_res) {
+    const double n = std::round(std::sqrt(static_cast<double>(h.size())));
+    if (h.empty() || n * n != static_cast<double>(h.size())) continue;
+    for (const double v : h) {
+      const double d = std::fabs(v - 1.0 / n) * n;
+      s.h_res_from_uniform = std::isnan(s.h_res_from_uniform) ? d : std::max(s.h_res_from_uniform, d);
+    }
+  }
   return s;
 }
 
@@ -118,6 +126,66 @@ bool metrics_damaged(const RunResult& r) {
 }
 
 bool ended(const RunResult& r) { return r.status == RunStatus::finished || r.status == RunStatus::diverged; }
+
+namespace {
+
+// The confounds of each row (VariantRow's last fields), from outcome.json and the summaries.
+void add_confounds(const SweepResults& sweep, SweepTable& t) {
+  for (VariantRow& row : t.rows) {
+    std::vector<double> params, flops, tokens, wall;
+    for (size_t i = 0; i < sweep.runs.size(); ++i) {
+      const RunResult& r = sweep.runs[i];
+      if (r.point.group != row.group || r.point.variant != row.variant || !ended(r)) continue;
+      params.push_back(r.parameters), flops.push_back(r.flops_per_token);
+      tokens.push_back(r.tokens), wall.push_back(r.wall_s);
+      const double d = t.summaries[i].h_res_from_uniform;
+      if (r.point.residual != "mhc" || std::isnan(d)) continue;
+      ++row.h_res_runs;
+      if (d <= kHresNearInitial) ++row.h_res_near_initial;
+    }
+    row.parameters = max_finite(params), row.flops_per_token = max_finite(flops);
+    row.tokens = mean(tokens), row.wall_s = mean(wall);
+  }
+}
+
+// "a=1 b=2" without the entry of `axis`, and that entry's value ("" when absent).
+std::pair<std::string, std::string> split_setting(const std::string& settings, const std::string& axis) {
+  std::string others, value;
+  size_t at = 0;
+  while (at < settings.size()) {
+    size_t end = settings.find(' ', at);
+    if (end == std::string::npos) end = settings.size();
+    const std::string item = settings.substr(at, end - at);
+    if (item.rfind(axis + "=", 0) == 0) value = item.substr(axis.size() + 1);
+    else if (!item.empty()) others += (others.empty() ? "" : " ") + item;
+    at = end + 1;
+  }
+  return {others, value};
+}
+
+}  // namespace
+
+std::vector<AxisBest> best_of_axes(const SweepResults& sweep, const SweepTable& table) {
+  std::vector<AxisBest> out;
+  std::map<std::string, std::string> settings;  // group → its axis settings, "model.blocks=4 optim.lr=0.003"
+  for (const RunResult& r : sweep.runs) settings.emplace(r.point.group, r.point.settings);
+  for (const auto& [axis, values] : sweep.axes) {
+    if (axis == "residual" || axis == "streams" || axis == "seed" || values.size() < 2) continue;
+    std::map<std::pair<std::string, std::string>, AxisBest> best;  // (others, variant)
+    std::vector<std::pair<std::string, std::string>> order;
+    for (const VariantRow& row : table.rows) {
+      const auto [others, value] = split_setting(settings[row.group], axis);
+      if (value.empty() || row.final_val.n == 0 || !std::isfinite(row.final_val.mean)) continue;
+      const std::pair<std::string, std::string> key{others, row.variant};
+      auto [it, fresh] = best.try_emplace(key, AxisBest{axis, others, row.variant, value, row.final_val, 0});
+      if (fresh) order.push_back(key);
+      ++it->second.values;
+      if (row.final_val.mean < it->second.final_val.mean) it->second.value = value, it->second.final_val = row.final_val;
+    }
+    for (const auto& key : order) out.push_back(best.at(key));
+  }
+  return out;
+}
 
 SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
   SweepTable t;
@@ -195,6 +263,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
     for (size_t k = first_row; k < t.rows.size(); ++k)
       if (std::isfinite(base_ms) && base_ms > 0) t.rows[k].ms_ratio = t.rows[k].ms_per_step / base_ms;
   }
+  add_confounds(sweep, t);
   return t;
 }
 

@@ -76,7 +76,14 @@ struct RunSummary {
   double ms_per_step = NAN;
   double peak_mib = NAN;  // max peak_bytes / 2^20
   size_t evals = 0, train_lines = 0;
+  // At the last evaluation that logged H_res: max over sites and entries of
+  // |H_res − 1/n| · n, how far the token-mean H_res is from J/n (mHC's
+  // initial matrix) relative to its entries; NaN when none was logged.
+  double h_res_from_uniform = NAN;
 };
+// An mHC run whose H_res is still this close to J/n (relative) has barely
+// used its streams: it behaves almost like the residual (short runs).
+inline constexpr double kHresNearInitial = 0.01;
 RunSummary summarise_run(const RunMetrics& m, const SpikeRule& rule = {});
 
 // ---- the table ----------------------------------------------------------------
@@ -100,6 +107,12 @@ struct VariantRow {
   double peak_mib = NAN;             // max over runs
   std::vector<std::string> incomplete;  // ids of runs not ended (incomplete or missing)
   std::vector<std::string> damaged;     // ids of runs whose metrics file is damaged, truncated or unreadable
+  // The confounds, over ended runs (NaN when outcome.json does not record them):
+  double parameters = NAN;       // max over runs (the same in every seed)
+  double flops_per_token = NAN;  // max over runs (train/flops.h)
+  double tokens = NAN;           // tokens seen, mean over runs
+  double wall_s = NAN;           // outcome.json's wall time, mean over runs
+  size_t h_res_near_initial = 0, h_res_runs = 0;  // mHC: ended runs within kHresNearInitial of J/n, of those with H_res
 };
 
 struct SweepTable {
@@ -110,6 +123,20 @@ struct SweepTable {
   SpikeRule spike_rule;
 };
 SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule = {});
+
+// Each variant at its best value of one axis (such as optim.lr): for every
+// axis of the sweep other than residual / streams / seed, every setting of
+// the other axes and every variant, the axis value whose finished runs have
+// the lowest mean final validation loss.
+struct AxisBest {
+  std::string axis;        // the flag, "optim.lr"
+  std::string others;      // the other axes' settings, "model.blocks=4" ("" when none)
+  std::string variant;
+  std::string value;       // the best value, as written in the group
+  MeanStd final_val;       // of the runs at that value
+  size_t values = 0;       // values of the axis with a finished run
+};
+std::vector<AxisBest> best_of_axes(const SweepResults& sweep, const SweepTable& table);
 
 // Whether a run's metrics file needs a marker: damaged or truncated lines,
 // unreadable, or absent for a run that ended.

@@ -1,6 +1,8 @@
 // run_plots.cpp — builds the run-comparison charts from metrics.jsonl and writes them.
 #include "train/run_plots.h"
 
+#include <fmt/core.h>
+
 #include <cmath>
 #include <filesystem>
 #include <stdexcept>
@@ -9,6 +11,8 @@
 namespace mhc {
 
 namespace {
+
+constexpr double kSmoothing = 0.9;  // the EMA's weight on the previous value
 
 // An exponential moving average that ignores NaN (so a smoothed training
 // curve is readable next to the noisy one).
@@ -26,8 +30,10 @@ std::vector<double> smooth(const std::vector<double>& y, double keep) {
 
 std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs) {
   using plot::Marker;
-  plot::Chart loss{"Loss", "step", "cross-entropy", false, {}};
-  plot::Chart grad{"Gradient norm (before clipping)", "step", "global L2 norm", true, {}};
+  // Training curves are noisy: each is drawn smoothed (kSmoothing) over its raw points (light), and says so.
+  const std::string smoothed = fmt::format("EMA {:g}", kSmoothing);
+  plot::Chart loss{"Loss (train: " + smoothed + " smoothed; light: raw)", "step", "cross-entropy", false, {}};
+  plot::Chart grad{"Gradient norm, unclipped (" + smoothed + " smoothed; light: raw)", "step", "global L2 norm", true, {}};
   plot::Chart amax{"Largest composite Amax gain over sites", "step", "gain (max |row|/|col| sum)", true, {}, {1.0}};
   plot::Chart by_site{"Composite Amax gain by site (last evaluation)", "site (0 = first sub-block)", "gain", true,
                       {}, {1.0}};
@@ -35,9 +41,11 @@ std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs) {
   for (size_t k = 0; k < runs.size(); ++k) {
     const RunMetrics& r = runs[k];
     const int style = static_cast<int>(k);  // the run's colour and dash pattern in every chart
-    loss.series.push_back({r.label + " train", r.step, smooth(r.loss, 0.9), style, Marker::none});
+    loss.series.push_back({"", r.step, r.loss, style, Marker::none, {}, {}, /*light=*/true});
+    loss.series.push_back({r.label + " train (" + smoothed + ")", r.step, smooth(r.loss, kSmoothing), style, Marker::none});
     if (!r.eval_step.empty()) loss.series.push_back({r.label + " val", r.eval_step, r.val_loss, style, Marker::circle});
-    grad.series.push_back({r.label, r.step, smooth(r.grad_norm, 0.9), style, Marker::none});
+    grad.series.push_back({"", r.step, r.grad_norm, style, Marker::none, {}, {}, /*light=*/true});
+    grad.series.push_back({r.label + " (" + smoothed + ")", r.step, smooth(r.grad_norm, kSmoothing), style, Marker::none});
     if (!r.eval_step.empty()) {
       amax.series.push_back({r.label + " backward", r.eval_step, r.amax_backward_max, style, Marker::triangle});
       amax.series.push_back({r.label + " forward", r.eval_step, r.amax_forward_max, style, Marker::circle});

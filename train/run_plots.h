@@ -4,6 +4,11 @@
 // composite Amax gain over training, and the per-site composite gain at the
 // last evaluation (mHC Fig. 3 and 7).
 //
+// Training loss and gradient norm are drawn twice: an exponential moving
+// average (weight 0.9 on the previous value) and, light and underneath, the
+// raw value of every step, so that a spike (a loss of 2254 at step 2) stays
+// visible at its height; both charts' titles say so.
+//
 // Run r (its position in the list) has style r in every chart: one colour
 // and one dash pattern. What a line shows within a run is told by markers:
 // training loss has none, validation loss circles; backward gains triangles,

@@ -15,6 +15,7 @@
 
 #include "datasets/file_io.h"
 #include "train/checkpoint.h"
+#include "train/flops.h"
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/report.h"
@@ -399,16 +400,23 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     const auto t0 = std::chrono::steady_clock::now();
     Json outcome;
     TrainResult result;
+    // The confounds the report shows beside each variant's losses (report.h).
+    const double tokens_per_step = static_cast<double>(r.config.optim.batch_size * r.config.model.block_size *
+                                                       r.config.optim.grad_accum);
     try {
       Trainer trainer(r.config, ro);
+      outcome["parameters"] = trainer.config().model.parameter_count();  // vocabulary known once built
+      outcome["flops_per_token"] = training_flops_per_token(trainer.config().model);
       result = trainer.run();
       outcome["status"] = "finished";
       outcome["step"] = result.end_step;
       outcome["reason"] = "";
+      outcome["tokens"] = static_cast<double>(result.end_step) * tokens_per_step;
     } catch (const DivergenceError& e) {
       outcome["status"] = "diverged";
       outcome["step"] = e.step;
       outcome["reason"] = e.what();
+      outcome["tokens"] = static_cast<double>(e.step + 1) * tokens_per_step;  // its steps, the one that diverged included
       result.diverged = true;
     }
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -34,6 +34,9 @@ void TrainFlags::bind(CLI::App& cmd) {
       cmd.add_flag("--overwrite", run.overwrite, "replace an existing run directory");
       cmd.add_flag("--override", run.override_config,
                    "with --resume: continue even where settings differ from the checkpoint's (listed as a warning)");
+      cmd.add_option("--init-from", run.init_from,
+                     "start a new run from the weights in this safetensors file (an export, a checkpoint, the "
+                     "PyTorch twin's --write-weights); names and shapes must match the model");
     }
   }
 }

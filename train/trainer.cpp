@@ -183,6 +183,13 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
   model_->to(device_);
   model_->set_compute_dtype(cfg_.dtype);
+  if (!opt_.init_from.empty()) {
+    if (opt_.resume) throw std::invalid_argument("--init-from starts a new run; a resumed run continues from its checkpoint");
+    std::vector<NamedTensor> params, buffers;
+    for (auto& p : model_->parameters()) params.push_back({"model." + p.name, p.tensor});
+    for (auto& b : model_->buffers()) buffers.push_back({"buffer." + b.name, b.tensor});
+    load_init_weights(opt_.init_from, params, buffers);
+  }
   optimizer_ = std::make_unique<AdamW>(
       model_->parameters(), AdamWConfig{cfg_.optim.beta1, cfg_.optim.beta2, cfg_.optim.eps, cfg_.optim.weight_decay});
   if (group_->uses_mpi()) {
@@ -452,6 +459,28 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   for (const SiteGain& g : gains) worst = std::max({worst, g.composite_forward, g.composite_backward});
   log_->progress->print(fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", steps_done,
                                     last_val_loss_, worst));
+  warn_gain_once(gains, steps_done);
+}
+
+std::string gain_warning(const std::vector<SiteGain>& gains, int64_t steps_done) {
+  size_t site = gains.size();
+  double worst = kGainWarning;
+  for (size_t i = 0; i < gains.size(); ++i)
+    for (const double g : {gains[i].composite_forward, gains[i].composite_backward})
+      if (g > worst) worst = g, site = i;
+  if (site == gains.size()) return "";
+  return fmt::format(
+      "warning: composite Amax gain {:.4g} at site {} (block {}, {}) after {} steps passes {:g}: the streams' "
+      "mixing amplifies signals or gradients that much from there to the output (said once per session)",
+      worst, site, site / 2, site % 2 == 0 ? "attention" : "feed-forward", steps_done, kGainWarning);
+}
+
+void Trainer::warn_gain_once(const std::vector<SiteGain>& gains, int64_t steps_done) {
+  if (gain_warned_) return;
+  const std::string warning = gain_warning(gains, steps_done);
+  if (warning.empty()) return;
+  gain_warned_ = true;
+  log_->progress->print(warning);
 }
 
 namespace {
@@ -565,6 +594,7 @@ TrainResult Trainer::run() {
     fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
                describe(cfg_, model_->parameter_count(), data_path_));
     if (!resume_note_.empty()) fmt::print("note: {}\n", resume_note_);
+    if (!opt_.init_from.empty() && !opt_.resume) fmt::print("initial weights: {}\n", opt_.init_from);
     if (group_->uses_mpi())
       fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences; gradients averaged over {} in "
                  "buckets of {:g} MiB ({})\n",
@@ -618,7 +648,7 @@ TrainResult Trainer::run() {
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);
     Json line;
-    line["step"] = step;
+    line["step"] = step + 1;  // steps done, this one included: as the console, evaluations and checkpoints count
     line["loss"] = loss;
     line["lr"] = learning_rate(cfg_.optim, step);
     line["grad_norm"] = last_grad_norm_;

@@ -41,6 +41,7 @@ struct RunOptions {
   int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
   bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
   bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
+  std::string init_from;  // --init-from: a new run starts from these weights (load_init_weights), not from its seed's
   // Also call it divergence when, after warmup, the mean training loss of
   // the last kBlowupWindow steps is more than kBlowupMargin above the
   // untrained model's validation loss (the step-0 evaluation): the run has
@@ -54,6 +55,11 @@ struct RunOptions {
 
 inline constexpr size_t kBlowupWindow = 10;
 inline constexpr double kBlowupMargin = 0.02;  // relative: 2 %
+// A composite Amax gain above this (at any site, forward or backward) prints one warning per session.
+inline constexpr double kGainWarning = 1e3;
+// The warning for the site with the largest composite gain above kGainWarning,
+// naming it (index, block, attention or feed-forward); "" when none passes.
+std::string gain_warning(const std::vector<SiteGain>& gains, int64_t steps_done);
 
 struct TrainResult {
   std::vector<double> losses;  // training loss of each step run in this session
@@ -104,6 +110,7 @@ class Trainer {
   void make_batches();  // the sampler over train_ and the fixed evaluation batches from val_
   double train_step(int64_t step);  // returns the step's mean training loss
   void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
+  void warn_gain_once(const std::vector<SiteGain>& gains, int64_t steps_done);
   void save(int64_t steps_done);
   std::vector<NamedTensor> checkpoint_tensors();
   void check_ranks_agree();  // every rank holds the same model, settings and data (else throws naming the rank)
@@ -125,6 +132,7 @@ class Trainer {
   std::unique_ptr<GradReducer> reducer_;  // launched by MPI only (also with one rank)
   double last_val_loss_ = NAN;
   double last_grad_norm_ = 0;
+  bool gain_warned_ = false;       // warn_gain_once has warned
   double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
   std::vector<double> recent_losses_;  // the last kBlowupWindow training losses, oldest first
   int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first

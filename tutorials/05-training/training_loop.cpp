@@ -285,10 +285,10 @@ int main() {
     }
     const std::vector<int64_t> steps_logged = logged_steps(fs::path(cfg_b.run_dir) / "metrics.jsonl");
     bool log_ok = static_cast<int64_t>(steps_logged.size()) == kSteps;
-    for (size_t i = 0; i < steps_logged.size() && log_ok; ++i) log_ok = steps_logged[i] == static_cast<int64_t>(i);
+    for (size_t i = 0; i < steps_logged.size() && log_ok; ++i) log_ok = steps_logged[i] == static_cast<int64_t>(i) + 1;
     fmt::print("  final val loss: uninterrupted {:.10f}, resumed {:.10f}\n", full.last_val_loss, part2.last_val_loss);
-    fmt::print("  metrics.jsonl of the resumed run: {} training lines, steps 0..{} once each: {}\n",
-               steps_logged.size(), kSteps - 1, log_ok);
+    fmt::print("  metrics.jsonl of the resumed run: {} training lines, steps 1..{} once each: {}\n",
+               steps_logged.size(), kSteps, log_ok);
     expect(identical, "resumed losses are bit-identical to the uninterrupted run");
     expect(part2.last_val_loss == full.last_val_loss, "same weights at the end");
     expect(log_ok, "the resumed run's log was rewound to the checkpoint");
