@@ -109,8 +109,11 @@ void TrainConfig::validate() const {
 
 Json to_json(const TrainConfig& c) {
   Json v = Json::object();
-  for (const Setting& s : settings())
-    if (s.saved) v[s.name] = s.get(c);
+  for (const Setting& s : settings()) {
+    if (!s.saved) continue;
+    Json value = s.get(c);
+    if (!value.is_null()) v[s.name] = std::move(value);  // null: not recorded (data.bytes of a synthetic corpus)
+  }
   return v;
 }
 

@@ -38,6 +38,11 @@ struct DataConfig {
   double val_fraction = 0.1;
   SplitKind split = SplitKind::Tail;
   std::string cache_dir;        // empty: the default cache
+  // The corpus file the run trained on, recorded by the trainer (config.json
+  // only, no flag): a resume on one that differs is refused. 0 / "": not
+  // recorded (a synthetic corpus, or a run from before they were).
+  int64_t bytes = 0;
+  std::string checksum;         // "xxh64:<16 hex digits>" of the corpus text
 };
 
 struct EvalConfig {

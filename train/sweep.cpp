@@ -18,6 +18,7 @@
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/report.h"
+#include "train/run_lock.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
 
@@ -297,8 +298,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
 
   // A folder of another spec's runs is replaced only when asked.
   bool replace = false;
+  std::unique_ptr<RunLock> lock;  // one sweep at a time in a folder (a dry run writes nothing)
   if (fs::exists(root)) {
     if (!fs::is_directory(root)) throw std::invalid_argument(root.string() + " exists and is not a folder");
+    if (!opt.dry_run) lock = std::make_unique<RunLock>(root.string(), "sweep");
     if (fs::exists(sweep_file)) {
       const Json old = json::parse_file(sweep_file);
       const Json* old_spec = json::find(old, "spec");
@@ -309,7 +312,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
                                       "rename the spec to keep both");
         replace = true;
       }
-    } else if (!fs::is_empty(root)) {
+    } else if (std::any_of(fs::directory_iterator(root), fs::directory_iterator(),
+                           [](const fs::directory_entry& e) { return e.path().filename() != kLockFile; })) {
       if (!opt.overwrite)
         throw std::invalid_argument(root.string() + " is not empty and has no sweep.json, so it is not a sweep's "
                                     "folder; pass --overwrite to delete it, or use another --dir");
@@ -368,8 +372,12 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     return summary;
   }
 
-  if (replace) fs::remove_all(root);
+  if (replace) {
+    fs::remove_all(root);
+    lock.reset();  // its file went with the folder
+  }
   fs::create_directories(root);
+  if (!lock) lock = std::make_unique<RunLock>(root.string(), "sweep");
   write_json_atomically(sweep_file, sweep_json(spec, runs));
   say(fmt::format("sweep {}: {} runs in {} ({} to do, estimated {})\n", spec.name, runs.size(), root.string(),
                   todo.size(), Progress::format_duration(total_estimate)));
