@@ -1151,3 +1151,26 @@ TEST_CASE("mhc --version prints the version, the commit and the build's options"
   CHECK_THAT(r.output, Contains("mhc 0.1.0 (commit ") && Contains("; CUDA o") && Contains(", MPI o") &&
                            Contains(", BLAS OpenBLAS"));
 }
+
+TEST_CASE("eval.keep_best keeps the checkpoint of the best validation loss beside the last", "[cli]") {
+  TempDir d;
+  const std::string args = " --optim.steps 8 --eval.every 2 --optim.lr 0.3" + kTiny;
+  Result r = run_mhc("train --run r --eval.keep_best" + args, d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  const mhc::RunMetrics m = mhc::read_run_metrics((d.path / "r").string());
+  // The evaluations that a checkpoint follows (after steps 2, 4, 6, 8): the best of them.
+  double best = INFINITY;
+  int64_t best_step = -1;
+  for (size_t i = 0; i < m.eval_step.size(); ++i)
+    if (m.eval_step[i] > 0 && m.val_loss[i] < best) best = m.val_loss[i], best_step = m.eval_step[i];
+  const mhc::CheckpointMeta kept = mhc::verify_checkpoint((d.path / "r" / "best.safetensors").string());
+  CHECK(kept.step == best_step);
+  CHECK(kept.last_val_loss == best);
+  CHECK(mhc::read_checkpoint_meta((d.path / "r" / "checkpoint.safetensors").string()).step == 8);
+  CHECK(mhc::json::parse_file((d.path / "r" / "config.json").string()).at("eval.keep_best") == true);
+  // Without the flag: no best file, and config.json does not mention it.
+  REQUIRE(run_mhc("train --run plain" + args, d.path).code == 0);
+  CHECK(!fs::exists(d.path / "plain" / "best.safetensors"));
+  CHECK(mhc::json::find(mhc::json::parse_file((d.path / "plain" / "config.json").string()), "eval.keep_best") == nullptr);
+}

@@ -33,6 +33,7 @@ namespace mhc {
 
 inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";  // in the run directory
 inline constexpr const char* kExportFile = "model.safetensors";           // mhc export's default
+inline constexpr const char* kBestFile = "best.safetensors";              // --eval.keep_best: the best validation loss
 
 struct CheckpointMeta {
   int64_t step = 0;              // optimizer steps completed

@@ -29,7 +29,8 @@ bool empty_but_lock(const std::string& dir) {
 bool written_by_mhc(const std::string& name) {
   static const char* const kNames[] = {"config.json",  "metrics.jsonl", "tokenizer.txt",    kCheckpointFile,
                                        kExportFile,    "outcome.json",  "loss.png",         "grad_norm.png",
-                                       "amax_gain.png", "amax_by_site.png", "summary.png",  kLockFile};
+                                       "amax_gain.png", "amax_by_site.png", "summary.png",  kLockFile,
+                                       kBestFile};
   const std::string base = name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0
                                ? name.substr(0, name.size() - 4)
                                : name;

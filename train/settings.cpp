@@ -431,6 +431,11 @@ std::vector<Setting> make_settings() {
                                  [](C& c) -> int64_t& { return c.eval.batches; }, 1, kMaxBatch));
   all.push_back(integer<int64_t>("eval.sample_tokens", V, "tokens sampled at the end (0: none)",
                                  [](C& c) -> int64_t& { return c.eval.sample_tokens; }, 0, 1 << 24));
+  Setting best = on_off("eval.keep_best", V,
+                        "also keep the checkpoint with the best validation loss, as best.safetensors beside the last",
+                        [](C& c) -> bool& { return c.eval.keep_best; });
+  best.get = [](const C& c) { return c.eval.keep_best ? Json(true) : Json(); };  // off: not in config.json
+  all.push_back(best);
   const char* P = "Several processes (mpirun -np K)";
   all.push_back(real("dist.bucket_mb", P, "gradient MiB per reduction (0: one per parameter)",
                      [](C& c) -> double& { return c.dist.bucket_mb; }, 0, 1 << 16));

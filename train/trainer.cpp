@@ -74,7 +74,6 @@ struct InterruptScope {
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 }  // namespace
 
-
 Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
     : cfg_(std::move(config)), opt_(options), own_group_(group ? nullptr : ProcessGroup::single()),
       group_(group ? group : own_group_.get()), device_(cfg_.device), log_(std::make_unique<Log>()) {
@@ -212,6 +211,10 @@ void Trainer::save(int64_t steps_done) {
   meta.ranks = group_->size();
   save_checkpoint(path_in(cfg_.run_dir, kCheckpointFile), checkpoint_tensors(), meta);
   last_saved_step_ = steps_done;
+  if (cfg_.eval.keep_best && last_val_loss_ < best_val_loss_) {  // a save after the evaluation it follows
+    save_checkpoint(path_in(cfg_.run_dir, kBestFile), checkpoint_tensors(), meta);
+    best_val_loss_ = last_val_loss_;
+  }
 }
 
 double Trainer::train_step(int64_t step) {
@@ -441,6 +444,8 @@ TrainResult Trainer::run() {
           meta.ranks == 1 ? std::string("without mpirun, or mpirun -np 1") : fmt::format("mpirun -np {}", meta.ranks)));
     start = restore();
     last_saved_step_ = start;  // the checkpoint it continues from is on disk (messages after a failed write say so)
+    if (const std::string best = path_in(cfg_.run_dir, kBestFile); fs::exists(best))
+      best_val_loss_ = read_checkpoint_meta(best).last_val_loss;
     if (start >= cfg_.optim.steps) {
       // Nothing to do: say so rather than rewrite a finished run.
       if (!opt_.quiet)

@@ -125,6 +125,7 @@ class Trainer {
   double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
   std::vector<double> recent_losses_;  // the last kBlowupWindow training losses, oldest first
   int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first
+  double best_val_loss_ = INFINITY;  // --eval.keep_best: the validation loss of the checkpoint in kBestFile
   std::string data_path_;         // the corpus file read (empty for a synthetic corpus)
   std::string resume_note_;       // what a resume with changed settings means, printed at the start
   std::string restart_note_;      // --resume of a run without a checkpoint: it starts again (continue_early_death)
