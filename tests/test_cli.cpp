@@ -1174,3 +1174,26 @@ TEST_CASE("eval.keep_best keeps the checkpoint of the best validation loss besid
   CHECK(!fs::exists(d.path / "plain" / "best.safetensors"));
   CHECK(mhc::json::find(mhc::json::parse_file((d.path / "plain" / "config.json").string()), "eval.keep_best") == nullptr);
 }
+
+TEST_CASE("mhc sweep: a damaged outcome.json is reported and that run checked again, not a library error", "[cli][sweep]") {
+  TempDir d;
+  write_spec(d.path / "s.json", R"({"residual": ["residual"]})");
+  REQUIRE(run_mhc("sweep s.json", d.path).code == 0);
+  const fs::path outcome = d.path / "sweeps" / "s" / "residual-s1337" / "outcome.json";
+  const std::string good = read_bytes(outcome);
+  for (const std::string& damaged : {std::string("{\"status\": "), std::string("{\"status\": 3}"), std::string("[]")}) {
+    INFO(damaged);
+    mhc::test::write_bytes(outcome, damaged);
+    const Result r = run_mhc("sweep s.json", d.path);
+    INFO(r.output);
+    CHECK(r.code == 0);
+    CHECK_THAT(r.output, Contains("warning: sweeps/s/residual-s1337/outcome.json is damaged") &&
+                             Contains("the sweep checks that run again"));
+    CHECK_THAT(r.output, !Contains("json.exception"));
+    // The finished run trains nothing more; its outcome is written again.
+    const mhc::Json back = mhc::json::parse_file(outcome.string());
+    CHECK(back.at("status") == "finished");
+    CHECK(back.at("step") == 200);
+  }
+  CHECK(mhc::json::parse_file(outcome.string()).at("status") == mhc::json::parse(good).at("status"));
+}

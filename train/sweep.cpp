@@ -321,13 +321,26 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     }
   }
 
-  auto outcome_of = [](const SweepRun& r) -> Json {
-    const fs::path p = fs::path(r.config.run_dir) / "outcome.json";
-    return fs::exists(p) ? json::parse_file(p.string()) : Json();
-  };
+  // Each run's outcome.json: null when it has none, or when it is damaged
+  // (said once): the run is then continued, which writes it again (a
+  // finished run trains nothing more).
+  std::vector<Json> outcomes(runs.size());
+  for (size_t i = 0; i < runs.size() && !replace; ++i) {
+    const std::string p = (fs::path(runs[i].config.run_dir) / "outcome.json").string();
+    if (!fs::exists(p)) continue;
+    try {
+      Json v = json::parse_file(p);
+      const Json* status = json::find(v, "status");
+      if (!status || !(*status == "finished" || *status == "diverged"))
+        throw std::runtime_error(p + ": \"status\" is not \"finished\" or \"diverged\"");
+      outcomes[i] = std::move(v);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "warning: {} is damaged ({}); the sweep checks that run again\n", p, e.what());
+    }
+  }
   std::vector<size_t> todo;
   for (size_t i = 0; i < runs.size(); ++i)
-    if (replace || outcome_of(runs[i]).is_null()) todo.push_back(i);
+    if (outcomes[i].is_null()) todo.push_back(i);
 
   // Estimated seconds per run still to do, timed once per distinct configuration.
   const std::string scratch = (fs::temp_directory_path() / fmt::format("mhc-sweep-{}", ::getpid())).string();
@@ -388,7 +401,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const SweepRun& r = runs[i];
     const std::string head = fmt::format("[{:>{}}/{}] {:<32}", i + 1, width, runs.size(), r.id);
-    if (const Json done = outcome_of(r); !done.is_null()) {
+    if (const Json& done = outcomes[i]; !done.is_null()) {
       const std::string status = done.at("status").get<std::string>();
       ++summary.skipped;
       (status == "diverged" ? summary.diverged : summary.finished) += 1;
