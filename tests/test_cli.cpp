@@ -1197,3 +1197,24 @@ TEST_CASE("mhc sweep: a damaged outcome.json is reported and that run checked ag
   }
   CHECK(mhc::json::parse_file(outcome.string()).at("status") == mhc::json::parse(good).at("status"));
 }
+
+TEST_CASE("mhc sweep: a timing scratch folder that a killed sweep left is removed by the next", "[cli][sweep]") {
+  TempDir d;
+  fs::create_directories(d.path / "tmp");
+  const pid_t gone = fork();  // a process id whose process has ended
+  REQUIRE(gone >= 0);
+  if (gone == 0) _exit(0);
+  REQUIRE(waitpid(gone, nullptr, 0) == gone);
+  const fs::path stale = d.path / "tmp" / ("mhc-sweep-" + std::to_string(gone));
+  const fs::path running = d.path / "tmp" / ("mhc-sweep-" + std::to_string(getpid()));
+  fs::create_directories(stale / "timing");
+  fs::create_directories(running / "timing");
+  write_spec(d.path / "s.json", R"({"residual": ["residual"]})");
+  setenv("TMPDIR", (d.path / "tmp").c_str(), 1);
+  const Result r = run_mhc("sweep s.json --dry-run", d.path);
+  unsetenv("TMPDIR");
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(!fs::exists(stale));
+  CHECK(fs::exists(running));  // a sweep that still runs keeps its own
+}

@@ -4,9 +4,12 @@
 #include "train/sweep.h"
 
 #include <fmt/core.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -283,6 +286,21 @@ double best_val_loss(const std::string& run_dir) {
 
 }  // namespace
 
+// The timing scratch folders (mhc-sweep-<pid> in the temporary directory)
+// that sweeps killed while timing left behind: those whose process is gone.
+void remove_stale_scratch() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path(ec), ec)) {
+    const std::string name = e.path().filename().string(), prefix = "mhc-sweep-";
+    long pid = 0;
+    const char* digits = name.data() + std::min(name.size(), prefix.size());
+    const auto [end, err] = std::from_chars(digits, name.data() + name.size(), pid);
+    if (name.rfind(prefix, 0) != 0 || err != std::errc() || end != name.data() + name.size() || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // its sweep still runs
+    fs::remove_all(e.path(), ec);
+  }
+}
+
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   const std::vector<SweepRun> runs = expand_grid(spec, opt.dir);
   const fs::path root = fs::path(opt.dir) / spec.name;
@@ -348,6 +366,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   std::vector<double> estimate(runs.size(), 0.0);
   std::string untimed;  // dry run: why the runs could not be timed here (e.g. no GPU)
   if (!todo.empty()) {
+    remove_stale_scratch();
     say(fmt::format("timing each configuration of {} (3 steps each)...\n", spec.name));
     try {
       for (size_t i : todo) {
