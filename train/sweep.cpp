@@ -286,6 +286,24 @@ double best_val_loss(const std::string& run_dir) {
 
 }  // namespace
 
+// Whether `root` holds nothing but what this grid's sweep writes: its run
+// folders, sweep.json, report.md, figures and the lock (so a missing or
+// damaged sweep.json can be rebuilt without losing anything).
+bool holds_only_grid(const fs::path& root, const std::vector<SweepRun>& runs) {
+  for (const auto& e : fs::directory_iterator(root)) {
+    const fs::path name = e.path().filename();
+    if (e.is_directory()) {
+      if (std::none_of(runs.begin(), runs.end(),
+                       [&](const SweepRun& r) { return fs::path(r.config.run_dir).filename() == name; }))
+        return false;
+    } else if (!(name == kLockFile || name == "sweep.json" || name == "sweep.json.tmp" || name == "report.md" ||
+                 name == "report.md.tmp" || name.extension() == ".png" || name.extension() == ".tmp")) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // The timing scratch folders (mhc-sweep-<pid> in the temporary directory)
 // that sweeps killed while timing left behind: those whose process is gone.
 void remove_stale_scratch() {
@@ -320,8 +338,14 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   if (fs::exists(root)) {
     if (!fs::is_directory(root)) throw std::invalid_argument(root.string() + " exists and is not a folder");
     if (!opt.dry_run) lock = std::make_unique<RunLock>(root.string(), "sweep");
-    if (fs::exists(sweep_file)) {
-      const Json old = json::parse_file(sweep_file);
+    std::string damaged;  // why sweep.json cannot be read, when it cannot
+    Json old;
+    try {
+      if (fs::exists(sweep_file)) old = json::parse_file(sweep_file);
+    } catch (const std::exception& e) {
+      damaged = e.what();
+    }
+    if (!old.is_null()) {
       const Json* old_spec = json::find(old, "spec");
       if (!old_spec || !(*old_spec == spec.source)) {
         if (!opt.overwrite)
@@ -330,11 +354,18 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
                                       "rename the spec to keep both");
         replace = true;
       }
-    } else if (std::any_of(fs::directory_iterator(root), fs::directory_iterator(),
-                           [](const fs::directory_entry& e) { return e.path().filename() != kLockFile; })) {
+    } else if (holds_only_grid(root, runs)) {
+      // Its bookkeeping was lost (or damaged), its runs were not: sweep.json is written again below.
+      if (fs::exists(sweep_file) || std::any_of(fs::directory_iterator(root), fs::directory_iterator(),
+                                                [](const fs::directory_entry& e) { return e.is_directory(); }))
+        fmt::print(stderr, "warning: {} is {}; rebuilt from {} and the run folders\n", sweep_file,
+                   damaged.empty() ? "missing" : "damaged (" + damaged + ")", spec.path);
+    } else {
       if (!opt.overwrite)
-        throw std::invalid_argument(root.string() + " is not empty and has no sweep.json, so it is not a sweep's "
-                                    "folder; pass --overwrite to delete it, or use another --dir");
+        throw std::invalid_argument(root.string() + " holds files that are not this sweep's and has no " +
+                                    (damaged.empty() ? "sweep.json" : "readable sweep.json (" + damaged + ")") +
+                                    ", so it is not this sweep's folder; pass --overwrite to delete it, or use "
+                                    "another --dir");
       replace = true;
     }
   }
