@@ -68,8 +68,8 @@ std::string resolve_corpus_path(const std::string& data_flag, const CorpusSearch
     if (is_synthetic(data_flag))
       throw std::invalid_argument(fmt::format(
           "--data '{}' names a built-in synthetic corpus, not a file (use synthetic_corpus())", data_flag));
-    if (!fs::exists(data_flag, ec))
-      throw std::runtime_error(fmt::format("--data '{}': no such file", data_flag));
+    if (!fs::exists(data_flag, ec))  // ec: why it cannot be looked at (a loop of symbolic links, permissions)
+      throw std::runtime_error(fmt::format("--data '{}': {}", data_flag, ec ? ec.message() : "no such file"));
     return data_flag;
   }
 

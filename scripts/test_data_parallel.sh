@@ -53,6 +53,8 @@ steps=(--optim.steps 20)
 "$mhc" train "${common[@]}" "${steps[@]}" --optim.batch_size 8 --run one >one.log 2>&1 || { cat one.log; exit 1; }
 "${mpi[@]}" -np 1 "$mhc" train "${common[@]}" "${steps[@]}" --optim.batch_size 8 --run np1 >np1.log 2>&1 || { cat np1.log; exit 1; }
 grep -q "data parallel: 1 rank" np1.log || fail "mpirun -np 1 did not take the MPI path"
+# A log in a file holds plain lines: no carriage returns or terminal escapes (mpirun hands ranks a pty).
+if grep -q $'\r\|\x1b' np1.log; then fail "the mpirun log holds terminal redraws"; else pass "the mpirun log is plain text"; fi
 compare one np1 0 && pass "mpirun -np 1 equals the plain run bit for bit" || fail "mpirun -np 1 differs from the plain run"
 
 for r in two two_again; do

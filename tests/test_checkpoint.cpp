@@ -238,6 +238,15 @@ TEST_CASE("the reader refuses malformed safetensors files, naming the file and t
   CHECK_THAT(refusal(d, hand_made(two_gap, data)), Contains("bytes 8..12 of the data section belong to no tensor"));
   CHECK_THAT(refusal(d, hand_made(R"({"__metadata__":{"k":1}})", "")), Contains("metadata 'k' is not a string"));
   CHECK_THAT(refusal(d, hand_made(R"({"t":{"dtype":"F32"}})", "")), Contains("with dtype, shape and data_offsets"));
+  // Two tensors of one name: the second would silently replace the first.
+  CHECK_THAT(refusal(d, hand_made(one("F32", "[2,2]", "[0,16]").substr(0, one("F32", "[2,2]", "[0,16]").size() - 1) +
+                                      "," + one("F32", "[4]", "[0,16]").substr(1),
+                                  data)),
+             Contains("x.safetensors is corrupt: its header: the key \"t\" appears twice"));
+  // Nested 10^5 deep (checksums or not): refused by depth, before any recursive code sees it.
+  const std::string deep = "{\"t\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  CHECK_THAT(refusal(d, hand_made(deep, "")), Contains("x.safetensors is corrupt: its header: nested 100001 levels deep; "
+                                                        "the limit is 64"));
 
   // A written file with one data byte changed: the checksum.
   const Tensor t = Tensor::full({4}, 1.5);

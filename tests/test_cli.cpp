@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <sstream>
 
@@ -23,7 +24,10 @@
 #include "train/checkpoint.h"
 #include "train/json_io.h"
 #include "train/metrics.h"
+#include "train/run_lock.h"
 #include "train/safetensors.h"
+#include "train/settings.h"
+#include "train/train_flags.h"
 
 namespace fs = std::filesystem;
 
@@ -101,6 +105,12 @@ TEST_CASE("missing or empty corpus files", "[cli]") {
   r = run_mhc("train --data empty.txt --optim.steps 1", d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("empty"));
+  // A loop of symbolic links is not "no such file": the system's reason is given.
+  fs::create_symlink("loop_b", d.path / "loop_a");
+  fs::create_symlink("loop_a", d.path / "loop_b");
+  r = run_mhc("train --data loop_a --optim.steps 1", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("--data 'loop_a': Too many levels of symbolic links"));
 }
 
 TEST_CASE("an existing run directory is never overwritten without being asked", "[cli]") {
@@ -266,27 +276,32 @@ TEST_CASE("Ctrl-C writes a checkpoint, prints how to resume, and the resumed run
   TempDir d;
   const std::string args = " --optim.steps 400 --eval.every 100" + kTiny;
   REQUIRE(run_mhc("train --run full" + args, d.path).code == 0);
-  const pid_t pid = start_mhc("train --run cut" + args, d.path, d.path / "cut.log");
-  const fs::path metrics = d.path / "cut" / "metrics.jsonl";
-  for (int i = 0; i < 2000 && !(fs::exists(metrics) && count_lines(metrics) >= 10); ++i) usleep(5000);
-  kill(pid, SIGINT);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  const std::string log = read_bytes(d.path / "cut.log");
-  INFO(log);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 130);
-  CHECK_THAT(log, Contains("interrupted: stopped after step"));
-  CHECK_THAT(log, Contains("train --run cut --resume"));
-  const int64_t at = mhc::read_checkpoint_meta((d.path / "cut" / "checkpoint.safetensors").string()).step;
-  CHECK(at > 0);
-  CHECK(at < 400);
-  REQUIRE(run_mhc("train --run cut --resume", d.path).code == 0);
-  const mhc::RunMetrics full = mhc::read_run_metrics((d.path / "full").string());
-  const mhc::RunMetrics cut = mhc::read_run_metrics((d.path / "cut").string());
-  CHECK(cut.step == full.step);
-  CHECK(cut.loss == full.loss);  // bit for bit
-  CHECK(cut.val_loss == full.val_loss);
+  // SIGHUP (the terminal closed) is handled as Ctrl-C is.
+  for (const int sig : {SIGINT, SIGHUP}) {
+    const std::string cut_run = sig == SIGINT ? "cut" : "hup";
+    INFO(cut_run);
+    const pid_t pid = start_mhc("train --run " + cut_run + args, d.path, d.path / (cut_run + ".log"));
+    const fs::path metrics = d.path / cut_run / "metrics.jsonl";
+    for (int i = 0; i < 2000 && !(fs::exists(metrics) && count_lines(metrics) >= 10); ++i) usleep(5000);
+    kill(pid, sig);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    const std::string log = read_bytes(d.path / (cut_run + ".log"));
+    INFO(log);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 130);
+    CHECK_THAT(log, Contains("interrupted: stopped after step"));
+    CHECK_THAT(log, Contains("train --run " + cut_run + " --resume"));
+    const int64_t at = mhc::read_checkpoint_meta((d.path / cut_run / "checkpoint.safetensors").string()).step;
+    CHECK(at > 0);
+    CHECK(at < 400);
+    REQUIRE(run_mhc("train --run " + cut_run + " --resume", d.path).code == 0);
+    const mhc::RunMetrics full = mhc::read_run_metrics((d.path / "full").string());
+    const mhc::RunMetrics cut = mhc::read_run_metrics((d.path / cut_run).string());
+    CHECK(cut.step == full.step);
+    CHECK(cut.loss == full.loss);  // bit for bit
+    CHECK(cut.val_loss == full.val_loss);
+  }
 }
 
 TEST_CASE("sample: --temperature 0 is greedy, bad values are refused, and output is printable", "[cli]") {
@@ -551,7 +566,7 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
   REQUIRE(run_mhc("train --run ref" + args, d.path).code == 0);
   const uintmax_t checkpoint = fs::file_size(d.path / "ref" / "checkpoint.safetensors");
   uintmax_t small_files = 0;
-  for (const char* f : {"config.json", "tokenizer.txt", "metrics.jsonl"})
+  for (const char* f : {"config.json", "tokenizer.txt", "metrics.jsonl", mhc::kLockFile})
     small_files += in_pages(fs::file_size(d.path / "ref" / f));
   // Room for the small files, one checkpoint and half another: the second cannot be written.
   mhc::test::TmpfsMount disk(small_files + in_pages(checkpoint) + in_pages(checkpoint / 2));
@@ -568,9 +583,18 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
                                 "/checkpoint.safetensors is intact"));
   CHECK(leftover_temporaries(run).empty());
   CHECK(mhc::verify_checkpoint(run + "/checkpoint.safetensors").step == 2);  // checksum verified
-  const std::string metrics = read_bytes(run + "/metrics.jsonl");
+  std::string metrics = read_bytes(run + "/metrics.jsonl");
   REQUIRE(!metrics.empty());
   CHECK(metrics.back() == '\n');  // whole lines only
+
+  // Resumed on the same disk: it stops at the same checkpoint, and says the one it resumed from is intact.
+  r = run_mhc("train --run " + run + " --resume", d.path);
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("training stopped after step 4; the checkpoint after step 2 in " + run +
+                                "/checkpoint.safetensors is intact"));
+  CHECK(mhc::verify_checkpoint(run + "/checkpoint.safetensors").step == 2);
+  metrics = read_bytes(run + "/metrics.jsonl");
 
   // A resume on a disk with no room left: the metrics rewrite fails and the old file stays.
   mhc::test::fill_up(disk.path());
@@ -851,4 +875,365 @@ TEST_CASE("metrics.jsonl and the console count steps the same way: step k is the
     CHECK_THAT(r.output, Contains(fmt::format("step {}/4 | loss {:.4f} |", step, v.at("loss").get<double>())));
   }
   CHECK(training_lines == 4);
+}
+
+TEST_CASE("one writer per run: a second train, resume, overwrite or sweep is refused, naming the holder", "[cli][lock]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  const std::string checkpoint = read_bytes(d.path / "r" / "checkpoint.safetensors");
+  const std::string metrics = read_bytes(d.path / "r" / "metrics.jsonl");
+  const std::string holder = "(pid " + std::to_string(getpid()) + ")";
+  {
+    mhc::RunLock lock((d.path / "r").string(), "run");  // this test process is the writer now
+    for (const std::string& args : {std::string("train --run r --resume --optim.steps 4"),
+                                    "train --run r --overwrite --optim.steps 2 --eval.every 2" + kTiny}) {
+      INFO(args);
+      const Result r = run_mhc(args, d.path);
+      CHECK(r.code == 1);
+      CHECK_THAT(r.output, Contains("run directory r is in use by another mhc process " + holder));
+    }
+    CHECK(read_bytes(d.path / "r" / "checkpoint.safetensors") == checkpoint);
+    CHECK(read_bytes(d.path / "r" / "metrics.jsonl") == metrics);
+    // A reader is not a writer: eval still works.
+    CHECK(run_mhc("eval --run r", d.path).code == 0);
+  }
+  // Released (as the kernel does when a holder dies): the resume goes ahead.
+  const Result resumed = run_mhc("train --run r --resume --optim.steps 4", d.path);
+  INFO(resumed.output);
+  CHECK(resumed.code == 0);
+  CHECK_THAT(resumed.output, Contains("resuming at step 2"));
+
+  // A sweep's folder: one sweep at a time.
+  write_spec(d.path / "s.json", R"({"residual": ["residual"]})");
+  fs::create_directories(d.path / "sweeps" / "s");
+  mhc::RunLock lock((d.path / "sweeps" / "s").string(), "sweep");
+  const Result sweep = run_mhc("sweep s.json", d.path);
+  CHECK(sweep.code == 1);
+  CHECK_THAT(sweep.output, Contains("sweep directory sweeps/s is in use by another mhc process " + holder));
+  CHECK(!fs::exists(d.path / "sweeps" / "s" / "sweep.json"));
+}
+
+TEST_CASE("overwrite deletes only an mhc run's files, and only once the new start has succeeded", "[cli]") {
+  TempDir d;
+  const std::string args = " --optim.steps 2 --eval.every 2" + kTiny;
+  REQUIRE(run_mhc("train --run r" + args, d.path).code == 0);
+  const std::string checkpoint = read_bytes(d.path / "r" / "checkpoint.safetensors");
+  mhc::test::write_bytes(d.path / "r" / "thesis.tex", "\\section{Results}");
+  Result r = run_mhc("train --run r --overwrite --seed 5" + args, d.path);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("holds an entry that an mhc run does not write (thesis.tex)"));
+  CHECK(read_bytes(d.path / "r" / "thesis.tex") == "\\section{Results}");
+  CHECK(read_bytes(d.path / "r" / "checkpoint.safetensors") == checkpoint);
+  fs::remove(d.path / "r" / "thesis.tex");
+
+  // A start that fails after its setup (here: no room for config.json when
+  // training begins) puts the old run back, whole.
+  uintmax_t used = 0;
+  for (const auto& e : fs::directory_iterator(d.path / "r")) used += in_pages(fs::file_size(e.path()));
+  mhc::test::TmpfsMount disk(used + 2 * 4096);  // the new run's lock file and tokenizer, then nothing
+  if (!disk.mounted()) {
+    WARN("SKIPPED: cannot mount a tmpfs (" << disk.error() << ")");
+    return;
+  }
+  const fs::path old = disk.path() / "old";
+  fs::copy(d.path / "r", old);
+  r = run_mhc("train --run " + old.string() + " --overwrite --seed 5" + args, d.path);
+  INFO(r.output);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains(std::strerror(ENOSPC)));
+  CHECK(read_bytes(old / "checkpoint.safetensors") == checkpoint);
+  CHECK(!fs::exists(disk.path() / "old.replaced-by-overwrite"));
+  // With room, the same --overwrite replaces it.
+  REQUIRE(disk.resize(4 * used));
+  r = run_mhc("train --run " + old.string() + " --overwrite --seed 5" + args, d.path);
+  CHECK(r.code == 0);
+  CHECK(read_bytes(old / "checkpoint.safetensors") != checkpoint);
+  CHECK(!fs::exists(disk.path() / "old.replaced-by-overwrite"));
+}
+
+TEST_CASE("a run that stopped before its first checkpoint is started again by --resume, and says so", "[cli]") {
+  TempDir d;
+  const std::string args = " --optim.steps 4 --eval.every 4" + kTiny;
+  REQUIRE(run_mhc("train --run ref" + args, d.path).code == 0);
+  REQUIRE(run_mhc("train --run r" + args, d.path).code == 0);
+  fs::remove(d.path / "r" / "checkpoint.safetensors");  // as a kill before the first checkpoint leaves it
+  Result r = run_mhc("train --run r" + args, d.path);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("it stopped before its first checkpoint: pass --resume to start it again from step 0"));
+  r = run_mhc("train --run r --resume", d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK_THAT(r.output, Contains("r has no checkpoint: the run stopped before its first one, so it starts again from "
+                                "step 0"));
+  const mhc::RunMetrics ref = mhc::read_run_metrics((d.path / "ref").string());
+  const mhc::RunMetrics again = mhc::read_run_metrics((d.path / "r").string());
+  CHECK(again.step == ref.step);
+  CHECK(again.loss == ref.loss);  // the same settings, from the same start
+}
+
+TEST_CASE("export --out and eval --dump-batch never replace a run's files, links, FIFOs or devices", "[cli][export]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  const std::string checkpoint = read_bytes(d.path / "r" / "checkpoint.safetensors");
+  const std::string metrics = read_bytes(d.path / "r" / "metrics.jsonl");
+  for (const char* file : {"checkpoint.safetensors", "metrics.jsonl", "config.json"}) {
+    for (const std::string& cmd : {"export r --force --out r/" + std::string(file),
+                                   "eval --run r --force --dump-batch r/" + std::string(file)}) {
+      INFO(cmd);
+      const Result r = run_mhc(cmd, d.path);
+      CHECK(r.code == 1);
+      CHECK_THAT(r.output, Contains("r/" + std::string(file) + ": that is a file of the run in r"));
+    }
+  }
+  CHECK(read_bytes(d.path / "r" / "checkpoint.safetensors") == checkpoint);
+  CHECK(read_bytes(d.path / "r" / "metrics.jsonl") == metrics);
+  // Not regular files: refused by kind, left as they are.
+  mhc::test::write_bytes(d.path / "target", "keep");
+  fs::create_symlink(d.path / "target", d.path / "link");
+  REQUIRE(mkfifo((d.path / "fifo").c_str(), 0644) == 0);
+  const std::vector<std::pair<std::string, std::string>> odd = {
+      {"link", "a symbolic link"}, {"fifo", "a FIFO"}, {"/dev/null", "a device"}, {"r", "a folder"}};
+  for (const auto& [path, kind] : odd) {
+    for (const std::string& cmd : {"export r --force --out " + path, "eval --run r --force --dump-batch " + path}) {
+      INFO(cmd);
+      const Result r = run_mhc(cmd, d.path);
+      CHECK(r.code == 1);
+      CHECK_THAT(r.output, Contains(path + ": it is " + kind));
+    }
+  }
+  CHECK(fs::is_symlink(d.path / "link"));
+  CHECK(read_bytes(d.path / "target") == "keep");
+  CHECK(fs::is_fifo(d.path / "fifo"));
+  // An existing regular file is replaced only with --force; a missing folder is made.
+  Result r = run_mhc("export r --out target", d.path);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("export --out target: the file exists; pass --force to replace it"));
+  CHECK(read_bytes(d.path / "target") == "keep");
+  r = run_mhc("eval --run r --dump-batch target", d.path);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("--dump-batch target: the file exists; pass --force to replace it"));
+  CHECK(run_mhc("export r --out target --force", d.path).code == 0);
+  CHECK(mhc::SafetensorsFile((d.path / "target").string()).meta("format") == "mhc export");
+  r = run_mhc("export r --out new/folder/x.safetensors", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(fs::is_regular_file(d.path / "new" / "folder" / "x.safetensors"));
+}
+
+namespace {
+
+// Writes the checkpoint at `path` again (valid checksums) with its meta changed by `edit`.
+void rewrite_checkpoint(const fs::path& path, const std::function<void(mhc::CheckpointMeta&)>& edit) {
+  const mhc::SafetensorsFile f(path.string(), "checkpoint");
+  mhc::CheckpointMeta meta = mhc::read_checkpoint_meta(path.string());
+  const auto bytes = f.read_all();
+  std::vector<mhc::Tensor> tensors;
+  tensors.reserve(f.tensors().size());
+  std::vector<mhc::NamedTensor> named;
+  for (const auto& e : f.tensors()) {
+    tensors.push_back(mhc::Tensor::empty(e.shape, e.dtype));
+    std::memcpy(tensors.back().data_ptr(), bytes.at(e.name).data(), bytes.at(e.name).size());
+    named.push_back({e.name, &tensors.back()});
+  }
+  edit(meta);
+  mhc::save_checkpoint(path.string(), named, meta);
+}
+
+}  // namespace
+
+TEST_CASE("checkpoints that lie or nest too deep are refused by every command that reads them", "[cli][validation]") {
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  const fs::path ckpt = d.path / "r" / "checkpoint.safetensors";
+  const std::string good = read_bytes(ckpt);
+  const std::vector<std::string> readers = {"train --run r --resume --optim.steps 4", "eval --run r",
+                                            "sample --run r --tokens 2", "export r --out x.safetensors"};
+  auto refused_by_all = [&](const std::string& message, size_t n_readers) {
+    for (size_t i = 0; i < n_readers; ++i) {
+      INFO(readers[i]);
+      const Result r = run_mhc(readers[i], d.path);
+      CHECK(r.code == 1);
+      CHECK_THAT(r.output, Contains("r/checkpoint.safetensors") && Contains(message));
+    }
+    CHECK(!fs::exists(d.path / "x.safetensors"));
+  };
+  // A header nested 10^5 deep (its checksums do not matter): refused, not a stack overflow.
+  std::string deep = "{\"t\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  deep.append((8 - deep.size() % 8) % 8, ' ');  // the header size the format requires
+  const uint64_t n = deep.size();
+  mhc::test::write_bytes(ckpt, std::string(reinterpret_cast<const char*>(&n), 8) + deep);
+  refused_by_all("nested 100001 levels deep; the limit is 64", readers.size());
+  // Settings nested 2·10^5 deep, or none at all: they cannot be checked.
+  const struct {
+    std::string config, message;
+  } configs[] = {{"{\"a\":" + std::string(200000, '[') + std::string(200000, ']') + "}", "nested 200001 levels deep"},
+                 {"", "its metadata 'config' is empty"},
+                 {"{}", "its metadata 'config' is {}, not the run's settings"}};
+  for (const auto& c : configs) {
+    mhc::test::write_bytes(ckpt, good);
+    rewrite_checkpoint(ckpt, [&](mhc::CheckpointMeta& m) { m.config_json = c.config; });
+    refused_by_all(c.message, 3);  // export copies the weights, not the settings
+  }
+  // A negative step, or no ranks.
+  mhc::test::write_bytes(ckpt, good);
+  rewrite_checkpoint(ckpt, [](mhc::CheckpointMeta& m) { m.step = -100; });
+  refused_by_all("it claims step -100 and optimizer step 2; neither can be negative", readers.size());
+  for (int64_t ranks : {0, -1}) {
+    mhc::test::write_bytes(ckpt, good);
+    rewrite_checkpoint(ckpt, [&](mhc::CheckpointMeta& m) { m.ranks = ranks; });
+    refused_by_all(fmt::format("it claims to be written by {} ranks; at least 1 did", ranks), readers.size());
+  }
+  // And a metrics line nested 10^5 deep: the resume reports it and goes on without it.
+  mhc::test::write_bytes(ckpt, good);
+  std::ofstream(d.path / "r" / "metrics.jsonl", std::ios::app) << std::string(100000, '[') << std::string(100000, ']')
+                                                                << "\n";
+  const Result r = run_mhc("train --run r --resume --optim.steps 4", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("nested 100000 levels deep"));
+}
+
+TEST_CASE("an empty value for a numeric flag is refused naming the flag, and a seed past 2^64 - 1 too", "[cli][validation]") {
+  // Every train setting given "": only the text ones (a path, a preset) may take it.
+  std::vector<std::string> accepted;
+  for (const mhc::Setting& s : mhc::settings()) {
+    if (!s.flag) continue;
+    try {
+      mhc::parse_train_flags({"--" + s.name, ""});
+      accepted.push_back(s.name);
+    } catch (const std::invalid_argument& e) {
+      INFO(s.name);
+      // A switch takes no value: the "" is an extra argument. Hidden testing aids are refused unnamed.
+      if (!s.hidden) CHECK_THAT(e.what(), Contains("--" + s.name) || Contains("was not expected"));
+    }
+  }
+  CHECK(accepted == std::vector<std::string>{"preset", "data", "run", "data.cache_dir"});
+  CHECK_THROWS_WITH(mhc::parse_train_flags({"--optim.grad_clip", ""}),
+                    Contains("--optim.grad_clip") && Contains("an empty value is not a number"));
+  CHECK_THROWS_WITH(mhc::parse_train_flags({"--seed", "18446744073709551616"}),
+                    Contains("--seed") && Contains("below 2^64"));
+  CHECK(mhc::parse_train_flags({"--seed", "18446744073709551615"}).seed == 18446744073709551615ull);
+  // sample and eval, as users run them.
+  TempDir d;
+  REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
+  for (const std::string flag : {"--temperature", "--tokens", "--top_k", "--seed"}) {
+    const Result r = run_mhc("sample --run r " + flag + " ''", d.path);
+    INFO(flag << ": " << r.output);
+    CHECK(r.code != 0);
+    CHECK_THAT(r.output, Contains(flag));
+  }
+  Result r = run_mhc("sample --run r --seed 18446744073709551616", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("--seed") && Contains("below 2^64"));
+  r = run_mhc("eval --run r --batches ''", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("--batches") && Contains("an empty value is not a number"));
+}
+
+TEST_CASE("config.json says what the run trained on, and a changed corpus is not resumed silently", "[cli]") {
+  TempDir d;
+  std::string text;
+  for (int i = 0; text.size() < 20000; ++i) text += "Line " + std::to_string(i) + ": to be, or not to be.\n";
+  fs::create_directories(d.path / "corpus");
+  mhc::test::write_bytes(d.path / "corpus" / "tinyshakespeare.txt", text);
+  // The default corpus (found through $MHC_DATA_DIR) is recorded by its path, and every corpus by size and checksum.
+  setenv("MHC_DATA_DIR", (d.path / "corpus").c_str(), 1);
+  Result r = run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTinyModel, d.path);
+  unsetenv("MHC_DATA_DIR");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  const mhc::Json config = mhc::json::parse_file((d.path / "r" / "config.json").string());
+  CHECK(config.at("data").get<std::string>() == (d.path / "corpus" / "tinyshakespeare.txt").string());
+  CHECK(config.at("data.bytes").get<int64_t>() == static_cast<int64_t>(text.size()));
+  const std::string checksum = config.at("data.checksum").get<std::string>();
+  CHECK(checksum.rfind("xxh64:", 0) == 0);
+  CHECK(checksum.size() == 6 + 16);
+  // The corpus changes (one line appended): the resume is refused, --override goes on with a warning.
+  std::ofstream(d.path / "corpus" / "tinyshakespeare.txt", std::ios::app) << "Line 1: to be.\n";
+  r = run_mhc("train --run r --resume --optim.steps 4", d.path);
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("data.checksum: \"" + checksum + "\" in the run") &&
+                           Contains("is not the one the run trained on"));
+  CHECK(mhc::read_checkpoint_meta((d.path / "r" / "checkpoint.safetensors").string()).step == 2);
+  r = run_mhc("train --run r --resume --override --optim.steps 4", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("warning: --override") && Contains("data.checksum"));
+  CHECK(mhc::read_checkpoint_meta((d.path / "r" / "checkpoint.safetensors").string()).step == 4);
+}
+
+TEST_CASE("mhc --version prints the version, the commit and the build's options", "[cli]") {
+  TempDir d;
+  const Result r = run_mhc("--version", d.path);
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("mhc 0.1.0 (commit ") && Contains("; CUDA o") && Contains(", MPI o") &&
+                           Contains(", BLAS OpenBLAS"));
+}
+
+TEST_CASE("eval.keep_best keeps the checkpoint of the best validation loss beside the last", "[cli]") {
+  TempDir d;
+  const std::string args = " --optim.steps 8 --eval.every 2 --optim.lr 0.3" + kTiny;
+  Result r = run_mhc("train --run r --eval.keep_best" + args, d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  const mhc::RunMetrics m = mhc::read_run_metrics((d.path / "r").string());
+  // The evaluations that a checkpoint follows (after steps 2, 4, 6, 8): the best of them.
+  double best = INFINITY;
+  int64_t best_step = -1;
+  for (size_t i = 0; i < m.eval_step.size(); ++i)
+    if (m.eval_step[i] > 0 && m.val_loss[i] < best) best = m.val_loss[i], best_step = m.eval_step[i];
+  const mhc::CheckpointMeta kept = mhc::verify_checkpoint((d.path / "r" / "best.safetensors").string());
+  CHECK(kept.step == best_step);
+  CHECK(kept.last_val_loss == best);
+  CHECK(mhc::read_checkpoint_meta((d.path / "r" / "checkpoint.safetensors").string()).step == 8);
+  CHECK(mhc::json::parse_file((d.path / "r" / "config.json").string()).at("eval.keep_best") == true);
+  // Without the flag: no best file, and config.json does not mention it.
+  REQUIRE(run_mhc("train --run plain" + args, d.path).code == 0);
+  CHECK(!fs::exists(d.path / "plain" / "best.safetensors"));
+  CHECK(mhc::json::find(mhc::json::parse_file((d.path / "plain" / "config.json").string()), "eval.keep_best") == nullptr);
+}
+
+TEST_CASE("mhc sweep: a damaged outcome.json is reported and that run checked again, not a library error", "[cli][sweep]") {
+  TempDir d;
+  write_spec(d.path / "s.json", R"({"residual": ["residual"]})");
+  REQUIRE(run_mhc("sweep s.json", d.path).code == 0);
+  const fs::path outcome = d.path / "sweeps" / "s" / "residual-s1337" / "outcome.json";
+  const std::string good = read_bytes(outcome);
+  for (const std::string& damaged : {std::string("{\"status\": "), std::string("{\"status\": 3}"), std::string("[]")}) {
+    INFO(damaged);
+    mhc::test::write_bytes(outcome, damaged);
+    const Result r = run_mhc("sweep s.json", d.path);
+    INFO(r.output);
+    CHECK(r.code == 0);
+    CHECK_THAT(r.output, Contains("warning: sweeps/s/residual-s1337/outcome.json is damaged") &&
+                             Contains("the sweep checks that run again"));
+    CHECK_THAT(r.output, !Contains("json.exception"));
+    // The finished run trains nothing more; its outcome is written again.
+    const mhc::Json back = mhc::json::parse_file(outcome.string());
+    CHECK(back.at("status") == "finished");
+    CHECK(back.at("step") == 200);
+  }
+  CHECK(mhc::json::parse_file(outcome.string()).at("status") == mhc::json::parse(good).at("status"));
+}
+
+TEST_CASE("mhc sweep: a timing scratch folder that a killed sweep left is removed by the next", "[cli][sweep]") {
+  TempDir d;
+  fs::create_directories(d.path / "tmp");
+  const pid_t gone = fork();  // a process id whose process has ended
+  REQUIRE(gone >= 0);
+  if (gone == 0) _exit(0);
+  REQUIRE(waitpid(gone, nullptr, 0) == gone);
+  const fs::path stale = d.path / "tmp" / ("mhc-sweep-" + std::to_string(gone));
+  const fs::path running = d.path / "tmp" / ("mhc-sweep-" + std::to_string(getpid()));
+  fs::create_directories(stale / "timing");
+  fs::create_directories(running / "timing");
+  write_spec(d.path / "s.json", R"({"residual": ["residual"]})");
+  setenv("TMPDIR", (d.path / "tmp").c_str(), 1);
+  const Result r = run_mhc("sweep s.json --dry-run", d.path);
+  unsetenv("TMPDIR");
+  INFO(r.output);
+  CHECK(r.code == 0);
+  CHECK(!fs::exists(stale));
+  CHECK(fs::exists(running));  // a sweep that still runs keeps its own
 }

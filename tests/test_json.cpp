@@ -185,3 +185,23 @@ TEST_CASE("plain_text writes values as a person does: no quotes, no trailing .0"
   CHECK(json::plain_text(Json(true)) == "true");
   CHECK(json::plain_text(Json::parse("[1, 2.5]")) == "[1,2.5]");
 }
+
+TEST_CASE("nesting deeper than the limit is refused with the depth, in documents and in JSON lines", "[json]") {
+  using mhc::json::kMaxDepth;
+  const auto nested = [](size_t n) { return std::string(n, '[') + std::string(n, ']'); };
+  CHECK(mhc::json::nesting_depth("3") == 0);
+  CHECK(mhc::json::nesting_depth(R"({"a": [1, {"b": "[[[{{{"}]})") == 3);  // brackets in strings do not count
+  CHECK(mhc::json::nesting_depth(R"(["\"[[", []])") == 2);                   // nor after an escaped quote
+  CHECK(mhc::json::parse(nested(kMaxDepth), "x").is_array());
+  CHECK_THROWS_WITH(mhc::json::parse(nested(kMaxDepth + 1), "cfg.json"),
+                    Catch::Contains("cfg.json:1:1: nested 65 levels deep; the limit is 64"));
+  CHECK_THROWS_WITH(mhc::json::parse("{\"a\": " + nested(200000) + "}", "config"),
+                    Catch::Contains("nested 200001 levels deep"));
+  const std::string lines = "{\"step\": 0}\n" + nested(100000) + "\n{\"step\": 1}\n";
+  CHECK_THROWS_WITH(mhc::json::parse_lines(lines, nullptr, "metrics.jsonl"),
+                    Catch::Contains("metrics.jsonl:2:1: nested 100000 levels deep"));
+  mhc::json::LinesReport report;
+  CHECK(mhc::json::parse_lines(lines, report, "metrics.jsonl").size() == 2);  // the tolerant reader skips it
+  REQUIRE(report.damaged.size() == 1);
+  CHECK(report.damaged[0].line == 2);
+}

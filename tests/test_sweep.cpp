@@ -168,6 +168,31 @@ TEST_CASE("sweep: a folder that is not a sweep's is refused", "[sweep]") {
   CHECK(fs::exists(d.path / "sweeps" / "study" / "notes.txt"));
 }
 
+TEST_CASE("sweep: a missing or damaged sweep.json is rebuilt from the spec and the run folders", "[sweep]") {
+  TempDir d;
+  SweepOptions o;
+  o.dir = d.file("sweeps");
+  o.quiet = true;
+  o.report = false;
+  const SweepSpec s = spec_of(R"({"residual": ["residual"]})", tiny_base(d.file("cache")));
+  REQUIRE(run_sweep(s, o).finished == 1);
+  const fs::path root = d.path / "sweeps" / "study";
+  const std::string good = mhc::test::read_bytes(root / "sweep.json");
+  for (const std::string damage : {"", "{\"spec\": "}) {
+    INFO("sweep.json: '" << damage << "'");
+    if (damage.empty()) fs::remove(root / "sweep.json");
+    else mhc::test::write_bytes(root / "sweep.json", damage);
+    const SweepSummary again = run_sweep(s, o);  // not "pass --overwrite", which would delete the runs
+    CHECK(again.skipped == 1);                   // the finished run is kept as it was
+    CHECK(mhc::test::read_bytes(root / "sweep.json") == good);
+  }
+  // A run folder that this grid does not have: not this sweep's folder, refused.
+  fs::remove(root / "sweep.json");
+  fs::create_directories(root / "someone-else");
+  CHECK_THROWS_WITH(run_sweep(s, o), Contains("has no sweep.json"));
+  CHECK(fs::exists(root / "residual-s1337" / "outcome.json"));
+}
+
 TEST_CASE("sweep: a killed sweep, resumed to the end, equals an uninterrupted one", "[sweep]") {
   TempDir d;
   const std::string axes = R"({"residual": ["residual", "hc", "mhc"], "seed": [1, 2]})";

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "autograd/tape.h"
+#include "train/json_io.h"
 #include "train/safetensors.h"
 
 namespace mhc {
@@ -50,8 +51,9 @@ CheckpointMeta parse_meta(const SafetensorsFile& f) {
   m.step = meta_int(f, "step");
   m.optimizer_steps = meta_int(f, "optimizer_steps");
   try {
+    if (json::nesting_depth(f.meta("sampler_state")) != 1) throw std::invalid_argument("not a flat list");
     m.sampler_state = nlohmann::json::parse(f.meta("sampler_state")).get<std::vector<uint64_t>>();
-  } catch (const nlohmann::json::exception&) {
+  } catch (const std::exception&) {
     fail(f.path(), "is corrupt: metadata 'sampler_state' is not a list of unsigned integers");
   }
   const std::string& loss = f.meta("last_val_loss");
@@ -61,6 +63,10 @@ CheckpointMeta parse_meta(const SafetensorsFile& f) {
     fail(f.path(), "is corrupt: metadata 'last_val_loss' is \"" + loss + "\", not a number");
   m.config_json = f.meta("config");
   if (md.count("ranks")) m.ranks = meta_int(f, "ranks");  // written since data-parallel training
+  if (m.step < 0 || m.optimizer_steps < 0)
+    fail(f.path(), fmt::format("is corrupt: it claims step {} and optimizer step {}; neither can be negative", m.step,
+                               m.optimizer_steps));
+  if (m.ranks < 1) fail(f.path(), fmt::format("is corrupt: it claims to be written by {} ranks; at least 1 did", m.ranks));
   return m;
 }
 
@@ -84,6 +90,16 @@ void save_checkpoint(const std::string& path, const std::vector<NamedTensor>& te
                      {"last_val_loss", fmt::format("{}", meta.last_val_loss)},
                      {"ranks", std::to_string(meta.ranks)},
                      {"config", meta.config_json}});
+}
+
+Json checkpoint_config(const std::string& path, const CheckpointMeta& meta) {
+  if (meta.config_json.empty())
+    fail(path, "is corrupt: its metadata 'config' is empty, so the run's settings cannot be checked against it");
+  Json config = json::parse(meta.config_json, path + " (metadata 'config')");
+  if (!config.is_object() || config.empty())
+    fail(path, "is corrupt: its metadata 'config' is " + json::dump(config) +
+                   ", not the run's settings, so they cannot be checked against it");
+  return config;
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) { return parse_meta(SafetensorsFile(path, "checkpoint")); }

@@ -27,11 +27,13 @@
 #include <vector>
 
 #include "layers/module.h"
+#include "train/json_io.h"
 
 namespace mhc {
 
 inline constexpr const char* kCheckpointFile = "checkpoint.safetensors";  // in the run directory
 inline constexpr const char* kExportFile = "model.safetensors";           // mhc export's default
+inline constexpr const char* kBestFile = "best.safetensors";              // --eval.keep_best: the best validation loss
 
 struct CheckpointMeta {
   int64_t step = 0;              // optimizer steps completed
@@ -64,6 +66,11 @@ CheckpointMeta load_checkpoint(const std::string& path, const std::vector<NamedT
 // and that the file is as long as the tensors say); the data checksum is
 // checked by load_checkpoint and verify_checkpoint.
 CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// The run settings stored in a checkpoint's meta (its "config"), parsed.
+// Throws naming `path` when they are empty, not an object or an empty object
+// (a checkpoint that holds no settings cannot be checked against a run's).
+Json checkpoint_config(const std::string& path, const CheckpointMeta& meta);
 
 // read_checkpoint_meta plus the data checksum: the whole file is read.
 CheckpointMeta verify_checkpoint(const std::string& path);

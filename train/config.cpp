@@ -110,11 +110,11 @@ void TrainConfig::validate() const {
 
 Json to_json(const TrainConfig& c) {
   Json v = Json::object();
-  for (const Setting& s : settings())
-    if (s.saved) {
-      Json value = s.get(c);
-      if (!value.is_null()) v[s.name] = std::move(value);  // null: not recorded (data.files of a text run)
-    }
+  for (const Setting& s : settings()) {
+    if (!s.saved) continue;
+    Json value = s.get(c);
+    if (!value.is_null()) v[s.name] = std::move(value);  // null: not recorded (data.bytes of a synthetic corpus, data.files of a text run)
+  }
   return v;
 }
 
@@ -154,6 +154,7 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
   std::string group = "-";
   for (const Setting& s : settings()) {
     if (!s.saved || s.hidden || s.name == "data" || s.name == "model.vocab_size") continue;
+    if (s.get(c).is_null()) continue;  // not set (--eval.keep_best off): left out, as in config.json
     if ((!moe && s.name.rfind("moe.", 0) == 0) || (!hc && s.name.rfind("hc.", 0) == 0)) continue;
     const std::string g = s.group.empty() ? "run" : s.group.substr(0, s.group.find(" ("));
     std::string item = s.name.substr(s.name.find('.') + 1) + " " + s.text(c);

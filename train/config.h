@@ -43,12 +43,18 @@ struct DataConfig {
   // Token files: each file's name, size and checksum when the run started
   // (checked on resume); empty for text.
   std::vector<TokenFileRecord> files;
+  // The corpus file the run trained on, recorded by the trainer (config.json
+  // only, no flag): a resume on one that differs is refused. 0 / "": not
+  // recorded (a synthetic corpus, or a run from before they were).
+  int64_t bytes = 0;
+  std::string checksum;         // "xxh64:<16 hex digits>" of the corpus text
 };
 
 struct EvalConfig {
   int64_t every = 250;          // steps between evaluations (and checkpoints)
   int64_t batches = 20;         // validation batches per evaluation
   int64_t sample_tokens = 200;  // sample printed at the end of a run (0: none)
+  bool keep_best = false;       // also keep the checkpoint of the best validation loss (kBestFile)
 };
 
 // Data-parallel training (mpirun -np K mhc train): how gradients travel.

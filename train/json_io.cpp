@@ -20,6 +20,30 @@ ParseError::ParseError(const std::string& where, size_t line, size_t column, con
       message_(message),
       unexpected_end_(unexpected_end) {}
 
+size_t nesting_depth(std::string_view text) {
+  size_t depth = 0, deepest = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      deepest = std::max(deepest, ++depth);
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+void check_depth(std::string_view text, const std::string& where, size_t line) {
+  if (const size_t depth = nesting_depth(text); depth > kMaxDepth)
+    throw ParseError(where, line, 1, fmt::format("nested {} levels deep; the limit is {}", depth, kMaxDepth), false);
+}
+
 namespace {
 
 // nlohmann's parse_error knows the byte it stopped at (1-based, one past the
@@ -54,6 +78,7 @@ std::string read_json_file(const std::string& path) {
 
 // One value, without the duplicate-key check (JSON lines are written by us).
 Json parse_plain(std::string_view text, const std::string& where, size_t line) {
+  check_depth(text, where, line);
   try {
     return Json::parse(text);
   } catch (const Json::parse_error& e) {
@@ -66,6 +91,7 @@ Json parse_plain(std::string_view text, const std::string& where, size_t line) {
 }  // namespace
 
 Json parse(std::string_view text, const std::string& where) {
+  check_depth(text, where);
   std::vector<std::set<std::string>> open;  // keys seen in each object being read
   const Json::parser_callback_t check = [&](int, Json::parse_event_t event, Json& parsed) {
     if (event == Json::parse_event_t::object_start) open.emplace_back();

@@ -52,8 +52,22 @@ class ParseError : public Error {
   bool unexpected_end_;
 };
 
-// One JSON value; anything but whitespace after it, and a key given twice in
-// one object, are errors. `where` names the source in error messages.
+// The deepest nesting of arrays and objects that any parse here accepts:
+// mhc's own files nest a few levels; a crafted file nested 10^5 deep would
+// overflow the stack of the recursive code that reads, copies or writes it.
+inline constexpr size_t kMaxDepth = 64;
+
+// How deeply `text` nests arrays and objects (brackets inside strings do not
+// count); a quick scan, no parse. 0 for a scalar.
+size_t nesting_depth(std::string_view text);
+
+// Throws ParseError "<where>:<line>:1: nested N levels deep; the limit is 64"
+// when `text` nests deeper than kMaxDepth.
+void check_depth(std::string_view text, const std::string& where, size_t line = 1);
+
+// One JSON value; anything but whitespace after it, a key given twice in one
+// object, and nesting deeper than kMaxDepth are errors. `where` names the
+// source in error messages.
 Json parse(std::string_view text, const std::string& where = "json");
 // Reads a whole file and parses it; error messages start with the path.
 Json parse_file(const std::string& path);

@@ -15,6 +15,7 @@
 #include <filesystem>
 
 #include "autograd/tape.h"
+#include "build_info.h"  // MHC_COMMIT (train/build_info.cmake)
 #include "datasets/corpus.h"
 #include "datasets/token_files.h"
 #include "datasets/tokenizer.h"
@@ -27,6 +28,7 @@
 #include "train/dump_batch.h"
 #include "train/generate.h"
 #include "train/report.h"
+#include "train/run_dir.h"
 #include "train/run_plots.h"
 #include "train/settings.h"
 #include "train/sweep.h"
@@ -66,16 +68,13 @@ TrainConfig load_run_config(const std::string& run_dir) {
     stored = json::parse_file(path);
   } catch (const std::exception& e) {
     if (!fs::exists(ckpt)) throw;
-    std::string from_checkpoint;
     try {
-      from_checkpoint = read_checkpoint_meta(ckpt).config_json;
+      stored = checkpoint_config(ckpt, read_checkpoint_meta(ckpt));
     } catch (const std::exception& c) {
       throw std::runtime_error(fmt::format("{}; the copy in the checkpoint cannot be read either: {}", e.what(), c.what()));
     }
-    if (from_checkpoint.empty()) throw;
     fmt::print(stderr, "warning: {}; using the configuration stored in {}\n",
                fs::exists(path) ? fmt::format("{} is damaged ({})", path, e.what()) : path + " is missing", ckpt);
-    stored = json::parse(from_checkpoint, ckpt);
   }
   TrainConfig c = train_config_from_json(stored);
   c.run_dir = run_dir;
@@ -105,6 +104,8 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   for (auto& p : r.model->parameters()) tensors.push_back({"model." + p.name, p.tensor});
   for (auto& b : r.model->buffers()) tensors.push_back({"buffer." + b.name, b.tensor});
   // The checkpoint also holds optimizer moments; sampling loads only the model.
+  checkpoint_config((fs::path(run_dir) / kCheckpointFile).string(),
+                    read_checkpoint_meta((fs::path(run_dir) / kCheckpointFile).string()));  // one that holds no settings lies
   load_checkpoint((fs::path(run_dir) / kCheckpointFile).string(), tensors, /*allow_extra=*/true);
   const Device dev = device == "cuda" ? Device::cuda : Device::cpu;
   r.model->to(dev);
@@ -145,6 +146,8 @@ int main(int argc, char** argv) {
                "  mhc train --preset cpu-char --residual mhc --streams 4\n"
                "  mhc plot runs/cpu-char-residual runs/cpu-char-mhc-n4 --out plots\n"
                "  mhc sweep experiments/cpu-variants.json\n"};
+  app.set_version_flag("--version", fmt::format("mhc {} (commit {}; {})", MHC_VERSION, MHC_COMMIT, MHC_BUILD_OPTIONS),
+                       "print the version, the commit and the build's options, and exit");
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "show every option of every subcommand");
 
@@ -176,10 +179,11 @@ int main(int argc, char** argv) {
   CLI::App* sample = app.add_subcommand("sample", "generate text from a trained run");
   sample->add_option("--run", sample_run, "run directory")->required();
   sample->add_option("--prompt", prompt, "text to continue (default: a newline)");
-  sample->add_option("--tokens", so.tokens, "tokens to generate")->capture_default_str();
+  sample->add_option("--tokens", so.tokens, "tokens to generate")->check(kNotEmpty)->capture_default_str();
   sample->add_option("--temperature", so.temperature, "softmax temperature (0: greedy, always the most likely token)")
+      ->check(kNotEmpty)
       ->capture_default_str();
-  sample->add_option("--top_k", so.top_k, "sample among the k most likely tokens (0: all)")->capture_default_str();
+  sample->add_option("--top_k", so.top_k, "sample among the k most likely tokens (0: all)")->check(kNotEmpty)->capture_default_str();
   sample->add_option("--seed", so.seed, "sampling seed")->check(kSeedCheck)->capture_default_str();
   sample->add_option("--device", sample_device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
 
@@ -189,9 +193,11 @@ int main(int argc, char** argv) {
   CLI::App* eval = app.add_subcommand("eval", "validation loss of a trained run");
   eval->add_option("--run", eval_run, "run directory")->required();
   eval->add_option("--data", eval_data, "the run's training text, if it has moved since training");
-  eval->add_option("--batches", eval_batches_n, "validation batches (default: the run's)");
+  eval->add_option("--batches", eval_batches_n, "validation batches (default: the run's)")->check(kNotEmpty);
   eval->add_option("--device", eval_device, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
   std::string eval_dump;
+  bool eval_force = false;
+  eval->add_flag("--force", eval_force, "replace an existing --dump-batch file");
   eval->add_option("--dump-batch", eval_dump,
                    "also write FILE (safetensors): the first validation batch (x, y: i32 (B, T)), mhc's logits on it "
                    "(f32 (B, T, V)), its loss, and the gradient of that loss for every parameter (grad.model.<name>); "
@@ -222,7 +228,9 @@ int main(int argc, char** argv) {
   exporter->add_option("--dtype", export_dtype, "f32 | bf16 (parameters; rounded to nearest even)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
-  exporter->add_option("--out", export_out, "output file (default: RUN/model.safetensors)");
+  exporter->add_option("--out", export_out, "output file (default: RUN/model.safetensors); its folder is made if missing");
+  bool export_force = false;
+  exporter->add_flag("--force", export_force, "replace an existing output file");
 
   // ---- tokenize
   TokenizeOptions tz;
@@ -296,6 +304,7 @@ int main(int argc, char** argv) {
     }
     if (*eval) {
       int_in("eval --batches", eval_batches_n, 0, 1 << 16);  // 0: the run's own
+      if (!eval_dump.empty()) check_output_file(eval_dump, eval_force, "--dump-batch", false);
       TrainConfig c = load_run_config(eval_run);
       if (eval_batches_n > 0) c.eval.batches = eval_batches_n;
       if (!eval_data.empty()) c.data.data = eval_data;
@@ -308,6 +317,7 @@ int main(int argc, char** argv) {
       if (c.device == Device::cpu) c.dtype = DType::f32;  // bf16 is CUDA mixed precision; the CPU evaluates in f32
       RunOptions ro;
       ro.resume = true;  // an existing run: nothing in it is replaced
+      ro.read_only = true;
       ro.quiet = true;
       ro.eval_ranks = read_checkpoint_meta((fs::path(eval_run) / kCheckpointFile).string()).ranks;
       Trainer evaluator(c, ro);
@@ -330,6 +340,7 @@ int main(int argc, char** argv) {
     }
     if (*exporter) {
       const std::string out = export_out.empty() ? (fs::path(export_run) / kExportFile).string() : export_out;
+      check_output_file(out, export_force, "export --out", true);
       const size_t n = export_weights((fs::path(export_run) / kCheckpointFile).string(), out,
                                       export_dtype == "bf16" ? DType::bf16 : DType::f32);
       fmt::print("wrote {} ({} tensors, {})\n", out, n, export_dtype);

@@ -8,8 +8,8 @@
 
 namespace mhc {
 
-Progress::Progress(int64_t total_steps, int64_t log_every, bool quiet)
-    : total_(total_steps), log_every_(log_every), tty_(isatty(fileno(stdout)) != 0), quiet_(quiet) {}
+Progress::Progress(int64_t total_steps, int64_t log_every, bool quiet, bool may_redraw)
+    : total_(total_steps), log_every_(log_every), tty_(may_redraw && isatty(fileno(stdout)) != 0), quiet_(quiet) {}
 
 std::string Progress::format_duration(double s) {
   if (!(s >= 0) || s > 1e7) return "?";

@@ -9,7 +9,9 @@ namespace mhc {
 
 class Progress {
  public:
-  Progress(int64_t total_steps, int64_t log_every, bool quiet);
+  // may_redraw: false under mpirun, which hands ranks a pseudo-terminal even
+  // when its own output goes to a file: plain lines then.
+  Progress(int64_t total_steps, int64_t log_every, bool quiet, bool may_redraw = true);
   // Call after each step (0-based); elapsed_s is the wall time since training began.
   void step(int64_t step, double loss, double tokens_per_s, double ms_per_step, double lr, double elapsed_s,
             int64_t steps_done_this_session);

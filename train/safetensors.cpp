@@ -16,6 +16,7 @@
 #include "autograd/tape.h"
 #include "datasets/file_io.h"
 #include "datasets/xxh64.h"
+#include "train/json_io.h"
 
 namespace mhc {
 
@@ -188,8 +189,12 @@ SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& wha
   if (!read_at(f.fd, text.data(), n, 8)) fail("is truncated: the header could not be read whole");
   nlohmann::json header;
   try {
+    json::parse(text, "header");  // first the checks: nesting depth, and no name given twice (two tensors of one name)
     header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const json::ParseError& e) {
+    const bool json_text = e.message().rfind("nested", 0) == 0 || e.message().find("appears twice") != std::string::npos;
+    fail((json_text ? "is corrupt: its header: " : "is corrupt: its header is not JSON: ") + e.message());
+  } catch (const std::exception& e) {
     fail(std::string("is corrupt: its header is not JSON (") + e.what() + ")");
   }
   if (!header.is_object()) fail("is corrupt: its header is JSON but not an object");

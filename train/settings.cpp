@@ -18,10 +18,16 @@ namespace mhc {
 
 const CLI::Validator kSeedCheck(
     [](std::string& s) {
+      uint64_t v = 0;
       const bool digits = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-      return digits ? std::string() : "must be a non-negative integer below 2^64, not '" + s + "'";
+      const bool fits = digits && std::from_chars(s.data(), s.data() + s.size(), v).ec == std::errc();
+      return fits ? std::string() : "must be a non-negative integer below 2^64, not '" + s + "'";
     },
     "UINT");
+
+const CLI::Validator kNotEmpty(
+    [](std::string& s) { return s.empty() ? std::string("an empty value is not a number (it is not 0 either)") : std::string(); },
+    "");
 
 
 namespace {
@@ -62,7 +68,7 @@ Setting integer(std::string name, std::string group, std::string help, Ref<T> re
                 void (*pre)(const TrainConfig&) = nullptr) {
   Setting s = base(std::move(name), std::move(group), std::move(help));
   const std::string n = s.name, flag = "--" + s.name;
-  s.bind = [n, ref, h = s.help](CLI::App& app, TrainConfig& c) { return app.add_option("--" + n, ref(c), h)->capture_default_str(); };
+  s.bind = [n, ref, h = s.help](CLI::App& app, TrainConfig& c) { return app.add_option("--" + n, ref(c), h)->check(kNotEmpty)->capture_default_str(); };
   s.get = [ref](const TrainConfig& c) { return Json(read(ref, c)); };
   s.set = [n, ref](TrainConfig& c, const Json& v) {
     if (!v.is_number_integer()) bad_json(n, v, "a whole number");
@@ -86,7 +92,7 @@ Setting real(std::string name, std::string group, std::string help, Ref<double> 
              Ends ends = Ends::closed, void (*pre)(const TrainConfig&) = nullptr) {
   Setting s = base(std::move(name), std::move(group), std::move(help));
   const std::string n = s.name, flag = "--" + s.name;
-  s.bind = [n, ref, h = s.help](CLI::App& app, TrainConfig& c) { return app.add_option("--" + n, ref(c), h)->capture_default_str(); };
+  s.bind = [n, ref, h = s.help](CLI::App& app, TrainConfig& c) { return app.add_option("--" + n, ref(c), h)->check(kNotEmpty)->capture_default_str(); };
   s.get = [ref](const TrainConfig& c) { return Json(read(ref, c)); };
   s.set = [n, ref](TrainConfig& c, const Json& v) {
     if (!v.is_number()) bad_json(n, v, "a number");
@@ -210,7 +216,8 @@ std::vector<Setting> make_settings() {
                                                                  " streams (got " + std::to_string(s) + ")");
                                  });
     n.bind = [](CLI::App& app, C& c) {
-      return app.add_option("--streams", c.model.site.streams, "residual streams n (default: 1 for residual, 4 for hc / mhc)");
+      return app.add_option("--streams", c.model.site.streams, "residual streams n (default: 1 for residual, 4 for hc / mhc)")
+          ->check(kNotEmpty);
     };
     all.push_back(n);
   }
@@ -461,6 +468,19 @@ std::vector<Setting> make_settings() {
   }
   all.push_back(text("data.cache_dir", D, "token cache (default: $MHC_CACHE_DIR or ~/.cache/mhc)",
                      [](C& c) -> std::string& { return c.data.cache_dir; }));
+  // The corpus file the run trained on (the trainer fills them in): its size
+  // and checksum; left out of config.json when not recorded (a synthetic corpus).
+  Setting bytes = integer<int64_t>("data.bytes", D, "size of the corpus file trained on (recorded)",
+                                   [](C& c) -> int64_t& { return c.data.bytes; }, 0, 1e15);
+  bytes.get = [](const C& c) { return c.data.bytes > 0 ? Json(c.data.bytes) : Json(); };
+  Setting checksum = text("data.checksum", D, "XXH64 of the corpus file trained on (recorded)",
+                          [](C& c) -> std::string& { return c.data.checksum; });
+  checksum.get = [](const C& c) { return c.data.checksum.empty() ? Json() : Json(c.data.checksum); };
+  for (Setting s : {bytes, checksum}) {
+    s = config_only(s);
+    s.hidden = true;  // not in describe(): the header names the corpus already
+    all.push_back(s);
+  }
 
   all.push_back(integer<int64_t>("eval.every", V, "steps between evaluations and checkpoints",
                                  [](C& c) -> int64_t& { return c.eval.every; }, 1, kMaxSteps));
@@ -468,6 +488,11 @@ std::vector<Setting> make_settings() {
                                  [](C& c) -> int64_t& { return c.eval.batches; }, 1, kMaxBatch));
   all.push_back(integer<int64_t>("eval.sample_tokens", V, "tokens sampled at the end (0: none)",
                                  [](C& c) -> int64_t& { return c.eval.sample_tokens; }, 0, 1 << 24));
+  Setting best = on_off("eval.keep_best", V,
+                        "also keep the checkpoint with the best validation loss, as best.safetensors beside the last",
+                        [](C& c) -> bool& { return c.eval.keep_best; });
+  best.get = [](const C& c) { return c.eval.keep_best ? Json(true) : Json(); };  // off: not in config.json
+  all.push_back(best);
   const char* P = "Several processes (mpirun -np K)";
   all.push_back(real("dist.bucket_mb", P, "gradient MiB per reduction (0: one per parameter)",
                      [](C& c) -> double& { return c.dist.bucket_mb; }, 0, 1 << 16));

@@ -22,6 +22,9 @@ namespace mhc {
 
 // --seed is unsigned; CLI11 alone would wrap "-1" to 2^64 − 1.
 extern const CLI::Validator kSeedCheck;
+// A numeric option given an empty value ("--optim.beta2 ''"): refused, where
+// CLI11 alone would read it as 0.
+extern const CLI::Validator kNotEmpty;
 
 struct Setting {
   std::string name;   // "optim.lr": the flag --optim.lr and the config.json key

@@ -4,9 +4,12 @@
 #include "train/sweep.h"
 
 #include <fmt/core.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -19,6 +22,7 @@
 #include "train/metrics.h"
 #include "train/progress.h"
 #include "train/report.h"
+#include "train/run_lock.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"
 
@@ -283,6 +287,39 @@ double best_val_loss(const std::string& run_dir) {
 
 }  // namespace
 
+// Whether `root` holds nothing but what this grid's sweep writes: its run
+// folders, sweep.json, report.md, figures and the lock (so a missing or
+// damaged sweep.json can be rebuilt without losing anything).
+bool holds_only_grid(const fs::path& root, const std::vector<SweepRun>& runs) {
+  for (const auto& e : fs::directory_iterator(root)) {
+    const fs::path name = e.path().filename();
+    if (e.is_directory()) {
+      if (std::none_of(runs.begin(), runs.end(),
+                       [&](const SweepRun& r) { return fs::path(r.config.run_dir).filename() == name; }))
+        return false;
+    } else if (!(name == kLockFile || name == "sweep.json" || name == "sweep.json.tmp" || name == "report.md" ||
+                 name == "report.md.tmp" || name.extension() == ".png" || name.extension() == ".tmp")) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The timing scratch folders (mhc-sweep-<pid> in the temporary directory)
+// that sweeps killed while timing left behind: those whose process is gone.
+void remove_stale_scratch() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::temp_directory_path(ec), ec)) {
+    const std::string name = e.path().filename().string(), prefix = "mhc-sweep-";
+    long pid = 0;
+    const char* digits = name.data() + std::min(name.size(), prefix.size());
+    const auto [end, err] = std::from_chars(digits, name.data() + name.size(), pid);
+    if (name.rfind(prefix, 0) != 0 || err != std::errc() || end != name.data() + name.size() || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // its sweep still runs
+    fs::remove_all(e.path(), ec);
+  }
+}
+
 SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   const std::vector<SweepRun> runs = expand_grid(spec, opt.dir);
   const fs::path root = fs::path(opt.dir) / spec.name;
@@ -298,10 +335,18 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
 
   // A folder of another spec's runs is replaced only when asked.
   bool replace = false;
+  std::unique_ptr<RunLock> lock;  // one sweep at a time in a folder (a dry run writes nothing)
   if (fs::exists(root)) {
     if (!fs::is_directory(root)) throw std::invalid_argument(root.string() + " exists and is not a folder");
-    if (fs::exists(sweep_file)) {
-      const Json old = json::parse_file(sweep_file);
+    if (!opt.dry_run) lock = std::make_unique<RunLock>(root.string(), "sweep");
+    std::string damaged;  // why sweep.json cannot be read, when it cannot
+    Json old;
+    try {
+      if (fs::exists(sweep_file)) old = json::parse_file(sweep_file);
+    } catch (const std::exception& e) {
+      damaged = e.what();
+    }
+    if (!old.is_null()) {
       const Json* old_spec = json::find(old, "spec");
       if (!old_spec || !(*old_spec == spec.source)) {
         if (!opt.overwrite)
@@ -310,21 +355,42 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
                                       "rename the spec to keep both");
         replace = true;
       }
-    } else if (!fs::is_empty(root)) {
+    } else if (holds_only_grid(root, runs)) {
+      // Its bookkeeping was lost (or damaged), its runs were not: sweep.json is written again below.
+      if (fs::exists(sweep_file) || std::any_of(fs::directory_iterator(root), fs::directory_iterator(),
+                                                [](const fs::directory_entry& e) { return e.is_directory(); }))
+        fmt::print(stderr, "warning: {} is {}; rebuilt from {} and the run folders\n", sweep_file,
+                   damaged.empty() ? "missing" : "damaged (" + damaged + ")", spec.path);
+    } else {
       if (!opt.overwrite)
-        throw std::invalid_argument(root.string() + " is not empty and has no sweep.json, so it is not a sweep's "
-                                    "folder; pass --overwrite to delete it, or use another --dir");
+        throw std::invalid_argument(root.string() + " holds files that are not this sweep's and has no " +
+                                    (damaged.empty() ? "sweep.json" : "readable sweep.json (" + damaged + ")") +
+                                    ", so it is not this sweep's folder; pass --overwrite to delete it, or use "
+                                    "another --dir");
       replace = true;
     }
   }
 
-  auto outcome_of = [](const SweepRun& r) -> Json {
-    const fs::path p = fs::path(r.config.run_dir) / "outcome.json";
-    return fs::exists(p) ? json::parse_file(p.string()) : Json();
-  };
+  // Each run's outcome.json: null when it has none, or when it is damaged
+  // (said once): the run is then continued, which writes it again (a
+  // finished run trains nothing more).
+  std::vector<Json> outcomes(runs.size());
+  for (size_t i = 0; i < runs.size() && !replace; ++i) {
+    const std::string p = (fs::path(runs[i].config.run_dir) / "outcome.json").string();
+    if (!fs::exists(p)) continue;
+    try {
+      Json v = json::parse_file(p);
+      const Json* status = json::find(v, "status");
+      if (!status || !(*status == "finished" || *status == "diverged"))
+        throw std::runtime_error(p + ": \"status\" is not \"finished\" or \"diverged\"");
+      outcomes[i] = std::move(v);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "warning: {} is damaged ({}); the sweep checks that run again\n", p, e.what());
+    }
+  }
   std::vector<size_t> todo;
   for (size_t i = 0; i < runs.size(); ++i)
-    if (replace || outcome_of(runs[i]).is_null()) todo.push_back(i);
+    if (outcomes[i].is_null()) todo.push_back(i);
 
   // Estimated seconds per run still to do, timed once per distinct configuration.
   const std::string scratch = (fs::temp_directory_path() / fmt::format("mhc-sweep-{}", ::getpid())).string();
@@ -332,6 +398,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   std::vector<double> estimate(runs.size(), 0.0);
   std::string untimed;  // dry run: why the runs could not be timed here (e.g. no GPU)
   if (!todo.empty()) {
+    remove_stale_scratch();
     say(fmt::format("timing each configuration of {} (3 steps each)...\n", spec.name));
     try {
       for (size_t i : todo) {
@@ -369,8 +436,12 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
     return summary;
   }
 
-  if (replace) fs::remove_all(root);
+  if (replace) {
+    fs::remove_all(root);
+    lock.reset();  // its file went with the folder
+  }
   fs::create_directories(root);
+  if (!lock) lock = std::make_unique<RunLock>(root.string(), "sweep");
   write_json_atomically(sweep_file, sweep_json(spec, runs));
   say(fmt::format("sweep {}: {} runs in {} ({} to do, estimated {})\n", spec.name, runs.size(), root.string(),
                   todo.size(), Progress::format_duration(total_estimate)));
@@ -381,7 +452,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   for (size_t i = 0; i < runs.size(); ++i) {
     const SweepRun& r = runs[i];
     const std::string head = fmt::format("[{:>{}}/{}] {:<32}", i + 1, width, runs.size(), r.id);
-    if (const Json done = outcome_of(r); !done.is_null()) {
+    if (const Json& done = outcomes[i]; !done.is_null()) {
       const std::string status = done.at("status").get<std::string>();
       ++summary.skipped;
       (status == "diverged" ? summary.diverged : summary.finished) += 1;

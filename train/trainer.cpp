@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <map>
 #include <optional>
 
@@ -31,6 +32,7 @@
 #include "train/memory_estimate.h"
 #include "train/metrics.h"
 #include "train/progress.h"
+#include "train/run_dir.h"
 #include "train/run_plots.h"
 #include "train/schedule.h"
 #include "train/settings.h"
@@ -52,9 +54,11 @@ constexpr size_t kSyntheticBytes = 400000;  // size of a synthetic corpus
 volatile std::sig_atomic_t g_interrupted = 0;
 extern "C" void on_interrupt(int) { g_interrupted = 1; }
 
-// Installs the one-shot handler for SIGINT and SIGTERM while a run lasts.
+// Installs the one-shot handler for SIGINT, SIGTERM and SIGHUP (a closed
+// terminal) while a run lasts.
 struct InterruptScope {
-  struct sigaction old_int {}, old_term {};
+  static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+  struct sigaction old[std::size(kSignals)] {};
   bool active;
   explicit InterruptScope(bool on) : active(on) {
     if (!active) return;
@@ -63,80 +67,14 @@ struct InterruptScope {
     sa.sa_handler = on_interrupt;
     sa.sa_flags = SA_RESETHAND | SA_RESTART;  // restart interrupted system calls (MPI waits among them)
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &sa, &old[i]);
   }
   ~InterruptScope() {
     if (!active) return;
-    sigaction(SIGINT, &old_int, nullptr);
-    sigaction(SIGTERM, &old_term, nullptr);
+    for (size_t i = 0; i < std::size(kSignals); ++i) sigaction(kSignals[i], &old[i], nullptr);
   }
 };
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
-}  // namespace
-
-namespace {
-
-// The run directory while the trainer sets up. A directory this start
-// created is removed again if setting up fails, and an old run that
-// --overwrite moved aside is put back; keep() makes the new run permanent
-// (deleting the old one). So a start that fails leaves the disk as it was.
-class RunDirClaim {
- public:
-  // Throws when the directory cannot be claimed; changes nothing (so a start
-  // can fail early, before the tokenizer is trained).
-  static void check(const std::string& dir, const RunOptions& opt) {
-    if (opt.resume) {
-      if (!fs::exists(path_in(dir, kCheckpointFile)))
-        throw std::runtime_error("--resume: no checkpoint in " + dir + " (expected " + path_in(dir, kCheckpointFile) +
-                                 ")");
-      return;
-    }
-    if (fs::exists(dir) && !fs::is_directory(dir))
-      throw std::runtime_error("--run " + dir + " is a file, not a directory");
-    if (fs::exists(dir) && !fs::is_empty(dir)) {
-      if (!opt.overwrite)
-        throw std::runtime_error("run directory " + dir +
-                                 " already exists; pass --resume to continue it or --overwrite to replace it");
-      // --overwrite replaces a run, never some other folder given by mistake.
-      const bool looks_like_run = fs::exists(path_in(dir, "config.json")) ||
-                                  fs::exists(path_in(dir, kCheckpointFile)) ||
-                                  fs::exists(path_in(dir, "metrics.jsonl"));
-      if (!looks_like_run)
-        throw std::runtime_error("--overwrite: " + dir +
-                                 " is not empty and holds no run (no config.json, checkpoint.safetensors or metrics.jsonl); "
-                                 "refusing to delete it");
-    }
-  }
-  RunDirClaim(const std::string& dir, const RunOptions& opt) : dir_(dir) {
-    check(dir, opt);
-    if (opt.resume) return;
-    if (fs::exists(dir) && !fs::is_empty(dir)) {
-      aside_ = dir_ + ".replaced-by-overwrite";
-      fs::remove_all(aside_);
-      fs::rename(dir_, aside_);
-    }
-    created_ = !fs::exists(dir_);
-    fs::create_directories(dir_);
-  }
-  ~RunDirClaim() {
-    if (kept_) return;
-    std::error_code ignored;
-    if (created_) fs::remove_all(dir_, ignored);
-    if (!aside_.empty()) fs::rename(aside_, dir_, ignored);
-  }
-  void keep() {
-    kept_ = true;
-    if (!aside_.empty()) fs::remove_all(aside_);
-  }
-  RunDirClaim(const RunDirClaim&) = delete;
-  RunDirClaim& operator=(const RunDirClaim&) = delete;
-
- private:
-  std::string dir_, aside_;
-  bool created_ = false, kept_ = false;
-};
-
 }  // namespace
 
 Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
@@ -163,7 +101,12 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   // one rank alone is done and the ranks agree (check_ranks_agree, a
   // collective): a rank that fails before ends the job (main.cpp) while rank 0
   // has touched nothing there (only the token cache, written atomically).
-  if (group_->is_root()) RunDirClaim::check(cfg_.run_dir, opt_);  // early: before the tokenizer is trained
+  continue_early_death();
+  if (group_->is_root() && !opt_.read_only)
+    claim_ = std::make_unique<RunDirClaim>(cfg_.run_dir, opt_);  // locks; early: before the tokenizer is trained
+  else if (opt_.resume && !fs::exists(path_in(cfg_.run_dir, kCheckpointFile)) && group_->is_root())
+    throw std::runtime_error("no checkpoint in " + cfg_.run_dir + " (expected " +
+                             path_in(cfg_.run_dir, kCheckpointFile) + ")");
   else if (opt_.resume && !fs::exists(path_in(cfg_.run_dir, kCheckpointFile)))
     throw std::runtime_error(fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
                                          "directory on a shared file system to resume)",
@@ -177,6 +120,13 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
     std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
                                           : load_text(data_path_);
     if (!data_path_.empty()) check_text_corpus(data_path_, text);  // a token file is not text
+    // The run says what it trained on: the default corpus by its path, and every corpus by size and checksum
+    // (restore() refuses to continue on a different one).
+    if (!data_path_.empty()) {  // a synthetic corpus is its name and the seed
+      if (cfg_.data.data.empty()) cfg_.data.data = fs::absolute(data_path_).lexically_normal().string();
+      cfg_.data.bytes = static_cast<int64_t>(text.size());
+      cfg_.data.checksum = fmt::format("xxh64:{:016x}", xxh64(text));
+    }
     new_tokenizer = load_data(std::move(text));
     cfg_.model.vocab_size = tokenizer_->vocab_size();
   }
@@ -200,14 +150,27 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
         [this](std::vector<int64_t>& v) { group_->broadcast(v.data(), v.size() * sizeof(int64_t)); });
   }
   check_ranks_agree();
-  if (group_->is_root()) {
-    RunDirClaim claim(cfg_.run_dir, opt_);  // undone if what follows fails
+  if (claim_) {
+    claim_->take();  // undone unless run() gets through its first step
     if (new_tokenizer) tokenizer_->save(path_in(cfg_.run_dir, "tokenizer.txt"));
-    claim.keep();
   }
 }
 
 Trainer::~Trainer() = default;
+
+void Trainer::continue_early_death() {
+  // A run that stopped before its first checkpoint (killed, disk full, out of
+  // memory) has its config.json and nothing to continue from: --resume
+  // starts it again from step 0, with the settings it was started with.
+  if (!opt_.resume || opt_.read_only || fs::exists(path_in(cfg_.run_dir, kCheckpointFile)) ||
+      !fs::exists(path_in(cfg_.run_dir, "config.json")))
+    return;
+  opt_.resume = false;
+  opt_.overwrite = true;  // its files (config.json, metrics.jsonl, tokenizer.txt) are replaced
+  restart_note_ = fmt::format("{} has no checkpoint: the run stopped before its first one, so it starts again from "
+                              "step 0 with its settings",
+                              cfg_.run_dir);
+}
 
 bool Trainer::load_data(std::string text) {
   const std::string tok_path = path_in(cfg_.run_dir, "tokenizer.txt");
@@ -310,6 +273,10 @@ void Trainer::save(int64_t steps_done) {
   meta.ranks = group_->size();
   save_checkpoint(path_in(cfg_.run_dir, kCheckpointFile), checkpoint_tensors(), meta);
   last_saved_step_ = steps_done;
+  if (cfg_.eval.keep_best && last_val_loss_ < best_val_loss_) {  // a save after the evaluation it follows
+    save_checkpoint(path_in(cfg_.run_dir, kBestFile), checkpoint_tensors(), meta);
+    best_val_loss_ = last_val_loss_;
+  }
 }
 
 double Trainer::train_step(int64_t step) {
@@ -507,9 +474,9 @@ bool may_change_on_resume(const std::string& key) {
 int64_t Trainer::restore() {
   const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
   const CheckpointMeta meta = read_checkpoint_meta(ckpt);
-  if (!meta.config_json.empty()) {
+  {
     std::map<std::string, std::string> saved, now;
-    const Json saved_json = json::parse(meta.config_json, ckpt);
+    const Json saved_json = checkpoint_config(ckpt, meta);
     flatten(saved_json, "", saved);
     flatten(to_json(cfg_), "", now);
     std::string diffs;
@@ -518,11 +485,16 @@ int64_t Trainer::restore() {
       if (it != saved.end() && it->second != value && !may_change_on_resume(key))
         diffs += fmt::format("\n  {}: {} in the run, {} now", key, it->second, value);
     }
+    const bool corpus_changed = saved.count("data.checksum") && saved["data.checksum"] != now["data.checksum"];
     if (!diffs.empty() && !opt_.override_config)
-      throw std::runtime_error("--resume: this command's settings differ from those the checkpoint " + ckpt +
-                               " was written with:" + diffs + "\n(pass --run " + cfg_.run_dir +
-                               " to continue with the run's own config.json; only steps, evaluation, logging "
-                               "and paths may change, unless --override says to continue anyway)");
+      throw std::runtime_error(
+          "--resume: this command's settings differ from those the checkpoint " + ckpt + " was written with:" + diffs +
+          (corpus_changed ? "\n(the corpus " + data_path_ +
+                                " is not the one the run trained on: resume on the original, or pass --override to "
+                                "continue on this one, which breaks the bit-identical resume)"
+                          : "\n(leave out the flags that change them: --resume alone continues with the run's own "
+                            "settings; only steps, evaluation, logging and paths may change, unless --override says "
+                            "to continue anyway)"));
     if (!diffs.empty() && !opt_.quiet)
       fmt::print(stderr, "warning: --override: resuming with settings that differ from the checkpoint's:{}\n", diffs);
     // A changed step count reshapes the learning-rate schedule from here on: say how.
@@ -559,6 +531,9 @@ TrainResult Trainer::run() {
           ckpt, meta.ranks, group_->size(),
           meta.ranks == 1 ? std::string("without mpirun, or mpirun -np 1") : fmt::format("mpirun -np {}", meta.ranks)));
     start = restore();
+    last_saved_step_ = start;  // the checkpoint it continues from is on disk (messages after a failed write say so)
+    if (const std::string best = path_in(cfg_.run_dir, kBestFile); fs::exists(best))
+      best_val_loss_ = read_checkpoint_meta(best).last_val_loss;
     if (start >= cfg_.optim.steps) {
       // Nothing to do: say so rather than rewrite a finished run.
       if (!opt_.quiet)
@@ -589,15 +564,16 @@ TrainResult Trainer::run() {
                           path_in(cfg_.run_dir, "config.json.tmp"));
     log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
   }
-  log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet);
+  log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet, !group_->uses_mpi());
   if (!opt_.quiet) {
     fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
                describe(cfg_, model_->parameter_count(), data_path_));
     if (!resume_note_.empty()) fmt::print("note: {}\n", resume_note_);
     if (!opt_.init_from.empty() && !opt_.resume) fmt::print("initial weights: {}\n", opt_.init_from);
+    if (!restart_note_.empty()) fmt::print("note: {}\n", restart_note_);
     if (group_->uses_mpi())
-      fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences; gradients averaged over {} in "
-                 "buckets of {:g} MiB ({})\n",
+      fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences (tokens / step above: per rank; "
+                 "tok/s below: all ranks); gradients averaged over {} in buckets of {:g} MiB ({})\n",
                  group_->size(), cfg_.optim.batch_size, cfg_.optim.batch_size * group_->size(),
                  device_ == Device::cuda ? "NCCL" : "MPI", cfg_.dist.bucket_mb, find_setting("dist.reduce")->text(cfg_));
     std::fflush(stdout);
@@ -633,6 +609,7 @@ TrainResult Trainer::run() {
     try {
       loss = train_step(step);
     } catch (const DivergenceError& e) {
+      if (claim_) claim_->keep();  // a diverged run is an outcome, not a failed start
       log_->progress->finish();
       result.diverged = true;
       result.diverged_step = step;
@@ -647,6 +624,7 @@ TrainResult Trainer::run() {
     }
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);
+    if (claim_) claim_->keep();  // the start has succeeded: an old run that --overwrite replaces goes now
     Json line;
     line["step"] = step + 1;  // steps done, this one included: as the console, evaluations and checkpoints count
     line["loss"] = loss;
@@ -676,6 +654,7 @@ TrainResult Trainer::run() {
       break;
     }
   }
+  if (claim_) claim_->keep();
   if (log_->metrics) or_stop(step, [&] { log_->metrics->close(); });
   log_->progress->finish();
   result.end_step = step;

@@ -33,13 +33,16 @@
 
 namespace mhc {
 
+class RunDirClaim;
+
 struct RunOptions {
   bool resume = false;     // continue the run in config.run_dir from its checkpoint
   bool overwrite = false;  // replace an existing run directory
   bool quiet = false;      // no progress output (tests)
+  bool read_only = false;  // `mhc eval`: reads a run (resume), writes and locks nothing in it
   bool plots = true;       // write PNG charts at the end
   int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
-  bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM): finish the step, write a checkpoint, return
+  bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM, SIGHUP): finish the step, write a checkpoint, return
   bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
   std::string init_from;  // --init-from: a new run starts from these weights (load_init_weights), not from its seed's
   // Also call it divergence when, after warmup, the mean training loss of
@@ -136,8 +139,12 @@ class Trainer {
   double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
   std::vector<double> recent_losses_;  // the last kBlowupWindow training losses, oldest first
   int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first
+  double best_val_loss_ = INFINITY;  // --eval.keep_best: the validation loss of the checkpoint in kBestFile
   std::string data_path_;         // the corpus file read (empty for a synthetic corpus)
   std::string resume_note_;       // what a resume with changed settings means, printed at the start
+  std::string restart_note_;      // --resume of a run without a checkpoint: it starts again (continue_early_death)
+  void continue_early_death();
+  std::unique_ptr<RunDirClaim> claim_;  // rank 0's hold on the run directory (train/run_dir.h)
   struct Log;
   std::unique_ptr<Log> log_;
 };

@@ -137,7 +137,8 @@ int main() {
     expect(md.find("| mhc-n4") != std::string::npos, "report.md has the mHC row");
     fmt::print("\n5. sweeps/tiny-study/:\n");
     std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator("sweeps/tiny-study")) names.push_back(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator("sweeps/tiny-study"))  // not the hidden lock file (.mhc.lock)
+      if (e.path().filename().string()[0] != '.') names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     for (const std::string& n : names) fmt::print("  {}{}\n", n, fs::is_directory("sweeps/tiny-study/" + n) ? "/" : "");
 
