@@ -230,3 +230,37 @@ TEST_CASE("weight decay applies to weight matrices, not to HC / mHC mixing terms
   CHECK_FALSE(hc.at("A_r"));       // (n, n), starts at I
   CHECK_FALSE(hc.at("A_m"));
 }
+
+TEST_CASE("stream_diversity: 0 for identical streams and one stream, 1 for streams around a zero mean", "[sites]") {
+  Rng rng(21);
+  SiteConfig c;
+  c.kind = ResidualKind::MHC;
+  c.streams = 2;
+  c.width = 6;
+  c.fused = SiteConfig::Fused::Off;
+  auto site = make_site(c, 0, rng);
+  auto F = [](const Tensor& h) { return h * 0.5; };
+  site->record_h_res(true);
+  // Identical streams: no spread.
+  site->forward(expand_streams(Tensor::randn({2, 3, 6}, rng), 2), F);
+  CHECK(site->last_stream_diversity() == Approx(0.0).margin(1e-12));
+  // x_1 = v, x_2 = −v: the mean is 0, so the spread is the whole norm.
+  Tensor v = Tensor::randn({2, 3, 1, 6}, rng);
+  site->forward(concat({v, v * -1.0}, 2), F);
+  CHECK(site->last_stream_diversity() == Approx(1.0).epsilon(1e-6));
+  // x_1 = v, x_2 = 0: per token ‖v/2‖²·2 / ‖v‖² = 1/2.
+  site->forward(concat({v, v * 0.0}, 2), F);
+  CHECK(site->last_stream_diversity() == Approx(0.5).epsilon(1e-6));
+  // Not recording: not measured (the value stays).
+  site->record_h_res(false);
+  site->forward(concat({v, v * -1.0}, 2), F);
+  CHECK(site->last_stream_diversity() == Approx(0.5).epsilon(1e-6));
+  // One stream: 0 by definition.
+  SiteConfig r;
+  r.kind = ResidualKind::Residual;
+  r.width = 6;
+  auto residual = make_site(r, 0, rng);
+  residual->record_h_res(true);
+  residual->forward(Tensor::randn({2, 3, 1, 6}, rng), F);
+  CHECK(residual->last_stream_diversity() == 0.0);
+}
