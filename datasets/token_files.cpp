@@ -188,8 +188,11 @@ std::string format_name(TokenFormat f) { return f == TokenFormat::NanoGpt ? "nan
 
 bool is_token_data(const std::string& data_flag) {
   if (data_flag.empty()) return false;
-  if (fs::is_directory(data_flag)) return true;
-  return data_flag.find_first_of("*?[") != std::string::npos && !fs::exists(data_flag);
+  // The error_code forms: a path that cannot be looked at (a symlink loop,
+  // no permission) is not token data; reading it as text then says why.
+  std::error_code ec;
+  if (fs::is_directory(data_flag, ec)) return true;
+  return data_flag.find_first_of("*?[") != std::string::npos && !fs::exists(data_flag, ec);
 }
 
 TokenFileSet find_token_files(const std::string& data_flag) {

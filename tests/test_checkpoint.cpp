@@ -384,7 +384,7 @@ TEST_CASE("export: the weights alone, f32 exactly or bf16 rounded to nearest eve
   CHECK_THROWS_WITH(export_weights(f32, d.file("again.safetensors"), DType::f32), Contains("is an mhc export"));
 }
 
-TEST_CASE("--init-from: weights of an export, bf16 widened exactly, a checkpoint; other models refused by tensor",
+TEST_CASE("init-from: the weights of an export (bf16 widened exactly) or a checkpoint, and other models refused by tensor",
           "[checkpoint][init_from]") {
   TempDir d;
   TinyRun a(1), b(2);  // b: the same architecture, other weights

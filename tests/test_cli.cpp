@@ -19,6 +19,7 @@
 
 #include <fmt/core.h>
 
+#include "mhc_process.h"
 #include "test_helpers.h"
 #include "test_files.h"
 #include "train/checkpoint.h"
@@ -33,23 +34,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-// Runs the mhc binary with `args` from the working directory `cwd`.
-Result run_mhc(const std::string& args, const fs::path& cwd) {
-  const std::string cmd = "cd '" + cwd.string() + "' && OMP_NUM_THREADS=1 '" MHC_BINARY "' " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using mhc::test::Result;
+using mhc::test::run_mhc;
 
 using mhc::test::TempDir;
 using mhc::test::read_bytes;

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "mhc_process.h"
 #include "datasets/token_files.h"
 #include "datasets/tokenizer.h"
 #include "gpt2_files.h"
@@ -25,22 +26,8 @@ using namespace mhc::test;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string output;  // stdout and stderr together
-};
-
-Result run_mhc(const std::string& args, const fs::path& cwd) {
-  const std::string cmd = "cd '" + cwd.string() + "' && OMP_NUM_THREADS=1 '" MHC_BINARY "' " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using mhc::test::Result;
+using mhc::test::run_mhc;
 
 const std::string kTinyModel =
     " --model.blocks 1 --model.width 16 --model.heads 2 --model.block_size 8 --optim.batch_size 2 --optim.warmup 1"
