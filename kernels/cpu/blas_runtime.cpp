@@ -126,7 +126,11 @@ void choose_kernel(char** argv) {
   BlasInfo& info = info_storage();
   info.library = library_version();
   info.core = openblas_get_corename();
+  // An empty OPENBLAS_CORETYPE is no setting (OpenBLAS detects as without one).
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  if (coretype && !*coretype) coretype = nullptr;
+  const char* l2_size = std::getenv("OPENBLAS_L2_SIZE");
+  if (l2_size && !*l2_size) l2_size = nullptr;
   const char* select = std::getenv("MHC_BLAS_SELECT");
   Marker m;
   if (read_marker(coretype, &m)) {  // a process that mhc re-executed
@@ -137,7 +141,7 @@ void choose_kernel(char** argv) {
     reexecute_on_better_core(m.detected, tried, argv);
     unsetenv(kMarker);
     info.reason = "OpenBLAS accepted none of " + tried;
-  } else if (coretype || std::getenv("OPENBLAS_L2_SIZE")) {
+  } else if (coretype || l2_size) {
     info.detected = info.core;
     info.reason = coretype ? "OPENBLAS_CORETYPE set in the environment" : "OPENBLAS_L2_SIZE set in the environment";
   } else if (select && std::string(select) == "0") {
