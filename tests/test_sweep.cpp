@@ -92,6 +92,18 @@ TEST_CASE("sweep grid: a value mhc train refuses names the grid point", "[sweep]
   CHECK_THROWS_WITH(expand_grid(typo, "sweeps"), Contains("residual=resnet") && Contains("--residual"));
 }
 
+TEST_CASE("sweep grid: a grid of more than kMaxGridPoints points is refused at once, with its axes' sizes", "[sweep]") {
+  // 10^7 points: refused before a single point is expanded (a test that took
+  // the old path would run for minutes).
+  std::string seeds, lrs;
+  for (int i = 1; i <= 10000; ++i) seeds += (i > 1 ? "," : "") + std::to_string(i);
+  for (int i = 1; i <= 1000; ++i) lrs += (i > 1 ? "," : "") + std::to_string(i * 1e-6);
+  const SweepSpec s = spec_of(R"({"seed": [)" + seeds + R"(], "optim.lr": [)" + lrs + "]}", tiny_base("cache", {"optim.lr"}));
+  CHECK_THROWS_WITH(expand_grid(s, "sweeps"), Contains("more than 10000 points (10000 × 1000 values per axis)"));
+  const SweepSpec fits = spec_of(R"({"seed": [1, 2], "optim.lr": [0.001, 0.002]})", tiny_base("cache", {"optim.lr"}));
+  CHECK(expand_grid(fits, "sweeps").size() == 4);
+}
+
 TEST_CASE("sweep grid: two runs that would share a directory are refused", "[sweep]") {
   // Both cache paths become "cache_dir_tmp_a_b" in a run id.
   const SweepSpec s = spec_of(R"({"data.cache_dir": ["/tmp/a b", "/tmp/a_b"]})", json::parse(R"({"preset": "cpu-char"})"));

@@ -156,7 +156,16 @@ SweepSpec parse_sweep_spec(const Json& v, const std::string& name, const std::st
 
 std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir) {
   size_t total = 1;
-  for (const auto& [flag, values] : spec.axes) total *= values.size();
+  std::string sizes;  // "3 × 100 × ..."
+  for (const auto& [flag, values] : spec.axes) {
+    sizes += (sizes.empty() ? "" : " × ") + std::to_string(values.size());
+    // Checked before multiplying, so a huge grid cannot overflow past the bound.
+    if (values.size() > kMaxGridPoints || total * values.size() > kMaxGridPoints)
+      throw std::invalid_argument(spec_error(
+          spec.path, fmt::format("the grid has more than {} points ({} values per axis); split the study into "
+                                 "several specs", kMaxGridPoints, sizes)));
+    total *= values.size();
+  }
   std::vector<SweepRun> runs;
   std::map<std::string, std::string> by_id;  // id → the point's settings, to name a collision
   std::vector<size_t> index(spec.axes.size(), 0);

@@ -55,6 +55,9 @@ SweepSpec parse_sweep_spec(const Json& spec, const std::string& name, const std:
 // <dir>/<spec.name>/. Throws std::invalid_argument for a point whose flags
 // are refused (naming the point) and for two points that would share a
 // directory (naming both).
+// A grid larger than this is refused before anything is expanded or
+// printed (a study of more runs is several specs).
+constexpr size_t kMaxGridPoints = 10000;
 std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir);
 
 // The contents of sweep.json: name, spec, axes (flag, values) and per run
