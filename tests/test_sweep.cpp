@@ -38,6 +38,15 @@ SweepSpec spec_of(const std::string& axes, const Json& base, const std::string& 
   return parse_sweep_spec(v, name, name + ".json");
 }
 
+// A sweep into `dir` that prints nothing and writes no report.
+SweepOptions quiet_sweep(const std::string& dir) {
+  SweepOptions o;
+  o.dir = dir;
+  o.quiet = true;
+  o.report = false;
+  return o;
+}
+
 SweepSpec bad_spec(const std::string& text) { return parse_sweep_spec(json::parse(text), "bad", "bad.json"); }
 
 // Everything a run's metrics say except wall-clock timings.
@@ -139,10 +148,7 @@ TEST_CASE("sweep grid: ids, order and settings", "[sweep]") {
 
 TEST_CASE("sweep: a re-run skips ended runs, and a changed spec needs --overwrite", "[sweep]") {
   TempDir d;
-  SweepOptions o;
-  o.dir = d.file("sweeps");
-  o.quiet = true;
-  o.report = false;
+  SweepOptions o = quiet_sweep(d.file("sweeps"));
   const SweepSpec s = spec_of(R"({"residual": ["residual", "mhc"]})", tiny_base(d.file("cache")));
   const SweepSummary first = run_sweep(s, o);
   CHECK(first.finished == 2);
@@ -182,10 +188,7 @@ TEST_CASE("sweep: a folder that is not a sweep's is refused", "[sweep]") {
 
 TEST_CASE("sweep: a missing or damaged sweep.json is rebuilt from the spec and the run folders", "[sweep]") {
   TempDir d;
-  SweepOptions o;
-  o.dir = d.file("sweeps");
-  o.quiet = true;
-  o.report = false;
+  SweepOptions o = quiet_sweep(d.file("sweeps"));
   const SweepSpec s = spec_of(R"({"residual": ["residual"]})", tiny_base(d.file("cache")));
   REQUIRE(run_sweep(s, o).finished == 1);
   const fs::path root = d.path / "sweeps" / "study";
@@ -241,10 +244,7 @@ TEST_CASE("sweep: a killed sweep, resumed to the end, equals an uninterrupted on
 
 TEST_CASE("sweep: a diverged run is recorded with its step and the sweep goes on", "[sweep]") {
   TempDir d;
-  SweepOptions o;
-  o.dir = d.file("sweeps");
-  o.quiet = true;
-  o.report = false;
+  SweepOptions o = quiet_sweep(d.file("sweeps"));
   // debug.inject_nan makes the loss NaN at that step (-1: never).
   const SweepSpec s = spec_of(R"({"debug.inject_nan": [13, -1], "residual": ["hc"]})", tiny_base(d.file("cache")));
   const SweepSummary r = run_sweep(s, o);
@@ -263,10 +263,7 @@ TEST_CASE("sweep: a diverged run is recorded with its step and the sweep goes on
 
 TEST_CASE("sweep: a loss that climbs above the untrained model's after warmup counts as divergence", "[sweep]") {
   TempDir d;
-  SweepOptions o;
-  o.dir = d.file("sweeps");
-  o.quiet = true;
-  o.report = false;
+  SweepOptions o = quiet_sweep(d.file("sweeps"));
   // A learning rate far too high, without clipping: the loss climbs past its start.
   Json base = tiny_base(d.file("cache"), {"optim.lr"});
   base["optim.grad_clip"] = 0;
