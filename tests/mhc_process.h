@@ -16,9 +16,11 @@ struct Result {
   std::string output;  // stdout and stderr together
 };
 
-// Runs the mhc binary with `args` from the working directory `cwd`.
-inline Result run_mhc(const std::string& args, const std::filesystem::path& cwd) {
-  const std::string cmd = "cd '" + cwd.string() + "' && OMP_NUM_THREADS=1 '" MHC_BINARY "' " + args + " 2>&1";
+// Runs the mhc binary with `args` from the working directory `cwd`; `before`
+// is shell text put first, such as "ulimit -v 4000000 && timeout 60 env ".
+inline Result run_mhc(const std::string& args, const std::filesystem::path& cwd, const std::string& before = "") {
+  const std::string cmd =
+      "cd '" + cwd.string() + "' && " + before + "OMP_NUM_THREADS=1 '" MHC_BINARY "' " + args + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   REQUIRE(pipe != nullptr);
   std::string out;

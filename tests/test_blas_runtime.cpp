@@ -10,6 +10,7 @@
 #include <set>
 #include <string>
 
+#include "kernels/cpu/address_space.h"
 #include "kernels/cpu/blas_runtime.h"
 
 using namespace mhc::cpu;
@@ -193,4 +194,19 @@ TEST_CASE("a core that OpenBLAS refuses is followed by the next candidate", "[bl
   const std::string out = child_summary("OPENBLAS_CORETYPE=Bogus MHC_BLAS_CHOICE='Bogus;Prescott;chosen from a test;'");
   INFO(out);
   CHECK(out.find("(detected: Prescott; chosen from AVX") != std::string::npos);
+}
+
+TEST_CASE("an address-space limit too small for OpenBLAS's buffers is named, not hung on", "[blas]") {
+  const double mib = 1024.0 * 1024.0;
+  CHECK(blas_buffers_shortfall(0, 900 * mib, 2).empty());  // no limit
+  // Two buffers of 128 MiB (and two guard pages) per thread: 900 MiB mapped
+  // and 2 threads need 900 + 512 MiB and a little.
+  CHECK(blas_buffers_shortfall(1500 * mib, 900 * mib, 2).empty());
+  const std::string why = blas_buffers_shortfall(1400 * mib, 900 * mib, 2);
+  CHECK_THAT(why, Catch::Contains("address-space limit (ulimit -v 1433600") && Catch::Contains("1400 MiB") &&
+                      Catch::Contains("take 900 MiB") && Catch::Contains("each of 2 threads") &&
+                      Catch::Contains("Raise the limit"));
+  CHECK(blas_buffers_shortfall(1400 * mib, 900 * mib, 1).empty());  // one thread fits
+  CHECK(blas_threads_from_environment() >= 1);
+  CHECK(mapped_bytes() > 0);
 }

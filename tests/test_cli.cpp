@@ -99,6 +99,31 @@ TEST_CASE("missing or empty corpus files", "[cli]") {
   CHECK_THAT(r.output, Contains("--data 'loop_a': Too many levels of symbolic links"));
 }
 
+TEST_CASE("an address-space limit (ulimit -v) too small is refused with a message, never a hang", "[cli]") {
+#if defined(__SANITIZE_ADDRESS__)
+  std::printf("SKIPPED: address-space limits: AddressSanitizer reserves terabytes of address space\n");
+  return;
+#endif
+  TempDir d;
+  // OpenBLAS would take 2 × 64 × 128 MiB for 64 threads, far over 3.8 GiB:
+  // refused before it loads (it would retry forever). OpenBLAS starts no
+  // more threads than there are processors, so the test hook stands in for
+  // a 64-processor machine. `timeout` turns a hang into a failure.
+  Result r = run_mhc("train --run r --optim.steps 1" + kTiny, d.path,
+                     "ulimit -v 4000000 && timeout 60 env MHC_TEST_BLAS_THREADS=64 ");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("the address-space limit (ulimit -v 4000000") && Contains("each of 64 threads"));
+  CHECK_FALSE(fs::exists(d.path / "r"));
+  // With one thread OpenBLAS fits, and a model of 6 GiB is refused by name.
+  r = run_mhc("train --run r --optim.steps 1 --model.width 2048 --model.blocks 8", d.path,
+              "ulimit -v 4000000 && timeout 60 env OPENBLAS_NUM_THREADS=1 ");
+  CHECK(r.code == 1);
+  CHECK_THAT(r.output, Contains("the run does not fit in memory") &&
+                           (Contains("the address-space limit (ulimit -v 4000000) leaves") ||
+                            Contains("this machine has")));  // a machine with under 4 GB names its memory
+  CHECK_FALSE(fs::exists(d.path / "r"));
+}
+
 TEST_CASE("an existing run directory is never overwritten without being asked", "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);

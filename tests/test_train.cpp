@@ -150,6 +150,16 @@ TEST_CASE("the memory check refuses a run that cannot fit, naming the flags and 
   CHECK(format_bytes(512) == "512 bytes");
   CHECK(format_bytes(1.5 * 1024 * 1024 * 1024) == "1.5 GiB");
   CHECK(physical_memory_bytes() > 0);
+  // Under an address-space limit (ulimit -v) the message names the limit
+  // and says it can be raised.
+  c.device = Device::cpu;
+  CHECK_THROWS_WITH(check_fits_in_memory(c, HostMemory{1e9, "the address-space limit (ulimit -v 2000000) leaves x", true}),
+                    Catch::Contains("and the address-space limit (ulimit -v 2000000) leaves x; raise the limit or "
+                                    "reduce the sizes named above"));
+  // With no limit set for this test process, all of this machine is offered.
+  const HostMemory all = available_host_memory(1);
+  if (!all.limited) CHECK(all.bytes == physical_memory_bytes());
+  CHECK(available_host_memory(2).bytes <= all.bytes);
 }
 
 TEST_CASE("every preset is within the accepted ranges", "[train]") {

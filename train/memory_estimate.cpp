@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <stdexcept>
 
+#include "kernels/cpu/address_space.h"
+
 namespace mhc {
 
 MemoryEstimate estimate_memory(const TrainConfig& c) {
@@ -45,6 +47,17 @@ double physical_memory_bytes() {
   return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0;
 }
 
+HostMemory available_host_memory(int local_ranks) {
+  const double share = physical_memory_bytes() / std::max(1, local_ranks);
+  const double headroom = cpu::address_space_headroom_bytes();
+  if (headroom >= share) return {share, fmt::format("this machine has {} of memory", format_bytes(share))};
+  return {std::max(headroom, 1.0),
+          fmt::format("the address-space limit (ulimit -v {:.0f}) leaves {} beside the program and OpenBLAS's "
+                      "buffers",
+                      cpu::address_space_limit_bytes() / 1024, format_bytes(std::max(headroom, 0.0))),
+          true};
+}
+
 std::string format_bytes(double bytes) {
   const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
   int u = 0;
@@ -56,6 +69,12 @@ std::string format_bytes(double bytes) {
 }
 
 void check_fits_in_memory(const TrainConfig& c, double available_bytes) {
+  check_fits_in_memory(c, HostMemory{available_bytes, fmt::format("this machine has {} of memory",
+                                                                  format_bytes(available_bytes))});
+}
+
+void check_fits_in_memory(const TrainConfig& c, const HostMemory& available) {
+  const double available_bytes = available.bytes;
   const MemoryEstimate e = estimate_memory(c);
   const bool on_host = c.device != Device::cuda;
   // On CUDA the host holds the weights once, while the model is built.
@@ -82,10 +101,11 @@ void check_fits_in_memory(const TrainConfig& c, double available_bytes) {
   const bool model_first = !on_host || e.parameter_bytes >= e.activation_bytes;
   std::string parts = model_first ? model_part : batch_part;
   if (on_host) parts += "; " + (model_first ? batch_part : model_part);
-  throw std::runtime_error(fmt::format("the run does not fit in memory: {}. That is at least {} in all, and this "
-                                       "machine has {} of memory{}; reduce the sizes named above",
-                                       parts, format_bytes(needed), format_bytes(available_bytes),
-                                       on_host ? "" : " (with --device cuda, the host builds the model first)"));
+  throw std::runtime_error(fmt::format("the run does not fit in memory: {}. That is at least {} in all, and {}{}; {}"
+                                       "reduce the sizes named above",
+                                       parts, format_bytes(needed), available.said,
+                                       on_host ? "" : " (with --device cuda, the host builds the model first)",
+                                       available.limited ? "raise the limit or " : ""));
 }
 
 }  // namespace mhc

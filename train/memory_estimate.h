@@ -30,6 +30,16 @@ MemoryEstimate estimate_memory(const TrainConfig& c);
 // This machine's physical memory in bytes (sysconf).
 double physical_memory_bytes();
 
+// The memory one of local_ranks processes on this machine may use: its share
+// of physical memory or, when the address-space limit (ulimit -v) leaves
+// less, what that limit leaves beside the program and OpenBLAS's buffers.
+struct HostMemory {
+  double bytes = 0;
+  std::string said;  // "this machine has 23.5 GiB of memory", "the address-space limit ... leaves ..."
+  bool limited = false;  // by ulimit -v
+};
+HostMemory available_host_memory(int local_ranks);
+
 // "1.5 GiB", "52.3 TiB": bytes in binary units.
 std::string format_bytes(double bytes);
 
@@ -37,6 +47,7 @@ std::string format_bytes(double bytes);
 // host memory: the message names the flags of the larger part (model or
 // batch), both parts' bytes and the memory there is. With --device cuda only
 // the model's first copy is on the host (it is built there, then moved).
-void check_fits_in_memory(const TrainConfig& c, double available_bytes);
+void check_fits_in_memory(const TrainConfig& c, const HostMemory& available);
+void check_fits_in_memory(const TrainConfig& c, double available_bytes);  // this machine's memory
 
 }  // namespace mhc

@@ -85,7 +85,7 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   const bool token_files = is_token_data(cfg_.data.data);
   if (token_files) choose_token_files_tokenizer();  // and the vocabulary, before the memory check
   // Before reading or building anything; ranks on one machine share its memory.
-  check_fits_in_memory(cfg_, physical_memory_bytes() / static_cast<double>(group_->local_size()));
+  check_fits_in_memory(cfg_, available_host_memory(group_->local_size()));
   if (!group_->is_root()) {  // rank 0 alone prints and writes
     opt_.quiet = true;
     opt_.plots = false;

@@ -21,6 +21,7 @@
 #include <cpuid.h>
 #endif
 
+#include "kernels/cpu/address_space.h"
 #include "kernels/cpu/cpu_threads.h"
 
 namespace mhc::cpu {
@@ -180,6 +181,7 @@ void choose_kernel_at_start(char** argv) {
 // glibc passes (argc, argv, envp) to the functions of .init_array. Priority
 // 101 runs this before the C++ static objects of the program.
 __attribute__((constructor(101))) void blas_runtime_constructor(int /*argc*/, char** argv, char** /*envp*/) {
+  link_address_space_check();  // the limit was checked before OpenBLAS loaded
   choose_kernel_at_start(argv);
 }
 
