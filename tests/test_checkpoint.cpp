@@ -63,6 +63,13 @@ struct TinyRun {
     meta.config_json = R"({"seed": 1, "note": "caf\u00e9 \"quoted\""})";
     meta.last_val_loss = 2.0 / 3.0;
   }
+  // The model's parameters and buffers alone, as export_weights takes them.
+  std::vector<NamedTensor> weights() const {
+    std::vector<NamedTensor> out;
+    for (const auto& nt : tensors)
+      if (nt.name.rfind("adamw.", 0) != 0) out.push_back(nt);
+    return out;
+  }
 };
 
 // A safetensors file written by hand: header text (padded to 8 bytes unless
@@ -197,7 +204,7 @@ TEST_CASE("checkpoints of another model, another format or a damaged header are 
   CHECK_THROWS_WITH(read_checkpoint_meta(path), Contains("has format version 1; this build reads version 2"));
   write_bytes(path, good);
   const std::string out = d.file("model.safetensors");
-  export_weights(path, out, DType::f32);
+  export_weights(path, out, DType::f32, TinyRun().weights());
   CHECK_THROWS_WITH(read_checkpoint_meta(out), Contains("is an mhc export") && Contains("not a checkpoint"));
 }
 
@@ -337,8 +344,9 @@ TEST_CASE("export: the weights alone, f32 exactly or bf16 rounded to nearest eve
   save_checkpoint(ckpt, a.tensors, a.meta);
 
   const std::string f32 = d.file("f32.safetensors"), b16 = d.file("bf16.safetensors");
-  const size_t count = export_weights(ckpt, f32, DType::f32);
-  CHECK(export_weights(ckpt, b16, DType::bf16) == count);
+  TinyRun fresh(9);  // the run's model, rebuilt: export loads the checkpoint into it
+  const size_t count = export_weights(ckpt, f32, DType::f32, fresh.weights());
+  CHECK(export_weights(ckpt, b16, DType::bf16, fresh.weights()) == count);
   const SafetensorsFile e32(f32), e16(b16);
   CHECK(e32.meta("format") == "mhc export");
   CHECK(e32.meta("dtype") == "f32");
@@ -381,7 +389,41 @@ TEST_CASE("export: the weights alone, f32 exactly or bf16 rounded to nearest eve
   CHECK(h[0] == 0x3f80);  // 1
   CHECK(h[1] == 0x3f82);  // 1 + 2^-6
   CHECK(h[2] == 0xc001);  // -2 - 2^-6
-  CHECK_THROWS_WITH(export_weights(f32, d.file("again.safetensors"), DType::f32), Contains("is an mhc export"));
+  CHECK_THROWS_WITH(export_weights(f32, d.file("again.safetensors"), DType::f32, fresh.weights()),
+                    Contains("is an mhc export"));
+}
+
+TEST_CASE("export refuses a checkpoint whose tensors are not the run's model's", "[checkpoint][export]") {
+  TempDir d;
+  TinyRun a;
+  const std::string ckpt = d.file(kCheckpointFile), out = d.file("x.safetensors");
+  // The first 2-D parameter, replaced by an I32 tensor of its shape, by its
+  // transpose, and kept with one tensor more.
+  size_t k = 0;
+  while (a.tensors[k].tensor->shape().size() != 2 || a.tensors[k].tensor->shape()[0] == a.tensors[k].tensor->shape()[1])
+    ++k;
+  const NamedTensor original = a.tensors[k];
+  const Shape shape = original.tensor->shape();
+  Tensor as_int = Tensor::zeros(shape, DType::i32);
+  Tensor transposed = Tensor::zeros({shape[1], shape[0]}, DType::f32);
+  Tensor extra = Tensor::zeros({3}, DType::f32);
+  auto refused = [&](const std::vector<NamedTensor>& tensors, const std::string& why) {
+    save_checkpoint(ckpt, tensors, a.meta);
+    CHECK_THROWS_WITH(export_weights(ckpt, out, DType::f32, TinyRun().weights()),
+                      Contains(ckpt) && Contains("was written for a different model") && Contains(why));
+    CHECK_FALSE(std::filesystem::exists(out));
+  };
+  std::vector<NamedTensor> t = a.tensors;
+  t[k].tensor = &as_int;
+  refused(t, "'" + original.name + "' is i32");
+  t[k].tensor = &transposed;
+  refused(t, "'" + original.name + "' is f32 " + transposed.shape().str());
+  t = a.tensors;
+  t.push_back({"model.extra", &extra});
+  refused(t, "it holds 'model.extra'");
+  t = a.tensors;
+  t.erase(t.begin() + static_cast<long>(k));
+  refused(t, "it has no tensor '" + original.name + "'");
 }
 
 TEST_CASE("init-from: the weights of an export (bf16 widened exactly) or a checkpoint, and other models refused by tensor",
@@ -400,8 +442,8 @@ TEST_CASE("init-from: the weights of an export (bf16 widened exactly) or a check
   };
   const std::string ckpt = d.file(kCheckpointFile), f32 = d.file("f32.safetensors"), b16 = d.file("b16.safetensors");
   save_checkpoint(ckpt, a.tensors, a.meta);
-  export_weights(ckpt, f32, DType::f32);
-  export_weights(ckpt, b16, DType::bf16);
+  export_weights(ckpt, f32, DType::f32, TinyRun(3).weights());
+  export_weights(ckpt, b16, DType::bf16, TinyRun(3).weights());
   for (const std::string& file : {ckpt, f32}) {
     INFO(file);
     TinyRun c(2);

@@ -807,7 +807,7 @@ TEST_CASE("mhc export writes the weights alone, f32 or bf16, read back equal to 
   CHECK(r.code != 0);
   r = run_mhc("export nowhere", d.path);
   CHECK(r.code != 0);
-  CHECK_THAT(r.output, Contains("nowhere/checkpoint.safetensors' does not exist"));
+  CHECK_THAT(r.output, Contains("no run in nowhere (missing nowhere/config.json)"));
 }
 
 TEST_CASE("eval --dump-batch writes the batch, logits, loss and every parameter's gradient", "[cli]") {

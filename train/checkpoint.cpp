@@ -138,24 +138,29 @@ CheckpointMeta load_checkpoint(const std::string& path, const std::vector<NamedT
   return meta;
 }
 
-size_t export_weights(const std::string& checkpoint, const std::string& out, DType dtype) {
+size_t export_weights(const std::string& checkpoint, const std::string& out, DType dtype,
+                      const std::vector<NamedTensor>& model) {
   if (dtype != DType::f32 && dtype != DType::bf16)
     throw std::invalid_argument(std::string("export: --dtype ") + dtype_name(dtype) + " is not f32 or bf16");
+  // Every tensor of the model by name, shape and dtype, read and checksummed:
+  // a checkpoint that holds an I32, a transposed or another model's tensor
+  // is refused here, before anything is written.
+  const CheckpointMeta meta = load_checkpoint(checkpoint, model, /*allow_extra=*/true);
+  std::map<std::string, const Tensor*> weights;
+  for (const auto& nt : model) weights[nt.name] = nt.tensor;
   const SafetensorsFile f(checkpoint, "checkpoint");
-  const CheckpointMeta meta = parse_meta(f);
-  std::map<std::string, Tensor> weights;  // on the host
-  for (const auto& e : f.tensors())
-    if (e.name.rfind("model.", 0) == 0 || e.name.rfind("buffer.", 0) == 0) weights[e.name] = Tensor::empty(e.shape, e.dtype);
-  f.read_data([&](const SafetensorsFile::Entry& e, const char* bytes, size_t size, uint64_t offset) {
-    auto it = weights.find(e.name);
-    if (it != weights.end()) std::memcpy(static_cast<char*>(it->second.data_ptr()) + offset, bytes, size);
-  });  // the checksum is verified before anything is written
+  for (const auto& e : f.tensors()) {
+    const bool weight = e.name.rfind("model.", 0) == 0 || e.name.rfind("buffer.", 0) == 0;
+    if (weight && !weights.count(e.name))
+      fail(checkpoint, "was written for a different model: it holds '" + e.name + "', which the run's model (" +
+                           "built from its config) does not have");
+  }
   std::vector<SafetensorsOut> tensors;
   for (const auto& e : f.tensors()) {  // in the checkpoint's order
     auto it = weights.find(e.name);
     if (it == weights.end()) continue;
     const bool convert = dtype == DType::bf16 && e.dtype == DType::f32 && e.name.rfind("model.", 0) == 0;
-    tensors.push_back({e.name, &it->second, convert ? DType::bf16 : e.dtype});
+    tensors.push_back({e.name, it->second, convert ? DType::bf16 : e.dtype});
   }
   write_safetensors(out, tensors,
                     {{"format", kExportFormat},

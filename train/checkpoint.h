@@ -81,7 +81,13 @@ CheckpointMeta verify_checkpoint(const std::string& path);
 // rounded to nearest even; buffers stay f32). Metadata: format "mhc export",
 // format_version "1", dtype, step and config (as in the checkpoint), and the
 // two checksums. Returns the number of tensors written.
-size_t export_weights(const std::string& checkpoint, const std::string& out, DType dtype);
+// `model`: the "model.*" parameters and "buffer.*" buffers of a model built
+// from the run's settings, on the host; the checkpoint is loaded into them
+// (load_checkpoint's checks by name, dtype and shape, and its checksum), and
+// a "model.*" or "buffer.*" tensor the model lacks is refused, so only
+// weights the run's model can use are exported.
+size_t export_weights(const std::string& checkpoint, const std::string& out, DType dtype,
+                      const std::vector<NamedTensor>& model);
 
 // `mhc train --init-from FILE`: a new run's starting weights from any
 // safetensors file holding "model.*" tensors: an export (f32 or bf16, widened

@@ -81,6 +81,27 @@ TrainConfig load_run_config(const std::string& run_dir) {
   return c;
 }
 
+// A model's parameters and buffers as its checkpoint names them.
+std::vector<NamedTensor> model_weights(Transformer& model) {
+  std::vector<NamedTensor> tensors;
+  for (auto& p : model.parameters()) tensors.push_back({"model." + p.name, p.tensor});
+  for (auto& b : model.buffers()) tensors.push_back({"buffer." + b.name, b.tensor});
+  return tensors;
+}
+
+// `mhc export`: the checkpoint's weights, checked against a model built from
+// the run's settings (its tokenizer's vocabulary when it has one), so that a
+// checkpoint holding other tensors than the run's model is refused.
+size_t export_run(const std::string& run_dir, const std::string& out, DType dtype) {
+  TrainConfig c = load_run_config(run_dir);
+  const std::string tok = (fs::path(run_dir) / "tokenizer.txt").string();
+  if (fs::exists(tok)) c.model.vocab_size = Tokenizer::load(tok)->vocab_size();
+  Transformer model(c.model, c.seed);
+  const std::string ckpt = (fs::path(run_dir) / kCheckpointFile).string();
+  checkpoint_config(ckpt, read_checkpoint_meta(ckpt));  // one that holds no settings lies
+  return export_weights(ckpt, out, dtype, model_weights(model));
+}
+
 // Rebuilds a trained model from its run directory (config, tokenizer, checkpoint).
 struct LoadedRun {
   TrainConfig config;
@@ -100,13 +121,10 @@ LoadedRun load_run(const std::string& run_dir, const std::string& device) {
   r.tokenizer = Tokenizer::load(tok);
   r.config.model.vocab_size = r.tokenizer->vocab_size();
   r.model = std::make_unique<Transformer>(r.config.model, r.config.seed);
-  std::vector<NamedTensor> tensors;
-  for (auto& p : r.model->parameters()) tensors.push_back({"model." + p.name, p.tensor});
-  for (auto& b : r.model->buffers()) tensors.push_back({"buffer." + b.name, b.tensor});
   // The checkpoint also holds optimizer moments; sampling loads only the model.
-  checkpoint_config((fs::path(run_dir) / kCheckpointFile).string(),
-                    read_checkpoint_meta((fs::path(run_dir) / kCheckpointFile).string()));  // one that holds no settings lies
-  load_checkpoint((fs::path(run_dir) / kCheckpointFile).string(), tensors, /*allow_extra=*/true);
+  const std::string ckpt = (fs::path(run_dir) / kCheckpointFile).string();
+  checkpoint_config(ckpt, read_checkpoint_meta(ckpt));  // one that holds no settings lies
+  load_checkpoint(ckpt, model_weights(*r.model), /*allow_extra=*/true);
   const Device dev = device == "cuda" ? Device::cuda : Device::cpu;
   r.model->to(dev);
   return r;
@@ -221,10 +239,10 @@ int main(int argc, char** argv) {
   sweep->add_flag("--overwrite", sweep_opt.overwrite, "delete a sweep folder made from a different spec and start again");
 
   // ---- export
-  std::string export_run, export_out, export_dtype = "f32";
+  std::string export_run_dir, export_out, export_dtype = "f32";
   CLI::App* exporter = app.add_subcommand("export", "the weights of a run alone, as a safetensors file for use outside "
                                                     "mhc (tensor names: README, \"Using a model outside mhc\")");
-  exporter->add_option("run", export_run, "run directory")->required();
+  exporter->add_option("run", export_run_dir, "run directory")->required();
   exporter->add_option("--dtype", export_dtype, "f32 | bf16 (parameters; rounded to nearest even)")
       ->check(CLI::IsMember({"f32", "bf16"}))
       ->capture_default_str();
@@ -339,10 +357,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (*exporter) {
-      const std::string out = export_out.empty() ? (fs::path(export_run) / kExportFile).string() : export_out;
+      const std::string out = export_out.empty() ? (fs::path(export_run_dir) / kExportFile).string() : export_out;
       check_output_file(out, export_force, "export --out", true);
-      const size_t n = export_weights((fs::path(export_run) / kCheckpointFile).string(), out,
-                                      export_dtype == "bf16" ? DType::bf16 : DType::f32);
+      const size_t n = export_run(export_run_dir, out, export_dtype == "bf16" ? DType::bf16 : DType::f32);
       fmt::print("wrote {} ({} tensors, {})\n", out, n, export_dtype);
       return 0;
     }
