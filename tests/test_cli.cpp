@@ -276,6 +276,15 @@ TEST_CASE("resume finds the run the same flags made, and finished and extended r
   r = run_mhc("train --residual mhc --resume --optim.steps 4" + kTiny, d.path);
   CHECK(r.code == 0);
   CHECK_THAT(r.output, Contains("runs/cpu-char-mhc-n4 is finished: 4 of 4 steps done"));
+  CHECK_THAT(r.output, !Contains("plots:"));  // a finished run is not rewritten
+  // Killed between its last checkpoint and its plots: the plots come on resume.
+  const fs::path run = d.path / "runs" / "cpu-char-mhc-n4";
+  fs::remove(run / "loss.png");
+  fs::remove(run / "summary.png");
+  r = run_mhc("train --residual mhc --resume --optim.steps 4" + kTiny, d.path);
+  CHECK(r.code == 0);
+  CHECK_THAT(r.output, Contains("(they were missing)"));
+  CHECK((fs::exists(run / "loss.png") && fs::exists(run / "summary.png")));
   r = run_mhc("train --residual mhc --resume --optim.steps 6 --eval.every 2" + kTiny, d.path);
   CHECK(r.code == 0);
   CHECK_THAT(r.output, Contains("resuming at step 4"));

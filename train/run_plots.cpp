@@ -60,13 +60,18 @@ std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs) {
   return {loss, grad, amax, by_site};
 }
 
+namespace {
+// The files of the four charts, in run_charts' order; summary.png follows.
+const std::vector<std::string> kChartFiles = {"loss.png", "grad_norm.png", "amax_gain.png", "amax_by_site.png"};
+}  // namespace
+
 std::vector<std::string> write_run_plots(const std::vector<std::string>& run_dirs, const std::string& out_dir) {
   if (run_dirs.empty()) throw std::invalid_argument("plot: give at least one run directory");
   std::vector<RunMetrics> runs;
   for (const auto& d : run_dirs) runs.push_back(read_run_metrics(d));
   std::filesystem::create_directories(out_dir);
   const std::vector<plot::Chart> charts = run_charts(runs);
-  const std::vector<std::string> names = {"loss.png", "grad_norm.png", "amax_gain.png", "amax_by_site.png"};
+  const std::vector<std::string>& names = kChartFiles;
   std::vector<std::string> written;
   auto out = [&](const std::string& name) { return (std::filesystem::path(out_dir) / name).string(); };
   for (size_t i = 0; i < charts.size(); ++i) {
@@ -76,6 +81,14 @@ std::vector<std::string> write_run_plots(const std::vector<std::string>& run_dir
   plot::write_grid_png(charts, 2, out("summary.png"));
   written.push_back(out("summary.png"));
   return written;
+}
+
+bool run_plots_missing(const std::string& out_dir) {
+  std::vector<std::string> all = kChartFiles;
+  all.push_back("summary.png");
+  for (const auto& name : all)
+    if (!std::filesystem::exists(std::filesystem::path(out_dir) / name)) return true;
+  return false;
 }
 
 }  // namespace mhc

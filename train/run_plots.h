@@ -31,4 +31,8 @@ std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs);
 // summary.png (all four panels) into out_dir; returns the paths written.
 std::vector<std::string> write_run_plots(const std::vector<std::string>& run_dirs, const std::string& out_dir);
 
+// Whether out_dir lacks any of the files write_run_plots writes (a run killed
+// between its last checkpoint and its plots).
+bool run_plots_missing(const std::string& out_dir);
+
 }  // namespace mhc

@@ -543,6 +543,11 @@ TrainResult Trainer::run() {
       result.first_step = result.end_step = start;
       result.last_val_loss = last_val_loss_;
       result.already_finished = true;
+      // Killed between its last checkpoint and its plots: write them now.
+      if (opt_.plots && run_plots_missing(cfg_.run_dir)) {
+        const auto files = write_run_plots({cfg_.run_dir}, cfg_.run_dir);
+        if (!opt_.quiet) fmt::print("plots: {} (they were missing)\n", files.back());
+      }
       return result;
     }
     if (group_->is_root()) truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
