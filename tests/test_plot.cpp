@@ -360,6 +360,19 @@ TEST_CASE("degenerate inputs give a valid, sensible chart", "[plot]") {
     const Image zeros = render(plot::Chart{"", "", "", true, {{"", {0, 1}, {0.0, 0.0}}}});
     CHECK(zeros.count(c) == 0);
   }
+  SECTION("a chart with nothing drawable says why: not finite, too large, or not positive on a log axis") {
+    // The message's width tells which one was written (scale 2, the last
+    // glyph's advance past its ink at most 6 pixels).
+    const auto message_fits = [&](const plot::Chart& chart, const std::string& message) {
+      const Box box = render(chart).bounding_box(plot::kMutedTextColor);
+      const int w = 2 * plot::text_mask(message).width;
+      return box.width() <= w && box.width() >= w - 8;
+    };
+    CHECK(message_fits(plot::Chart{"", "", "", false, {{"", {1, 2}, {kNaN, kNaN}}}}, "no finite data"));
+    CHECK(message_fits(plot::Chart{"", "", "", false, {{"", {1, 2}, {1e308, 1e308}}}},
+                       "values beyond 1e300 are not drawn"));
+    CHECK(message_fits(plot::Chart{"", "", "", true, {{"", {1, 2}, {0.0, -1.0}}}}, "no positive data for the log axis"));
+  }
   SECTION("long labels, odd characters and many series stay inside the image") {
     plot::Chart chart{std::string(200, 'T'), std::string(200, 'x'), "y \xCE\xB1\xE2\x82\xAC", false, {}};
     for (int k = 0; k < 25; ++k) chart.series.push_back({std::string(80, 'L'), {0, 1}, {0.0 + k, 1.0 + k}});

@@ -26,6 +26,10 @@ TEST_CASE("mean, sample std and median of hand-made numbers", "[report]") {
   CHECK(sample_std({1.0, 2.0, 6.0}) == Approx(std::sqrt(7.0)));
   CHECK(sample_std({1.2, 1.3}) == Approx(0.0707106781).epsilon(1e-9));
   CHECK(std::isnan(sample_std({5.0})));  // n < 2
+  // Values near the largest double: no overflow to inf (a plain sum would).
+  CHECK(mean({1e308, 1e308, 1e308}) == Approx(1e308));
+  CHECK(sample_std({1e308, -1e308}) == Approx(std::sqrt(2.0) * 1e308));
+  CHECK(sample_std({1e308, 1e308}) == 0.0);
   CHECK(std::isnan(mean({})));
   CHECK(median({3.0, 1.0, 2.0}) == 2.0);
   CHECK(median({4.0, 1.0, 3.0, 2.0}) == 2.5);

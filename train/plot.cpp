@@ -619,7 +619,6 @@ size_t style_of(const Chart& chart, size_t i) {
 constexpr int kPad = 12;         // outer margin
 constexpr int kTickLength = 5;
 constexpr int kTickLabelGap = 6;  // between a tick mark and its label
-constexpr Rgb kMutedTextColor{140, 140, 140};
 
 void check_series(const Chart& chart) {
   for (size_t i = 0; i < chart.series.size(); ++i) {
@@ -969,7 +968,19 @@ std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& can
     coverage.composite(canvas, series_color(style), &ink);
   }
   if (!has_data) {
-    const std::string message = chart.series.empty() ? "no series" : "no finite data";
+    // Finite values beyond 1e300 are left out (they would overflow the axis
+    // arithmetic): say so, rather than call them not finite.
+    bool huge = false, finite = false;
+    for (const Series& se : chart.series)
+      for (size_t k = 0; k < se.x.size() && k < se.y.size(); ++k) {
+        const bool f = std::isfinite(se.x[k]) && std::isfinite(se.y[k]);
+        finite = finite || f;
+        huge = huge || (f && (std::fabs(se.x[k]) > 1e300 || std::fabs(se.y[k]) > 1e300));
+      }
+    const std::string message = chart.series.empty() ? "no series"
+                                : huge               ? "values beyond 1e300 are not drawn"
+                                : finite             ? "no positive data for the log axis"
+                                                     : "no finite data";
     draw_text(canvas, (area.x0 + area.x1 - text_width(message)) / 2, (area.y0 + area.y1 - kCapHeight) / 2, message,
               kMutedTextColor);
   }

@@ -23,18 +23,31 @@ std::vector<double> finite(const std::vector<double>& v) {
 double mean(const std::vector<double>& v) {
   const std::vector<double> f = finite(v);
   if (f.empty()) return NAN;
-  double s = 0;
-  for (double x : f) s += x;
-  return s / static_cast<double>(f.size());
+  // A running mean, m += x / k - m / k: finite for any finite values, where
+  // a plain sum (or x - m) of two values near ±1e308 overflows.
+  double m = 0;
+  for (size_t k = 0; k < f.size(); ++k) {
+    const double n = static_cast<double>(k + 1);
+    m += f[k] / n - m / n;
+  }
+  return m;
 }
 
 double sample_std(const std::vector<double>& v) {
   const std::vector<double> f = finite(v);
   if (f.size() < 2) return NAN;
   const double m = mean(f);
+  // Deviations are scaled by the largest before squaring, so that values near
+  // 1e308 give a finite answer rather than an overflow.
+  double scale = 0;
+  for (double x : f) scale = std::max(scale, std::fabs(x / 2 - m / 2));
+  if (scale == 0) return 0;
   double s = 0;
-  for (double x : f) s += (x - m) * (x - m);
-  return std::sqrt(s / static_cast<double>(f.size() - 1));
+  for (double x : f) {
+    const double d = (x / 2 - m / 2) / scale;
+    s += d * d;
+  }
+  return 2 * scale * std::sqrt(s / static_cast<double>(f.size() - 1));
 }
 
 double median(std::vector<double> v) {
