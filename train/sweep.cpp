@@ -14,6 +14,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "datasets/file_io.h"
@@ -408,11 +409,22 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   std::string untimed;  // dry run: why the runs could not be timed here (e.g. no GPU)
   if (!todo.empty()) {
     remove_stale_scratch();
-    say(fmt::format("timing each configuration of {} (3 steps each)...\n", spec.name));
+    std::set<std::string> keys;
+    for (size_t i : todo) keys.insert(timing_key(runs[i].config));
+    say(fmt::format("timing each of the {} configuration(s) of {} (3 steps each)...\n", keys.size(), spec.name));
     try {
+      auto said = std::chrono::steady_clock::now();
       for (size_t i : todo) {
         const std::string key = timing_key(runs[i].config);
-        if (!timed.count(key)) timed[key] = estimate_seconds(runs[i].config, scratch);
+        if (!timed.count(key)) {
+          timed[key] = estimate_seconds(runs[i].config, scratch);
+          // A long timing pass says how far it is, every 5 s at most.
+          const auto now = std::chrono::steady_clock::now();
+          if (now - said > std::chrono::seconds(5) && timed.size() < keys.size()) {
+            say(fmt::format("  timed {} of {}\n", timed.size(), keys.size()));
+            said = now;
+          }
+        }
         estimate[i] = timed[key];
       }
     } catch (const std::exception& e) {
@@ -430,8 +442,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   if (opt.dry_run) {
     std::string table = fmt::format("{}: {} runs under {}{}\n", spec.name, runs.size(), root.string(),
                                     replace ? " (--overwrite: the folder there would be deleted first)" : "");
+    std::vector<bool> to_do(runs.size(), false);
+    for (size_t i : todo) to_do[i] = true;
     for (const SweepRun& r : runs) {
-      const bool done = std::find(todo.begin(), todo.end(), &r - runs.data()) == todo.end();
+      const bool done = !to_do[static_cast<size_t>(&r - runs.data())];
       const double e = estimate[&r - runs.data()];
       table += fmt::format("  {:<36} {:>7} steps  {}\n", r.id, r.config.optim.steps,
                            done ? "(ended earlier)" : std::isfinite(e) ? "~" + Progress::format_duration(e) : "");
