@@ -19,7 +19,7 @@
 #include "parallel/nccl_transport.h"
 #include "parallel/process_group.h"
 #include "train/config.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 #include "train/optimizer.h"
 
 namespace mhc::bench {

@@ -18,7 +18,7 @@
 #include <queue>
 #include <stdexcept>
 
-#include "datasets/hash.h"
+#include "fileio/hash.h"
 
 namespace mhc {
 

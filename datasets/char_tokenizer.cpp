@@ -7,8 +7,8 @@
 #include <set>
 #include <stdexcept>
 
-#include "datasets/hash.h"
-#include "datasets/utf8.h"
+#include "fileio/hash.h"
+#include "fileio/utf8.h"
 
 namespace mhc {
 

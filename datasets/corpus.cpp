@@ -10,7 +10,7 @@
 #include <system_error>
 
 #include "autograd/random.h"
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 
 namespace mhc {
 

@@ -11,9 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-#include "datasets/file_io.h"
-#include "datasets/utf8.h"
-#include "datasets/xxh64.h"
+#include "fileio/file_io.h"
+#include "fileio/utf8.h"
+#include "fileio/xxh64.h"
 
 namespace fs = std::filesystem;
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 #include "datasets/token_files.h"
 
 namespace fs = std::filesystem;

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "datasets/token_files.h"
-#include "datasets/utf8.h"
+#include "fileio/utf8.h"
 
 namespace mhc {
 

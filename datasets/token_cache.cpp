@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <optional>
 
-#include "datasets/file_io.h"
-#include "datasets/hash.h"
+#include "fileio/file_io.h"
+#include "fileio/hash.h"
 
 namespace mhc {
 

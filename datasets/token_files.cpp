@@ -15,7 +15,7 @@
 #include <tuple>
 #include <utility>
 
-#include "datasets/xxh64.h"
+#include "fileio/xxh64.h"
 
 namespace fs = std::filesystem;
 

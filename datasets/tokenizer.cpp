@@ -8,8 +8,8 @@
 #include "datasets/bpe_tokenizer.h"
 #include "datasets/char_tokenizer.h"
 #include "datasets/gpt2_tokenizer.h"
-#include "datasets/file_io.h"
-#include "datasets/hash.h"
+#include "fileio/file_io.h"
+#include "fileio/hash.h"
 
 namespace mhc {
 

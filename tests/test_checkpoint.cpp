@@ -10,12 +10,12 @@
 #include <random>
 
 #include "autograd/tape.h"
-#include "datasets/xxh64.h"
+#include "fileio/xxh64.h"
 #include "layers/transformer.h"
 #include "test_files.h"
 #include "train/checkpoint.h"
 #include "train/optimizer.h"
-#include "train/safetensors.h"
+#include "fileio/safetensors.h"
 
 using namespace mhc;
 using Catch::Matchers::Contains;

@@ -23,10 +23,10 @@
 #include "test_helpers.h"
 #include "test_files.h"
 #include "train/checkpoint.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 #include "train/metrics.h"
 #include "train/run_lock.h"
-#include "train/safetensors.h"
+#include "fileio/safetensors.h"
 #include "train/settings.h"
 #include "train/train_flags.h"
 

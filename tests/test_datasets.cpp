@@ -21,9 +21,9 @@
 #include "datasets/bpe_tokenizer.h"
 #include "datasets/char_tokenizer.h"
 #include "datasets/corpus.h"
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 #include "datasets/token_cache.h"
-#include "datasets/utf8.h"
+#include "fileio/utf8.h"
 #include "test_files.h"
 
 using namespace mhc;

@@ -1,4 +1,4 @@
-// test_json.cpp — train/json_io.h, what mhc adds to nlohmann::json: errors
+// test_json.cpp — fileio/json_io.h, what mhc adds to nlohmann::json: errors
 // with file:line:column, duplicate keys refused, numbers that round-trip bit
 // for bit, NaN -> null, broken UTF-8 written as U+FFFD, and JSON lines with a
 // truncated tail or damaged lines.
@@ -13,7 +13,7 @@
 #include <random>
 #include <string>
 
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 #include "test_files.h"
 
 using namespace mhc;

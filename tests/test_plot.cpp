@@ -1,4 +1,4 @@
-// test_plot.cpp — train/plot.h and train/run_plots.h: charts are written as
+// test_plot.cpp — charts/plot.h and train/run_plots.h: charts are written as
 // PNGs, read back with stb_image and checked by their pixels: series colours
 // inside the frame, log axes, gaps at NaN, axis ranges that do not magnify
 // noise, identical lines that stay visible, a legend that covers no data, the
@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "train/plot.h"
+#include "charts/plot.h"
 #include "train/run_plots.h"
 #include "test_files.h"
 

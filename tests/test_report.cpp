@@ -18,10 +18,10 @@
 #include <vector>
 
 #include "test_files.h"
-#include "train/heatmap.h"
-#include "train/json_io.h"
-#include "train/plot.h"
-#include "train/report.h"
+#include "charts/heatmap.h"
+#include "fileio/json_io.h"
+#include "charts/plot.h"
+#include "studies/report.h"
 
 using namespace mhc;
 using Catch::Contains;

@@ -1,4 +1,4 @@
-// test_report_stats.cpp — train/report_stats.h against hand-computed numbers:
+// test_report_stats.cpp — studies/report_stats.h against hand-computed numbers:
 // mean, sample std, median, the spike rule (consecutive spike steps once),
 // the median ms/step, curves over seeds, paired differences, a run's
 // summary, and the table's rows for a hand-made set of runs.
@@ -9,8 +9,8 @@
 #include <limits>
 #include <vector>
 
-#include "train/report.h"
-#include "train/report_stats.h"
+#include "studies/report.h"
+#include "studies/report_stats.h"
 
 using namespace mhc;
 using namespace mhc::report;

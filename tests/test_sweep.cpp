@@ -7,9 +7,9 @@
 #include <filesystem>
 
 #include "test_files.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 #include "train/metrics.h"
-#include "train/sweep.h"
+#include "studies/sweep.h"
 
 using namespace mhc;
 using mhc::test::TempDir;

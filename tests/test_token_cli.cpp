@@ -17,7 +17,7 @@
 #include "gpt2_files.h"
 #include "test_files.h"
 #include "token_file_writer.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 #include "train/metrics.h"
 
 namespace fs = std::filesystem;

@@ -10,7 +10,7 @@
 #include "datasets/batches.h"
 #include "datasets/text_check.h"
 #include "datasets/token_files.h"
-#include "datasets/xxh64.h"
+#include "fileio/xxh64.h"
 #include "test_files.h"
 #include "token_file_writer.h"
 

@@ -9,7 +9,7 @@
 
 #include "test_helpers.h"
 #include "test_run_helpers.h"
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 #include "train/checkpoint.h"
 #include "train/flops.h"
 #include "train/memory_estimate.h"

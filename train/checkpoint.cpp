@@ -10,8 +10,8 @@
 #include <stdexcept>
 
 #include "autograd/tape.h"
-#include "train/json_io.h"
-#include "train/safetensors.h"
+#include "fileio/json_io.h"
+#include "fileio/safetensors.h"
 
 namespace mhc {
 

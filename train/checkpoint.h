@@ -1,5 +1,5 @@
 // checkpoint.h — everything needed to continue a run bit-identically, in one
-// safetensors file (train/safetensors.h), `checkpoint.safetensors` in the run
+// safetensors file (fileio/safetensors.h), `checkpoint.safetensors` in the run
 // directory: model parameters and buffers and the AdamW moments as named
 // tensors, and in __metadata__ the training step, the batch sampler's state
 // (data position and RNG), the run's resolved config and a checksum.
@@ -18,7 +18,7 @@
 //   checksum, header_checksum   XXH64s of the data section and the header (safetensors.h)
 //
 // The file is written to "<path>.tmp", fsynced and renamed, and the folder
-// fsynced (datasets/file_io.h), so a crash or power loss mid-write leaves the
+// fsynced (fileio/file_io.h), so a crash or power loss mid-write leaves the
 // previous checkpoint intact; a failed write (disk full) removes the .tmp and
 // throws WriteError.
 #pragma once
@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "layers/module.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 
 namespace mhc {
 

@@ -9,7 +9,7 @@
 #include "kernels/dtype.h"
 #include "layers/transformer.h"
 #include "parallel/reduce_options.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 
 namespace mhc {
 

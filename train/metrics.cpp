@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 
 namespace mhc {
 

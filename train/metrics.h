@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "layers/amax_gain.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 
 namespace mhc {
 

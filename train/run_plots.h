@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "train/metrics.h"
-#include "train/plot.h"
+#include "charts/plot.h"
 
 namespace mhc {
 

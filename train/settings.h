@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "train/config.h"
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 
 namespace mhc {
 

@@ -1,8 +1,8 @@
 // comparison_study.cpp — tutorial 08: a comparison study end to end, in
 // seconds. It writes a sweep spec (residual, HC and mHC × 3 seeds of a tiny
 // model on synthetic:addition), expands it into its grid, runs it with
-// run_sweep (train/sweep.h), reads the runs back the way `mhc report` does
-// (train/report_stats.h), and prints the per-seed losses, the paired
+// run_sweep (studies/sweep.h), reads the runs back the way `mhc report` does
+// (studies/report_stats.h), and prints the per-seed losses, the paired
 // differences and the composite Amax gains. It checks its own report:
 // every run ended, the table's paired differences are the per-seed
 // differences recomputed here, mHC's composite gain is 1 to within
@@ -21,10 +21,10 @@
 #include <stdexcept>
 #include <unistd.h>
 
-#include "datasets/file_io.h"
-#include "train/json_io.h"
-#include "train/report.h"
-#include "train/sweep.h"
+#include "fileio/file_io.h"
+#include "fileio/json_io.h"
+#include "studies/report.h"
+#include "studies/sweep.h"
 
 using namespace mhc;
 namespace fs = std::filesystem;

@@ -1,5 +1,5 @@
 // json_io.cpp — see json_io.h.
-#include "train/json_io.h"
+#include "fileio/json_io.h"
 
 #include <fmt/format.h>
 
@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <set>
 
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 
 namespace mhc::json {
 

@@ -1,6 +1,6 @@
 // report_input.cpp — reading a sweep folder: sweep.json's grid, each run's
 // outcome.json and metrics.jsonl.
-#include "train/report_input.h"
+#include "studies/report_input.h"
 
 #include <fmt/format.h>
 
@@ -8,8 +8,8 @@
 #include <set>
 #include <stdexcept>
 
-#include "datasets/file_io.h"
-#include "train/json_io.h"
+#include "fileio/file_io.h"
+#include "fileio/json_io.h"
 
 namespace mhc {
 

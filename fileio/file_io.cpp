@@ -1,5 +1,5 @@
 // file_io.cpp — whole-file reads and temp-file, fsync, rename, fsync-folder writes.
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 
 #include <fmt/format.h>
 

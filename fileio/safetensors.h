@@ -11,14 +11,14 @@
 //
 // mhc adds two metadata entries to every file it writes, and checks them on
 // reading when they are present:
-//   "checksum":        "xxh64:<16 hex digits>", XXH64 (seed 0, datasets/xxh64.h)
+//   "checksum":        "xxh64:<16 hex digits>", XXH64 (seed 0, fileio/xxh64.h)
 //                      of the whole data section;
 //   "header_checksum": "xxh64:<16 hex digits>", XXH64 of the header as
 //                      nlohmann::json::dump() prints it (keys sorted, no
 //                      spaces) with both checksum entries removed, so a
 //                      damaged step count or config is caught too.
 //
-// Writing goes through datasets/file_io.h write_file_atomically: a temporary
+// Writing goes through fileio/file_io.h write_file_atomically: a temporary
 // file, fsync, rename, fsync of the folder. Reading checks every structural
 // rule before any tensor data is used and names the file and the rule that
 // failed; it never reads outside the file, whatever the bytes say.

@@ -1,5 +1,5 @@
 // safetensors.cpp — see the header for the format and the checks.
-#include "train/safetensors.h"
+#include "fileio/safetensors.h"
 
 #include <fcntl.h>
 #include <fmt/core.h>
@@ -14,9 +14,9 @@
 #include <stdexcept>
 
 #include "autograd/tape.h"
-#include "datasets/file_io.h"
-#include "datasets/xxh64.h"
-#include "train/json_io.h"
+#include "fileio/file_io.h"
+#include "fileio/xxh64.h"
+#include "fileio/json_io.h"
 
 namespace mhc {
 

@@ -13,9 +13,9 @@
 #include <string>
 #include <vector>
 
-#include "train/report_figures.h"
-#include "train/report_input.h"
-#include "train/report_stats.h"
+#include "studies/report_figures.h"
+#include "studies/report_input.h"
+#include "studies/report_stats.h"
 
 namespace mhc {
 

@@ -1,5 +1,5 @@
 // dump_batch.cpp — see the header.
-#include "train/dump_batch.h"
+#include "program/dump_batch.h"
 
 #include <fmt/core.h>
 
@@ -7,8 +7,8 @@
 
 #include "autograd/ops.h"
 #include "train/config.h"
-#include "train/json_io.h"
-#include "train/safetensors.h"
+#include "fileio/json_io.h"
+#include "fileio/safetensors.h"
 #include "train/trainer.h"
 
 namespace mhc {

@@ -1,5 +1,5 @@
 // tokenize_files.cpp — see tokenize_files.h.
-#include "train/tokenize_files.h"
+#include "program/tokenize_files.h"
 
 #include <fmt/format.h>
 
@@ -11,11 +11,11 @@
 #include <functional>
 #include <set>
 
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 #include "datasets/shard_writer.h"
 #include "datasets/text_check.h"
 #include "datasets/tokenizer_spec.h"
-#include "datasets/utf8.h"
+#include "fileio/utf8.h"
 
 namespace fs = std::filesystem;
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "train/metrics.h"
-#include "train/report_input.h"
+#include "studies/report_input.h"
 
 namespace mhc::report {
 

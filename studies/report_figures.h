@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "train/plot.h"
-#include "train/report_input.h"
-#include "train/report_stats.h"
+#include "charts/plot.h"
+#include "studies/report_input.h"
+#include "studies/report_stats.h"
 
 namespace mhc::report {
 

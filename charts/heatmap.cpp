@@ -1,7 +1,7 @@
 // heatmap.cpp — the heat-map renderer: layout of rows of matrices with their
 // colour bars, the diverging colour ramp, cell labels drawn from plot.h's
 // text masks; PNG writing through plot::write_rgb_png.
-#include "train/heatmap.h"
+#include "charts/heatmap.h"
 
 #include <fmt/format.h>
 

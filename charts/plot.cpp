@@ -2,7 +2,7 @@
 // anti-aliased dashed polylines and markers, stb_easy_font text and the
 // legend (inside the plot where it covers no data, else below it), all drawn
 // into an RGB byte buffer that stb_image_write turns into a PNG.
-#include "train/plot.h"
+#include "charts/plot.h"
 
 #include <fmt/format.h>
 #include <stb_easy_font.h>
@@ -18,7 +18,7 @@
 #include <string_view>
 #include <tuple>
 
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 
 namespace mhc::plot {
 

@@ -1,7 +1,7 @@
 // sweep.cpp — see sweep.h. The sweep is a thin layer over Trainer: it turns
 // grid points into `mhc train` flags, runs them in order, and keeps the
 // bookkeeping (sweep.json, outcome.json) that lets a re-run continue.
-#include "train/sweep.h"
+#include "studies/sweep.h"
 
 #include <fmt/core.h>
 #include <signal.h>
@@ -17,12 +17,12 @@
 #include <set>
 #include <stdexcept>
 
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 #include "train/checkpoint.h"
 #include "train/flops.h"
 #include "train/metrics.h"
 #include "train/progress.h"
-#include "train/report.h"
+#include "studies/report.h"
 #include "train/run_lock.h"
 #include "train/train_flags.h"
 #include "train/trainer.h"

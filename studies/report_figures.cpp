@@ -1,6 +1,6 @@
 // report_figures.cpp — builds the report's charts and heat maps from the
 // runs' metrics and writes them.
-#include "train/report_figures.h"
+#include "studies/report_figures.h"
 
 #include <fmt/format.h>
 
@@ -12,7 +12,7 @@
 #include <set>
 #include <sstream>
 
-#include "train/heatmap.h"
+#include "charts/heatmap.h"
 
 namespace mhc::report {
 

@@ -1,6 +1,6 @@
 // report_stats.cpp — statistics over seeds, the spike rule, run summaries,
 // the (group, variant) rows and curves with bands over seeds.
-#include "train/report_stats.h"
+#include "studies/report_stats.h"
 
 #include <algorithm>
 #include <cmath>

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "train/plot.h"
+#include "charts/plot.h"
 
 namespace mhc::plot {
 

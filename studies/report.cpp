@@ -1,7 +1,7 @@
 // report.cpp — report.md: the per-group tables, the rules, the notes on runs
 // that diverged, did not end or have damaged metrics, the figures; and
 // write_sweep_report, which ties reading, statistics and rendering together.
-#include "train/report.h"
+#include "studies/report.h"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <map>
 
-#include "datasets/file_io.h"
+#include "fileio/file_io.h"
 
 namespace mhc {
 
