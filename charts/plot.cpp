@@ -865,45 +865,37 @@ Layout layout_chart(const Chart& chart, int width, int height, int reserved_bott
 }
 
 // Draws the chart but not its legend; returns the mask of pixels the series inked.
-std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& canvas) {
-  const int width = canvas.width();
-  const std::string title = printable_ascii(chart.title);
-  const std::string x_label = printable_ascii(chart.x_label);
-  const std::string y_label = printable_ascii(chart.y_label);
-  const Axis &ax = L.ax, &ay = L.ay;
-  const Rect& area = L.area;
-  const auto x_pixel = [&](double position) {
+// Pixel positions of axis units inside the plot area, clamped to it.
+struct PixelMap {
+  const Axis &ax, &ay;
+  const Rect& area;
+  int x(double position) const {
     return std::clamp(static_cast<int>(area.x0 + ax.unit(position) * area.width()), area.x0, area.x1 - 1);
-  };
-  const auto y_pixel = [&](double position) {  // position in axis units (log10 on a log axis)
+  }
+  int y(double position) const {  // position in axis units (log10 on a log axis)
     const double u = (position - ay.lo) / (ay.hi - ay.lo);
     return std::clamp(static_cast<int>(area.y1 - u * area.height()), area.y0, area.y1 - 1);
-  };
+  }
+};
 
-  // ---- grid ----
+void draw_grid(Canvas& canvas, const PixelMap& m) {
   for (const bool major : {false, true}) {
     const Rgb c = major ? kGridColor : kMinorGridColor;
-    for (const Tick& t : ay.ticks) {
-      if (t.major == major) canvas.fill({area.x0, y_pixel(t.position), area.x1, y_pixel(t.position) + 1}, c);
-    }
-    for (const Tick& t : ax.ticks) {
-      if (t.major == major) canvas.fill({x_pixel(t.position), area.y0, x_pixel(t.position) + 1, area.y1}, c);
-    }
+    for (const Tick& t : m.ay.ticks)
+      if (t.major == major) canvas.fill({m.area.x0, m.y(t.position), m.area.x1, m.y(t.position) + 1}, c);
+    for (const Tick& t : m.ax.ticks)
+      if (t.major == major) canvas.fill({m.x(t.position), m.area.y0, m.x(t.position) + 1, m.area.y1}, c);
   }
+}
 
-  // ---- series: solid ones first, dotted ones last, so that identical lines
-  // all show (each pattern's dashes are shorter than the one drawn before) ----
-  std::vector<uint8_t> ink(static_cast<size_t>(width) * canvas.height(), 0);
+// Bands, under every line, in the series' colour, translucent: each pixel
+// column between two neighbouring points whose band ends are drawable is
+// filled between the ends interpolated at the column's centre. Returns
+// whether anything was drawn.
+bool draw_bands(const Chart& chart, const Axis& ax, const Axis& ay, const Rect& area, Canvas& canvas,
+                std::vector<uint8_t>& ink) {
+  bool drawn = false;
   const Rect inside{area.x0 + 1, area.y0 + 1, area.x1 - 1, area.y1 - 1};
-  std::vector<size_t> order(chart.series.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return style_of(chart, a) % kDashPatterns < style_of(chart, b) % kDashPatterns;
-  });
-  bool has_data = false;
-  // Bands first, under every line, in the series' colour, translucent: each
-  // pixel column between two neighbouring points whose band ends are
-  // drawable is filled between the ends interpolated at the column's centre.
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const Series& series = chart.series[i];
     if (!has_band(series)) continue;
@@ -917,7 +909,7 @@ std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& can
       if (!ok(k) || !ok(k + 1)) continue;
       const double xa = px_of(k), xb = px_of(k + 1);
       if (!(xb > xa)) continue;
-      has_data = true;
+      drawn = true;
       const double lo_a = py_of(series.band_lo[k]), hi_a = py_of(series.band_hi[k]);
       const double lo_b = py_of(series.band_lo[k + 1]), hi_b = py_of(series.band_hi[k + 1]);
       for (int px = static_cast<int>(std::ceil(xa - 0.5)); px + 0.5 < xb; ++px) {
@@ -927,27 +919,34 @@ std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& can
     }
     band.composite(canvas, series_color(style_of(chart, i)), &ink, kBandOpacity);
   }
-  // Light series (raw points beside a smoothed copy): solid, under every other line.
-  for (size_t i = 0; i < chart.series.size(); ++i) {
-    const Series& series = chart.series[i];
-    if (!series.light) continue;
-    Coverage coverage(inside);
-    for (std::vector<Point>& run : pixel_runs(series, ax, ay, area)) {
-      has_data = true;
-      run = reduce_per_column(std::move(run), area.width());
-      if (run.size() == 1) coverage.stroke(run[0], run[0], kDotRadius);
-      stroke_polyline(coverage, run, Dash{});
-    }
-    coverage.composite(canvas, series_color(style_of(chart, i)), &ink, kLightOpacity);
-  }
+  return drawn;
+}
+
+// The lines: light series first (raw points beside a smoothed copy, solid,
+// under every other line), then solid ones before dotted ones, so that
+// identical lines all show (each pattern's dashes are shorter than the one
+// drawn before). Returns whether anything was drawn.
+bool draw_lines(const Chart& chart, const Axis& ax, const Axis& ay, const Rect& area, Canvas& canvas,
+                std::vector<uint8_t>& ink) {
+  bool drawn = false;
+  const Rect inside{area.x0 + 1, area.y0 + 1, area.x1 - 1, area.y1 - 1};
+  std::vector<size_t> order;
+  for (size_t i = 0; i < chart.series.size(); ++i)
+    if (chart.series[i].light) order.push_back(i);
+  std::vector<size_t> heavy;
+  for (size_t i = 0; i < chart.series.size(); ++i)
+    if (!chart.series[i].light) heavy.push_back(i);
+  std::stable_sort(heavy.begin(), heavy.end(), [&](size_t a, size_t b) {
+    return style_of(chart, a) % kDashPatterns < style_of(chart, b) % kDashPatterns;
+  });
+  order.insert(order.end(), heavy.begin(), heavy.end());
   for (const size_t i : order) {
     const Series& series = chart.series[i];
-    if (series.light) continue;
     const size_t style = style_of(chart, i);
     Coverage coverage(inside);
     for (std::vector<Point>& run : pixel_runs(series, ax, ay, area)) {
-      has_data = true;
-      if (series.marker != Marker::none) {
+      drawn = true;
+      if (series.marker != Marker::none && !series.light) {
         // A background-coloured halo first, so that a marker drawn over a
         // larger one (a circle over a triangle: forward and backward gains
         // that coincide) leaves the corners of the one beneath visible.
@@ -963,64 +962,87 @@ std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& can
       }
       run = reduce_per_column(std::move(run), area.width());
       if (run.size() == 1) coverage.stroke(run[0], run[0], kDotRadius);
-      stroke_polyline(coverage, run, dash_pattern(style));
+      stroke_polyline(coverage, run, series.light ? Dash{} : dash_pattern(style));
     }
-    coverage.composite(canvas, series_color(style), &ink);
+    if (series.light) coverage.composite(canvas, series_color(style), &ink, kLightOpacity);
+    else coverage.composite(canvas, series_color(style), &ink);
   }
-  if (!has_data) {
-    // Finite values beyond 1e300 are left out (they would overflow the axis
-    // arithmetic): say so, rather than call them not finite.
-    bool huge = false, finite = false;
-    for (const Series& se : chart.series)
-      for (size_t k = 0; k < se.x.size() && k < se.y.size(); ++k) {
-        const bool f = std::isfinite(se.x[k]) && std::isfinite(se.y[k]);
-        finite = finite || f;
-        huge = huge || (f && (std::fabs(se.x[k]) > 1e300 || std::fabs(se.y[k]) > 1e300));
-      }
-    const std::string message = chart.series.empty() ? "no series"
-                                : huge               ? "values beyond 1e300 are not drawn"
-                                : finite             ? "no positive data for the log axis"
-                                                     : "no finite data";
-    draw_text(canvas, (area.x0 + area.x1 - text_width(message)) / 2, (area.y0 + area.y1 - kCapHeight) / 2, message,
-              kMutedTextColor);
-  }
+  return drawn;
+}
 
-  // ---- frame, tick marks, tick labels ----
+// Why nothing was drawn, in the middle of the plot area. Finite values
+// beyond 1e300 are left out (they would overflow the axis arithmetic): say
+// so, rather than call them not finite.
+void draw_no_data(const Chart& chart, const Rect& area, Canvas& canvas) {
+  bool huge = false, finite = false;
+  for (const Series& se : chart.series)
+    for (size_t k = 0; k < se.x.size() && k < se.y.size(); ++k) {
+      const bool f = std::isfinite(se.x[k]) && std::isfinite(se.y[k]);
+      finite = finite || f;
+      huge = huge || (f && (std::fabs(se.x[k]) > 1e300 || std::fabs(se.y[k]) > 1e300));
+    }
+  const std::string message = chart.series.empty() ? "no series"
+                              : huge               ? "values beyond 1e300 are not drawn"
+                              : finite             ? "no positive data for the log axis"
+                                                   : "no finite data";
+  draw_text(canvas, (area.x0 + area.x1 - text_width(message)) / 2, (area.y0 + area.y1 - kCapHeight) / 2, message,
+            kMutedTextColor);
+}
+
+// The frame, tick marks and tick labels.
+void draw_frame(Canvas& canvas, const PixelMap& m) {
+  const Rect& area = m.area;
   canvas.outline(area, kFrameColor);
-  for (const Tick& t : ay.ticks) {
-    const int py = y_pixel(t.position);
+  for (const Tick& t : m.ay.ticks) {
+    const int py = m.y(t.position);
     canvas.fill({area.x0 - (t.major ? kTickLength : 3), py, area.x0, py + 1}, kFrameColor);
-    if (!t.label.empty()) {
+    if (!t.label.empty())
       draw_text(canvas, area.x0 - kTickLength - kTickLabelGap - text_width(t.label), py - kCapHeight / 2, t.label,
                 kTextColor);
-    }
   }
-  for (const Tick& t : ax.ticks) {
-    const int px = x_pixel(t.position);
+  for (const Tick& t : m.ax.ticks) {
+    const int px = m.x(t.position);
     canvas.fill({px, area.y1, px + 1, area.y1 + kTickLength}, kFrameColor);
     const int w = text_width(t.label);
-    const int x = std::clamp(px - w / 2, 0, std::max(0, width - w));
+    const int x = std::clamp(px - w / 2, 0, std::max(0, canvas.width() - w));
     draw_text(canvas, x, area.y1 + kTickLength + kTickLabelGap, t.label, kTextColor);
   }
+}
 
-  // ---- axis labels, title ----
-  if (!x_label.empty()) {
+// The axis labels and the title.
+void draw_labels(const Chart& chart, const Layout& L, Canvas& canvas) {
+  const int width = canvas.width();
+  const Rect& area = L.area;
+  if (const std::string x_label = printable_ascii(chart.x_label); !x_label.empty()) {
     const std::string text = fit_text(x_label, width - 2 * kPad);
     const int w = text_width(text);
     draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), L.x_label_y,
               text, kTextColor);
   }
-  if (!y_label.empty()) {
+  if (const std::string y_label = printable_ascii(chart.y_label); !y_label.empty()) {
     // Horizontal, above the y axis, starting at the tick labels' left edge.
     const int x = std::max(kPad, area.x0 - kTickLength - kTickLabelGap - L.widest_y_label);
     draw_text(canvas, x, L.y_label_y, fit_text(y_label, width - kPad - x), kTextColor);
   }
-  if (!title.empty()) {
+  if (const std::string title = printable_ascii(chart.title); !title.empty()) {
     const std::string text = fit_text(title, width - 2 * kPad - 1);
     const int w = text_width(text) + 1;  // +1: the bold offset
     draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), L.title_y,
               text, kTextColor, kTextScale, true);
   }
+}
+
+// Draws the chart into its layout; returns the data's ink mask (where the
+// legend must not go).
+std::vector<uint8_t> draw_chart(const Chart& chart, const Layout& L, Canvas& canvas) {
+  const PixelMap pixels{L.ax, L.ay, L.area};
+  draw_grid(canvas, pixels);
+  std::vector<uint8_t> ink(static_cast<size_t>(canvas.width()) * canvas.height(), 0);
+  const bool bands = draw_bands(chart, L.ax, L.ay, L.area, canvas, ink);
+  const bool lines = draw_lines(chart, L.ax, L.ay, L.area, canvas, ink);
+  if (!bands && !lines) draw_no_data(chart, L.area, canvas);
+  draw_frame(canvas, pixels);
+  draw_labels(chart, L, canvas);
   return ink;
 }
 

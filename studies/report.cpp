@@ -235,7 +235,10 @@ std::string format_gain(double v) {
   return fmt::format("1 {} {}", v > 1 ? "+" : "−", tidy_exponent(fmt::format("{:.1e}", std::fabs(v - 1.0))));
 }
 
-std::string render_markdown(const SweepResults& sweep, const SweepTable& table, const std::vector<Figure>& figures) {
+namespace {
+
+// The report's first lines: the grid's outcome, its axes, the time spent.
+std::string summary_text(const SweepResults& sweep) {
   std::string md = fmt::format("# Sweep report: {}\n\n", sweep.name);
   std::map<RunStatus, size_t> count;
   double wall = 0;
@@ -253,71 +256,87 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
     md += "Axes: " + join(axes, "; ") + ".\n";
   }
   if (any_wall) md += fmt::format("Run time recorded by the sweep (outcome.json: the session that ended each run): {:.0f} s.\n", wall);
+  return md;
+}
 
-  bool any_baseline = false;
-  for (const VariantRow& row : table.rows) any_baseline = any_baseline || row.residual == "residual";
+// The results table's columns; the Δ and × residual ones only when a group has a residual row.
+std::vector<std::string> results_header(bool any_baseline) {
   std::vector<std::string> header = {"variant", "n", "best val loss", "final val loss"};
   if (any_baseline) header.insert(header.end(), {"Δ final vs residual", "Δ best vs residual"});
   header.insert(header.end(), {"max fwd gain", "max bwd gain", "min row sum", "min col sum", "max grad norm",
                                "spikes/run (total)", "diverged", "ms/step"});
   if (any_baseline) header.push_back("× residual");
   header.push_back("peak MiB");
+  return header;
+}
 
-  for (const std::string& group : table.groups) {
-    md += group.empty() ? "\n## Results\n\n" : fmt::format("\n## Group `{}`\n\n", group);
-    for (const RunResult& r : sweep.runs) {
-      if (r.point.group != group) continue;
-      if (!r.point.settings.empty()) md += fmt::format("Settings: `{}`.\n\n", r.point.settings);
-      break;
-    }
-    std::vector<std::vector<std::string>> rows;
-    for (const VariantRow& row : table.rows) {
-      if (row.group != group) continue;
-      std::string name = row.variant;
-      if (!row.incomplete.empty() || !row.damaged.empty()) name += " ";
-      if (!row.incomplete.empty()) name += kIncompleteMark;
-      if (!row.damaged.empty()) name += kDamagedMark;
-      std::vector<std::string> cells = {name, fmt::format("{}", row.final_val.n), format_loss(row.best_val),
-                                        format_loss(row.final_val)};
-      if (any_baseline) {
-        const auto delta = [&](const MeanStd& d) {
-          if (!row.paired) return std::string(kNone);
-          std::string s = format_delta(d);
-          if (d.n > 0 && d.n != row.final_val.n) s += fmt::format(" (n={})", d.n);
-          return s;
-        };
-        cells.push_back(delta(row.delta_final));
-        cells.push_back(delta(row.delta_best));
-      }
-      cells.insert(cells.end(), {format_gain(row.max_forward), format_gain(row.max_backward), format_sum(row.min_row_sum),
-                                 format_sum(row.min_col_sum), format_sig3(row.max_grad_norm), spikes_cell(row),
-                                 diverged_cell(row), format_sig3(row.ms_per_step)});
-      if (any_baseline) cells.push_back(ratio_cell(row.ms_ratio));
-      cells.push_back(mib_cell(row.peak_mib));
-      rows.push_back(std::move(cells));
-    }
-    md += table_text(header, rows);
-    // Which paired differences are beyond seed noise (paired t-test, 5 %).
-    std::vector<std::string> verdicts;
-    for (const VariantRow& row : table.rows) {
-      if (row.group != group || !row.paired) continue;
-      const Interval ci = confidence_95(row.delta_final);
-      if (!std::isfinite(ci.lo)) {
-        verdicts.push_back(fmt::format("- {}: fewer than 2 paired seeds, no interval.", row.variant));
-        continue;
-      }
-      verdicts.push_back(fmt::format(
-          "- {}: final val loss {} residual's by {:.4f}, 95 % CI [{:+.4f}, {:+.4f}] over {} paired seeds: {}.", row.variant,
-          row.delta_final.mean < 0 ? "below" : "above", std::fabs(row.delta_final.mean), ci.lo, ci.hi,
-          row.delta_final.n, ci.excludes_zero() ? "**beyond seed noise**" : "within seed noise"));
-    }
-    if (!verdicts.empty()) md += "\nBeyond seed noise? (paired t-test at 5 %, see below)\n\n" + join(verdicts, "\n") + "\n";
-    const std::vector<std::string> notes = run_notes(sweep, table, group);
-    if (!notes.empty()) md += fmt::format("\n{}\n", join(notes, "\n"));
-    md += cost_text(table, group);
+// One variant's row of the results table.
+std::vector<std::string> result_cells(const VariantRow& row, bool any_baseline) {
+  std::string name = row.variant;
+  if (!row.incomplete.empty() || !row.damaged.empty()) name += " ";
+  if (!row.incomplete.empty()) name += kIncompleteMark;
+  if (!row.damaged.empty()) name += kDamagedMark;
+  std::vector<std::string> cells = {name, fmt::format("{}", row.final_val.n), format_loss(row.best_val),
+                                    format_loss(row.final_val)};
+  if (any_baseline) {
+    const auto delta = [&](const MeanStd& d) {
+      if (!row.paired) return std::string(kNone);
+      std::string s = format_delta(d);
+      if (d.n > 0 && d.n != row.final_val.n) s += fmt::format(" (n={})", d.n);
+      return s;
+    };
+    cells.push_back(delta(row.delta_final));
+    cells.push_back(delta(row.delta_best));
   }
-  md += best_of_axes_text(sweep, table);
+  cells.insert(cells.end(), {format_gain(row.max_forward), format_gain(row.max_backward), format_sum(row.min_row_sum),
+                             format_sum(row.min_col_sum), format_sig3(row.max_grad_norm), spikes_cell(row),
+                             diverged_cell(row), format_sig3(row.ms_per_step)});
+  if (any_baseline) cells.push_back(ratio_cell(row.ms_ratio));
+  cells.push_back(mib_cell(row.peak_mib));
+  return cells;
+}
 
+// Which paired differences of a group are beyond seed noise (paired t-test, 5 %).
+std::string seed_noise_text(const SweepTable& table, const std::string& group) {
+  std::vector<std::string> verdicts;
+  for (const VariantRow& row : table.rows) {
+    if (row.group != group || !row.paired) continue;
+    const Interval ci = confidence_95(row.delta_final);
+    if (!std::isfinite(ci.lo)) {
+      verdicts.push_back(fmt::format("- {}: fewer than 2 paired seeds, no interval.", row.variant));
+      continue;
+    }
+    verdicts.push_back(fmt::format(
+        "- {}: final val loss {} residual's by {:.4f}, 95 % CI [{:+.4f}, {:+.4f}] over {} paired seeds: {}.", row.variant,
+        row.delta_final.mean < 0 ? "below" : "above", std::fabs(row.delta_final.mean), ci.lo, ci.hi,
+        row.delta_final.n, ci.excludes_zero() ? "**beyond seed noise**" : "within seed noise"));
+  }
+  if (verdicts.empty()) return "";
+  return "\nBeyond seed noise? (paired t-test at 5 %, see below)\n\n" + join(verdicts, "\n") + "\n";
+}
+
+// One group's section: its settings, the results table, the verdicts, the notes and the costs.
+std::string group_text(const SweepResults& sweep, const SweepTable& table, const std::string& group, bool any_baseline) {
+  std::string md = group.empty() ? "\n## Results\n\n" : fmt::format("\n## Group `{}`\n\n", group);
+  for (const RunResult& r : sweep.runs) {
+    if (r.point.group != group) continue;
+    if (!r.point.settings.empty()) md += fmt::format("Settings: `{}`.\n\n", r.point.settings);
+    break;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const VariantRow& row : table.rows)
+    if (row.group == group) rows.push_back(result_cells(row, any_baseline));
+  md += table_text(results_header(any_baseline), rows);
+  md += seed_noise_text(table, group);
+  const std::vector<std::string> notes = run_notes(sweep, table, group);
+  if (!notes.empty()) md += fmt::format("\n{}\n", join(notes, "\n"));
+  md += cost_text(table, group);
+  return md;
+}
+
+// "How the numbers are made": the definition of every column.
+std::string method_text(const SweepTable& table, bool any_baseline) {
+  std::string md;
   const SpikeRule& rule = table.spike_rule;
   md += "\n## How the numbers are made\n\n";
   md += "- **n**: runs of the row that finished. Best / final val loss: the lowest / the last validation loss of a "
@@ -363,6 +382,18 @@ std::string render_markdown(const SweepResults& sweep, const SweepTable& table, 
                     "to the steps after the first {:g} % so that the differences at the end are visible.\n",
                     kLossFitSkip * 100);
 
+  return md;
+}
+
+}  // namespace
+
+std::string render_markdown(const SweepResults& sweep, const SweepTable& table, const std::vector<Figure>& figures) {
+  bool any_baseline = false;
+  for (const VariantRow& row : table.rows) any_baseline = any_baseline || row.residual == "residual";
+  std::string md = summary_text(sweep);
+  for (const std::string& group : table.groups) md += group_text(sweep, table, group, any_baseline);
+  md += best_of_axes_text(sweep, table);
+  md += method_text(table, any_baseline);
   if (!figures.empty()) {
     md += "\n## Figures\n";
     for (const Figure& f : figures) md += fmt::format("\n{}:\n\n![{}]({})\n", f.caption, f.caption, f.file);

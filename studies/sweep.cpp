@@ -330,62 +330,63 @@ void remove_stale_scratch() {
   }
 }
 
-SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
-  const std::vector<SweepRun> runs = expand_grid(spec, opt.dir);
-  const fs::path root = fs::path(opt.dir) / spec.name;
+namespace {
+
+// Prints unless the sweep is quiet, at once (a sweep runs for hours).
+void say(const SweepOptions& opt, const std::string& s) {
+  if (opt.quiet) return;
+  fmt::print("{}", s);
+  std::fflush(stdout);
+}
+
+// Whether the sweep's folder must be deleted first (it holds another spec's
+// sweep, or files that are not a sweep's, and --overwrite was given); throws
+// when it would be and was not asked. Takes the folder's lock when it exists
+// (a dry run writes nothing and takes none).
+bool folder_to_replace(const SweepSpec& spec, const SweepOptions& opt, const std::vector<SweepRun>& runs,
+                       const fs::path& root, std::unique_ptr<RunLock>& lock) {
+  if (!fs::exists(root)) return false;
+  if (!fs::is_directory(root)) throw std::invalid_argument(root.string() + " exists and is not a folder");
+  if (!opt.dry_run) lock = std::make_unique<RunLock>(root.string(), "sweep");
   const std::string sweep_file = (root / "sweep.json").string();
-  SweepSummary summary;
-  summary.runs = static_cast<int64_t>(runs.size());
-  auto say = [&](const std::string& s) {
-    if (!opt.quiet) {
-      fmt::print("{}", s);
-      std::fflush(stdout);
-    }
-  };
-
-  // A folder of another spec's runs is replaced only when asked.
-  bool replace = false;
-  std::unique_ptr<RunLock> lock;  // one sweep at a time in a folder (a dry run writes nothing)
-  if (fs::exists(root)) {
-    if (!fs::is_directory(root)) throw std::invalid_argument(root.string() + " exists and is not a folder");
-    if (!opt.dry_run) lock = std::make_unique<RunLock>(root.string(), "sweep");
-    std::string damaged;  // why sweep.json cannot be read, when it cannot
-    Json old;
-    try {
-      if (fs::exists(sweep_file)) old = json::parse_file(sweep_file);
-    } catch (const std::exception& e) {
-      damaged = e.what();
-    }
-    if (!old.is_null()) {
-      const Json* old_spec = json::find(old, "spec");
-      if (!old_spec || !(*old_spec == spec.source)) {
-        if (!opt.overwrite)
-          throw std::invalid_argument(root.string() + " holds a sweep made from a different spec than " + spec.path +
-                                      " (see its sweep.json); pass --overwrite to delete it and start again, or "
-                                      "rename the spec to keep both");
-        replace = true;
-      }
-    } else if (holds_only_grid(root, runs)) {
-      // Its bookkeeping was lost (or damaged), its runs were not: sweep.json is written again below.
-      if (fs::exists(sweep_file) || std::any_of(fs::directory_iterator(root), fs::directory_iterator(),
-                                                [](const fs::directory_entry& e) { return e.is_directory(); }))
-        fmt::print(stderr, "warning: {} is {}; rebuilt from {} and the run folders\n", sweep_file,
-                   damaged.empty() ? "missing" : "damaged (" + damaged + ")", spec.path);
-    } else {
-      if (!opt.overwrite)
-        throw std::invalid_argument(root.string() + " holds files that are not this sweep's and has no " +
-                                    (damaged.empty() ? "sweep.json" : "readable sweep.json (" + damaged + ")") +
-                                    ", so it is not this sweep's folder; pass --overwrite to delete it, or use "
-                                    "another --dir");
-      replace = true;
-    }
+  std::string damaged;  // why sweep.json cannot be read, when it cannot
+  Json old;
+  try {
+    if (fs::exists(sweep_file)) old = json::parse_file(sweep_file);
+  } catch (const std::exception& e) {
+    damaged = e.what();
   }
+  if (!old.is_null()) {
+    const Json* old_spec = json::find(old, "spec");
+    if (old_spec && *old_spec == spec.source) return false;
+    if (!opt.overwrite)
+      throw std::invalid_argument(root.string() + " holds a sweep made from a different spec than " + spec.path +
+                                  " (see its sweep.json); pass --overwrite to delete it and start again, or "
+                                  "rename the spec to keep both");
+    return true;
+  }
+  if (holds_only_grid(root, runs)) {
+    // Its bookkeeping was lost (or damaged), its runs were not: sweep.json is written again.
+    if (fs::exists(sweep_file) || std::any_of(fs::directory_iterator(root), fs::directory_iterator(),
+                                              [](const fs::directory_entry& e) { return e.is_directory(); }))
+      fmt::print(stderr, "warning: {} is {}; rebuilt from {} and the run folders\n", sweep_file,
+                 damaged.empty() ? "missing" : "damaged (" + damaged + ")", spec.path);
+    return false;
+  }
+  if (!opt.overwrite)
+    throw std::invalid_argument(root.string() + " holds files that are not this sweep's and has no " +
+                                (damaged.empty() ? "sweep.json" : "readable sweep.json (" + damaged + ")") +
+                                ", so it is not this sweep's folder; pass --overwrite to delete it, or use "
+                                "another --dir");
+  return true;
+}
 
-  // Each run's outcome.json: null when it has none, or when it is damaged
-  // (said once): the run is then continued, which writes it again (a
-  // finished run trains nothing more).
+// Each run's outcome.json: null when it has none, or when it is damaged
+// (said once): the run is then continued, which writes it again (a
+// finished run trains nothing more).
+std::vector<Json> read_outcomes(const std::vector<SweepRun>& runs) {
   std::vector<Json> outcomes(runs.size());
-  for (size_t i = 0; i < runs.size() && !replace; ++i) {
+  for (size_t i = 0; i < runs.size(); ++i) {
     const std::string p = (fs::path(runs[i].config.run_dir) / "outcome.json").string();
     if (!fs::exists(p)) continue;
     try {
@@ -398,64 +399,138 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
       fmt::print(stderr, "warning: {} is damaged ({}); the sweep checks that run again\n", p, e.what());
     }
   }
+  return outcomes;
+}
+
+// Estimated seconds per run still to do, timed once per distinct configuration.
+struct Estimates {
+  std::vector<double> seconds;  // per run; 0 for a run that ended earlier
+  double total = 0;
+  std::string untimed;  // dry run: why the runs could not be timed here (e.g. no GPU)
+};
+Estimates estimate_runs(const SweepSpec& spec, const SweepOptions& opt, const std::vector<SweepRun>& runs,
+                        const std::vector<size_t>& todo) {
+  Estimates est;
+  est.seconds.assign(runs.size(), 0.0);
+  if (todo.empty()) return est;
+  const std::string scratch = (fs::temp_directory_path() / fmt::format("mhc-sweep-{}", ::getpid())).string();
+  remove_stale_scratch();
+  std::set<std::string> keys;
+  for (size_t i : todo) keys.insert(timing_key(runs[i].config));
+  say(opt, fmt::format("timing each of the {} configuration(s) of {} (3 steps each)...\n", keys.size(), spec.name));
+  std::map<std::string, double> timed;
+  try {
+    auto said = std::chrono::steady_clock::now();
+    for (size_t i : todo) {
+      const std::string key = timing_key(runs[i].config);
+      if (!timed.count(key)) {
+        timed[key] = estimate_seconds(runs[i].config, scratch);
+        // A long timing pass says how far it is, every 5 s at most.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - said > std::chrono::seconds(5) && timed.size() < keys.size()) {
+          say(opt, fmt::format("  timed {} of {}\n", timed.size(), keys.size()));
+          said = now;
+        }
+      }
+      est.seconds[i] = timed[key];
+    }
+  } catch (const std::exception& e) {
+    fs::remove_all(scratch);
+    if (!opt.dry_run) throw;
+    est.untimed = e.what();
+    std::fill(est.seconds.begin(), est.seconds.end(), NAN);
+  }
+  fs::remove_all(scratch);
+  for (size_t i : todo) est.total += est.seconds[i];
+  return est;
+}
+
+// --dry-run: the grid, each run's estimate, and the total.
+void print_dry_run(const SweepSpec& spec, const SweepOptions& opt, const std::vector<SweepRun>& runs,
+                   const fs::path& root, bool replace, const std::vector<size_t>& todo, const Estimates& est) {
+  std::string table = fmt::format("{}: {} runs under {}{}\n", spec.name, runs.size(), root.string(),
+                                  replace ? " (--overwrite: the folder there would be deleted first)" : "");
+  std::vector<bool> to_do(runs.size(), false);
+  for (size_t i : todo) to_do[i] = true;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const double e = est.seconds[i];
+    table += fmt::format("  {:<36} {:>7} steps  {}\n", runs[i].id, runs[i].config.optim.steps,
+                         !to_do[i] ? "(ended earlier)" : std::isfinite(e) ? "~" + Progress::format_duration(e) : "");
+  }
+  if (est.untimed.empty())
+    table += fmt::format("estimated time: {} for {} runs to do (timed here, 3 steps per configuration)\n",
+                         Progress::format_duration(est.total), todo.size());
+  else
+    table += fmt::format("estimated time: unknown, the runs cannot be timed here: {}\n", est.untimed);
+  say(opt, table);
+}
+
+// Trains (or continues) one run of the sweep, at most `budget` steps (-1: no
+// limit); returns its outcome.json without the wall time. The parameters,
+// FLOPs per token and tokens seen are the confounds the report shows beside
+// each variant's losses (report.h).
+Json train_one(const SweepRun& r, int64_t budget, TrainResult& result) {
+  const fs::path run_dir(r.config.run_dir);
+  RunOptions ro;
+  ro.quiet = true;
+  ro.catch_interrupt = true;
+  ro.stop_above_initial_loss = true;
+  ro.stop_after = budget;
+  ro.resume = fs::exists(run_dir / kCheckpointFile);
+  ro.overwrite = !ro.resume && fs::exists(run_dir);  // stopped before its first checkpoint: nothing to keep
+  const double tokens_per_step =
+      static_cast<double>(r.config.optim.batch_size * r.config.model.block_size * r.config.optim.grad_accum);
+  Json outcome;
+  try {
+    Trainer trainer(r.config, ro);
+    outcome["parameters"] = trainer.config().model.parameter_count();  // vocabulary known once built
+    outcome["flops_per_token"] = training_flops_per_token(trainer.config().model);
+    result = trainer.run();
+    outcome["status"] = "finished";
+    outcome["step"] = result.end_step;
+    outcome["reason"] = "";
+    outcome["tokens"] = static_cast<double>(result.end_step) * tokens_per_step;
+  } catch (const DivergenceError& e) {
+    outcome["status"] = "diverged";
+    outcome["step"] = e.step;
+    outcome["reason"] = e.what();
+    outcome["tokens"] = static_cast<double>(e.step + 1) * tokens_per_step;  // its steps, the one that diverged included
+    result.diverged = true;
+  }
+  return outcome;
+}
+
+// The line that ends a run's row: its loss or why it diverged, its time, the ETA.
+std::string run_line(const SweepRun& r, const TrainResult& result, const Json& outcome, double wall,
+                     const std::string& eta_text) {
+  if (result.diverged) {
+    const std::string reason = outcome.at("reason").get<std::string>();
+    return fmt::format("diverged at step {} ({}) | {}{}\n", outcome.at("step").get<double>(),
+                       reason.substr(0, reason.find(';')), Progress::format_duration(wall), eta_text);
+  }
+  return fmt::format("val loss {:.4f} (best {:.4f}) | {}{}\n", result.last_val_loss, best_val_loss(r.config.run_dir),
+                     Progress::format_duration(wall), eta_text);
+}
+
+}  // namespace
+
+// Plan (the folder, what ended earlier, the estimate), then run what is left
+// in grid order, then the report.
+SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
+  const std::vector<SweepRun> runs = expand_grid(spec, opt.dir);
+  const fs::path root = fs::path(opt.dir) / spec.name;
+  SweepSummary summary;
+  summary.runs = static_cast<int64_t>(runs.size());
+  std::unique_ptr<RunLock> lock;  // one sweep at a time in a folder (a dry run writes nothing)
+  const bool replace = folder_to_replace(spec, opt, runs, root, lock);
+  const std::vector<Json> outcomes = replace ? std::vector<Json>(runs.size()) : read_outcomes(runs);
   std::vector<size_t> todo;
   for (size_t i = 0; i < runs.size(); ++i)
     if (outcomes[i].is_null()) todo.push_back(i);
-
-  // Estimated seconds per run still to do, timed once per distinct configuration.
-  const std::string scratch = (fs::temp_directory_path() / fmt::format("mhc-sweep-{}", ::getpid())).string();
-  std::map<std::string, double> timed;
-  std::vector<double> estimate(runs.size(), 0.0);
-  std::string untimed;  // dry run: why the runs could not be timed here (e.g. no GPU)
-  if (!todo.empty()) {
-    remove_stale_scratch();
-    std::set<std::string> keys;
-    for (size_t i : todo) keys.insert(timing_key(runs[i].config));
-    say(fmt::format("timing each of the {} configuration(s) of {} (3 steps each)...\n", keys.size(), spec.name));
-    try {
-      auto said = std::chrono::steady_clock::now();
-      for (size_t i : todo) {
-        const std::string key = timing_key(runs[i].config);
-        if (!timed.count(key)) {
-          timed[key] = estimate_seconds(runs[i].config, scratch);
-          // A long timing pass says how far it is, every 5 s at most.
-          const auto now = std::chrono::steady_clock::now();
-          if (now - said > std::chrono::seconds(5) && timed.size() < keys.size()) {
-            say(fmt::format("  timed {} of {}\n", timed.size(), keys.size()));
-            said = now;
-          }
-        }
-        estimate[i] = timed[key];
-      }
-    } catch (const std::exception& e) {
-      fs::remove_all(scratch);
-      if (!opt.dry_run) throw;
-      untimed = e.what();
-      std::fill(estimate.begin(), estimate.end(), NAN);
-    }
-    fs::remove_all(scratch);
-  }
-  double total_estimate = 0;
-  for (size_t i : todo) total_estimate += estimate[i];
-  summary.estimated_s = total_estimate;
-
+  const Estimates est = estimate_runs(spec, opt, runs, todo);
+  summary.estimated_s = est.total;
   if (opt.dry_run) {
-    std::string table = fmt::format("{}: {} runs under {}{}\n", spec.name, runs.size(), root.string(),
-                                    replace ? " (--overwrite: the folder there would be deleted first)" : "");
-    std::vector<bool> to_do(runs.size(), false);
-    for (size_t i : todo) to_do[i] = true;
-    for (const SweepRun& r : runs) {
-      const bool done = !to_do[static_cast<size_t>(&r - runs.data())];
-      const double e = estimate[&r - runs.data()];
-      table += fmt::format("  {:<36} {:>7} steps  {}\n", r.id, r.config.optim.steps,
-                           done ? "(ended earlier)" : std::isfinite(e) ? "~" + Progress::format_duration(e) : "");
-    }
-    if (untimed.empty())
-      table += fmt::format("estimated time: {} for {} runs to do (timed here, 3 steps per configuration)\n",
-                           Progress::format_duration(total_estimate), todo.size());
-    else
-      table += fmt::format("estimated time: unknown, the runs cannot be timed here: {}\n", untimed);
-    say(table);
+    print_dry_run(spec, opt, runs, root, replace, todo, est);
     return summary;
   }
 
@@ -465,12 +540,12 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
   }
   fs::create_directories(root);
   if (!lock) lock = std::make_unique<RunLock>(root.string(), "sweep");
-  write_json_atomically(sweep_file, sweep_json(spec, runs));
-  say(fmt::format("sweep {}: {} runs in {} ({} to do, estimated {})\n", spec.name, runs.size(), root.string(),
-                  todo.size(), Progress::format_duration(total_estimate)));
+  write_json_atomically((root / "sweep.json").string(), sweep_json(spec, runs));
+  say(opt, fmt::format("sweep {}: {} runs in {} ({} to do, estimated {})\n", spec.name, runs.size(), root.string(),
+                       todo.size(), Progress::format_duration(est.total)));
 
   int64_t budget = opt.stop_after_steps;
-  double spent = 0, spent_estimate = 0, remaining_estimate = total_estimate;
+  double spent = 0, spent_estimate = 0, remaining_estimate = est.total;
   const int width = static_cast<int>(std::to_string(runs.size()).size());
   for (size_t i = 0; i < runs.size(); ++i) {
     const SweepRun& r = runs[i];
@@ -479,70 +554,34 @@ SweepSummary run_sweep(const SweepSpec& spec, const SweepOptions& opt) {
       const std::string status = done.at("status").get<std::string>();
       ++summary.skipped;
       (status == "diverged" ? summary.diverged : summary.finished) += 1;
-      say(fmt::format("{} {} earlier\n", head, status));
+      say(opt, fmt::format("{} {} earlier\n", head, status));
       continue;
     }
-    const fs::path run_dir(r.config.run_dir);
-    RunOptions ro;
-    ro.quiet = true;
-    ro.catch_interrupt = true;
-    ro.stop_above_initial_loss = true;
-    ro.stop_after = budget;
-    ro.resume = fs::exists(run_dir / kCheckpointFile);
-    ro.overwrite = !ro.resume && fs::exists(run_dir);  // stopped before its first checkpoint: nothing to keep
-    say(head + " ");
+    say(opt, head + " ");
     const auto t0 = std::chrono::steady_clock::now();
-    Json outcome;
     TrainResult result;
-    // The confounds the report shows beside each variant's losses (report.h).
-    const double tokens_per_step = static_cast<double>(r.config.optim.batch_size * r.config.model.block_size *
-                                                       r.config.optim.grad_accum);
-    try {
-      Trainer trainer(r.config, ro);
-      outcome["parameters"] = trainer.config().model.parameter_count();  // vocabulary known once built
-      outcome["flops_per_token"] = training_flops_per_token(trainer.config().model);
-      result = trainer.run();
-      outcome["status"] = "finished";
-      outcome["step"] = result.end_step;
-      outcome["reason"] = "";
-      outcome["tokens"] = static_cast<double>(result.end_step) * tokens_per_step;
-    } catch (const DivergenceError& e) {
-      outcome["status"] = "diverged";
-      outcome["step"] = e.step;
-      outcome["reason"] = e.what();
-      outcome["tokens"] = static_cast<double>(e.step + 1) * tokens_per_step;  // its steps, the one that diverged included
-      result.diverged = true;
-    }
+    Json outcome = train_one(r, budget, result);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (budget >= 0 && !result.diverged) budget -= result.end_step - result.first_step;
     if (!result.diverged && (result.interrupted || result.end_step < r.config.optim.steps)) {
-      say(fmt::format("stopped after step {} of {}; run the same command again to continue\n", result.end_step,
-                      r.config.optim.steps));
+      say(opt, fmt::format("stopped after step {} of {}; run the same command again to continue\n", result.end_step,
+                           r.config.optim.steps));
       summary.stopped = true;
       return summary;
     }
     outcome["wall_s"] = wall;
-    write_json_atomically((run_dir / "outcome.json").string(), outcome);
+    write_json_atomically((fs::path(r.config.run_dir) / "outcome.json").string(), outcome);
     spent += wall;
-    spent_estimate += estimate[i];
-    remaining_estimate -= estimate[i];
+    spent_estimate += est.seconds[i];
+    remaining_estimate -= est.seconds[i];
     const double eta = remaining_estimate * (spent_estimate > 0 ? spent / spent_estimate : 1.0);
-    const std::string eta_text = i + 1 < runs.size() ? " | ETA " + Progress::format_duration(eta) : "";
-    if (result.diverged) {
-      ++summary.diverged;
-      say(fmt::format("diverged at step {} ({}) | {}{}\n", outcome.at("step").get<double>(),
-                      outcome.at("reason").get<std::string>().substr(0, outcome.at("reason").get<std::string>().find(';')),
-                      Progress::format_duration(wall), eta_text));
-    } else {
-      ++summary.finished;
-      say(fmt::format("val loss {:.4f} (best {:.4f}) | {}{}\n", result.last_val_loss,
-                      best_val_loss(r.config.run_dir), Progress::format_duration(wall), eta_text));
-    }
+    ++(result.diverged ? summary.diverged : summary.finished);
+    say(opt, run_line(r, result, outcome, wall, i + 1 < runs.size() ? " | ETA " + Progress::format_duration(eta) : ""));
   }
-  say(fmt::format("sweep {}: {} finished, {} diverged\n", spec.name, summary.finished, summary.diverged));
+  say(opt, fmt::format("sweep {}: {} finished, {} diverged\n", spec.name, summary.finished, summary.diverged));
   if (opt.report) {
     const std::vector<std::string> files = write_sweep_report(root.string(), root.string());
-    say(fmt::format("report: {}\n", files.empty() ? root.string() : files.back()));
+    say(opt, fmt::format("report: {}\n", files.empty() ? root.string() : files.back()));
   }
   return summary;
 }

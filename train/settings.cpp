@@ -182,15 +182,9 @@ Setting config_only(Setting s) {
   return s;
 }
 
-std::vector<Setting> make_settings() {
+// The settings of the run as a whole: preset, variant, corpus, device, dtype, seed, run folder, logging.
+void add_run_settings(std::vector<Setting>& all) {
   using C = TrainConfig;
-  const char* M = "Model";
-  const char* H = "Hyper-connections (hc, mhc)";
-  const char* E = "Mixture of experts (--model.ffn moe)";
-  const char* O = "Optimisation";
-  const char* D = "Data";
-  const char* V = "Evaluation";
-  std::vector<Setting> all;
   {
     Setting p = text("preset", "", "starting configuration: cpu-char, shakespeare-char, tiny-moe, moe-1280",
                      [](C& c) -> std::string& { return c.preset; });
@@ -256,7 +250,12 @@ std::vector<Setting> make_settings() {
   }
   all.push_back(integer<int64_t>("log_every", "", "steps between log lines when not on a terminal",
                                  [](C& c) -> int64_t& { return c.log_every; }, 1, kMaxSteps));
+}
 
+// The settings of the model's shape (--model.*).
+void add_model_settings(std::vector<Setting>& all) {
+  using C = TrainConfig;
+  const char* M = "Model";
   all.push_back(integer<int64_t>("model.blocks", M, "transformer blocks (2 residual sites each)",
                                  [](C& c) -> int64_t& { return c.model.layers; }, 1, ModelConfig::kMaxBlocks));
   all.push_back(integer<int64_t>("model.width", M, "model width C", [](C& c) -> int64_t& { return c.model.width; }, 2,
@@ -289,7 +288,12 @@ std::vector<Setting> make_settings() {
     v.check = [](const C&) {};  // filled in by the trainer; the model checks it
     all.push_back(v);
   }
+}
 
+// The settings of the HC and mHC sites (--hc.*).
+void add_hc_settings(std::vector<Setting>& all) {
+  using C = TrainConfig;
+  const char* H = "Hyper-connections (hc, mhc)";
   all.push_back(on_off("hc.static", H, "HC: static only (no input-dependent terms)",
                        [](C& c) -> bool& { return c.model.site.hc_dynamic; }, /*inverted=*/true));
   all.push_back(config_only(real("hc.scale_init", H, "HC: initial s_α = s_β",
@@ -325,7 +329,12 @@ std::vector<Setting> make_settings() {
   }
   all.push_back(integer<int64_t>("hc.recompute_group", H, "sites per recompute group L_r (0: √(nL/(n+2)))",
                                  [](C& c) -> int64_t& { return c.model.recompute_group; }, 0, 2 * ModelConfig::kMaxBlocks));
+}
 
+// The settings of the mixture of experts (--moe.*).
+void add_moe_settings(std::vector<Setting>& all) {
+  using C = TrainConfig;
+  const char* E = "Mixture of experts (--model.ffn moe)";
   all.push_back(integer<int64_t>("moe.routed", E, "routed experts N_r", [](C& c) -> int64_t& { return c.model.moe.routed; }, 1,
                                  ModelConfig::kMaxExperts));
   {
@@ -355,7 +364,12 @@ std::vector<Setting> make_settings() {
   all.push_back(integer<int64_t>("moe.dense_layers", E, "leading blocks with a dense FFN",
                                  [](C& c) -> int64_t& { return c.model.dense_layers; }, 0,
                                  [](const C& c) { return static_cast<double>(c.model.layers); }));
+}
 
+// The settings of optimisation (--optim.*).
+void add_optim_settings(std::vector<Setting>& all) {
+  using C = TrainConfig;
+  const char* O = "Optimisation";
   all.push_back(integer<int64_t>("optim.steps", O, "optimizer steps", [](C& c) -> int64_t& { return c.optim.steps; }, 1, kMaxSteps));
   all.push_back(integer<int64_t>("optim.batch_size", O, "sequences per micro-batch",
                                  [](C& c) -> int64_t& { return c.optim.batch_size; }, 1, kMaxBatch));
@@ -398,37 +412,74 @@ std::vector<Setting> make_settings() {
   all.push_back(real("optim.eps", O, "AdamW ε (added to √v̂)", [](C& c) -> double& { return c.optim.eps; }, 0, 1, Ends::open_below));
   all.push_back(real("optim.grad_clip", O, "global gradient-norm clip (0: off)", [](C& c) -> double& { return c.optim.grad_clip; },
                      0, 1e9));
+}
 
-  {
-    // char | bpe, or gpt2:PATH: a kind with the path of its files.
-    Setting t = base("data.tokenizer", D, "char | bpe | gpt2:PATH (GPT-2's encoder.json + vocab.bpe folder, or tokenizer.json)");
-    static constexpr auto name = [](const C& c) {
-      return c.data.tokenizer == TokenizerKind::Gpt2 ? "gpt2:" + c.data.tokenizer_path : tokenizer_name(c.data.tokenizer);
-    };
-    static constexpr auto parse = [](C& c, const std::string& k) {
-      if (k == "char" || k == "bpe") c.data.tokenizer = k == "char" ? TokenizerKind::Char : TokenizerKind::Bpe, c.data.tokenizer_path.clear();
-      else if (k.rfind("gpt2:", 0) == 0 && k.size() > 5) c.data.tokenizer = TokenizerKind::Gpt2, c.data.tokenizer_path = k.substr(5);
-      else throw std::invalid_argument("--data.tokenizer: must be one of char, bpe, gpt2:PATH, not '" + k + "'");
-    };
-    t.bind = [h = t.help](CLI::App& app, C& c) {
-      C* p = &c;
-      const CLI::Validator known(
-          [](std::string& k) { return k == "char" || k == "bpe" || (k.rfind("gpt2:", 0) == 0 && k.size() > 5) ? std::string()
-                                                                                                         : "must be one of char, bpe, gpt2:PATH, not '" + k + "'"; },
-          "char|bpe|gpt2:PATH");
-      return app.add_option_function<std::string>("--data.tokenizer", [p](const std::string& k) { parse(*p, k); }, h)
-          ->check(known)
-          ->default_str(name(c));
-    };
-    t.get = [](const C& c) { return Json(name(c)); };
-    t.set = [](C& c, const Json& v) {
-      if (!v.is_string()) bad_json("data.tokenizer", v, "a string");
-      parse(c, v.get<std::string>());
-    };
-    t.check = [](const C&) {};
-    t.text = [](const C& c) { return name(c); };
-    all.push_back(t);
-  }
+// --data.tokenizer: char | bpe, or gpt2:PATH, a kind with the path of its files.
+Setting tokenizer_setting() {
+  using C = TrainConfig;
+  Setting t = base("data.tokenizer", "Data", "char | bpe | gpt2:PATH (GPT-2's encoder.json + vocab.bpe folder, or tokenizer.json)");
+  static constexpr auto name = [](const C& c) {
+    return c.data.tokenizer == TokenizerKind::Gpt2 ? "gpt2:" + c.data.tokenizer_path : tokenizer_name(c.data.tokenizer);
+  };
+  static constexpr auto parse = [](C& c, const std::string& k) {
+    if (k == "char" || k == "bpe") c.data.tokenizer = k == "char" ? TokenizerKind::Char : TokenizerKind::Bpe, c.data.tokenizer_path.clear();
+    else if (k.rfind("gpt2:", 0) == 0 && k.size() > 5) c.data.tokenizer = TokenizerKind::Gpt2, c.data.tokenizer_path = k.substr(5);
+    else throw std::invalid_argument("--data.tokenizer: must be one of char, bpe, gpt2:PATH, not '" + k + "'");
+  };
+  t.bind = [h = t.help](CLI::App& app, C& c) {
+    C* p = &c;
+    const CLI::Validator known(
+        [](std::string& k) { return k == "char" || k == "bpe" || (k.rfind("gpt2:", 0) == 0 && k.size() > 5) ? std::string()
+                                                                                                       : "must be one of char, bpe, gpt2:PATH, not '" + k + "'"; },
+        "char|bpe|gpt2:PATH");
+    return app.add_option_function<std::string>("--data.tokenizer", [p](const std::string& k) { parse(*p, k); }, h)
+        ->check(known)
+        ->default_str(name(c));
+  };
+  t.get = [](const C& c) { return Json(name(c)); };
+  t.set = [](C& c, const Json& v) {
+    if (!v.is_string()) bad_json("data.tokenizer", v, "a string");
+    parse(c, v.get<std::string>());
+  };
+  t.check = [](const C&) {};
+  t.text = [](const C& c) { return name(c); };
+  return t;
+}
+
+// data.files: what a run trained on, when that is token files: recorded, not set.
+Setting token_files_setting() {
+  using C = TrainConfig;
+  Setting f = config_only(base("data.files", "Data", "token files: name, bytes and XXH64 of each when the run started"));
+  f.hidden = true;
+  f.bind = [](CLI::App&, C&) -> CLI::Option* { return nullptr; };
+  f.get = [](const C& c) {
+    if (c.data.files.empty()) return Json();
+    Json list = Json::array();
+    for (const TokenFileRecord& r : c.data.files)
+      list.push_back(Json{{"name", r.name}, {"bytes", r.bytes}, {"xxh64", fmt::format("{:016x}", r.xxh64)}});
+    return list;
+  };
+  f.set = [](C& c, const Json& v) {
+    if (!v.is_array()) bad_json("data.files", v, "a list of {name, bytes, xxh64}");
+    c.data.files.clear();
+    for (const Json& r : v) {
+      if (!r.is_object() || !r.contains("name") || !r.contains("bytes") || !r.contains("xxh64") ||
+          !r["name"].is_string() || !r["bytes"].is_number_integer() || !r["xxh64"].is_string())
+        bad_json("data.files", r, "{\"name\": string, \"bytes\": integer, \"xxh64\": hex string}");
+      c.data.files.push_back({r["name"].get<std::string>(), r["bytes"].get<int64_t>(),
+                              std::stoull(r["xxh64"].get<std::string>(), nullptr, 16)});
+    }
+  };
+  f.check = [](const C&) {};
+  f.text = [](const C& c) { return fmt::format("{} files", c.data.files.size()); };
+  return f;
+}
+
+// The settings of the data (--data.*).
+void add_data_settings(std::vector<Setting>& all) {
+  using C = TrainConfig;
+  const char* D = "Data";
+  all.push_back(tokenizer_setting());
   all.push_back(integer<int64_t>("data.vocab_size", D, "BPE vocabulary size", [](C& c) -> int64_t& { return c.data.vocab_size; }, 1,
                                  ModelConfig::kMaxVocab, [](const C& c) {
                                    if (c.data.tokenizer == TokenizerKind::Bpe && c.data.vocab_size < 257)
@@ -439,33 +490,7 @@ std::vector<Setting> make_settings() {
   all.push_back(choice<SplitKind>(
       "data.split", D, "tail: the last share is validation (nanoGPT's split, comparable losses) | chunks: seeded 4096-token chunks",
       [](C& c) -> SplitKind& { return c.data.split; }, {{"tail", SplitKind::Tail}, {"chunks", SplitKind::Chunks}}));
-  {
-    // What a run trained on, when that is token files: recorded, not set.
-    Setting f = config_only(base("data.files", D, "token files: name, bytes and XXH64 of each when the run started"));
-    f.hidden = true;
-    f.bind = [](CLI::App&, C&) -> CLI::Option* { return nullptr; };
-    f.get = [](const C& c) {
-      if (c.data.files.empty()) return Json();
-      Json list = Json::array();
-      for (const TokenFileRecord& r : c.data.files)
-        list.push_back(Json{{"name", r.name}, {"bytes", r.bytes}, {"xxh64", fmt::format("{:016x}", r.xxh64)}});
-      return list;
-    };
-    f.set = [](C& c, const Json& v) {
-      if (!v.is_array()) bad_json("data.files", v, "a list of {name, bytes, xxh64}");
-      c.data.files.clear();
-      for (const Json& r : v) {
-        if (!r.is_object() || !r.contains("name") || !r.contains("bytes") || !r.contains("xxh64") ||
-            !r["name"].is_string() || !r["bytes"].is_number_integer() || !r["xxh64"].is_string())
-          bad_json("data.files", r, "{\"name\": string, \"bytes\": integer, \"xxh64\": hex string}");
-        c.data.files.push_back({r["name"].get<std::string>(), r["bytes"].get<int64_t>(),
-                                std::stoull(r["xxh64"].get<std::string>(), nullptr, 16)});
-      }
-    };
-    f.check = [](const C&) {};
-    f.text = [](const C& c) { return fmt::format("{} files", c.data.files.size()); };
-    all.push_back(f);
-  }
+  all.push_back(token_files_setting());
   all.push_back(text("data.cache_dir", D, "token cache (default: $MHC_CACHE_DIR or ~/.cache/mhc)",
                      [](C& c) -> std::string& { return c.data.cache_dir; }));
   // The corpus file the run trained on (the trainer fills them in): its size
@@ -481,7 +506,12 @@ std::vector<Setting> make_settings() {
     s.hidden = true;  // not in describe(): the header names the corpus already
     all.push_back(s);
   }
+}
 
+// The settings of evaluation (--eval.*), several processes (--dist.*) and the testing aids (--debug.*).
+void add_eval_settings(std::vector<Setting>& all) {
+  using C = TrainConfig;
+  const char* V = "Evaluation";
   all.push_back(integer<int64_t>("eval.every", V, "steps between evaluations and checkpoints",
                                  [](C& c) -> int64_t& { return c.eval.every; }, 1, kMaxSteps));
   all.push_back(integer<int64_t>("eval.batches", V, "validation batches per evaluation",
@@ -515,6 +545,13 @@ std::vector<Setting> make_settings() {
   nan.hidden = true;
   nan.saved = false;  // a testing aid for one session: a resumed run must not hit the NaN again
   all.push_back(nan);
+}
+
+std::vector<Setting> make_settings() {
+  std::vector<Setting> all;
+  for (auto add : {add_run_settings, add_model_settings, add_hc_settings, add_moe_settings, add_optim_settings,
+                   add_data_settings, add_eval_settings})
+    add(all);
   return all;
 }
 

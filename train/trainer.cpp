@@ -517,116 +517,127 @@ int64_t Trainer::restore() {
   return meta.step;
 }
 
+// The steps of run(): resume (restore a checkpoint, or find the run
+// finished), open the run's files and announce it, the loop of steps, and
+// the finish (plots and a sample).
 TrainResult Trainer::run() {
   TrainResult result;
   int64_t start = 0;
   if (opt_.resume) {
-    // Training on needs the same global batch: the same number of ranks (evaluation does not).
-    const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
-    const CheckpointMeta meta = read_checkpoint_meta(ckpt);
-    if (meta.ranks != group_->size())
-      throw std::runtime_error(fmt::format(
-          "--resume: {} was written by {} rank(s) and this job has {}; resume it with the same number of processes "
-          "({}): the global batch is --optim.batch_size × ranks, so another count would continue a different experiment",
-          ckpt, meta.ranks, group_->size(),
-          meta.ranks == 1 ? std::string("without mpirun, or mpirun -np 1") : fmt::format("mpirun -np {}", meta.ranks)));
-    start = restore();
-    last_saved_step_ = start;  // the checkpoint it continues from is on disk (messages after a failed write say so)
-    if (const std::string best = path_in(cfg_.run_dir, kBestFile); fs::exists(best))
-      best_val_loss_ = read_checkpoint_meta(best).last_val_loss;
-    if (start >= cfg_.optim.steps) {
-      // Nothing to do: say so rather than rewrite a finished run.
-      if (!opt_.quiet)
-        fmt::print("run {} is finished: {} of {} steps done (val loss {:.4f}). To train it further, resume with a "
-                   "larger --optim.steps (the schedule is then recomputed for the new length).\n",
-                   cfg_.run_dir, start, cfg_.optim.steps, last_val_loss_);
-      result.first_step = result.end_step = start;
-      result.last_val_loss = last_val_loss_;
-      result.already_finished = true;
-      // Killed between its last checkpoint and its plots: write them now.
-      if (opt_.plots && run_plots_missing(cfg_.run_dir)) {
-        const auto files = write_run_plots({cfg_.run_dir}, cfg_.run_dir);
-        if (!opt_.quiet) fmt::print("plots: {} (they were missing)\n", files.back());
-      }
-      return result;
-    }
-    if (group_->is_root()) truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
-    if (opt_.stop_above_initial_loss) {
-      const RunMetrics m = read_run_metrics(cfg_.run_dir);
-      for (size_t i = 0; i < m.eval_step.size(); ++i)
-        if (m.eval_step[i] == 0) initial_val_loss_ = m.val_loss[i];
-      for (size_t i = m.step.size() > kBlowupWindow ? m.step.size() - kBlowupWindow : 0; i < m.step.size(); ++i)
-        recent_losses_.push_back(m.loss[i]);  // the window as it was at the checkpoint
-      if (!std::isfinite(initial_val_loss_))
-        throw std::runtime_error(cfg_.run_dir + "/metrics.jsonl has no step-0 evaluation, which the divergence rule "
-                                 "compares against");
-    }
+    start = resume();
+    if (start >= cfg_.optim.steps) return already_finished(start);
   }
   if (opt_.resume) check_ranks_agree();  // the restored state too
   backend_for(device_).reset_peak_memory();
+  open_and_announce(start);
+  result.first_step = start;
+  if (start == 0) or_stop(0, [&] { evaluate_and_log(0); });  // the untrained model: the reference for loss and Amax gain
+  const int64_t step = run_steps(start, result);
+  if (claim_) claim_->keep();
+  if (log_->metrics) or_stop(step, [&] { log_->metrics->close(); });
+  log_->progress->finish();
+  result.end_step = step;
+  result.last_val_loss = last_val_loss_;
+  if (step == cfg_.optim.steps) finish();
+  return result;
+}
+
+int64_t Trainer::resume() {
+  // Training on needs the same global batch: the same number of ranks (evaluation does not).
+  const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
+  const CheckpointMeta meta = read_checkpoint_meta(ckpt);
+  if (meta.ranks != group_->size())
+    throw std::runtime_error(fmt::format(
+        "--resume: {} was written by {} rank(s) and this job has {}; resume it with the same number of processes "
+        "({}): the global batch is --optim.batch_size × ranks, so another count would continue a different experiment",
+        ckpt, meta.ranks, group_->size(),
+        meta.ranks == 1 ? std::string("without mpirun, or mpirun -np 1") : fmt::format("mpirun -np {}", meta.ranks)));
+  const int64_t start = restore();
+  last_saved_step_ = start;  // the checkpoint it continues from is on disk (messages after a failed write say so)
+  if (const std::string best = path_in(cfg_.run_dir, kBestFile); fs::exists(best))
+    best_val_loss_ = read_checkpoint_meta(best).last_val_loss;
+  if (start >= cfg_.optim.steps) return start;
+  if (group_->is_root()) truncate_metrics(path_in(cfg_.run_dir, "metrics.jsonl"), start);
+  if (opt_.stop_above_initial_loss) {
+    const RunMetrics m = read_run_metrics(cfg_.run_dir);
+    for (size_t i = 0; i < m.eval_step.size(); ++i)
+      if (m.eval_step[i] == 0) initial_val_loss_ = m.val_loss[i];
+    for (size_t i = m.step.size() > kBlowupWindow ? m.step.size() - kBlowupWindow : 0; i < m.step.size(); ++i)
+      recent_losses_.push_back(m.loss[i]);  // the window as it was at the checkpoint
+    if (!std::isfinite(initial_val_loss_))
+      throw std::runtime_error(cfg_.run_dir + "/metrics.jsonl has no step-0 evaluation, which the divergence rule "
+                               "compares against");
+  }
+  return start;
+}
+
+TrainResult Trainer::already_finished(int64_t start) {
+  // Nothing to do: say so rather than rewrite a finished run.
+  if (!opt_.quiet)
+    fmt::print("run {} is finished: {} of {} steps done (val loss {:.4f}). To train it further, resume with a "
+               "larger --optim.steps (the schedule is then recomputed for the new length).\n",
+               cfg_.run_dir, start, cfg_.optim.steps, last_val_loss_);
+  TrainResult result;
+  result.first_step = result.end_step = start;
+  result.last_val_loss = last_val_loss_;
+  result.already_finished = true;
+  // Killed between its last checkpoint and its plots: write them now.
+  if (opt_.plots && run_plots_missing(cfg_.run_dir)) {
+    const auto files = write_run_plots({cfg_.run_dir}, cfg_.run_dir);
+    if (!opt_.quiet) fmt::print("plots: {} (they were missing)\n", files.back());
+  }
+  return result;
+}
+
+void Trainer::open_and_announce(int64_t start) {
   if (group_->is_root()) {
     write_file_atomically(path_in(cfg_.run_dir, "config.json"), json::dump(to_json(cfg_), 2) + "\n",
                           path_in(cfg_.run_dir, "config.json.tmp"));
     log_->metrics = std::make_unique<MetricsWriter>(path_in(cfg_.run_dir, "metrics.jsonl"));
   }
   log_->progress = std::make_unique<Progress>(cfg_.optim.steps, cfg_.log_every, opt_.quiet, !group_->uses_mpi());
-  if (!opt_.quiet) {
-    fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
-               describe(cfg_, model_->parameter_count(), data_path_));
-    if (!resume_note_.empty()) fmt::print("note: {}\n", resume_note_);
-    if (!opt_.init_from.empty() && !opt_.resume) fmt::print("initial weights: {}\n", opt_.init_from);
-    if (!restart_note_.empty()) fmt::print("note: {}\n", restart_note_);
-    if (group_->uses_mpi())
-      fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences (tokens / step above: per rank; "
-                 "tok/s below: all ranks); gradients averaged over {} in buckets of {:g} MiB ({})\n",
-                 group_->size(), cfg_.optim.batch_size, cfg_.optim.batch_size * group_->size(),
-                 device_ == Device::cuda ? "NCCL" : "MPI", cfg_.dist.bucket_mb, find_setting("dist.reduce")->text(cfg_));
-    std::fflush(stdout);
-  }
+  if (opt_.quiet) return;
+  fmt::print("mhc train{}\n{}", opt_.resume ? fmt::format(" (resuming at step {})", start) : "",
+             describe(cfg_, model_->parameter_count(), data_path_));
+  if (!resume_note_.empty()) fmt::print("note: {}\n", resume_note_);
+  if (!opt_.init_from.empty() && !opt_.resume) fmt::print("initial weights: {}\n", opt_.init_from);
+  if (!restart_note_.empty()) fmt::print("note: {}\n", restart_note_);
+  if (group_->uses_mpi())
+    fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences (tokens / step above: per rank; "
+               "tok/s below: all ranks); gradients averaged over {} in buckets of {:g} MiB ({})\n",
+               group_->size(), cfg_.optim.batch_size, cfg_.optim.batch_size * group_->size(),
+               device_ == Device::cuda ? "NCCL" : "MPI", cfg_.dist.bucket_mb, find_setting("dist.reduce")->text(cfg_));
+  std::fflush(stdout);
+}
 
-  result.first_step = start;
+// A file of the run that cannot be written (disk full, say) stops training
+// with what is kept and how to go on.
+template <class Write>
+void Trainer::or_stop(int64_t steps_done, Write&& write) {
+  try {
+    write();
+  } catch (const WriteError& e) {
+    log_->progress->finish();
+    throw WriteError(fmt::format(
+        "{}\ntraining stopped after step {}; {}", e.what(), steps_done,
+        last_saved_step_ >= 0
+            ? fmt::format("the checkpoint after step {} in {} is intact: free some space, then continue with --resume",
+                          last_saved_step_, path_in(cfg_.run_dir, kCheckpointFile))
+            : std::string("no checkpoint had been written yet")));
+  }
+}
+
+int64_t Trainer::run_steps(int64_t start, TrainResult& result) {
   // Of the global batch: every rank's tokens.
   const int64_t tokens_per_step =
       cfg_.optim.batch_size * cfg_.model.block_size * cfg_.optim.grad_accum * group_->size();
   const auto t_begin = std::chrono::steady_clock::now();
-  int64_t step = start;
-  // A file of the run that cannot be written (disk full, say) stops training
-  // with what is kept and how to go on.
-  auto or_stop = [&](int64_t steps_done, auto&& write) {
-    try {
-      write();
-    } catch (const WriteError& e) {
-      log_->progress->finish();
-      throw WriteError(fmt::format(
-          "{}\ntraining stopped after step {}; {}", e.what(), steps_done,
-          last_saved_step_ >= 0
-              ? fmt::format("the checkpoint after step {} in {} is intact: free some space, then continue with --resume",
-                            last_saved_step_, path_in(cfg_.run_dir, kCheckpointFile))
-              : std::string("no checkpoint had been written yet")));
-    }
-  };
-  if (start == 0) or_stop(0, [&] { evaluate_and_log(0); });  // the untrained model: the reference for loss and Amax gain
   InterruptScope interrupt_scope(opt_.catch_interrupt);
+  int64_t step = start;
   for (; step < cfg_.optim.steps; ++step) {
     if (opt_.stop_after >= 0 && step - start >= opt_.stop_after) break;
     const auto t0 = std::chrono::steady_clock::now();
-    double loss;
-    try {
-      loss = train_step(step);
-    } catch (const DivergenceError& e) {
-      if (claim_) claim_->keep();  // a diverged run is an outcome, not a failed start
-      log_->progress->finish();
-      result.diverged = true;
-      result.diverged_step = step;
-      result.end_step = step;
-      const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
-      throw DivergenceError(std::string(e.what()) + "; stopping. " +
-                                (last_saved_step_ >= 0
-                                     ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
-                                                   last_saved_step_, ckpt)
-                                     : std::string("No checkpoint had been written yet.")),
-                            e.step);
-    }
+    const double loss = step_or_diverge(step, result);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     result.losses.push_back(loss);
     if (claim_) claim_->keep();  // the start has succeeded: an old run that --overwrite replaces goes now
@@ -655,34 +666,47 @@ TrainResult Trainer::run() {
     if (stop) {
       if (last_saved_step_ != step + 1) or_stop(step + 1, [&] { save(step + 1); });
       result.interrupted = true;
-      ++step;
-      break;
+      return step + 1;
     }
   }
-  if (claim_) claim_->keep();
-  if (log_->metrics) or_stop(step, [&] { log_->metrics->close(); });
-  log_->progress->finish();
-  result.end_step = step;
-  result.last_val_loss = last_val_loss_;
-  if (step == cfg_.optim.steps) {
-    if (opt_.plots) {
-      auto files = write_run_plots({cfg_.run_dir}, cfg_.run_dir);
-      if (!opt_.quiet) fmt::print("plots: {}\n", files.back());
-    }
-    if (cfg_.eval.sample_tokens > 0 && !opt_.quiet && tokenizer_) {  // token files come without a tokenizer
-      SampleOptions so;
-      so.tokens = cfg_.eval.sample_tokens;
-      so.seed = cfg_.seed;
-      std::vector<int32_t> prompt = {0};
-      try {
-        prompt = tokenizer_->encode("\n");  // start a fresh line, if the vocabulary has one
-      } catch (const std::exception&) {
-      }
-      if (prompt.empty()) prompt = {0};
-      fmt::print("sample:\n{}\n", printable_text(tokenizer_->decode(generate(*model_, prompt, so))));
-    }
+  return step;
+}
+
+double Trainer::step_or_diverge(int64_t step, TrainResult& result) {
+  try {
+    return train_step(step);
+  } catch (const DivergenceError& e) {
+    if (claim_) claim_->keep();  // a diverged run is an outcome, not a failed start
+    log_->progress->finish();
+    result.diverged = true;
+    result.diverged_step = step;
+    result.end_step = step;
+    const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
+    throw DivergenceError(std::string(e.what()) + "; stopping. " +
+                              (last_saved_step_ >= 0
+                                   ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
+                                                 last_saved_step_, ckpt)
+                                   : std::string("No checkpoint had been written yet.")),
+                          e.step);
   }
-  return result;
+}
+
+void Trainer::finish() {
+  if (opt_.plots) {
+    auto files = write_run_plots({cfg_.run_dir}, cfg_.run_dir);
+    if (!opt_.quiet) fmt::print("plots: {}\n", files.back());
+  }
+  if (cfg_.eval.sample_tokens <= 0 || opt_.quiet || !tokenizer_) return;  // token files come without a tokenizer
+  SampleOptions so;
+  so.tokens = cfg_.eval.sample_tokens;
+  so.seed = cfg_.seed;
+  std::vector<int32_t> prompt = {0};
+  try {
+    prompt = tokenizer_->encode("\n");  // start a fresh line, if the vocabulary has one
+  } catch (const std::exception&) {
+  }
+  if (prompt.empty()) prompt = {0};
+  fmt::print("sample:\n{}\n", printable_text(tokenizer_->decode(generate(*model_, prompt, so))));
 }
 
 }  // namespace mhc

@@ -111,6 +111,15 @@ class Trainer {
   // Token files: the tokenizer that decodes samples (or none) and the vocabulary (default GPT-2's).
   void choose_token_files_tokenizer();
   void make_batches();  // the sampler over train_ and the fixed evaluation batches from val_
+  // The steps of run().
+  int64_t resume();                             // restores the checkpoint; returns the step it continues from
+  TrainResult already_finished(int64_t start);  // a finished run: says so (and writes missing plots)
+  void open_and_announce(int64_t start);        // config.json, metrics.jsonl, the progress line, the header
+  int64_t run_steps(int64_t start, TrainResult& result);  // the loop; returns the steps done
+  double step_or_diverge(int64_t step, TrainResult& result);  // train_step; a divergence says what is kept
+  void finish();                                // plots and a sample
+  template <class Write>
+  void or_stop(int64_t steps_done, Write&& write);  // a failed write stops training, saying what is kept
   double train_step(int64_t step);  // returns the step's mean training loss
   void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
   void warn_gain_once(const std::vector<SiteGain>& gains, int64_t steps_done);
