@@ -115,28 +115,123 @@ std::string heatmap_label(double v) {
   return tidy_exponent(s);  // "1.2e+03" -> "1.2e3"
 }
 
-void write_heatmaps_png(const HeatmapFigure& figure, const std::string& path) {
+namespace {
+
+// Every map of the figure rectangular, every row with a map.
+void check_figure(const HeatmapFigure& figure) {
   if (figure.rows.empty()) throw std::invalid_argument(fmt::format("heatmap: figure '{}' has no rows", figure.title));
   for (const HeatmapRow& row : figure.rows) {
     if (row.maps.empty())
       throw std::invalid_argument(fmt::format("heatmap: row '{}' of figure '{}' has no maps", row.label, figure.title));
-    for (const Heatmap& m : row.maps) {
-      for (const auto& r : m.rows) {
+    for (const Heatmap& m : row.maps)
+      for (const auto& r : m.rows)
         if (r.size() != m.rows[0].size())
           throw std::invalid_argument(fmt::format("heatmap: map '{}' in row '{}' of figure '{}' has rows of {} and {} values",
                                                   m.title, row.label, figure.title, m.rows[0].size(), r.size()));
-      }
+  }
+}
+
+// One row of maps laid out: its cell size and text scale, the colour scale
+// shared by its maps, where each map and the colour bar go.
+RowLayout layout_row(const HeatmapRow& row) {
+  RowLayout L;
+  std::vector<double> values;
+  size_t largest_n = 0;
+  for (const Heatmap& m : row.maps) {
+    largest_n = std::max({largest_n, m.rows.size(), m.rows.empty() ? size_t{0} : m.rows[0].size()});
+    for (const auto& r : m.rows) values.insert(values.end(), r.begin(), r.end());
+  }
+  L.scale = largest_n > 6 ? 1 : 2;
+  int widest = text_w("nan", L.scale);
+  for (double v : values) widest = std::max(widest, text_w(heatmap_label(v), L.scale));
+  L.cell = std::max(L.scale == 2 ? 40 : 24, widest + 4 * L.scale + 4);
+  L.scale_at = heatmap_scale(values);
+  L.lo = 0.0, L.hi = 0.0;
+  for (double v : values)
+    if (std::isfinite(v)) L.lo = std::min(L.lo, v), L.hi = std::max(L.hi, v);
+  if (L.hi == L.lo) L.hi = L.lo + 1.0;
+  int x = kPad;
+  for (const Heatmap& m : row.maps) {
+    const int cols = m.rows.empty() ? 0 : static_cast<int>(m.rows[0].size());
+    const int w = m.rows.empty() ? 3 * L.cell : cols * L.cell;
+    const int h = m.rows.empty() ? L.cell : static_cast<int>(m.rows.size()) * L.cell;
+    L.map_x.push_back(x), L.map_w.push_back(w), L.map_h.push_back(h);
+    L.matrix_h = std::max(L.matrix_h, h);
+    x += std::max(w, text_w(m.title, 2)) + kMapGap;
+  }
+  L.matrix_h = std::max(L.matrix_h, 2 * text_h(2) + 8);  // room for the colour bar's two labels
+  L.bar_x = x - kMapGap + kBarGap;
+  L.width = L.bar_x + kBarWidth + 6 + std::max({text_w(bar_label(L.lo), 2), text_w(bar_label(L.hi), 2), text_w("0", 2)});
+  return L;
+}
+
+// Map k of a row: its cells with their values, thin white lines between
+// them, the frame (or "no data").
+void draw_map(Image& img, const Heatmap& m, const RowLayout& L, size_t k, int top) {
+  const int x0 = L.map_x[k];
+  if (m.rows.empty()) {
+    img.outline(x0, top, x0 + L.map_w[k], top + L.map_h[k], kFrame);
+    img.text(x0 + (L.map_w[k] - text_w("no data", 2)) / 2, top + (L.cell - text_h(2)) / 2, "no data", kFrame, 2);
+    return;
+  }
+  for (size_t i = 0; i < m.rows.size(); ++i) {
+    for (size_t j = 0; j < m.rows[i].size(); ++j) {
+      const double v = m.rows[i][j];
+      const Rgb c = heatmap_color(v, L.scale_at);
+      const int cx = x0 + static_cast<int>(j) * L.cell, cy = top + static_cast<int>(i) * L.cell;
+      img.fill(cx, cy, cx + L.cell, cy + L.cell, c);
+      const std::string label = heatmap_label(v);
+      img.text(cx + (L.cell - text_w(label, L.scale)) / 2, cy + (L.cell - text_h(L.scale)) / 2, label,
+               dark(c) ? kLightText : kDarkText, L.scale);
     }
   }
+  for (size_t i = 1; i < m.rows.size(); ++i)
+    img.fill(x0, top + static_cast<int>(i) * L.cell, x0 + L.map_w[k], top + static_cast<int>(i) * L.cell + 1,
+             kBackgroundColor);
+  for (size_t j = 1; j < m.rows[0].size(); ++j)
+    img.fill(x0 + static_cast<int>(j) * L.cell, top, x0 + static_cast<int>(j) * L.cell + 1, top + L.map_h[k],
+             kBackgroundColor);
+  img.outline(x0 - 1, top - 1, x0 + L.map_w[k] + 1, top + L.map_h[k] + 1, kFrame);
+}
 
-  // ---- layout ----
-  const int title_h = figure.title.empty() ? 0 : text_h(2) + 2 * 2 + kLineGap + 4;
-  std::vector<std::string> note_lines;  // the note, split at '\n'
-  for (size_t start = 0; !figure.note.empty() && start <= figure.note.size();) {
-    const size_t end = std::min(figure.note.find('\n', start), figure.note.size());
-    note_lines.push_back(figure.note.substr(start, end - start));
+// A row's colour bar: hi at the top, lo at the bottom, 0 marked when inside.
+void draw_colour_bar(Image& img, const RowLayout& L, int top) {
+  const int bar_h = L.matrix_h;
+  for (int py = 0; py < bar_h; ++py) {
+    const double v = L.hi - (L.hi - L.lo) * (py + 0.5) / bar_h;
+    img.fill(L.bar_x, top + py, L.bar_x + kBarWidth, top + py + 1, heatmap_color(v, L.scale_at));
+  }
+  img.outline(L.bar_x - 1, top - 1, L.bar_x + kBarWidth + 1, top + bar_h + 1, kFrame);
+  const int label_x = L.bar_x + kBarWidth + 6;
+  img.text(label_x, top, bar_label(L.hi), kDarkText, 2);
+  img.text(label_x, top + bar_h - text_h(2), bar_label(L.lo), kDarkText, 2);
+  if (L.lo < 0 && L.hi > 0) {
+    const int zero_y = top + static_cast<int>(std::lround(bar_h * L.hi / (L.hi - L.lo)));
+    if (zero_y - text_h(2) / 2 > top + text_h(2) + 4 && zero_y + text_h(2) / 2 < top + bar_h - text_h(2) - 4) {
+      img.fill(L.bar_x + kBarWidth, zero_y, L.bar_x + kBarWidth + 4, zero_y + 1, kFrame);
+      img.text(label_x, zero_y - text_h(2) / 2, "0", kDarkText, 2);
+    }
+  }
+}
+
+// The note, split at '\n'.
+std::vector<std::string> note_lines_of(const std::string& note) {
+  std::vector<std::string> lines;
+  for (size_t start = 0; !note.empty() && start <= note.size();) {
+    const size_t end = std::min(note.find('\n', start), note.size());
+    lines.push_back(note.substr(start, end - start));
     start = end + 1;
   }
+  return lines;
+}
+
+}  // namespace
+
+void write_heatmaps_png(const HeatmapFigure& figure, const std::string& path) {
+  check_figure(figure);
+  // ---- layout ----
+  const int title_h = figure.title.empty() ? 0 : text_h(2) + 2 * 2 + kLineGap + 4;
+  const std::vector<std::string> note_lines = note_lines_of(figure.note);
   const int note_line_h = text_h(2) + 4 + 4;
   const int note_h = note_lines.empty() ? 0 : static_cast<int>(note_lines.size()) * note_line_h + 2 * kLineGap;
   std::vector<RowLayout> rows;
@@ -144,38 +239,9 @@ void write_heatmaps_png(const HeatmapFigure& figure, const std::string& path) {
   for (const std::string& line : note_lines) width = std::max(width, kPad + text_w(line, 2) + kPad);
   int height = kPad + title_h + note_h;
   for (const HeatmapRow& row : figure.rows) {
-    RowLayout L;
-    std::vector<double> values;
-    size_t largest_n = 0;
-    for (const Heatmap& m : row.maps) {
-      largest_n = std::max({largest_n, m.rows.size(), m.rows.empty() ? size_t{0} : m.rows[0].size()});
-      for (const auto& r : m.rows) values.insert(values.end(), r.begin(), r.end());
-    }
-    L.scale = largest_n > 6 ? 1 : 2;
-    int widest = text_w("nan", L.scale);
-    for (double v : values) widest = std::max(widest, text_w(heatmap_label(v), L.scale));
-    L.cell = std::max(L.scale == 2 ? 40 : 24, widest + 4 * L.scale + 4);
-    L.scale_at = heatmap_scale(values);
-    L.lo = 0.0, L.hi = 0.0;
-    for (double v : values)
-      if (std::isfinite(v)) L.lo = std::min(L.lo, v), L.hi = std::max(L.hi, v);
-    if (L.hi == L.lo) L.hi = L.lo + 1.0;
-    int x = kPad;
-    for (const Heatmap& m : row.maps) {
-      const int cols = m.rows.empty() ? 0 : static_cast<int>(m.rows[0].size());
-      const int w = m.rows.empty() ? 3 * L.cell : cols * L.cell;
-      const int h = m.rows.empty() ? L.cell : static_cast<int>(m.rows.size()) * L.cell;
-      L.map_x.push_back(x), L.map_w.push_back(w), L.map_h.push_back(h);
-      L.matrix_h = std::max(L.matrix_h, h);
-      x += std::max(w, text_w(m.title, 2)) + kMapGap;
-    }
-    L.matrix_h = std::max(L.matrix_h, 2 * text_h(2) + 8);  // room for the colour bar's two labels
-    L.bar_x = x - kMapGap + kBarGap;
-    L.width = L.bar_x + kBarWidth + 6 +
-              std::max({text_w(bar_label(L.lo), 2), text_w(bar_label(L.hi), 2), text_w("0", 2)});
-    width = std::max({width, L.width + kPad, kPad + text_w(row.label, 2) + kPad});
-    height += kLabelH + kTitleH + L.matrix_h + kRowGap;  // row label, map titles, matrices
-    rows.push_back(std::move(L));
+    rows.push_back(layout_row(row));
+    width = std::max({width, rows.back().width + kPad, kPad + text_w(row.label, 2) + kPad});
+    height += kLabelH + kTitleH + rows.back().matrix_h + kRowGap;  // row label, map titles, matrices
   }
   height += kPad - kRowGap;
 
@@ -191,60 +257,17 @@ void write_heatmaps_png(const HeatmapFigure& figure, const std::string& path) {
   y += note_h;
   for (size_t r = 0; r < figure.rows.size(); ++r) {
     const HeatmapRow& row = figure.rows[r];
-    const RowLayout& L = rows[r];
     img.text(kPad, y, row.label, kDarkText, 2);
     img.text(kPad + 1, y, row.label, kDarkText, 2);  // bold
     y += kLabelH;
     const int top = y + kTitleH;  // matrices start below the map titles
     for (size_t k = 0; k < row.maps.size(); ++k) {
-      const Heatmap& m = row.maps[k];
-      const int x0 = L.map_x[k];
-      img.text(x0, y, m.title, kDarkText, 2);
-      if (m.rows.empty()) {
-        img.outline(x0, top, x0 + L.map_w[k], top + L.map_h[k], kFrame);
-        img.text(x0 + (L.map_w[k] - text_w("no data", 2)) / 2, top + (L.cell - text_h(2)) / 2, "no data", kFrame, 2);
-        continue;
-      }
-      for (size_t i = 0; i < m.rows.size(); ++i) {
-        for (size_t j = 0; j < m.rows[i].size(); ++j) {
-          const double v = m.rows[i][j];
-          const Rgb c = heatmap_color(v, L.scale_at);
-          const int cx = x0 + static_cast<int>(j) * L.cell, cy = top + static_cast<int>(i) * L.cell;
-          img.fill(cx, cy, cx + L.cell, cy + L.cell, c);
-          const std::string label = heatmap_label(v);
-          img.text(cx + (L.cell - text_w(label, L.scale)) / 2, cy + (L.cell - text_h(L.scale)) / 2, label,
-                   dark(c) ? kLightText : kDarkText, L.scale);
-        }
-      }
-      // Thin white lines between cells, then the frame.
-      for (size_t i = 1; i < m.rows.size(); ++i)
-        img.fill(x0, top + static_cast<int>(i) * L.cell, x0 + L.map_w[k], top + static_cast<int>(i) * L.cell + 1,
-                 kBackgroundColor);
-      for (size_t j = 1; j < m.rows[0].size(); ++j)
-        img.fill(x0 + static_cast<int>(j) * L.cell, top, x0 + static_cast<int>(j) * L.cell + 1, top + L.map_h[k],
-                 kBackgroundColor);
-      img.outline(x0 - 1, top - 1, x0 + L.map_w[k] + 1, top + L.map_h[k] + 1, kFrame);
+      img.text(rows[r].map_x[k], y, row.maps[k].title, kDarkText, 2);
+      draw_map(img, row.maps[k], rows[r], k, top);
     }
-    // The colour bar: hi at the top, lo at the bottom.
-    const int bar_h = L.matrix_h;
-    for (int py = 0; py < bar_h; ++py) {
-      const double v = L.hi - (L.hi - L.lo) * (py + 0.5) / bar_h;
-      img.fill(L.bar_x, top + py, L.bar_x + kBarWidth, top + py + 1, heatmap_color(v, L.scale_at));
-    }
-    img.outline(L.bar_x - 1, top - 1, L.bar_x + kBarWidth + 1, top + bar_h + 1, kFrame);
-    const int label_x = L.bar_x + kBarWidth + 6;
-    img.text(label_x, top, bar_label(L.hi), kDarkText, 2);
-    img.text(label_x, top + bar_h - text_h(2), bar_label(L.lo), kDarkText, 2);
-    if (L.lo < 0 && L.hi > 0) {
-      const int zero_y = top + static_cast<int>(std::lround(bar_h * L.hi / (L.hi - L.lo)));
-      if (zero_y - text_h(2) / 2 > top + text_h(2) + 4 && zero_y + text_h(2) / 2 < top + bar_h - text_h(2) - 4) {
-        img.fill(L.bar_x + kBarWidth, zero_y, L.bar_x + kBarWidth + 4, zero_y + 1, kFrame);
-        img.text(label_x, zero_y - text_h(2) / 2, "0", kDarkText, 2);
-      }
-    }
-    y = top + L.matrix_h + kRowGap;
+    draw_colour_bar(img, rows[r], top);
+    y = top + rows[r].matrix_h + kRowGap;
   }
-
   write_rgb_png(img.width(), img.height(), img.data(), path);
 }
 
