@@ -118,20 +118,19 @@ std::vector<std::string_view> split_into_words(std::string_view text) {
 
 // ---- training ------------------------------------------------------------------
 
-BpeTokenizer BpeTokenizer::train(std::string_view text, int32_t vocab_size) {
-  if (vocab_size < 256)
-    throw std::invalid_argument(fmt::format(
-        "BpeTokenizer::train: vocab_size {} is below 256 (ids 0..255 are the bytes)", vocab_size));
+namespace {
 
-  // 1. The unique words and how often each occurs. std::map keeps them in
-  //    byte order, so nothing below depends on hash-table iteration order.
+// A unique word of the training text: its current symbols and how often it occurs.
+struct Word {
+  std::vector<int32_t> symbols;  // current ids; starts as the bytes
+  int64_t count;                 // occurrences in the text
+};
+
+// 1. The unique words and how often each occurs. std::map keeps them in
+//    byte order, so nothing below depends on hash-table iteration order.
+std::vector<Word> unique_words(std::string_view text) {
   std::map<std::string_view, int64_t> word_counts;
   for (std::string_view word : split_into_words(text)) ++word_counts[word];
-
-  struct Word {
-    std::vector<int32_t> symbols;  // current ids; starts as the bytes
-    int64_t count;                 // occurrences in the text
-  };
   std::vector<Word> words;
   words.reserve(word_counts.size());
   for (const auto& [bytes, count] : word_counts) {
@@ -139,70 +138,97 @@ BpeTokenizer BpeTokenizer::train(std::string_view text, int32_t vocab_size) {
     for (unsigned char b : bytes) w.symbols.push_back(b);
     words.push_back(std::move(w));
   }
+  return words;
+}
 
-  // 2. Pair statistics: count of every adjacent pair, and the words holding it.
-  std::unordered_map<uint64_t, int64_t> pair_count;
-  std::unordered_map<uint64_t, std::vector<int32_t>> words_with_pair;
+// 2. Pair statistics: the count of every adjacent pair, the words holding
+//    it, and a queue of (count, pair) whose stale entries are skipped.
+struct PairTable {
+  std::unordered_map<uint64_t, int64_t> count;
+  std::unordered_map<uint64_t, std::vector<int32_t>> holders;
+  std::priority_queue<Candidate> queue;
+};
+PairTable count_pairs(const std::vector<Word>& words) {
+  PairTable t;
   for (int32_t w = 0; w < static_cast<int32_t>(words.size()); ++w) {
     const auto& s = words[w].symbols;
     for (size_t i = 0; i + 1 < s.size(); ++i) {
       const uint64_t key = pair_key(s[i], s[i + 1]);
-      pair_count[key] += words[w].count;
-      auto& holders = words_with_pair[key];
+      t.count[key] += words[w].count;
+      auto& holders = t.holders[key];
       if (holders.empty() || holders.back() != w) holders.push_back(w);
     }
   }
-  std::priority_queue<Candidate> queue;
-  for (const auto& [key, count] : pair_count) queue.push({count, key});
+  for (const auto& [key, count] : t.count) t.queue.push({count, key});
+  return t;
+}
 
-  // 3. Merge the most frequent pair until the vocabulary is full.
+// The most frequent pair, or false when every word is a single token. Queue
+// entries go stale when a pair's count changes (a fresher entry is queued
+// then); an entry whose count is no longer the pair's count is skipped.
+bool pop_best(PairTable& t, uint64_t& best) {
+  while (!t.queue.empty()) {
+    const auto it = t.count.find(t.queue.top().key);
+    if (it != t.count.end() && it->second == t.queue.top().count) break;
+    t.queue.pop();
+  }
+  if (t.queue.empty()) return false;
+  best = t.queue.top().key;
+  t.queue.pop();
+  return true;
+}
+
+// 3. Merges (left, right) into `merged` in every word that holds it and
+//    re-counts their pairs: take a word's old pairs out, merge, put its new
+//    pairs in. Pairs with the new id are new, so only they need the word
+//    added to their holder lists.
+void apply_merge(PairTable& t, std::vector<Word>& words, uint64_t best, int32_t merged) {
+  const int32_t left = key_left(best), right = key_right(best);
+  std::unordered_map<uint64_t, int64_t> change;  // pair -> change in its count
+  std::vector<int32_t> holders = std::move(t.holders[best]);
+  t.holders.erase(best);
+  for (int32_t w : holders) {
+    Word& word = words[w];
+    if (!contains_pair(word.symbols, left, right)) continue;  // listed twice, already done
+    for (size_t i = 0; i + 1 < word.symbols.size(); ++i)
+      change[pair_key(word.symbols[i], word.symbols[i + 1])] -= word.count;
+    merge_pair(word.symbols, left, right, merged);
+    for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
+      const uint64_t key = pair_key(word.symbols[i], word.symbols[i + 1]);
+      change[key] += word.count;
+      if (word.symbols[i] == merged || word.symbols[i + 1] == merged) {
+        auto& list = t.holders[key];
+        if (list.empty() || list.back() != w) list.push_back(w);
+      }
+    }
+  }
+  for (const auto& [key, delta] : change) {
+    if (delta == 0) continue;
+    const int64_t count = (t.count[key] += delta);
+    if (count > 0) {
+      t.queue.push({count, key});
+    } else {  // gone for good: only merges can create pairs, and they create new ids
+      t.count.erase(key);
+      t.holders.erase(key);
+    }
+  }
+}
+
+}  // namespace
+
+BpeTokenizer BpeTokenizer::train(std::string_view text, int32_t vocab_size) {
+  if (vocab_size < 256)
+    throw std::invalid_argument(fmt::format(
+        "BpeTokenizer::train: vocab_size {} is below 256 (ids 0..255 are the bytes)", vocab_size));
+  std::vector<Word> words = unique_words(text);
+  PairTable pairs = count_pairs(words);
+  // Merge the most frequent pair until the vocabulary is full.
   std::vector<Merge> merges;
-  while (256 + static_cast<int64_t>(merges.size()) < vocab_size) {
-    // Queue entries go stale when a pair's count changes (a fresher entry is
-    // queued then); skip any entry whose count is no longer the pair's count.
-    while (!queue.empty()) {
-      const auto it = pair_count.find(queue.top().key);
-      if (it != pair_count.end() && it->second == queue.top().count) break;
-      queue.pop();
-    }
-    if (queue.empty()) break;  // every word is a single token: nothing left to merge
-    const uint64_t best = queue.top().key;
-    queue.pop();
-    const int32_t left = key_left(best), right = key_right(best);
+  uint64_t best = 0;
+  while (256 + static_cast<int64_t>(merges.size()) < vocab_size && pop_best(pairs, best)) {
     const int32_t merged = 256 + static_cast<int32_t>(merges.size());
-    merges.push_back({left, right});
-
-    // Re-count the pairs of every word that holds (left, right): take its old
-    // pairs out, merge, put its new pairs in. Pairs with the new id are new,
-    // so only they need the word added to their holder lists.
-    std::unordered_map<uint64_t, int64_t> change;  // pair -> change in its count
-    std::vector<int32_t> holders = std::move(words_with_pair[best]);
-    words_with_pair.erase(best);
-    for (int32_t w : holders) {
-      Word& word = words[w];
-      if (!contains_pair(word.symbols, left, right)) continue;  // listed twice, already done
-      for (size_t i = 0; i + 1 < word.symbols.size(); ++i)
-        change[pair_key(word.symbols[i], word.symbols[i + 1])] -= word.count;
-      merge_pair(word.symbols, left, right, merged);
-      for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
-        const uint64_t key = pair_key(word.symbols[i], word.symbols[i + 1]);
-        change[key] += word.count;
-        if (word.symbols[i] == merged || word.symbols[i + 1] == merged) {
-          auto& list = words_with_pair[key];
-          if (list.empty() || list.back() != w) list.push_back(w);
-        }
-      }
-    }
-    for (const auto& [key, delta] : change) {
-      if (delta == 0) continue;
-      const int64_t count = (pair_count[key] += delta);
-      if (count > 0) {
-        queue.push({count, key});
-      } else {  // gone for good: only merges can create pairs, and they create new ids
-        pair_count.erase(key);
-        words_with_pair.erase(key);
-      }
-    }
+    merges.push_back({key_left(best), key_right(best)});
+    apply_merge(pairs, words, best, merged);
   }
   return BpeTokenizer(std::move(merges));
 }

@@ -162,18 +162,9 @@ struct SafetensorsFile::Handle {
   }
 };
 
-SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& what) : path_(path), what_(what) {
-  require_regular_file(path, what);  // before opening: a FIFO would block
-  auto handle = std::make_shared<Handle>();
-  handle->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (handle->fd < 0) fail(std::string("cannot be opened for reading: ") + std::strerror(errno));
-  file_ = handle;
-  const Handle& f = *handle;
-  const off_t end = ::lseek(f.fd, 0, SEEK_END);
-  if (end < 0) fail(std::string("cannot be read: ") + std::strerror(errno));
-  const uint64_t file_bytes = static_cast<uint64_t>(end);
+std::string SafetensorsFile::read_header_text(int fd, uint64_t file_bytes) const {
   uint64_t n = 0;
-  if (file_bytes < 8 || !read_at(f.fd, reinterpret_cast<char*>(&n), 8, 0))
+  if (file_bytes < 8 || !read_at(fd, reinterpret_cast<char*>(&n), 8, 0))
     fail(fmt::format("is truncated: {} bytes, fewer than the 8 of the header size", file_bytes));
   if (n > kMaxHeaderBytes)
     fail(fmt::format("is not a safetensors file, or is corrupt: its header size {} is beyond the format's limit of {} "
@@ -186,7 +177,11 @@ SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& wha
                      "not start 8-byte aligned",
                      n));
   std::string text(n, '\0');
-  if (!read_at(f.fd, text.data(), n, 8)) fail("is truncated: the header could not be read whole");
+  if (!read_at(fd, text.data(), n, 8)) fail("is truncated: the header could not be read whole");
+  return text;
+}
+
+nlohmann::json SafetensorsFile::parse_header(const std::string& text) const {
   nlohmann::json header;
   try {
     json::parse(text, "header");  // first the checks: nesting depth, and no name given twice (two tensors of one name)
@@ -198,51 +193,43 @@ SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& wha
     fail(std::string("is corrupt: its header is not JSON (") + e.what() + ")");
   }
   if (!header.is_object()) fail("is corrupt: its header is JSON but not an object");
-  data_start_ = 8 + n;
-  data_bytes_ = file_bytes - data_start_;
+  return header;
+}
 
-  for (const auto& [name, v] : header.items()) {
-    if (name == "__metadata__") {
-      if (!v.is_object()) fail("is corrupt: __metadata__ is not an object");
-      for (const auto& [key, value] : v.items()) {
-        if (!value.is_string()) fail("is corrupt: metadata '" + key + "' is not a string");
-        metadata_[key] = value.get<std::string>();
-      }
-      continue;
-    }
-    const std::string where = "is corrupt: tensor '" + name + "' ";
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
-      fail(where + "is not an object with dtype, shape and data_offsets");
-    Entry e;
-    e.name = name;
-    if (!v["dtype"].is_string() || !dtype_from_name(v["dtype"].get<std::string>(), e.dtype))
-      fail(where + "has dtype " + v["dtype"].dump() + ", not one of F32, BF16, F64, I32");
-    const auto& shape = v["shape"];
-    if (!shape.is_array() || shape.size() > static_cast<size_t>(kMaxDims))
-      fail(where + "has shape " + shape.dump() + ", not a list of at most 8 sizes");
-    uint64_t numel = 1;
-    for (const auto& d : shape) {
-      if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40))
-        fail(where + "has shape " + shape.dump() + ", whose sizes are not all non-negative integers");
-      if (__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel)) fail(where + "has a shape too large to exist");
-      e.shape.push_back(d.get<int64_t>());
-    }
-    const auto& off = v["data_offsets"];
-    if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned() ||
-        off[0].get<uint64_t>() > off[1].get<uint64_t>())
-      fail(where + "has data_offsets " + off.dump() + ", not a pair [begin, end] with begin <= end");
-    e.begin = off[0].get<uint64_t>();
-    e.end = off[1].get<uint64_t>();
-    uint64_t bytes;
-    if (__builtin_mul_overflow(numel, dtype_size(e.dtype), &bytes) || bytes != e.end - e.begin)
-      fail(where + fmt::format("spans {} bytes, but {} {} takes {}", e.end - e.begin, v["dtype"].get<std::string>(),
-                               shape.dump(), numel * dtype_size(e.dtype)));
-    entries_.push_back(std::move(e));
+SafetensorsFile::Entry SafetensorsFile::parse_entry(const std::string& name, const nlohmann::json& v) const {
+  const std::string where = "is corrupt: tensor '" + name + "' ";
+  if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+    fail(where + "is not an object with dtype, shape and data_offsets");
+  Entry e;
+  e.name = name;
+  if (!v["dtype"].is_string() || !dtype_from_name(v["dtype"].get<std::string>(), e.dtype))
+    fail(where + "has dtype " + v["dtype"].dump() + ", not one of F32, BF16, F64, I32");
+  const auto& shape = v["shape"];
+  if (!shape.is_array() || shape.size() > static_cast<size_t>(kMaxDims))
+    fail(where + "has shape " + shape.dump() + ", not a list of at most 8 sizes");
+  uint64_t numel = 1;
+  for (const auto& d : shape) {
+    if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t{1} << 40))
+      fail(where + "has shape " + shape.dump() + ", whose sizes are not all non-negative integers");
+    if (__builtin_mul_overflow(numel, d.get<uint64_t>(), &numel)) fail(where + "has a shape too large to exist");
+    e.shape.push_back(d.get<int64_t>());
   }
-  std::sort(entries_.begin(), entries_.end(),
-            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  const auto& off = v["data_offsets"];
+  if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned() ||
+      off[0].get<uint64_t>() > off[1].get<uint64_t>())
+    fail(where + "has data_offsets " + off.dump() + ", not a pair [begin, end] with begin <= end");
+  e.begin = off[0].get<uint64_t>();
+  e.end = off[1].get<uint64_t>();
+  uint64_t bytes;
+  if (__builtin_mul_overflow(numel, dtype_size(e.dtype), &bytes) || bytes != e.end - e.begin)
+    fail(where + fmt::format("spans {} bytes, but {} {} takes {}", e.end - e.begin, v["dtype"].get<std::string>(),
+                             shape.dump(), numel * dtype_size(e.dtype)));
+  return e;
+}
+
+void SafetensorsFile::check_layout() const {
   uint64_t covered = 0;
-  for (const Entry& e : entries_) {
+  for (const Entry& e : entries_) {  // sorted by offset
     if (e.begin < covered)
       fail(fmt::format("is corrupt: tensor '{}' (bytes {}..{}) overlaps the tensor before it (up to {})", e.name,
                        e.begin, e.end, covered));
@@ -257,6 +244,35 @@ SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& wha
   if (covered < data_bytes_)
     fail(fmt::format("is longer than its header says: {} data bytes, then {} more (something was appended to it)",
                      covered, data_bytes_ - covered));
+}
+
+SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& what) : path_(path), what_(what) {
+  require_regular_file(path, what);  // before opening: a FIFO would block
+  auto handle = std::make_shared<Handle>();
+  handle->fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (handle->fd < 0) fail(std::string("cannot be opened for reading: ") + std::strerror(errno));
+  file_ = handle;
+  const off_t end = ::lseek(handle->fd, 0, SEEK_END);
+  if (end < 0) fail(std::string("cannot be read: ") + std::strerror(errno));
+  const uint64_t file_bytes = static_cast<uint64_t>(end);
+  const std::string text = read_header_text(handle->fd, file_bytes);
+  const nlohmann::json header = parse_header(text);
+  data_start_ = 8 + text.size();
+  data_bytes_ = file_bytes - data_start_;
+  for (const auto& [name, v] : header.items()) {
+    if (name != "__metadata__") {
+      entries_.push_back(parse_entry(name, v));
+      continue;
+    }
+    if (!v.is_object()) fail("is corrupt: __metadata__ is not an object");
+    for (const auto& [key, value] : v.items()) {
+      if (!value.is_string()) fail("is corrupt: metadata '" + key + "' is not a string");
+      metadata_[key] = value.get<std::string>();
+    }
+  }
+  std::sort(entries_.begin(), entries_.end(),
+            [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
+  check_layout();
   if (auto it = metadata_.find(kHeaderChecksum); it != metadata_.end() &&
                                                  it->second != "xxh64:" + hex16(header_hash(header)))
     fail("is corrupt: header checksum mismatch (its tensor list or metadata was changed)");

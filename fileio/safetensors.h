@@ -23,6 +23,7 @@
 // rule before any tensor data is used and names the file and the rule that
 // failed; it never reads outside the file, whatever the bytes say.
 #pragma once
+#include <nlohmann/json.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -96,6 +97,12 @@ class SafetensorsFile {
 
  private:
   [[noreturn]] void fail(const std::string& problem) const;
+  // The constructor's steps: the header's bytes, its JSON, one tensor's
+  // entry, and the tensors tiling the data section exactly.
+  std::string read_header_text(int fd, uint64_t file_bytes) const;
+  nlohmann::json parse_header(const std::string& text) const;
+  Entry parse_entry(const std::string& name, const nlohmann::json& v) const;
+  void check_layout() const;
   std::string path_, what_;
   // The file as opened by the constructor: read_data reads the same file even
   // if a new checkpoint has been renamed over the path since (a run saving
