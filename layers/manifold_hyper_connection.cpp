@@ -2,17 +2,17 @@
 #include "layers/manifold_hyper_connection.h"
 
 #include <stdexcept>
-
 #include "autograd/ops.h"
 #include "autograd/ops_mhc.h"
 #include "autograd/tape.h"
+#include "kernels/sinkhorn_contract.h"
 #include "layers/recompute.h"
 
 namespace mhc {
 
 ManifoldHyperConnection::ManifoldHyperConnection(const SiteConfig& c, Rng& rng)
     : n_(c.streams), C_(c.width), iters_(c.sinkhorn_iters), gate_(c.gate), fused_(c.fused), eps_(c.norm_eps) {
-  if (iters_ < 0) throw std::invalid_argument("mHC: Sinkhorn iterations must be ≥ 0");
+  check_sinkhorn_args("mHC", n_, iters_);  // 1 ≤ n ≤ 8, 1 ≤ iterations ≤ the kernels' limit
   const int64_t cols = 2 * n_ + n_ * n_;
   phi = c.phi_init_std > 0 ? Tensor::randn({n_ * C_, cols}, rng, c.phi_init_std) : Tensor::zeros({n_ * C_, cols});
   alpha_pre = Tensor::full({1}, c.alpha_init);

@@ -6,8 +6,9 @@
 // are all generated from this list. Defaults are the preset's values (the
 // TrainConfig the flags are bound to).
 //
-// Adding a setting: one entry in settings() (train/settings.cpp) plus the
-// struct member and the code that uses it.
+// Adding a setting: one entry in its group's builder in train/settings.cpp
+// (add_model_settings, add_optim_settings, ...) plus the struct member and
+// the code that uses it.
 #pragma once
 #include <CLI/CLI.hpp>
 

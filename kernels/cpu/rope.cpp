@@ -1,7 +1,9 @@
-// rope_adamw.cpp — CPU rotary position embedding and the multi-tensor AdamW update.
+// rope.cpp — CPU rotary position embedding: each head's pair (x_i, x_{i+D/2})
+// turned by the angle of its position (f32 cos / sin tables, (T, D/2));
+// `inverse` turns it back (the backward). CUDA: kernels/cuda/cuda_rope.cu;
+// tested in tests/test_ops_gradcheck.cpp and tests/test_cuda_backend.cpp.
 #include <cmath>
 
-#include "kernels/adamw_plan.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace mhc {
@@ -31,29 +33,6 @@ void CpuBackend::rope(DType t, const void* x, const float* cos, const float* sin
       }
     }
   });
-}
-
-void CpuBackend::adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h) {
-  check_adamw_list("adamw_multi", list, count, h);
-  for (int64_t k = 0; k < count; ++k) {
-    const AdamWTensor& t = list[k];
-    float* param = t.param;
-    const float* grad = t.grad;
-    float* m = t.m;
-    float* v = t.v;
-    bf16* working = t.working;
-    const int64_t n = t.n;
-    const float wd = t.weight_decay;
-#pragma omp parallel for schedule(static, cpu::kElementChunk) if (n > cpu::kParallelGrain)
-    for (int64_t i = 0; i < n; ++i) {
-      const float g = grad[i] * h.grad_scale;
-      m[i] = h.beta1 * m[i] + (1.f - h.beta1) * g;
-      v[i] = h.beta2 * v[i] + (1.f - h.beta2) * g * g;
-      const float update = (m[i] / h.bc1) / (std::sqrt(v[i] / h.bc2) + h.eps);
-      param[i] -= h.lr * (wd * param[i] + update);
-      if (working) working[i] = bf16::from_float(param[i]);
-    }
-  }
 }
 
 }  // namespace mhc
