@@ -263,8 +263,8 @@ std::string summary_text(const SweepResults& sweep) {
 std::vector<std::string> results_header(bool any_baseline) {
   std::vector<std::string> header = {"variant", "n", "best val loss", "final val loss"};
   if (any_baseline) header.insert(header.end(), {"Δ final vs residual", "Δ best vs residual"});
-  header.insert(header.end(), {"max fwd gain", "max bwd gain", "min row sum", "min col sum", "max grad norm",
-                               "spikes/run (total)", "diverged", "ms/step"});
+  header.insert(header.end(), {"max fwd gain", "max bwd gain", "min row sum", "min col sum", "stream diversity",
+                               "max grad norm", "spikes/run (total)", "diverged", "ms/step"});
   if (any_baseline) header.push_back("× residual");
   header.push_back("peak MiB");
   return header;
@@ -289,7 +289,8 @@ std::vector<std::string> result_cells(const VariantRow& row, bool any_baseline) 
     cells.push_back(delta(row.delta_best));
   }
   cells.insert(cells.end(), {format_gain(row.max_forward), format_gain(row.max_backward), format_sum(row.min_row_sum),
-                             format_sum(row.min_col_sum), format_sig3(row.max_grad_norm), spikes_cell(row),
+                             format_sum(row.min_col_sum), format_sig3(row.stream_diversity), format_sig3(row.max_grad_norm),
+                             spikes_cell(row),
                              diverged_cell(row), format_sig3(row.ms_per_step)});
   if (any_baseline) cells.push_back(ratio_cell(row.ms_ratio));
   cells.push_back(mib_cell(row.peak_mib));
@@ -353,6 +354,10 @@ std::string method_text(const SweepTable& table, bool any_baseline) {
         "of the first evaluation batch), max over sites and evaluations, then the **max over runs**. **Row / col "
         "sums**: the composite's minimum row / column sum, min over sites, evaluations and runs (1 = no "
         "attenuation; for mHC the column sums show Sinkhorn's error).\n";
+  md += "- **Stream diversity**: per site and token, Σ_i ‖x_i − x̄‖² / Σ_i ‖x_i‖² over the n streams of the site's "
+        "input (0 when the streams are identical, as one stream always is; 1 when their mean is zero), mean over "
+        "tokens of the first evaluation batch and over sites, at a run's last evaluation, then the mean over runs. "
+        "The Amax gain cannot see streams becoming alike; this can. — for runs that did not log it.\n";
   md += "- **Max grad norm**: the global gradient norm before clipping, max over steps and runs.\n";
   md += fmt::format(
       "- **Spikes**: training step t is a spike when its loss exceeds the median of the previous {} logged losses "

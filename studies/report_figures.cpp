@@ -172,6 +172,22 @@ std::vector<plot::Chart> gain_over_steps_charts(const SweepResults& sweep, const
   return charts;
 }
 
+// Stream diversity (mean over sites) over training: one line per variant,
+// mean over seeds with a min..max band. Shows whether HC's and mHC's streams
+// stay distinct or collapse onto their mean (0).
+plot::Chart diversity_chart(const SweepResults& sweep, const SweepTable& table) {
+  plot::Chart c{"Stream diversity over training, mean over sites", "step",
+                "diversity, mean over seeds (band: min..max)", false, {}, {0.0}};
+  c.integer_x = true;
+  for (const Line& line : gain_lines(sweep, table)) {
+    std::vector<Curve> curves;
+    for (const RunResult* r : line.runs) curves.push_back({r->metrics.eval_step, r->metrics.stream_diversity_mean});
+    c.series.push_back(band_series(line_label(line.variant, line.group), band_over(curves), line.style,
+                                   variant_marker(table, line.variant)));
+  }
+  return c;
+}
+
 // The largest composite gain (max over sites and evaluations) against the
 // number of residual sites, for sweeps whose runs differ in depth: one line
 // per variant and per setting of the other axes (model.blocks left out),
@@ -335,6 +351,10 @@ std::vector<Figure> write_report_figures(const SweepResults& sweep, const SweepT
   if (std::any_of(over_steps.begin(), over_steps.end(), has_points)) {
     plot::write_grid_png(over_steps, 2, path("gain_over_steps.png"), 900, 560);
     figures.push_back({"gain_over_steps.png", "Largest composite Amax gain over training"});
+  }
+  if (const plot::Chart diversity = diversity_chart(sweep, table); has_points(diversity)) {
+    plot::write_png(diversity, path("stream_diversity.png"));
+    figures.push_back({"stream_diversity.png", "Stream diversity over training (do the streams stay distinct?)"});
   }
   for (size_t g = 0; g < table.groups.size(); ++g) {
     const plot::HeatmapFigure fig = h_res_figure(sweep, table, table.groups[g]);

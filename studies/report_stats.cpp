@@ -118,6 +118,11 @@ RunSummary summarise_run(const RunMetrics& m, const SpikeRule& rule) {
   s.min_row_sum = min_finite(m.composite_min_row_sum_min);
   s.min_col_sum = min_finite(m.composite_min_col_sum_min);
   s.max_grad_norm = max_finite(m.grad_norm);
+  for (size_t i = m.stream_diversity_mean.size(); i-- > 0;)
+    if (std::isfinite(m.stream_diversity_mean[i])) {
+      s.final_diversity = m.stream_diversity_mean[i];
+      break;
+    }
   for (size_t k : loss_spikes(m.loss, rule)) s.spike_steps.push_back(m.step[k]);
   s.ms_per_step = median_ms_per_step(m.ms_per_step);
   const double peak = max_finite(m.peak_bytes);
@@ -224,7 +229,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
     for (const std::string& variant : t.variants) {
       VariantRow row;
       row.group = group, row.variant = variant;
-      std::vector<double> best, fin, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, spikes, ms, peak;
+      std::vector<double> best, fin, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms, peak;
       for (size_t i = 0; i < sweep.runs.size(); ++i) {
         const RunResult& r = sweep.runs[i];
         if (r.point.group != group || r.point.variant != variant) continue;
@@ -244,6 +249,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
         fwd.push_back(s.max_forward), bwd.push_back(s.max_backward);
         rows_min.push_back(s.min_row_sum), cols_min.push_back(s.min_col_sum);
         grad.push_back(s.max_grad_norm);
+        diversity.push_back(s.final_diversity);
         if (r.has_metrics) {
           spikes.push_back(static_cast<double>(s.spike_steps.size()));
           row.spikes_total += s.spike_steps.size();
@@ -264,6 +270,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
       row.max_forward = max_finite(fwd), row.max_backward = max_finite(bwd);
       row.min_row_sum = min_finite(rows_min), row.min_col_sum = min_finite(cols_min);
       row.max_grad_norm = max_finite(grad);
+      row.stream_diversity = mean(diversity);
       row.spikes_per_run = mean(spikes);
       row.ms_per_step = mean(ms);
       row.peak_mib = max_finite(peak);

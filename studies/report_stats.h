@@ -80,6 +80,7 @@ struct RunSummary {
   // |H_res − 1/n| · n, how far the token-mean H_res is from J/n (mHC's
   // initial matrix) relative to its entries; NaN when none was logged.
   double h_res_from_uniform = NAN;
+  double final_diversity = NAN;  // stream diversity, mean over sites, at the last evaluation that logged it
 };
 // An mHC run whose H_res is still this close to J/n (relative) has barely
 // used its streams: it behaves almost like the residual (short runs).
@@ -98,6 +99,7 @@ struct VariantRow {
   double max_forward = NAN, max_backward = NAN;  // max over runs
   double min_row_sum = NAN, min_col_sum = NAN;   // min over runs
   double max_grad_norm = NAN;                    // max over runs
+  double stream_diversity = NAN;                 // final_diversity, mean over runs
   double spikes_per_run = NAN;                   // mean over runs
   size_t spikes_total = 0;
   size_t ended = 0, diverged = 0;

@@ -773,14 +773,16 @@ void write_run(const std::filesystem::path& dir, double loss0, double (*gain)(in
     out << "{\"step\":" << step << ",\"loss\":" << loss0 - 0.02 * step << ",\"lr\":0.001,\"grad_norm\":"
         << 1.0 + 0.3 * std::sin(step / 4.0 + loss0) << ",\"tokens_per_s\":100,\"ms_per_step\":10}\n";
     if (step % 10 == 9) {
-      std::string gains;
+      std::string gains, diversity;  // diversity: gain − 1 (0 for the residual)
       for (int site = 0; site < 4; ++site) {
-        if (site > 0) gains += ',';
+        if (site > 0) gains += ',', diversity += ',';
         gains += fmt_double(gain(site, step / 10));
+        diversity += fmt_double(gain(site, step / 10) - 1.0);
       }
       out << "{\"step\":" << step << ",\"val_loss\":" << loss0 - 0.02 * step - 0.05
           << ",\"expert_load\":[],\"amax\":{\"forward\":[" << gains << "],\"backward\":[" << gains
-          << "],\"composite_forward\":[" << gains << "],\"composite_backward\":[" << gains << "]}}\n";
+          << "],\"composite_forward\":[" << gains << "],\"composite_backward\":[" << gains
+          << "]},\"stream_diversity\":[" << diversity << "]}\n";
     }
   }
 }
@@ -801,7 +803,7 @@ TEST_CASE("each run keeps one colour and dash in every run chart, and coinciding
   }
 
   const std::vector<plot::Chart> charts = run_charts(runs);
-  REQUIRE(charts.size() == 4);
+  REQUIRE(charts.size() == 5);
   const auto printable = [](const std::string& text) {
     return std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7F; });
   };
@@ -821,7 +823,8 @@ TEST_CASE("each run keeps one colour and dash in every run chart, and coinciding
       styles.push_back(s.style);
     }
     CHECK(std::set<int>(styles.begin(), styles.end()) == std::set<int>{0, 1, 2});
-    if (c >= 2) CHECK(charts[c].y_include == std::vector<double>{1.0});  // gain charts show 1
+    if (c == 2 || c == 3) CHECK(charts[c].y_include == std::vector<double>{1.0});  // gain charts show 1
+    if (c == 4) CHECK(charts[c].y_include == std::vector<double>{0.0});            // diversity shows 0
   }
   // mHC alone: its gain chart is a flat line at 1, not magnified noise.
   const plot::Range mhc_gain = plot::y_range(run_charts({runs[2]})[2]);
@@ -829,8 +832,8 @@ TEST_CASE("each run keeps one colour and dash in every run chart, and coinciding
   CHECK(mhc_gain.hi / mhc_gain.lo < 1.0 + 1.01 * plot::kMinRelativeSpan);
 
   const std::vector<std::string> written = write_run_plots(run_dirs, (dir.path / "charts").string());
-  REQUIRE(written.size() == 5);
-  for (size_t f = 0; f < 4; ++f) {
+  REQUIRE(written.size() == 6);
+  for (size_t f = 0; f < 5; ++f) {
     INFO(written[f]);
     const Image img(written[f]);
     const Box frame = img.frame();

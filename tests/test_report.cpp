@@ -102,6 +102,9 @@ Json eval_line(const FakeRun& r, int step, double val, double gain, double min_c
   a["mean_h_res"] = Json::array({matrix(r.streams, r.h_diag0), matrix(r.streams, r.h_diag1)});
   a["mean_composite"] = Json::array({matrix(r.streams, 0.5), matrix(r.streams, 0.6)});
   line["amax"] = a;
+  // Streams drifting apart linearly: 0.01 per 60 steps at every site (0 with one stream).
+  const double diversity = r.streams > 1 ? 0.01 * step / 60 : 0.0;
+  line["stream_diversity"] = Json::array({diversity, diversity});
   return line;
 }
 
@@ -274,6 +277,8 @@ TEST_CASE("report of a hand-made sweep: the numbers, a diverged run, an incomple
   CHECK(hc[col("max fwd gain")] == "7.50");   // seed 3's 60 is not counted: it has not ended
   CHECK(hc[col("max bwd gain")] == "3.75");
   CHECK(hc[col("min col sum")] == "0.4000");
+  CHECK(res[col("stream diversity")] == "0");
+  CHECK(hc[col("stream diversity")] == "0.0100");  // at each run's last evaluation (step 60)
   CHECK(hc[col("max grad norm")] == "4.50");
   CHECK(hc[col("diverged")] == "0 of 2");
   CHECK(hc[col("× residual")] == "1.20×");
@@ -290,6 +295,7 @@ TEST_CASE("report of a hand-made sweep: the numbers, a diverged run, an incomple
   CHECK(mhc[col("diverged")] == "1 of 3 (step 45)");
   CHECK(mhc[col("max fwd gain")] == "1 + 2.0e-7");
   CHECK(mhc[col("min col sum")] == "0.9981");
+  CHECK(mhc[col("stream diversity")] == "0.00833");  // (0.01 + 0.01 + 0.005 at the diverged run's step 30) / 3
   CHECK(mhc[col("× residual")] == "1.30×");
   CHECK_THAT(md, Contains("- `mhc-n2-s2`: diverged at step 45 (loss is NaN at step 45)"));
 

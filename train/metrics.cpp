@@ -246,6 +246,16 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
         continue;
       }
       r.eval_step.push_back(step);
+      double diversity = NAN;
+      if (const Json* d = json::find(v, "stream_diversity"); d && d->is_array() && !d->empty()) {
+        std::vector<double> per_site;
+        for (const Json& x : *d) per_site.push_back(x.is_number() ? x.get<double>() : NAN);
+        double sum = 0;
+        for (double x : per_site) sum += x;
+        diversity = sum / static_cast<double>(per_site.size());
+        r.last_site_diversity = std::move(per_site);
+      }
+      r.stream_diversity_mean.push_back(diversity);
       r.val_loss.push_back(number_or_nan(v, "val_loss"));
       r.peak_bytes.push_back(number_or_nan(v, "peak_bytes"));
       r.composite_min_row_sum_min.push_back(min_finite(min_rows));

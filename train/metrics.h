@@ -63,6 +63,11 @@ struct RunMetrics {
   std::vector<double> composite_min_row_sum_min, composite_min_col_sum_min;
   std::vector<double> last_site_forward, last_site_backward, last_site_single_backward;  // per site, last eval
   std::vector<double> site_forward_max, site_backward_max;  // per site: the composite gain's max over evals
+  // Stream diversity (Σ_i ‖x_i − x̄‖² / Σ_i ‖x_i‖², mean over tokens): its
+  // mean over sites per evaluation (NaN where not logged), and per site at
+  // the last evaluation that logged it. 0 for a single stream or identical
+  // streams, 1 when the streams' mean is zero.
+  std::vector<double> stream_diversity_mean, last_site_diversity;
   // Token means of H_res and of the composite per site (n × n, row-major), at
   // the last evaluation that has them (empty if none does).
   std::vector<std::vector<double>> last_mean_h_res, last_mean_composite;

@@ -1,8 +1,11 @@
 // run_dir.cpp — see run_dir.h.
 #include "train/run_dir.h"
 
+#include "train/run_plots.h"
+
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <stdexcept>
 
@@ -27,16 +30,16 @@ bool empty_but_lock(const std::string& dir) {
 }  // namespace
 
 bool written_by_mhc(const std::string& name) {
-  static const char* const kNames[] = {"config.json",  "metrics.jsonl", "tokenizer.txt",    kCheckpointFile,
-                                       kExportFile,    "outcome.json",  "loss.png",         "grad_norm.png",
-                                       "amax_gain.png", "amax_by_site.png", "summary.png",  kLockFile,
-                                       kBestFile};
+  static const std::vector<std::string> kNames = [] {
+    std::vector<std::string> names = {"config.json", "metrics.jsonl", "tokenizer.txt", kCheckpointFile, kExportFile,
+                                      "outcome.json", kLockFile, kBestFile};
+    for (const std::string& chart : run_plot_files()) names.push_back(chart);  // the charts' one list
+    return names;
+  }();
   const std::string base = name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0
                                ? name.substr(0, name.size() - 4)
                                : name;
-  for (const char* n : kNames)
-    if (base == n) return true;
-  return false;
+  return std::find(kNames.begin(), kNames.end(), base) != kNames.end();
 }
 
 std::vector<std::string> foreign_entries(const std::string& dir) {

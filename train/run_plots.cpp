@@ -37,7 +37,9 @@ std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs) {
   plot::Chart amax{"Largest composite Amax gain over sites", "step", "gain (max |row|/|col| sum)", true, {}, {1.0}};
   plot::Chart by_site{"Composite Amax gain by site (last evaluation)", "site (0 = first sub-block)", "gain", true,
                       {}, {1.0}};
-  for (plot::Chart* c : {&loss, &grad, &amax, &by_site}) c->integer_x = true;
+  plot::Chart diversity{"Stream diversity, mean over sites (0: identical streams)", "step",
+                        "sum |x_i - mean|^2 / sum |x_i|^2", false, {}, {0.0}};
+  for (plot::Chart* c : {&loss, &grad, &amax, &by_site, &diversity}) c->integer_x = true;
   for (size_t k = 0; k < runs.size(); ++k) {
     const RunMetrics& r = runs[k];
     const int style = static_cast<int>(k);  // the run's colour and dash pattern in every chart
@@ -46,6 +48,8 @@ std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs) {
     if (!r.eval_step.empty()) loss.series.push_back({r.label + " val", r.eval_step, r.val_loss, style, Marker::circle});
     grad.series.push_back({"", r.step, r.grad_norm, style, Marker::none, {}, {}, /*light=*/true});
     grad.series.push_back({r.label + " (" + smoothed + ")", r.step, smooth(r.grad_norm, kSmoothing), style, Marker::none});
+    if (!r.eval_step.empty())
+      diversity.series.push_back({r.label + " diversity", r.eval_step, r.stream_diversity_mean, style, Marker::circle});
     if (!r.eval_step.empty()) {
       amax.series.push_back({r.label + " backward", r.eval_step, r.amax_backward_max, style, Marker::triangle});
       amax.series.push_back({r.label + " forward", r.eval_step, r.amax_forward_max, style, Marker::circle});
@@ -57,12 +61,13 @@ std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs) {
       by_site.series.push_back({r.label + " forward", sites, r.last_site_forward, style, Marker::circle});
     }
   }
-  return {loss, grad, amax, by_site};
+  return {loss, grad, amax, by_site, diversity};
 }
 
 namespace {
-// The files of the four charts, in run_charts' order; summary.png follows.
-const std::vector<std::string> kChartFiles = {"loss.png", "grad_norm.png", "amax_gain.png", "amax_by_site.png"};
+// The files of the five charts, in run_charts' order; summary.png follows.
+const std::vector<std::string> kChartFiles = {"loss.png", "grad_norm.png", "amax_gain.png", "amax_by_site.png",
+                                              "stream_diversity.png"};
 }  // namespace
 
 std::vector<std::string> write_run_plots(const std::vector<std::string>& run_dirs, const std::string& out_dir) {
@@ -83,10 +88,17 @@ std::vector<std::string> write_run_plots(const std::vector<std::string>& run_dir
   return written;
 }
 
+const std::vector<std::string>& run_plot_files() {
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> files = kChartFiles;
+    files.push_back("summary.png");
+    return files;
+  }();
+  return all;
+}
+
 bool run_plots_missing(const std::string& out_dir) {
-  std::vector<std::string> all = kChartFiles;
-  all.push_back("summary.png");
-  for (const auto& name : all)
+  for (const auto& name : run_plot_files())
     if (!std::filesystem::exists(std::filesystem::path(out_dir) / name)) return true;
   return false;
 }

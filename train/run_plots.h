@@ -24,12 +24,18 @@
 
 namespace mhc {
 
-// The four charts, in order: loss, grad_norm, amax_gain, amax_by_site.
+// The five charts, in order: loss, grad_norm, amax_gain, amax_by_site,
+// stream_diversity (mean over sites per evaluation: 0 when the streams are
+// identical, as a residual's single stream always is).
 std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs);
 
-// Writes loss.png, grad_norm.png, amax_gain.png, amax_by_site.png and
-// summary.png (all four panels) into out_dir; returns the paths written.
+// Writes loss.png, grad_norm.png, amax_gain.png, amax_by_site.png,
+// stream_diversity.png and summary.png (all five panels) into out_dir;
+// returns the paths written.
 std::vector<std::string> write_run_plots(const std::vector<std::string>& run_dirs, const std::string& out_dir);
+
+// The files write_run_plots writes, summary.png last.
+const std::vector<std::string>& run_plot_files();
 
 // Whether out_dir lacks any of the files write_run_plots writes (a run killed
 // between its last checkpoint and its plots).
