@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "autograd/op_profile.h"
 #include "autograd/ops.h"
 
 namespace mhc {
@@ -21,6 +22,7 @@ void attach(Tensor& out, const char* op, std::vector<std::shared_ptr<TensorImpl>
   node->backward = std::move(fn);
   out.impl().grad_fn = std::move(node);
   out.impl().requires_grad = true;
+  OpProfile::recorded(op);  // bench_train_step --profile: this op's forward ends here
 }
 
 // Adds g into a running sum. Running sums are never modified in place (a
@@ -157,6 +159,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     Tensor g(t.pending);
     t.pending.reset();
     if (g.defined()) {
+      const double t0 = OpProfile::active() ? profile_clock() : 0;
       std::vector<Tensor> grads = node->backward(g, *node);
       if (grads.size() != node->inputs.size())
         throw std::logic_error(std::string("backward of ") + node->op + " returned " +
@@ -164,6 +167,7 @@ void run_backward(const Tensor& root, const Tensor& seed) {
                                std::to_string(node->inputs.size()) + " inputs");
       for (size_t i = 0; i < grads.size(); ++i)
         if (node->inputs[i] && grads[i].defined()) accumulate(*node->inputs[i], grads[i], node->op);
+      if (OpProfile::active()) OpProfile::backward_done(node->op, profile_clock() - t0);
     }
     // 3. Release: saved tensors go now; a second backward will report it.
     node->backward = nullptr;

@@ -12,10 +12,12 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <chrono>
 #include <sstream>
 #include <tuple>
 
+#include "autograd/op_profile.h"
 #include "autograd/ops.h"
 #include "bench/bench_util.h"
 #include "bench/train_ranks.h"
@@ -58,6 +60,30 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
+// --profile: each op kind's forward and backward milliseconds per step and
+// its share of the step, largest first; what the tape did not see is the rest.
+void print_op_profile(const std::string& variant, const OpProfile& p, double step_ms, int64_t steps) {
+  std::vector<std::pair<std::string, OpTime>> rows(p.times().begin(), p.times().end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.second.forward_s + a.second.backward_s > b.second.forward_s + b.second.backward_s;
+  });
+  const double per_step = 1000.0 / static_cast<double>(steps);  // seconds in total -> ms per step
+  fmt::print("\n{}: {:.2f} ms/step over {} profiled steps, by op kind\n", variant, step_ms, steps);
+  fmt::print("  {:<36} {:>8} {:>9} {:>9} {:>7}\n", "op", "calls", "fwd ms", "bwd ms", "share");
+  double seen = 0, fwd_all = 0, bwd_all = 0;
+  for (const auto& [op, t] : rows) {
+    const double fwd = t.forward_s * per_step, bwd = t.backward_s * per_step;
+    seen += fwd + bwd, fwd_all += fwd, bwd_all += bwd;
+    fmt::print("  {:<36} {:>8.0f} {:>9.3f} {:>9.3f} {:>6.1f}%\n", op,
+               static_cast<double>(std::max(t.forward_calls, t.backward_calls)) / static_cast<double>(steps), fwd,
+               bwd, 100 * (fwd + bwd) / step_ms);
+  }
+  fmt::print("  {:<36} {:>8} {:>9.3f} {:>9.3f} {:>6.1f}%\n", "all (forward, backward)", "", fwd_all, bwd_all,
+             100 * seen / step_ms);
+  fmt::print("  {:<36} {:>8} {:>9} {:>9} {:>6.1f}%\n", "not seen by the tape", "", "", "",
+             100 * (step_ms - seen) / step_ms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,6 +103,10 @@ int main(int argc, char** argv) {
   app.add_option("--vocab", vocab, "vocabulary size")->capture_default_str();
   app.add_option("--batch", batch, "override the preset's batch size");
   app.add_option("--peak_tflops", peak_tflops, "hardware peak for MFU (default: H100 SXM 989 bf16 / 67 f32; CPU: the sgemm rate measured in the run)");
+  bool profile = false;
+  app.add_flag("--profile", profile,
+               "then, per variant, each op kind's forward and backward time as a share of the step (CPU; "
+               "autograd/op_profile.h says how time is attributed)");
   app.add_option("--load", load, "then time again with this many busy-looping processes competing for the CPU")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
@@ -156,15 +186,23 @@ int main(int argc, char** argv) {
     var.resident_bytes = be.allocator_stats().bytes_in_use - before;
     vs.push_back(std::move(var));
   }
-  auto step = [&](Variant& v, int64_t i) {
+  // One training step; with a profile, the forward starts its clock and the
+  // optimizer's part (zero_grad, the norm, AdamW, router biases) is added to it.
+  auto step = [&](Variant& v, int64_t i, OpProfile* profile = nullptr) {
     cpu_threads_tick();  // as the trainer does between steps
     DropoutSeeds::begin_step(1, static_cast<uint64_t>(i));
+    double t0 = profile_clock();
     v.opt->zero_grad();
+    double optimizer_s = profile_clock() - t0;
+    if (profile) profile->mark();
     Tensor loss = v.model->loss(v.x, v.y);
     loss.backward();
+    t0 = profile_clock();
     const double norm = v.opt->grad_norm();  // one host sync, as in training
     v.opt->step(1e-4, norm > 1.0 ? 1.0 / norm : 1.0);
     for (MoeFeedForward* m : v.model->moe_layers()) m->update_bias();
+    optimizer_s += profile_clock() - t0;
+    if (profile) profile->add("optimizer (zero_grad, norm, AdamW)", optimizer_s);
   };
   for (int64_t i = 0; i < warmup; ++i)
     for (Variant& v : vs) step(v, i);
@@ -225,6 +263,23 @@ int main(int argc, char** argv) {
     fmt::print("{:>10} {:>12} {:>12} {:>10}\n", "variant", "idle ms", "loaded ms", "slowdown");
     for (size_t k = 0; k < vs.size(); ++k)
       fmt::print("{:>10} {:>12.2f} {:>12.2f} {:>9.2f}x\n", vs[k].name, idle[k], loaded[k], loaded[k] / idle[k]);
+  }
+  for (const Variant& v : vs)
+    if (device == Device::cpu && v.name == "mhc-fused") {
+      fmt::print("(mhc-fused on the CPU: the fused site kernels are the CUDA kernels' reference, not a fast path; "
+                 "--hc.fused auto runs the composed ops here)\n");
+      break;
+    }
+  if (profile && device != Device::cpu) fmt::print("\n--profile: CPU only (CUDA ops are asynchronous)\n");
+  if (profile && device == Device::cpu) {
+    for (size_t k = 0; k < vs.size(); ++k) {
+      OpProfile p;
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < steps; ++i) step(vs[k], steps_done + i, &p);
+      const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      steps_done += steps;
+      print_op_profile(vs[k].name, p, ms / static_cast<double>(steps), steps);
+    }
   }
   fmt::print("(median of {} interleaved steps after {} warm-up; peak = weights + optimizer + the step's activations;\n"
              " sys allocs = allocations per timed step that reached the system allocator (malloc / cudaMalloc);\n"

@@ -1,5 +1,6 @@
 // test_autograd.cpp — the tape: accumulation, topological order, freeing,
 // no-grad mode, seeds, and depth without recursion.
+#include "autograd/op_profile.h"
 #include "test_helpers.h"
 
 using namespace mhc;
@@ -99,4 +100,34 @@ TEST_CASE("a leaf's accumulated grad never aliases another tensor", "[autograd]"
   sum(a * 5.0).backward();
   CHECK(a.grad().to_vector<float>() == std::vector<float>{6, 6});
   CHECK(b.grad().to_vector<float>() == std::vector<float>{1, 1});
+}
+
+TEST_CASE("an op profile counts each recorded op's forward and each node's backward by op name", "[autograd]") {
+  Tensor a = Tensor::from_vector(std::vector<double>{1, 2, 3}, {3}, DType::f64).set_requires_grad(true);
+  Tensor b = Tensor::from_vector(std::vector<double>{4, 5, 6}, {3}, DType::f64).set_requires_grad(true);
+  {
+    OpProfile p;
+    CHECK(OpProfile::active());
+    CHECK_THROWS_AS(OpProfile(), std::logic_error);  // one at a time
+    p.mark();
+    Tensor y = sum((a + b) * b);  // add, mul, sum: one forward each
+    y.backward();
+    p.add("optimizer", 0.25);
+    const auto& t = p.times();
+    for (const char* op : {"add", "mul", "sum"}) {
+      INFO(op);
+      REQUIRE(t.count(op) == 1);
+      CHECK(t.at(op).forward_calls == 1);
+      CHECK(t.at(op).backward_calls == 1);
+      CHECK(t.at(op).forward_s >= 0);
+      CHECK(t.at(op).backward_s >= 0);
+    }
+    CHECK(t.at("optimizer").forward_s == 0.25);
+    CHECK(t.size() == 4);
+  }
+  CHECK_FALSE(OpProfile::active());
+  // Without a profile nothing is recorded, and a new one starts empty.
+  Tensor z = sum(a + b);
+  OpProfile q;
+  CHECK(q.times().empty());
 }

@@ -310,7 +310,9 @@ void add_hc_settings(std::vector<Setting>& all) {
                                      [](C& c) -> CollapseMode& { return c.model.collapse; },
                                      {{"sum", CollapseMode::Sum}, {"learned", CollapseMode::Learned}}));
   using Fused = SiteConfig::Fused;
-  all.push_back(choice<Fused>("hc.fused", H, "mHC site kernels: auto (fused on CUDA) | on | off (the composed reference)",
+  all.push_back(choice<Fused>("hc.fused", H, "mHC site kernels: auto (the faster path on each device: fused on CUDA, composed on the CPU) | on | off "
+                              "(the composed ops). On the CPU the fused kernels exist as the CUDA kernels' reference "
+                              "and are slower than the composed ops",
                               [](C& c) -> Fused& { return c.model.site.fused; },
                               {{"auto", Fused::Auto}, {"on", Fused::On}, {"off", Fused::Off}, {"true", Fused::On}, {"false", Fused::Off}}));
   {

@@ -1,0 +1,51 @@
+// op_profile.cpp — per-op-kind forward and backward times (see op_profile.h).
+#include "autograd/op_profile.h"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace mhc {
+
+namespace {
+OpProfile* g_profile = nullptr;  // the active profile; training is single-threaded at the tape
+}  // namespace
+
+double profile_clock() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+OpProfile::OpProfile() {
+  if (g_profile) throw std::logic_error("OpProfile: one is active already");
+  g_profile = this;
+  last_ = profile_clock();
+}
+
+OpProfile::~OpProfile() { g_profile = nullptr; }
+
+void OpProfile::mark() { last_ = profile_clock(); }
+
+void OpProfile::add(const std::string& name, double seconds) {
+  OpTime& t = times_[name];
+  t.forward_s += seconds;
+  ++t.forward_calls;
+}
+
+bool OpProfile::active() { return g_profile != nullptr; }
+
+void OpProfile::recorded(const char* op) {
+  if (!g_profile) return;
+  const double now = profile_clock();
+  OpTime& t = g_profile->times_[op];
+  t.forward_s += now - g_profile->last_;
+  ++t.forward_calls;
+  g_profile->last_ = now;
+}
+
+void OpProfile::backward_done(const char* op, double seconds) {
+  if (!g_profile) return;
+  OpTime& t = g_profile->times_[op];
+  t.backward_s += seconds;
+  ++t.backward_calls;
+}
+
+}  // namespace mhc
