@@ -41,11 +41,17 @@ void OpProfile::recorded(const char* op) {
   g_profile->last_ = now;
 }
 
-void OpProfile::backward_done(const char* op, double seconds) {
+void OpProfile::backward_begins() {
+  if (g_profile) g_profile->last_ = profile_clock();
+}
+
+void OpProfile::backward_done(const char* op) {
   if (!g_profile) return;
+  const double now = profile_clock();
   OpTime& t = g_profile->times_[op];
-  t.backward_s += seconds;
+  t.backward_s += now - g_profile->last_;
   ++t.backward_calls;
+  g_profile->last_ = now;
 }
 
 }  // namespace mhc

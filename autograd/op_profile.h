@@ -6,8 +6,10 @@
 // Forward: an op's time is the wall time since the previous op was recorded
 // (or since mark(), which a forward pass calls first): the layer code between
 // two ops counts toward the second, and an op that is not recorded (no input
-// needs a gradient) toward the next one that is. Backward: the node's
-// backward function plus adding its gradients into the inputs' sums. CPU ops
+// needs a gradient) toward the next one that is. Backward likewise: a node's
+// time runs from the end of the previous node's backward function (or the
+// start of the sweep), so it holds its own backward function and the
+// accumulation of the previous node's gradients. CPU ops
 // run synchronously, so these are their costs; CUDA ops are asynchronous and
 // would need a synchronise per op, so the profile is for the CPU.
 #pragma once
@@ -36,7 +38,8 @@ class OpProfile {
 
   // The tape's hooks (autograd/tape.cpp); no-ops when no profile is active.
   static void recorded(const char* op);
-  static void backward_done(const char* op, double seconds);
+  static void backward_begins();
+  static void backward_done(const char* op);
   static bool active();
 
  private:

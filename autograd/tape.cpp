@@ -140,6 +140,8 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   // 1. Topological order (tensors after everything they depend on).
   std::vector<std::shared_ptr<TensorImpl>> order = topological_order(root);
 
+  OpProfile::backward_begins();  // bench_train_step --profile: the first node's backward starts here
+
   // 2. Reverse sweep.
   root.impl().pending = seed_grad.impl_ptr();
   if (!root.impl().grad_fn) {  // the root is itself a leaf
@@ -159,15 +161,14 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     Tensor g(t.pending);
     t.pending.reset();
     if (g.defined()) {
-      const double t0 = OpProfile::active() ? profile_clock() : 0;
       std::vector<Tensor> grads = node->backward(g, *node);
       if (grads.size() != node->inputs.size())
         throw std::logic_error(std::string("backward of ") + node->op + " returned " +
                                std::to_string(grads.size()) + " gradients for " +
                                std::to_string(node->inputs.size()) + " inputs");
+      OpProfile::backward_done(node->op);  // bench_train_step --profile: this node's backward ends here
       for (size_t i = 0; i < grads.size(); ++i)
         if (node->inputs[i] && grads[i].defined()) accumulate(*node->inputs[i], grads[i], node->op);
-      if (OpProfile::active()) OpProfile::backward_done(node->op, profile_clock() - t0);
     }
     // 3. Release: saved tensors go now; a second backward will report it.
     node->backward = nullptr;

@@ -113,20 +113,40 @@ void BatchSampler::set_state(const State& state) {
   batches_drawn_ = state.batches_drawn;
 }
 
-std::vector<std::pair<Tensor, Tensor>> eval_batches(const TokenSource& tokens, int64_t batch, int64_t block,
-                                                    int64_t max_batches, uint64_t seed, Shard shard) {
-  if (max_batches < 1)
-    throw std::invalid_argument(fmt::format("eval_batches: max_batches {} must be at least 1", max_batches));
-  BatchSampler sampler(&tokens, batch, block, seed, shard);
-  std::vector<std::pair<Tensor, Tensor>> batches(max_batches);
-  for (auto& [x, y] : batches) sampler.next(x, y);
-  return batches;
+ValidationSet validation_batches(const TokenSource& tokens, int64_t batch, int64_t block, int64_t max_windows,
+                                 Shard shard) {
+  if (batch < 1 || block < 1 || max_windows < 0)
+    throw std::invalid_argument(fmt::format("validation_batches: batch ({}) and block ({}) must be at least 1, "
+                                            "max_windows ({}) at least 0", batch, block, max_windows));
+  if (shard.ranks < 1 || shard.rank < 0 || shard.rank >= shard.ranks)
+    throw std::invalid_argument(fmt::format("validation_batches: shard {} of {} ranks", shard.rank, shard.ranks));
+  int64_t windows = (tokens.size() - 1) / block;  // window k needs ids up to kT + T (its last target)
+  if (windows < 1)
+    throw std::invalid_argument(fmt::format("validation: the split has {} tokens, fewer than one window of block {} "
+                                            "+ 1 (the extra token is the last target)",
+                                            tokens.size(), block));
+  if (max_windows > 0) windows = std::min(windows, max_windows);
+  ValidationSet set;
+  set.windows = windows;
+  std::vector<int32_t> window(block + 1);
+  const int64_t batches = (windows + batch - 1) / batch;
+  for (int64_t i = shard.rank; i < batches; i += shard.ranks) {
+    const int64_t rows = std::min(batch, windows - i * batch);
+    std::vector<int32_t> xs(rows * block), ys(rows * block);  // (rows, T) each
+    for (int64_t r = 0; r < rows; ++r) {
+      tokens.read((i * batch + r) * block, block + 1, window.data());
+      std::copy_n(window.begin(), block, xs.begin() + r * block);
+      std::copy_n(window.begin() + 1, block, ys.begin() + r * block);
+    }
+    set.batches.emplace_back(Tensor::from_ints(xs, Shape{rows, block}), Tensor::from_ints(ys, Shape{rows, block}));
+  }
+  return set;
 }
 
-std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
-                                                    int64_t block, int64_t max_batches, uint64_t seed, Shard shard) {
+ValidationSet validation_batches(const std::vector<int32_t>& tokens, int64_t batch, int64_t block,
+                                 int64_t max_windows, Shard shard) {
   const TokenVector view(&tokens);
-  return eval_batches(view, batch, block, max_batches, seed, shard);
+  return validation_batches(view, batch, block, max_windows, shard);
 }
 
 }  // namespace mhc

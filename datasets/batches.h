@@ -75,12 +75,21 @@ class BatchSampler {
   uint64_t batches_drawn_ = 0;
 };
 
-// `max_batches` batches of shape (batch, block) drawn from `tokens` by a
-// sampler seeded with `seed`: the same batches on every call, so validation
-// losses from different steps (and runs) are comparable.
-std::vector<std::pair<Tensor, Tensor>> eval_batches(const TokenSource& tokens, int64_t batch, int64_t block,
-                                                    int64_t max_batches, uint64_t seed, Shard shard = {});
-std::vector<std::pair<Tensor, Tensor>> eval_batches(const std::vector<int32_t>& tokens, int64_t batch,
-                                                    int64_t block, int64_t max_batches, uint64_t seed, Shard shard = {});
+// The validation windows every run scores, whatever its seed, variant or
+// number of ranks: consecutive windows of `block` tokens tiled from the
+// start of `tokens` (window k: x = ids [kT, kT + T), y = ids [kT + 1,
+// kT + T + 1)), grouped in order into batches of `batch` rows (the last one
+// may be shorter). max_windows > 0 keeps the first max_windows windows; 0
+// keeps every window of the split. With a shard {rank, ranks},
+// this rank's share: batch i when i % ranks == rank (a rank may get none).
+// Throws when the split holds no window (fewer than block + 1 tokens).
+struct ValidationSet {
+  std::vector<std::pair<Tensor, Tensor>> batches;  // this rank's, (rows, block) each
+  int64_t windows = 0;                             // of every rank together
+};
+ValidationSet validation_batches(const TokenSource& tokens, int64_t batch, int64_t block, int64_t max_windows,
+                                 Shard shard = {});
+ValidationSet validation_batches(const std::vector<int32_t>& tokens, int64_t batch, int64_t block,
+                                 int64_t max_windows, Shard shard = {});
 
 }  // namespace mhc

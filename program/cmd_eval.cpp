@@ -28,7 +28,11 @@ class EvalCommand : public Subcommand {
     CLI::App* a = app_ = parent.add_subcommand("eval", "validation loss of a trained run");
     a->add_option("--run", run_, "run directory")->required();
     a->add_option("--data", data_, "the run's training text, if it has moved since training");
-    a->add_option("--batches", batches_, "validation batches (default: the run's)")->check(kNotEmpty);
+    a->add_option("--batches", batches_,
+                  "validation batches of the run's batch size, from the split's start (default 0: the whole "
+                  "validation split; the run's own evaluation used --eval.batches of them)")
+        ->check(kNotEmpty)
+        ->capture_default_str();
     a->add_option("--device", device_, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
     a->add_flag("--force", force_, "replace an existing --dump-batch file");
     a->add_option("--dump-batch", dump_,
@@ -38,7 +42,7 @@ class EvalCommand : public Subcommand {
   }
 
   int run(const CommandContext&) override {
-    int_in("eval --batches", batches_, 0, 1 << 16);  // 0: the run's own
+    int_in("eval --batches", batches_, 0, 1 << 16);  // 0: the whole split
     if (!dump_.empty()) check_output_file(dump_, force_, "--dump-batch", false);
     const TrainConfig c = settings();
     RunOptions ro;
@@ -51,8 +55,9 @@ class EvalCommand : public Subcommand {
     if (!dump_.empty())
       fmt::print("{}: wrote {} (loss {:.6f} on its first validation batch)\n", run_, dump_,
                  dump_eval_batch(evaluator, step, dump_));
-    fmt::print("{}: val loss {:.4f} ({} batches of {} × {} tokens)\n", run_, evaluator.evaluate(), c.eval.batches,
-               c.optim.batch_size * ro.eval_ranks, c.model.block_size);
+    fmt::print("{}: val loss {:.4f} ({} windows of {} tokens{})\n", run_, evaluator.evaluate(),
+               evaluator.validation_windows(), c.model.block_size,
+               c.eval.batches == 0 ? ", the whole validation split" : "");
     return 0;
   }
 
@@ -60,7 +65,7 @@ class EvalCommand : public Subcommand {
   // The run's settings with this command's flags applied.
   TrainConfig settings() const {
     TrainConfig c = load_run_config(run_);
-    if (batches_ > 0) c.eval.batches = batches_;
+    c.eval.batches = batches_;
     if (!data_.empty()) c.data.data = data_;
     else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !is_token_data(c.data.data) && !fs::exists(c.data.data))
       throw std::runtime_error(fmt::format("{} was trained on {}, which is no longer there; pass eval --data "

@@ -66,9 +66,10 @@ compare one two 1e-5 && pass "2 ranks x batch 4 match 1 rank x batch 8 to 1e-5" 
 compare two two_again 0 && pass "2 ranks: bit-identical run to run" || fail "2 ranks: not repeatable"
 compare two two_blocking 0 && pass "2 ranks: bucketing does not change a bit" || fail "2 ranks: bucketing changed results"
 
-# mhc eval of a 2-rank run, by one process, sees the batches both ranks saw: the run's last validation loss.
+# mhc eval of a 2-rank run, by one process, with the run's --eval.batches, scores the windows both
+# ranks scored: the run's last validation loss.
 logged=$(/usr/bin/env python3 -c "import json; print('%.4f' % [json.loads(l) for l in open('two/metrics.jsonl') if 'val_loss' in l][-1]['val_loss'])")
-evaluated=$("$mhc" eval --run two | sed -n 's/.*val loss \([0-9.]*\).*/\1/p')
+evaluated=$("$mhc" eval --run two --batches 2 | sed -n 's/.*val loss \([0-9.]*\).*/\1/p')
 [[ "$logged" == "$evaluated" ]] && pass "mhc eval of the 2-rank run gives its logged val loss $logged" ||
   fail "mhc eval of the 2-rank run: $evaluated, logged $logged"
 

@@ -401,7 +401,7 @@ TEST_CASE("every numeric train flag is range-checked, NaN and infinities refused
       {"--optim.grad_accum 100000000", "--optim.grad_accum: must be an integer in [1, 65536]"},
       {"--optim.warmup -1", "--optim.warmup: must be an integer in [0, 1000000000000]"},
       {"--eval.every 0", "--eval.every: must be an integer in [1, 1000000000000]"},
-      {"--eval.batches 1000000", "--eval.batches: must be an integer in [1, 65536]"},
+      {"--eval.batches 1000000", "--eval.batches: must be an integer in [0, 65536]"},
       {"--eval.sample_tokens -1", "--eval.sample_tokens: must be an integer in [0, 16777216]"},
       {"--log_every 0", "--log_every: must be an integer in [1, 1000000000000]"},
       {"--data.tokenizer bpe --data.vocab_size 100000000", "--data.vocab_size: must be an integer in [1, 2097152]"},
@@ -822,10 +822,12 @@ TEST_CASE("mhc export writes the weights alone, f32 or bf16, read back equal to 
 TEST_CASE("eval --dump-batch writes the batch, logits, loss and every parameter's gradient", "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2 --residual mhc --streams 2" + kTiny, d.path).code == 0);
-  Result r = run_mhc("eval --run r --dump-batch dump.safetensors", d.path);
+  // --batches 1, the run's own setting: the first validation batch alone.
+  Result r = run_mhc("eval --run r --batches 1 --dump-batch dump.safetensors", d.path);
   INFO(r.output);
   REQUIRE(r.code == 0);
   CHECK_THAT(r.output, Contains("wrote dump.safetensors"));
+  CHECK_THAT(r.output, Contains("(2 windows of 8 tokens)"));
   const mhc::SafetensorsFile ckpt((d.path / "r" / "checkpoint.safetensors").string());
   const mhc::SafetensorsFile dump((d.path / "dump.safetensors").string());
   CHECK(dump.meta("format") == "mhc batch dump");

@@ -606,19 +606,36 @@ TEST_CASE("sampler: same seed same batches and state() resumes exactly", "[datas
   CHECK(resumed.batches_drawn() == 10);
 }
 
-TEST_CASE("eval_batches: the same fixed set every call", "[datasets][batches]") {
-  const std::vector<int32_t> tokens = iota_tokens(3000);
-  const auto first = eval_batches(tokens, 4, 32, 6, 77);
-  const auto second = eval_batches(tokens, 4, 32, 6, 77);
-  REQUIRE(first.size() == 6);
-  REQUIRE(second.size() == 6);
-  for (size_t i = 0; i < first.size(); ++i) {
-    CHECK(first[i].first.shape() == Shape{4, 32});
-    CHECK(first[i].first.to_vector<int32_t>() == second[i].first.to_vector<int32_t>());
-    CHECK(first[i].second.to_vector<int32_t>() == second[i].second.to_vector<int32_t>());
+TEST_CASE("validation batches: windows tiled in order from the split's start, whatever the shard", "[datasets][batches]") {
+  const std::vector<int32_t> tokens = iota_tokens(3000);  // id i at position i (mod the vocabulary)
+  // 3000 tokens hold (3000 - 1) / 32 = 93 windows of 32 (+1 target each).
+  const ValidationSet all = validation_batches(tokens, 4, 32, 0);
+  CHECK(all.windows == 93);
+  REQUIRE(all.batches.size() == 24);  // 23 full batches of 4 and one of 1
+  CHECK(all.batches.back().first.shape() == Shape{1, 32});
+  for (size_t b = 0; b < all.batches.size(); ++b) {
+    const std::vector<int32_t> x = all.batches[b].first.to_vector<int32_t>();
+    const std::vector<int32_t> y = all.batches[b].second.to_vector<int32_t>();
+    for (size_t r = 0; r * 32 < x.size(); ++r) {
+      const int64_t start = (static_cast<int64_t>(b) * 4 + static_cast<int64_t>(r)) * 32;  // window b·4 + r
+      CHECK(x[r * 32] == tokens[start]);
+      CHECK(x[r * 32 + 31] == tokens[start + 31]);
+      CHECK(y[r * 32] == tokens[start + 1]);
+      CHECK(y[r * 32 + 31] == tokens[start + 32]);
+    }
   }
-  CHECK(first[0].first.to_vector<int32_t>() != first[1].first.to_vector<int32_t>());
-  CHECK_THROWS_WITH(eval_batches(tokens, 4, 32, 0, 77), Contains("max_batches"));
+  // A cap keeps the first windows; two ranks split the batches between them.
+  const ValidationSet first6 = validation_batches(tokens, 4, 32, 24);
+  CHECK(first6.windows == 24);
+  REQUIRE(first6.batches.size() == 6);
+  const ValidationSet r0 = validation_batches(tokens, 4, 32, 24, {0, 2}), r1 = validation_batches(tokens, 4, 32, 24, {1, 2});
+  CHECK(r0.windows == 24);
+  REQUIRE(r0.batches.size() == 3);
+  REQUIRE(r1.batches.size() == 3);
+  CHECK(r0.batches[1].first.to_vector<int32_t>() == first6.batches[2].first.to_vector<int32_t>());
+  CHECK(r1.batches[2].first.to_vector<int32_t>() == first6.batches[5].first.to_vector<int32_t>());
+  CHECK_THROWS_WITH(validation_batches(iota_tokens(32), 4, 32, 0), Contains("fewer than one window"));
+  CHECK_THROWS_WITH(validation_batches(tokens, 4, 32, -1), Contains("max_windows"));
 }
 
 TEST_CASE("printable_text keeps text and escapes what a terminal would act on", "[datasets][utf8]") {

@@ -516,8 +516,11 @@ void add_eval_settings(std::vector<Setting>& all) {
   const char* V = "Evaluation";
   all.push_back(integer<int64_t>("eval.every", V, "steps between evaluations and checkpoints",
                                  [](C& c) -> int64_t& { return c.eval.every; }, 1, kMaxSteps));
-  all.push_back(integer<int64_t>("eval.batches", V, "validation batches per evaluation",
-                                 [](C& c) -> int64_t& { return c.eval.batches; }, 1, kMaxBatch));
+  all.push_back(integer<int64_t>("eval.batches", V,
+                                 "validation batches per evaluation: the first batches × batch_size × ranks "
+                                 "windows of the validation split, tiled in order, the same for every seed and "
+                                 "variant (0: the whole split)",
+                                 [](C& c) -> int64_t& { return c.eval.batches; }, 0, kMaxBatch));
   all.push_back(integer<int64_t>("eval.sample_tokens", V, "tokens sampled at the end (0: none)",
                                  [](C& c) -> int64_t& { return c.eval.sample_tokens; }, 0, 1 << 24));
   Setting best = on_off("eval.keep_best", V,

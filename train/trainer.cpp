@@ -241,9 +241,11 @@ void Trainer::make_batches() {
   const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
   const Shard shard{group_->rank(), group_->size()};
   sampler_ = std::make_unique<BatchSampler>(train_.get(), B, T, cfg_.seed, shard);
-  // A run trained by K ranks, evaluated by one process, evaluates the union of their shards.
-  eval_batches_ = eval_batches(*val_, B * opt_.eval_ranks, T, cfg_.eval.batches, cfg_.seed + 1, shard);
-  for (auto& [x, y] : eval_batches_) {
+  // The same windows whatever the seed or variant: --eval.batches global
+  // batches of them (0: the whole split), shared out between the ranks.
+  const int64_t ranks = std::max<int64_t>(group_->size(), opt_.eval_ranks);
+  val_set_ = validation_batches(*val_, B, T, cfg_.eval.batches * B * ranks, shard);
+  for (auto& [x, y] : val_set_.batches) {
     x = x.to(device_);
     y = y.to(device_);
   }
@@ -346,13 +348,6 @@ double Trainer::train_step(int64_t step) {
   return loss_value;
 }
 
-double Trainer::global_mean(double local) {
-  if (group_->size() == 1) return local;
-  std::vector<double> v{local};
-  group_->sum(v);
-  return v[0] / static_cast<double>(group_->size());
-}
-
 void Trainer::check_ranks_agree() {
   if (group_->size() == 1) return;
   // A fingerprint of what must be equal on every rank: the settings and the
@@ -383,12 +378,17 @@ void Trainer::check_ranks_agree() {
 double Trainer::evaluate(std::vector<SiteGain>* gains, std::vector<double>* diversity) {
   NoGradGuard no_grad;
   model_->train(false);
-  double total = 0;
-  for (size_t b = 0; b < eval_batches_.size(); ++b) {
+  // Σ over windows of their mean loss, and the windows: every window has T
+  // tokens, so their ratio is the mean loss per token.
+  std::vector<double> sums{0.0, 0.0};
+  for (size_t b = 0; b < val_set_.batches.size(); ++b) {
+    const auto& [x, y] = val_set_.batches[b];
     // The Amax gains of every site's H_res come from the first batch's forward.
     const bool record = gains && b == 0;
     if (record) model_->record_h_res(true);
-    total += model_->loss(eval_batches_[b].first, eval_batches_[b].second).item();
+    const double rows = static_cast<double>(x.shape()[0]);
+    sums[0] += model_->loss(x, y).item() * rows;
+    sums[1] += rows;
     if (record) {
       std::vector<Tensor> h_res;
       for (ResidualSite* s : model_->sites()) h_res.push_back(s->last_h_res());
@@ -398,7 +398,8 @@ double Trainer::evaluate(std::vector<SiteGain>* gains, std::vector<double>* dive
       *gains = amax_gain(h_res);
     }
   }
-  return global_mean(total / static_cast<double>(eval_batches_.size()));
+  if (group_->size() > 1) group_->sum(sums);
+  return sums[0] / sums[1];
 }
 
 void Trainer::evaluate_and_log(int64_t steps_done) {

@@ -51,8 +51,8 @@ struct RunOptions {
   // lost everything it learnt (`mhc sweep` uses this). A mean and a margin,
   // so that batch noise in a run that has not learnt much yet does not count.
   bool stop_above_initial_loss = false;
-  // Validation batches of batch_size × eval_ranks rows: `mhc eval` of a run
-  // that K ranks trained sees the batches they saw together.
+  // The ranks that trained the run: `mhc eval` of a run that K ranks trained
+  // scores the --eval.batches × batch_size × K windows they scored together.
   int64_t eval_ranks = 1;
 };
 
@@ -95,13 +95,16 @@ class Trainer {
   const TrainConfig& config() const { return cfg_; }
   Transformer& model() { return *model_; }
   const Tokenizer* tokenizer() const { return tokenizer_.get(); }  // nullptr: trained on token files
-  // Mean validation loss over the fixed evaluation batches (no dropout, no
-  // gradients); with `gains`, also the Amax gains of the first batch's H_res
-  // (with K ranks: of rank 0's share of it). With K ranks each evaluates its
-  // share of every batch and the loss is the mean over all of them.
+  // Validation loss per token over the fixed validation windows
+  // (datasets/batches.h, validation_batches: the same windows for every seed,
+  // variant and rank count; no dropout, no gradients); with `gains`, also the
+  // Amax gains of the first batch's H_res (with K ranks: of each rank's first
+  // batch). With K ranks each evaluates its share of the batches and the
+  // mean is over every window's tokens.
   double evaluate(std::vector<SiteGain>* gains = nullptr, std::vector<double>* diversity = nullptr);
-  // The i-th fixed evaluation batch (x, y), (B, T) i32 each, on the run's device.
-  const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return eval_batches_.at(i); }
+  // The i-th validation batch (x, y) of this rank, (rows, T) i32 each, on the run's device.
+  const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return val_set_.batches.at(i); }
+  int64_t validation_windows() const { return val_set_.windows; }  // of every rank together
 
  private:
   // Text: tokenizer (loaded on resume, else trained: returns true), split, sampler, evaluation batches.
@@ -126,7 +129,6 @@ class Trainer {
   void save(int64_t steps_done);
   std::vector<NamedTensor> checkpoint_tensors();
   void check_ranks_agree();  // every rank holds the same model, settings and data (else throws naming the rank)
-  double global_mean(double local);  // the mean over ranks (rank-ordered sum / K)
   bool stop_voted_ = false;          // K > 1: some rank had been interrupted when the step's loss was summed
 
   TrainConfig cfg_;
@@ -138,7 +140,7 @@ class Trainer {
   TokenSplit split_;                      // text: the ids of both splits, in memory
   std::unique_ptr<TokenSource> train_, val_;  // what the sampler and evaluation read: views of split_, or mapped files
   std::unique_ptr<BatchSampler> sampler_;
-  std::vector<std::pair<Tensor, Tensor>> eval_batches_;
+  ValidationSet val_set_;  // this rank's fixed validation batches
   std::unique_ptr<Transformer> model_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<GradReducer> reducer_;  // launched by MPI only (also with one rank)
