@@ -3,6 +3,7 @@
 // (scripts/torch_model.py).
 #include <fmt/core.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "datasets/corpus.h"
@@ -55,7 +56,10 @@ class EvalCommand : public Subcommand {
     if (!dump_.empty())
       fmt::print("{}: wrote {} (loss {:.6f} on its first validation batch)\n", run_, dump_,
                  dump_eval_batch(evaluator, step, dump_));
-    fmt::print("{}: val loss {:.4f} ({} windows of {} tokens{})\n", run_, evaluator.evaluate(),
+    const double loss = evaluator.evaluate();
+    const double bpb = evaluator.last_val_bpb();
+    fmt::print("{}: val loss {:.4f}{} ({} windows of {} tokens{})\n", run_, loss,
+               std::isfinite(bpb) ? fmt::format(" nats/token, {:.4f} bits/byte", bpb) : std::string(),
                evaluator.validation_windows(), c.model.block_size,
                c.eval.batches == 0 ? ", the whole validation split" : "");
     return 0;

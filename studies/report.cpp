@@ -261,7 +261,7 @@ std::string summary_text(const SweepResults& sweep) {
 
 // The results table's columns; the Δ and × residual ones only when a group has a residual row.
 std::vector<std::string> results_header(bool any_baseline) {
-  std::vector<std::string> header = {"variant", "n", "best val loss", "final val loss"};
+  std::vector<std::string> header = {"variant", "n", "best val loss", "final val loss", "final bits/byte"};
   if (any_baseline) header.insert(header.end(), {"Δ final vs residual", "Δ best vs residual"});
   header.insert(header.end(), {"max fwd gain", "max bwd gain", "min row sum", "min col sum", "stream diversity",
                                "max grad norm", "spikes/run (total)", "diverged", "ms/step"});
@@ -277,7 +277,7 @@ std::vector<std::string> result_cells(const VariantRow& row, bool any_baseline) 
   if (!row.incomplete.empty()) name += kIncompleteMark;
   if (!row.damaged.empty()) name += kDamagedMark;
   std::vector<std::string> cells = {name, fmt::format("{}", row.final_val.n), format_loss(row.best_val),
-                                    format_loss(row.final_val)};
+                                    format_loss(row.final_val), format_loss(row.final_bpb)};
   if (any_baseline) {
     const auto delta = [&](const MeanStd& d) {
       if (!row.paired) return std::string(kNone);
@@ -342,7 +342,10 @@ std::string method_text(const SweepTable& table, bool any_baseline) {
   md += "\n## How the numbers are made\n\n";
   md += "- **n**: runs of the row that finished. Best / final val loss: the lowest / the last validation loss of a "
         "run, then **mean ± std over those runs**; std is the sample standard deviation (n − 1), — when n < 2. A "
-        "diverged run's losses are not averaged (its last evaluation predates the divergence).\n";
+        "diverged run's losses are not averaged (its last evaluation predates the divergence). Losses are "
+        "in nats per token over the same validation windows in every run; **bits/byte** is the final loss in "
+        "bits per byte of text (nats / ln 2 × tokens / bytes of the targets), which compares across "
+        "tokenizers (— for token files without a tokenizer).\n";
   if (any_baseline)
     md += "- **Δ vs residual**: per seed, the run's value minus that of the residual run with the same group and "
           "seed (both finished), then mean ± std over the seeds; (n=k) when fewer seeds pair up than n. **Beyond seed "

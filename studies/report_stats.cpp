@@ -111,6 +111,7 @@ RunSummary summarise_run(const RunMetrics& m, const SpikeRule& rule) {
   for (size_t i = m.val_loss.size(); i-- > 0;) {  // the last evaluation (its loss may be NaN: diverged)
     s.final_val = std::isfinite(m.val_loss[i]) ? m.val_loss[i] : NAN;
     s.final_step = m.eval_step[i];
+    if (i < m.val_bpb.size() && std::isfinite(s.final_val)) s.final_bpb = m.val_bpb[i];
     break;
   }
   s.max_forward = max_finite(m.amax_forward_max);
@@ -229,7 +230,8 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
     for (const std::string& variant : t.variants) {
       VariantRow row;
       row.group = group, row.variant = variant;
-      std::vector<double> best, fin, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms, peak;
+      std::vector<double> best, fin, bpb, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms,
+          peak;
       for (size_t i = 0; i < sweep.runs.size(); ++i) {
         const RunResult& r = sweep.runs[i];
         if (r.point.group != group || r.point.variant != variant) continue;
@@ -256,7 +258,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
         }
         ms.push_back(s.ms_per_step), peak.push_back(s.peak_mib);
         if (r.status != RunStatus::finished) continue;
-        best.push_back(s.best_val), fin.push_back(s.final_val);
+        best.push_back(s.best_val), fin.push_back(s.final_val), bpb.push_back(s.final_bpb);
         if (is_baseline(r)) continue;
         const auto b = baseline.find({group, r.point.seed});
         if (b == baseline.end()) continue;
@@ -264,7 +266,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
         d_fin.push_back(s.final_val - t.summaries[b->second].final_val);
       }
       if (row.grid_runs == 0) continue;  // this variant is not in this group
-      row.best_val = mean_std(best), row.final_val = mean_std(fin);
+      row.best_val = mean_std(best), row.final_val = mean_std(fin), row.final_bpb = mean_std(bpb);
       row.paired = group_has_baseline[group] && row.residual != "residual";
       row.delta_best = mean_std(d_best), row.delta_final = mean_std(d_fin);
       row.max_forward = max_finite(fwd), row.max_backward = max_finite(bwd);

@@ -191,7 +191,12 @@ TEST_CASE("sample, eval and plot work on a finished run", "[cli]") {
   CHECK(s.output.size() >= std::string("12+").size() + 10);  // 10 more characters (char tokenizer)
   Result e = run_mhc("eval --run r", d.path);
   CHECK(e.code == 0);
-  CHECK_THAT(e.output, Contains("val loss"));
+  CHECK_THAT(e.output, Contains("val loss") && Contains("bits/byte") && Contains("the whole validation split"));
+  // Bits per byte: the synthetic corpus is ASCII and the tokenizer one
+  // character per token, so it is the loss in nats / ln 2 (up to rounding).
+  const mhc::RunMetrics m = mhc::read_run_metrics((d.path / "r").string());
+  REQUIRE(m.val_bpb.size() == m.val_loss.size());
+  for (size_t i = 0; i < m.val_loss.size(); ++i) CHECK(m.val_bpb[i] == Approx(m.val_loss[i] / std::log(2.0)).epsilon(1e-12));
   Result p = run_mhc("plot r --out charts", d.path);
   CHECK(p.code == 0);
   CHECK(fs::exists(d.path / "charts" / "summary.png"));

@@ -86,6 +86,7 @@ Json eval_line(const FakeRun& r, int step, double val, double gain, double min_c
   Json line;
   line["step"] = step;
   line["val_loss"] = val;
+  line["val_bpb"] = val / std::log(2.0);  // as for one ASCII character per token
   line["expert_load"] = Json::array();
   line["peak_bytes"] = 3 * 1048576;
   Json a;
@@ -260,6 +261,7 @@ TEST_CASE("report of a hand-made sweep: the numbers, a diverged run, an incomple
   // residual: three finished seeds; two spikes in seed 1 (52-53 is one spike, 57 another)
   CHECK(res[col("n")] == "3");
   CHECK(res[col("final val loss")] == "1.2767 ± 0.0404");
+  CHECK(res[col("final bits/byte")] == "1.8418 ± 0.0583");  // the finals / ln 2: mean 1.841841, std 0.058306
   CHECK(res[col("Δ final vs residual")] == "—");
   CHECK(res[col("spikes/run (total)")] == "0.67 (2)");
   CHECK(res[col("max fwd gain")] == "1");

@@ -245,6 +245,9 @@ void Trainer::make_batches() {
   // batches of them (0: the whole split), shared out between the ranks.
   const int64_t ranks = std::max<int64_t>(group_->size(), opt_.eval_ranks);
   val_set_ = validation_batches(*val_, B, T, cfg_.eval.batches * B * ranks, shard);
+  val_bytes_ = 0;
+  if (tokenizer_)  // the bytes of text the targets stand for, for bits per byte
+    for (const auto& [x, y] : val_set_.batches) val_bytes_ += static_cast<double>(tokenizer_->decode(y.to_vector<int32_t>()).size());
   for (auto& [x, y] : val_set_.batches) {
     x = x.to(device_);
     y = y.to(device_);
@@ -378,9 +381,10 @@ void Trainer::check_ranks_agree() {
 double Trainer::evaluate(std::vector<SiteGain>* gains, std::vector<double>* diversity) {
   NoGradGuard no_grad;
   model_->train(false);
-  // Σ over windows of their mean loss, and the windows: every window has T
-  // tokens, so their ratio is the mean loss per token.
-  std::vector<double> sums{0.0, 0.0};
+  // Σ over windows of their mean loss, the windows, and the bytes of their
+  // targets: every window has T tokens, so the first ratio is the mean loss
+  // per token.
+  std::vector<double> sums{0.0, 0.0, val_bytes_};
   for (size_t b = 0; b < val_set_.batches.size(); ++b) {
     const auto& [x, y] = val_set_.batches[b];
     // The Amax gains of every site's H_res come from the first batch's forward.
@@ -399,6 +403,8 @@ double Trainer::evaluate(std::vector<SiteGain>* gains, std::vector<double>* dive
     }
   }
   if (group_->size() > 1) group_->sum(sums);
+  const double tokens_loss = sums[0] * static_cast<double>(cfg_.model.block_size);  // nats over every target
+  last_val_bpb_ = sums[2] > 0 ? tokens_loss / std::log(2.0) / sums[2] : NAN;
   return sums[0] / sums[1];
 }
 
@@ -417,6 +423,7 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   Json line;
   line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
+  if (std::isfinite(last_val_bpb_)) line["val_bpb"] = last_val_bpb_;  // bits per byte of text
   // The most tensor memory held at once on the run's device since this session began.
   line["peak_bytes"] = backend_for(device_).allocator_stats().peak_bytes_in_use;
   line["expert_load"] = load;

@@ -105,6 +105,10 @@ class Trainer {
   // The i-th validation batch (x, y) of this rank, (rows, T) i32 each, on the run's device.
   const std::pair<Tensor, Tensor>& eval_batch(size_t i) const { return val_set_.batches.at(i); }
   int64_t validation_windows() const { return val_set_.windows; }  // of every rank together
+  // The last evaluation's loss in bits per byte of text: nats per token / ln 2
+  // × tokens / bytes, over the validation targets, so that runs with
+  // different tokenizers compare; NaN for token files without a tokenizer.
+  double last_val_bpb() const { return last_val_bpb_; }
 
  private:
   // Text: tokenizer (loaded on resume, else trained: returns true), split, sampler, evaluation batches.
@@ -145,6 +149,8 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<GradReducer> reducer_;  // launched by MPI only (also with one rank)
   double last_val_loss_ = NAN;
+  double last_val_bpb_ = NAN;  // bits per byte of the last evaluation; NaN without a tokenizer
+  double val_bytes_ = 0;       // bytes of text this rank's validation targets decode to
   double last_grad_norm_ = 0;
   bool gain_warned_ = false;       // warn_gain_once has warned
   double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
