@@ -33,12 +33,7 @@ void OpProfile::add(const std::string& name, double seconds) {
 bool OpProfile::active() { return g_profile != nullptr; }
 
 void OpProfile::recorded(const char* op) {
-  if (!g_profile) return;
-  const double now = profile_clock();
-  OpTime& t = g_profile->times_[op];
-  t.forward_s += now - g_profile->last_;
-  ++t.forward_calls;
-  g_profile->last_ = now;
+  if (g_profile) g_profile->charge(op, /*backward=*/false);
 }
 
 void OpProfile::backward_begins() {
@@ -46,12 +41,15 @@ void OpProfile::backward_begins() {
 }
 
 void OpProfile::backward_done(const char* op) {
-  if (!g_profile) return;
+  if (g_profile) g_profile->charge(op, /*backward=*/true);
+}
+
+void OpProfile::charge(const char* op, bool backward) {
   const double now = profile_clock();
-  OpTime& t = g_profile->times_[op];
-  t.backward_s += now - g_profile->last_;
-  ++t.backward_calls;
-  g_profile->last_ = now;
+  OpTime& t = times_[op];
+  (backward ? t.backward_s : t.forward_s) += now - last_;
+  ++(backward ? t.backward_calls : t.forward_calls);
+  last_ = now;
 }
 
 }  // namespace mhc

@@ -43,6 +43,9 @@ class OpProfile {
   static bool active();
 
  private:
+  // Adds the time since the last event (record, mark, node) to op's forward
+  // or backward share; this is the new last event.
+  void charge(const char* op, bool backward);
   std::map<std::string, OpTime> times_;
   double last_ = 0;  // seconds on a steady clock: the previous record or mark
 };
