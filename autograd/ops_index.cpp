@@ -8,13 +8,6 @@ namespace mhc {
 
 namespace {
 const int32_t* ids_ptr(const Tensor& t) { return static_cast<const int32_t*>(t.data_ptr()); }
-void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& dim, int64_t& inner) {
-  outer = 1;
-  inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= s[d];
-  dim = s[axis];
-  for (int d = axis + 1; d < s.size(); ++d) inner *= s[d];
-}
 }  // namespace
 
 Tensor index_select(const Tensor& x_in, int dim, const Tensor& idx_in) {

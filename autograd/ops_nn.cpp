@@ -12,15 +12,6 @@ namespace mhc {
 
 namespace {
 
-// x viewed as (outer, dim, inner) around `axis`.
-void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& dim, int64_t& inner) {
-  outer = 1;
-  inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= s[d];
-  dim = s[axis];
-  for (int d = axis + 1; d < s.size(); ++d) inner *= s[d];
-}
-
 Tensor softmax_impl(const Tensor& x_in, int axis, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
   check_floating(name, x_in);

@@ -77,6 +77,16 @@ using Shape = Dims;
 using Strides = Dims;
 
 // Row-major (C order) strides of a shape, in elements.
+// A shape viewed as (outer, dim, inner) around `axis`: the products of the
+// sizes before it and after it.
+inline void split_at_axis(const Shape& s, int axis, int64_t& outer, int64_t& dim, int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[d];
+  dim = s[axis];
+  for (int d = axis + 1; d < s.size(); ++d) inner *= s[d];
+}
+
 inline Strides contiguous_strides(const Shape& shape) {
   Strides s;
   s.resize(shape.size());

@@ -8,12 +8,15 @@
 
 namespace mhc {
 
-enum class FfnKind { Gelu, SwiGLU };
-FfnKind parse_ffn_kind(const std::string& name);  // "gelu" | "swiglu"
+// The feed-forward of each block (--model.ffn): a dense GELU or SwiGLU MLP,
+// or a mixture of experts (layers/moe.h, with --moe.dense_layers leading
+// dense SwiGLU blocks). A FeedForward is one of the two dense kinds.
+enum class FfnType { Gelu, SwiGLU, Moe };
 
 class FeedForward : public Module {
  public:
-  FeedForward(int64_t width, int64_t hidden, FfnKind kind, double dropout, double init_std, double out_init_std,
+  // kind: Gelu or SwiGLU (Moe is refused: experts are FeedForwards of their own).
+  FeedForward(int64_t width, int64_t hidden, FfnType kind, double dropout, double init_std, double out_init_std,
               Rng& rng);
   Tensor forward(const Tensor& x);  // (..., C) -> (..., C)
 
@@ -22,7 +25,7 @@ class FeedForward : public Module {
   Linear w2;                 // (hidden, C)
 
  private:
-  FfnKind kind_;
+  FfnType kind_;
   double dropout_;
 };
 

@@ -27,12 +27,12 @@ MoeFeedForward::MoeFeedForward(int64_t width, const MoeConfig& c, double dropout
   register_child("router", &router);
   register_buffer("router_bias", &bias);
   for (int64_t i = 0; i < c.shared; ++i) {
-    shared.push_back(std::make_unique<FeedForward>(width, c.expert_hidden, FfnKind::SwiGLU, 0.0, init_std,
+    shared.push_back(std::make_unique<FeedForward>(width, c.expert_hidden, FfnType::SwiGLU, 0.0, init_std,
                                                    out_init_std, rng));
     register_child("shared." + std::to_string(i), shared.back().get());
   }
   for (int64_t e = 0; e < c.routed; ++e) {
-    experts.push_back(std::make_unique<FeedForward>(width, c.expert_hidden, FfnKind::SwiGLU, 0.0, init_std,
+    experts.push_back(std::make_unique<FeedForward>(width, c.expert_hidden, FfnType::SwiGLU, 0.0, init_std,
                                                     out_init_std, rng));
     register_child("experts." + std::to_string(e), experts.back().get());
   }

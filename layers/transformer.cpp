@@ -132,7 +132,7 @@ Block::Block(const ModelConfig& c, int64_t index, Rng& rng)
     moe = std::make_unique<MoeFeedForward>(c.width, mc, c.dropout, c.init_std, out_std, rng);
     register_child("moe", moe.get());
   } else {
-    const FfnKind kind = c.ffn == FfnType::Gelu ? FfnKind::Gelu : FfnKind::SwiGLU;
+    const FfnType kind = c.ffn == FfnType::Gelu ? FfnType::Gelu : FfnType::SwiGLU;
     ffn = std::make_unique<FeedForward>(c.width, c.resolved_ffn_hidden(), kind, c.dropout, c.init_std, out_std, rng);
     register_child("ffn", ffn.get());
   }

@@ -24,9 +24,7 @@
 
 namespace mhc {
 
-// The feed-forward of each block (--model.ffn): a dense GELU or SwiGLU MLP,
-// or a mixture of experts (with --moe.dense_layers leading dense SwiGLU blocks).
-enum class FfnType { Gelu, SwiGLU, Moe };
+// FfnType (layers/feedforward.h): --model.ffn gelu | swiglu | moe.
 const char* ffn_type_name(FfnType t);           // "gelu" | "swiglu" | "moe"
 FfnType parse_ffn_type(const std::string& name);  // throws std::invalid_argument naming the choices
 

@@ -579,6 +579,5 @@ std::string schedule_name(Schedule s) {
 std::string tokenizer_name(TokenizerKind t) {
   return t == TokenizerKind::Char ? "char" : t == TokenizerKind::Bpe ? "bpe" : "gpt2";
 }
-std::string split_name(SplitKind s) { return s == SplitKind::Tail ? "tail" : "chunks"; }
 
 }  // namespace mhc

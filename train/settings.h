@@ -51,6 +51,5 @@ const Setting* find_setting(const std::string& name);  // nullptr when unknown
 // The names of enumerations, for messages and JSON.
 std::string schedule_name(Schedule s);
 std::string tokenizer_name(TokenizerKind t);
-std::string split_name(SplitKind s);
 
 }  // namespace mhc
