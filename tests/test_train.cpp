@@ -169,6 +169,25 @@ TEST_CASE("every preset is within the accepted ranges", "[train]") {
   }
 }
 
+TEST_CASE("gpt2-small is llm.c's GPT-2 124M recipe", "[train]") {
+  const TrainConfig c = preset("gpt2-small");
+  CHECK(c.model.layers == 12);
+  CHECK(c.model.width == 768);
+  CHECK(c.model.heads == 12);
+  CHECK(c.model.block_size == 1024);
+  CHECK(c.model.vocab_size == 50257);
+  CHECK(c.model.tie_embeddings);
+  CHECK(c.optim.batch_size * c.model.block_size * c.optim.grad_accum == 524288);  // tokens per step
+  CHECK(c.optim.steps * 524288 >= 10'000'000'000);                                  // 10B tokens
+  CHECK(c.optim.lr == 6e-4);
+  CHECK(c.optim.warmup == 700);
+  // GPT-2 small has 124M parameters with learned positions; RoPE has none
+  // (1024 × 768 fewer) and RMSNorm no biases.
+  const double p = static_cast<double>(c.model.parameter_count());
+  CHECK(p > 123e6);
+  CHECK(p < 124.5e6);
+}
+
 TEST_CASE("metrics writer: a full disk is reported with the file and the reason, leaving whole lines", "[train]") {
   mhc::test::TmpfsMount disk(16 * 1024);
   if (!disk.mounted()) {

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "datasets/token_files.h"
 #include "kernels/cpu/blas_runtime.h"
 #include "kernels/sinkhorn_contract.h"
 #include "layers/config_checks.h"
@@ -31,7 +32,9 @@ ModelConfig char_model(int64_t layers, int64_t width, int64_t heads, int64_t blo
 
 }  // namespace
 
-std::vector<std::string> preset_names() { return {"cpu-char", "shakespeare-char", "tiny-moe", "moe-1280"}; }
+std::vector<std::string> preset_names() {
+  return {"cpu-char", "shakespeare-char", "tiny-moe", "moe-1280", "gpt2-small"};
+}
 
 TrainConfig preset(const std::string& name) {
   TrainConfig c;
@@ -78,6 +81,28 @@ TrainConfig preset(const std::string& name) {
     c.optim.min_lr = 3e-5;
     c.optim.beta2 = 0.95;
     c.optim.warmup = 200;
+  } else if (name == "gpt2-small") {
+    // GPT-2 small (124M) on GPT-2-tokenised token files (llm.c's FineWeb
+    // shards, nanoGPT's OpenWebText train.bin / val.bin), with llm.c's
+    // GPT-2 124M recipe: 12 blocks, C = 768, 12 heads, context 1024, tied
+    // embeddings; AdamW lr 6e-4 (β2 0.95, weight decay 0.1), 700 warmup
+    // steps, cosine to 0, a global batch of 524,288 tokens (16 × 1024 × 32
+    // micro-batches of accumulation), 19,074 steps: 10B tokens. mhc's
+    // kernels need no padded vocabulary: 50,257 ids, GPT-2's. Run it with
+    // --device cuda --dtype bf16; on a CPU it starts with a small batch.
+    c.model = char_model(12, 768, 12, 1024, 0.0);
+    c.model.tie_embeddings = true;
+    c.model.vocab_size = kGpt2VocabSize;
+    c.optim.batch_size = 16;
+    c.optim.grad_accum = 32;
+    c.optim.steps = 19074;
+    c.optim.lr = 6e-4;
+    c.optim.min_lr = 0.0;
+    c.optim.warmup = 700;
+    c.optim.beta2 = 0.95;
+    c.optim.weight_decay = 0.1;
+    c.eval.every = 250;
+    c.eval.batches = 20;  // 20 × 16 × 1024 = 327,680 validation tokens, the same at every evaluation
   } else {
     std::string names;
     for (const auto& n : preset_names()) names += (names.empty() ? "" : ", ") + n;
