@@ -13,6 +13,7 @@
 #include "program/run_files.h"
 #include "program/subcommand.h"
 #include "train/checkpoint.h"
+#include "train/choice_eval.h"
 #include "train/run_dir.h"
 #include "train/settings.h"
 #include "train/trainer.h"
@@ -36,6 +37,9 @@ class EvalCommand : public Subcommand {
         ->capture_default_str();
     a->add_option("--device", device_, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
     a->add_flag("--force", force_, "replace an existing --dump-batch file");
+    a->add_option("--hellaswag", hellaswag_,
+                  "also score FILE, HellaSwag-style JSON lines ({ctx, endings, label}, as Hugging Face's "
+                  "Rowan/hellaswag and llm.c have them): accuracy by total and by mean loss per ending token");
     a->add_option("--dump-batch", dump_,
                   "also write FILE (safetensors): the first validation batch (x, y: i32 (B, T)), mhc's logits on it "
                   "(f32 (B, T, V)), its loss, and the gradient of that loss for every parameter (grad.model.<name>); "
@@ -56,6 +60,12 @@ class EvalCommand : public Subcommand {
     if (!dump_.empty())
       fmt::print("{}: wrote {} (loss {:.6f} on its first validation batch)\n", run_, dump_,
                  dump_eval_batch(evaluator, step, dump_));
+    if (!hellaswag_.empty()) {
+      if (!evaluator.tokenizer()) throw std::runtime_error(run_ + " has no tokenizer to encode " + hellaswag_);
+      const ChoiceScore hs = score_choices(evaluator.model(), read_choice_file(hellaswag_, *evaluator.tokenizer()));
+      fmt::print("{}: {}: accuracy {:.4f} ({} of {}), length-normalised {:.4f} ({} of {})\n", run_, hellaswag_,
+                 hs.accuracy(), hs.correct, hs.examples, hs.accuracy_norm(), hs.correct_norm, hs.examples);
+    }
     const double loss = evaluator.evaluate();
     const double bpb = evaluator.last_val_bpb();
     fmt::print("{}: val loss {:.4f}{} ({} windows of {} tokens{})\n", run_, loss,
@@ -80,7 +90,7 @@ class EvalCommand : public Subcommand {
     return c;
   }
 
-  std::string run_, device_ = "cpu", data_, dump_;
+  std::string run_, device_ = "cpu", data_, dump_, hellaswag_;
   int64_t batches_ = 0;
   bool force_ = false;
 };

@@ -260,8 +260,9 @@ std::string summary_text(const SweepResults& sweep) {
 }
 
 // The results table's columns; the Δ and × residual ones only when a group has a residual row.
-std::vector<std::string> results_header(bool any_baseline) {
+std::vector<std::string> results_header(bool any_baseline, bool any_hellaswag) {
   std::vector<std::string> header = {"variant", "n", "best val loss", "final val loss", "final bits/byte"};
+  if (any_hellaswag) header.push_back("HellaSwag acc");
   if (any_baseline) header.insert(header.end(), {"Δ final vs residual", "Δ best vs residual"});
   header.insert(header.end(), {"max fwd gain", "max bwd gain", "min row sum", "min col sum", "stream diversity",
                                "max grad norm", "spikes/run (total)", "diverged", "ms/step"});
@@ -271,13 +272,14 @@ std::vector<std::string> results_header(bool any_baseline) {
 }
 
 // One variant's row of the results table.
-std::vector<std::string> result_cells(const VariantRow& row, bool any_baseline) {
+std::vector<std::string> result_cells(const VariantRow& row, bool any_baseline, bool any_hellaswag) {
   std::string name = row.variant;
   if (!row.incomplete.empty() || !row.damaged.empty()) name += " ";
   if (!row.incomplete.empty()) name += kIncompleteMark;
   if (!row.damaged.empty()) name += kDamagedMark;
   std::vector<std::string> cells = {name, fmt::format("{}", row.final_val.n), format_loss(row.best_val),
                                     format_loss(row.final_val), format_loss(row.final_bpb)};
+  if (any_hellaswag) cells.push_back(format_loss(row.final_hellaswag));
   if (any_baseline) {
     const auto delta = [&](const MeanStd& d) {
       if (!row.paired) return std::string(kNone);
@@ -324,10 +326,12 @@ std::string group_text(const SweepResults& sweep, const SweepTable& table, const
     if (!r.point.settings.empty()) md += fmt::format("Settings: `{}`.\n\n", r.point.settings);
     break;
   }
+  bool any_hellaswag = false;  // a column only where some run scored a --eval.hellaswag file
+  for (const VariantRow& row : table.rows) any_hellaswag = any_hellaswag || row.final_hellaswag.n > 0;
   std::vector<std::vector<std::string>> rows;
   for (const VariantRow& row : table.rows)
-    if (row.group == group) rows.push_back(result_cells(row, any_baseline));
-  md += table_text(results_header(any_baseline), rows);
+    if (row.group == group) rows.push_back(result_cells(row, any_baseline, any_hellaswag));
+  md += table_text(results_header(any_baseline, any_hellaswag), rows);
   md += seed_noise_text(table, group);
   const std::vector<std::string> notes = run_notes(sweep, table, group);
   if (!notes.empty()) md += fmt::format("\n{}\n", join(notes, "\n"));
@@ -345,7 +349,9 @@ std::string method_text(const SweepTable& table, bool any_baseline) {
         "diverged run's losses are not averaged (its last evaluation predates the divergence). Losses are "
         "in nats per token over the same validation windows in every run; **bits/byte** is the final loss in "
         "bits per byte of text (nats / ln 2 × tokens / bytes of the targets), which compares across "
-        "tokenizers (— for token files without a tokenizer).\n";
+        "tokenizers (— for token files without a tokenizer). **HellaSwag acc** (when the runs scored "
+        "--eval.hellaswag): the share of examples whose right ending had the lowest total loss, at the last "
+        "evaluation.\n";
   if (any_baseline)
     md += "- **Δ vs residual**: per seed, the run's value minus that of the residual run with the same group and "
           "seed (both finished), then mean ± std over the seeds; (n=k) when fewer seeds pair up than n. **Beyond seed "

@@ -112,6 +112,7 @@ RunSummary summarise_run(const RunMetrics& m, const SpikeRule& rule) {
     s.final_val = std::isfinite(m.val_loss[i]) ? m.val_loss[i] : NAN;
     s.final_step = m.eval_step[i];
     if (i < m.val_bpb.size() && std::isfinite(s.final_val)) s.final_bpb = m.val_bpb[i];
+    if (i < m.hellaswag_acc.size() && std::isfinite(s.final_val)) s.final_hellaswag = m.hellaswag_acc[i];
     break;
   }
   s.max_forward = max_finite(m.amax_forward_max);
@@ -230,7 +231,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
     for (const std::string& variant : t.variants) {
       VariantRow row;
       row.group = group, row.variant = variant;
-      std::vector<double> best, fin, bpb, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms,
+      std::vector<double> best, fin, bpb, hellaswag, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms,
           peak;
       for (size_t i = 0; i < sweep.runs.size(); ++i) {
         const RunResult& r = sweep.runs[i];
@@ -259,6 +260,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
         ms.push_back(s.ms_per_step), peak.push_back(s.peak_mib);
         if (r.status != RunStatus::finished) continue;
         best.push_back(s.best_val), fin.push_back(s.final_val), bpb.push_back(s.final_bpb);
+        hellaswag.push_back(s.final_hellaswag);
         if (is_baseline(r)) continue;
         const auto b = baseline.find({group, r.point.seed});
         if (b == baseline.end()) continue;
@@ -267,6 +269,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
       }
       if (row.grid_runs == 0) continue;  // this variant is not in this group
       row.best_val = mean_std(best), row.final_val = mean_std(fin), row.final_bpb = mean_std(bpb);
+      row.final_hellaswag = mean_std(hellaswag);
       row.paired = group_has_baseline[group] && row.residual != "residual";
       row.delta_best = mean_std(d_best), row.delta_final = mean_std(d_fin);
       row.max_forward = max_finite(fwd), row.max_backward = max_finite(bwd);

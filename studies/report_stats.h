@@ -82,6 +82,7 @@ struct RunSummary {
   double h_res_from_uniform = NAN;
   double final_diversity = NAN;  // stream diversity, mean over sites, at the last evaluation that logged it
   double final_bpb = NAN;        // bits per byte at the last evaluation (NaN when not logged)
+  double final_hellaswag = NAN;  // --eval.hellaswag accuracy at the last evaluation (NaN when not logged)
 };
 // An mHC run whose H_res is still this close to J/n (relative) has barely
 // used its streams: it behaves almost like the residual (short runs).
@@ -95,6 +96,7 @@ struct VariantRow {
   size_t grid_runs = 0;                  // grid points of this (group, variant)
   MeanStd best_val, final_val;           // over finished runs
   MeanStd final_bpb;                     // over finished runs that logged it
+  MeanStd final_hellaswag;               // over finished runs that logged it
   bool paired = false;                   // the sweep has a residual baseline for this group (and this is not it)
   MeanStd delta_final, delta_best;       // per-seed (this − residual), seeds where both finished
   // over ended runs (finished or diverged):

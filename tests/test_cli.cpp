@@ -1134,7 +1134,8 @@ TEST_CASE("an empty value for a numeric flag is refused naming the flag, and a s
       if (!s.hidden) CHECK_THAT(e.what(), Contains("--" + s.name) || Contains("was not expected"));
     }
   }
-  CHECK(accepted == std::vector<std::string>{"preset", "data", "run", "data.cache_dir"});
+  // Text settings where "" means the default: the preset, corpus, run folder, cache, and no HellaSwag file.
+  CHECK(accepted == std::vector<std::string>{"preset", "data", "run", "data.cache_dir", "eval.hellaswag"});
   CHECK_THROWS_WITH(mhc::parse_train_flags({"--optim.grad_clip", ""}),
                     Contains("--optim.grad_clip") && Contains("an empty value is not a number"));
   CHECK_THROWS_WITH(mhc::parse_train_flags({"--seed", "18446744073709551616"}),
@@ -1263,4 +1264,66 @@ TEST_CASE("mhc sweep: a timing scratch folder that a killed sweep left is remove
   CHECK(r.code == 0);
   CHECK(!fs::exists(stale));
   CHECK(fs::exists(running));  // a sweep that still runs keeps its own
+}
+
+namespace {
+
+// A HellaSwag-style file on the synthetic addition corpus ("a+b=c\n"): the
+// context is a line and the start of the next, the right ending the two-digit
+// sum and a newline ("13\n"), the three others the same three characters in
+// an order no line of the corpus has ("\n13", "1\n3", "\n31"), so that
+// neither length nor which tokens they hold tells them apart: an untrained
+// model is near chance. `wrong_labels`: every label names junk.
+void write_choice_file(const fs::path& path, bool wrong_labels) {
+  mhc::Rng rng(3);
+  std::string text;
+  for (int i = 0; i < 40; ++i) {
+    const int a = 5 + static_cast<int>(rng.below(5)), b = 5 + static_cast<int>(rng.below(5));  // a + b in 10..18
+    const std::string s = std::to_string(a + b);
+    std::vector<std::string> endings = {s + "\n", "\n" + s, s.substr(0, 1) + "\n" + s.substr(1),
+                                        "\n" + std::string(s.rbegin(), s.rend())};
+    const int label = static_cast<int>(rng.below(4));
+    std::swap(endings[0], endings[static_cast<size_t>(label)]);
+    mhc::Json line;
+    line["ctx"] = fmt::format("{}+{}={}\n{}+{}=", 12 + i, 30 + i, 42 + 2 * i, a, b);
+    line["endings"] = endings;
+    line["label"] = wrong_labels ? (label + 1) % 4 : label;
+    text += mhc::json::dump(line) + "\n";
+  }
+  mhc::test::write_bytes(path, text);
+}
+
+}  // namespace
+
+TEST_CASE("HellaSwag-style evaluation: a trained model picks the right endings, and scoring is not a formality", "[cli]") {
+  TempDir d;
+  write_choice_file(d.path / "good.jsonl", false);
+  write_choice_file(d.path / "bad.jsonl", true);
+  const std::string model = " --data synthetic:addition --model.blocks 2 --model.width 32 --model.heads 2"
+                            " --model.block_size 32 --optim.batch_size 8 --eval.batches 2 --eval.sample_tokens 0"
+                            " --data.cache_dir cache";
+  Result r = run_mhc("train --run r --optim.steps 200 --eval.every 100 --eval.hellaswag good.jsonl" + model, d.path);
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  std::vector<double> acc;
+  for (const mhc::Json& line : mhc::json::parse_lines_file((d.path / "r" / "metrics.jsonl").string()))
+    if (const mhc::Json* a = mhc::json::find(line, "hellaswag_acc")) {
+      acc.push_back(a->get<double>());
+      CHECK(line.at("hellaswag_examples").get<int64_t>() == 40);
+    }
+  REQUIRE(acc.size() == 3);  // steps 0, 100, 200
+  CHECK(acc[0] < 0.7);       // untrained: near chance (0.25), not the answers
+  CHECK(acc[2] >= 0.9);      // trained: it knows the format of a sum (the junk breaks it)
+  // The same model, with every label on junk, is almost never right.
+  r = run_mhc("eval --run r --batches 2 --hellaswag bad.jsonl", d.path);
+  REQUIRE(r.code == 0);
+  const size_t at = r.output.find("bad.jsonl: accuracy ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stod(r.output.substr(at + 20)) <= 0.1);
+  CHECK_THAT(r.output, Contains("of 40), length-normalised"));
+  // A malformed file is refused, naming the example.
+  mhc::test::write_bytes(d.path / "broken.jsonl", "{\"ctx\": \"1+1=\", \"endings\": [\"2\\n\", \"+=\"], \"label\": 5}\n");
+  r = run_mhc("eval --run r --hellaswag broken.jsonl", d.path);
+  CHECK(r.code != 0);
+  CHECK_THAT(r.output, Contains("broken.jsonl: example 1: label 5 is not the index of one of its 2 endings"));
 }

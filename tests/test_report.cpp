@@ -87,6 +87,7 @@ Json eval_line(const FakeRun& r, int step, double val, double gain, double min_c
   line["step"] = step;
   line["val_loss"] = val;
   line["val_bpb"] = val / std::log(2.0);  // as for one ASCII character per token
+  if (r.kind == "mhc") line["hellaswag_acc"] = 0.25 + step / 240.0;  // 0.5 at the last evaluation (step 60)
   line["expert_load"] = Json::array();
   line["peak_bytes"] = 3 * 1048576;
   Json a;
@@ -297,6 +298,8 @@ TEST_CASE("report of a hand-made sweep: the numbers, a diverged run, an incomple
   CHECK(mhc[col("diverged")] == "1 of 3 (step 45)");
   CHECK(mhc[col("max fwd gain")] == "1 + 2.0e-7");
   CHECK(mhc[col("min col sum")] == "0.9981");
+  CHECK(mhc[col("HellaSwag acc")] == "0.5000 ± 0.0000");  // the two finished seeds
+  CHECK(res[col("HellaSwag acc")] == "—");
   CHECK(mhc[col("stream diversity")] == "0.00833");  // (0.01 + 0.01 + 0.005 at the diverged run's step 30) / 3
   CHECK(mhc[col("× residual")] == "1.30×");
   CHECK_THAT(md, Contains("- `mhc-n2-s2`: diverged at step 45 (loss is NaN at step 45)"));

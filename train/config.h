@@ -55,6 +55,7 @@ struct EvalConfig {
   int64_t batches = 20;         // validation batches per evaluation
   int64_t sample_tokens = 200;  // sample printed at the end of a run (0: none)
   bool keep_best = false;       // also keep the checkpoint of the best validation loss (kBestFile)
+  std::string hellaswag;        // a multiple-choice file scored at every evaluation (train/choice_eval.h); "" none
 };
 
 // Data-parallel training (mpirun -np K mhc train): how gradients travel.

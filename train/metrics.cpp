@@ -258,6 +258,7 @@ RunMetrics read_run_metrics(const std::string& run_dir) {
       r.stream_diversity_mean.push_back(diversity);
       r.val_loss.push_back(number_or_nan(v, "val_loss"));
       r.val_bpb.push_back(number_or_nan(v, "val_bpb"));
+      r.hellaswag_acc.push_back(number_or_nan(v, "hellaswag_acc"));
       r.peak_bytes.push_back(number_or_nan(v, "peak_bytes"));
       r.composite_min_row_sum_min.push_back(min_finite(min_rows));
       r.composite_min_col_sum_min.push_back(min_finite(min_cols));

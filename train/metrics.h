@@ -59,6 +59,7 @@ struct RunMetrics {
   std::vector<double> step, loss, grad_norm, lr, tokens_per_s, ms_per_step;  // per training line
   std::vector<double> eval_step, val_loss, peak_bytes;                      // per evaluation
   std::vector<double> val_bpb;  // per evaluation: bits per byte of text (NaN where not logged)
+  std::vector<double> hellaswag_acc;  // per evaluation: --eval.hellaswag accuracy (NaN where not logged)
   std::vector<double> amax_forward_max, amax_backward_max;  // max over sites of the composite gains, per eval
   // min over sites of composite_min_row_sum / composite_min_col_sum, per eval
   std::vector<double> composite_min_row_sum_min, composite_min_col_sum_min;

@@ -528,6 +528,12 @@ void add_eval_settings(std::vector<Setting>& all) {
                         [](C& c) -> bool& { return c.eval.keep_best; });
   best.get = [](const C& c) { return c.eval.keep_best ? Json(true) : Json(); };  // off: not in config.json
   all.push_back(best);
+  Setting hs = text("eval.hellaswag", V,
+                    "a HellaSwag-style file (JSON lines: ctx, endings, label) scored at every evaluation: "
+                    "hellaswag_acc in metrics.jsonl",
+                    [](C& c) -> std::string& { return c.eval.hellaswag; });
+  hs.get = [](const C& c) { return c.eval.hellaswag.empty() ? Json() : Json(c.eval.hellaswag); };  // none: not in config.json
+  all.push_back(hs);
   const char* P = "Several processes (mpirun -np K)";
   all.push_back(real("dist.bucket_mb", P, "gradient MiB per reduction (0: one per parameter)",
                      [](C& c) -> double& { return c.dist.bucket_mb; }, 0, 1 << 16));

@@ -130,6 +130,12 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
     new_tokenizer = load_data(std::move(text));
     cfg_.model.vocab_size = tokenizer_->vocab_size();
   }
+  if (!cfg_.eval.hellaswag.empty()) {
+    if (!tokenizer_)
+      throw std::runtime_error("--eval.hellaswag " + cfg_.eval.hellaswag + ": the run has no tokenizer to encode its "
+                               "text (token files without one: name it with --data.tokenizer gpt2:PATH)");
+    hellaswag_ = read_choice_file(cfg_.eval.hellaswag, *tokenizer_);
+  }
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
   model_->to(device_);
   model_->set_compute_dtype(cfg_.dtype);
@@ -424,6 +430,12 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
   if (std::isfinite(last_val_bpb_)) line["val_bpb"] = last_val_bpb_;  // bits per byte of text
+  if (!hellaswag_.empty()) {  // every rank scores every example (the same answer): rank 0 writes it
+    const ChoiceScore hs = score_choices(*model_, hellaswag_);
+    line["hellaswag_acc"] = hs.accuracy();
+    line["hellaswag_acc_norm"] = hs.accuracy_norm();
+    line["hellaswag_examples"] = hs.examples;
+  }
   // The most tensor memory held at once on the run's device since this session began.
   line["peak_bytes"] = backend_for(device_).allocator_stats().peak_bytes_in_use;
   line["expert_load"] = load;

@@ -28,6 +28,7 @@
 #include "layers/transformer.h"
 #include "parallel/grad_reducer.h"
 #include "parallel/process_group.h"
+#include "train/choice_eval.h"
 #include "train/config.h"
 #include "train/optimizer.h"
 
@@ -151,6 +152,7 @@ class Trainer {
   double last_val_loss_ = NAN;
   double last_val_bpb_ = NAN;  // bits per byte of the last evaluation; NaN without a tokenizer
   double val_bytes_ = 0;       // bytes of text this rank's validation targets decode to
+  std::vector<ChoiceExample> hellaswag_;  // --eval.hellaswag, tokenised (empty: none)
   double last_grad_norm_ = 0;
   bool gain_warned_ = false;       // warn_gain_once has warned
   double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
