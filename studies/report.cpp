@@ -25,10 +25,10 @@ constexpr const char* kDamagedMark = "‡";
 using plot::tidy_exponent;
 
 // 4 decimals; 3 significant digits beyond a million, where 4 decimals would
-// print every digit of a value such as 1e308. `sign`: "+" prints one always.
-std::string decimal4(double v, const char* sign = "") {
-  if (std::fabs(v) >= 1e6) return (*sign && v >= 0 ? "+" : "") + format_sig3(v);
-  return *sign ? fmt::format("{:+.4f}", v) : fmt::format("{:.4f}", v);
+// print every digit of a value such as 1e308. `plus`: a + before positive values.
+std::string decimal4(double v, bool plus = false) {
+  if (std::fabs(v) >= 1e6) return (plus && v >= 0 ? "+" : "") + format_sig3(v);
+  return plus ? fmt::format("{:+.4f}", v) : fmt::format("{:.4f}", v);
 }
 std::string fixed4(double v) { return std::isfinite(v) ? decimal4(v) : kNone; }
 // A row / column sum: 4 decimals near 1, 3 significant digits once it has blown up (-1.61e8).
@@ -212,7 +212,7 @@ std::string format_loss(const MeanStd& v) {
 
 std::string format_delta(const MeanStd& v) {
   if (v.n == 0 || !std::isfinite(v.mean)) return kNone;
-  return decimal4(v.mean, "+") + " ± " + (v.n < 2 ? kNone : decimal4(v.std));
+  return decimal4(v.mean, /*plus=*/true) + " ± " + (v.n < 2 ? kNone : decimal4(v.std));
 }
 
 std::string format_sig3(double v) {

@@ -430,7 +430,7 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
   if (std::isfinite(last_val_bpb_)) line["val_bpb"] = last_val_bpb_;  // bits per byte of text
-  if (!hellaswag_.empty()) {  // every rank scores every example (the same answer): rank 0 writes it
+  if (!hellaswag_.empty() && group_->is_root()) {  // rank 0 alone writes the line: it alone scores
     const ChoiceScore hs = score_choices(*model_, hellaswag_);
     line["hellaswag_acc"] = hs.accuracy();
     line["hellaswag_acc_norm"] = hs.accuracy_norm();
