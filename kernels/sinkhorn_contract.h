@@ -1,7 +1,7 @@
 // sinkhorn_contract.h — what every Sinkhorn-Knopp kernel (CPU and CUDA, the
 // standalone op and the fused mHC gates) accepts, in one place: the matrix
 // size n, the iteration count, the exp floor, and the dispatch of a runtime n
-// to a compile-time one. See kernels/backend.h for the math.
+// to a compile-time one. See kernels/backend_ops.def for the math.
 #pragma once
 #include <cstdint>
 #include <stdexcept>

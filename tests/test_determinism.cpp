@@ -1,4 +1,4 @@
-// test_determinism.cpp — the promise of kernels/backend.h: the CPU adds in an
+// test_determinism.cpp — the promise of kernels/backend_ops.def: the CPU adds in an
 // order fixed by the shape alone, so results never depend on the number of
 // threads. Kernels and whole training steps run at 1, 2 and 3 OpenMP threads
 // in this process (omp_set_num_threads) and must agree bit for bit.

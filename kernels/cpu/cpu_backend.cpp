@@ -11,6 +11,12 @@ CpuBackend::CpuBackend()
     : allocator_([](size_t bytes) { return std::aligned_alloc(64, (bytes + 63) / 64 * 64); },
                  [](void* p) { std::free(p); }) {}
 
+Device CpuBackend::device() const { return Device::cpu; }
+// The CPU trains with the unfused composition (faster here); the fused
+// primitives stay as the references the CUDA kernels are tested against.
+bool CpuBackend::prefers_fused_mhc() const { return false; }
+void CpuBackend::synchronize() {}
+
 void* CpuBackend::allocate(size_t bytes) { return allocator_.allocate(bytes); }
 void CpuBackend::deallocate(void* ptr, size_t bytes) { allocator_.deallocate(ptr, bytes); }
 AllocatorStats CpuBackend::allocator_stats() const { return allocator_.stats(); }

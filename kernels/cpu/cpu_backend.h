@@ -10,88 +10,12 @@ namespace mhc {
 class CpuBackend final : public Backend {
  public:
   CpuBackend();
-  Device device() const override { return Device::cpu; }
 
-  void* allocate(size_t bytes) override;
-  void deallocate(void* ptr, size_t bytes) override;
-  AllocatorStats allocator_stats() const override;
-  void reset_peak_memory() override;
-  void empty_cache() override;
-  void copy_to_host(void* host_dst, const void* src, size_t bytes) override;
-  void copy_from_host(void* dst, const void* host_src, size_t bytes) override;
-  void copy_within(void* dst, const void* src, size_t bytes) override;
-  void synchronize() override {}
-
-  void fill(DType t, void* y, int64_t n, double value) override;
-  void copy_strided(DType t, const void* x, const Layout& lx, void* y, const Layout& ly) override;
-  void cast(DType from, const void* x, DType to, void* y, int64_t n) override;
-  void unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) override;
-  void unary_backward(UnaryOp op, DType t, const void* x, const void* y, const void* gy, void* gx,
-                      int64_t n) override;
-  void affine(DType t, const void* x, void* y, int64_t n, double scale, double shift) override;
-  void binary(BinaryOp op, DType t, const void* a, const Layout& la, const void* b, const Layout& lb,
-              void* out, const Shape& out_shape) override;
-  void dropout(DType t, const void* x, void* y, int64_t n, float p, uint64_t seed) override;
-
-  void sum(DType t, const void* x, void* y, int64_t outer, int64_t reduce, int64_t inner) override;
-
-  void gemm(const GemmArgs& args) override;
-
-  void softmax(DType t, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner,
-               bool log) override;
-  void softmax_backward(DType t, const void* y, const void* gy, void* gx, int64_t outer, int64_t dim,
-                        int64_t inner, bool log) override;
-  void cross_entropy(DType t, const void* logits, const int32_t* targets, void* loss, void* lse,
-                     int64_t rows, int64_t V, int32_t ignore_index) override;
-  void cross_entropy_backward(DType t, const void* logits, const int32_t* targets, const void* lse,
-                              const void* gloss, void* glogits, int64_t rows, int64_t V,
-                              int32_t ignore_index) override;
-  void count_not_equal(const int32_t* x, int64_t n, int32_t value, float* out) override;
-  void rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
-               float eps) override;
-  void rmsnorm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy,
-                        void* gx, void* gw, int64_t rows, int64_t C) override;
-
-  void gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim,
-              int64_t inner, int64_t n_idx) override;
-  void index_add(DType t, void* y, const int32_t* idx, const void* src, int64_t outer, int64_t dim,
-                 int64_t inner, int64_t n_idx) override;
-  void gather_last(DType t, const void* x, const int32_t* idx, void* y, int64_t rows, int64_t cols,
-                   int64_t k) override;
-  void scatter_add_last(DType t, void* y, const int32_t* idx, const void* src, int64_t rows,
-                        int64_t cols, int64_t k) override;
-  void topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows, int64_t cols,
-            int64_t k) override;
-
-  void sinkhorn(DType t, const void* logits, void* out, int64_t M, int64_t n, int iters) override;
-  void sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits, int64_t M,
-                         int64_t n, int iters) override;
-  void attention(DType t, const void* q, const void* k, const void* v, void* out, void* lse, int64_t B, int64_t T,
-                 int64_t H, int64_t D, double scale, float dropout, uint64_t seed) override;
-  void attention_backward(DType t, const void* q, const void* k, const void* v, const void* out, const void* lse,
-                          const void* gout, void* gq, void* gk, void* gv, int64_t B, int64_t T, int64_t H, int64_t D,
-                          double scale, float dropout, uint64_t seed) override;
-  void moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t k, int64_t E, int32_t* order, int32_t* token,
-                    int32_t* offsets) override;
-  bool prefers_fused_mhc() const override { return false; }
-  void mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K, int64_t P,
-                   float eps) override;
-  void mhc_project_backward(DType t, const void* x, const void* phi, const void* q, const void* rstd, const void* gq,
-                            void* gx, int64_t M, int64_t K, int64_t P) override;
-  void mhc_gates(DType t, const void* q, const void* alpha, const void* bias, void* coeffs, int64_t M, int64_t n,
-                 int iters, bool sigmoid_gates) override;
-  void mhc_gates_backward(DType t, const void* q, const void* alpha, const void* bias, const void* gcoeffs, void* gh,
-                          int64_t M, int64_t n, int iters, bool sigmoid_gates) override;
-  void mhc_pre(DType t, const void* x, const void* coeffs, void* h_in, int64_t M, int64_t n, int64_t C) override;
-  void mhc_pre_backward(DType t, const void* x, const void* coeffs, const void* g_hin, void* gx, void* gcoeffs,
-                        int64_t M, int64_t n, int64_t C) override;
-  void mhc_post(DType t, const void* x, const void* y, const void* coeffs, void* out, int64_t M, int64_t n,
-                int64_t C) override;
-  void mhc_post_backward(DType t, const void* x, const void* y, const void* coeffs, const void* g_out, void* gx,
-                         void* gy, void* gcoeffs, int64_t M, int64_t n, int64_t C) override;
-  void rope(DType t, const void* x, const float* cos, const float* sin, void* y, int64_t B, int64_t T,
-            int64_t H, int64_t D, bool inverse) override;
-  void adamw_multi(const AdamWTensor* list, int64_t count, const AdamWHyper& h) override;
+  // Every method of kernels/backend_ops.def, defined in the file of this
+  // folder named for its kind (memory: cpu_backend.cpp).
+#define MHC_BACKEND_METHOD(ret, name, params, qualifier) ret name params qualifier override;
+#define MHC_BACKEND_OP(name, params, args) void name params override;
+#include "kernels/backend_ops.def"
 
  private:
   CachingAllocator allocator_;

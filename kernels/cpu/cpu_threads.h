@@ -7,7 +7,7 @@
 // process on 2 cores a training step ran 3-6x slower (bench_train_step
 // --load 1). Running only as many threads as there are free cores avoids
 // that wait. The kernels add in an order fixed by the shapes alone
-// (kernels/backend.h), so the thread count never changes a result.
+// (kernels/backend_ops.def), so the thread count never changes a result.
 //
 // The free cores are measured, not guessed: between two ticks, the busy
 // time of the CPUs this process may run on (/proc/stat) minus this

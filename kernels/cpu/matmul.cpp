@@ -6,7 +6,7 @@
 // the readable reference; gemm_blas (OpenBLAS) is what training uses for all
 // but tiny matrices, and tests compare the two.
 //
-// Thread-count independence (the promise in kernels/backend.h): OpenBLAS left
+// Thread-count independence (the promise in kernels/backend_ops.def): OpenBLAS left
 // to thread a product itself runs one driver at one thread and another at
 // several, and the two sum K in different blocks (OpenBLAS 0.3.21: every
 // product with K over 384 and not a multiple of it gave other bits in most of

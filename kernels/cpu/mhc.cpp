@@ -1,9 +1,9 @@
-// mhc.cpp — CPU reference kernels of the fused mHC site (see backend.h,
+// mhc.cpp — CPU reference kernels of the fused mHC site (see backend_ops.def,
 // "fused mHC site"). The CPU trains with the unfused composition of ops;
 // these loops exist so the fused path has a readable reference that runs
 // anywhere, is gradient-checked in f64, and is what the CUDA kernels are
 // compared against. One token per loop iteration, OpenMP across tokens.
-// Dtypes (backend.h): t is the streams' dtype, except in mhc_gates and its
+// Dtypes (backend_ops.def): t is the streams' dtype, except in mhc_gates and its
 // backward, where it is the coefficient dtype. The CPU computes f32 and f64
 // only, where the two coincide (stat_dtype(t) = t), so every tensor of a call
 // is read as t.

@@ -25,7 +25,7 @@ namespace mhc {
 namespace {
 
 // Entries more than kSinkhornExpFloor below a matrix's largest logit are
-// floored (see backend.h): e^−80 is a normal number in f32 and n·e^−80
+// floored (see backend_ops.def): e^−80 is a normal number in f32 and n·e^−80
 // cannot underflow.
 constexpr int kLanes = 16;  // matrices per tile (one AVX-512 vector of f32)
 

@@ -101,5 +101,7 @@ void CudaBackend::copy_within(void* dst, const void* src, size_t bytes) {
 }
 
 void CudaBackend::synchronize() { MHC_CUDA_CHECK(cudaDeviceSynchronize()); }
+Device CudaBackend::device() const { return Device::cuda; }
+bool CudaBackend::prefers_fused_mhc() const { return true; }
 
 }  // namespace mhc

@@ -1,5 +1,5 @@
 // cuda_mhc.cu — the fused mHC site kernels (docs/design.md §6; contracts in
-// kernels/backend.h, CPU references in kernels/cpu/mhc.cpp). Per token: n
+// kernels/backend_ops.def, CPU references in kernels/cpu/mhc.cpp). Per token: n
 // streams of width C (K = nC values), P = 2n + n² coefficients, f32. The
 // dtype argument is the streams' (f32 or bf16), except for mhc_gates and its
 // backward, whose every tensor is a coefficient: there it is f32.

@@ -8,7 +8,7 @@
 // Arithmetic is f32 for f32 and bf16 storage.
 //
 // P⁰ = exp(max(L − max L, −80)): the floor keeps a row or column from
-// underflowing to all zeros (see kernels/backend.h), as on the CPU.
+// underflowing to all zeros (see kernels/backend_ops.def), as on the CPU.
 //
 // Backward, recomputed on-chip in O(iters): the thread runs the forward
 // once, keeping only the sums s of every normalisation (2·iters·n floats, in

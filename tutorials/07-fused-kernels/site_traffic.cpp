@@ -67,7 +67,7 @@ std::vector<Traffic> unfused_ops(const Site& s) {
   return ops;
 }
 
-// The fused kernels (kernels/backend.h, "fused mHC site").
+// The fused kernels (kernels/backend_ops.def, "fused mHC site").
 std::vector<Traffic> fused_ops(const Site& s) {
   const double n = s.n, C = s.C, es = s.es, f = s.f, P = s.P();
   return {{"(a) mhc_project: x -> q, rstd", n * C * es, P * f + f},
