@@ -88,14 +88,14 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor rstd = Tensor::empty(row_shape, stat_dtype(x.dtype()), x.device());
   Tensor w = weight.defined() ? weight.contiguous() : Tensor();
-  backend_of(x).rmsnorm(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr, y.data_ptr(),
+  backend_of(x).rms_norm(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr, y.data_ptr(),
                         rstd.data_ptr(), rows, C, static_cast<float>(eps));
   record(y, "rms_norm", {&x, &w},
          [x = x.detach(), w = w.defined() ? w.detach() : Tensor(), rstd, rows, C](const Tensor& g_in, const Node& n) {
            Tensor g = g_in.contiguous();
            Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
            Tensor gw = n.needs_grad(1) ? Tensor::empty(w.shape(), w.dtype(), w.device()) : Tensor();
-           backend_of(x).rmsnorm_backward(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr,
+           backend_of(x).rms_norm_backward(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr,
                                           rstd.data_ptr(), g.data_ptr(), gx.data_ptr(),
                                           gw.defined() ? gw.data_ptr() : nullptr, rows, C);
            return std::vector<Tensor>{gx, gw};

@@ -106,15 +106,21 @@ int rank_worker(const RanksBenchArgs& a) {
   return 0;
 }
 
-int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
-  struct Config {
-    std::string label;
-    int ranks;
-    bool mpi;
-    std::string reduce;
-    double bucket_mb;
-  };
-  std::vector<Config> configs{{"one process, no MPI", 1, false, "overlap", a.bucket_mb}};
+namespace {
+
+struct RanksConfig {
+  std::string label;
+  int ranks;
+  bool mpi;
+  std::string reduce;
+  double bucket_mb;
+};
+
+// The configurations to time: one process without MPI (the baseline), then
+// per rank count K the ceiling (K processes alone, CPU only) and the three
+// ways of reducing gradients.
+std::vector<RanksConfig> ranks_configs(const RanksBenchArgs& a) {
+  std::vector<RanksConfig> configs{{"one process, no MPI", 1, false, "overlap", a.bucket_mb}};
   for (int k : a.ranks) {
     if (k < 1) throw std::invalid_argument(fmt::format("--ranks: {} is not a rank count", k));
     const std::string via = a.device == "cuda" ? "NCCL" : "MPI";
@@ -129,13 +135,63 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
     configs.push_back({fmt::format("{} ranks, buckets after backward", k), k, true, "end", a.bucket_mb});
     configs.push_back({fmt::format("{} ranks, per parameter, blocking", k), k, true, "blocking", 0.0});
   }
+  return configs;
+}
+
+int count_gpus() {
+  int gpus = 0;
+  if (FILE* p = popen("nvidia-smi -L 2>/dev/null | grep -c '^GPU'", "r")) {
+    if (fscanf(p, "%d", &gpus) != 1) gpus = 0;
+    pclose(p);
+  }
+  return gpus;
+}
+
+// The shell command that runs configuration c: mpirun with c.ranks ranks, or
+// c.ranks independent copies at once, each pinned to its core like mpirun's ranks.
+std::string ranks_command(const std::string& self, const RanksBenchArgs& a, const RanksConfig& c, unsigned cores) {
+  const std::string worker = fmt::format(
+      "'{}' --rank-worker --preset {} --device {} --dtype {} --variants {} --streams {} --steps {} --warmup {} "
+      "--vocab {} --batch {} --bucket-mb {} --reduce {}",
+      self, a.preset, a.device, a.dtype, a.variant, a.streams, a.steps, a.warmup, a.vocab, a.batch, c.bucket_mb,
+      c.reduce);
+  if (c.mpi)
+    return fmt::format("OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to {} -x OMP_NUM_THREADS "
+                       "-np {} {} 2>&1",
+                       static_cast<unsigned>(c.ranks) <= cores ? "core" : "none", c.ranks, worker);
+  std::string cmd;
+  for (int i = 0; i < c.ranks; ++i)
+    cmd += fmt::format("OMP_NUM_THREADS=1 {}{} 2>&1 & ",
+                       static_cast<unsigned>(c.ranks) <= cores && c.ranks > 1 ? fmt::format("taskset -c {} ", i) : "",
+                       worker);
+  return "(" + cmd + "wait)";
+}
+
+// Runs the command; returns the workers' result lines (one per process
+// alone; rank 0's under mpirun), or throws with their output.
+std::vector<Json> run_workers(const std::string& cmd, size_t expected) {
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (!pipe) throw std::runtime_error("--ranks: cannot start: " + cmd);
+  std::string out;
+  std::vector<Json> results;
+  char buf[4096];
+  while (fgets(buf, sizeof buf, pipe)) {
+    const std::string line(buf);
+    out += line;
+    if (line.rfind("ranks-result ", 0) == 0) results.push_back(json::parse(line.substr(13), "worker output"));
+  }
+  const int status = pclose(pipe);
+  if (status != 0 || results.size() != expected)
+    throw std::runtime_error(fmt::format("--ranks: `{}` failed (status {}):\n{}", cmd, status, out));
+  return results;
+}
+
+}  // namespace
+
+int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
+  const std::vector<RanksConfig> configs = ranks_configs(a);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  int gpus = 0;  // --device cuda: one rank per GPU, so K is at most the GPU count
-  if (a.device == "cuda")
-    if (FILE* p = popen("nvidia-smi -L 2>/dev/null | grep -c '^GPU'", "r")) {
-      if (fscanf(p, "%d", &gpus) != 1) gpus = 0;
-      pclose(p);
-    }
+  const int gpus = a.device == "cuda" ? count_gpus() : 0;  // --device cuda: one rank per GPU
   fmt::print("data-parallel training step, preset {}, {} {}, variant {}, batch {} per rank, {} timed steps after {}; "
              "1 CPU thread per process, {} cores\n",
              a.preset, a.device, a.dtype, a.variant, a.batch > 0 ? a.batch : preset(a.preset).optim.batch_size,
@@ -146,41 +202,13 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
   fmt::print("{:<36} {:>6} {:>9} {:>11} {:>9} {:>12} {:>11}\n", "configuration", "ranks", "ms/step", "reduce ms",
              "buckets", "tokens/s", "efficiency");
   double base_tok_s = 0;
-  for (const Config& c : configs) {
+  for (const RanksConfig& c : configs) {
     if (a.device == "cuda" && c.ranks > std::max(gpus, 1)) {
       fmt::print("{:<36} {:>6}   skipped: this machine has {} GPU(s)\n", c.label, c.ranks, gpus);
       continue;
     }
-    std::string worker = fmt::format(
-        "'{}' --rank-worker --preset {} --device {} --dtype {} --variants {} --streams {} --steps {} --warmup {} "
-        "--vocab {} --batch {} --bucket-mb {} --reduce {}",
-        self, a.preset, a.device, a.dtype, a.variant, a.streams, a.steps, a.warmup, a.vocab, a.batch, c.bucket_mb,
-        c.reduce);
-    std::string cmd;
-    if (c.mpi) {
-      cmd = fmt::format("OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to {} -x OMP_NUM_THREADS "
-                        "-np {} {} 2>&1",
-                        static_cast<unsigned>(c.ranks) <= cores ? "core" : "none", c.ranks, worker);
-    } else {  // c.ranks copies at once, each pinned to its core like mpirun's ranks
-      for (int i = 0; i < c.ranks; ++i)
-        cmd += fmt::format("OMP_NUM_THREADS=1 {}{} 2>&1 & ",
-                           static_cast<unsigned>(c.ranks) <= cores && c.ranks > 1 ? fmt::format("taskset -c {} ", i) : "",
-                           worker);
-      cmd = "(" + cmd + "wait)";
-    }
-    FILE* pipe = popen(cmd.c_str(), "r");
-    if (!pipe) throw std::runtime_error("--ranks: cannot start: " + cmd);
-    std::string out;
-    std::vector<Json> results;  // one per process alone; rank 0's under mpirun
-    char buf[4096];
-    while (fgets(buf, sizeof buf, pipe)) {
-      const std::string line(buf);
-      out += line;
-      if (line.rfind("ranks-result ", 0) == 0) results.push_back(json::parse(line.substr(13), "worker output"));
-    }
-    const int status = pclose(pipe);
-    if (status != 0 || results.size() != (c.mpi ? 1u : static_cast<size_t>(c.ranks)))
-      throw std::runtime_error(fmt::format("--ranks: `{}` failed (status {}):\n{}", cmd, status, out));
+    const std::vector<Json> results =
+        run_workers(ranks_command(self, a, c, cores), c.mpi ? 1u : static_cast<size_t>(c.ranks));
     const Json& r = results.front();
     double ms = 0;  // side by side: the slowest copy sets the pace
     for (const Json& each : results) ms = std::max(ms, each["ms"].get<double>());

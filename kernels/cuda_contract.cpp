@@ -183,14 +183,14 @@ void cross_entropy_backward(DType t, const void* logits, const int32_t* targets,
 
 void count_not_equal(const int32_t*, int64_t n, int32_t, float*) { nonnegative("count_not_equal", {{"n", n}}); }
 
-void rmsnorm(DType t, const void*, const void*, void*, void*, int64_t rows, int64_t C, float) {
-  stream_dtype("rmsnorm", t);
-  nonnegative("rmsnorm", {{"rows", rows}, {"C", C}});
+void rms_norm(DType t, const void*, const void*, void*, void*, int64_t rows, int64_t C, float) {
+  stream_dtype("rms_norm", t);
+  nonnegative("rms_norm", {{"rows", rows}, {"C", C}});
 }
 
-void rmsnorm_backward(DType t, const void* x, const void* w, const void*, const void*, void* gx, void*, int64_t rows,
+void rms_norm_backward(DType t, const void* x, const void* w, const void*, const void*, void* gx, void*, int64_t rows,
                       int64_t C) {
-  rmsnorm(t, x, w, gx, gx, rows, C, 0.f);
+  rms_norm(t, x, w, gx, gx, rows, C, 0.f);
 }
 
 // ---- indexing --------------------------------------------------------------------------

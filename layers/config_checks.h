@@ -31,4 +31,16 @@ inline void finite_in(const std::string& name, double v, double lo, double hi, E
                                             open_below ? '(' : '[', lo, hi, open_above ? ')' : ']', v));
 }
 
+// An accepted range, declared once beside the field it bounds (ModelConfig)
+// and read both by the field's own check and by the setting that sets it.
+struct IntRange {
+  int64_t lo, hi;
+};
+struct RealRange {
+  double lo, hi;
+  Ends ends = Ends::closed;
+};
+inline void int_in(const std::string& name, int64_t v, IntRange r) { int_in(name, v, r.lo, r.hi); }
+inline void finite_in(const std::string& name, double v, RealRange r) { finite_in(name, v, r.lo, r.hi, r.ends); }
+
 }  // namespace mhc

@@ -21,8 +21,8 @@ HyperConnection::HyperConnection(const SiteConfig& c, int64_t site_index, Rng& r
   register_parameter("B", &B_static);
   if (dynamic_) {
     W = Tensor::zeros({C_, n_ + 2});
-    s_alpha = Tensor::full({1}, c.hc_scale_init);
-    s_beta = Tensor::full({1}, c.hc_scale_init);
+    s_alpha = Tensor::full({1}, c.scale_init);
+    s_beta = Tensor::full({1}, c.scale_init);
     register_parameter("W", &W);
     register_parameter("s_alpha", &s_alpha);
     register_parameter("s_beta", &s_beta);

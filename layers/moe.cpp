@@ -22,17 +22,17 @@ MoeFeedForward::MoeFeedForward(int64_t width, const MoeConfig& c, double dropout
   if (c.top_k < 1 || c.top_k > c.routed)
     throw std::invalid_argument("MoE: top-k " + std::to_string(c.top_k) + " must be between 1 and the " +
                                 std::to_string(c.routed) + " routed experts");
-  if (c.expert_hidden < 1) throw std::invalid_argument("MoE: expert hidden size must be positive");
+  if (c.hidden < 1) throw std::invalid_argument("MoE: expert hidden size must be positive");
   bias = Tensor::zeros({c.routed});
   register_child("router", &router);
   register_buffer("router_bias", &bias);
   for (int64_t i = 0; i < c.shared; ++i) {
-    shared.push_back(std::make_unique<FeedForward>(width, c.expert_hidden, FfnType::SwiGLU, 0.0, init_std,
+    shared.push_back(std::make_unique<FeedForward>(width, c.hidden, FfnType::SwiGLU, 0.0, init_std,
                                                    out_init_std, rng));
     register_child("shared." + std::to_string(i), shared.back().get());
   }
   for (int64_t e = 0; e < c.routed; ++e) {
-    experts.push_back(std::make_unique<FeedForward>(width, c.expert_hidden, FfnType::SwiGLU, 0.0, init_std,
+    experts.push_back(std::make_unique<FeedForward>(width, c.hidden, FfnType::SwiGLU, 0.0, init_std,
                                                     out_init_std, rng));
     register_child("experts." + std::to_string(e), experts.back().get());
   }
@@ -72,19 +72,19 @@ Tensor MoeFeedForward::forward(const Tensor& x) {
 
   // Optional auxiliary losses.
   aux_loss_ = Tensor();
-  if (cfg_.aux_loss_weight > 0) {
+  if (cfg_.aux_loss > 0) {
     // Switch: N_r Σ_e f_e P_e, f_e = share of assignments, P_e = mean router probability.
     std::vector<double> f(E);
     for (int64_t e = 0; e < E; ++e)
       f[e] = static_cast<double>(plan.offsets[e + 1] - plan.offsets[e]) / static_cast<double>(N * k);
     Tensor P = mean(s, {0});
     Tensor fe = Tensor::from_vector(f, {E}, P.dtype(), P.device());
-    aux_loss_ = sum(fe * P) * (static_cast<double>(E) * cfg_.aux_loss_weight);
+    aux_loss_ = sum(fe * P) * (static_cast<double>(E) * cfg_.aux_loss);
   }
-  if (cfg_.z_loss_weight > 0) {
+  if (cfg_.z_loss > 0) {
     // z-loss: mean over tokens of logsumexp(logits)², with lse = l_0 − log_softmax(l)_0.
     Tensor lse = logits.select(-1, 0) - log_softmax(logits, -1).select(-1, 0);
-    Tensor z = mean(square(lse)) * cfg_.z_loss_weight;
+    Tensor z = mean(square(lse)) * cfg_.z_loss;
     aux_loss_ = aux_loss_.defined() ? aux_loss_ + z : z;
   }
   Tensor y = out.reshape({B, T, C_});

@@ -27,12 +27,12 @@ struct MoeConfig {
   int64_t routed = 8;          // N_r
   int64_t top_k = 2;
   int64_t shared = 1;          // K_s
-  int64_t expert_hidden = 0;   // 0: chosen by the model config
+  int64_t hidden = 0;          // 0: chosen by the model config
   RouterKind router = RouterKind::Softmax;
   bool bias_balance = true;    // aux-loss-free balancing
   double bias_rate = 1e-3;     // γ
-  double aux_loss_weight = 0;  // Switch loss
-  double z_loss_weight = 0;    // router z-loss
+  double aux_loss = 0;         // Switch loss weight
+  double z_loss = 0;           // router z-loss weight
 };
 
 class MoeFeedForward : public Module {

@@ -41,7 +41,7 @@ struct SiteConfig {
   int64_t width = 0;          // C
   // HC
   bool hc_dynamic = true;     // false: static HC (no input-dependent terms)
-  double hc_scale_init = 0.01;  // s_α = s_β at init
+  double scale_init = 0.01;  // s_α = s_β at init
   // mHC
   int sinkhorn_iters = 20;    // t_max
   double alpha_init = 0.01;   // α_pre = α_post = α_res at init

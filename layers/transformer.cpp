@@ -36,64 +36,61 @@ int64_t ModelConfig::resolved_ffn_hidden() const {
 
 void ModelConfig::validate() const {
   auto fail = [](const std::string& m) { throw std::invalid_argument("model config: " + m); };
-  // The range checks name the field; prefix them like the rest.
-  auto check = [&](auto&& f) {
-    try {
-      f();
-    } catch (const std::invalid_argument& e) {
-      fail(e.what());
-    }
-  };
-  check([&] { int_in("vocab_size", vocab_size, 1, kMaxVocab); });
-  check([&] { int_in("block_size", block_size, 1, kMaxBlockSize); });
-  check([&] { int_in("blocks", layers, 1, kMaxBlocks); });
-  check([&] { int_in("width", width, 2, kMaxWidth); });
-  if (heads < 1 || width % heads != 0)
-    fail("width " + std::to_string(width) + " is not divisible by " + std::to_string(heads) + " heads");
-  if ((width / heads) % 2 != 0) fail("head size C/heads = " + std::to_string(width / heads) + " must be even (RoPE)");
-  check([&] { int_in("ffn_hidden", ffn_hidden, 0, kMaxHidden); });
-  if (ffn == FfnType::Moe) {
-    if (moe.routed < 1) fail("MoE needs at least one routed expert");
-    if (moe.top_k < 1 || moe.top_k > moe.routed)
-      fail("MoE top-k " + std::to_string(moe.top_k) + " must be between 1 and the number of routed experts (" +
-           std::to_string(moe.routed) + ")");
-    if (moe.shared < 0) fail("MoE shared experts cannot be negative");
-    if (dense_layers < 0 || dense_layers > layers) fail("dense layers must be between 0 and the number of blocks");
-    check([&] {
-      int_in("moe.routed", moe.routed, 1, kMaxExperts);
-      int_in("moe.shared", moe.shared, 0, kMaxExperts);
-      int_in("moe.hidden", moe.expert_hidden, 0, kMaxHidden);
-      finite_in("moe.bias_rate", moe.bias_rate, 0, 1);
-      finite_in("moe.aux_loss", moe.aux_loss_weight, 0, 100);
-      finite_in("moe.z_loss", moe.z_loss_weight, 0, 100);
-    });
+  try {
+    check_ranges();
+  } catch (const std::invalid_argument& e) {
+    fail(e.what());  // the range checks name the field; prefix them like the rest
   }
-  if (!(dropout >= 0 && dropout < 1)) fail("dropout must be in [0, 1), not " + fmt::format("{}", dropout));
-  if (!(attn_dropout >= 0 && attn_dropout < 1))
-    fail("attention dropout must be in [0, 1), not " + fmt::format("{}", attn_dropout));
-  check([&] {
-    finite_in("rope_base", rope_base, 1, 1e12, Ends::open_below);
-    finite_in("init_std", init_std, 0, 10);
-    finite_in("norm_eps", norm_eps, 0, 1, Ends::open_below);
-  });
-  if (site.streams < 1) fail("streams must be at least 1");
+  // Cross-field rules. They name the flags that set the fields, since
+  // train/settings.cpp leaves these rules to this one place.
+  if (width % heads != 0)
+    fail(fmt::format("width {} is not divisible by {} heads (--model.width, --model.heads)", width, heads));
+  if ((width / heads) % 2 != 0)
+    fail(fmt::format("head size C/heads = {} must be even for RoPE (--model.width, --model.heads)", width / heads));
+  if (moe.top_k > moe.routed)
+    fail(fmt::format("MoE top-k {} must be between 1 and the number of routed experts, {} (--moe.top_k, --moe.routed)",
+                     moe.top_k, moe.routed));
+  if (dense_layers > blocks)
+    fail(fmt::format("{} dense layers must be between 0 and the number of blocks, {} (--moe.dense_layers, --model.blocks)",
+                     dense_layers, blocks));
   if (site.kind == ResidualKind::Residual && site.streams != 1)
-    fail("the plain residual has 1 stream; use --streams 1 or choose hc / mhc");
+    fail(fmt::format("the plain residual has exactly 1 stream, not {}; use --streams 1, or --residual hc or mhc",
+                     site.streams));
   if (site.kind == ResidualKind::MHC && site.streams > kSinkhornMaxN)
-    fail("mHC takes at most " + std::to_string(kSinkhornMaxN) + " streams (Sinkhorn-Knopp kernels), not " +
-         std::to_string(site.streams));
-  check([&] { int_in("streams", site.streams, 1, kMaxHcStreams); });
-  if (site.sinkhorn_iters < 1) fail("Sinkhorn-Knopp needs at least 1 iteration");
-  check([&] {
-    int_in("sinkhorn_iters", site.sinkhorn_iters, 1, kSinkhornMaxIters);
-    finite_in("alpha_init", site.alpha_init, 0, 10);
-    finite_in("phi_init_std", site.phi_init_std, 0, 10);
-    finite_in("hc_scale_init", site.hc_scale_init, 0, 10);
-  });
+    fail(fmt::format("mHC takes at most {} streams (Sinkhorn-Knopp kernels), not {} (--streams)", kSinkhornMaxN,
+                     site.streams));
   if (recompute && site.kind != ResidualKind::MHC) fail("selective recompute is for mHC sites (--residual mhc)");
   if (recompute && site.fused == SiteConfig::Fused::Off) fail("selective recompute needs the fused mHC kernels");
-  if (recompute_group < 0) fail("the recompute group size cannot be negative");
-  check([&] { int_in("recompute_group", recompute_group, 0, 2 * kMaxBlocks); });
+}
+
+// One check per field, each against its range in transformer.h (NaN and
+// infinities are outside every range).
+void ModelConfig::check_ranges() const {
+  int_in("vocab_size", vocab_size, kVocabRange);
+  int_in("block_size", block_size, kBlockSizeRange);
+  int_in("blocks", blocks, kBlocksRange);
+  int_in("width", width, kWidthRange);
+  int_in("heads", heads, kHeadsRange);
+  int_in("ffn_hidden", ffn_hidden, kHiddenRange);
+  finite_in("dropout", dropout, kDropoutRange);
+  finite_in("attn_dropout", attn_dropout, kDropoutRange);
+  finite_in("rope_base", rope_base, kRopeBaseRange);
+  finite_in("init_std", init_std, kInitStdRange);
+  finite_in("norm_eps", norm_eps, kNormEpsRange);
+  int_in("streams", site.streams, kStreamsRange);
+  int_in("sinkhorn_iters", site.sinkhorn_iters, kSinkhornItersRange);
+  finite_in("alpha_init", site.alpha_init, kSiteInitRange);
+  finite_in("phi_init_std", site.phi_init_std, kSiteInitRange);
+  finite_in("scale_init", site.scale_init, kSiteInitRange);
+  int_in("recompute_group", recompute_group, kRecomputeGroupRange);
+  int_in("moe.routed", moe.routed, kRoutedRange);
+  int_in("moe.top_k", moe.top_k, kTopKRange);
+  int_in("moe.dense_layers", dense_layers, kDenseLayersRange);
+  int_in("moe.shared", moe.shared, kSharedRange);
+  int_in("moe.hidden", moe.hidden, kHiddenRange);
+  finite_in("moe.bias_rate", moe.bias_rate, kBiasRateRange);
+  finite_in("moe.aux_loss", moe.aux_loss, kLossWeightRange);
+  finite_in("moe.z_loss", moe.z_loss, kLossWeightRange);
 }
 
 double ModelConfig::parameter_count() const {
@@ -102,11 +99,11 @@ double ModelConfig::parameter_count() const {
   double total = V * C + (tie_embeddings ? 0 : C * V) + C;  // embedding, head, final norm
   if (collapse == CollapseMode::Learned) total += n * C * n + 1 + n;  // φ_head, s, b_head
   const double hidden = static_cast<double>(resolved_ffn_hidden());
-  const double expert_hidden = moe.expert_hidden > 0 ? static_cast<double>(moe.expert_hidden) : hidden;
+  const double expert_hidden = moe.hidden > 0 ? static_cast<double>(moe.hidden) : hidden;
   double site_params = 0;  // one residual site
   if (site.kind == ResidualKind::HC) site_params = n + n * n + n + (site.hc_dynamic ? C * (n + 2) + 2 : 0);
   if (site.kind == ResidualKind::MHC) site_params = n * C * (2 * n + n * n) + 3 + 2 * n + n * n;
-  for (int64_t l = 0; l < layers; ++l) {
+  for (int64_t l = 0; l < blocks; ++l) {
     total += 2 * C + 4 * C * C + 2 * site_params;  // two norms, attention, two sites
     if (ffn == FfnType::Moe && l >= dense_layers)
       total += C * static_cast<double>(moe.routed) +
@@ -121,14 +118,14 @@ Block::Block(const ModelConfig& c, int64_t index, Rng& rng)
     : attn_norm(c.width, c.norm_eps),
       ffn_norm(c.width, c.norm_eps),
       attn(c.width, c.heads, c.block_size, c.rope_base, c.attn_dropout, c.dropout, c.init_std,
-           c.init_std / std::sqrt(2.0 * static_cast<double>(c.layers)), rng) {
-  const double out_std = c.init_std / std::sqrt(2.0 * static_cast<double>(c.layers));
+           c.init_std / std::sqrt(2.0 * static_cast<double>(c.blocks)), rng) {
+  const double out_std = c.init_std / std::sqrt(2.0 * static_cast<double>(c.blocks));
   register_child("attn_norm", &attn_norm);
   register_child("attn", &attn);
   register_child("ffn_norm", &ffn_norm);
   if (c.ffn == FfnType::Moe && index >= c.dense_layers) {
     MoeConfig mc = c.moe;
-    if (mc.expert_hidden < 1) mc.expert_hidden = c.resolved_ffn_hidden();
+    if (mc.hidden < 1) mc.hidden = c.resolved_ffn_hidden();
     moe = std::make_unique<MoeFeedForward>(c.width, mc, c.dropout, c.init_std, out_std, rng);
     register_child("moe", moe.get());
   } else {
@@ -158,7 +155,7 @@ Transformer::Transformer(const ModelConfig& config, uint64_t seed) : final_norm(
   Rng rng(seed);
   wte = Tensor::randn({cfg_.vocab_size, cfg_.width}, rng, cfg_.init_std);
   register_parameter("wte", &wte);
-  for (int64_t l = 0; l < cfg_.layers; ++l) {
+  for (int64_t l = 0; l < cfg_.blocks; ++l) {
     blocks.push_back(std::make_unique<Block>(cfg_, l, rng));
     register_child("blocks." + std::to_string(l), blocks.back().get());
   }
@@ -170,7 +167,7 @@ Transformer::Transformer(const ModelConfig& config, uint64_t seed) : final_norm(
     register_child("head", head.get());
   }
   if (cfg_.recompute) {
-    const int64_t sites = 2 * cfg_.layers;
+    const int64_t sites = 2 * cfg_.blocks;
     recompute_ = std::make_unique<RecomputePlan>(
         cfg_.recompute_group > 0 ? static_cast<int>(cfg_.recompute_group)
                                  : RecomputePlan::best_group_size(cfg_.site.streams, sites));

@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/sinkhorn_contract.h"
 #include "layers/attention.h"
+#include "layers/config_checks.h"
 #include "layers/feedforward.h"
 #include "layers/moe.h"
 #include "layers/recompute.h"
@@ -31,7 +33,7 @@ FfnType parse_ffn_type(const std::string& name);  // throws std::invalid_argumen
 struct ModelConfig {
   int64_t vocab_size = 0;
   int64_t block_size = 64;   // longest sequence (RoPE tables)
-  int64_t layers = 4;        // transformer blocks (2 sites each)
+  int64_t blocks = 4;        // transformer blocks (2 sites each)
   int64_t width = 128;       // C
   int64_t heads = 4;
   FfnType ffn = FfnType::Gelu;
@@ -54,11 +56,24 @@ struct ModelConfig {
   // logits B·T·V, with B and T bounded by the trainer) well inside int64.
   static constexpr int64_t kMaxBlocks = 1024, kMaxWidth = 1 << 16, kMaxBlockSize = 1 << 20, kMaxHidden = 1 << 20,
                            kMaxExperts = 1024, kMaxVocab = 1 << 21, kMaxHcStreams = 64;
+  // Every field's accepted range, in one place: validate() checks them, and
+  // the settings registry (train/settings.cpp) bounds each flag with them.
+  // Cross-field rules (heads divide width, top-k ≤ routed, ...) live only in validate().
+  static constexpr IntRange kBlocksRange{1, kMaxBlocks}, kWidthRange{2, kMaxWidth}, kHeadsRange{1, kMaxWidth},
+      kBlockSizeRange{1, kMaxBlockSize}, kHiddenRange{0, kMaxHidden}, kVocabRange{1, kMaxVocab},
+      kRoutedRange{1, kMaxExperts}, kTopKRange{1, kMaxExperts}, kSharedRange{0, kMaxExperts},
+      kDenseLayersRange{0, kMaxBlocks}, kStreamsRange{1, kMaxHcStreams}, kSinkhornItersRange{1, kSinkhornMaxIters},
+      kRecomputeGroupRange{0, 2 * kMaxBlocks};
+  static constexpr RealRange kDropoutRange{0, 1, Ends::open_above}, kRopeBaseRange{1, 1e12, Ends::open_below},
+      kInitStdRange{0, 10}, kNormEpsRange{0, 1, Ends::open_below},
+      kSiteInitRange{0, 10},   // mHC's α and φ std, HC's s_α = s_β
+      kBiasRateRange{0, 1}, kLossWeightRange{0, 100};
 
   int64_t resolved_ffn_hidden() const;
   // Throws std::invalid_argument naming the bad field and its accepted range
   // (NaN and infinities are outside every range).
   void validate() const;
+  void check_ranges() const;  // validate()'s first half: each field in its range
   // The number of parameters a Transformer of this config has (what
   // Module::parameter_count() will say), computed without building it; a
   // double, so that it cannot overflow for any config.

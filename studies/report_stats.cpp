@@ -207,6 +207,79 @@ std::vector<AxisBest> best_of_axes(const SweepResults& sweep, const SweepTable& 
   return out;
 }
 
+namespace {
+
+bool is_baseline(const RunResult& r) { return r.point.residual == "residual"; }
+// (group, seed) → the index of that seed's finished baseline run.
+using BaselineIndex = std::map<std::pair<std::string, std::string>, size_t>;
+
+// One row of the table: the runs of one variant in one group, over seeds.
+// grid_runs stays 0 when the variant is not in the group.
+VariantRow variant_row(const SweepResults& sweep, const SweepTable& t, const std::string& group,
+                       const std::string& variant, const BaselineIndex& baseline, bool group_has_baseline) {
+  VariantRow row;
+  row.group = group, row.variant = variant;
+  std::vector<double> best, fin, bpb, hellaswag, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms,
+      peak;
+  for (size_t i = 0; i < sweep.runs.size(); ++i) {
+    const RunResult& r = sweep.runs[i];
+    if (r.point.group != group || r.point.variant != variant) continue;
+    const RunSummary& s = t.summaries[i];
+    row.residual = r.point.residual;
+    ++row.grid_runs;
+    if (metrics_damaged(r)) row.damaged.push_back(r.point.id);
+    if (!ended(r)) {
+      row.incomplete.push_back(r.point.id);
+      continue;
+    }
+    ++row.ended;
+    if (r.status == RunStatus::diverged) {
+      ++row.diverged;
+      row.diverged_steps.push_back(r.outcome_step);
+    }
+    fwd.push_back(s.max_forward), bwd.push_back(s.max_backward);
+    rows_min.push_back(s.min_row_sum), cols_min.push_back(s.min_col_sum);
+    grad.push_back(s.max_grad_norm);
+    diversity.push_back(s.final_diversity);
+    if (r.has_metrics) {
+      spikes.push_back(static_cast<double>(s.spike_steps.size()));
+      row.spikes_total += s.spike_steps.size();
+    }
+    ms.push_back(s.ms_per_step), peak.push_back(s.peak_mib);
+    if (r.status != RunStatus::finished) continue;
+    best.push_back(s.best_val), fin.push_back(s.final_val), bpb.push_back(s.final_bpb);
+    hellaswag.push_back(s.final_hellaswag);
+    if (is_baseline(r)) continue;
+    const auto b = baseline.find({group, r.point.seed});
+    if (b == baseline.end()) continue;
+    d_best.push_back(s.best_val - t.summaries[b->second].best_val);
+    d_fin.push_back(s.final_val - t.summaries[b->second].final_val);
+  }
+  row.best_val = mean_std(best), row.final_val = mean_std(fin), row.final_bpb = mean_std(bpb);
+  row.final_hellaswag = mean_std(hellaswag);
+  row.paired = group_has_baseline && row.residual != "residual";
+  row.delta_best = mean_std(d_best), row.delta_final = mean_std(d_fin);
+  row.max_forward = max_finite(fwd), row.max_backward = max_finite(bwd);
+  row.min_row_sum = min_finite(rows_min), row.min_col_sum = min_finite(cols_min);
+  row.max_grad_norm = max_finite(grad);
+  row.stream_diversity = mean(diversity);
+  row.spikes_per_run = mean(spikes);
+  row.ms_per_step = mean(ms);
+  row.peak_mib = max_finite(peak);
+  return row;
+}
+
+// Time per step relative to the group's residual runs (rows [first, end)).
+void add_time_ratios(std::vector<VariantRow>& rows, size_t first) {
+  double base_ms = NAN;
+  for (size_t k = first; k < rows.size(); ++k)
+    if (rows[k].residual == "residual") base_ms = rows[k].ms_per_step;
+  for (size_t k = first; k < rows.size(); ++k)
+    if (std::isfinite(base_ms) && base_ms > 0) rows[k].ms_ratio = rows[k].ms_per_step / base_ms;
+}
+
+}  // namespace
+
 SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
   SweepTable t;
   t.spike_rule = rule;
@@ -216,9 +289,7 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
       t.variants.push_back(r.point.variant);
     t.summaries.push_back(summarise_run(r.metrics, rule));
   }
-  const auto is_baseline = [](const RunResult& r) { return r.point.residual == "residual"; };
-  // The finished baseline of each (group, seed).
-  std::map<std::pair<std::string, std::string>, size_t> baseline;
+  BaselineIndex baseline;  // the finished baseline of each (group, seed)
   std::map<std::string, bool> group_has_baseline;
   for (size_t i = 0; i < sweep.runs.size(); ++i) {
     const RunResult& r = sweep.runs[i];
@@ -229,64 +300,10 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule) {
   for (const std::string& group : t.groups) {
     const size_t first_row = t.rows.size();
     for (const std::string& variant : t.variants) {
-      VariantRow row;
-      row.group = group, row.variant = variant;
-      std::vector<double> best, fin, bpb, hellaswag, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms,
-          peak;
-      for (size_t i = 0; i < sweep.runs.size(); ++i) {
-        const RunResult& r = sweep.runs[i];
-        if (r.point.group != group || r.point.variant != variant) continue;
-        const RunSummary& s = t.summaries[i];
-        row.residual = r.point.residual;
-        ++row.grid_runs;
-        if (metrics_damaged(r)) row.damaged.push_back(r.point.id);
-        if (!ended(r)) {
-          row.incomplete.push_back(r.point.id);
-          continue;
-        }
-        ++row.ended;
-        if (r.status == RunStatus::diverged) {
-          ++row.diverged;
-          row.diverged_steps.push_back(r.outcome_step);
-        }
-        fwd.push_back(s.max_forward), bwd.push_back(s.max_backward);
-        rows_min.push_back(s.min_row_sum), cols_min.push_back(s.min_col_sum);
-        grad.push_back(s.max_grad_norm);
-        diversity.push_back(s.final_diversity);
-        if (r.has_metrics) {
-          spikes.push_back(static_cast<double>(s.spike_steps.size()));
-          row.spikes_total += s.spike_steps.size();
-        }
-        ms.push_back(s.ms_per_step), peak.push_back(s.peak_mib);
-        if (r.status != RunStatus::finished) continue;
-        best.push_back(s.best_val), fin.push_back(s.final_val), bpb.push_back(s.final_bpb);
-        hellaswag.push_back(s.final_hellaswag);
-        if (is_baseline(r)) continue;
-        const auto b = baseline.find({group, r.point.seed});
-        if (b == baseline.end()) continue;
-        d_best.push_back(s.best_val - t.summaries[b->second].best_val);
-        d_fin.push_back(s.final_val - t.summaries[b->second].final_val);
-      }
-      if (row.grid_runs == 0) continue;  // this variant is not in this group
-      row.best_val = mean_std(best), row.final_val = mean_std(fin), row.final_bpb = mean_std(bpb);
-      row.final_hellaswag = mean_std(hellaswag);
-      row.paired = group_has_baseline[group] && row.residual != "residual";
-      row.delta_best = mean_std(d_best), row.delta_final = mean_std(d_fin);
-      row.max_forward = max_finite(fwd), row.max_backward = max_finite(bwd);
-      row.min_row_sum = min_finite(rows_min), row.min_col_sum = min_finite(cols_min);
-      row.max_grad_norm = max_finite(grad);
-      row.stream_diversity = mean(diversity);
-      row.spikes_per_run = mean(spikes);
-      row.ms_per_step = mean(ms);
-      row.peak_mib = max_finite(peak);
-      t.rows.push_back(std::move(row));
+      VariantRow row = variant_row(sweep, t, group, variant, baseline, group_has_baseline[group]);
+      if (row.grid_runs > 0) t.rows.push_back(std::move(row));
     }
-    // Time per step relative to the group's residual runs.
-    double base_ms = NAN;
-    for (size_t k = first_row; k < t.rows.size(); ++k)
-      if (t.rows[k].residual == "residual") base_ms = t.rows[k].ms_per_step;
-    for (size_t k = first_row; k < t.rows.size(); ++k)
-      if (std::isfinite(base_ms) && base_ms > 0) t.rows[k].ms_ratio = t.rows[k].ms_per_step / base_ms;
+    add_time_ratios(t.rows, first_row);
   }
   add_confounds(sweep, t);
   return t;

@@ -41,12 +41,12 @@ struct TinyRun {
     ModelConfig c;
     c.vocab_size = 11;
     c.block_size = 8;
-    c.layers = 2;
+    c.blocks = 2;
     c.width = 8;
     c.heads = 2;
     c.ffn = FfnType::Moe;
     c.moe.routed = 4;
-    c.moe.expert_hidden = 8;
+    c.moe.hidden = 8;
     c.site.kind = ResidualKind::MHC;
     c.site.streams = 2;
     model = std::make_unique<Transformer>(c, seed);
@@ -465,7 +465,7 @@ TEST_CASE("init-from: the weights of an export (bf16 widened exactly) or a check
 
   // Another model: a wider one (shapes), a plain residual one (missing and extra tensors).
   ModelConfig c;
-  c.vocab_size = 11, c.block_size = 8, c.layers = 2, c.width = 16, c.heads = 2;
+  c.vocab_size = 11, c.block_size = 8, c.blocks = 2, c.width = 16, c.heads = 2;
   c.site.kind = ResidualKind::MHC, c.site.streams = 2;
   Transformer wide_model(c, 1);
   std::vector<NamedTensor> wide_params;

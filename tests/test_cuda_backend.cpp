@@ -688,7 +688,7 @@ TEST_CASE("cuda cross_entropy and its backward match the CPU, ignored rows are 0
   CHECK(loss[3] == 0.f);
 }
 
-TEST_CASE("cuda rmsnorm and its backward (with and without weight) match the CPU") {
+TEST_CASE("cuda rms_norm and its backward (with and without weight) match the CPU") {
   Rng rng(11);
   for (DType t : kFloatTypes)
     for (int64_t rows : {1, 3, 100, 130})
@@ -698,21 +698,21 @@ TEST_CASE("cuda rmsnorm and its backward (with and without weight) match the CPU
           const auto w = as_stored(uniform(rng, C, 0.5, 1.5), t);
           const float eps = 1e-5f;
           std::vector<float> y(rows * C), rstd(rows);
-          cpu().rmsnorm(DType::f32, x.data(), with_w ? w.data() : nullptr, y.data(), rstd.data(), rows, C, eps);
+          cpu().rms_norm(DType::f32, x.data(), with_w ? w.data() : nullptr, y.data(), rstd.data(), rows, C, eps);
           DeviceArray dx(x, t), dw(w, t);
           DeviceArray dy = poisoned(t, rows * C), drstd = poisoned(DType::f32, rows);
-          gpu().rmsnorm(t, dx.get(), with_w ? dw.get() : nullptr, dy.get(), drstd.get(), rows, C, eps);
-          const std::string what = label("rmsnorm", t, dims({rows, C})) + (with_w ? " w" : " no w");
+          gpu().rms_norm(t, dx.get(), with_w ? dw.get() : nullptr, dy.get(), drstd.get(), rows, C, eps);
+          const std::string what = label("rms_norm", t, dims({rows, C})) + (with_w ? " w" : " no w");
           check_close(drstd.floats(), rstd, {1e-5, 0}, what + " rstd");
           check_close(dy.floats(), y, tol_for(t, {1e-5, 1e-6}, {8e-3, 1e-5}), what);
 
           const auto gy = as_stored(randn(rng, rows * C), t);
           std::vector<float> gx(rows * C), gw(C);
-          cpu().rmsnorm_backward(DType::f32, x.data(), with_w ? w.data() : nullptr, rstd.data(), gy.data(), gx.data(),
+          cpu().rms_norm_backward(DType::f32, x.data(), with_w ? w.data() : nullptr, rstd.data(), gy.data(), gx.data(),
                                  with_w ? gw.data() : nullptr, rows, C);
           DeviceArray drstd_ref(rstd, DType::f32), dgy(gy, t);
           DeviceArray dgx = poisoned(t, rows * C), dgw = poisoned(t, C);
-          gpu().rmsnorm_backward(t, dx.get(), with_w ? dw.get() : nullptr, drstd_ref.get(), dgy.get(), dgx.get(),
+          gpu().rms_norm_backward(t, dx.get(), with_w ? dw.get() : nullptr, drstd_ref.get(), dgy.get(), dgx.get(),
                                  with_w ? dgw.get() : nullptr, rows, C);
           const double scale = std::sqrt(static_cast<double>(C));
           check_close(dgx.floats(), gx, tol_for(t, {1e-4, 1e-5}, {2e-2, 2e-3}), what + " gx");
@@ -1151,15 +1151,15 @@ TEST_CASE("cuda reductions and scatter-adds are bit-identical across runs") {
       }
       CHECK(runs[0] == runs[1]);
     }
-    {  // rmsnorm backward (gx and the two-stage gw), sum
+    {  // rms_norm backward (gx and the two-stage gw), sum
       const int64_t rows = 4096, C = 1024;
       const auto x = randn(rng, rows * C), w = randn(rng, C), gy = randn(rng, rows * C);
       DeviceArray dx(x, t), dw(w, t), dgy(gy, t);
       std::vector<std::vector<uint8_t>> runs;
       for (int run = 0; run < 2; ++run) {
         DeviceArray dy(t, rows * C), drstd(DType::f32, rows), dgx(t, rows * C), dgw(t, C), dsum(t, C);
-        gpu().rmsnorm(t, dx.get(), dw.get(), dy.get(), drstd.get(), rows, C, 1e-5f);
-        gpu().rmsnorm_backward(t, dx.get(), dw.get(), drstd.get(), dgy.get(), dgx.get(), dgw.get(), rows, C);
+        gpu().rms_norm(t, dx.get(), dw.get(), dy.get(), drstd.get(), rows, C, 1e-5f);
+        gpu().rms_norm_backward(t, dx.get(), dw.get(), drstd.get(), dgy.get(), dgx.get(), dgw.get(), rows, C);
         gpu().sum(t, dgy.get(), dsum.get(), 1, rows, C);
         auto bytes = dgx.bytes();
         for (const DeviceArray* a : {&dgw, &dsum, &drstd}) {

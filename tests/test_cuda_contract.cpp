@@ -105,8 +105,8 @@ std::vector<Row> dtype_table() {
       {"cross_entropy", Accepts::Stream, [](DType t) { cc::cross_entropy(t, p(), ip(), p(), p(), 2, 5, -1); }},
       {"cross_entropy", Accepts::Stream,
        [](DType t) { cc::cross_entropy_backward(t, p(), ip(), p(), p(), p(), 2, 5, -1); }},
-      {"rmsnorm", Accepts::Stream, [](DType t) { cc::rmsnorm(t, p(), p(), p(), p(), 2, 8, 1e-6f); }},
-      {"rmsnorm", Accepts::Stream, [](DType t) { cc::rmsnorm_backward(t, p(), p(), p(), p(), p(), p(), 2, 8); }},
+      {"rms_norm", Accepts::Stream, [](DType t) { cc::rms_norm(t, p(), p(), p(), p(), 2, 8, 1e-6f); }},
+      {"rms_norm", Accepts::Stream, [](DType t) { cc::rms_norm_backward(t, p(), p(), p(), p(), p(), p(), 2, 8); }},
       {"index_add", Accepts::Stream, [](DType t) { cc::index_add(t, p(), ip(), p(), 1, 4, 2, 3); }},
       {"gather_last", Accepts::Stream, [](DType t) { cc::gather_last(t, p(), ip(), p(), 2, 5, 2); }},
       {"scatter_add_last", Accepts::Stream, [](DType t) { cc::scatter_add_last(t, p(), ip(), p(), 2, 5, 2); }},
@@ -279,7 +279,7 @@ ModelConfig dry_model_config(const Variant& v, const std::string& ffn) {
   ModelConfig c;
   c.vocab_size = 40;
   c.block_size = 16;
-  c.layers = 2;
+  c.blocks = 2;
   c.width = 64;
   c.heads = 2;  // head dim 32: bf16 attention takes the tensor-core path
   c.ffn = parse_ffn_type(ffn);
@@ -287,7 +287,7 @@ ModelConfig dry_model_config(const Variant& v, const std::string& ffn) {
   c.moe.routed = 4;
   c.moe.top_k = 2;
   c.moe.shared = 1;
-  c.moe.expert_hidden = 32;
+  c.moe.hidden = 32;
   c.dropout = 0.1;
   c.attn_dropout = 0.1;
   c.site.kind = v.kind;
@@ -334,7 +334,7 @@ TEST_CASE("cuda contract: the model's training step keeps it (dry-run backend, f
           INFO("contract checks: " << dry.report());
 
           // The checks ran, with the dtypes the trainer's CUDA step uses.
-          for (const char* op : {"gemm", "attention", "attention_backward", "rmsnorm", "rmsnorm_backward", "rope",
+          for (const char* op : {"gemm", "attention", "attention_backward", "rms_norm", "rms_norm_backward", "rope",
                                  "dropout", "unary", "unary_backward", "binary"})
             CHECK(dry.calls(op, dt) > 0);
           CHECK(dry.calls("gather", DType::f32) > 0);         // the embedding, on f32 weights
@@ -357,7 +357,7 @@ TEST_CASE("cuda contract: the model's training step keeps it (dry-run backend, f
             CHECK(dry.calls("gather_last", DType::f32) > 0);
             CHECK(dry.calls("scatter_add_last", DType::f32) > 0);
           }
-          const int64_t sites = 2 * model.config().layers;
+          const int64_t sites = 2 * model.config().blocks;
           if (v.kind == ResidualKind::MHC) {
             // Fused kernels (prefers_fused_mhc): the streams in the compute
             // dtype, the gates on their f32 coefficients — also in bf16 runs.
@@ -375,7 +375,7 @@ TEST_CASE("cuda contract: the model's training step keeps it (dry-run backend, f
           } else {
             CHECK(dry.calls("mhc_gates") == 0);
           }
-          if (v.kind == ResidualKind::HC) CHECK(dry.calls("rmsnorm", DType::f32) >= sites);  // HC's stream statistic
+          if (v.kind == ResidualKind::HC) CHECK(dry.calls("rms_norm", DType::f32) >= sites);  // HC's stream statistic
         }
         CHECK(dry.allocator_stats().bytes_in_use == 0);  // everything on the dry device went back
       }
@@ -484,7 +484,7 @@ TEST_CASE("cuda contract, bf16 streams: HC and mHC sites do all coefficient arit
       // The f32 arithmetic did run.
       CHECK(dry.calls("gemm", DType::f32) > 0);
       if (v.kind == ResidualKind::HC && v.hc_dynamic) {
-        CHECK(dry.calls("rmsnorm", DType::f32) == 1);
+        CHECK(dry.calls("rms_norm", DType::f32) == 1);
         CHECK(dry.calls("unary", DType::f32) >= 1);  // tanh
       }
       if (v.fused == SiteConfig::Fused::On) {
@@ -492,7 +492,7 @@ TEST_CASE("cuda contract, bf16 streams: HC and mHC sites do all coefficient arit
         CHECK(dry.calls("mhc_gates_backward", DType::f32) == 1);
       }
       if (v.fused == SiteConfig::Fused::Off) {
-        CHECK(dry.calls("rmsnorm", DType::f32) == 1);
+        CHECK(dry.calls("rms_norm", DType::f32) == 1);
         CHECK(dry.calls("sinkhorn", DType::f32) == 1);
         CHECK(dry.calls("sinkhorn_backward", DType::f32) == 1);
       }

@@ -192,7 +192,7 @@ std::vector<double> train(bool recompute, int64_t& peak_bytes) {
   TrainConfig c = mhc::test::synthetic_run_config(dir.path, "cpu-char");
   c.device = Device::cuda;
   c.dtype = DType::bf16;
-  c.model.layers = 4;
+  c.model.blocks = 4;
   c.model.width = 128;
   c.model.block_size = 64;
   c.model.dropout = 0.1;

@@ -24,14 +24,14 @@ ModelConfig model_config(ResidualKind kind, int64_t n, const std::string& ffn) {
   ModelConfig c;
   c.vocab_size = 50;
   c.block_size = 32;
-  c.layers = 2;
+  c.blocks = 2;
   c.width = 64;
   c.heads = 4;
   c.ffn = parse_ffn_type(ffn);
   c.moe.routed = 4;
   c.moe.top_k = 2;
   c.moe.shared = 1;
-  c.moe.expert_hidden = 64;
+  c.moe.hidden = 64;
   c.site.kind = kind;
   c.site.streams = n;
   c.site.phi_init_std = 0.05;  // non-trivial mixing from the first step
@@ -158,11 +158,11 @@ TrainConfig trainer_config(const fs::path& dir, ResidualKind kind, int64_t n, co
   TrainConfig c = mhc::test::synthetic_run_config(dir, "tiny-moe");
   c.device = device == "cuda" ? Device::cuda : Device::cpu;
   c.dtype = dtype == "bf16" ? DType::bf16 : DType::f32;
-  c.model.layers = 2;
+  c.model.blocks = 2;
   c.model.width = 64;
   c.model.heads = 4;
   c.model.block_size = 32;
-  c.model.moe.expert_hidden = 64;
+  c.model.moe.hidden = 64;
   c.model.dropout = 0.1;
   c.model.site.kind = kind;
   c.model.site.streams = n;

@@ -185,7 +185,7 @@ void require_same_training_at_1_and_2_threads(const ModelConfig& m, int64_t batc
 ModelConfig small_model(int64_t width, int64_t heads, int64_t block_size) {
   ModelConfig m;
   m.vocab_size = 65;
-  m.layers = 2;
+  m.blocks = 2;
   m.width = width;
   m.heads = heads;
   m.block_size = block_size;
@@ -271,10 +271,10 @@ TEST_CASE("reductions softmax norms and index adds are bit-identical at 1 2 and 
       y.insert(y.end(), gx.begin(), gx.end());
       return y;
     });
-  require_same_at_thread_counts<float>("rmsnorm and backward", [&] {
+  require_same_at_thread_counts<float>("rms_norm and backward", [&] {
     std::vector<float> y(n), rstd(rows), gx(n), gw(C);
-    be.rmsnorm(DType::f32, x.data(), w.data(), y.data(), rstd.data(), rows, C, 1e-6f);
-    be.rmsnorm_backward(DType::f32, x.data(), w.data(), rstd.data(), gy.data(), gx.data(), gw.data(), rows, C);
+    be.rms_norm(DType::f32, x.data(), w.data(), y.data(), rstd.data(), rows, C, 1e-6f);
+    be.rms_norm_backward(DType::f32, x.data(), w.data(), rstd.data(), gy.data(), gx.data(), gw.data(), rows, C);
     y.insert(y.end(), gx.begin(), gx.end());
     y.insert(y.end(), gw.begin(), gw.end());
     return y;
@@ -367,6 +367,6 @@ TEST_CASE("training steps of an MoE model are bit-identical at 1 and 2 threads",
   m.moe.routed = 8;
   m.moe.top_k = 2;
   m.moe.shared = 1;
-  m.moe.expert_hidden = 128;
+  m.moe.hidden = 128;
   require_same_training_at_1_and_2_threads(m, 12, 6);
 }

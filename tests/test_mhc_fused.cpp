@@ -91,7 +91,7 @@ TEST_CASE("selective recompute: identical loss and gradients, less memory", "[mh
     ModelConfig c;
     c.vocab_size = 30;
     c.block_size = 64;
-    c.layers = 4;
+    c.blocks = 4;
     c.width = 64;
     c.heads = 4;
     c.ffn = FfnType::SwiGLU;

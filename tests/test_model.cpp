@@ -14,7 +14,7 @@ MoeConfig small_moe(int64_t routed = 4, int64_t k = 2, int64_t shared = 1) {
   c.routed = routed;
   c.top_k = k;
   c.shared = shared;
-  c.expert_hidden = 8;
+  c.hidden = 8;
   return c;
 }
 
@@ -22,7 +22,7 @@ ModelConfig tiny_model(ResidualKind kind, int64_t streams, const std::string& ff
   ModelConfig c;
   c.vocab_size = 7;
   c.block_size = 6;
-  c.layers = 2;
+  c.blocks = 2;
   c.width = 8;
   c.heads = 2;
   c.ffn = parse_ffn_type(ffn);
@@ -122,8 +122,8 @@ TEST_CASE("MoE gradients match finite differences", "[moe][gradcheck]") {
   Rng rng(4);
   MoeConfig mc = small_moe(3, 2, 1);
   mc.router = RouterKind::Sigmoid;
-  mc.aux_loss_weight = 0.1;
-  mc.z_loss_weight = 0.01;
+  mc.aux_loss = 0.1;
+  mc.z_loss = 0.01;
   MoeFeedForward moe(4, mc, 0.0, 0.5, 0.5, rng);
   for (const auto& p : moe.parameters()) *p.tensor = p.tensor->to(DType::f64).detach().set_requires_grad(true);
   Tensor x = Tensor::randn({1, 3, 4}, rng, 1.0, DType::f64).set_requires_grad(true);
@@ -195,10 +195,10 @@ TEST_CASE("mHC's default init lets the streams differ, and φ = 0 keeps them ide
 
 TEST_CASE("whole-model gradients match finite differences (mHC, MoE)", "[model][gradcheck]") {
   ModelConfig c = tiny_model(ResidualKind::MHC, 2, "moe");
-  c.layers = 1;
+  c.blocks = 1;
   c.width = 4;
   c.moe = small_moe(2, 1, 1);
-  c.moe.expert_hidden = 4;
+  c.moe.hidden = 4;
   c.site.phi_init_std = 0.3;  // away from the symmetric init, so every gradient is non-trivial
   Transformer model(c, 7);
   model.set_compute_dtype(DType::f64);
@@ -223,7 +223,7 @@ TEST_CASE("model config errors name the problem", "[model]") {
   c.moe.top_k = 9;
   CHECK_THROWS_WITH(Transformer(c, 1), Catch::Contains("top-k 9"));
   c = tiny_model(ResidualKind::Residual, 2);
-  CHECK_THROWS_WITH(Transformer(c, 1), Catch::Contains("plain residual has 1 stream"));
+  CHECK_THROWS_WITH(Transformer(c, 1), Catch::Contains("plain residual has exactly 1 stream"));
   c = tiny_model(ResidualKind::MHC, 1);  // mHC with one stream is allowed
   CHECK_NOTHROW(Transformer(c, 1));
   Transformer ok(tiny_model(ResidualKind::MHC, 2), 1);
@@ -236,17 +236,17 @@ TEST_CASE("model config refuses NaN, negative and oversized fields by name", "[m
     std::string message;
   };
   const std::vector<Case> cases = {
-      {[](ModelConfig& c) { c.dropout = NAN; }, "dropout must be in [0, 1), not nan"},
-      {[](ModelConfig& c) { c.attn_dropout = NAN; }, "attention dropout must be in [0, 1), not nan"},
+      {[](ModelConfig& c) { c.dropout = NAN; }, "dropout: must be a finite number in [0, 1) (got nan)"},
+      {[](ModelConfig& c) { c.attn_dropout = NAN; }, "attn_dropout: must be a finite number in [0, 1) (got nan)"},
       {[](ModelConfig& c) { c.site.phi_init_std = NAN; }, "phi_init_std: must be a finite number in [0, 10] (got nan)"},
       {[](ModelConfig& c) { c.site.alpha_init = INFINITY; }, "alpha_init: must be a finite number in [0, 10] (got inf)"},
       {[](ModelConfig& c) { c.moe.bias_rate = NAN; }, "moe.bias_rate: must be a finite number in [0, 1]"},
-      {[](ModelConfig& c) { c.moe.aux_loss_weight = -1; }, "moe.aux_loss: must be a finite number in [0, 100] (got -1)"},
-      {[](ModelConfig& c) { c.moe.z_loss_weight = NAN; }, "moe.z_loss: must be a finite number in [0, 100]"},
-      {[](ModelConfig& c) { c.moe.expert_hidden = -4; }, "moe.hidden: must be an integer in [0, 1048576] (got -4)"},
+      {[](ModelConfig& c) { c.moe.aux_loss = -1; }, "moe.aux_loss: must be a finite number in [0, 100] (got -1)"},
+      {[](ModelConfig& c) { c.moe.z_loss = NAN; }, "moe.z_loss: must be a finite number in [0, 100]"},
+      {[](ModelConfig& c) { c.moe.hidden = -4; }, "moe.hidden: must be an integer in [0, 1048576] (got -4)"},
       {[](ModelConfig& c) { c.ffn_hidden = -1; }, "ffn_hidden: must be an integer in [0, 1048576] (got -1)"},
       {[](ModelConfig& c) { c.width = int64_t(1) << 40; }, "width: must be an integer in [2, 65536]"},
-      {[](ModelConfig& c) { c.layers = 5000; }, "blocks: must be an integer in [1, 1024] (got 5000)"},
+      {[](ModelConfig& c) { c.blocks = 5000; }, "blocks: must be an integer in [1, 1024] (got 5000)"},
       {[](ModelConfig& c) { c.block_size = int64_t(1) << 50; }, "block_size: must be an integer in [1, 1048576]"},
       {[](ModelConfig& c) { c.vocab_size = int64_t(1) << 40; }, "vocab_size: must be an integer in [1, 2097152]"},
       {[](ModelConfig& c) { c.site.streams = 9; }, "mHC takes at most 8 streams"},
@@ -275,7 +275,7 @@ TEST_CASE("parameter_count from the config equals the built model's", "[model]")
   configs.back().dense_layers = 1;
   configs.back().collapse = CollapseMode::Learned;
   configs.push_back(tiny_model(ResidualKind::MHC, 2, "moe"));
-  configs.back().moe.expert_hidden = 0;  // the dense size
+  configs.back().moe.hidden = 0;  // the dense size
   for (const ModelConfig& c : configs) {
     INFO(residual_kind_name(c.site.kind) << " n = " << c.site.streams << ", " << ffn_type_name(c.ffn));
     CHECK(c.parameter_count() == static_cast<double>(Transformer(c, 1).parameter_count()));
@@ -284,10 +284,10 @@ TEST_CASE("parameter_count from the config equals the built model's", "[model]")
   ModelConfig big = tiny_model(ResidualKind::MHC, 8, "moe");
   big.width = ModelConfig::kMaxWidth;
   big.heads = 256;
-  big.layers = ModelConfig::kMaxBlocks;
+  big.blocks = ModelConfig::kMaxBlocks;
   big.moe.routed = big.moe.shared = ModelConfig::kMaxExperts;
   big.moe.top_k = 2;
-  big.moe.expert_hidden = ModelConfig::kMaxHidden;
+  big.moe.hidden = ModelConfig::kMaxHidden;
   big.vocab_size = ModelConfig::kMaxVocab;
   CHECK_NOTHROW(big.validate());
   CHECK(big.parameter_count() > 4e17);

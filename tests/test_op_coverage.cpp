@@ -72,7 +72,7 @@ const Coverage kCoverage[] = {
     {"cross_entropy", {G, "cross-entropy with an ignore index", "cross_entropy("}, {CU, kCudaCe, "cross_entropy("}},
     {"cross_entropy_rows", {G, "cross-entropy with an ignore index", "cross_entropy_rows("}, {CU, kCudaCe, "cross_entropy("}},
     {"rms_norm", {G, "rms_norm with and without weight", "rms_norm("},
-     {CU, "cuda rmsnorm and its backward (with and without weight) match the CPU", "rmsnorm("}},
+     {CU, "cuda rms_norm and its backward (with and without weight) match the CPU", "rms_norm("}},
     {"embedding", {G, "embedding gathers rows and scatter-adds repeated ids", "embedding("},
      {CU, "cuda autograd: causal_attention (T = 1024), sinkhorn and embedding agree with the CPU", "embedding("}},
     {"concat", {G, "concat along each axis", "concat("},

@@ -25,7 +25,7 @@ using mhc::test::TempDir;
 
 TrainConfig small_config(const fs::path& dir, ResidualKind kind, int64_t streams, const std::string& ffn = "gelu") {
   TrainConfig c = mhc::test::synthetic_run_config(dir, "cpu-char");
-  c.model.layers = 2;
+  c.model.blocks = 2;
   c.model.width = 32;
   c.model.heads = 2;
   c.model.block_size = 16;
@@ -33,7 +33,7 @@ TrainConfig small_config(const fs::path& dir, ResidualKind kind, int64_t streams
   c.model.moe.routed = 4;
   c.model.moe.top_k = 2;
   c.model.moe.shared = 1;
-  c.model.moe.expert_hidden = 32;
+  c.model.moe.hidden = 32;
   c.model.dropout = 0.1;  // exercises the dropout seeds in determinism and resume
   c.model.site.kind = kind;
   c.model.site.streams = streams;
@@ -171,7 +171,7 @@ TEST_CASE("every preset is within the accepted ranges", "[train]") {
 
 TEST_CASE("gpt2-small is llm.c's GPT-2 124M recipe", "[train]") {
   const TrainConfig c = preset("gpt2-small");
-  CHECK(c.model.layers == 12);
+  CHECK(c.model.blocks == 12);
   CHECK(c.model.width == 768);
   CHECK(c.model.heads == 12);
   CHECK(c.model.block_size == 1024);
@@ -247,14 +247,14 @@ TEST_CASE("a composite Amax gain past 10^3 is warned about, naming the worst sit
 
 TEST_CASE("training FLOPs per token: 6 × the forward's multiply-adds, streams included", "[train][flops]") {
   ModelConfig c;
-  c.vocab_size = 10, c.block_size = 16, c.layers = 2, c.width = 32, c.heads = 2, c.ffn = FfnType::Gelu;
+  c.vocab_size = 10, c.block_size = 16, c.blocks = 2, c.width = 32, c.heads = 2, c.ffn = FfnType::Gelu;
   c.site.kind = ResidualKind::Residual, c.site.streams = 1;
   // per block: attention 4·32² = 4096, GELU FFN 2·32·128 = 8192, scores and values 16·32 = 512; head 32·10
   CHECK(training_flops_per_token(c) == 6.0 * (2 * (4096 + 8192 + 512) + 320));
   c.site.kind = ResidualKind::MHC, c.site.streams = 4;
   // each of the 4 sites adds φ: 4·32·(16 + 8) = 3072 and the mixing (16 + 8)·32 = 768
   CHECK(training_flops_per_token(c) == 6.0 * (2 * (4096 + 8192 + 512) + 320 + 4 * (3072 + 768)));
-  c.ffn = FfnType::Moe, c.moe.routed = 8, c.moe.top_k = 2, c.moe.shared = 1, c.moe.expert_hidden = 16;
+  c.ffn = FfnType::Moe, c.moe.routed = 8, c.moe.top_k = 2, c.moe.shared = 1, c.moe.hidden = 16;
   // the router 32·8 and 3 active SwiGLU experts of 3·32·16 instead of the GELU FFN
   CHECK(training_flops_per_token(c) == 6.0 * (2 * (4096 + 256 + 3 * 1536 + 512) + 320 + 4 * (3072 + 768)));
 }

@@ -15,9 +15,9 @@ namespace mhc {
 
 namespace {
 
-ModelConfig char_model(int64_t layers, int64_t width, int64_t heads, int64_t block, double dropout) {
+ModelConfig char_model(int64_t blocks, int64_t width, int64_t heads, int64_t block, double dropout) {
   ModelConfig m;
-  m.layers = layers;
+  m.blocks = blocks;
   m.width = width;
   m.heads = heads;
   m.block_size = block;
@@ -62,7 +62,7 @@ TrainConfig preset(const std::string& name) {
     c.model.moe.routed = 8;
     c.model.moe.top_k = 2;
     c.model.moe.shared = 1;
-    c.model.moe.expert_hidden = 128;
+    c.model.moe.hidden = 128;
     c.optim.batch_size = 12;
     c.optim.steps = 2000;
   } else if (name == "moe-1280") {
@@ -72,7 +72,7 @@ TrainConfig preset(const std::string& name) {
     c.model.moe.routed = 16;
     c.model.moe.top_k = 2;
     c.model.moe.shared = 1;
-    c.model.moe.expert_hidden = 896;
+    c.model.moe.hidden = 896;
     c.data.tokenizer = TokenizerKind::Bpe;
     c.data.vocab_size = 4096;
     c.optim.batch_size = 8;
@@ -122,10 +122,7 @@ void TrainConfig::validate() const {
   // what combines several.
   for (const Setting& s : settings()) s.check(*this);
   if (dtype == DType::bf16 && device != Device::cuda) bad("--dtype", "bf16 needs --device cuda (the CPU computes in f32)");
-  if (model.width % model.heads != 0)
-    bad("--model.heads", std::to_string(model.width) + " is not divisible by " + std::to_string(model.heads));
-  if ((model.width / model.heads) % 2) bad("--model.heads", "the head size C/heads must be even (RoPE)");
-  // Everything else the model itself checks (its vocabulary comes from the tokenizer later).
+  // What combines the model's fields, the model itself checks (its vocabulary comes from the tokenizer later).
   ModelConfig m = model;
   if (m.vocab_size < 1) m.vocab_size = 1;
   m.validate();

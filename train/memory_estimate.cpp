@@ -17,7 +17,7 @@ MemoryEstimate estimate_memory(const TrainConfig& c) {
   if (m.vocab_size < 1)
     m.vocab_size = c.data.tokenizer == TokenizerKind::Bpe ? c.data.vocab_size : c.data.tokenizer == TokenizerKind::Gpt2 ? kGpt2VocabSize : 1;
   const double C = static_cast<double>(m.width), n = static_cast<double>(m.site.streams);
-  const double L = static_cast<double>(m.layers), V = static_cast<double>(m.vocab_size);
+  const double L = static_cast<double>(m.blocks), V = static_cast<double>(m.vocab_size);
   const double T = static_cast<double>(m.block_size), B = static_cast<double>(c.optim.batch_size);
   MemoryEstimate e;
   e.parameters = m.parameter_count();
@@ -30,8 +30,8 @@ MemoryEstimate estimate_memory(const TrainConfig& c) {
   // and the FFN hidden activations (before and after the nonlinearity; an MoE
   // token's top-k routed and its shared experts, SwiGLU's three).
   const double hidden = static_cast<double>(m.resolved_ffn_hidden());
-  const double expert_hidden = m.moe.expert_hidden > 0 ? static_cast<double>(m.moe.expert_hidden) : hidden;
-  const double moe_blocks = m.ffn == FfnType::Moe ? static_cast<double>(m.layers - m.dense_layers) : 0;
+  const double expert_hidden = m.moe.hidden > 0 ? static_cast<double>(m.moe.hidden) : hidden;
+  const double moe_blocks = m.ffn == FfnType::Moe ? static_cast<double>(m.blocks - m.dense_layers) : 0;
   const double dense_hidden = (m.ffn == FfnType::Gelu ? 2 : 3) * hidden;
   const double moe_hidden = 3 * static_cast<double>(m.moe.top_k + m.moe.shared) * expert_hidden;
   const double states = m.recompute ? 0 : 2 * n * C;  // recompute rebuilds most of them in the backward
@@ -86,12 +86,12 @@ void check_fits_in_memory(const TrainConfig& c, const HostMemory& available) {
                             : c.data.tokenizer == TokenizerKind::Gpt2 ? fmt::format("vocabulary {} (GPT-2)", kGpt2VocabSize)
                                                         : std::string("a character vocabulary, counted as 1");
   std::string ffn = m.ffn == FfnType::Moe ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
-                                                 m.moe.shared, m.moe.expert_hidden > 0 ? m.moe.expert_hidden
+                                                 m.moe.shared, m.moe.hidden > 0 ? m.moe.hidden
                                                                                        : m.resolved_ffn_hidden())
                                    : fmt::format("FFN hidden {}", m.resolved_ffn_hidden());
   const std::string model_part =
       fmt::format("the model (--model.blocks {} × --model.width {}, {}, {}) has {:.3g} parameters: {} {}",
-                  m.layers, m.width, ffn, vocab, e.parameters,
+                  m.blocks, m.width, ffn, vocab, e.parameters,
                   format_bytes(on_host ? e.parameter_bytes : e.parameter_bytes / 4),
                   on_host ? "with their gradients and AdamW moments (16 bytes each)" : "as f32 weights (4 bytes each)");
   const std::string batch_part = fmt::format(

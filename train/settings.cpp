@@ -106,6 +106,16 @@ Setting real(std::string name, std::string group, std::string help, Ref<double> 
   return s;
 }
 
+// The same, bounded by a range declared beside the model's field (ModelConfig::k*Range).
+template <class T>
+Setting integer(std::string name, std::string group, std::string help, Ref<T> ref, IntRange r) {
+  return integer<T>(std::move(name), std::move(group), std::move(help), ref, r.lo, r.hi);
+}
+Setting real(std::string name, std::string group, std::string help, Ref<double> ref, RealRange r) {
+  return real(std::move(name), std::move(group), std::move(help), ref, r.lo, r.hi, r.ends);
+}
+using M_ = ModelConfig;
+
 // An on/off switch (a flag without value); inverted: the flag turns the member off (--hc.static).
 Setting on_off(std::string name, std::string group, std::string help, Ref<bool> ref, bool inverted = false) {
   Setting s = base(std::move(name), std::move(group), std::move(help));
@@ -198,17 +208,7 @@ void add_run_settings(std::vector<Setting>& all) {
   {
     // No captured default: n defaults to 1 for the residual, 4 for HC / mHC (TrainFlags::resolve).
     Setting n = integer<int64_t>("streams", "", "residual streams n (default: 1 for residual, 4 for hc / mhc)",
-                                 [](C& c) -> int64_t& { return c.model.site.streams; }, 1, ModelConfig::kMaxHcStreams,
-                                 [](const C& c) {
-                                   const int64_t s = c.model.site.streams;
-                                   if (s < 1) throw std::invalid_argument("--streams: must be at least 1 (got " + std::to_string(s) + ")");
-                                   if (c.model.site.kind == ResidualKind::Residual && s != 1)
-                                     throw std::invalid_argument("--streams: the plain residual has exactly 1 stream; use --residual hc or mhc for " +
-                                                                 std::to_string(s));
-                                   if (c.model.site.kind == ResidualKind::MHC && s > kSinkhornMaxN)
-                                     throw std::invalid_argument("--streams: mHC takes at most " + std::to_string(kSinkhornMaxN) +
-                                                                 " streams (got " + std::to_string(s) + ")");
-                                 });
+                                 [](C& c) -> int64_t& { return c.model.site.streams; }, M_::kStreamsRange);
     n.bind = [](CLI::App& app, C& c) {
       return app.add_option("--streams", c.model.site.streams, "residual streams n (default: 1 for residual, 4 for hc / mhc)")
           ->check(kNotEmpty);
@@ -257,30 +257,30 @@ void add_model_settings(std::vector<Setting>& all) {
   using C = TrainConfig;
   const char* M = "Model";
   all.push_back(integer<int64_t>("model.blocks", M, "transformer blocks (2 residual sites each)",
-                                 [](C& c) -> int64_t& { return c.model.layers; }, 1, ModelConfig::kMaxBlocks));
-  all.push_back(integer<int64_t>("model.width", M, "model width C", [](C& c) -> int64_t& { return c.model.width; }, 2,
-                                 ModelConfig::kMaxWidth));
-  all.push_back(integer<int64_t>("model.heads", M, "attention heads", [](C& c) -> int64_t& { return c.model.heads; }, 1,
-                                 [](const C& c) { return static_cast<double>(c.model.width); }));
+                                 [](C& c) -> int64_t& { return c.model.blocks; }, M_::kBlocksRange));
+  all.push_back(integer<int64_t>("model.width", M, "model width C", [](C& c) -> int64_t& { return c.model.width; },
+                                 M_::kWidthRange));
+  all.push_back(integer<int64_t>("model.heads", M, "attention heads", [](C& c) -> int64_t& { return c.model.heads; },
+                                 M_::kHeadsRange));  // dividing --model.width: ModelConfig::validate
   all.push_back(integer<int64_t>("model.block_size", M, "context length T", [](C& c) -> int64_t& { return c.model.block_size; },
-                                 2, ModelConfig::kMaxBlockSize));
+                                 M_::kBlockSizeRange));
   all.push_back(choice<FfnType>("model.ffn", M, "feed-forward: gelu | swiglu | moe",
                                 [](C& c) -> FfnType& { return c.model.ffn; },
                                 {{"gelu", FfnType::Gelu}, {"swiglu", FfnType::SwiGLU}, {"moe", FfnType::Moe}}));
   all.push_back(integer<int64_t>("model.ffn_hidden", M, "dense FFN hidden size (0: 4C gelu, 8C/3 swiglu)",
-                                 [](C& c) -> int64_t& { return c.model.ffn_hidden; }, 0, ModelConfig::kMaxHidden));
+                                 [](C& c) -> int64_t& { return c.model.ffn_hidden; }, M_::kHiddenRange));
   all.push_back(real("model.dropout", M, "dropout on embeddings and residual branches",
-                     [](C& c) -> double& { return c.model.dropout; }, 0, 1, Ends::open_above));
+                     [](C& c) -> double& { return c.model.dropout; }, M_::kDropoutRange));
   all.push_back(real("model.attn_dropout", M, "dropout on attention probabilities",
-                     [](C& c) -> double& { return c.model.attn_dropout; }, 0, 1, Ends::open_above));
+                     [](C& c) -> double& { return c.model.attn_dropout; }, M_::kDropoutRange));
   all.push_back(on_off("model.tie_embeddings", M, "share the token embedding with the output head",
                        [](C& c) -> bool& { return c.model.tie_embeddings; }));
-  all.push_back(config_only(real("model.rope_base", M, "RoPE base", [](C& c) -> double& { return c.model.rope_base; }, 1, 1e12,
-                                 Ends::open_below)));
+  all.push_back(config_only(real("model.rope_base", M, "RoPE base", [](C& c) -> double& { return c.model.rope_base; },
+                                 M_::kRopeBaseRange)));
   all.push_back(config_only(real("model.init_std", M, "std of the initial weights",
-                                 [](C& c) -> double& { return c.model.init_std; }, 0, 10)));
-  all.push_back(config_only(real("model.norm_eps", M, "RMSNorm epsilon", [](C& c) -> double& { return c.model.norm_eps; }, 0, 1,
-                                 Ends::open_below)));
+                                 [](C& c) -> double& { return c.model.init_std; }, M_::kInitStdRange)));
+  all.push_back(config_only(real("model.norm_eps", M, "RMSNorm epsilon", [](C& c) -> double& { return c.model.norm_eps; },
+                                 M_::kNormEpsRange)));
   {
     Setting v = integer<int64_t>("model.vocab_size", M,
                                  "vocabulary: the tokenizer's with text; with token files 50257 (GPT-2's) unless set",
@@ -297,12 +297,13 @@ void add_hc_settings(std::vector<Setting>& all) {
   all.push_back(on_off("hc.static", H, "HC: static only (no input-dependent terms)",
                        [](C& c) -> bool& { return c.model.site.hc_dynamic; }, /*inverted=*/true));
   all.push_back(config_only(real("hc.scale_init", H, "HC: initial s_α = s_β",
-                                 [](C& c) -> double& { return c.model.site.hc_scale_init; }, 0, 10)));
+                                 [](C& c) -> double& { return c.model.site.scale_init; }, M_::kSiteInitRange)));
   all.push_back(integer<int>("hc.sinkhorn_iters", H, "mHC: Sinkhorn-Knopp iterations t_max",
-                             [](C& c) -> int& { return c.model.site.sinkhorn_iters; }, 1, kSinkhornMaxIters));
-  all.push_back(real("hc.alpha_init", H, "mHC: initial α gates", [](C& c) -> double& { return c.model.site.alpha_init; }, 0, 10));
+                             [](C& c) -> int& { return c.model.site.sinkhorn_iters; }, M_::kSinkhornItersRange));
+  all.push_back(real("hc.alpha_init", H, "mHC: initial α gates", [](C& c) -> double& { return c.model.site.alpha_init; },
+                     M_::kSiteInitRange));
   all.push_back(real("hc.phi_init_std", H, "mHC: initial std of φ (0: zeros, which keeps the streams identical)",
-                     [](C& c) -> double& { return c.model.site.phi_init_std; }, 0, 10));
+                     [](C& c) -> double& { return c.model.site.phi_init_std; }, M_::kSiteInitRange));
   all.push_back(choice<PrePostGate>("hc.gate", H, "mHC H_pre/H_post: sigmoid (σ, 2σ) | fixed (1)",
                                     [](C& c) -> PrePostGate& { return c.model.site.gate; },
                                     {{"sigmoid", PrePostGate::Sigmoid}, {"fixed", PrePostGate::Fixed}}));
@@ -330,42 +331,35 @@ void add_hc_settings(std::vector<Setting>& all) {
     all.push_back(r);
   }
   all.push_back(integer<int64_t>("hc.recompute_group", H, "sites per recompute group L_r (0: √(nL/(n+2)))",
-                                 [](C& c) -> int64_t& { return c.model.recompute_group; }, 0, 2 * ModelConfig::kMaxBlocks));
+                                 [](C& c) -> int64_t& { return c.model.recompute_group; }, M_::kRecomputeGroupRange));
 }
 
 // The settings of the mixture of experts (--moe.*).
 void add_moe_settings(std::vector<Setting>& all) {
   using C = TrainConfig;
   const char* E = "Mixture of experts (--model.ffn moe)";
-  all.push_back(integer<int64_t>("moe.routed", E, "routed experts N_r", [](C& c) -> int64_t& { return c.model.moe.routed; }, 1,
-                                 ModelConfig::kMaxExperts));
-  {
-    Setting k = integer<int64_t>("moe.top_k", E, "experts per token", [](C& c) -> int64_t& { return c.model.moe.top_k; }, 1,
-                                 ModelConfig::kMaxExperts);
-    k.check = [](const C& c) {
-      const MoeConfig& m = c.model.moe;
-      if (m.top_k < 1 || m.top_k > m.routed)
-        throw std::invalid_argument("--moe.top_k: " + std::to_string(m.top_k) + " must be between 1 and the " +
-                                    std::to_string(m.routed) + " routed experts");
-    };
-    all.push_back(k);
-  }
+  all.push_back(integer<int64_t>("moe.routed", E, "routed experts N_r", [](C& c) -> int64_t& { return c.model.moe.routed; },
+                                 M_::kRoutedRange));
+  all.push_back(integer<int64_t>("moe.top_k", E, "experts per token", [](C& c) -> int64_t& { return c.model.moe.top_k; },
+                                 M_::kTopKRange));  // ≤ --moe.routed: ModelConfig::validate
   all.push_back(integer<int64_t>("moe.shared", E, "always-on shared experts", [](C& c) -> int64_t& { return c.model.moe.shared; },
-                                 0, ModelConfig::kMaxExperts));
-  all.push_back(integer<int64_t>("moe.hidden", E, "expert hidden size", [](C& c) -> int64_t& { return c.model.moe.expert_hidden; },
-                                 0, ModelConfig::kMaxHidden));
+                                 M_::kSharedRange));
+  all.push_back(integer<int64_t>("moe.hidden", E, "expert hidden size", [](C& c) -> int64_t& { return c.model.moe.hidden; },
+                                 M_::kHiddenRange));
   all.push_back(choice<RouterKind>("moe.router", E, "router scores: softmax | sigmoid",
                                    [](C& c) -> RouterKind& { return c.model.moe.router; },
                                    {{"softmax", RouterKind::Softmax}, {"sigmoid", RouterKind::Sigmoid}}));
   all.push_back(on_off("moe.no_balance", E, "turn off aux-loss-free bias balancing",
                        [](C& c) -> bool& { return c.model.moe.bias_balance; }, /*inverted=*/true));
-  all.push_back(real("moe.bias_rate", E, "bias balancing step γ", [](C& c) -> double& { return c.model.moe.bias_rate; }, 0, 1));
+  all.push_back(real("moe.bias_rate", E, "bias balancing step γ", [](C& c) -> double& { return c.model.moe.bias_rate; },
+                     M_::kBiasRateRange));
   all.push_back(real("moe.aux_loss", E, "Switch load-balancing loss weight",
-                     [](C& c) -> double& { return c.model.moe.aux_loss_weight; }, 0, 100));
-  all.push_back(real("moe.z_loss", E, "router z-loss weight", [](C& c) -> double& { return c.model.moe.z_loss_weight; }, 0, 100));
+                     [](C& c) -> double& { return c.model.moe.aux_loss; }, M_::kLossWeightRange));
+  all.push_back(real("moe.z_loss", E, "router z-loss weight", [](C& c) -> double& { return c.model.moe.z_loss; },
+                     M_::kLossWeightRange));
   all.push_back(integer<int64_t>("moe.dense_layers", E, "leading blocks with a dense FFN",
-                                 [](C& c) -> int64_t& { return c.model.dense_layers; }, 0,
-                                 [](const C& c) { return static_cast<double>(c.model.layers); }));
+                                 [](C& c) -> int64_t& { return c.model.dense_layers; },
+                                 M_::kDenseLayersRange));  // ≤ --model.blocks: ModelConfig::validate
 }
 
 // The settings of optimisation (--optim.*).

@@ -86,6 +86,29 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   if (token_files) choose_token_files_tokenizer();  // and the vocabulary, before the memory check
   // Before reading or building anything; ranks on one machine share its memory.
   check_fits_in_memory(cfg_, available_host_memory(group_->local_size()));
+  prepare_process();
+  // Nothing in the run directory changes until every step that can fail on
+  // one rank alone is done and the ranks agree (check_ranks_agree, a
+  // collective): a rank that fails before ends the job (main.cpp) while rank 0
+  // has touched nothing there (only the token cache, written atomically).
+  continue_early_death();
+  claim_run_directory();
+  const bool new_tokenizer = read_corpus(token_files);
+  if (!cfg_.eval.hellaswag.empty()) {
+    if (!tokenizer_)
+      throw std::runtime_error("--eval.hellaswag " + cfg_.eval.hellaswag + ": the run has no tokenizer to encode its "
+                               "text (token files without one: name it with --data.tokenizer gpt2:PATH)");
+    hellaswag_ = read_choice_file(cfg_.eval.hellaswag, *tokenizer_);
+  }
+  build_model();
+  check_ranks_agree();
+  if (claim_) {
+    claim_->take();  // undone unless run() gets through its first step
+    if (new_tokenizer) tokenizer_->save(path_in(cfg_.run_dir, "tokenizer.txt"));
+  }
+}
+
+void Trainer::prepare_process() {
   if (!group_->is_root()) {  // rank 0 alone prints and writes
     opt_.quiet = true;
     opt_.plots = false;
@@ -97,45 +120,43 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   if (opt_.stop_above_initial_loss && group_->size() > 1)
     throw std::invalid_argument("the divergence rule of `mhc sweep` reads the run's metrics, which only rank 0 has: "
                                 "it does not run with several processes");
-  // Nothing in the run directory changes until every step that can fail on
-  // one rank alone is done and the ranks agree (check_ranks_agree, a
-  // collective): a rank that fails before ends the job (main.cpp) while rank 0
-  // has touched nothing there (only the token cache, written atomically).
-  continue_early_death();
+}
+
+void Trainer::claim_run_directory() {
+  const bool has_checkpoint = fs::exists(path_in(cfg_.run_dir, kCheckpointFile));
   if (group_->is_root() && !opt_.read_only)
     claim_ = std::make_unique<RunDirClaim>(cfg_.run_dir, opt_);  // locks; early: before the tokenizer is trained
-  else if (opt_.resume && !fs::exists(path_in(cfg_.run_dir, kCheckpointFile)) && group_->is_root())
+  else if (opt_.resume && !has_checkpoint && group_->is_root())
     throw std::runtime_error("no checkpoint in " + cfg_.run_dir + " (expected " +
                              path_in(cfg_.run_dir, kCheckpointFile) + ")");
-  else if (opt_.resume && !fs::exists(path_in(cfg_.run_dir, kCheckpointFile)))
+  else if (opt_.resume && !has_checkpoint)
     throw std::runtime_error(fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
                                          "directory on a shared file system to resume)",
                                          group_->rank(), path_in(cfg_.run_dir, kCheckpointFile)));
-  bool new_tokenizer = false;
+}
+
+bool Trainer::read_corpus(bool token_files) {
   if (token_files) {
     load_token_files();  // the ids are given; a tokenizer only decodes samples
-    new_tokenizer = tokenizer_ && !opt_.resume;
-  } else {
-    if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
-    std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
-                                          : load_text(data_path_);
-    if (!data_path_.empty()) check_text_corpus(data_path_, text);  // a token file is not text
-    // The run says what it trained on: the default corpus by its path, and every corpus by size and checksum
-    // (restore() refuses to continue on a different one).
-    if (!data_path_.empty()) {  // a synthetic corpus is its name and the seed
-      if (cfg_.data.data.empty()) cfg_.data.data = fs::absolute(data_path_).lexically_normal().string();
-      cfg_.data.bytes = static_cast<int64_t>(text.size());
-      cfg_.data.checksum = fmt::format("xxh64:{:016x}", xxh64(text));
-    }
-    new_tokenizer = load_data(std::move(text));
-    cfg_.model.vocab_size = tokenizer_->vocab_size();
+    return tokenizer_ && !opt_.resume;
   }
-  if (!cfg_.eval.hellaswag.empty()) {
-    if (!tokenizer_)
-      throw std::runtime_error("--eval.hellaswag " + cfg_.eval.hellaswag + ": the run has no tokenizer to encode its "
-                               "text (token files without one: name it with --data.tokenizer gpt2:PATH)");
-    hellaswag_ = read_choice_file(cfg_.eval.hellaswag, *tokenizer_);
+  if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
+  std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
+                                        : load_text(data_path_);
+  if (!data_path_.empty()) check_text_corpus(data_path_, text);  // a token file is not text
+  // The run says what it trained on: the default corpus by its path, and every corpus by size and checksum
+  // (restore() refuses to continue on a different one).
+  if (!data_path_.empty()) {  // a synthetic corpus is its name and the seed
+    if (cfg_.data.data.empty()) cfg_.data.data = fs::absolute(data_path_).lexically_normal().string();
+    cfg_.data.bytes = static_cast<int64_t>(text.size());
+    cfg_.data.checksum = fmt::format("xxh64:{:016x}", xxh64(text));
   }
+  const bool new_tokenizer = load_data(std::move(text));
+  cfg_.model.vocab_size = tokenizer_->vocab_size();
+  return new_tokenizer;
+}
+
+void Trainer::build_model() {
   model_ = std::make_unique<Transformer>(cfg_.model, cfg_.seed);
   model_->to(device_);
   model_->set_compute_dtype(cfg_.dtype);
@@ -154,11 +175,6 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
     reducer_ = std::make_unique<GradReducer>(
         params, group_->size(), group_->transport(device_), ReducerOptions{cfg_.dist.bucket_mb, cfg_.dist.reduce},
         [this](std::vector<int64_t>& v) { group_->broadcast(v.data(), v.size() * sizeof(int64_t)); });
-  }
-  check_ranks_agree();
-  if (claim_) {
-    claim_->take();  // undone unless run() gets through its first step
-    if (new_tokenizer) tokenizer_->save(path_in(cfg_.run_dir, "tokenizer.txt"));
   }
 }
 

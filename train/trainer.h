@@ -112,6 +112,11 @@ class Trainer {
   double last_val_bpb() const { return last_val_bpb_; }
 
  private:
+  // The steps of the constructor.
+  void prepare_process();      // rank 0 alone writes; the GPU of this rank; what several ranks cannot do
+  void claim_run_directory();  // rank 0 locks it; a resume needs a checkpoint
+  bool read_corpus(bool token_files);  // text or token files; true when a new tokenizer was trained
+  void build_model();          // the model (or --init-from's weights), the optimizer, the gradient reducer
   // Text: tokenizer (loaded on resume, else trained: returns true), split, sampler, evaluation batches.
   bool load_data(std::string text);
   // Token files (datasets/token_files.h): checked, mapped, and on resume compared with what the run recorded.

@@ -18,9 +18,9 @@ using cpu::kParallelGrain;
 using cpu::dot;
 using cpu::dot3;
 
-void CpuBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows,
+void CpuBackend::rms_norm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows,
                          int64_t C, float eps) {
-  dispatch_float(t, "rmsnorm", [&](auto tag_) {
+  dispatch_float(t, "rms_norm", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* xp = static_cast<const scalar_t*>(x);
     const scalar_t* wp = static_cast<const scalar_t*>(w);
@@ -41,9 +41,9 @@ void CpuBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* r
   });
 }
 
-void CpuBackend::rmsnorm_backward(DType t, const void* x, const void* w, const void* rstd,
+void CpuBackend::rms_norm_backward(DType t, const void* x, const void* w, const void* rstd,
                                   const void* gy, void* gx, void* gw, int64_t rows, int64_t C) {
-  dispatch_float(t, "rmsnorm", [&](auto tag_) {
+  dispatch_float(t, "rms_norm", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* xp = static_cast<const scalar_t*>(x);
     const scalar_t* wp = static_cast<const scalar_t*>(w);

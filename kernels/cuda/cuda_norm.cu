@@ -27,7 +27,7 @@ namespace {
 constexpr int64_t kRowBlock = 64;  // rows per gw partial (the CPU uses the same)
 
 template <int kT, class T>
-__global__ void __launch_bounds__(kT) rmsnorm_kernel(const T* x, const T* w, T* y, float* rstd, int64_t rows,
+__global__ void __launch_bounds__(kT) rms_norm_kernel(const T* x, const T* w, T* y, float* rstd, int64_t rows,
                                                      int64_t C, float eps) {
   __shared__ float scratch[kT / 32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -49,7 +49,7 @@ __global__ void __launch_bounds__(kT) rmsnorm_kernel(const T* x, const T* w, T* 
 }
 
 template <int kT, class T>
-__global__ void __launch_bounds__(kT) rmsnorm_backward_kernel(const T* x, const T* w, const float* rstd, const T* gy,
+__global__ void __launch_bounds__(kT) rms_norm_backward_kernel(const T* x, const T* w, const float* rstd, const T* gy,
                                                               T* gx, int64_t rows, int64_t C) {
   __shared__ float scratch[kT / 32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -74,7 +74,7 @@ __global__ void __launch_bounds__(kT) rmsnorm_backward_kernel(const T* x, const 
 
 // partial[b, c] = Σ_{r in row block b} gy[r, c] · x[r, c] · rstd[r], rows in order.
 template <class T>
-__global__ void rmsnorm_gw_partial_kernel(const T* x, const float* rstd, const T* gy, float* partial, int64_t rows,
+__global__ void rms_norm_gw_partial_kernel(const T* x, const float* rstd, const T* gy, float* partial, int64_t rows,
                                           int64_t C, int64_t nblocks) {
   const int64_t cstride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t b = blockIdx.y; b < nblocks; b += gridDim.y) {
@@ -89,27 +89,27 @@ __global__ void rmsnorm_gw_partial_kernel(const T* x, const float* rstd, const T
 
 }  // namespace
 
-void CudaBackend::rmsnorm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
+void CudaBackend::rms_norm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
                           float eps) {
-  cuda_contract::rmsnorm(t, x, w, y, rstd, rows, C, eps);
-  MHC_CUDA_PROFILE("rmsnorm");
-  dispatch_f32_bf16(t, "rmsnorm", [&](auto tag) {
+  cuda_contract::rms_norm(t, x, w, y, rstd, rows, C, eps);
+  MHC_CUDA_PROFILE("rms_norm");
+  dispatch_f32_bf16(t, "rms_norm", [&](auto tag) {
     using T = decltype(tag);
     if (rows == 0) return;
     with_row_block(C, [&](auto threads) {
       constexpr int kT = decltype(threads)::value;
-      rmsnorm_kernel<kT><<<row_grid(rows), kT>>>(static_cast<const T*>(x), static_cast<const T*>(w),
+      rms_norm_kernel<kT><<<row_grid(rows), kT>>>(static_cast<const T*>(x), static_cast<const T*>(w),
                                                  static_cast<T*>(y), static_cast<float*>(rstd), rows, C, eps);
       MHC_CUDA_CHECK_LAUNCH();
     });
   });
 }
 
-void CudaBackend::rmsnorm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy, void* gx,
+void CudaBackend::rms_norm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy, void* gx,
                                    void* gw, int64_t rows, int64_t C) {
-  cuda_contract::rmsnorm_backward(t, x, w, rstd, gy, gx, gw, rows, C);
-  MHC_CUDA_PROFILE("rmsnorm_backward");
-  dispatch_f32_bf16(t, "rmsnorm", [&](auto tag) {
+  cuda_contract::rms_norm_backward(t, x, w, rstd, gy, gx, gw, rows, C);
+  MHC_CUDA_PROFILE("rms_norm_backward");
+  dispatch_f32_bf16(t, "rms_norm", [&](auto tag) {
     using T = decltype(tag);
     const T* xp = static_cast<const T*>(x);
     const T* wp = static_cast<const T*>(w);
@@ -118,7 +118,7 @@ void CudaBackend::rmsnorm_backward(DType t, const void* x, const void* w, const 
     if (rows > 0 && C > 0) {
       with_row_block(C, [&](auto threads) {
         constexpr int kT = decltype(threads)::value;
-        rmsnorm_backward_kernel<kT><<<row_grid(rows), kT>>>(xp, wp, rp, gp, static_cast<T*>(gx), rows, C);
+        rms_norm_backward_kernel<kT><<<row_grid(rows), kT>>>(xp, wp, rp, gp, static_cast<T*>(gx), rows, C);
         MHC_CUDA_CHECK_LAUNCH();
       });
     }
@@ -130,7 +130,7 @@ void CudaBackend::rmsnorm_backward(DType t, const void* x, const void* w, const 
     const int64_t nblocks = ceil_div(rows, kRowBlock);
     ScratchBuffer partial(*this, nblocks * C * sizeof(float));
     const dim3 grid(grid_for(C, kThreads, 64), static_cast<unsigned>(std::min<int64_t>(nblocks, 65535)));
-    rmsnorm_gw_partial_kernel<<<grid, kThreads>>>(xp, rp, gp, partial.as<float>(), rows, C, nblocks);
+    rms_norm_gw_partial_kernel<<<grid, kThreads>>>(xp, rp, gp, partial.as<float>(), rows, C, nblocks);
     MHC_CUDA_CHECK_LAUNCH();
     sum_f32_to(*this, partial.as<const float>(), t, gw, 1, nblocks, C);
   });

@@ -32,7 +32,7 @@ int main() {
   std::vector<int32_t> tokens(5000);
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 7 + i / 13) % kVocab);
   ModelConfig m = preset("cpu-char").model;
-  m.layers = 2, m.width = 32, m.heads = 2, m.block_size = kBlock, m.vocab_size = kVocab;
+  m.blocks = 2, m.width = 32, m.heads = 2, m.block_size = kBlock, m.vocab_size = kVocab;
   m.site.kind = ResidualKind::MHC, m.site.streams = 4;
 
   // 1. One global batch, two shards.

@@ -33,7 +33,7 @@ ModelConfig tiny_mhc() {
   ModelConfig c;
   c.vocab_size = 16;
   c.block_size = 8;
-  c.layers = 1;
+  c.blocks = 1;
   c.width = 8;  // C
   c.heads = 2;
   c.site.kind = ResidualKind::MHC;
