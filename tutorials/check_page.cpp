@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -252,6 +253,73 @@ bool match_block(const OutputBlock& block, const std::vector<std::string>& out, 
   return true;
 }
 
+// Runs the program (argv[3..]) through the shell; returns its output and sets its status.
+std::string run_program(int argc, char** argv, int& status) {
+  std::string command;
+  for (int a = 3; a < argc; ++a) command += (a > 3 ? " " : "") + shell_quote(argv[a]);
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) throw std::runtime_error("cannot run " + command);
+  std::string output;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
+  status = pclose(pipe);
+  return output;
+}
+
+// One block against the output: prints where it differs; returns whether it matched.
+bool check_block(const OutputBlock& block, const std::vector<std::string>& out, const std::string& where,
+                 const std::string& name) {
+  Mismatch m;
+  if (match_block(block, out, m)) return true;
+  std::cout << "\ncheck_page: " << where << " differs from what " << name << " prints now\n"
+            << "  first differing line, page line " << block.page_lines[m.block_index] << ":\n"
+            << "  - page:    " << block.lines[m.block_index] << "\n";
+  if (m.matched == 0)
+    std::cout << "  + program: (no line of its output is this one)\n";
+  else if (m.output_index < 0)
+    std::cout << "  + program: (its output ends here)\n";
+  else
+    std::cout << "  + program: " << out[m.output_index] << "\n";
+  if (m.matched > 0)
+    std::cout << "  (the " << m.matched << " line(s) before it match the program's output from its line "
+              << m.part_start + 1 << ")\n";
+  return false;
+}
+
+struct Tally {
+  int failures = 0, checked = 0, unchecked = 0;
+};
+
+// Every block the page marks, checked against the program's output.
+void check_blocks(const Page& page, const std::vector<std::string>& out, const std::string& page_path,
+                  const std::string& name, Tally& t) {
+  for (const std::string& e : page.errors) {
+    std::cout << "\ncheck_page: " << page_path << ": " << e << "\n";
+    ++t.failures;
+  }
+  if (page.blocks.empty()) {
+    std::cout << "\ncheck_page: " << page_path << " marks no block as output (<!-- output: " << name << " -->)\n";
+    ++t.failures;
+  }
+  for (size_t b = 0; b < page.blocks.size(); ++b) {
+    const OutputBlock& block = page.blocks[b];
+    const std::string where = page_path + ":" + std::to_string(block.marker_line) + ": output block " +
+                              std::to_string(b + 1) + " of " + std::to_string(page.blocks.size());
+    if (!block.checked) {
+      ++t.unchecked;
+      continue;
+    }
+    if (block.program != name) {
+      std::cout << "\ncheck_page: " << where << " is marked as output of " << block.program << ", but this test runs "
+                << name << "; mark it (not checked: REASON) if no test can run it\n";
+      ++t.failures;
+      continue;
+    }
+    ++t.checked;
+    if (!check_block(block, out, where, name)) ++t.failures;
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -269,74 +337,28 @@ int main(int argc, char** argv) {
   std::vector<std::string> text;
   for (std::string line; std::getline(in, line);) text.push_back(rstrip(line));
 
-  std::string command;
-  for (int a = 3; a < argc; ++a) command += (a > 3 ? " " : "") + shell_quote(argv[a]);
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) {
-    std::cerr << "check_page: cannot run " << command << "\n";
+  int status = 0;
+  std::string output;
+  try {
+    output = run_program(argc, argv, status);
+  } catch (const std::runtime_error& e) {
+    std::cerr << "check_page: " << e.what() << "\n";
     return 2;
   }
-  std::string output;
-  char buffer[4096];
-  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, n);
-  const int status = pclose(pipe);
   std::cout << output << std::flush;  // the program's own output, as ctest showed it before
-  const std::vector<std::string> out = split_lines(output);
-
-  int failures = 0;
+  Tally t;
   if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     std::cout << "\ncheck_page: " << name << " failed (exit status "
               << (WIFEXITED(status) ? std::to_string(WEXITSTATUS(status)) : "abnormal") << ")\n";
-    ++failures;
+    ++t.failures;
   }
-
-  const Page page = read_page(text);
-  for (const std::string& e : page.errors) {
-    std::cout << "\ncheck_page: " << page_path << ": " << e << "\n";
-    ++failures;
-  }
-  if (page.blocks.empty()) {
-    std::cout << "\ncheck_page: " << page_path << " marks no block as output (<!-- output: " << name << " -->)\n";
-    ++failures;
-  }
-  int checked = 0, unchecked = 0;
-  for (size_t b = 0; b < page.blocks.size(); ++b) {
-    const OutputBlock& block = page.blocks[b];
-    const std::string where = page_path + ":" + std::to_string(block.marker_line) + ": output block " +
-                              std::to_string(b + 1) + " of " + std::to_string(page.blocks.size());
-    if (!block.checked) {
-      ++unchecked;
-      continue;
-    }
-    if (block.program != name) {
-      std::cout << "\ncheck_page: " << where << " is marked as output of " << block.program << ", but this test runs "
-                << name << "; mark it (not checked: REASON) if no test can run it\n";
-      ++failures;
-      continue;
-    }
-    ++checked;
-    Mismatch m;
-    if (match_block(block, out, m)) continue;
-    ++failures;
-    std::cout << "\ncheck_page: " << where << " differs from what " << name << " prints now\n"
-              << "  first differing line, page line " << block.page_lines[m.block_index] << ":\n"
-              << "  - page:    " << block.lines[m.block_index] << "\n";
-    if (m.matched == 0)
-      std::cout << "  + program: (no line of its output is this one)\n";
-    else if (m.output_index < 0)
-      std::cout << "  + program: (its output ends here)\n";
-    else
-      std::cout << "  + program: " << out[m.output_index] << "\n";
-    if (m.matched > 0)
-      std::cout << "  (the " << m.matched << " line(s) before it match the program's output from its line "
-                << m.part_start + 1 << ")\n";
-  }
-  if (failures > 0) {
-    std::cout << "\ncheck_page: " << page_path << ": " << failures
+  check_blocks(read_page(text), split_lines(output), page_path, name, t);
+  if (t.failures > 0) {
+    std::cout << "\ncheck_page: " << page_path << ": " << t.failures
               << " problem(s); copy the program's output above into the page (or fix the program)\n";
     return 1;
   }
-  std::cout << "\ncheck_page: " << page_path << ": " << checked << " block(s) match " << name << "'s output"
-            << (unchecked ? ", " + std::to_string(unchecked) + " marked not checked" : std::string()) << "\n";
+  std::cout << "\ncheck_page: " << page_path << ": " << t.checked << " block(s) match " << name << "'s output"
+            << (t.unchecked ? ", " + std::to_string(t.unchecked) + " marked not checked" : std::string()) << "\n";
   return 0;
 }

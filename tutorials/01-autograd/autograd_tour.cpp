@@ -45,9 +45,13 @@ static std::vector<double> descend(bool zero_each_step, int steps) {
   return losses;
 }
 
-int main() {
-  // 1. A forward pass records a tape.
-  //    loss = Σ tanh(x·w + b)²   with x (2, 3), w (3, 1), b (1,)
+// The example of parts 1–6: loss = Σ tanh(x·w + b)², x (2, 3), w (3, 1), b (1,).
+struct Example {
+  Tensor x, w, b, y, loss;
+};
+
+// 1. A forward pass records a tape.
+static Example forward_pass() {
   fmt::print("1. Forward: loss = sum(tanh(x @ w + b)^2)\n");
   Tensor x = Tensor::from_vector(std::vector<double>{0.5, -1.0, 2.0, 1.5, 0.25, -0.5}, {2, 3}, DType::f64);
   Tensor w = Tensor::from_vector(std::vector<double>{0.1, -0.2, 0.3}, {3, 1}, DType::f64).set_requires_grad(true);
@@ -56,8 +60,11 @@ int main() {
   Tensor y = tanh(z);
   Tensor loss = sum(square(y));
   fmt::print("  loss = {:.6f}\n\n", loss.item());
+  return {x, w, b, y, loss};
+}
 
-  // 2. The tape in topological order: every tensor after the ones it was made from.
+// 2. The tape in topological order: every tensor after the ones it was made from.
+static void print_tape(const Tensor& loss) {
   fmt::print("2. The tape, in topological order (leaves have no op):\n");
   int i = 0;
   for (const auto& t : topological_order(loss)) {
@@ -65,8 +72,11 @@ int main() {
     fmt::print("  [{}] {:<10} shape {}\n", i++, op, t->shape.str());
   }
   fmt::print("\n");
+}
 
-  // 3. backward() visits that list in reverse and accumulates into leaves.
+// 3. backward() visits that list in reverse and accumulates into leaves.
+static void backward_and_by_hand(Example& ex) {
+  Tensor &x = ex.x, &w = ex.w, &b = ex.b, &y = ex.y, &loss = ex.loss;
   fmt::print("3. backward(): gradients of the leaves\n");
   loss.backward();
   print_values("dL/dw", w.grad());
@@ -83,8 +93,11 @@ int main() {
   }
   fmt::print("  by hand: dL/db = {:+.6f}, dL/dw = [{:+.6f}, {:+.6f}, {:+.6f}]\n\n", db, dw[0], dw[1], dw[2]);
   expect(std::abs(b.grad().item() - db) < 1e-12, "dL/db by hand");
+}
 
-  // 4. Gradients accumulate across forward/backward pairs until zero_grad.
+// 4. Gradients accumulate across forward/backward pairs until zero_grad.
+static void accumulation(Example& ex) {
+  Tensor &x = ex.x, &w = ex.w, &b = ex.b;
   fmt::print("4. Accumulation: a second forward + backward adds to .grad\n");
   const double first = b.grad().item();
   sum(square(tanh(matmul(x, w) + b))).backward();
@@ -93,8 +106,10 @@ int main() {
   w.zero_grad();
   b.zero_grad();
   fmt::print("  after zero_grad: b.grad() defined? {}\n\n", b.grad().defined());
+}
 
-  // 5. The graph was freed: a second backward is an error, not a silent double count.
+// 5. The graph was freed: a second backward is an error, not a silent double count.
+static void second_backward(Tensor& loss) {
   fmt::print("5. A second backward through the same graph:\n");
   try {
     loss.backward();
@@ -102,8 +117,11 @@ int main() {
   } catch (const std::logic_error& e) {
     fmt::print("  error: {}\n\n", e.what());
   }
+}
 
-  // 6. Check the whole thing against central finite differences.
+// 6. Check the whole thing against central finite differences.
+static void check_gradients(Example& ex) {
+  Tensor &x = ex.x, &w = ex.w, &b = ex.b;
   fmt::print("6. gradcheck against central differences (eps = 1e-6, f64):\n");
   GradCheckResult r = gradcheck([&](const std::vector<Tensor>& in) { return square(tanh(matmul(x, in[0]) + in[1])); },
                                 {w, b});
@@ -111,8 +129,10 @@ int main() {
   // differs between machines (the tolerance, 1e-6, is gradcheck's default).
   fmt::print("  max relative error below 1e-06: {}\n\n", r.ok ? "ok" : "FAILED");
   expect(r.ok, "gradcheck");
+}
 
-  // 8. The classic bug: gradients accumulated across optimizer steps.
+// 8. The classic bug: gradients accumulated across optimizer steps.
+static void forgotten_zero_grad() {
   fmt::print("8. Gradient descent on L(w) = (w - 3)^2 / 2, lr 0.1, from w = 0:\n");
   const int steps = 60;
   const std::vector<double> good = descend(true, steps), bug = descend(false, steps);
@@ -136,5 +156,15 @@ int main() {
   fmt::print("  never zeroed: in the last 20 steps it is still back above half its start: {}\n",
              late_bug > 0.5 * bug[0] ? "yes" : "no");
   expect(good[steps] < 1e-4 * good[0] && late_bug > 0.5 * bug[0], "zeroed converges, unzeroed does not");
+}
+
+int main() {
+  Example ex = forward_pass();
+  print_tape(ex.loss);
+  backward_and_by_hand(ex);
+  accumulation(ex);
+  second_backward(ex.loss);
+  check_gradients(ex);
+  forgotten_zero_grad();
   return 0;
 }

@@ -134,16 +134,9 @@ const std::vector<Width> kH100 = {
      401.9},
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Site site{4, 1024, 2.0};
-  if (argc > 1) site.n = std::atoll(argv[1]);
-  if (argc > 2) site.C = std::atoll(argv[2]);
-  if (argc > 3) site.es = std::string(argv[3]) == "f32" ? 4.0 : 2.0;
+// ---- 1. the traffic table -----------------------------------------------------------------
+void traffic_table(const Site& site) {
   const int64_t n = site.n, C = site.C;
-
-  // ---- 1. the traffic table -----------------------------------------------------------------
   fmt::print("1. Per token: n = {}, C = {}, {} streams, f32 coefficients, P = 2n + n^2 = {}\n\n", n, C,
              site.es == 2 ? "bf16" : "f32", site.P());
   const std::vector<Traffic> unfused = unfused_ops(site), fused = fused_ops(site);
@@ -165,47 +158,45 @@ int main(int argc, char** argv) {
     fmt::print("  unfused, f32 streams: reads {:.0f} = (5n+2), writes {:.0f} = (3n+2)\n", ur, uw);
     check(ur == 5 * n + 2 && uw == 3 * n + 2, "unfused f32 traffic is (5n+2)C reads and (3n+2)C writes");
   }
+}
 
-  // ---- 2. the benchmark's arithmetic ----------------------------------------------------------
-  fmt::print("\n2. bench_mhc_kernels on an H100 (M = {} tokens, n = {}, bf16): GB/s and floor recomputed\n", kTokens,
-             kStreams);
-  for (const Width& w : kH100) {
-    fmt::print("\n  C = {}\n  {:<24} {:>9} {:>9} {:>9} {:>9} {:>10}\n", w.C, "kernel", "fused us", "MB moved", "GB/s",
-               "printed", "floor us");
-    double kernels_us = 0;
-    bool gbs_reproduced = true;
-    for (const Measured& m : w.rows) {
-      const double bytes = m.bytes_per_token(w.C, 2.0) * kTokens;
-      const double gbs = bytes / m.fused_us / 1e3;
-      const double floor_us = bytes / kCopyGBs / 1e3;  // this kernel at the measured copy bandwidth
-      fmt::print("  {:<24} {:>9.1f} {:>9.1f} {:>9.0f} {:>9.0f} {:>10.1f}\n", m.kernel, m.fused_us, bytes / 1e6, gbs,
-                 m.printed_gbs, floor_us);
-      if (std::abs(gbs - m.printed_gbs) > 1.0) gbs_reproduced = false;
-      if (std::string(m.kernel).rfind("site", 0) != 0) kernels_us += m.fused_us;
-    }
-    check(gbs_reproduced, "every printed GB/s = the bench's byte count / the fused time, to 1 GB/s");
-    const Measured& site_row = w.rows.back();
-    const double floor_us = site_row.bytes_per_token(w.C, 2.0) * kTokens / kCopyGBs / 1e3;
-    check(std::abs(floor_us - w.printed_floor_us) < 0.1,
-          fmt::format("site floor {:.1f} us (printed {:.1f}); {:.2f}x the floor", floor_us, w.printed_floor_us,
-                      site_row.fused_us / floor_us));
-    const Measured& a = w.rows[0];
-    const Measured& d = w.rows[2];
-    fmt::print("  the four kernels add up to {:.1f} us of the site's {:.1f} us; (a) alone is {:.0f}%\n", kernels_us,
-               site_row.fused_us, 100 * a.fused_us / site_row.fused_us);
-    // If (a) moved its bytes as efficiently as (d) does:
-    const double a_like_d_us = a.fused_us * (a.printed_gbs / d.printed_gbs);
-    fmt::print("  with (a) at (d)'s bandwidth ({:.0f} us instead of {:.1f}): site {:.0f} us = {:.2f}x the floor\n",
-               a_like_d_us, a.fused_us, site_row.fused_us - a.fused_us + a_like_d_us,
-               (site_row.fused_us - a.fused_us + a_like_d_us) / floor_us);
-    // (a) as arithmetic: K·P multiply-adds per token in f32.
-    const double fma = static_cast<double>(kTokens) * kStreams * w.C * P4;
-    fmt::print("  (a) does {:.2f} G f32 multiply-adds: {:.1f} TFLOP/s\n", fma / 1e9, 2 * fma / a.fused_us / 1e6);
+// ---- 2. the benchmark's arithmetic, for one width's rows ----------------------------------
+void recompute_bench_rows(const Width& w) {
+  fmt::print("\n  C = {}\n  {:<24} {:>9} {:>9} {:>9} {:>9} {:>10}\n", w.C, "kernel", "fused us", "MB moved", "GB/s",
+             "printed", "floor us");
+  double kernels_us = 0;
+  bool gbs_reproduced = true;
+  for (const Measured& m : w.rows) {
+    const double bytes = m.bytes_per_token(w.C, 2.0) * kTokens;
+    const double gbs = bytes / m.fused_us / 1e3;
+    const double floor_us = bytes / kCopyGBs / 1e3;  // this kernel at the measured copy bandwidth
+    fmt::print("  {:<24} {:>9.1f} {:>9.1f} {:>9.0f} {:>9.0f} {:>10.1f}\n", m.kernel, m.fused_us, bytes / 1e6, gbs,
+               m.printed_gbs, floor_us);
+    if (std::abs(gbs - m.printed_gbs) > 1.0) gbs_reproduced = false;
+    if (std::string(m.kernel).rfind("site", 0) != 0) kernels_us += m.fused_us;
   }
-  fmt::print("\n  Sinkhorn fwd+bwd, 16384 matrices, one thread each, 128 threads a block: {} blocks for 132 SMs\n",
-             16384 / 128);
+  check(gbs_reproduced, "every printed GB/s = the bench's byte count / the fused time, to 1 GB/s");
+  const Measured& site_row = w.rows.back();
+  const double floor_us = site_row.bytes_per_token(w.C, 2.0) * kTokens / kCopyGBs / 1e3;
+  check(std::abs(floor_us - w.printed_floor_us) < 0.1,
+        fmt::format("site floor {:.1f} us (printed {:.1f}); {:.2f}x the floor", floor_us, w.printed_floor_us,
+                    site_row.fused_us / floor_us));
+  const Measured& a = w.rows[0];
+  const Measured& d = w.rows[2];
+  fmt::print("  the four kernels add up to {:.1f} us of the site's {:.1f} us; (a) alone is {:.0f}%\n", kernels_us,
+             site_row.fused_us, 100 * a.fused_us / site_row.fused_us);
+  // If (a) moved its bytes as efficiently as (d) does:
+  const double a_like_d_us = a.fused_us * (a.printed_gbs / d.printed_gbs);
+  fmt::print("  with (a) at (d)'s bandwidth ({:.0f} us instead of {:.1f}): site {:.0f} us = {:.2f}x the floor\n",
+             a_like_d_us, a.fused_us, site_row.fused_us - a.fused_us + a_like_d_us,
+             (site_row.fused_us - a.fused_us + a_like_d_us) / floor_us);
+  // (a) as arithmetic: K·P multiply-adds per token in f32.
+  const double fma = static_cast<double>(kTokens) * kStreams * w.C * P4;
+  fmt::print("  (a) does {:.2f} G f32 multiply-adds: {:.1f} TFLOP/s\n", fma / 1e9, 2 * fma / a.fused_us / 1e6);
+}
 
-  // ---- 3. selective recompute -----------------------------------------------------------------
+// ---- 3. selective recompute -----------------------------------------------------------------
+void recompute_memory() {
   fmt::print("\n3. Selective recompute: group size L_r = round(sqrt(nL/(n+2))) for L sites\n");
   for (int64_t L : {12, 16}) {
     const int Lr = RecomputePlan::best_group_size(kStreams, L);
@@ -222,8 +213,10 @@ int main(int argc, char** argv) {
         fmt::format("shakespeare-char: one state is {:.0f} MiB; 6 fewer states = {:.0f} MiB, measured mhc - mhc-rc "
                     "peak = {:.1f} MiB",
                     state_mib, predicted, measured));
+}
 
-  // ---- 4. the training step ---------------------------------------------------------------------
+// ---- 4. the training step ---------------------------------------------------------------------
+void step_floor() {
   fmt::print("\n4. bench_train_step on an H100, bf16: the mHC sites' forward floor against the measured cost\n");
   struct Step {
     const char* preset;
@@ -241,7 +234,23 @@ int main(int argc, char** argv) {
     if (std::abs(ratio - st.printed_ratio) > 0.0015) ratios_match = false;
   }
   check(ratios_match, "ms/step ratios as the bench printed them (2.026x, 1.113x)");
+}
 
+}  // namespace
+
+int main(int argc, char** argv) {
+  Site site{4, 1024, 2.0};
+  if (argc > 1) site.n = std::atoll(argv[1]);
+  if (argc > 2) site.C = std::atoll(argv[2]);
+  if (argc > 3) site.es = std::string(argv[3]) == "f32" ? 4.0 : 2.0;
+  traffic_table(site);
+  fmt::print("\n2. bench_mhc_kernels on an H100 (M = {} tokens, n = {}, bf16): GB/s and floor recomputed\n", kTokens,
+             kStreams);
+  for (const Width& w : kH100) recompute_bench_rows(w);
+  fmt::print("\n  Sinkhorn fwd+bwd, 16384 matrices, one thread each, 128 threads a block: {} blocks for 132 SMs\n",
+             16384 / 128);
+  recompute_memory();
+  step_floor();
   fmt::print("\n{}\n", failures == 0 ? "all arithmetic checks passed" : "FAILED");
   return failures == 0 ? 0 : 1;
 }
