@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/name_table.h"
+
 #if defined(__CUDACC__)
 #define MHC_HOST_DEVICE __host__ __device__
 #else
@@ -33,17 +35,11 @@ inline size_t dtype_size(DType t) {
   return 0;
 }
 
-inline const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::f32: return "f32";
-    case DType::f64: return "f64";
-    case DType::bf16: return "bf16";
-    case DType::i32: return "i32";
-  }
-  return "?";
-}
-
-inline const char* device_name(Device d) { return d == Device::cpu ? "cpu" : "cuda"; }
+inline constexpr EnumName<DType> kDTypeNames[] = {
+    {"f32", DType::f32}, {"f64", DType::f64}, {"bf16", DType::bf16}, {"i32", DType::i32}};
+inline constexpr EnumName<Device> kDeviceNames[] = {{"cpu", Device::cpu}, {"cuda", Device::cuda}};
+inline const char* dtype_name(DType t) { return name_of(kDTypeNames, t); }
+inline const char* device_name(Device d) { return name_of(kDeviceNames, d); }
 
 inline bool is_floating(DType t) { return t != DType::i32; }
 

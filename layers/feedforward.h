@@ -12,6 +12,8 @@ namespace mhc {
 // or a mixture of experts (layers/moe.h, with --moe.dense_layers leading
 // dense SwiGLU blocks). A FeedForward is one of the two dense kinds.
 enum class FfnType { Gelu, SwiGLU, Moe };
+inline constexpr EnumName<FfnType> kFfnTypeNames[] = {
+    {"gelu", FfnType::Gelu}, {"swiglu", FfnType::SwiGLU}, {"moe", FfnType::Moe}};
 
 class FeedForward : public Module {
  public:

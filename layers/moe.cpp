@@ -9,12 +9,6 @@
 
 namespace mhc {
 
-RouterKind parse_router_kind(const std::string& name) {
-  if (name == "softmax") return RouterKind::Softmax;
-  if (name == "sigmoid") return RouterKind::Sigmoid;
-  throw std::invalid_argument("unknown router '" + name + "' (expected softmax or sigmoid)");
-}
-
 MoeFeedForward::MoeFeedForward(int64_t width, const MoeConfig& c, double dropout, double init_std,
                                double out_init_std, Rng& rng)
     : router(width, c.routed, false, init_std, rng), cfg_(c), C_(width), dropout_(dropout), load_(c.routed, 0) {

@@ -21,7 +21,8 @@
 namespace mhc {
 
 enum class RouterKind { Softmax, Sigmoid };
-RouterKind parse_router_kind(const std::string& name);  // "softmax" | "sigmoid"
+inline constexpr EnumName<RouterKind> kRouterKindNames[] = {{"softmax", RouterKind::Softmax},
+                                                            {"sigmoid", RouterKind::Sigmoid}};
 
 struct MoeConfig {
   int64_t routed = 8;          // N_r

@@ -12,20 +12,12 @@
 namespace mhc {
 
 ResidualKind parse_residual_kind(const std::string& name) {
-  if (name == "residual") return ResidualKind::Residual;
-  if (name == "hc") return ResidualKind::HC;
-  if (name == "mhc") return ResidualKind::MHC;
-  throw std::invalid_argument("unknown residual variant '" + name + "' (expected residual, hc or mhc)");
+  if (const auto kind = value_named(kResidualKindNames, name)) return *kind;
+  throw std::invalid_argument("unknown residual variant '" + name + "' (expected " +
+                              canonical_names(kResidualKindNames) + ")");
 }
 
-std::string residual_kind_name(ResidualKind kind) {
-  switch (kind) {
-    case ResidualKind::Residual: return "residual";
-    case ResidualKind::HC: return "hc";
-    case ResidualKind::MHC: return "mhc";
-  }
-  return "?";
-}
+std::string residual_kind_name(ResidualKind kind) { return name_of(kResidualKindNames, kind); }
 
 void ResidualSite::keep_h_res(const Tensor& h_res) {
   if (!recording_) return;

@@ -26,6 +26,8 @@ namespace mhc {
 using SubBlock = std::function<Tensor(const Tensor&)>;
 
 enum class ResidualKind { Residual, HC, MHC };
+inline constexpr EnumName<ResidualKind> kResidualKindNames[] = {
+    {"residual", ResidualKind::Residual}, {"hc", ResidualKind::HC}, {"mhc", ResidualKind::MHC}};
 ResidualKind parse_residual_kind(const std::string& name);  // "residual" | "hc" | "mhc"
 std::string residual_kind_name(ResidualKind kind);
 
@@ -34,6 +36,8 @@ enum class PrePostGate {
   Sigmoid,  // the paper: H_pre = σ(H̃_pre), H_post = 2σ(H̃_post)
   Fixed,    // H_pre = H_post = 1 (an ablation; with n = 1 it is exactly the residual)
 };
+inline constexpr EnumName<PrePostGate> kPrePostGateNames[] = {{"sigmoid", PrePostGate::Sigmoid},
+                                                              {"fixed", PrePostGate::Fixed}};
 
 struct SiteConfig {
   ResidualKind kind = ResidualKind::Residual;
@@ -57,6 +61,9 @@ struct SiteConfig {
   enum class Fused { Auto, On, Off } fused = Fused::Auto;
   double norm_eps = 1e-6;
 };
+inline constexpr EnumName<SiteConfig::Fused> kFusedNames[] = {
+    {"auto", SiteConfig::Fused::Auto}, {"on", SiteConfig::Fused::On},     {"off", SiteConfig::Fused::Off},
+    {"true", SiteConfig::Fused::On},   {"false", SiteConfig::Fused::Off}};  // aliases
 
 class RecomputePlan;  // layers/recompute.h
 

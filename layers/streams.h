@@ -13,6 +13,8 @@ enum class CollapseMode {
   Sum,      // h = Σ_j x_j (HC)
   Learned,  // h = Σ_j w_j x_j,  w = σ(s · (RMSNorm(vec x) φ_head) + b_head)
 };
+inline constexpr EnumName<CollapseMode> kCollapseModeNames[] = {{"sum", CollapseMode::Sum},
+                                                                {"learned", CollapseMode::Learned}};
 
 class StreamCollapse : public Module {
  public:

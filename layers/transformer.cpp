@@ -11,19 +11,11 @@
 
 namespace mhc {
 
-const char* ffn_type_name(FfnType t) {
-  switch (t) {
-    case FfnType::Gelu: return "gelu";
-    case FfnType::SwiGLU: return "swiglu";
-    case FfnType::Moe: return "moe";
-  }
-  return "?";
-}
+const char* ffn_type_name(FfnType t) { return name_of(kFfnTypeNames, t); }
 
 FfnType parse_ffn_type(const std::string& name) {
-  for (FfnType t : {FfnType::Gelu, FfnType::SwiGLU, FfnType::Moe})
-    if (name == ffn_type_name(t)) return t;
-  throw std::invalid_argument("ffn must be gelu, swiglu or moe, not '" + name + "'");
+  if (const auto t = value_named(kFfnTypeNames, name)) return *t;
+  throw std::invalid_argument("ffn must be one of " + canonical_names(kFfnTypeNames) + ", not '" + name + "'");
 }
 
 int64_t ModelConfig::resolved_ffn_hidden() const {

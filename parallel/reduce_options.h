@@ -2,6 +2,7 @@
 // data-parallel job (--dist.bucket_mb, --dist.reduce): speed only, never a
 // result (grad_reducer.h). Apart so that the settings need not see the reducer.
 #pragma once
+#include "kernels/name_table.h"
 
 namespace mhc {
 
@@ -10,6 +11,8 @@ enum class ReduceMode {
   End,       // every bucket starts after backward
   Blocking,  // after backward, one bucket at a time, each waited for (with bucket_mb 0: one call per parameter)
 };
+inline constexpr EnumName<ReduceMode> kReduceModeNames[] = {
+    {"overlap", ReduceMode::Overlap}, {"end", ReduceMode::End}, {"blocking", ReduceMode::Blocking}};
 
 struct ReducerOptions {
   double bucket_mb = 1;  // gradient MiB per bucket (0: one bucket per parameter)

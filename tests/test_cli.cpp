@@ -1327,3 +1327,46 @@ TEST_CASE("HellaSwag-style evaluation: a trained model picks the right endings, 
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("broken.jsonl: example 1: label 5 is not the index of one of its 2 endings"));
 }
+
+// Each enum has one name table (kernels/name_table.h) that feeds parsing,
+// printing and the command line's choices: every entry parses to its value,
+// a value prints as its first (canonical) name, a choice setting takes every
+// entry from config.json and writes the canonical name back, and its help
+// names every canonical name.
+namespace {
+using namespace mhc;
+template <class E, size_t N>
+void check_name_table(const std::string& setting, const EnumName<E> (&table)[N]) {
+  const Setting* s = find_setting(setting);
+  REQUIRE(s != nullptr);
+  for (const EnumName<E>& n : table) {
+    INFO("--" << setting << " " << n.name);
+    const auto v = value_named(table, n.name);
+    REQUIRE(v.has_value());
+    CHECK(*v == n.value);
+    const std::string canonical = name_of(table, n.value);
+    CHECK(s->help.find(canonical) != std::string::npos);
+    TrainConfig c;
+    s->set(c, Json(n.name));
+    CHECK(s->get(c) == Json(canonical));
+  }
+  CHECK(!value_named(table, "no-such-name").has_value());
+}
+}  // namespace
+
+TEST_CASE("enum name tables: parsing, printing and the command line's choices agree", "[cli]") {
+  using namespace mhc;
+  check_name_table("residual", kResidualKindNames);
+  check_name_table("device", kDeviceNames);
+  check_name_table("model.ffn", kFfnTypeNames);
+  check_name_table("hc.gate", kPrePostGateNames);
+  check_name_table("hc.collapse", kCollapseModeNames);
+  check_name_table("hc.fused", kFusedNames);
+  check_name_table("moe.router", kRouterKindNames);
+  check_name_table("optim.schedule", kScheduleNames);
+  check_name_table("data.split", kSplitKindNames);
+  check_name_table("dist.reduce", kReduceModeNames);
+  CHECK(canonical_names(kFusedNames) == "auto, on, off");  // aliases are accepted, never listed
+  CHECK(std::string(ffn_type_name(FfnType::SwiGLU)) == "swiglu");
+  CHECK_THROWS_WITH(parse_ffn_type("relu"), Contains("gelu, swiglu, moe"));
+}

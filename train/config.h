@@ -16,6 +16,11 @@ namespace mhc {
 enum class Schedule { Cosine, Step, Constant };  // the learning rate after warmup
 enum class TokenizerKind { Char, Bpe, Gpt2 };
 enum class SplitKind { Tail, Chunks };  // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
+inline constexpr EnumName<Schedule> kScheduleNames[] = {
+    {"cosine", Schedule::Cosine}, {"step", Schedule::Step}, {"constant", Schedule::Constant}};
+inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
+    {"char", TokenizerKind::Char}, {"bpe", TokenizerKind::Bpe}, {"gpt2", TokenizerKind::Gpt2}};
+inline constexpr EnumName<SplitKind> kSplitKindNames[] = {{"tail", SplitKind::Tail}, {"chunks", SplitKind::Chunks}};
 
 struct OptimConfig {
   int64_t steps = 2000;

@@ -149,11 +149,13 @@ Setting text(std::string name, std::string group, std::string help, Ref<std::str
   return s;
 }
 
-// One of named values; the first name of each value is its canonical one,
-// later names are accepted aliases (--hc.fused true).
+// One of named values, from the enum's name table (kernels/name_table.h):
+// the first name of each value is its canonical one, later names are
+// accepted aliases (--hc.fused true).
 template <class E>
-Setting choice(std::string name, std::string group, std::string help, Ref<E> ref,
-               std::vector<std::pair<std::string, E>> names) {
+Setting choice(std::string name, std::string group, std::string help, Ref<E> ref, std::vector<EnumName<E>> table) {
+  std::vector<std::pair<std::string, E>> names;
+  for (const EnumName<E>& n : table) names.emplace_back(n.name, n.value);
   Setting s = base(std::move(name), std::move(group), std::move(help));
   const std::string n = s.name, flag = "--" + s.name;
   const auto name_of = [names](E e) {
@@ -204,7 +206,7 @@ void add_run_settings(std::vector<Setting>& all) {
   }
   all.push_back(choice<ResidualKind>("residual", "", "residual variant: residual | hc | mhc",
                                      [](C& c) -> ResidualKind& { return c.model.site.kind; },
-                                     {{"residual", ResidualKind::Residual}, {"hc", ResidualKind::HC}, {"mhc", ResidualKind::MHC}}));
+                                     all_names(kResidualKindNames)));
   {
     // No captured default: n defaults to 1 for the residual, 4 for HC / mHC (TrainFlags::resolve).
     Setting n = integer<int64_t>("streams", "", "residual streams n (default: 1 for residual, 4 for hc / mhc)",
@@ -221,9 +223,9 @@ void add_run_settings(std::vector<Setting>& all) {
                      "(default: tinyshakespeare.txt from $MHC_DATA_DIR or ../shared/data)",
                      [](C& c) -> std::string& { return c.data.data; }));
   all.push_back(choice<Device>("device", "", "cpu | cuda", [](C& c) -> Device& { return c.device; },
-                               {{"cpu", Device::cpu}, {"cuda", Device::cuda}}));
+                               all_names(kDeviceNames)));
   all.push_back(choice<DType>("dtype", "", "f32 | bf16 (bf16: CUDA mixed precision)", [](C& c) -> DType& { return c.dtype; },
-                              {{"f32", DType::f32}, {"bf16", DType::bf16}}));
+                              names_among(kDTypeNames, {DType::f32, DType::bf16})));
   {
     Setting s = base("seed", "", "seed for init, data order and dropout");
     s.bind = [](CLI::App& app, C& c) {
@@ -266,7 +268,7 @@ void add_model_settings(std::vector<Setting>& all) {
                                  M_::kBlockSizeRange));
   all.push_back(choice<FfnType>("model.ffn", M, "feed-forward: gelu | swiglu | moe",
                                 [](C& c) -> FfnType& { return c.model.ffn; },
-                                {{"gelu", FfnType::Gelu}, {"swiglu", FfnType::SwiGLU}, {"moe", FfnType::Moe}}));
+                                all_names(kFfnTypeNames)));
   all.push_back(integer<int64_t>("model.ffn_hidden", M, "dense FFN hidden size (0: 4C gelu, 8C/3 swiglu)",
                                  [](C& c) -> int64_t& { return c.model.ffn_hidden; }, M_::kHiddenRange));
   all.push_back(real("model.dropout", M, "dropout on embeddings and residual branches",
@@ -306,16 +308,16 @@ void add_hc_settings(std::vector<Setting>& all) {
                      [](C& c) -> double& { return c.model.site.phi_init_std; }, M_::kSiteInitRange));
   all.push_back(choice<PrePostGate>("hc.gate", H, "mHC H_pre/H_post: sigmoid (σ, 2σ) | fixed (1)",
                                     [](C& c) -> PrePostGate& { return c.model.site.gate; },
-                                    {{"sigmoid", PrePostGate::Sigmoid}, {"fixed", PrePostGate::Fixed}}));
+                                    all_names(kPrePostGateNames)));
   all.push_back(choice<CollapseMode>("hc.collapse", H, "merge streams before the final norm: sum | learned",
                                      [](C& c) -> CollapseMode& { return c.model.collapse; },
-                                     {{"sum", CollapseMode::Sum}, {"learned", CollapseMode::Learned}}));
+                                     all_names(kCollapseModeNames)));
   using Fused = SiteConfig::Fused;
   all.push_back(choice<Fused>("hc.fused", H, "mHC site kernels: auto (the faster path on each device: fused on CUDA, composed on the CPU) | on | off "
                               "(the composed ops). On the CPU the fused kernels exist as the CUDA kernels' reference "
                               "and are slower than the composed ops",
                               [](C& c) -> Fused& { return c.model.site.fused; },
-                              {{"auto", Fused::Auto}, {"on", Fused::On}, {"off", Fused::Off}, {"true", Fused::On}, {"false", Fused::Off}}));
+                              all_names(kFusedNames)));
   {
     Setting r = on_off("hc.recompute", H, "mHC: keep only each group's first stream state, rebuild the rest in backward",
                        [](C& c) -> bool& { return c.model.recompute; });
@@ -348,7 +350,7 @@ void add_moe_settings(std::vector<Setting>& all) {
                                  M_::kHiddenRange));
   all.push_back(choice<RouterKind>("moe.router", E, "router scores: softmax | sigmoid",
                                    [](C& c) -> RouterKind& { return c.model.moe.router; },
-                                   {{"softmax", RouterKind::Softmax}, {"sigmoid", RouterKind::Sigmoid}}));
+                                   all_names(kRouterKindNames)));
   all.push_back(on_off("moe.no_balance", E, "turn off aux-loss-free bias balancing",
                        [](C& c) -> bool& { return c.model.moe.bias_balance; }, /*inverted=*/true));
   all.push_back(real("moe.bias_rate", E, "bias balancing step γ", [](C& c) -> double& { return c.model.moe.bias_rate; },
@@ -381,7 +383,7 @@ void add_optim_settings(std::vector<Setting>& all) {
   all.push_back(integer<int64_t>("optim.warmup", O, "linear warmup steps", [](C& c) -> int64_t& { return c.optim.warmup; }, 0,
                                  kMaxSteps));
   all.push_back(choice<Schedule>("optim.schedule", O, "cosine | step | constant", [](C& c) -> Schedule& { return c.optim.schedule; },
-                                 {{"cosine", Schedule::Cosine}, {"step", Schedule::Step}, {"constant", Schedule::Constant}}));
+                                 all_names(kScheduleNames)));
   {
     Setting s = config_only(base("optim.step_at", O, "step schedule: the fractions of the run where the lr drops"));
     s.get = [](const C& c) { return Json(c.optim.step_at); };
@@ -485,7 +487,7 @@ void add_data_settings(std::vector<Setting>& all) {
                      Ends::open));
   all.push_back(choice<SplitKind>(
       "data.split", D, "tail: the last share is validation (nanoGPT's split, comparable losses) | chunks: seeded 4096-token chunks",
-      [](C& c) -> SplitKind& { return c.data.split; }, {{"tail", SplitKind::Tail}, {"chunks", SplitKind::Chunks}}));
+      [](C& c) -> SplitKind& { return c.data.split; }, all_names(kSplitKindNames)));
   all.push_back(token_files_setting());
   all.push_back(text("data.cache_dir", D, "token cache (default: $MHC_CACHE_DIR or ~/.cache/mhc)",
                      [](C& c) -> std::string& { return c.data.cache_dir; }));
@@ -536,7 +538,7 @@ void add_eval_settings(std::vector<Setting>& all) {
       "overlap: reduce each bucket as backward completes it | end: all after backward | blocking: one at a time after "
       "backward",
       [](C& c) -> ReduceMode& { return c.dist.reduce; },
-      {{"overlap", ReduceMode::Overlap}, {"end", ReduceMode::End}, {"blocking", ReduceMode::Blocking}}));
+      all_names(kReduceModeNames)));
   for (Setting f : {integer<int64_t>("debug.fail_rank", "", "testing aid: this rank fails at step debug.fail_at",
                                      [](C& c) -> int64_t& { return c.fail_rank; }, -1, 1 << 20),
                     integer<int64_t>("debug.fail_at", "", "testing aid: the step at which debug.fail_rank fails",
@@ -573,11 +575,7 @@ const Setting* find_setting(const std::string& name) {
   return nullptr;
 }
 
-std::string schedule_name(Schedule s) {
-  return s == Schedule::Cosine ? "cosine" : s == Schedule::Step ? "step" : "constant";
-}
-std::string tokenizer_name(TokenizerKind t) {
-  return t == TokenizerKind::Char ? "char" : t == TokenizerKind::Bpe ? "bpe" : "gpt2";
-}
+std::string schedule_name(Schedule s) { return name_of(kScheduleNames, s); }
+std::string tokenizer_name(TokenizerKind t) { return name_of(kTokenizerKindNames, t); }
 
 }  // namespace mhc
