@@ -10,8 +10,8 @@
 
 namespace mhc {
 
-GradCheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, const GradCheckOptions& opt) {
+GradCheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                          const GradCheckOptions& opt) {
   for (const Tensor& t : inputs) {
     if (t.device() != Device::cpu || !t.is_contiguous() || !t.is_leaf())
       throw std::invalid_argument("gradcheck: inputs must be contiguous CPU leaves");
@@ -52,8 +52,8 @@ GradCheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
       result.max_abs_error = std::max(result.max_abs_error, abs_err);
       if (rel_err > result.max_rel_error) {
         result.max_rel_error = rel_err;
-        result.report = fmt::format("input {} {} element {}: analytic {:.10g}, numeric {:.10g}", k, x.shape().str(),
-                                    i, analytic[i], numeric);
+        result.report = fmt::format("input {} {} element {}: analytic {:.10g}, numeric {:.10g}", k, x.shape().str(), i,
+                                    analytic[i], numeric);
       }
     }
   }

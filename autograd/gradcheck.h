@@ -17,9 +17,9 @@ namespace mhc {
 
 struct GradCheckResult {
   bool ok = true;
-  double max_abs_error = 0;   // over all checked elements
-  double max_rel_error = 0;   // |a − n| / max(1, |a|, |n|)
-  std::string report;         // the worst element, for failure messages
+  double max_abs_error = 0;  // over all checked elements
+  double max_rel_error = 0;  // |a − n| / max(1, |a|, |n|)
+  std::string report;        // the worst element, for failure messages
 };
 
 struct GradCheckOptions {
@@ -31,7 +31,7 @@ struct GradCheckOptions {
 // `inputs` must be contiguous CPU f64 leaves; those with requires_grad set are
 // checked (integer inputs such as indices just pass through). `f` may build
 // views of its inputs (transpose, slice, expand) to exercise strided paths.
-GradCheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, const GradCheckOptions& options = {});
+GradCheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs,
+                          const GradCheckOptions& options = {});
 
 }  // namespace mhc

@@ -21,15 +21,15 @@ inline void check_same_device(const char* op, const Tensor& a, const Tensor& b) 
   check_defined(op, a);
   check_defined(op, b);
   if (a.device() != b.device())
-    throw std::invalid_argument(std::string(op) + ": tensors on different devices (" + a.describe() +
-                                " and " + b.describe() + "); move one with .to(device)");
+    throw std::invalid_argument(std::string(op) + ": tensors on different devices (" + a.describe() + " and " +
+                                b.describe() + "); move one with .to(device)");
 }
 
 inline void check_same(const char* op, const Tensor& a, const Tensor& b) {
   check_same_device(op, a, b);
   if (a.dtype() != b.dtype())
-    throw std::invalid_argument(std::string(op) + ": dtype mismatch (" + a.describe() + " and " +
-                                b.describe() + "); convert one with .to(dtype)");
+    throw std::invalid_argument(std::string(op) + ": dtype mismatch (" + a.describe() + " and " + b.describe() +
+                                "); convert one with .to(dtype)");
 }
 
 inline void check_index(const char* op, const Tensor& idx, const Tensor& data) {
@@ -37,8 +37,8 @@ inline void check_index(const char* op, const Tensor& idx, const Tensor& data) {
   if (idx.dtype() != DType::i32)
     throw std::invalid_argument(std::string(op) + ": indices must be i32, got " + idx.describe());
   if (idx.device() != data.device())
-    throw std::invalid_argument(std::string(op) + ": indices on " + device_name(idx.device()) +
-                                " but data on " + device_name(data.device()));
+    throw std::invalid_argument(std::string(op) + ": indices on " + device_name(idx.device()) + " but data on " +
+                                device_name(data.device()));
 }
 
 inline Backend& backend_of(const Tensor& t) { return backend_for(t.device()); }

@@ -38,8 +38,7 @@ Tensor unary_forward(UnaryOp op, const Tensor& x_in, const char* name) {
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(BinaryOp::Add, a, b, "add");
   record(out, "add", {&a, &b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const Node& n) {
-    return std::vector<Tensor>{n.needs_grad(0) ? sum_to(g, sa) : Tensor(),
-                               n.needs_grad(1) ? sum_to(g, sb) : Tensor()};
+    return std::vector<Tensor>{n.needs_grad(0) ? sum_to(g, sa) : Tensor(), n.needs_grad(1) ? sum_to(g, sb) : Tensor()};
   });
   return out;
 }
@@ -78,9 +77,8 @@ Tensor affine(const Tensor& x_in, double scale, double shift) {
   Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   backend_of(x).affine(x.dtype(), x.data_ptr(), y.data_ptr(), x.numel(), scale, shift);
-  record(y, "affine", {&x}, [scale](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{affine(g, scale, 0.0)};
-  });
+  record(y, "affine", {&x},
+         [scale](const Tensor& g, const Node&) { return std::vector<Tensor>{affine(g, scale, 0.0)}; });
   return y;
 }
 
@@ -98,8 +96,7 @@ Tensor abs(const Tensor& x) { return unary_forward(UnaryOp::Abs, x, "abs"); }
 
 Tensor dropout(const Tensor& x_in, double p, uint64_t seed) {
   check_floating("dropout", x_in);
-  if (p < 0.0 || p >= 1.0)
-    throw std::invalid_argument("dropout: p = " + std::to_string(p) + " is outside [0, 1)");
+  if (p < 0.0 || p >= 1.0) throw std::invalid_argument("dropout: p = " + std::to_string(p) + " is outside [0, 1)");
   if (p == 0.0) return x_in;
   Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -120,8 +117,8 @@ void add_(const Tensor& a, const Tensor& b) {
   const Shape out = broadcast_shapes(a.shape(), b.shape(), "add_");
   if (out != a.shape())
     throw_shape_error("add_", "cannot add " + b.shape().str() + " into " + a.shape().str() + " in place");
-  backend_of(a).binary(BinaryOp::Add, a.dtype(), a.data_ptr(), a.layout(), b.data_ptr(),
-                       broadcast_layout(b, out), a.data_ptr(), out);
+  backend_of(a).binary(BinaryOp::Add, a.dtype(), a.data_ptr(), a.layout(), b.data_ptr(), broadcast_layout(b, out),
+                       a.data_ptr(), out);
 }
 
 }  // namespace mhc

@@ -40,7 +40,8 @@ Tensor index_add(const Tensor& base, int dim, const Tensor& idx_in, const Tensor
   if (src_in.shape() != expect)
     throw_shape_error("index_add", "source of shape " + src_in.shape().str() + " does not fit base " +
                                        base.shape().str() + " with " + std::to_string(idx_in.numel()) +
-                                       " indices along axis " + std::to_string(dim) + " (expected " + expect.str() + ")");
+                                       " indices along axis " + std::to_string(dim) + " (expected " + expect.str() +
+                                       ")");
   Tensor src = src_in.contiguous();
   Tensor idx = idx_in.contiguous();
   Tensor out;
@@ -117,8 +118,8 @@ std::pair<Tensor, Tensor> topk(const Tensor& x_in, int64_t k) {
   out_shape[out_shape.size() - 1] = k;
   Tensor values = Tensor::empty(out_shape, x.dtype(), x.device());
   Tensor indices = Tensor::empty(out_shape, DType::i32, x.device());
-  backend_of(x).topk(x.dtype(), x.data_ptr(), values.data_ptr(), static_cast<int32_t*>(indices.data_ptr()), rows,
-                     cols, k);
+  backend_of(x).topk(x.dtype(), x.data_ptr(), values.data_ptr(), static_cast<int32_t*>(indices.data_ptr()), rows, cols,
+                     k);
   record(values, "topk", {&x}, [in_shape = x.shape(), indices, rows, cols, k](const Tensor& g_in, const Node&) {
     Tensor g = g_in.contiguous();
     Tensor gx = Tensor::zeros(in_shape, g.dtype(), g.device());
@@ -159,9 +160,9 @@ MoePlan moe_dispatch(const Tensor& expert_of_in, int64_t num_experts) {
   plan.order = Tensor::empty({N * k}, DType::i32, expert_of.device());
   plan.token = Tensor::empty({N * k}, DType::i32, expert_of.device());
   Tensor offsets = Tensor::empty({num_experts + 1}, DType::i32, expert_of.device());
-  backend_of(expert_of).moe_dispatch(ids_ptr(expert_of), N, k, num_experts, static_cast<int32_t*>(plan.order.data_ptr()),
-                                     static_cast<int32_t*>(plan.token.data_ptr()),
-                                     static_cast<int32_t*>(offsets.data_ptr()));
+  backend_of(expert_of).moe_dispatch(
+      ids_ptr(expert_of), N, k, num_experts, static_cast<int32_t*>(plan.order.data_ptr()),
+      static_cast<int32_t*>(plan.token.data_ptr()), static_cast<int32_t*>(offsets.data_ptr()));
   for (int32_t o : offsets.to_vector<int32_t>()) plan.offsets.push_back(o);
   return plan;
 }

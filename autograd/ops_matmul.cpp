@@ -40,8 +40,10 @@ bool batch_stride(const Tensor& t, int nbatch, int64_t& stride) {
   for (int d = nbatch - 1; d >= 0; --d) {
     const int64_t size = t.shape()[d], st = t.strides()[d];
     if (size == 1) continue;
-    if (!have_inner) stride = st;
-    else if (st != inner_stride * inner_size) return false;
+    if (!have_inner)
+      stride = st;
+    else if (st != inner_stride * inner_size)
+      return false;
     have_inner = true;
     inner_stride = st;
     inner_size = size;

@@ -86,8 +86,8 @@ Tensor mhc_coefficients(const Tensor& x_in, const Tensor& phi_in, const Tensor& 
   const int64_t K = s.n * s.C;
   if (phi_in.shape() != Shape{K, s.P} || alpha_in.numel() != s.P || bias_in.numel() != s.P)
     throw_shape_error(op, "φ " + phi_in.shape().str() + ", α " + alpha_in.shape().str() + ", b " +
-                              bias_in.shape().str() + " do not fit n = " + std::to_string(s.n) + ", C = " +
-                              std::to_string(s.C));
+                              bias_in.shape().str() + " do not fit n = " + std::to_string(s.n) +
+                              ", C = " + std::to_string(s.C));
   for (const Tensor* p : {&phi_in, &alpha_in, &bias_in}) check_same_device(op, *p, x_in);
   Tensor x = x_in.contiguous();
   Tensor phi = phi_in.to(ct).contiguous(), alpha = alpha_in.to(ct).contiguous(), bias = bias_in.to(ct).contiguous();
@@ -121,7 +121,7 @@ Tensor mhc_coefficients(const Tensor& x_in, const Tensor& phi_in, const Tensor& 
              // ∂L/∂φ = Σ_tokens rstd · v ⊗ gq, one product over all tokens, in the
              // coefficient dtype: f32 inputs (bf16 streams are widened exactly) and
              // f32 accumulation, like every other coefficient gradient.
-             Tensor gqr = gq * rstd.unsqueeze(-1);  // (M, P)
+             Tensor gqr = gq * rstd.unsqueeze(-1);                            // (M, P)
              gphi = matmul(x.to(ct).reshape({s.M, K}).transpose(0, 1), gqr);  // (K, P)
            }
            return std::vector<Tensor>{gx, gphi, g_alpha, g_bias};
@@ -146,8 +146,7 @@ Tensor mhc_pre(const Tensor& x_in, const Tensor& coeffs_in, const RecomputeHandl
     Tensor x = rc ? rc.group->state(rc.index) : saved_x;
     Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
     Tensor gc = Tensor::empty(coeffs.shape(), coeffs.dtype(), coeffs.device());
-    backend_of(x).mhc_pre_backward(x.dtype(), ptr(x), ptr(coeffs), ptr(g), gx.data_ptr(), gc.data_ptr(), s.M, s.n,
-                                   s.C);
+    backend_of(x).mhc_pre_backward(x.dtype(), ptr(x), ptr(coeffs), ptr(g), gx.data_ptr(), gc.data_ptr(), s.M, s.n, s.C);
     return std::vector<Tensor>{gx, gc};
   });
   return h;
@@ -175,8 +174,8 @@ Tensor mhc_post(const Tensor& x_in, const Tensor& y_in, const Tensor& coeffs_in,
            Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
            Tensor gy = Tensor::empty(y.shape(), y.dtype(), y.device());
            Tensor gc = Tensor::empty(coeffs.shape(), coeffs.dtype(), coeffs.device());
-           backend_of(x).mhc_post_backward(x.dtype(), ptr(x), ptr(y), ptr(coeffs), ptr(g), gx.data_ptr(),
-                                           gy.data_ptr(), gc.data_ptr(), s.M, s.n, s.C);
+           backend_of(x).mhc_post_backward(x.dtype(), ptr(x), ptr(y), ptr(coeffs), ptr(g), gx.data_ptr(), gy.data_ptr(),
+                                           gc.data_ptr(), s.M, s.n, s.C);
            return std::vector<Tensor>{gx, gy, gc};
          });
   return out;

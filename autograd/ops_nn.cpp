@@ -42,21 +42,20 @@ Tensor cross_entropy_rows(const Tensor& logits_in, const Tensor& targets, int32_
   const int64_t rows = logits_in.numel() / std::max<int64_t>(V, 1);
   Shape row_shape(logits_in.shape().begin(), logits_in.shape().end() - 1);
   if (targets.shape() != row_shape)
-    throw_shape_error("cross_entropy", "targets of shape " + targets.shape().str() +
-                                           " do not match logits " + logits_in.shape().str() +
-                                           " (expected " + row_shape.str() + ")");
+    throw_shape_error("cross_entropy", "targets of shape " + targets.shape().str() + " do not match logits " +
+                                           logits_in.shape().str() + " (expected " + row_shape.str() + ")");
   Tensor logits = logits_in.contiguous();
   Tensor tg = targets.contiguous();
   Tensor loss = Tensor::empty(row_shape, logits.dtype(), logits.device());
   Tensor lse = Tensor::empty(row_shape, stat_dtype(logits.dtype()), logits.device());
-  backend_of(logits).cross_entropy(logits.dtype(), logits.data_ptr(), static_cast<const int32_t*>(tg.data_ptr()), loss.data_ptr(),
-                                   lse.data_ptr(), rows, V, ignore_index);
+  backend_of(logits).cross_entropy(logits.dtype(), logits.data_ptr(), static_cast<const int32_t*>(tg.data_ptr()),
+                                   loss.data_ptr(), lse.data_ptr(), rows, V, ignore_index);
   record(loss, "cross_entropy", {&logits},
          [x = logits.detach(), tg, lse, rows, V, ignore_index](const Tensor& g_in, const Node&) {
            Tensor g = g_in.contiguous();
            Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
-           backend_of(x).cross_entropy_backward(x.dtype(), x.data_ptr(), static_cast<const int32_t*>(tg.data_ptr()), lse.data_ptr(),
-                                                g.data_ptr(), gx.data_ptr(), rows, V, ignore_index);
+           backend_of(x).cross_entropy_backward(x.dtype(), x.data_ptr(), static_cast<const int32_t*>(tg.data_ptr()),
+                                                lse.data_ptr(), g.data_ptr(), gx.data_ptr(), rows, V, ignore_index);
            return std::vector<Tensor>{gx};
          });
   return loss;
@@ -88,16 +87,16 @@ Tensor rms_norm(const Tensor& x_in, const Tensor& weight, double eps) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   Tensor rstd = Tensor::empty(row_shape, stat_dtype(x.dtype()), x.device());
   Tensor w = weight.defined() ? weight.contiguous() : Tensor();
-  backend_of(x).rms_norm(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr, y.data_ptr(),
-                        rstd.data_ptr(), rows, C, static_cast<float>(eps));
+  backend_of(x).rms_norm(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr, y.data_ptr(), rstd.data_ptr(),
+                         rows, C, static_cast<float>(eps));
   record(y, "rms_norm", {&x, &w},
          [x = x.detach(), w = w.defined() ? w.detach() : Tensor(), rstd, rows, C](const Tensor& g_in, const Node& n) {
            Tensor g = g_in.contiguous();
            Tensor gx = Tensor::empty(x.shape(), x.dtype(), x.device());
            Tensor gw = n.needs_grad(1) ? Tensor::empty(w.shape(), w.dtype(), w.device()) : Tensor();
            backend_of(x).rms_norm_backward(x.dtype(), x.data_ptr(), w.defined() ? w.data_ptr() : nullptr,
-                                          rstd.data_ptr(), g.data_ptr(), gx.data_ptr(),
-                                          gw.defined() ? gw.data_ptr() : nullptr, rows, C);
+                                           rstd.data_ptr(), g.data_ptr(), gx.data_ptr(),
+                                           gw.defined() ? gw.data_ptr() : nullptr, rows, C);
            return std::vector<Tensor>{gx, gw};
          });
   return y;
@@ -147,8 +146,8 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   Tensor out = Tensor::empty(q.shape(), q.dtype(), q.device());
   Tensor lse = Tensor::empty({B, H, T}, stat_dtype(q.dtype()), q.device());
   const float p = static_cast<float>(dropout_p);
-  backend_of(q).attention(q.dtype(), q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(),
-                          lse.data_ptr(), B, T, H, D, scale, p, dropout_seed);
+  backend_of(q).attention(q.dtype(), q.data_ptr(), k.data_ptr(), v.data_ptr(), out.data_ptr(), lse.data_ptr(), B, T, H,
+                          D, scale, p, dropout_seed);
   record(out, "causal_attention", {&q, &k, &v},
          [q = q.detach(), k = k.detach(), v = v.detach(), o = out.detach(), lse, B, T, H, D, scale, p, dropout_seed](
              const Tensor& g_in, const Node&) {
@@ -157,8 +156,8 @@ Tensor causal_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
            Tensor gk = Tensor::empty(q.shape(), q.dtype(), q.device());
            Tensor gv = Tensor::empty(q.shape(), q.dtype(), q.device());
            backend_of(q).attention_backward(q.dtype(), q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(),
-                                            lse.data_ptr(), g.data_ptr(), gq.data_ptr(),
-                                            gk.data_ptr(), gv.data_ptr(), B, T, H, D, scale, p, dropout_seed);
+                                            lse.data_ptr(), g.data_ptr(), gq.data_ptr(), gk.data_ptr(), gv.data_ptr(),
+                                            B, T, H, D, scale, p, dropout_seed);
            return std::vector<Tensor>{gq, gk, gv};
          });
   return out;

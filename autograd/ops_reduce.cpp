@@ -28,9 +28,12 @@ Tensor sum_keepdim_forward(Tensor x, const std::vector<int>& axes) {
     const Shape& sh = x.shape();
     int64_t outer = 1, reduce = 1, inner = 1;
     for (int d = 0; d < sh.size(); ++d) {
-      if (d < first) outer *= sh[d];
-      else if (d <= last) reduce *= sh[d];
-      else inner *= sh[d];
+      if (d < first)
+        outer *= sh[d];
+      else if (d <= last)
+        reduce *= sh[d];
+      else
+        inner *= sh[d];
     }
     Shape out_shape = sh;
     for (int d = first; d <= last; ++d) out_shape[d] = 1;

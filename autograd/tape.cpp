@@ -14,8 +14,7 @@ thread_local bool g_grad_enabled = true;
 thread_local LeafDoneFn g_leaf_done;
 uint64_t g_epoch = 0;
 
-void attach(Tensor& out, const char* op, std::vector<std::shared_ptr<TensorImpl>> inputs,
-            BackwardFn fn) {
+void attach(Tensor& out, const char* op, std::vector<std::shared_ptr<TensorImpl>> inputs, BackwardFn fn) {
   auto node = std::make_shared<Node>();
   node->op = op;
   node->inputs = std::move(inputs);
@@ -30,12 +29,11 @@ void attach(Tensor& out, const char* op, std::vector<std::shared_ptr<TensorImpl>
 // leaf's .grad, which is its own storage.
 void accumulate(TensorImpl& target, const Tensor& g, const char* op) {
   if (g.shape() != target.shape)
-    throw std::logic_error(std::string("backward of ") + op + ": gradient shape " +
-                           g.shape().str() + " does not match input shape " + target.shape.str());
+    throw std::logic_error(std::string("backward of ") + op + ": gradient shape " + g.shape().str() +
+                           " does not match input shape " + target.shape.str());
   if (g.dtype() != target.dtype)
-    throw std::logic_error(std::string("backward of ") + op + ": gradient dtype " +
-                           dtype_name(g.dtype()) + " does not match input dtype " +
-                           dtype_name(target.dtype));
+    throw std::logic_error(std::string("backward of ") + op + ": gradient dtype " + dtype_name(g.dtype()) +
+                           " does not match input dtype " + dtype_name(target.dtype));
   const bool leaf = target.grad_fn == nullptr;
   std::shared_ptr<TensorImpl>& slot = leaf ? target.grad : target.pending;
   if (!slot) {
@@ -97,8 +95,8 @@ std::vector<std::shared_ptr<TensorImpl>> topological_order(const Tensor& root) {
   std::vector<std::shared_ptr<TensorImpl>> order;
   auto push = [&](const std::shared_ptr<TensorImpl>& t) {
     if (t->grad_fn && t->grad_fn->released)
-      throw std::logic_error(std::string("backward through a graph that has already been freed (op ") +
-                             t->grad_fn->op + "): each forward pass can be differentiated once; "
+      throw std::logic_error(std::string("backward through a graph that has already been freed (op ") + t->grad_fn->op +
+                             "): each forward pass can be differentiated once; "
                              "run the forward again before calling backward a second time");
     t->visit_epoch = epoch;
     stack.push_back({t, 0});
@@ -121,13 +119,13 @@ std::vector<std::shared_ptr<TensorImpl>> topological_order(const Tensor& root) {
 void run_backward(const Tensor& root, const Tensor& seed) {
   if (!root.defined()) throw std::invalid_argument("backward() on an undefined tensor");
   if (!root.requires_grad())
-    throw std::invalid_argument("backward() on a tensor that does not require grad: no input of "
-                                "the computation had requires_grad set");
+    throw std::invalid_argument(
+        "backward() on a tensor that does not require grad: no input of "
+        "the computation had requires_grad set");
   Tensor seed_grad = seed;
   if (!seed_grad.defined()) {
     if (root.numel() != 1)
-      throw std::invalid_argument("backward() on a non-scalar tensor of shape " +
-                                  root.shape().str() +
+      throw std::invalid_argument("backward() on a non-scalar tensor of shape " + root.shape().str() +
                                   " needs a seed gradient of that shape (only one-element "
                                   "tensors get the implicit seed 1)");
     seed_grad = Tensor::ones(root.shape(), root.dtype(), root.device());
@@ -163,9 +161,8 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     if (g.defined()) {
       std::vector<Tensor> grads = node->backward(g, *node);
       if (grads.size() != node->inputs.size())
-        throw std::logic_error(std::string("backward of ") + node->op + " returned " +
-                               std::to_string(grads.size()) + " gradients for " +
-                               std::to_string(node->inputs.size()) + " inputs");
+        throw std::logic_error(std::string("backward of ") + node->op + " returned " + std::to_string(grads.size()) +
+                               " gradients for " + std::to_string(node->inputs.size()) + " inputs");
       OpProfile::backward_done(node->op);  // bench_train_step --profile: this node's backward ends here
       for (size_t i = 0; i < grads.size(); ++i)
         if (node->inputs[i] && grads[i].defined()) accumulate(*node->inputs[i], grads[i], node->op);

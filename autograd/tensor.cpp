@@ -26,8 +26,8 @@ void throw_shape_error(const char* op, const std::string& what) {
 int normalize_dim(int dim, int ndim, const char* op) {
   const int d = dim < 0 ? dim + ndim : dim;
   if (d < 0 || d >= ndim)
-    throw_shape_error(op, "axis " + std::to_string(dim) + " is out of range for a tensor with " +
-                              std::to_string(ndim) + " dimensions");
+    throw_shape_error(op, "axis " + std::to_string(dim) + " is out of range for a tensor with " + std::to_string(ndim) +
+                              " dimensions");
   return d;
 }
 
@@ -119,9 +119,7 @@ bool view_strides(const Shape& shape, const Strides& strides, const Shape& new_s
 
 // ---- creation -----------------------------------------------------------------------
 
-Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
-  return Tensor(make_impl(shape, dtype, device));
-}
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) { return Tensor(make_impl(shape, dtype, device)); }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
@@ -207,10 +205,14 @@ void* Tensor::data_ptr() const {
 namespace {
 template <class T>
 constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, float>) return DType::f32;
-  else if constexpr (std::is_same_v<T, double>) return DType::f64;
-  else if constexpr (std::is_same_v<T, bf16>) return DType::bf16;
-  else return DType::i32;
+  if constexpr (std::is_same_v<T, float>)
+    return DType::f32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::f64;
+  else if constexpr (std::is_same_v<T, bf16>)
+    return DType::bf16;
+  else
+    return DType::i32;
 }
 }  // namespace
 
@@ -220,8 +222,8 @@ T* Tensor::data() const {
     throw std::invalid_argument("data<T>(): the tensor lives on " + std::string(device_name(device())) +
                                 "; copy it with .to(Device::cpu) first");
   if (dtype() != dtype_of<T>())
-    throw std::invalid_argument(std::string("data<T>(): the tensor holds ") + dtype_name(dtype()) +
-                                ", not " + dtype_name(dtype_of<T>()));
+    throw std::invalid_argument(std::string("data<T>(): the tensor holds ") + dtype_name(dtype()) + ", not " +
+                                dtype_name(dtype_of<T>()));
   return static_cast<T*>(data_ptr());
 }
 template float* Tensor::data<float>() const;
@@ -239,9 +241,24 @@ std::vector<T> Tensor::to_vector() const {
     backend_for(c.device()).copy_to_host(host.data(), c.data_ptr(), n * dtype_size(c.dtype()));
   };
   switch (c.dtype()) {
-    case DType::f32: { std::vector<float> h(n); download(h); std::copy(h.begin(), h.end(), out.begin()); break; }
-    case DType::f64: { std::vector<double> h(n); download(h); std::copy(h.begin(), h.end(), out.begin()); break; }
-    case DType::i32: { std::vector<int32_t> h(n); download(h); std::copy(h.begin(), h.end(), out.begin()); break; }
+    case DType::f32: {
+      std::vector<float> h(n);
+      download(h);
+      std::copy(h.begin(), h.end(), out.begin());
+      break;
+    }
+    case DType::f64: {
+      std::vector<double> h(n);
+      download(h);
+      std::copy(h.begin(), h.end(), out.begin());
+      break;
+    }
+    case DType::i32: {
+      std::vector<int32_t> h(n);
+      download(h);
+      std::copy(h.begin(), h.end(), out.begin());
+      break;
+    }
     case DType::bf16: {
       std::vector<bf16> h(n);
       download(h);
@@ -256,8 +273,7 @@ template std::vector<double> Tensor::to_vector<double>() const;
 template std::vector<int32_t> Tensor::to_vector<int32_t>() const;
 
 double Tensor::item() const {
-  if (numel() != 1)
-    throw std::invalid_argument("item(): the tensor has shape " + shape().str() + ", not one element");
+  if (numel() != 1) throw std::invalid_argument("item(): the tensor has shape " + shape().str() + ", not one element");
   return to_vector<double>()[0];
 }
 
@@ -334,8 +350,8 @@ Tensor Tensor::reshape(Shape new_shape) const {
     new_shape[infer] = numel() / known;
   }
   if (new_shape.product() != numel())
-    throw_shape_error("reshape", "cannot reshape " + shape().str() + " (" + std::to_string(numel()) +
-                                     " elements) to " + new_shape.str());
+    throw_shape_error("reshape", "cannot reshape " + shape().str() + " (" + std::to_string(numel()) + " elements) to " +
+                                     new_shape.str());
   Strides st;
   if (is_contiguous())
     st = contiguous_strides(new_shape);
@@ -343,9 +359,8 @@ Tensor Tensor::reshape(Shape new_shape) const {
     return contiguous().reshape(new_shape);
   Tensor out = make_view(*this, new_shape, st, offset());
   const Shape in_shape = shape();
-  record(out, "reshape", {this}, [in_shape](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.reshape(in_shape)};
-  });
+  record(out, "reshape", {this},
+         [in_shape](const Tensor& g, const Node&) { return std::vector<Tensor>{g.reshape(in_shape)}; });
   return out;
 }
 
@@ -357,16 +372,15 @@ Tensor Tensor::transpose(int a, int b) const {
   std::swap(sh[a], sh[b]);
   std::swap(st[a], st[b]);
   Tensor out = make_view(*this, sh, st, offset());
-  record(out, "transpose", {this}, [a, b](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.transpose(a, b)};
-  });
+  record(out, "transpose", {this},
+         [a, b](const Tensor& g, const Node&) { return std::vector<Tensor>{g.transpose(a, b)}; });
   return out;
 }
 
 Tensor Tensor::permute(const std::vector<int>& order) const {
   if (static_cast<int>(order.size()) != dim())
-    throw_shape_error("permute", "order has " + std::to_string(order.size()) + " entries for " +
-                                     std::to_string(dim()) + " dimensions");
+    throw_shape_error("permute", "order has " + std::to_string(order.size()) + " entries for " + std::to_string(dim()) +
+                                     " dimensions");
   Shape sh;
   Strides st;
   std::vector<int> inverse(dim(), -1);
@@ -378,9 +392,8 @@ Tensor Tensor::permute(const std::vector<int>& order) const {
     st.push_back(strides()[d]);
   }
   Tensor out = make_view(*this, sh, st, offset());
-  record(out, "permute", {this}, [inverse](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{g.permute(inverse)};
-  });
+  record(out, "permute", {this},
+         [inverse](const Tensor& g, const Node&) { return std::vector<Tensor>{g.permute(inverse)}; });
   return out;
 }
 
@@ -390,8 +403,8 @@ Tensor Tensor::slice(int d, int64_t start, int64_t end) const {
   if (start < 0) start += n;
   if (end < 0) end += n;
   if (start < 0 || end > n || start > end)
-    throw_shape_error("slice", "range [" + std::to_string(start) + ", " + std::to_string(end) +
-                                   ") does not fit axis " + std::to_string(d) + " of size " + std::to_string(n));
+    throw_shape_error("slice", "range [" + std::to_string(start) + ", " + std::to_string(end) + ") does not fit axis " +
+                                   std::to_string(d) + " of size " + std::to_string(n));
   Shape sh = shape();
   sh[d] = end - start;
   Tensor out = make_view(*this, sh, strides(), offset() + start * strides()[d]);
@@ -431,9 +444,8 @@ Tensor Tensor::expand(const Shape& target) const {
   }
   Tensor out = make_view(*this, sh, st, offset());
   const Shape in_shape = shape();
-  record(out, "expand", {this}, [in_shape](const Tensor& g, const Node&) {
-    return std::vector<Tensor>{sum_to(g, in_shape)};
-  });
+  record(out, "expand", {this},
+         [in_shape](const Tensor& g, const Node&) { return std::vector<Tensor>{sum_to(g, in_shape)}; });
   return out;
 }
 
@@ -464,8 +476,7 @@ Tensor Tensor::select(int d, int64_t index) const {
 Tensor& Tensor::set_requires_grad(bool on) {
   if (on && !is_floating(dtype()))
     throw std::invalid_argument(std::string("requires_grad needs a floating dtype, not ") + dtype_name(dtype()));
-  if (!is_leaf())
-    throw std::invalid_argument("set_requires_grad: only leaf tensors can change it; use detach() first");
+  if (!is_leaf()) throw std::invalid_argument("set_requires_grad: only leaf tensors can change it; use detach() first");
   impl().requires_grad = on;
   return *this;
 }

@@ -48,10 +48,10 @@ struct TensorImpl {
 
   // autograd
   bool requires_grad = false;
-  std::shared_ptr<TensorImpl> grad;      // accumulated gradient (leaves)
-  std::shared_ptr<Node> grad_fn;         // the node that produced this tensor (null for leaves)
-  std::shared_ptr<TensorImpl> pending;   // gradient being summed during one backward pass
-  uint64_t visit_epoch = 0;              // topological-sort bookkeeping
+  std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves)
+  std::shared_ptr<Node> grad_fn;        // the node that produced this tensor (null for leaves)
+  std::shared_ptr<TensorImpl> pending;  // gradient being summed during one backward pass
+  uint64_t visit_epoch = 0;             // topological-sort bookkeeping
 };
 
 class Tensor {
@@ -63,22 +63,20 @@ class Tensor {
   static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
-                     Device device = Device::cpu);
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor scalar(double value, DType dtype = DType::f32, Device device = Device::cpu);
   // Copies host values (converted to dtype) into a new tensor.
-  static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
-                            DType dtype = DType::f32, Device device = Device::cpu);
-  static Tensor from_vector(const std::vector<float>& values, const Shape& shape,
-                            DType dtype = DType::f32, Device device = Device::cpu);
-  static Tensor from_ints(const std::vector<int32_t>& values, const Shape& shape,
-                          Device device = Device::cpu);
+  static Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32,
+                            Device device = Device::cpu);
+  static Tensor from_vector(const std::vector<float>& values, const Shape& shape, DType dtype = DType::f32,
+                            Device device = Device::cpu);
+  static Tensor from_ints(const std::vector<int32_t>& values, const Shape& shape, Device device = Device::cpu);
   static Tensor arange(int64_t n, DType dtype = DType::f32, Device device = Device::cpu);
   // Normal(0, stddev) and Uniform[lo, hi) drawn on the host from rng, then moved.
   static Tensor randn(const Shape& shape, Rng& rng, double stddev = 1.0, DType dtype = DType::f32,
                       Device device = Device::cpu);
-  static Tensor uniform(const Shape& shape, Rng& rng, double lo, double hi,
-                        DType dtype = DType::f32, Device device = Device::cpu);
+  static Tensor uniform(const Shape& shape, Rng& rng, double lo, double hi, DType dtype = DType::f32,
+                        Device device = Device::cpu);
 
   // ---- metadata -------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }

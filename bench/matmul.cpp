@@ -19,9 +19,11 @@ int main() {
   (void)sgemm_gflops;
   fmt::print("matmul on the CPU ({} OpenMP threads), f32, C = A·B\n", omp_get_max_threads());
   fmt::print("{:>22} {:>12} {:>12} {:>10}\n", "M x N x K", "BLAS GF/s", "ref GF/s", "BLAS/ref");
-  struct Case { int64_t M, N, K; };
-  const std::vector<Case> cases = {{768, 128, 128}, {768, 512, 128}, {768, 128, 512}, {768, 65, 128},
-                                   {256, 256, 256}, {1024, 1024, 1024}};
+  struct Case {
+    int64_t M, N, K;
+  };
+  const std::vector<Case> cases = {{768, 128, 128}, {768, 512, 128}, {768, 128, 512},
+                                   {768, 65, 128},  {256, 256, 256}, {1024, 1024, 1024}};
   Rng rng(1);
   for (const Case& c : cases) {
     std::vector<float> A(c.M * c.K), B(c.K * c.N), C(c.M * c.N);

@@ -49,7 +49,8 @@ double measure_copy_bandwidth(Backend& be, Device dev, double datasheet_gbs) {
   const int64_t copy_n = int64_t(1) << 28;
   Tensor big = Tensor::empty({copy_n}, DType::f32, dev), big2 = Tensor::empty({copy_n}, DType::f32, dev);
   be.fill(DType::f32, big.data_ptr(), copy_n, 1.0);
-  const double copy_us = time_us(be, [&] { be.copy_within(big2.data_ptr(), big.data_ptr(), copy_n * 4); }, 20, 3);
+  const double copy_us = time_us(
+      be, [&] { be.copy_within(big2.data_ptr(), big.data_ptr(), copy_n * 4); }, 20, 3);
   const double peak_gbs = 2.0 * copy_n * 4 / copy_us / 1e3;
   fmt::print("device copy: {:.0f} GB/s measured ({:.0f}% of the {:.0f} GB/s datasheet figure)\n\n", peak_gbs,
              100 * peak_gbs / datasheet_gbs, datasheet_gbs);
@@ -81,31 +82,49 @@ std::vector<Row> site_rows(Backend& be, Device dev, DType dt, int64_t M, int64_t
   std::vector<Row> rows;
   // (a) RMS statistic + projection: one pass over x vs rms_norm + matmul.
   Tensor q = Tensor::empty({M, P}, DType::f32, dev), rstd = Tensor::empty({M}, DType::f32, dev);
-  rows.push_back({"(a) RMS + projection",
-                  time_us(be, [&] { be.mhc_project(dt, x.data_ptr(), phi.data_ptr(), q.data_ptr(), rstd.data_ptr(), M, K, P, 1e-6f); }),
-                  time_us(be, [&] { matmul(rms_norm(x.to(DType::f32).reshape({B, T, K}), Tensor()), phi); }),
-                  es * M * K + 4.0 * M * P});
+  rows.push_back(
+      {"(a) RMS + projection",
+       time_us(
+           be,
+           [&] { be.mhc_project(dt, x.data_ptr(), phi.data_ptr(), q.data_ptr(), rstd.data_ptr(), M, K, P, 1e-6f); }),
+       time_us(be,
+               [&] {
+                 matmul(rms_norm(x.to(DType::f32).reshape({B, T, K}), Tensor()), phi);
+               }),
+       es * M * K + 4.0 * M * P});
   // (b, c) gates and Sinkhorn: one kernel vs the composed element-wise ops and the Sinkhorn op.
   rows.push_back({"(b,c) gates + Sinkhorn",
-                  time_us(be, [&] { be.mhc_gates(dt, q.data_ptr(), alpha.data_ptr(), bias.data_ptr(), coeffs.data_ptr(), M, n, 20, true); }),
-                  time_us(be, [&] {
-                    Tensor qv = q.reshape({B, T, P});
-                    sigmoid(qv.slice(-1, 0, n) * 0.01);
-                    sigmoid(qv.slice(-1, n, 2 * n) * 0.01) * 2.0;
-                    sinkhorn(qv.slice(-1, 2 * n, P).reshape({B, T, n, n}) * 0.01, 20);
-                  }),
+                  time_us(be,
+                          [&] {
+                            be.mhc_gates(dt, q.data_ptr(), alpha.data_ptr(), bias.data_ptr(), coeffs.data_ptr(), M, n,
+                                         20, true);
+                          }),
+                  time_us(be,
+                          [&] {
+                            Tensor qv = q.reshape({B, T, P});
+                            sigmoid(qv.slice(-1, 0, n) * 0.01);
+                            sigmoid(qv.slice(-1, n, 2 * n) * 0.01) * 2.0;
+                            sinkhorn(qv.slice(-1, 2 * n, P).reshape({B, T, n, n}) * 0.01, 20);
+                          }),
                   4.0 * M * P * 2});
   // (d) H_pre x.
   Tensor h = Tensor::empty({B, T, C}, dt, dev);
   Tensor h_pre = coeffs.slice(-1, 0, n).to(dt).unsqueeze(-2).contiguous();
-  rows.push_back({"(d) H_pre x", time_us(be, [&] { be.mhc_pre(dt, x.data_ptr(), coeffs.data_ptr(), h.data_ptr(), M, n, C); }),
+  rows.push_back({"(d) H_pre x",
+                  time_us(be, [&] { be.mhc_pre(dt, x.data_ptr(), coeffs.data_ptr(), h.data_ptr(), M, n, C); }),
                   time_us(be, [&] { matmul(h_pre, x); }), es * M * (K + C)});
   // (e) H_res x + H_postᵀ y with the residual merge.
   Tensor out = Tensor::empty(x.shape(), dt, dev);
-  Tensor h_aug = concat({coeffs.slice(-1, 2 * n, P).reshape({B, T, n, n}), coeffs.slice(-1, n, 2 * n).unsqueeze(-1)}, -1).to(dt);
-  rows.push_back({"(e) H_res x + H_post y",
-                  time_us(be, [&] { be.mhc_post(dt, x.data_ptr(), y.data_ptr(), coeffs.data_ptr(), out.data_ptr(), M, n, C); }),
-                  time_us(be, [&] { matmul(h_aug, concat({x, y.unsqueeze(-2)}, -2)); }), es * M * (2 * K + C)});
+  Tensor h_aug =
+      concat({coeffs.slice(-1, 2 * n, P).reshape({B, T, n, n}), coeffs.slice(-1, n, 2 * n).unsqueeze(-1)}, -1).to(dt);
+  rows.push_back(
+      {"(e) H_res x + H_post y",
+       time_us(be, [&] { be.mhc_post(dt, x.data_ptr(), y.data_ptr(), coeffs.data_ptr(), out.data_ptr(), M, n, C); }),
+       time_us(be,
+               [&] {
+                 matmul(h_aug, concat({x, y.unsqueeze(-2)}, -2));
+               }),
+       es * M * (2 * K + C)});
   // The whole site forward, F excluded.
   rows.push_back({"site forward (a-e)", time_us(be, [&] { fused_site.forward(x, identity); }),
                   time_us(be, [&] { composed_site.forward(x, identity); }), es * M * ((3 * n + 1) * C + (n + 1) * C)});
@@ -121,14 +140,16 @@ void print_rows(const std::vector<Row>& rows, double peak_gbs, double datasheet_
                r.unfused_us / r.fused_us, gbs, 100 * gbs / peak_gbs, 100 * gbs / datasheet_gbs);
   }
   const double floor_us = rows.back().bytes / peak_gbs / 1e3;
-  fmt::print("site forward: {:.1f} us against a floor of {:.1f} us at the measured copy bandwidth: {:.2f}x the floor\n\n",
-             rows.back().fused_us, floor_us, rows.back().fused_us / floor_us);
+  fmt::print(
+      "site forward: {:.1f} us against a floor of {:.1f} us at the measured copy bandwidth: {:.2f}x the floor\n\n",
+      rows.back().fused_us, floor_us, rows.back().fused_us / floor_us);
 }
 
 // Sinkhorn-Knopp forward + backward: 16384 4×4 matrices, t_max = 20.
 void time_sinkhorn(Backend& be, Device dev, Rng& rng) {
   const int64_t S = 16384, ns = 4;
-  Tensor L = Tensor::randn({S, ns, ns}, rng, 1.0, DType::f32, dev), G = Tensor::randn({S, ns, ns}, rng, 1.0, DType::f32, dev);
+  Tensor L = Tensor::randn({S, ns, ns}, rng, 1.0, DType::f32, dev),
+         G = Tensor::randn({S, ns, ns}, rng, 1.0, DType::f32, dev);
   Tensor Pm = Tensor::empty({S, ns, ns}, DType::f32, dev), GL = Tensor::empty({S, ns, ns}, DType::f32, dev);
   const double us = time_us(be, [&] {
     be.sinkhorn(DType::f32, L.data_ptr(), Pm.data_ptr(), S, ns, 20);

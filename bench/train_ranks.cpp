@@ -130,7 +130,8 @@ std::vector<RanksConfig> ranks_configs(const RanksBenchArgs& a) {
     }
     // The ceiling: K copies of the one-process step side by side, no communication
     // (on a VM whose cores share caches, memory or a host core, below K x).
-    if (a.device != "cuda") configs.push_back({fmt::format("{} processes alone (ceiling)", k), k, false, "overlap", a.bucket_mb});
+    if (a.device != "cuda")
+      configs.push_back({fmt::format("{} processes alone (ceiling)", k), k, false, "overlap", a.bucket_mb});
     configs.push_back({fmt::format("{} ranks, buckets overlapped", k), k, true, "overlap", a.bucket_mb});
     configs.push_back({fmt::format("{} ranks, buckets after backward", k), k, true, "end", a.bucket_mb});
     configs.push_back({fmt::format("{} ranks, per parameter, blocking", k), k, true, "blocking", 0.0});
@@ -156,9 +157,10 @@ std::string ranks_command(const std::string& self, const RanksBenchArgs& a, cons
       self, a.preset, a.device, a.dtype, a.variant, a.streams, a.steps, a.warmup, a.vocab, a.batch, c.bucket_mb,
       c.reduce);
   if (c.mpi)
-    return fmt::format("OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to {} -x OMP_NUM_THREADS "
-                       "-np {} {} 2>&1",
-                       static_cast<unsigned>(c.ranks) <= cores ? "core" : "none", c.ranks, worker);
+    return fmt::format(
+        "OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe --bind-to {} -x OMP_NUM_THREADS "
+        "-np {} {} 2>&1",
+        static_cast<unsigned>(c.ranks) <= cores ? "core" : "none", c.ranks, worker);
   std::string cmd;
   for (int i = 0; i < c.ranks; ++i)
     cmd += fmt::format("OMP_NUM_THREADS=1 {}{} 2>&1 & ",
@@ -192,10 +194,11 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
   const std::vector<RanksConfig> configs = ranks_configs(a);
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const int gpus = a.device == "cuda" ? count_gpus() : 0;  // --device cuda: one rank per GPU
-  fmt::print("data-parallel training step, preset {}, {} {}, variant {}, batch {} per rank, {} timed steps after {}; "
-             "1 CPU thread per process, {} cores\n",
-             a.preset, a.device, a.dtype, a.variant, a.batch > 0 ? a.batch : preset(a.preset).optim.batch_size,
-             a.steps, a.warmup, cores);
+  fmt::print(
+      "data-parallel training step, preset {}, {} {}, variant {}, batch {} per rank, {} timed steps after {}; "
+      "1 CPU thread per process, {} cores\n",
+      a.preset, a.device, a.dtype, a.variant, a.batch > 0 ? a.batch : preset(a.preset).optim.batch_size, a.steps,
+      a.warmup, cores);
   // OpenMPI settings change the figures (e.g. its shared-memory single-copy mechanism): say which are set.
   for (char** e = environ; *e; ++e)
     if (std::string(*e).rfind("OMPI_MCA_", 0) == 0) fmt::print("  {}\n", *e);
@@ -216,15 +219,17 @@ int ranks_bench(const std::string& self, const RanksBenchArgs& a) {
     if (!c.mpi && c.ranks == 1) base_tok_s = tok_s;
     // Weak scaling: K ranks each with the baseline's batch; 1.0 = K times the throughput.
     const double eff = tok_s / (static_cast<double>(c.ranks) * base_tok_s);
-    fmt::print("{:<36} {:>6} {:>9.2f} {:>11} {:>9} {:>12.0f} {:>10.3f}x\n", c.label, c.ranks, ms,
-               c.mpi ? fmt::format("{:.2f}", r["finish_ms"].get<double>()) : std::string("-"),
-               c.mpi ? fmt::format("{}/{}", r["in_backward"].get<int64_t>(), r["buckets"].get<int64_t>()) : std::string("-"),
-               tok_s, eff);
+    fmt::print(
+        "{:<36} {:>6} {:>9.2f} {:>11} {:>9} {:>12.0f} {:>10.3f}x\n", c.label, c.ranks, ms,
+        c.mpi ? fmt::format("{:.2f}", r["finish_ms"].get<double>()) : std::string("-"),
+        c.mpi ? fmt::format("{}/{}", r["in_backward"].get<int64_t>(), r["buckets"].get<int64_t>()) : std::string("-"),
+        tok_s, eff);
   }
-  fmt::print("(median step of rank 0; reduce ms: the part of the step spent after backward finishing the reductions\n"
-             " (exposed communication and the copies back); buckets: started during backward / total;\n"
-             " efficiency: tokens/s over ranks x the one-process tokens/s, each rank with the same batch;\n"
-             " K processes alone: the slowest of K independent copies, what the machine allows without communication)\n");
+  fmt::print(
+      "(median step of rank 0; reduce ms: the part of the step spent after backward finishing the reductions\n"
+      " (exposed communication and the copies back); buckets: started during backward / total;\n"
+      " efficiency: tokens/s over ranks x the one-process tokens/s, each rank with the same batch;\n"
+      " K processes alone: the slowest of K independent copies, what the machine allows without communication)\n");
   return 0;
 }
 

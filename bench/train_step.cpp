@@ -54,8 +54,8 @@ void print_op_profile(const std::string& variant, const OpProfile& p, double ste
     const double fwd = t.forward_s * per_step, bwd = t.backward_s * per_step;
     seen += fwd + bwd, fwd_all += fwd, bwd_all += bwd;
     fmt::print("  {:<36} {:>8.0f} {:>9.3f} {:>9.3f} {:>6.1f}%\n", op,
-               static_cast<double>(std::max(t.forward_calls, t.backward_calls)) / static_cast<double>(steps), fwd,
-               bwd, 100 * (fwd + bwd) / step_ms);
+               static_cast<double>(std::max(t.forward_calls, t.backward_calls)) / static_cast<double>(steps), fwd, bwd,
+               100 * (fwd + bwd) / step_ms);
   }
   fmt::print("  {:<36} {:>8} {:>9.3f} {:>9.3f} {:>6.1f}%\n", "all (forward, backward)", "", fwd_all, bwd_all,
              100 * seen / step_ms);
@@ -77,14 +77,17 @@ void add_options(CLI::App& app, Options& o) {
   app.add_option("--preset", o.preset)->capture_default_str();
   app.add_option("--device", o.device)->capture_default_str();
   app.add_option("--dtype", o.dtype)->capture_default_str();
-  app.add_option("--variants", o.variants, "comma-separated: residual, hc, mhc, mhc-fused, mhc-unfused, mhc-rc (mHC with selective recompute)")
+  app.add_option("--variants", o.variants,
+                 "comma-separated: residual, hc, mhc, mhc-fused, mhc-unfused, mhc-rc (mHC with selective recompute)")
       ->capture_default_str();
   app.add_option("--streams", o.streams)->capture_default_str();
   app.add_option("--steps", o.steps, "timed steps")->capture_default_str();
   app.add_option("--warmup", o.warmup, "untimed steps first")->capture_default_str();
   app.add_option("--vocab", o.vocab, "vocabulary size")->capture_default_str();
   app.add_option("--batch", o.batch, "override the preset's batch size");
-  app.add_option("--peak_tflops", o.peak_tflops, "hardware peak for MFU (default: H100 SXM 989 bf16 / 67 f32; CPU: the sgemm rate measured in the run)");
+  app.add_option(
+      "--peak_tflops", o.peak_tflops,
+      "hardware peak for MFU (default: H100 SXM 989 bf16 / 67 f32; CPU: the sgemm rate measured in the run)");
   app.add_flag("--profile", o.profile,
                "then, per variant, each op kind's forward and backward time as a share of the step (CPU; "
                "autograd/op_profile.h says how time is attributed)");
@@ -235,7 +238,8 @@ int run_ranks(Options& o, const char* argv0) {
   ra.preset = o.preset, ra.device = o.device, ra.dtype = o.dtype, ra.variant = o.variants;
   ra.streams = o.streams, ra.steps = o.steps, ra.warmup = o.warmup, ra.vocab = o.vocab, ra.batch = o.batch;
   if (!o.ranks.empty()) ra.ranks = o.ranks;
-  if (ra.variant.find(',') != std::string::npos && !o.worker) ra.variant = "residual";  // one variant: the default list's first
+  if (ra.variant.find(',') != std::string::npos && !o.worker)
+    ra.variant = "residual";  // one variant: the default list's first
   return o.worker ? bench::rank_worker(ra) : bench::ranks_bench(argv0, ra);
 }
 
@@ -283,15 +287,18 @@ int main(int argc, char** argv) {
   const std::vector<double> idle = measure(vs, be, o.steps, steps_done);
   print_table(vs, idle, B * T, peak_tflops, o.steps);
   if (o.load > 0) measure_under_load(vs, be, o, idle, steps_done);
-  if (device == Device::cpu && std::any_of(vs.begin(), vs.end(), [](const Variant& v) { return v.name == "mhc-fused"; }))
-    fmt::print("(mhc-fused on the CPU: the fused site kernels are the CUDA kernels' reference, not a fast path; "
-               "--hc.fused auto runs the composed ops here)\n");
+  if (device == Device::cpu &&
+      std::any_of(vs.begin(), vs.end(), [](const Variant& v) { return v.name == "mhc-fused"; }))
+    fmt::print(
+        "(mhc-fused on the CPU: the fused site kernels are the CUDA kernels' reference, not a fast path; "
+        "--hc.fused auto runs the composed ops here)\n");
   if (o.profile && device != Device::cpu) fmt::print("\n--profile: CPU only (CUDA ops are asynchronous)\n");
   if (o.profile && device == Device::cpu) profile_variants(vs, o.steps, steps_done);
-  fmt::print("(median of {} interleaved steps after {} warm-up; peak = weights + optimizer + the step's activations;\n"
-             " sys allocs = allocations per timed step that reached the system allocator (malloc / cudaMalloc);\n"
-             " {} = model FLOPs/token x tokens/s / {})\n", o.steps, o.warmup, device == Device::cpu ? "of sgemm" : "MFU",
-             device == Device::cpu ? std::string("the sgemm rate above")
-                                   : fmt::format("peak {} TFLOP/s", peak_tflops));
+  fmt::print(
+      "(median of {} interleaved steps after {} warm-up; peak = weights + optimizer + the step's activations;\n"
+      " sys allocs = allocations per timed step that reached the system allocator (malloc / cudaMalloc);\n"
+      " {} = model FLOPs/token x tokens/s / {})\n",
+      o.steps, o.warmup, device == Device::cpu ? "of sgemm" : "MFU",
+      device == Device::cpu ? std::string("the sgemm rate above") : fmt::format("peak {} TFLOP/s", peak_tflops));
   return 0;
 }

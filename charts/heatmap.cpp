@@ -15,11 +15,11 @@ namespace mhc::plot {
 namespace {
 
 constexpr int kPad = 12;
-constexpr int kMapGap = 28;      // between two maps of a row
-constexpr int kRowGap = 22;      // between two rows
-constexpr int kBarWidth = 16;    // the colour bar
-constexpr int kBarGap = 14;      // between the last map and the colour bar
-constexpr int kLineGap = 8;      // below a line of text
+constexpr int kMapGap = 28;              // between two maps of a row
+constexpr int kRowGap = 22;              // between two rows
+constexpr int kBarWidth = 16;            // the colour bar
+constexpr int kBarGap = 14;              // between the last map and the colour bar
+constexpr int kLineGap = 8;              // below a line of text
 constexpr int kLabelH = 7 * 2 + 4 + 14;  // a row's label line, at text scale 2
 constexpr int kTitleH = 7 * 2 + 4 + 6;   // a map's title line
 constexpr Rgb kNonFiniteColor{200, 200, 200};
@@ -64,10 +64,10 @@ constexpr int text_h(int scale) { return 7 * scale; }  // capitals and digits
 
 // ColorBrewer RdBu (11 classes): the positive half from white to dark blue,
 // the negative half from white to dark red.
-constexpr std::array<Rgb, 6> kBlues = {{{247, 247, 247}, {209, 229, 240}, {146, 197, 222},
-                                         {67, 147, 195},  {33, 102, 172},  {5, 48, 97}}};
-constexpr std::array<Rgb, 6> kReds = {{{247, 247, 247}, {253, 219, 199}, {244, 165, 130},
-                                        {214, 96, 77},   {178, 24, 43},   {103, 0, 31}}};
+constexpr std::array<Rgb, 6> kBlues = {
+    {{247, 247, 247}, {209, 229, 240}, {146, 197, 222}, {67, 147, 195}, {33, 102, 172}, {5, 48, 97}}};
+constexpr std::array<Rgb, 6> kReds = {
+    {{247, 247, 247}, {253, 219, 199}, {244, 165, 130}, {214, 96, 77}, {178, 24, 43}, {103, 0, 31}}};
 
 Rgb ramp(const std::array<Rgb, 6>& stops, double t) {  // t in [0, 1]
   t = std::clamp(t, 0.0, 1.0) * (stops.size() - 1);
@@ -126,8 +126,9 @@ void check_figure(const HeatmapFigure& figure) {
     for (const Heatmap& m : row.maps)
       for (const auto& r : m.rows)
         if (r.size() != m.rows[0].size())
-          throw std::invalid_argument(fmt::format("heatmap: map '{}' in row '{}' of figure '{}' has rows of {} and {} values",
-                                                  m.title, row.label, figure.title, m.rows[0].size(), r.size()));
+          throw std::invalid_argument(
+              fmt::format("heatmap: map '{}' in row '{}' of figure '{}' has rows of {} and {} values", m.title,
+                          row.label, figure.title, m.rows[0].size(), r.size()));
   }
 }
 
@@ -161,7 +162,8 @@ RowLayout layout_row(const HeatmapRow& row) {
   }
   L.matrix_h = std::max(L.matrix_h, 2 * text_h(2) + 8);  // room for the colour bar's two labels
   L.bar_x = x - kMapGap + kBarGap;
-  L.width = L.bar_x + kBarWidth + 6 + std::max({text_w(bar_label(L.lo), 2), text_w(bar_label(L.hi), 2), text_w("0", 2)});
+  L.width =
+      L.bar_x + kBarWidth + 6 + std::max({text_w(bar_label(L.lo), 2), text_w(bar_label(L.hi), 2), text_w("0", 2)});
   return L;
 }
 
@@ -253,7 +255,8 @@ void write_heatmaps_png(const HeatmapFigure& figure, const std::string& path) {
     img.text(kPad + 1, y, figure.title, kDarkText, 2);  // bold
     y += title_h;
   }
-  for (size_t i = 0; i < note_lines.size(); ++i) img.text(kPad, y + static_cast<int>(i) * note_line_h, note_lines[i], kMutedText, 2);
+  for (size_t i = 0; i < note_lines.size(); ++i)
+    img.text(kPad, y + static_cast<int>(i) * note_line_h, note_lines[i], kMutedText, 2);
   y += note_h;
   for (size_t r = 0; r < figure.rows.size(); ++r) {
     const HeatmapRow& row = figure.rows[r];

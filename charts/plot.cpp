@@ -40,8 +40,7 @@ struct Rect {
 // An RGB image, row-major, 3 bytes per pixel.
 class Canvas {
  public:
-  Canvas(int width, int height)
-      : width_(width), height_(height), rgb_(static_cast<size_t>(width) * height * 3, 255) {}
+  Canvas(int width, int height) : width_(width), height_(height), rgb_(static_cast<size_t>(width) * height * 3, 255) {}
   int width() const { return width_; }
   int height() const { return height_; }
   Rect bounds() const { return {0, 0, width_, height_}; }
@@ -95,9 +94,9 @@ class Canvas {
 
 // ---- text (stb_easy_font glyphs are built from axis-aligned quads) ------------
 
-constexpr int kTextScale = 2;                   // stb_easy_font's 7-px capitals, doubled
-constexpr int kCapHeight = 7 * kTextScale;      // height of digits and capitals
-constexpr int kDescent = 2 * kTextScale;        // below the baseline (g, p, y)
+constexpr int kTextScale = 2;               // stb_easy_font's 7-px capitals, doubled
+constexpr int kCapHeight = 7 * kTextScale;  // height of digits and capitals
+constexpr int kDescent = 2 * kTextScale;    // below the baseline (g, p, y)
 
 // stb_easy_font draws ASCII 32..126 only: every other UTF-8 character becomes '?'.
 std::string printable_ascii(std::string_view text) {
@@ -137,8 +136,8 @@ constexpr int kGlyphBottom = 9;  // stb_easy_font's descenders end here (capital
 std::vector<Rect> glyph_quads(const std::string& ascii) {
   std::vector<char> vertices(ascii.size() * 1024 + 64);  // generous: ~270 bytes per glyph on average
   std::string mutable_text = ascii;                      // stb_easy_font_print takes char*
-  const int quads = stb_easy_font_print(0.0f, 0.0f, mutable_text.data(), nullptr, vertices.data(),
-                                        static_cast<int>(vertices.size()));
+  const int quads =
+      stb_easy_font_print(0.0f, 0.0f, mutable_text.data(), nullptr, vertices.data(), static_cast<int>(vertices.size()));
   std::vector<Rect> rects;
   rects.reserve(static_cast<size_t>(quads));
   constexpr size_t kVertexBytes = 16;  // x, y, z as float, then 4 colour bytes
@@ -248,7 +247,8 @@ std::vector<std::string> format_ticks(const std::vector<Decimal>& ticks, bool co
   const bool scientific = max_abs >= 1e6 || (max_abs > 0 && max_abs < 1e-3);
   std::vector<std::string> labels;
   for (const Decimal& d : ticks) {
-    labels.push_back(scientific ? format_scientific(d) : format_fixed(d, common_decimals ? decimals : std::max(0, -d.e)));
+    labels.push_back(scientific ? format_scientific(d)
+                                : format_fixed(d, common_decimals ? decimals : std::max(0, -d.e)));
   }
   return labels;
 }
@@ -289,8 +289,8 @@ Decimal next_step(Decimal s) {
 std::vector<Decimal> multiples_in(double lo, double hi, Decimal step) {
   const double s = step.value();
   const double first = std::ceil(lo / s - 1e-9), last = std::floor(hi / s + 1e-9);
-  if (!(s > 0.0) || !std::isfinite(first) || !std::isfinite(last) || last - first > 1000 ||
-      std::fabs(first) > 1e15 || std::fabs(last) > 1e15) {
+  if (!(s > 0.0) || !std::isfinite(first) || !std::isfinite(last) || last - first > 1000 || std::fabs(first) > 1e15 ||
+      std::fabs(last) > 1e15) {
     return {};
   }
   std::vector<Decimal> out;
@@ -345,8 +345,8 @@ std::vector<Tick> log_ticks(double lo, double hi, int max_ticks, double axis_pix
       const std::string label = format_ticks(std::vector<Decimal>{{1, k}}, false)[0];
       bool room = true;
       for (const Tick& t : ticks)
-        room = room && std::abs(t.position - k) * pixels_per_decade >=
-                           0.5 * (label_extent(label) + label_extent(t.label)) + 14;
+        room = room &&
+               std::abs(t.position - k) * pixels_per_decade >= 0.5 * (label_extent(label) + label_extent(t.label)) + 14;
       if (room) ticks.push_back({static_cast<double>(k), label, true});
     }
     std::sort(ticks.begin(), ticks.end(), [](const Tick& a, const Tick& b) { return a.position < b.position; });
@@ -470,10 +470,10 @@ class Coverage {
     // y range by Chart::y_fit_x_min) must not overflow an int.
     const auto x_px = [&](double v) { return static_cast<int>(std::clamp(v, clip_.x0 - 2.0, clip_.x1 + 2.0)); };
     const auto y_px = [&](double v) { return static_cast<int>(std::clamp(v, clip_.y0 - 2.0, clip_.y1 + 2.0)); };
-    const Rect box = Rect{x_px(std::floor(std::min(a.x, b.x) - reach)), y_px(std::floor(std::min(a.y, b.y) - reach)),
-                          x_px(std::ceil(std::max(a.x, b.x) + reach)) + 1,
-                          y_px(std::ceil(std::max(a.y, b.y) + reach)) + 1}
-                         .intersect(clip_);
+    const Rect box =
+        Rect{x_px(std::floor(std::min(a.x, b.x) - reach)), y_px(std::floor(std::min(a.y, b.y) - reach)),
+             x_px(std::ceil(std::max(a.x, b.x) + reach)) + 1, y_px(std::ceil(std::max(a.y, b.y) + reach)) + 1}
+            .intersect(clip_);
     const double dx = b.x - a.x, dy = b.y - a.y, length2 = dx * dx + dy * dy;
     for (int py = box.y0; py < box.y1; ++py) {
       for (int px = box.x0; px < box.x1; ++px) {
@@ -593,20 +593,13 @@ void draw_marker(Coverage& coverage, Point p, Marker marker, double grow = 0.0) 
     coverage.polygon(v);
   };
   switch (marker) {
-    case Marker::none:
-      return;
-    case Marker::circle:
-      coverage.stroke(p, p, kSize + grow);
-      return;
-    case Marker::square:
-      shape({{-3.2, -3.2}, {3.2, -3.2}, {3.2, 3.2}, {-3.2, 3.2}});
-      return;
-    case Marker::triangle:  // pointing up
+    case Marker::none: return;
+    case Marker::circle: coverage.stroke(p, p, kSize + grow); return;
+    case Marker::square: shape({{-3.2, -3.2}, {3.2, -3.2}, {3.2, 3.2}, {-3.2, 3.2}}); return;
+    case Marker::triangle:                            // pointing up
       shape({{0.0, -6.2}, {5.4, 3.6}, {-5.4, 3.6}});  // corners well beyond a circle's halo
       return;
-    case Marker::diamond:
-      shape({{0.0, -5.2}, {4.4, 0.0}, {0.0, 5.2}, {-4.4, 0.0}});
-      return;
+    case Marker::diamond: shape({{0.0, -5.2}, {4.4, 0.0}, {0.0, 5.2}, {-4.4, 0.0}}); return;
   }
 }
 
@@ -616,7 +609,7 @@ size_t style_of(const Chart& chart, size_t i) {
 
 // ---- the chart -----------------------------------------------------------------
 
-constexpr int kPad = 12;         // outer margin
+constexpr int kPad = 12;  // outer margin
 constexpr int kTickLength = 5;
 constexpr int kTickLabelGap = 6;  // between a tick mark and its label
 
@@ -624,8 +617,8 @@ void check_series(const Chart& chart) {
   for (size_t i = 0; i < chart.series.size(); ++i) {
     const Series& s = chart.series[i];
     if (s.x.size() != s.y.size()) {
-      throw std::invalid_argument(fmt::format("plot: series {} ('{}') of chart '{}' has {} x values but {} y values",
-                                              i, s.label, chart.title, s.x.size(), s.y.size()));
+      throw std::invalid_argument(fmt::format("plot: series {} ('{}') of chart '{}' has {} x values but {} y values", i,
+                                              s.label, chart.title, s.x.size(), s.y.size()));
     }
     const bool no_band = s.band_lo.empty() && s.band_hi.empty();
     if (!no_band && (s.band_lo.size() != s.x.size() || s.band_hi.size() != s.x.size())) {
@@ -640,8 +633,8 @@ bool has_band(const Series& s) { return !s.band_lo.empty() && s.band_lo.size() =
 
 void check_size(int width, int height, const char* what) {
   if (width < kMinWidth || height < kMinHeight) {
-    throw std::invalid_argument(fmt::format("plot: {} {}x{} is too small; the minimum is {}x{}", what, width, height,
-                                            kMinWidth, kMinHeight));
+    throw std::invalid_argument(
+        fmt::format("plot: {} {}x{} is too small; the minimum is {}x{}", what, width, height, kMinWidth, kMinHeight));
   }
 }
 
@@ -692,7 +685,7 @@ struct LegendEntry {
 };
 
 constexpr int kBoxPad = 8, kRow = kCapHeight + 9, kSwatch = 40, kSwatchGap = 8, kEntryGap = 22;
-constexpr int kLegendInset = 10;    // between the plot frame and a legend inside it
+constexpr int kLegendInset = 10;     // between the plot frame and a legend inside it
 constexpr int kLegendClearance = 4;  // a legend inside the plot keeps this far from any data pixel
 
 std::vector<LegendEntry> legend_entries(const Chart& chart) {
@@ -701,8 +694,10 @@ std::vector<LegendEntry> legend_entries(const Chart& chart) {
     const Series& s = chart.series[i];
     if (s.label.empty()) continue;
     const size_t style = style_of(chart, i);
-    if (s.light) entries.push_back({light_color(style), Dash{}, s.marker, printable_ascii(s.label), false});
-    else entries.push_back({series_color(style), dash_pattern(style), s.marker, printable_ascii(s.label), has_band(s)});
+    if (s.light)
+      entries.push_back({light_color(style), Dash{}, s.marker, printable_ascii(s.label), false});
+    else
+      entries.push_back({series_color(style), dash_pattern(style), s.marker, printable_ascii(s.label), has_band(s)});
   }
   return entries;
 }
@@ -739,14 +734,19 @@ bool legend_inside(Canvas& canvas, const std::vector<LegendEntry>& entries, cons
   const int center_x = (area.x0 + area.x1 - box_w) / 2;
   const int top = area.y0 + kLegendInset, bottom = area.y1 - kLegendInset - box_h;
   const int center_y = (area.y0 + area.y1 - box_h) / 2;
-  const std::array<std::pair<int, int>, 8> places = {{{right, top}, {left, top}, {right, bottom}, {left, bottom},
-                                                      {right, center_y}, {left, center_y}, {center_x, top},
+  const std::array<std::pair<int, int>, 8> places = {{{right, top},
+                                                      {left, top},
+                                                      {right, bottom},
+                                                      {left, bottom},
+                                                      {right, center_y},
+                                                      {left, center_y},
+                                                      {center_x, top},
                                                       {center_x, bottom}}};
   for (const auto& [x, y] : places) {
     const Rect box{x, y, x + box_w, y + box_h};
-    const Rect near = Rect{x - kLegendClearance, y - kLegendClearance, box.x1 + kLegendClearance,
-                           box.y1 + kLegendClearance}
-                          .intersect(canvas.bounds());
+    const Rect near =
+        Rect{x - kLegendClearance, y - kLegendClearance, box.x1 + kLegendClearance, box.y1 + kLegendClearance}
+            .intersect(canvas.bounds());
     bool free = true;
     for (int py = near.y0; py < near.y1 && free; ++py) {
       for (int px = near.x0; px < near.x1 && free; ++px) free = !ink[static_cast<size_t>(py) * canvas.width() + px];
@@ -964,8 +964,10 @@ bool draw_lines(const Chart& chart, const Axis& ax, const Axis& ay, const Rect& 
       if (run.size() == 1) coverage.stroke(run[0], run[0], kDotRadius);
       stroke_polyline(coverage, run, series.light ? Dash{} : dash_pattern(style));
     }
-    if (series.light) coverage.composite(canvas, series_color(style), &ink, kLightOpacity);
-    else coverage.composite(canvas, series_color(style), &ink);
+    if (series.light)
+      coverage.composite(canvas, series_color(style), &ink, kLightOpacity);
+    else
+      coverage.composite(canvas, series_color(style), &ink);
   }
   return drawn;
 }
@@ -1027,8 +1029,8 @@ void draw_labels(const Chart& chart, const Layout& L, Canvas& canvas) {
   if (const std::string title = printable_ascii(chart.title); !title.empty()) {
     const std::string text = fit_text(title, width - 2 * kPad - 1);
     const int w = text_width(text) + 1;  // +1: the bold offset
-    draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), L.title_y,
-              text, kTextColor, kTextScale, true);
+    draw_text(canvas, std::clamp((area.x0 + area.x1 - w) / 2, kPad, std::max(kPad, width - kPad - w)), L.title_y, text,
+              kTextColor, kTextScale, true);
   }
 }
 
@@ -1127,9 +1129,7 @@ Rgb series_color(size_t index) {
 
 Rgb band_color(size_t index) {
   const Rgb c = series_color(index);
-  const auto mix = [](uint8_t over) {
-    return static_cast<uint8_t>(std::lround(255 + (over - 255) * kBandOpacity));
-  };
+  const auto mix = [](uint8_t over) { return static_cast<uint8_t>(std::lround(255 + (over - 255) * kBandOpacity)); };
   return {mix(c.r), mix(c.g), mix(c.b)};
 }
 

@@ -141,13 +141,13 @@ struct TextMask {
 TextMask text_mask(const std::string& text);
 
 inline constexpr Rgb kBackgroundColor{255, 255, 255};
-inline constexpr Rgb kFrameColor{64, 64, 64};          // plot-area frame and tick marks
-inline constexpr Rgb kGridColor{232, 232, 232};        // grid lines (major)
-inline constexpr Rgb kMinorGridColor{244, 244, 244};   // grid lines (minor, log axes)
-inline constexpr Rgb kTextColor{38, 38, 38};           // title, labels, tick labels
+inline constexpr Rgb kFrameColor{64, 64, 64};         // plot-area frame and tick marks
+inline constexpr Rgb kGridColor{232, 232, 232};       // grid lines (major)
+inline constexpr Rgb kMinorGridColor{244, 244, 244};  // grid lines (minor, log axes)
+inline constexpr Rgb kTextColor{38, 38, 38};          // title, labels, tick labels
 inline constexpr Rgb kLegendBorderColor{190, 190, 190};
-inline constexpr Rgb kMutedTextColor{140, 140, 140};     // "no finite data", the legend's "+N more"
-inline constexpr double kBandOpacity = 0.18;  // a band is its series' colour at this opacity
+inline constexpr Rgb kMutedTextColor{140, 140, 140};  // "no finite data", the legend's "+N more"
+inline constexpr double kBandOpacity = 0.18;          // a band is its series' colour at this opacity
 
 // Colour a band of style i paints over the white background (where no other band is).
 Rgb band_color(size_t index);

@@ -89,7 +89,7 @@ struct ValidationSet {
 };
 ValidationSet validation_batches(const TokenSource& tokens, int64_t batch, int64_t block, int64_t max_windows,
                                  Shard shard = {});
-ValidationSet validation_batches(const std::vector<int32_t>& tokens, int64_t batch, int64_t block,
-                                 int64_t max_windows, Shard shard = {});
+ValidationSet validation_batches(const std::vector<int32_t>& tokens, int64_t batch, int64_t block, int64_t max_windows,
+                                 Shard shard = {});
 
 }  // namespace mhc

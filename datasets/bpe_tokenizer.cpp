@@ -70,7 +70,7 @@ bool contains_pair(const std::vector<int32_t>& symbols, int32_t left, int32_t ri
 // (left, right), so training is deterministic.
 struct Candidate {
   int64_t count;
-  uint64_t key;  // pair_key(left, right): comparing keys compares (left, right)
+  uint64_t key;                                   // pair_key(left, right): comparing keys compares (left, right)
   bool operator<(const Candidate& other) const {  // "lower priority than"
     if (count != other.count) return count < other.count;
     return key > other.key;
@@ -81,11 +81,16 @@ struct Candidate {
 std::string escape_bytes(const std::string& bytes) {
   std::string out;
   for (unsigned char b : bytes) {
-    if (b == '\n') out += "\\n";
-    else if (b == '\t') out += "\\t";
-    else if (b == '"' || b == '\\') out += {'\\', static_cast<char>(b)};
-    else if (b >= 0x20 && b < 0x7F) out += static_cast<char>(b);
-    else out += fmt::format("\\x{:02x}", b);
+    if (b == '\n')
+      out += "\\n";
+    else if (b == '\t')
+      out += "\\t";
+    else if (b == '"' || b == '\\')
+      out += {'\\', static_cast<char>(b)};
+    else if (b >= 0x20 && b < 0x7F)
+      out += static_cast<char>(b);
+    else
+      out += fmt::format("\\x{:02x}", b);
   }
   return out;
 }
@@ -218,8 +223,8 @@ void apply_merge(PairTable& t, std::vector<Word>& words, uint64_t best, int32_t 
 
 BpeTokenizer BpeTokenizer::train(std::string_view text, int32_t vocab_size) {
   if (vocab_size < 256)
-    throw std::invalid_argument(fmt::format(
-        "BpeTokenizer::train: vocab_size {} is below 256 (ids 0..255 are the bytes)", vocab_size));
+    throw std::invalid_argument(
+        fmt::format("BpeTokenizer::train: vocab_size {} is below 256 (ids 0..255 are the bytes)", vocab_size));
   std::vector<Word> words = unique_words(text);
   PairTable pairs = count_pairs(words);
   // Merge the most frequent pair until the vocabulary is full.
@@ -243,8 +248,8 @@ BpeTokenizer::BpeTokenizer(std::vector<Merge> merges) : merges_(std::move(merges
     const int64_t next_id = 256 + static_cast<int64_t>(rank);
     if (left < 0 || right < 0 || left >= next_id || right >= next_id)
       throw std::invalid_argument(fmt::format(
-          "BpeTokenizer: merge {} ({}, {}) uses an id outside [0, {}) (ids must exist before they are merged)",
-          rank, left, right, next_id));
+          "BpeTokenizer: merge {} ({}, {}) uses an id outside [0, {}) (ids must exist before they are merged)", rank,
+          left, right, next_id));
     if (!rank_of_pair_.emplace(pair_key(left, right), static_cast<int32_t>(rank)).second)
       throw std::invalid_argument(
           fmt::format("BpeTokenizer: merge {} ({}, {}) repeats an earlier merge", rank, left, right));
@@ -287,8 +292,8 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string text;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab_size())
-      throw std::invalid_argument(fmt::format("BpeTokenizer::decode: id {} at position {} is outside [0, {})",
-                                              ids[i], i, vocab_size()));
+      throw std::invalid_argument(
+          fmt::format("BpeTokenizer::decode: id {} at position {} is outside [0, {})", ids[i], i, vocab_size()));
     text += bytes_of_id_[ids[i]];
   }
   return text;

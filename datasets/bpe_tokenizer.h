@@ -64,8 +64,8 @@ class BpeTokenizer final : public Tokenizer {
   // Encodes one word (a piece from split_into_words).
   std::vector<int32_t> encode_word(std::string_view word) const;
 
-  std::vector<Merge> merges_;                        // in rank order
-  std::vector<std::string> bytes_of_id_;             // id -> bytes (vocab_size() entries)
+  std::vector<Merge> merges_;                           // in rank order
+  std::vector<std::string> bytes_of_id_;                // id -> bytes (vocab_size() entries)
   std::unordered_map<uint64_t, int32_t> rank_of_pair_;  // pair_key(left, right) -> rank
 };
 

@@ -26,12 +26,12 @@ CharTokenizer::CharTokenizer(std::vector<char32_t> code_points) : code_points_(s
   for (size_t id = 0; id < code_points_.size(); ++id) {
     const char32_t cp = code_points_[id];
     if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      throw std::invalid_argument(fmt::format("CharTokenizer: U+{:X} is not a valid code point",
-                                              static_cast<uint32_t>(cp)));
+      throw std::invalid_argument(
+          fmt::format("CharTokenizer: U+{:X} is not a valid code point", static_cast<uint32_t>(cp)));
     if (id > 0 && cp <= code_points_[id - 1])
-      throw std::invalid_argument(fmt::format(
-          "CharTokenizer: the vocabulary must be strictly increasing, but entry {} is {} after {}", id,
-          describe_code_point(cp), describe_code_point(code_points_[id - 1])));
+      throw std::invalid_argument(
+          fmt::format("CharTokenizer: the vocabulary must be strictly increasing, but entry {} is {} after {}", id,
+                      describe_code_point(cp), describe_code_point(code_points_[id - 1])));
     if (cp < 128) ascii_id_[cp] = static_cast<int32_t>(id);
     std::string bytes;
     append_utf8(bytes, cp);
@@ -54,10 +54,10 @@ std::vector<int32_t> CharTokenizer::encode(std::string_view text) const {
     const char32_t cp = decode_utf8(text, pos, length);
     const int32_t id = id_of(cp);
     if (id < 0)
-      throw std::invalid_argument(fmt::format(
-          "CharTokenizer::encode: character {} at byte offset {} is not in the vocabulary of {} "
-          "characters (the tokenizer was trained on other text)",
-          describe_code_point(cp), pos, code_points_.size()));
+      throw std::invalid_argument(
+          fmt::format("CharTokenizer::encode: character {} at byte offset {} is not in the vocabulary of {} "
+                      "characters (the tokenizer was trained on other text)",
+                      describe_code_point(cp), pos, code_points_.size()));
     ids.push_back(id);
   }
   return ids;
@@ -68,8 +68,8 @@ std::string CharTokenizer::decode(const std::vector<int32_t>& ids) const {
   text.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab_size())
-      throw std::invalid_argument(fmt::format("CharTokenizer::decode: id {} at position {} is outside [0, {})",
-                                              ids[i], i, vocab_size()));
+      throw std::invalid_argument(
+          fmt::format("CharTokenizer::decode: id {} at position {} is outside [0, {})", ids[i], i, vocab_size()));
     text += utf8_of_id_[ids[i]];
   }
   return text;
@@ -109,8 +109,7 @@ CharTokenizer CharTokenizer::parse_file_body(const std::vector<std::string_view>
   if (ec != std::errc() || end != count_text.data() + count_text.size())
     throw std::runtime_error(fmt::format("bad vocab_size line '{}'", lines[0]));
   if (lines.size() - 1 != count)
-    throw std::runtime_error(
-        fmt::format("vocab_size says {} characters but {} are listed", count, lines.size() - 1));
+    throw std::runtime_error(fmt::format("vocab_size says {} characters but {} are listed", count, lines.size() - 1));
 
   std::vector<char32_t> code_points;
   for (size_t i = 1; i < lines.size(); ++i) {

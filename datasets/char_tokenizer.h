@@ -41,9 +41,9 @@ class CharTokenizer final : public Tokenizer {
  private:
   int32_t id_of(char32_t cp) const;  // -1 when cp is not in the vocabulary
 
-  std::vector<char32_t> code_points_;      // id -> code point, increasing
-  std::vector<std::string> utf8_of_id_;    // id -> its UTF-8 bytes, for decode
-  std::array<int32_t, 128> ascii_id_;      // fast path for ASCII: code point -> id or -1
+  std::vector<char32_t> code_points_;    // id -> code point, increasing
+  std::vector<std::string> utf8_of_id_;  // id -> its UTF-8 bytes, for decode
+  std::array<int32_t, 128> ascii_id_;    // fast path for ASCII: code point -> id or -1
 };
 
 }  // namespace mhc

@@ -66,8 +66,8 @@ std::string resolve_corpus_path(const std::string& data_flag, const CorpusSearch
   std::error_code ec;
   if (!data_flag.empty()) {
     if (is_synthetic(data_flag))
-      throw std::invalid_argument(fmt::format(
-          "--data '{}' names a built-in synthetic corpus, not a file (use synthetic_corpus())", data_flag));
+      throw std::invalid_argument(
+          fmt::format("--data '{}' names a built-in synthetic corpus, not a file (use synthetic_corpus())", data_flag));
     if (!fs::exists(data_flag, ec))  // ec: why it cannot be looked at (a loop of symbolic links, permissions)
       throw std::runtime_error(fmt::format("--data '{}': {}", data_flag, ec ? ec.message() : "no such file"));
     return data_flag;
@@ -77,8 +77,7 @@ std::string resolve_corpus_path(const std::string& data_flag, const CorpusSearch
   for (const std::string& path : candidates)
     if (fs::is_regular_file(path, ec)) return path;
 
-  std::string message = fmt::format("could not find the training text {}. Looked in, in order:\n",
-                                    kDefaultCorpusFile);
+  std::string message = fmt::format("could not find the training text {}. Looked in, in order:\n", kDefaultCorpusFile);
   if (!search.data_dir) message += "  -  $MHC_DATA_DIR (not set)\n";
   for (size_t i = 0; i < candidates.size(); ++i) message += fmt::format("  {}. {}\n", i + 1, candidates[i]);
   message += fmt::format(
@@ -161,14 +160,13 @@ bool is_synthetic(const std::string& data_flag) {
 std::vector<std::string> synthetic_corpus_names() { return {"addition", "grammar"}; }
 
 std::string synthetic_corpus(const std::string& name_or_flag, size_t approx_bytes, uint64_t seed) {
-  const std::string name =
-      is_synthetic(name_or_flag) ? name_or_flag.substr(kSyntheticPrefix.size()) : name_or_flag;
+  const std::string name = is_synthetic(name_or_flag) ? name_or_flag.substr(kSyntheticPrefix.size()) : name_or_flag;
   std::string (*make_line)(Rng&) = nullptr;
   if (name == "addition") make_line = addition_line;
   if (name == "grammar") make_line = grammar_sentence;
   if (!make_line)
-    throw std::invalid_argument(fmt::format("unknown synthetic corpus '{}'; available: {}", name,
-                                            fmt::join(synthetic_corpus_names(), ", ")));
+    throw std::invalid_argument(
+        fmt::format("unknown synthetic corpus '{}'; available: {}", name, fmt::join(synthetic_corpus_names(), ", ")));
   Rng rng(seed);
   std::string text;
   text.reserve(approx_bytes + 64);
@@ -180,12 +178,22 @@ std::string synthetic_corpus(const std::string& name_or_flag, size_t approx_byte
 const GrammarLexicon& grammar_lexicon() {
   // Every word starts with a consonant, so "a" is always right.
   static const GrammarLexicon lexicon{
-      .nouns = {{"cat", "cats"}, {"dog", "dogs"}, {"bird", "birds"}, {"child", "children"},
-                {"farmer", "farmers"}, {"robot", "robots"}, {"teacher", "teachers"}, {"fox", "foxes"}},
-      .transitive_verbs = {{"sees", "see"}, {"likes", "like"}, {"chases", "chase"},
-                           {"helps", "help"}, {"follows", "follow"}, {"finds", "find"}},
-      .intransitive_verbs = {{"sleeps", "sleep"}, {"runs", "run"}, {"sings", "sing"},
-                             {"waits", "wait"}, {"laughs", "laugh"}},
+      .nouns = {{"cat", "cats"},
+                {"dog", "dogs"},
+                {"bird", "birds"},
+                {"child", "children"},
+                {"farmer", "farmers"},
+                {"robot", "robots"},
+                {"teacher", "teachers"},
+                {"fox", "foxes"}},
+      .transitive_verbs = {{"sees", "see"},
+                           {"likes", "like"},
+                           {"chases", "chase"},
+                           {"helps", "help"},
+                           {"follows", "follow"},
+                           {"finds", "find"}},
+      .intransitive_verbs =
+          {{"sleeps", "sleep"}, {"runs", "run"}, {"sings", "sing"}, {"waits", "wait"}, {"laughs", "laugh"}},
       .singular_determiners = {"the", "a", "every", "this"},
       .plural_determiners = {"the", "some", "many", "these", "two"},
       .adjectives = {"small", "red", "happy", "quiet", "clever", "lazy", "brave", "tiny"},

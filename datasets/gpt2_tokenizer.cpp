@@ -22,8 +22,7 @@ namespace mhc {
 namespace {
 
 constexpr const char* kEndOfText = "<|endoftext|>";
-constexpr const char* kPattern =
-    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr const char* kPattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves,
 // the other 68 for U+0100, U+0101, … in byte order.
@@ -61,16 +60,19 @@ nlohmann::json read_json(const std::string& path) {
 
 // encoder.json {symbol string: id} (or tokenizer.json's model.vocab) as symbols in id order.
 std::vector<std::string> tokens_in_id_order(const nlohmann::json& vocab, const std::string& path) {
-  if (!vocab.is_object() || vocab.empty()) throw std::runtime_error(path + ": the vocabulary is not a non-empty JSON object");
+  if (!vocab.is_object() || vocab.empty())
+    throw std::runtime_error(path + ": the vocabulary is not a non-empty JSON object");
   std::vector<std::string> tokens(vocab.size());
   for (const auto& [symbol, id] : vocab.items()) {
     if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() >= static_cast<int64_t>(vocab.size()))
-      throw std::runtime_error(fmt::format("{}: the id of '{}' is {}, not one of 0 .. {}", path, symbol, id.dump(),
-                                           vocab.size() - 1));
+      throw std::runtime_error(
+          fmt::format("{}: the id of '{}' is {}, not one of 0 .. {}", path, symbol, id.dump(), vocab.size() - 1));
     tokens[id.get<size_t>()] = symbol;
   }
   for (size_t i = 0; i < tokens.size(); ++i)
-    if (tokens[i].empty()) throw std::runtime_error(fmt::format("{}: no token has id {} (ids must be 0 .. {} without gaps)", path, i, tokens.size() - 1));
+    if (tokens[i].empty())
+      throw std::runtime_error(
+          fmt::format("{}: no token has id {} (ids must be 0 .. {} without gaps)", path, i, tokens.size() - 1));
   return tokens;
 }
 
@@ -86,7 +88,8 @@ std::vector<std::string> merges_from_bpe_file(const std::string& path) {
     ++line, start = end + 1;
     if (l.empty() || (line == 1 && l.rfind("#version", 0) == 0)) continue;
     if (std::count(l.begin(), l.end(), ' ') != 1 || l.front() == ' ' || l.back() == ' ')
-      throw std::runtime_error(fmt::format("{}:{}: a merge is two symbol strings separated by one space, not '{}'", path, line, l));
+      throw std::runtime_error(
+          fmt::format("{}:{}: a merge is two symbol strings separated by one space, not '{}'", path, line, l));
     merges.push_back(l);
   }
   return merges;
@@ -96,7 +99,9 @@ Gpt2Tokenizer from_hf_json(const std::string& path) {
   const nlohmann::json j = read_json(path);
   const auto* model = j.contains("model") ? &j["model"] : nullptr;
   if (!model || model->value("type", "") != "BPE" || !model->contains("vocab") || !model->contains("merges"))
-    throw std::runtime_error(path + ": not a byte-level BPE tokenizer.json (expected \"model\": {\"type\": \"BPE\", \"vocab\", \"merges\"})");
+    throw std::runtime_error(
+        path +
+        ": not a byte-level BPE tokenizer.json (expected \"model\": {\"type\": \"BPE\", \"vocab\", \"merges\"})");
   nlohmann::json vocab = (*model)["vocab"];
   if (j.contains("added_tokens") && j["added_tokens"].is_array())
     for (const auto& t : j["added_tokens"])
@@ -104,9 +109,12 @@ Gpt2Tokenizer from_hf_json(const std::string& path) {
         vocab[t["content"].get<std::string>()] = t["id"];
   std::vector<std::string> merges;
   for (const auto& m : (*model)["merges"]) {
-    if (m.is_string()) merges.push_back(m.get<std::string>());
-    else if (m.is_array() && m.size() == 2) merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
-    else throw std::runtime_error(path + ": a merge is \"a b\" or [\"a\", \"b\"], not " + m.dump());
+    if (m.is_string())
+      merges.push_back(m.get<std::string>());
+    else if (m.is_array() && m.size() == 2)
+      merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    else
+      throw std::runtime_error(path + ": a merge is \"a b\" or [\"a\", \"b\"], not " + m.dump());
   }
   return Gpt2Tokenizer(tokens_in_id_order(vocab, path), std::move(merges));
 }
@@ -147,7 +155,8 @@ std::vector<std::string_view> gpt2_pieces(std::string_view text) {
   std::vector<std::string_view> pieces;
   size_t at = 0;
   while (at < text.size()) {
-    const int rc = pcre2_match(pattern(), reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), at, 0, match.get(), nullptr);
+    const int rc =
+        pcre2_match(pattern(), reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), at, 0, match.get(), nullptr);
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(match.get());
     const size_t from = rc > 0 ? ov[0] : text.size(), to = rc > 0 ? ov[1] : text.size();
     if (from > at) pieces.push_back(text.substr(at, from - at));  // bytes no alternative matches (invalid UTF-8)
@@ -167,9 +176,10 @@ Gpt2Tokenizer::Gpt2Tokenizer(std::vector<std::string> tokens, std::vector<std::s
   }
   for (int b = 0; b < 256; ++b)
     if (!ids_.count(byte_symbol(static_cast<unsigned char>(b))))
-      throw std::runtime_error(fmt::format("GPT-2 tokenizer: the vocabulary lacks the symbol of byte {} ('{}'), which "
-                                           "byte-level BPE needs for every byte",
-                                           b, byte_symbol(static_cast<unsigned char>(b))));
+      throw std::runtime_error(
+          fmt::format("GPT-2 tokenizer: the vocabulary lacks the symbol of byte {} ('{}'), which "
+                      "byte-level BPE needs for every byte",
+                      b, byte_symbol(static_cast<unsigned char>(b))));
   for (size_t r = 0; r < merges_.size(); ++r) ranks_.emplace(merges_[r], static_cast<int32_t>(r));
   if (const auto it = ids_.find(kEndOfText); it != ids_.end()) end_of_text_ = it->second;
 }
@@ -185,7 +195,8 @@ Gpt2Tokenizer Gpt2Tokenizer::from_files(const std::string& path) {
       return Gpt2Tokenizer(tokens_in_id_order(read_json((p / "encoder.json").string()), (p / "encoder.json").string()),
                            merges_from_bpe_file((p / "vocab.bpe").string()));
     if (fs::exists(p / "tokenizer.json")) return from_hf_json((p / "tokenizer.json").string());
-    throw std::runtime_error("gpt2:" + path + ": the folder holds neither encoder.json + vocab.bpe (OpenAI's GPT-2 files) "
+    throw std::runtime_error("gpt2:" + path +
+                             ": the folder holds neither encoder.json + vocab.bpe (OpenAI's GPT-2 files) "
                              "nor tokenizer.json (Hugging Face)");
   }
   if (!fs::exists(p)) throw std::runtime_error("gpt2:" + path + ": no such file or folder");
@@ -205,14 +216,17 @@ void Gpt2Tokenizer::encode_piece(std::string_view piece, std::vector<int32_t>& o
     const std::string first = word[at], second = word[at + 1];
     std::vector<std::string> merged;
     for (size_t i = 0; i < word.size(); ++i) {  // every occurrence of the pair, left to right
-      if (i + 1 < word.size() && word[i] == first && word[i + 1] == second) merged.push_back(first + second), ++i;
-      else merged.push_back(word[i]);
+      if (i + 1 < word.size() && word[i] == first && word[i + 1] == second)
+        merged.push_back(first + second), ++i;
+      else
+        merged.push_back(word[i]);
     }
     word = std::move(merged);
   }
   for (const std::string& s : word) {
     const auto it = ids_.find(s);
-    if (it == ids_.end()) throw std::runtime_error("GPT-2 tokenizer: a merge makes '" + s + "', which is not in the vocabulary");
+    if (it == ids_.end())
+      throw std::runtime_error("GPT-2 tokenizer: a merge makes '" + s + "', which is not in the vocabulary");
     out.push_back(it->second);
   }
 }
@@ -236,7 +250,8 @@ std::string Gpt2Tokenizer::decode(const std::vector<int32_t>& ids) const {
   std::string out;
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size())
-      throw std::out_of_range(fmt::format("GPT-2 tokenizer: id {} is outside the vocabulary 0 .. {}", id, vocab_size() - 1));
+      throw std::out_of_range(
+          fmt::format("GPT-2 tokenizer: id {} is outside the vocabulary 0 .. {}", id, vocab_size() - 1));
     const std::string& s = tokens_[id];
     for (size_t pos = 0; pos < s.size();) {
       int length = 1;
@@ -277,7 +292,8 @@ Gpt2Tokenizer Gpt2Tokenizer::parse_file_body(const std::vector<std::string_view>
   if (lines.size() < n + 2) throw std::runtime_error("the vocabulary is cut short");
   std::vector<std::string> tokens(lines.begin() + 1, lines.begin() + 1 + static_cast<std::ptrdiff_t>(n));
   const size_t m = count(n + 1, "merges");
-  if (lines.size() != n + 2 + m) throw std::runtime_error(fmt::format("expected {} merges, found {}", m, lines.size() - n - 2));
+  if (lines.size() != n + 2 + m)
+    throw std::runtime_error(fmt::format("expected {} merges, found {}", m, lines.size() - n - 2));
   std::vector<std::string> merges(lines.begin() + static_cast<std::ptrdiff_t>(n + 2), lines.end());
   return Gpt2Tokenizer(std::move(tokens), std::move(merges));
 }

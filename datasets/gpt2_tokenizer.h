@@ -57,11 +57,11 @@ class Gpt2Tokenizer final : public Tokenizer {
 
  private:
   void encode_piece(std::string_view piece, std::vector<int32_t>& out) const;
-  std::vector<std::string> tokens_;   // id -> symbol string (UTF-8 of the byte-mapped characters)
-  std::vector<std::string> merges_;   // "a b", rank order
+  std::vector<std::string> tokens_;                 // id -> symbol string (UTF-8 of the byte-mapped characters)
+  std::vector<std::string> merges_;                 // "a b", rank order
   std::unordered_map<std::string, int32_t> ids_;    // symbol string -> id
   std::unordered_map<std::string, int32_t> ranks_;  // "a b" -> rank
-  int32_t end_of_text_ = -1;          // the id of "<|endoftext|>", -1 when the vocabulary has none
+  int32_t end_of_text_ = -1;                        // the id of "<|endoftext|>", -1 when the vocabulary has none
 };
 
 // Step 2 alone: the pieces GPT-2's pattern cuts `text` into (no special

@@ -21,7 +21,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     const int err = errno;
     ::close(fd);
     throw std::runtime_error(path + (S_ISREG(st.st_mode) ? ": cannot stat: " + std::string(std::strerror(err))
-                                                        : std::string(": not a regular file")));
+                                                         : std::string(": not a regular file")));
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {

@@ -16,8 +16,8 @@ namespace mhc {
 
 namespace {
 void put_i32(std::ostream& out, int32_t v) {
-  const char b[4] = {static_cast<char>(v & 0xFF), static_cast<char>((v >> 8) & 0xFF), static_cast<char>((v >> 16) & 0xFF),
-                     static_cast<char>((v >> 24) & 0xFF)};
+  const char b[4] = {static_cast<char>(v & 0xFF), static_cast<char>((v >> 8) & 0xFF),
+                     static_cast<char>((v >> 16) & 0xFF), static_cast<char>((v >> 24) & 0xFF)};
   out.write(b, 4);
 }
 }  // namespace
@@ -62,7 +62,8 @@ void ShardWriter::add(const std::vector<int32_t>& ids) {
     if (!out_.is_open()) open_next();
     const int32_t id = ids[i];
     if (id < 0 || id > 0xFFFF)
-      throw std::runtime_error(fmt::format("token id {} does not fit llm.c's uint16 ids (a vocabulary above 65536)", id));
+      throw std::runtime_error(
+          fmt::format("token id {} does not fit llm.c's uint16 ids (a vocabulary above 65536)", id));
     bytes.push_back(static_cast<char>(id & 0xFF));
     bytes.push_back(static_cast<char>(id >> 8));
     if (++in_shard_, ++total_; in_shard_ == shard_tokens_) {

@@ -17,7 +17,8 @@ std::string binary_sign(std::string_view head) {
   if (head.size() >= 4) {
     const auto* p = reinterpret_cast<const unsigned char*>(head.data());
     const uint32_t first = p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24;
-    if (first == static_cast<uint32_t>(kLlmcMagic)) return fmt::format("it starts with llm.c's shard magic {}", kLlmcMagic);
+    if (first == static_cast<uint32_t>(kLlmcMagic))
+      return fmt::format("it starts with llm.c's shard magic {}", kLlmcMagic);
   }
   if (const size_t nul = head.find('\0'); nul != std::string_view::npos)
     return fmt::format("it has a NUL byte at offset {}", nul);

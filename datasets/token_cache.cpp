@@ -73,8 +73,8 @@ std::optional<std::vector<int32_t>> read_cache(const std::string& path, uint64_t
   }
   const uint64_t expected_size = sizeof header + header.count * sizeof(int32_t);
   if (header.count > bytes.size() || bytes.size() != expected_size) {
-    problem = fmt::format("{} bytes, but a file of {} tokens has {} (truncated?)", bytes.size(),
-                          header.count, expected_size);
+    problem =
+        fmt::format("{} bytes, but a file of {} tokens has {} (truncated?)", bytes.size(), header.count, expected_size);
     return std::nullopt;
   }
   std::vector<int32_t> tokens(header.count);
@@ -122,8 +122,8 @@ std::string token_cache_path(const std::string& text, const Tokenizer& tok, cons
   return (fs::path(cache_dir) / fmt::format("tokens-{:016x}.bin", cache_key(text, tok))).string();
 }
 
-std::vector<int32_t> tokenize_cached(const std::string& text, const Tokenizer& tok,
-                                     const std::string& cache_dir, bool* cache_hit, bool write) {
+std::vector<int32_t> tokenize_cached(const std::string& text, const Tokenizer& tok, const std::string& cache_dir,
+                                     bool* cache_hit, bool write) {
   if (cache_hit) *cache_hit = false;
   if (cache_dir.empty()) return tok.encode(text);
 
@@ -135,8 +135,7 @@ std::vector<int32_t> tokenize_cached(const std::string& text, const Tokenizer& t
     return std::move(*cached);
   }
   if (!write) return tok.encode(text);
-  if (!problem.empty())
-    fmt::print(stderr, "mhc: ignoring token cache '{}': {}; tokenising again\n", path, problem);
+  if (!problem.empty()) fmt::print(stderr, "mhc: ignoring token cache '{}': {}; tokenising again\n", path, problem);
 
   std::vector<int32_t> tokens = tok.encode(text);
   std::error_code ec;

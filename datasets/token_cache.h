@@ -33,7 +33,7 @@ std::string token_cache_path(const std::string& text, const Tokenizer& tok, cons
 // warning on stderr. *cache_hit (when given) says whether the ids came from the cache.
 // With write = false the cache is only read (the ranks of a data-parallel
 // job other than rank 0: one process writes, and none of them warns twice).
-std::vector<int32_t> tokenize_cached(const std::string& text, const Tokenizer& tok,
-                                     const std::string& cache_dir, bool* cache_hit = nullptr, bool write = true);
+std::vector<int32_t> tokenize_cached(const std::string& text, const Tokenizer& tok, const std::string& cache_dir,
+                                     bool* cache_hit = nullptr, bool write = true);
 
 }  // namespace mhc

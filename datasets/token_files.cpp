@@ -57,8 +57,10 @@ TokenFileSet llmc_split(const std::vector<std::string>& files) {
   set.format = TokenFormat::Llmc;
   for (const std::string& f : files) {
     const std::string name = base_name(f);
-    if (name.find("train") != std::string::npos) set.train.push_back(f);
-    else if (name.find("val") != std::string::npos) set.val.push_back(f);
+    if (name.find("train") != std::string::npos)
+      set.train.push_back(f);
+    else if (name.find("val") != std::string::npos)
+      set.val.push_back(f);
   }
   return set;
 }
@@ -71,11 +73,13 @@ TokenFileSet find_in_folder(const std::string& dir) {
   for (const std::string& b : bins)
     if (starts_with_magic(b)) return llmc_split(bins);
   const fs::path train = fs::path(dir) / "train.bin", val = fs::path(dir) / "val.bin";
-  if (fs::is_regular_file(train) && fs::is_regular_file(val)) return {TokenFormat::NanoGpt, {train.string()}, {val.string()}};
+  if (fs::is_regular_file(train) && fs::is_regular_file(val))
+    return {TokenFormat::NanoGpt, {train.string()}, {val.string()}};
   std::string found;
   for (const std::string& b : bins) found += (found.empty() ? "" : ", ") + base_name(b);
-  throw std::runtime_error(fmt::format("--data {}: a folder of token files must hold {}; found {}", dir, kExpected,
-                                       found.empty() ? "no .bin files" : "only " + found + " (no llm.c magic, and not both train.bin and val.bin)"));
+  throw std::runtime_error(fmt::format(
+      "--data {}: a folder of token files must hold {}; found {}", dir, kExpected,
+      found.empty() ? "no .bin files" : "only " + found + " (no llm.c magic, and not both train.bin and val.bin)"));
 }
 
 TokenFileSet find_by_glob(const std::string& pattern) {
@@ -85,7 +89,8 @@ TokenFileSet find_by_glob(const std::string& pattern) {
   for (size_t i = 0; rc == 0 && i < g.gl_pathc; ++i)
     if (fs::is_regular_file(g.gl_pathv[i])) files.emplace_back(g.gl_pathv[i]);
   ::globfree(&g);
-  if (files.empty()) throw std::runtime_error(fmt::format("--data {}: the pattern matches no files; expected {}", pattern, kExpected));
+  if (files.empty())
+    throw std::runtime_error(fmt::format("--data {}: the pattern matches no files; expected {}", pattern, kExpected));
   std::sort(files.begin(), files.end());
   return llmc_split(files);  // a glob names llm.c shards; one without the magic is refused when checked
 }
@@ -98,27 +103,30 @@ struct FileLayout {
 FileLayout check_layout(const std::string& path, TokenFormat format, int64_t bytes) {
   if (format == TokenFormat::NanoGpt) {
     if (bytes % 2 != 0)
-      throw std::runtime_error(fmt::format("{}: {} bytes, an odd number: a nanoGPT token file holds whole uint16 ids "
-                                           "(2 bytes each)", path, bytes));
+      throw std::runtime_error(
+          fmt::format("{}: {} bytes, an odd number: a nanoGPT token file holds whole uint16 ids "
+                      "(2 bytes each)",
+                      path, bytes));
     return {0, bytes / 2};
   }
   if (bytes < static_cast<int64_t>(kLlmcHeaderBytes))
-    throw std::runtime_error(fmt::format("{}: {} bytes, shorter than the {}-byte header of an llm.c shard", path, bytes,
-                                         kLlmcHeaderBytes));
+    throw std::runtime_error(
+        fmt::format("{}: {} bytes, shorter than the {}-byte header of an llm.c shard", path, bytes, kLlmcHeaderBytes));
   const std::string h = head(path, 12);
   const auto* p = reinterpret_cast<const unsigned char*>(h.data());
   if (le_i32(p) != kLlmcMagic)
     throw std::runtime_error(fmt::format("{}: wrong magic {} (an llm.c shard starts with {}); expected {}", path,
                                          le_i32(p), kLlmcMagic, kExpected));
   if (le_i32(p + 4) != kLlmcVersion)
-    throw std::runtime_error(fmt::format("{}: llm.c shard version {}, expected {} (uint16 token ids)", path, le_i32(p + 4),
-                                         kLlmcVersion));
+    throw std::runtime_error(
+        fmt::format("{}: llm.c shard version {}, expected {} (uint16 token ids)", path, le_i32(p + 4), kLlmcVersion));
   const int64_t count = le_i32(p + 8);
   const int64_t want = static_cast<int64_t>(kLlmcHeaderBytes) + 2 * count;
   if (count < 0 || want != bytes)
-    throw std::runtime_error(fmt::format("{}: the header says {} tokens ({} bytes with the header), but the file has {} "
-                                         "bytes (cut short, or not written by llm.c's scripts)",
-                                         path, count, want, bytes));
+    throw std::runtime_error(
+        fmt::format("{}: the header says {} tokens ({} bytes with the header), but the file has {} "
+                    "bytes (cut short, or not written by llm.c's scripts)",
+                    path, count, want, bytes));
   return {kLlmcHeaderBytes, count};
 }
 
@@ -159,10 +167,11 @@ uint64_t scan(const std::string& path, size_t header_bytes, int64_t vocab) {
     if (int64_t at = first_id_at_or_above(buf.data() + first, (got - first) / 2, vocab); at >= 0) {
       ::close(fd);
       const int64_t byte = offset + first + 2 * at;
-      throw std::runtime_error(fmt::format("{}: token {} (byte offset {}) is id {}, at or above the vocabulary of {} "
-                                           "(--model.vocab_size; GPT-2's is {})",
-                                           path, (byte - static_cast<int64_t>(header_bytes)) / 2, byte,
-                                           buf[first + 2 * at] | buf[first + 2 * at + 1] << 8, vocab, kGpt2VocabSize));
+      throw std::runtime_error(
+          fmt::format("{}: token {} (byte offset {}) is id {}, at or above the vocabulary of {} "
+                      "(--model.vocab_size; GPT-2's is {})",
+                      path, (byte - static_cast<int64_t>(header_bytes)) / 2, byte,
+                      buf[first + 2 * at] | buf[first + 2 * at + 1] << 8, vocab, kGpt2VocabSize));
     }
     offset += got;
   }
@@ -184,7 +193,9 @@ std::unique_ptr<MappedTokens> open_split(const std::vector<std::string>& files, 
 
 }  // namespace
 
-std::string format_name(TokenFormat f) { return f == TokenFormat::NanoGpt ? "nanoGPT train.bin/val.bin" : "llm.c shards"; }
+std::string format_name(TokenFormat f) {
+  return f == TokenFormat::NanoGpt ? "nanoGPT train.bin/val.bin" : "llm.c shards";
+}
 
 bool is_token_data(const std::string& data_flag) {
   if (data_flag.empty()) return false;
@@ -204,13 +215,14 @@ TokenData open_token_files(const std::string& data_flag, int64_t vocab) {
   const char* where = set.format == TokenFormat::NanoGpt ? "" : " (llm.c shards are split by name: *train*, *val*)";
   for (const auto& [files, split] : {std::pair{&set.train, "training"}, std::pair{&set.val, "validation"}})
     if (files->empty())
-      throw std::runtime_error(fmt::format("--data {}: no {} files{}; expected {}", data_flag, split, where, kExpected));
+      throw std::runtime_error(
+          fmt::format("--data {}: no {} files{}; expected {}", data_flag, split, where, kExpected));
   TokenData data;
   data.format = set.format;
   data.train = open_split(set.train, set.format, vocab, data.records);
   data.val = open_split(set.val, set.format, vocab, data.records);
-  for (const auto& [split, name, files] : {std::tuple{data.train.get(), "training", &set.train},
-                                           std::tuple{data.val.get(), "validation", &set.val}})
+  for (const auto& [split, name, files] :
+       {std::tuple{data.train.get(), "training", &set.train}, std::tuple{data.val.get(), "validation", &set.val}})
     if (split->size() == 0)
       throw std::runtime_error(fmt::format("--data {}: the {} split is empty: {} hold{} no tokens", data_flag, name,
                                            fmt::join(*files, ", "), files->size() == 1 ? "s" : ""));
@@ -219,18 +231,20 @@ TokenData open_token_files(const std::string& data_flag, int64_t vocab) {
 
 void check_token_files_unchanged(const std::vector<TokenFileRecord>& recorded, const std::vector<TokenFileRecord>& now,
                                  const std::string& data_flag) {
-  const std::string fix = "; the run's checkpoint continues only on the data it started with (restore those files, or "
-                          "start a new run)";
+  const std::string fix =
+      "; the run's checkpoint continues only on the data it started with (restore those files, or "
+      "start a new run)";
   for (size_t i = 0; i < std::max(recorded.size(), now.size()); ++i) {
     if (i >= now.size())
-      throw std::runtime_error(fmt::format("--data {}: {} is missing: the run was started with it{}", data_flag,
-                                           recorded[i].name, fix));
+      throw std::runtime_error(
+          fmt::format("--data {}: {} is missing: the run was started with it{}", data_flag, recorded[i].name, fix));
     if (i >= recorded.size())
-      throw std::runtime_error(fmt::format("--data {}: {} is new: the run was started without it{}", data_flag,
-                                           now[i].name, fix));
+      throw std::runtime_error(
+          fmt::format("--data {}: {} is new: the run was started without it{}", data_flag, now[i].name, fix));
     const TokenFileRecord &a = recorded[i], &b = now[i];
     if (a.name != b.name)
-      throw std::runtime_error(fmt::format("--data {}: {} stands where the run had {}{}", data_flag, b.name, a.name, fix));
+      throw std::runtime_error(
+          fmt::format("--data {}: {} stands where the run had {}{}", data_flag, b.name, a.name, fix));
     if (a.bytes != b.bytes || a.xxh64 != b.xxh64)
       throw std::runtime_error(fmt::format(
           "--data {}: {} changed since the run started ({} bytes, checksum {:016x} then; {} bytes, checksum {:016x} now){}",

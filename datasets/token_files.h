@@ -61,7 +61,7 @@ TokenData open_token_files(const std::string& data_flag, int64_t vocab);
 
 // Throws std::runtime_error naming the first file that differs between what a
 // run recorded and what is there now (added, missing, other size or checksum).
-void check_token_files_unchanged(const std::vector<TokenFileRecord>& recorded,
-                                 const std::vector<TokenFileRecord>& now, const std::string& data_flag);
+void check_token_files_unchanged(const std::vector<TokenFileRecord>& recorded, const std::vector<TokenFileRecord>& now,
+                                 const std::string& data_flag);
 
 }  // namespace mhc

@@ -9,9 +9,7 @@
 
 namespace mhc {
 
-void TokenVector::read(int64_t offset, int64_t n, int32_t* out) const {
-  std::copy_n(ids_->begin() + offset, n, out);
-}
+void TokenVector::read(int64_t offset, int64_t n, int32_t* out) const { std::copy_n(ids_->begin() + offset, n, out); }
 
 namespace {
 // A fault maps the page cache's whole folio around the address (up to 2 MiB

@@ -50,8 +50,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   const std::vector<std::string_view> lines = split_lines(contents);
   if (lines[0] != kMagicLine) {
     if (lines[0].substr(0, 14) == "mhc-tokenizer ")
-      throw fail(fmt::format("unsupported format version (first line '{}', expected '{}')",
-                             lines[0], kMagicLine));
+      throw fail(fmt::format("unsupported format version (first line '{}', expected '{}')", lines[0], kMagicLine));
     throw fail(fmt::format("not an mhc tokenizer file (first line should be '{}')", kMagicLine));
   }
 
@@ -62,11 +61,9 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   const size_t checked_bytes = contents.size() - last.size() - 1;
   const std::string computed = fmt::format("{:016x}", fnv1a64(std::string_view(contents).substr(0, checked_bytes)));
   const std::string_view stored = last.substr(kChecksumPrefix.size());
-  if (stored.size() < computed.size())
-    throw fail("truncated: the closing 'checksum' line is cut short");
+  if (stored.size() < computed.size()) throw fail("truncated: the closing 'checksum' line is cut short");
   if (stored != computed)
-    throw fail(fmt::format("corrupt: checksum {} does not match the contents (computed {})", stored,
-                           computed));
+    throw fail(fmt::format("corrupt: checksum {} does not match the contents (computed {})", stored, computed));
 
   if (lines.size() < 3 || lines[1].substr(0, 5) != "kind ")
     throw fail("the second line should be 'kind char', 'kind bpe' or 'kind gpt2'");

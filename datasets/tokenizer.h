@@ -23,8 +23,8 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
-  virtual std::string kind() const = 0;       // "char", "bpe" or "gpt2"
-  virtual int32_t vocab_size() const = 0;     // ids are 0 .. vocab_size()-1
+  virtual std::string kind() const = 0;    // "char", "bpe" or "gpt2"
+  virtual int32_t vocab_size() const = 0;  // ids are 0 .. vocab_size()-1
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
   // Exact inverse of encode: decode(encode(s)) == s.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;

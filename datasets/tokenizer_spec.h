@@ -15,8 +15,8 @@ namespace mhc {
 struct TokenizerSpec {
   enum class Kind { Char, Bpe, Gpt2 };
   Kind kind = Kind::Char;
-  std::string path;            // gpt2: encoder.json + vocab.bpe folder, or tokenizer.json
-  int32_t vocab_size = 4096;   // bpe: the vocabulary to learn
+  std::string path;                                   // gpt2: encoder.json + vocab.bpe folder, or tokenizer.json
+  int32_t vocab_size = 4096;                          // bpe: the vocabulary to learn
   bool learnt() const { return kind != Kind::Gpt2; }  // trained on the text, not loaded
 };
 

@@ -44,8 +44,7 @@ std::string read_file(const std::string& path, const std::string& what) {
   std::error_code ec;
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    throw std::runtime_error(
-        fmt::format("{} '{}' cannot be opened for reading: {}", what, path, std::strerror(errno)));
+    throw std::runtime_error(fmt::format("{} '{}' cannot be opened for reading: {}", what, path, std::strerror(errno)));
 
   std::string bytes;
   if (const auto size = fs::file_size(path, ec); !ec) bytes.reserve(size);
@@ -55,8 +54,7 @@ std::string read_file(const std::string& path, const std::string& what) {
     in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
     bytes.append(chunk.data(), static_cast<size_t>(in.gcount()));
   }
-  if (in.bad())
-    throw std::runtime_error(fmt::format("{} '{}': read error after {} bytes", what, path, bytes.size()));
+  if (in.bad()) throw std::runtime_error(fmt::format("{} '{}': read error after {} bytes", what, path, bytes.size()));
   return bytes;
 }
 
@@ -144,23 +142,20 @@ void sync_parent_folder(const std::string& path) {
   ::close(fd);
   // EINVAL: this file system does not sync folders (nothing to wait for).
   if (failed && failed != EINVAL)
-    throw WriteError(fmt::format("cannot sync folder '{}' (after writing '{}'): {}", folder, path,
-                                 std::strerror(failed)));
+    throw WriteError(
+        fmt::format("cannot sync folder '{}' (after writing '{}'): {}", folder, path, std::strerror(failed)));
 }
 
-void write_file_atomically(const std::string& path, std::string_view bytes,
-                           const std::string& temp_path) {
+void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& temp_path) {
   write_file_atomically(
-      path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); },
-      temp_path);
+      path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); }, temp_path);
 }
 
 void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
                            const std::string& temp_path) {
   const int fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0)
-    throw WriteError(fmt::format("cannot write '{}': cannot create '{}': {}", path, temp_path,
-                                 std::strerror(errno)));
+    throw WriteError(fmt::format("cannot write '{}': cannot create '{}': {}", path, temp_path, std::strerror(errno)));
   // Any failure from here on: the partial temporary file goes (it would keep
   // a full disk full), the target stays as it was.
   bool open = true;

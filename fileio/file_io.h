@@ -36,8 +36,7 @@ std::string read_file(const std::string& path, const std::string& what = "file")
 // and fsyncs the folder. On any failure the temporary file is removed and a
 // WriteError names `path`, the step that failed and the system's reason;
 // `path` is then untouched.
-void write_file_atomically(const std::string& path, std::string_view bytes,
-                           const std::string& temp_path);
+void write_file_atomically(const std::string& path, std::string_view bytes, const std::string& temp_path);
 
 // The same for content too large to hold twice: `write` streams it into the
 // temporary file (it may seek, e.g. to fill in a header last). Once a write

@@ -26,8 +26,10 @@ size_t nesting_depth(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (in_string) {
-      if (c == '\\') ++i;  // the escaped character cannot end the string
-      else if (c == '"') in_string = false;
+      if (c == '\\')
+        ++i;  // the escaped character cannot end the string
+      else if (c == '"')
+        in_string = false;
     } else if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
@@ -170,9 +172,9 @@ std::vector<Json> parse_lines_impl(std::string_view text, bool* truncated_tail, 
           break;
         }
         if (!report)
-          throw ParseError(where, line_number, e.column(),
-                           "truncated last line (no newline after it; was the writer stopped mid-line?): " + e.message(),
-                           true);
+          throw ParseError(
+              where, line_number, e.column(),
+              "truncated last line (no newline after it; was the writer stopped mid-line?): " + e.message(), true);
       }
       if (!report) throw;
       report->damaged.push_back({line_number, fmt::format("column {}: {}", e.column(), e.message())});

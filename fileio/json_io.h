@@ -90,7 +90,8 @@ Json* find(Json& v, std::string_view key);
 // last line has no newline after it and stops early: if truncated_tail is
 // given, it is dropped and *truncated_tail set (false when the text is
 // complete); otherwise the ParseError says "truncated last line".
-std::vector<Json> parse_lines(std::string_view text, bool* truncated_tail = nullptr, const std::string& where = "jsonl");
+std::vector<Json> parse_lines(std::string_view text, bool* truncated_tail = nullptr,
+                              const std::string& where = "jsonl");
 std::vector<Json> parse_lines_file(const std::string& path, bool* truncated_tail = nullptr);
 
 // A line the tolerant reader skipped: its number and what is wrong with it.

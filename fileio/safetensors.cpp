@@ -81,13 +81,15 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsOut
   for (const auto& t : tensors) {
     if (t.name == "__metadata__" || header.contains(t.name))
       throw std::invalid_argument("write_safetensors: tensor name '" + t.name + "' is reserved or used twice");
-    if (!t.tensor->is_contiguous()) throw std::invalid_argument("write_safetensors: '" + t.name + "' is not contiguous");
+    if (!t.tensor->is_contiguous())
+      throw std::invalid_argument("write_safetensors: '" + t.name + "' is not contiguous");
     if (t.dtype != t.tensor->dtype() && !(t.dtype == DType::bf16 && t.tensor->dtype() == DType::f32))
       throw std::invalid_argument("write_safetensors: '" + t.name + "' cannot be stored as " + dtype_name(t.dtype));
     std::vector<int64_t> shape;
     for (int d = 0; d < t.tensor->dim(); ++d) shape.push_back(t.tensor->size(d));
     const uint64_t bytes = static_cast<uint64_t>(t.tensor->numel()) * dtype_size(t.dtype);
-    header[t.name] = {{"dtype", safetensors_dtype_name(t.dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
+    header[t.name] = {
+        {"dtype", safetensors_dtype_name(t.dtype)}, {"shape", shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   nlohmann::json meta(metadata);
@@ -167,15 +169,18 @@ std::string SafetensorsFile::read_header_text(int fd, uint64_t file_bytes) const
   if (file_bytes < 8 || !read_at(fd, reinterpret_cast<char*>(&n), 8, 0))
     fail(fmt::format("is truncated: {} bytes, fewer than the 8 of the header size", file_bytes));
   if (n > kMaxHeaderBytes)
-    fail(fmt::format("is not a safetensors file, or is corrupt: its header size {} is beyond the format's limit of {} "
-                     "bytes",
-                     n, kMaxHeaderBytes));
+    fail(
+        fmt::format("is not a safetensors file, or is corrupt: its header size {} is beyond the format's limit of {} "
+                    "bytes",
+                    n, kMaxHeaderBytes));
   if (n > file_bytes - 8)
-    fail(fmt::format("is truncated: its header size says {} bytes, the file holds {} after the size", n, file_bytes - 8));
+    fail(fmt::format("is truncated: its header size says {} bytes, the file holds {} after the size", n,
+                     file_bytes - 8));
   if (n % 8 != 0)
-    fail(fmt::format("is not a valid safetensors file: its header size {} is not a multiple of 8, so the data would "
-                     "not start 8-byte aligned",
-                     n));
+    fail(
+        fmt::format("is not a valid safetensors file: its header size {} is not a multiple of 8, so the data would "
+                    "not start 8-byte aligned",
+                    n));
   std::string text(n, '\0');
   if (!read_at(fd, text.data(), n, 8)) fail("is truncated: the header could not be read whole");
   return text;
@@ -187,7 +192,8 @@ nlohmann::json SafetensorsFile::parse_header(const std::string& text) const {
     json::parse(text, "header");  // first the checks: nesting depth, and no name given twice (two tensors of one name)
     header = nlohmann::json::parse(text);
   } catch (const json::ParseError& e) {
-    const bool json_text = e.message().rfind("nested", 0) == 0 || e.message().find("appears twice") != std::string::npos;
+    const bool json_text =
+        e.message().rfind("nested", 0) == 0 || e.message().find("appears twice") != std::string::npos;
     fail((json_text ? "is corrupt: its header: " : "is corrupt: its header is not JSON: ") + e.message());
   } catch (const std::exception& e) {
     fail(std::string("is corrupt: its header is not JSON (") + e.what() + ")");
@@ -234,9 +240,10 @@ void SafetensorsFile::check_layout() const {
       fail(fmt::format("is corrupt: tensor '{}' (bytes {}..{}) overlaps the tensor before it (up to {})", e.name,
                        e.begin, e.end, covered));
     if (e.begin > covered)
-      fail(fmt::format("is corrupt: bytes {}..{} of the data section belong to no tensor (the tensors are not "
-                       "contiguous)",
-                       covered, e.begin));
+      fail(
+          fmt::format("is corrupt: bytes {}..{} of the data section belong to no tensor (the tensors are not "
+                      "contiguous)",
+                      covered, e.begin));
     covered = e.end;
   }
   if (covered > data_bytes_)
@@ -273,8 +280,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path, const std::string& wha
   std::sort(entries_.begin(), entries_.end(),
             [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   check_layout();
-  if (auto it = metadata_.find(kHeaderChecksum); it != metadata_.end() &&
-                                                 it->second != "xxh64:" + hex16(header_hash(header)))
+  if (auto it = metadata_.find(kHeaderChecksum);
+      it != metadata_.end() && it->second != "xxh64:" + hex16(header_hash(header)))
     fail("is corrupt: header checksum mismatch (its tensor list or metadata was changed)");
 }
 

@@ -35,8 +35,8 @@ std::vector<AdamWLaunch> plan_adamw_launches(const AdamWTensor* list, int64_t co
   const char* who = "adamw_multi";
   check_adamw_list(who, list, count, h);
   if (chunk_elems < 1 || max_slots < 1 || max_chunks < 1)
-    refuse(who, "chunk size " + std::to_string(chunk_elems) + ", slots " + std::to_string(max_slots) +
-                    " and chunks " + std::to_string(max_chunks) + " per launch must be positive");
+    refuse(who, "chunk size " + std::to_string(chunk_elems) + ", slots " + std::to_string(max_slots) + " and chunks " +
+                    std::to_string(max_chunks) + " per launch must be positive");
   std::vector<AdamWLaunch> out;
   for (int64_t i = 0; i < count; ++i) {
     const int64_t n = list[i].n;

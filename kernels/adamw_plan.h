@@ -42,8 +42,7 @@ void check_adamw_list(const char* who, const AdamWTensor* list, int64_t count, c
 // chunk_elems, max_slots and max_chunks must be positive; a tensor's chunk
 // count must fit an int32.
 std::vector<AdamWLaunch> plan_adamw_launches(const AdamWTensor* list, int64_t count, const AdamWHyper& h,
-                                             int64_t chunk_elems = kAdamWChunkElems,
-                                             int64_t max_slots = kAdamWMaxSlots,
+                                             int64_t chunk_elems = kAdamWChunkElems, int64_t max_slots = kAdamWMaxSlots,
                                              int64_t max_chunks = kAdamWMaxChunks);
 
 }  // namespace mhc

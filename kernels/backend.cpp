@@ -9,10 +9,10 @@
 namespace mhc {
 
 #ifdef MHC_HAVE_CUDA
-Backend& cuda_backend();      // kernels/cuda/cuda_backend.cu
-bool cuda_device_present();   // kernels/cuda/cuda_backend.cu
+Backend& cuda_backend();     // kernels/cuda/cuda_backend.cu
+bool cuda_device_present();  // kernels/cuda/cuda_backend.cu
 namespace cuda {
-void profile_reset();         // kernels/cuda/cuda_profile.cu
+void profile_reset();  // kernels/cuda/cuda_profile.cu
 }
 #endif
 
@@ -51,8 +51,9 @@ Backend& backend_for(Device device) {
     throw std::runtime_error("device cuda requested, but no CUDA GPU is visible on this machine");
   return cuda_backend();
 #else
-  throw std::runtime_error("device cuda requested, but this build has no CUDA backend "
-                           "(configure with -DMHC_CUDA=ON on a machine with nvcc)");
+  throw std::runtime_error(
+      "device cuda requested, but this build has no CUDA backend "
+      "(configure with -DMHC_CUDA=ON on a machine with nvcc)");
 #endif
 }
 

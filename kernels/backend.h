@@ -57,10 +57,10 @@ struct AdamWHyper {
 struct AllocatorStats {
   int64_t system_allocations = 0;  // calls that reached the system allocator (malloc / cudaMalloc)
   int64_t system_frees = 0;
-  int64_t bytes_reserved = 0;      // held from the system, in use or cached
+  int64_t bytes_reserved = 0;  // held from the system, in use or cached
   int64_t bytes_in_use = 0;
   int64_t peak_bytes_in_use = 0;
-  int64_t requests = 0;            // allocate() calls, served from cache or not
+  int64_t requests = 0;  // allocate() calls, served from cache or not
 };
 
 // The device interface. Its methods, their shapes and their contracts are

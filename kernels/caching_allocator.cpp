@@ -22,8 +22,9 @@ size_t CachingAllocator::size_class(size_t bytes) {
 }
 
 CachingAllocator::Block* CachingAllocator::new_segment(size_t rounded, bool small) {
-  size_t seg = small ? kSmallSegment
-                     : (rounded <= kMediumRequest ? kMediumSegment : (rounded + kLargeRound - 1) / kLargeRound * kLargeRound);
+  size_t seg =
+      small ? kSmallSegment
+            : (rounded <= kMediumRequest ? kMediumSegment : (rounded + kLargeRound - 1) / kLargeRound * kLargeRound);
   // The small pool grows by an eighth of what it holds (2 MiB at least), so
   // a step that needs a little more than the ones before (a MoE routing that
   // is more uneven) finds the slack there the next time.

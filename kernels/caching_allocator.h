@@ -50,7 +50,7 @@ class CachingAllocator {
   static size_t size_class(size_t bytes);
 
   static constexpr size_t kRound = 512;
-  static constexpr size_t kSmallRequest = size_t{1} << 20;   // the small pool's largest request
+  static constexpr size_t kSmallRequest = size_t{1} << 20;  // the small pool's largest request
   static constexpr size_t kSmallSegment = size_t{2} << 20;
   static constexpr size_t kMediumRequest = size_t{10} << 20;  // large requests up to this share 20 MiB segments
   static constexpr size_t kMediumSegment = size_t{20} << 20;

@@ -19,9 +19,7 @@ namespace {
   throw std::invalid_argument(std::string("cuda ") + op + ": " + why);
 }
 
-bool valid_dtype(DType t) {
-  return t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::i32;
-}
+bool valid_dtype(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::i32; }
 
 // Data movement: the bits of any dtype.
 void any_dtype(const char* op, DType t) {
@@ -60,8 +58,7 @@ void site_streams(const char* op, int64_t n) {
 void site_columns(const char* op, int64_t P) {
   int64_t n = 1;
   while (n < kSinkhornMaxN && 2 * n + n * n < P) ++n;
-  if (P < 3 || 2 * n + n * n != P)
-    refuse(op, "P = " + std::to_string(P) + " is not 2n + n² for any n in 1..8");
+  if (P < 3 || 2 * n + n * n != P) refuse(op, "P = " + std::to_string(P) + " is not 2n + n² for any n in 1..8");
 }
 
 void sinkhorn_args(const char* op, int64_t n, int iters) {
@@ -153,8 +150,10 @@ void gemm(const GemmArgs& g) {
       {"M", g.M}, {"N", g.N}, {"K", g.K}, {"batch", g.batch}, {"lda", g.lda}, {"ldb", g.ldb}, {"ldc", g.ldc}};
   for (const auto& [what, v] : sizes) fits_int32("gemm", what, v);
   const int64_t row_a = g.trans_a ? g.M : g.K, row_b = g.trans_b ? g.K : g.N;
-  if (g.lda < row_a) refuse("gemm", "lda = " + std::to_string(g.lda) + " is below the stored row length " + std::to_string(row_a));
-  if (g.ldb < row_b) refuse("gemm", "ldb = " + std::to_string(g.ldb) + " is below the stored row length " + std::to_string(row_b));
+  if (g.lda < row_a)
+    refuse("gemm", "lda = " + std::to_string(g.lda) + " is below the stored row length " + std::to_string(row_a));
+  if (g.ldb < row_b)
+    refuse("gemm", "ldb = " + std::to_string(g.ldb) + " is below the stored row length " + std::to_string(row_b));
   if (g.ldc < g.N) refuse("gemm", "ldc = " + std::to_string(g.ldc) + " is below N = " + std::to_string(g.N));
 }
 
@@ -189,7 +188,7 @@ void rms_norm(DType t, const void*, const void*, void*, void*, int64_t rows, int
 }
 
 void rms_norm_backward(DType t, const void* x, const void* w, const void*, const void*, void* gx, void*, int64_t rows,
-                      int64_t C) {
+                       int64_t C) {
   rms_norm(t, x, w, gx, gx, rows, C, 0.f);
 }
 
@@ -200,8 +199,7 @@ void gather(DType t, const void*, const int32_t*, void*, int64_t outer, int64_t 
   nonnegative("gather", {{"outer", outer}, {"dim", dim}, {"inner", inner}, {"n_idx", n_idx}});
 }
 
-void index_add(DType t, void*, const int32_t*, const void*, int64_t outer, int64_t dim, int64_t inner,
-               int64_t n_idx) {
+void index_add(DType t, void*, const int32_t*, const void*, int64_t outer, int64_t dim, int64_t inner, int64_t n_idx) {
   stream_dtype("index_add", t);
   nonnegative("index_add", {{"outer", outer}, {"dim", dim}, {"inner", inner}, {"n_idx", n_idx}});
   fits_int32("index_add", "n_idx (sorted indices)", n_idx);
@@ -239,8 +237,8 @@ void sinkhorn_backward(DType t, const void*, const void*, void*, int64_t M, int6
   sinkhorn_args("sinkhorn_backward", n, iters);
 }
 
-void attention(DType t, const void* q, const void* k, const void* v, void* out, void*, int64_t B, int64_t T,
-               int64_t H, int64_t D, double, float dropout, uint64_t) {
+void attention(DType t, const void* q, const void* k, const void* v, void* out, void*, int64_t B, int64_t T, int64_t H,
+               int64_t D, double, float dropout, uint64_t) {
   attention_args("attention", t, B, T, H, D, dropout, attention_uses_tensor_cores(t, D, {q, k, v, out}));
 }
 

@@ -28,9 +28,9 @@
 
 namespace mhc::cuda_contract {
 
-inline constexpr int64_t kCudaMaxHeadDim = 128;      // the fused attention kernels' widest head
-inline constexpr int64_t kAttentionTileRows = 32;    // rows per block of the FMA attention kernels
-inline constexpr int64_t kMaxGridY = 65535;          // CUDA's limit on gridDim.y (and z)
+inline constexpr int64_t kCudaMaxHeadDim = 128;    // the fused attention kernels' widest head
+inline constexpr int64_t kAttentionTileRows = 32;  // rows per block of the FMA attention kernels
+inline constexpr int64_t kMaxGridY = 65535;        // CUDA's limit on gridDim.y (and z)
 
 // Whether attention on these operands runs the bf16 tensor-core kernels
 // (cuda_attention_tc.cu): bf16, D ∈ {32, 64, 96, 128}, and every operand

@@ -25,9 +25,11 @@ inline constexpr float kSinkhornExpFloor = 80.f;
 // constant — and it would not be a projection at all.
 inline void check_sinkhorn_args(const char* op, int64_t n, int iters, int max_iters = kSinkhornMaxIters) {
   if (n < 1 || n > kSinkhornMaxN)
-    throw std::invalid_argument(std::string(op) + ": matrices must be n×n with 1 ≤ n ≤ 8, got n = " +
-                                std::to_string(n));
-  if (iters < 1) throw std::invalid_argument(std::string(op) + ": Sinkhorn needs at least 1 iteration, got " + std::to_string(iters));
+    throw std::invalid_argument(std::string(op) +
+                                ": matrices must be n×n with 1 ≤ n ≤ 8, got n = " + std::to_string(n));
+  if (iters < 1)
+    throw std::invalid_argument(std::string(op) + ": Sinkhorn needs at least 1 iteration, got " +
+                                std::to_string(iters));
   if (iters > max_iters)
     throw std::invalid_argument(std::string(op) + ": at most " + std::to_string(max_iters) +
                                 " Sinkhorn iterations, got " + std::to_string(iters));

@@ -12,10 +12,10 @@ namespace mhc {
 
 template <int K>
 struct StridedPlan {
-  int ndim = 0;                  // after collapsing; 0 means a single element
+  int ndim = 0;  // after collapsing; 0 means a single element
   int64_t shape[kMaxDims];
   int64_t stride[K][kMaxDims];
-  int64_t rows() const {         // product of all but the innermost dimension
+  int64_t rows() const {  // product of all but the innermost dimension
     int64_t r = 1;
     for (int d = 0; d + 1 < ndim; ++d) r *= shape[d];
     return r;

@@ -19,11 +19,11 @@
 namespace mhc {
 
 struct SiteGain {
-  double forward = 0, backward = 0;                      // single site
+  double forward = 0, backward = 0;  // single site
   double min_row_sum = 0, min_col_sum = 0;
   double composite_forward = 0, composite_backward = 0;  // site l to the output
   double composite_min_row_sum = 0, composite_min_col_sum = 0;
-  std::vector<double> mean_h, mean_composite;            // (n, n): H_l and P_l averaged over tokens
+  std::vector<double> mean_h, mean_composite;  // (n, n): H_l and P_l averaged over tokens
 };
 
 // h_res[l]: site l's matrices, (..., n, n), the same number of tokens for

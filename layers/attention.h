@@ -18,8 +18,8 @@ class CausalSelfAttention : public Module {
                       double resid_dropout, double init_std, double out_init_std, Rng& rng);
   Tensor forward(const Tensor& x);  // (B, T, C) -> (B, T, C)
 
-  Linear wq, wk, wv;  // (C, C) each
-  Linear proj;        // (C, C)
+  Linear wq, wk, wv;          // (C, C) each
+  Linear proj;                // (C, C)
   Tensor rope_cos, rope_sin;  // (max_len, D/2) f32 buffers
 
  private:

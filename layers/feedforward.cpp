@@ -10,8 +10,12 @@ namespace mhc {
 
 FeedForward::FeedForward(int64_t width, int64_t hidden, FfnType kind, double dropout, double init_std,
                          double out_init_std, Rng& rng)
-    : w1(width, hidden, false, init_std, rng), w2(hidden, width, false, out_init_std, rng), kind_(kind), dropout_(dropout) {
-  if (kind == FfnType::Moe) throw std::invalid_argument("FeedForward: a dense kind, gelu or swiglu (moe is MoeFeedForward)");
+    : w1(width, hidden, false, init_std, rng),
+      w2(hidden, width, false, out_init_std, rng),
+      kind_(kind),
+      dropout_(dropout) {
+  if (kind == FfnType::Moe)
+    throw std::invalid_argument("FeedForward: a dense kind, gelu or swiglu (moe is MoeFeedForward)");
   register_child("w1", &w1);
   if (kind_ == FfnType::SwiGLU) {
     w3 = std::make_unique<Linear>(width, hidden, false, init_std, rng);

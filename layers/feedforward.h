@@ -22,9 +22,9 @@ class FeedForward : public Module {
               Rng& rng);
   Tensor forward(const Tensor& x);  // (..., C) -> (..., C)
 
-  Linear w1;                 // (C, hidden)
+  Linear w1;                   // (C, hidden)
   std::unique_ptr<Linear> w3;  // (C, hidden), SwiGLU only
-  Linear w2;                 // (hidden, C)
+  Linear w2;                   // (hidden, C)
 
  private:
   FfnType kind_;

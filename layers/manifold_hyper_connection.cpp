@@ -39,23 +39,24 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
   const bool fused = fused_ == SiteConfig::Fused::On || (fused_ == SiteConfig::Fused::Auto && fused_mhc_preferred(x));
   if (fused) return forward_fused(x, F);
   if (recompute_)
-    throw std::invalid_argument("mHC: selective recompute needs the fused site kernels (--hc.fused auto on CUDA, or on)");
+    throw std::invalid_argument(
+        "mHC: selective recompute needs the fused site kernels (--hc.fused auto on CUDA, or on)");
   // Coefficient path, in f32 (f64 in gradient checks), also for bf16 streams.
   const DType ct = stat_dtype(dt);
   Tensor xc = x.to(ct);  // the streams, widened exactly (x itself for f32)     (B, T, n, C)
   Tensor v = rms_norm(xc.reshape({B, T, n * C_}), Tensor(), eps_);             // (B, T, nC)   Eq. 7
-  Tensor proj = matmul(v, phi.to(ct));                                          // (B, T, 2n + n²)
-  Tensor pre = proj.slice(-1, 0, n) * alpha_pre.to(ct) + b_pre.to(ct);          // (B, T, n)
-  Tensor post = proj.slice(-1, n, 2 * n) * alpha_post.to(ct) + b_post.to(ct);   // (B, T, n)
+  Tensor proj = matmul(v, phi.to(ct));                                         // (B, T, 2n + n²)
+  Tensor pre = proj.slice(-1, 0, n) * alpha_pre.to(ct) + b_pre.to(ct);         // (B, T, n)
+  Tensor post = proj.slice(-1, n, 2 * n) * alpha_post.to(ct) + b_post.to(ct);  // (B, T, n)
   Tensor res = proj.slice(-1, 2 * n, 2 * n + n * n).reshape({B, T, n, n}) * alpha_res.to(ct) + b_res.to(ct);
-  Tensor h_pre, h_post;                                                          // (B, T, n)
+  Tensor h_pre, h_post;  // (B, T, n)
   if (gate_ == PrePostGate::Sigmoid) {
-    h_pre = sigmoid(pre);                                                       // Eq. 8
+    h_pre = sigmoid(pre);  // Eq. 8
     h_post = sigmoid(post) * 2.0;
   } else {
     h_pre = h_post = Tensor::ones({1, 1, n}, ct, x.device()).expand({B, T, n});
   }
-  Tensor h_res = sinkhorn(res, iters_);                                        // (B, T, n, n)  Eq. 9
+  Tensor h_res = sinkhorn(res, iters_);  // (B, T, n, n)  Eq. 9
   keep_h_res(h_res);
   keep_stream_diversity(x);
 
@@ -64,10 +65,10 @@ Tensor ManifoldHyperConnection::forward(const Tensor& x, const SubBlock& F) {
   // activations' dtype (bf16 coefficients would move in steps of 2^-8..2^-7
   // near H_post ≈ 1), and the coefficient gradients stay f32.
   Tensor h_in = mix_streams(h_pre.unsqueeze(-2), xc).reshape({B, T, C_}).to(dt);  // H_pre x   (B, T, C)
-  Tensor y = F(h_in);                                                              // (B, T, C)
+  Tensor y = F(h_in);                                                             // (B, T, C)
   // x_{l+1} = H_res x + H_postᵀ y   (Eq. 3), as one product per token:
   //   [H_res | H_postᵀ] (n × (n+1))  ·  [x; y] ((n+1) × C)
-  Tensor h_out = concat({h_res, h_post.unsqueeze(-1)}, -1);                        // (B, T, n, n + 1)
+  Tensor h_out = concat({h_res, h_post.unsqueeze(-1)}, -1);  // (B, T, n, n + 1)
   return mix_streams(h_out, concat({xc, y.to(ct).unsqueeze(-2)}, -2)).to(dt);
 }
 
@@ -81,8 +82,8 @@ Tensor ManifoldHyperConnection::forward_fused(const Tensor& x, const SubBlock& F
   Tensor coeffs = mhc_coefficients(x, phi, alpha, bias, iters_, gate_ == PrePostGate::Sigmoid, eps_, rc);
   if (recording_) keep_h_res(coeffs.slice(-1, 2 * n, P).reshape({B, T, n, n}));
   keep_stream_diversity(x);
-  Tensor h_in = mhc_pre(x, coeffs, rc);   // (d): H_pre x          (B, T, C)
-  Tensor y = F(h_in);                     //                       (B, T, C)
+  Tensor h_in = mhc_pre(x, coeffs, rc);     // (d): H_pre x          (B, T, C)
+  Tensor y = F(h_in);                       //                       (B, T, C)
   Tensor out = mhc_post(x, y, coeffs, rc);  // (e): H_res x + H_postᵀ y   (Eq. 3)
   if (recompute_) recompute_->leave(out);
   return out;

@@ -28,10 +28,10 @@ class ManifoldHyperConnection : public ResidualSite {
   Tensor forward(const Tensor& x, const SubBlock& F) override;
   int64_t streams() const override { return n_; }
 
-  Tensor phi;                                // (nC, 2n + n²)
-  Tensor alpha_pre, alpha_post, alpha_res;   // (1) each
-  Tensor b_pre, b_post;                      // (n)
-  Tensor b_res;                              // (n, n)
+  Tensor phi;                               // (nC, 2n + n²)
+  Tensor alpha_pre, alpha_post, alpha_res;  // (1) each
+  Tensor b_pre, b_post;                     // (n)
+  Tensor b_res;                             // (n, n)
 
  private:
   Tensor forward_fused(const Tensor& x, const SubBlock& F);

@@ -9,8 +9,8 @@
 
 namespace mhc {
 
-MoeFeedForward::MoeFeedForward(int64_t width, const MoeConfig& c, double dropout, double init_std,
-                               double out_init_std, Rng& rng)
+MoeFeedForward::MoeFeedForward(int64_t width, const MoeConfig& c, double dropout, double init_std, double out_init_std,
+                               Rng& rng)
     : router(width, c.routed, false, init_std, rng), cfg_(c), C_(width), dropout_(dropout), load_(c.routed, 0) {
   if (c.routed < 1) throw std::invalid_argument("MoE: needs at least one routed expert");
   if (c.top_k < 1 || c.top_k > c.routed)
@@ -21,13 +21,12 @@ MoeFeedForward::MoeFeedForward(int64_t width, const MoeConfig& c, double dropout
   register_child("router", &router);
   register_buffer("router_bias", &bias);
   for (int64_t i = 0; i < c.shared; ++i) {
-    shared.push_back(std::make_unique<FeedForward>(width, c.hidden, FfnType::SwiGLU, 0.0, init_std,
-                                                   out_init_std, rng));
+    shared.push_back(std::make_unique<FeedForward>(width, c.hidden, FfnType::SwiGLU, 0.0, init_std, out_init_std, rng));
     register_child("shared." + std::to_string(i), shared.back().get());
   }
   for (int64_t e = 0; e < c.routed; ++e) {
-    experts.push_back(std::make_unique<FeedForward>(width, c.hidden, FfnType::SwiGLU, 0.0, init_std,
-                                                    out_init_std, rng));
+    experts.push_back(
+        std::make_unique<FeedForward>(width, c.hidden, FfnType::SwiGLU, 0.0, init_std, out_init_std, rng));
     register_child("experts." + std::to_string(e), experts.back().get());
   }
 }
@@ -35,17 +34,17 @@ MoeFeedForward::MoeFeedForward(int64_t width, const MoeConfig& c, double dropout
 Tensor MoeFeedForward::forward(const Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1), N = B * T, E = cfg_.routed, k = cfg_.top_k;
   const DType dt = x.dtype();
-  Tensor xf = x.reshape({N, C_});                                     // (N, C)
+  Tensor xf = x.reshape({N, C_});  // (N, C)
   // Router, in f32 (f64 stays f64 for gradient checks).
   const DType rt = dt == DType::f64 ? DType::f64 : DType::f32;
-  Tensor logits = router.forward(xf.to(rt));                          // (N, E)
-  Tensor s = cfg_.router == RouterKind::Softmax ? softmax(logits, -1) : sigmoid(logits);       // (N, E)
-  Tensor chosen;                                                      // (N, k) i32
+  Tensor logits = router.forward(xf.to(rt));                                              // (N, E)
+  Tensor s = cfg_.router == RouterKind::Softmax ? softmax(logits, -1) : sigmoid(logits);  // (N, E)
+  Tensor chosen;                                                                          // (N, k) i32
   {
     NoGradGuard no_grad;  // selection uses s + b; no gradient flows through the choice
     chosen = topk(s.detach() + bias.to(s.dtype()), k).second;
   }
-  Tensor g = gather_last(s, chosen);                                  // (N, k) unbiased scores
+  Tensor g = gather_last(s, chosen);  // (N, k) unbiased scores
   if (cfg_.router == RouterKind::Sigmoid) g = g / sum(g, {-1}, true);
 
   // Dropless dispatch: group assignments by expert, run each expert on its tokens.
@@ -57,7 +56,7 @@ Tensor MoeFeedForward::forward(const Tensor& x) {
     if (training()) load_[e] += hi - lo;
     if (hi == lo) continue;
     Tensor tokens = plan.token.slice(0, lo, hi);
-    Tensor ye = experts[e]->forward(index_select(xf, 0, tokens));   // (count, C)
+    Tensor ye = experts[e]->forward(index_select(xf, 0, tokens));             // (count, C)
     Tensor ge = index_select(g_flat, 0, plan.order.slice(0, lo, hi)).to(dt);  // (count, 1)
     outputs.push_back(ye * ge);
   }

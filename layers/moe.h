@@ -25,15 +25,15 @@ inline constexpr EnumName<RouterKind> kRouterKindNames[] = {{"softmax", RouterKi
                                                             {"sigmoid", RouterKind::Sigmoid}};
 
 struct MoeConfig {
-  int64_t routed = 8;          // N_r
+  int64_t routed = 8;  // N_r
   int64_t top_k = 2;
-  int64_t shared = 1;          // K_s
-  int64_t hidden = 0;          // 0: chosen by the model config
+  int64_t shared = 1;  // K_s
+  int64_t hidden = 0;  // 0: chosen by the model config
   RouterKind router = RouterKind::Softmax;
-  bool bias_balance = true;    // aux-loss-free balancing
-  double bias_rate = 1e-3;     // γ
-  double aux_loss = 0;         // Switch loss weight
-  double z_loss = 0;           // router z-loss weight
+  bool bias_balance = true;  // aux-loss-free balancing
+  double bias_rate = 1e-3;   // γ
+  double aux_loss = 0;       // Switch loss weight
+  double z_loss = 0;         // router z-loss weight
 };
 
 class MoeFeedForward : public Module {
@@ -55,8 +55,8 @@ class MoeFeedForward : public Module {
   // b_e += γ · sign(mean load − load_e), then resets the load. Only the reset when balancing is off.
   void update_bias();
 
-  Linear router;  // (C, N_r), f32
-  Tensor bias;    // (N_r) f32 buffer: selection only
+  Linear router;                                      // (C, N_r), f32
+  Tensor bias;                                        // (N_r) f32 buffer: selection only
   std::vector<std::unique_ptr<FeedForward>> experts;  // N_r routed
   std::vector<std::unique_ptr<FeedForward>> shared;   // K_s always on
 

@@ -28,9 +28,9 @@ void ResidualSite::keep_h_res(const Tensor& h_res) {
 void ResidualSite::keep_stream_diversity(const Tensor& x) {
   if (!recording_) return;
   NoGradGuard no_grad;
-  Tensor xc = x.detach().to(DType::f32);                    // (B, T, n, C)
+  Tensor xc = x.detach().to(DType::f32);                          // (B, T, n, C)
   Tensor spread = sum(square(xc - mean(xc, {2}, true)), {2, 3});  // Σ_i ‖x_i − x̄‖²   (B, T)
-  Tensor norm = sum(square(xc), {2, 3});                    // Σ_i ‖x_i‖²         (B, T)
+  Tensor norm = sum(square(xc), {2, 3});                          // Σ_i ‖x_i‖²         (B, T)
   last_diversity_ = mean(spread / (norm + 1e-30)).item();
 }
 
@@ -40,7 +40,8 @@ std::unique_ptr<ResidualSite> make_site(const SiteConfig& config, int64_t site_i
   switch (config.kind) {
     case ResidualKind::Residual:
       if (config.streams != 1)
-        throw std::invalid_argument("the plain residual has exactly 1 stream (got " + std::to_string(config.streams) + ")");
+        throw std::invalid_argument("the plain residual has exactly 1 stream (got " + std::to_string(config.streams) +
+                                    ")");
       return std::make_unique<Residual>();
     case ResidualKind::HC: return std::make_unique<HyperConnection>(config, site_index, rng);
     case ResidualKind::MHC: return std::make_unique<ManifoldHyperConnection>(config, rng);

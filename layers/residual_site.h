@@ -41,14 +41,14 @@ inline constexpr EnumName<PrePostGate> kPrePostGateNames[] = {{"sigmoid", PrePos
 
 struct SiteConfig {
   ResidualKind kind = ResidualKind::Residual;
-  int64_t streams = 1;        // n
-  int64_t width = 0;          // C
+  int64_t streams = 1;  // n
+  int64_t width = 0;    // C
   // HC
-  bool hc_dynamic = true;     // false: static HC (no input-dependent terms)
+  bool hc_dynamic = true;    // false: static HC (no input-dependent terms)
   double scale_init = 0.01;  // s_α = s_β at init
   // mHC
-  int sinkhorn_iters = 20;    // t_max
-  double alpha_init = 0.01;   // α_pre = α_post = α_res at init
+  int sinkhorn_iters = 20;   // t_max
+  double alpha_init = 0.01;  // α_pre = α_post = α_res at init
   // φ at init. Small random, so that the n streams can differ: with φ = 0
   // and b = 0 every stream gets the same coefficients, the replicated
   // streams stay identical forever (H_res and b_res get exactly zero
@@ -61,9 +61,11 @@ struct SiteConfig {
   enum class Fused { Auto, On, Off } fused = Fused::Auto;
   double norm_eps = 1e-6;
 };
-inline constexpr EnumName<SiteConfig::Fused> kFusedNames[] = {
-    {"auto", SiteConfig::Fused::Auto}, {"on", SiteConfig::Fused::On},     {"off", SiteConfig::Fused::Off},
-    {"true", SiteConfig::Fused::On},   {"false", SiteConfig::Fused::Off}};  // aliases
+inline constexpr EnumName<SiteConfig::Fused> kFusedNames[] = {{"auto", SiteConfig::Fused::Auto},
+                                                              {"on", SiteConfig::Fused::On},
+                                                              {"off", SiteConfig::Fused::Off},
+                                                              {"true", SiteConfig::Fused::On},
+                                                              {"false", SiteConfig::Fused::Off}};  // aliases
 
 class RecomputePlan;  // layers/recompute.h
 
@@ -90,7 +92,7 @@ class ResidualSite : public Module {
   void set_recompute(RecomputePlan* plan) { recompute_ = plan; }
 
  protected:
-  void keep_h_res(const Tensor& h_res);  // (B, T, n, n)
+  void keep_h_res(const Tensor& h_res);         // (B, T, n, n)
   void keep_stream_diversity(const Tensor& x);  // x: the site's input (B, T, n, C)
   double last_diversity_ = 0;
   bool recording_ = false;

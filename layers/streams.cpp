@@ -36,7 +36,7 @@ Tensor StreamCollapse::forward(const Tensor& x) const {
   const DType ct = x.dtype() == DType::f64 ? DType::f64 : DType::f32;
   Tensor v = rms_norm(x.to(ct).reshape({B, T, n_ * C_}), Tensor(), eps_);
   Tensor w = sigmoid(matmul(v, phi_head.to(ct)) * s.to(ct) + b_head.to(ct));  // (B, T, n)
-  return matmul(w.to(x.dtype()).unsqueeze(-2), x).reshape({B, T, C_});  // Σ_j w_j x_j
+  return matmul(w.to(x.dtype()).unsqueeze(-2), x).reshape({B, T, C_});        // Σ_j w_j x_j
 }
 
 }  // namespace mhc

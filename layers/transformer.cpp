@@ -43,8 +43,9 @@ void ModelConfig::validate() const {
     fail(fmt::format("MoE top-k {} must be between 1 and the number of routed experts, {} (--moe.top_k, --moe.routed)",
                      moe.top_k, moe.routed));
   if (dense_layers > blocks)
-    fail(fmt::format("{} dense layers must be between 0 and the number of blocks, {} (--moe.dense_layers, --model.blocks)",
-                     dense_layers, blocks));
+    fail(fmt::format(
+        "{} dense layers must be between 0 and the number of blocks, {} (--moe.dense_layers, --model.blocks)",
+        dense_layers, blocks));
   if (site.kind == ResidualKind::Residual && site.streams != 1)
     fail(fmt::format("the plain residual has exactly 1 stream, not {}; use --streams 1, or --residual hc or mhc",
                      site.streams));
@@ -86,9 +87,10 @@ void ModelConfig::check_ranges() const {
 }
 
 double ModelConfig::parameter_count() const {
-  const double C = static_cast<double>(width), V = static_cast<double>(vocab_size), n = static_cast<double>(site.streams);
+  const double C = static_cast<double>(width), V = static_cast<double>(vocab_size),
+               n = static_cast<double>(site.streams);
   auto swiglu = [&](double hidden) { return 3 * C * hidden; };
-  double total = V * C + (tie_embeddings ? 0 : C * V) + C;  // embedding, head, final norm
+  double total = V * C + (tie_embeddings ? 0 : C * V) + C;            // embedding, head, final norm
   if (collapse == CollapseMode::Learned) total += n * C * n + 1 + n;  // φ_head, s, b_head
   const double hidden = static_cast<double>(resolved_ffn_hidden());
   const double expert_hidden = moe.hidden > 0 ? static_cast<double>(moe.hidden) : hidden;
@@ -98,8 +100,8 @@ double ModelConfig::parameter_count() const {
   for (int64_t l = 0; l < blocks; ++l) {
     total += 2 * C + 4 * C * C + 2 * site_params;  // two norms, attention, two sites
     if (ffn == FfnType::Moe && l >= dense_layers)
-      total += C * static_cast<double>(moe.routed) +
-               static_cast<double>(moe.routed + moe.shared) * swiglu(expert_hidden);
+      total +=
+          C * static_cast<double>(moe.routed) + static_cast<double>(moe.routed + moe.shared) * swiglu(expert_hidden);
     else
       total += ffn == FfnType::Gelu ? 2 * C * hidden : swiglu(hidden);
   }
@@ -142,7 +144,8 @@ Tensor Block::forward(const Tensor& h) {
   });
 }
 
-Transformer::Transformer(const ModelConfig& config, uint64_t seed) : final_norm(config.width, config.norm_eps), cfg_(config) {
+Transformer::Transformer(const ModelConfig& config, uint64_t seed)
+    : final_norm(config.width, config.norm_eps), cfg_(config) {
   cfg_.validate();
   Rng rng(seed);
   wte = Tensor::randn({cfg_.vocab_size, cfg_.width}, rng, cfg_.init_std);
@@ -160,9 +163,9 @@ Transformer::Transformer(const ModelConfig& config, uint64_t seed) : final_norm(
   }
   if (cfg_.recompute) {
     const int64_t sites = 2 * cfg_.blocks;
-    recompute_ = std::make_unique<RecomputePlan>(
-        cfg_.recompute_group > 0 ? static_cast<int>(cfg_.recompute_group)
-                                 : RecomputePlan::best_group_size(cfg_.site.streams, sites));
+    recompute_ = std::make_unique<RecomputePlan>(cfg_.recompute_group > 0
+                                                     ? static_cast<int>(cfg_.recompute_group)
+                                                     : RecomputePlan::best_group_size(cfg_.site.streams, sites));
     for (ResidualSite* s : this->sites()) s->set_recompute(recompute_.get());
   }
 }
@@ -176,7 +179,7 @@ Tensor Transformer::forward(const Tensor& tokens) {
   if (recompute_) recompute_->begin_forward();
   for (auto& block : blocks) h = block->forward(h);
   if (recompute_) recompute_->end_forward();
-  x = final_norm.forward(collapse->forward(h));     // (B, T, C)
+  x = final_norm.forward(collapse->forward(h));  // (B, T, C)
   return head ? head->forward(x) : matmul(x, wte.to(dt).transpose(0, 1));
 }
 

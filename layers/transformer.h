@@ -27,14 +27,14 @@
 namespace mhc {
 
 // FfnType (layers/feedforward.h): --model.ffn gelu | swiglu | moe.
-const char* ffn_type_name(FfnType t);           // "gelu" | "swiglu" | "moe"
+const char* ffn_type_name(FfnType t);             // "gelu" | "swiglu" | "moe"
 FfnType parse_ffn_type(const std::string& name);  // throws std::invalid_argument naming the choices
 
 struct ModelConfig {
   int64_t vocab_size = 0;
-  int64_t block_size = 64;   // longest sequence (RoPE tables)
-  int64_t blocks = 4;        // transformer blocks (2 sites each)
-  int64_t width = 128;       // C
+  int64_t block_size = 64;  // longest sequence (RoPE tables)
+  int64_t blocks = 4;       // transformer blocks (2 sites each)
+  int64_t width = 128;      // C
   int64_t heads = 4;
   FfnType ffn = FfnType::Gelu;
   int64_t ffn_hidden = 0;    // 0: 4C for gelu, 8C/3 rounded up to 64 for swiglu (and MoE's dense blocks)
@@ -45,8 +45,8 @@ struct ModelConfig {
   double rope_base = 10000.0;
   bool tie_embeddings = false;
   double init_std = 0.02;
-  SiteConfig site;            // kind, streams, and the HC / mHC options (width is filled in)
-  bool recompute = false;     // mHC: selective recompute of the stream states (fused kernels)
+  SiteConfig site;              // kind, streams, and the HC / mHC options (width is filled in)
+  bool recompute = false;       // mHC: selective recompute of the stream states (fused kernels)
   int64_t recompute_group = 0;  // L_r; 0: √(nL / (n + 2)) for L sites
   CollapseMode collapse = CollapseMode::Sum;
   double norm_eps = 1e-6;
@@ -66,7 +66,7 @@ struct ModelConfig {
       kRecomputeGroupRange{0, 2 * kMaxBlocks};
   static constexpr RealRange kDropoutRange{0, 1, Ends::open_above}, kRopeBaseRange{1, 1e12, Ends::open_below},
       kInitStdRange{0, 10}, kNormEpsRange{0, 1, Ends::open_below},
-      kSiteInitRange{0, 10},   // mHC's α and φ std, HC's s_α = s_β
+      kSiteInitRange{0, 10},  // mHC's α and φ std, HC's s_α = s_β
       kBiasRateRange{0, 1}, kLossWeightRange{0, 100};
 
   int64_t resolved_ffn_hidden() const;
@@ -108,15 +108,15 @@ class Transformer : public Module {
   void set_compute_dtype(DType dt) { compute_dtype_ = dt; }
   DType compute_dtype() const { return compute_dtype_; }
 
-  std::vector<ResidualSite*> sites() const;       // 2 per block, in order
+  std::vector<ResidualSite*> sites() const;  // 2 per block, in order
   std::vector<MoeFeedForward*> moe_layers() const;
-  void record_h_res(bool on);                     // for amax_gain
+  void record_h_res(bool on);  // for amax_gain
 
-  Tensor wte;                                     // (V, C) token embedding
+  Tensor wte;  // (V, C) token embedding
   std::vector<std::unique_ptr<Block>> blocks;
   std::unique_ptr<StreamCollapse> collapse;
   RMSNorm final_norm;
-  std::unique_ptr<Linear> head;                   // (C, V), unless tied
+  std::unique_ptr<Linear> head;  // (C, V), unless tied
 
  private:
   ModelConfig cfg_;

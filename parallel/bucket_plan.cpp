@@ -18,7 +18,8 @@ BucketPlan plan_buckets_in_order(const std::vector<int64_t>& numels, const std::
   if (ranks < 1) throw std::invalid_argument(fmt::format("plan_buckets: {} ranks; at least 1 is needed", ranks));
   if (cap_floats < 0) throw std::invalid_argument(fmt::format("plan_buckets: negative bucket size {}", cap_floats));
   if (order.size() != numels.size())
-    throw std::invalid_argument(fmt::format("plan_buckets: an order of {} for {} parameters", order.size(), numels.size()));
+    throw std::invalid_argument(
+        fmt::format("plan_buckets: an order of {} for {} parameters", order.size(), numels.size()));
   std::vector<bool> seen(numels.size(), false);
   for (int64_t i : order) {
     if (i < 0 || i >= static_cast<int64_t>(numels.size()) || seen[static_cast<size_t>(i)])
@@ -48,7 +49,8 @@ BucketPlan plan_buckets_in_order(const std::vector<int64_t>& numels, const std::
     }
     for (BucketEntry& e : b.entries) e.flag = offset++;
     b.length = (offset + ranks - 1) / ranks * ranks;
-    for (const BucketEntry& e : b.entries) plan.bucket_of[static_cast<size_t>(e.param)] = static_cast<int64_t>(plan.buckets.size());
+    for (const BucketEntry& e : b.entries)
+      plan.bucket_of[static_cast<size_t>(e.param)] = static_cast<int64_t>(plan.buckets.size());
     plan.buckets.push_back(std::move(b));
   }
   return plan;

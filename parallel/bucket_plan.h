@@ -23,7 +23,7 @@ struct BucketEntry {
   int64_t param = 0;   // index into the parameter list
   int64_t offset = 0;  // first float of its gradient in the buffer
   int64_t numel = 0;
-  int64_t flag = 0;    // position of its flag in the buffer
+  int64_t flag = 0;  // position of its flag in the buffer
 };
 
 struct Bucket {
@@ -32,8 +32,8 @@ struct Bucket {
 };
 
 struct BucketPlan {
-  std::vector<Bucket> buckets;           // in the order they are reduced
-  std::vector<int64_t> bucket_of;        // parameter index -> bucket index
+  std::vector<Bucket> buckets;     // in the order they are reduced
+  std::vector<int64_t> bucket_of;  // parameter index -> bucket index
 };
 
 // Parameters of `numels` (registration order) into buckets of at most

@@ -12,17 +12,21 @@ namespace mhc {
 
 GradReducer::GradReducer(std::vector<Tensor*> params, int ranks, std::unique_ptr<ReduceTransport> transport,
                          const ReducerOptions& options, Agree agree)
-    : params_(std::move(params)), ranks_(ranks), transport_(std::move(transport)), options_(options),
+    : params_(std::move(params)),
+      ranks_(ranks),
+      transport_(std::move(transport)),
+      options_(options),
       agree_(std::move(agree)) {
   if (!transport_) throw std::invalid_argument("GradReducer: no transport");
   if (!(options_.bucket_mb >= 0) || !std::isfinite(options_.bucket_mb))
-    throw std::invalid_argument(fmt::format("GradReducer: bucket size {} MiB must be finite and at least 0", options_.bucket_mb));
+    throw std::invalid_argument(
+        fmt::format("GradReducer: bucket size {} MiB must be finite and at least 0", options_.bucket_mb));
   std::vector<int64_t> numels;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = *params_[i];
     if (p.dtype() != DType::f32)
-      throw std::invalid_argument(fmt::format("GradReducer: parameter {} is {}; gradients are reduced in f32", i,
-                                              dtype_name(p.dtype())));
+      throw std::invalid_argument(
+          fmt::format("GradReducer: parameter {} is {}; gradients are reduced in f32", i, dtype_name(p.dtype())));
     if (i == 0) device_ = p.device();
     if (p.device() != device_) throw std::invalid_argument("GradReducer: parameters on more than one device");
     numels.push_back(p.numel());
@@ -101,10 +105,10 @@ void GradReducer::finish() {
     // a bucket holding one without needs its flags read (a device->host copy,
     // on CUDA a wait; a dense model never does).
     bool all_local = true;
-    for (const BucketEntry& e : bucket.entries) all_local = all_local && params_[static_cast<size_t>(e.param)]->grad().defined();
+    for (const BucketEntry& e : bucket.entries)
+      all_local = all_local && params_[static_cast<size_t>(e.param)]->grad().defined();
     std::vector<float> flags(bucket.entries.size(), 1.0f);
-    if (!all_local)
-      be.copy_to_host(flags.data(), buf + bucket.entries.front().flag, flags.size() * sizeof(float));
+    if (!all_local) be.copy_to_host(flags.data(), buf + bucket.entries.front().flag, flags.size() * sizeof(float));
     for (size_t i = 0; i < bucket.entries.size(); ++i) {
       const BucketEntry& e = bucket.entries[i];
       Tensor& p = *params_[static_cast<size_t>(e.param)];

@@ -68,15 +68,15 @@ class GradReducer {
   ReducerOptions options_;
   BucketPlan plan_;
   Device device_ = Device::cpu;
-  std::vector<Tensor> buffers_;              // one flat f32 buffer per bucket, on the parameters' device
+  std::vector<Tensor> buffers_;  // one flat f32 buffer per bucket, on the parameters' device
   std::unordered_map<const TensorImpl*, int64_t> index_of_;  // parameter -> index
-  std::vector<int64_t> missing_;             // per bucket: parameters not yet complete this step
-  std::vector<bool> done_;                   // per parameter, this step
-  std::vector<int64_t> completed_;           // parameters in the order backward completed them, this step
+  std::vector<int64_t> missing_;                             // per bucket: parameters not yet complete this step
+  std::vector<bool> done_;                                   // per parameter, this step
+  std::vector<int64_t> completed_;  // parameters in the order backward completed them, this step
   std::vector<int64_t> numels_;
   Agree agree_;
   bool replanned_ = false;
-  size_t next_ = 0;                          // the next bucket to start
+  size_t next_ = 0;  // the next bucket to start
   int64_t started_in_backward_ = 0;
   std::optional<LeafDoneScope> watching_;
 };

@@ -18,7 +18,8 @@ int env_int(const std::function<const char*(const char*)>& env, const char* name
   int value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
   if (ec != std::errc() || end != s.data() + s.size() || value < lo || value > hi)
-    throw std::runtime_error(fmt::format("environment variable {}={} is not a whole number in [{}, {}]", name, s, lo, hi));
+    throw std::runtime_error(
+        fmt::format("environment variable {}={} is not a whole number in [{}, {}]", name, s, lo, hi));
   return value;
 }
 }  // namespace
@@ -52,9 +53,9 @@ int gpu_for_rank(int visible, int rank, int local_rank, int local_size, bool vis
     throw std::runtime_error(fmt::format("{} ranks on a machine with one GPU: launch one rank per GPU", local_size));
   if (visible == 1) return 0;  // one visible GPU (CUDA_VISIBLE_DEVICES set per rank, by a scheduler): that one
   if (local_rank >= visible)
-    throw std::runtime_error(fmt::format(
-        "rank {} is rank {} of {} on its machine, which has {} GPUs: launch at most one rank per GPU", rank,
-        local_rank, local_size, visible));
+    throw std::runtime_error(
+        fmt::format("rank {} is rank {} of {} on its machine, which has {} GPUs: launch at most one rank per GPU", rank,
+                    local_rank, local_size, visible));
   return local_rank;
 }
 

@@ -9,7 +9,7 @@
 namespace mhc {
 
 struct LaunchInfo {
-  bool by_mpi = false;  // a launcher's variables are present (even for one process)
+  bool by_mpi = false;                 // a launcher's variables are present (even for one process)
   int rank = 0, size = 1;              // in the whole job
   int local_rank = 0, local_size = 1;  // on this machine
   std::string launcher;                // what was recognised: "OpenMPI", "PMI", or empty

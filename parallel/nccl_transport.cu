@@ -27,7 +27,7 @@ void use_gpu_of_local_rank(const ProcessGroup& group) {
   int count = 0;
   check_cuda(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   const int gpu = gpu_for_rank(count, group.rank(), group.local_rank(), group.local_size(),
-                                std::getenv("CUDA_VISIBLE_DEVICES") != nullptr);
+                               std::getenv("CUDA_VISIBLE_DEVICES") != nullptr);
   check_cuda(cudaSetDevice(gpu), "cudaSetDevice");
 }
 
@@ -68,7 +68,8 @@ class NcclTransport final : public ReduceTransport {
     ncclCommDestroy(comm_);
   }
   void start(int slot, float* buffer, int64_t n) override {
-    if (n % size_ != 0) throw std::logic_error(fmt::format("NcclTransport: length {} is not a multiple of {} ranks", n, size_));
+    if (n % size_ != 0)
+      throw std::logic_error(fmt::format("NcclTransport: length {} is not a multiple of {} ranks", n, size_));
     const int64_t chunk = n / size_;
     if (static_cast<size_t>(slot) >= staging_.size()) staging_.resize(static_cast<size_t>(slot) + 1);
     Staging& st = staging_[static_cast<size_t>(slot)];
@@ -85,8 +86,10 @@ class NcclTransport final : public ReduceTransport {
     check_cuda(cudaStreamWaitEvent(stream_, queued_, 0), "cudaStreamWaitEvent");
     check_nccl(ncclGroupStart(), "ncclGroupStart");
     for (int peer = 0; peer < size_; ++peer) {
-      check_nccl(ncclSend(buffer + peer * chunk, static_cast<size_t>(chunk), ncclFloat, peer, comm_, stream_), "ncclSend");
-      check_nccl(ncclRecv(st.ptr + peer * chunk, static_cast<size_t>(chunk), ncclFloat, peer, comm_, stream_), "ncclRecv");
+      check_nccl(ncclSend(buffer + peer * chunk, static_cast<size_t>(chunk), ncclFloat, peer, comm_, stream_),
+                 "ncclSend");
+      check_nccl(ncclRecv(st.ptr + peer * chunk, static_cast<size_t>(chunk), ncclFloat, peer, comm_, stream_),
+                 "ncclRecv");
     }
     check_nccl(ncclGroupEnd(), "ncclGroupEnd");
     float* own = buffer + rank_ * chunk;
@@ -121,7 +124,9 @@ class NcclTransport final : public ReduceTransport {
 
 }  // namespace
 
-std::unique_ptr<ReduceTransport> make_nccl_transport(ProcessGroup& group) { return std::make_unique<NcclTransport>(group); }
+std::unique_ptr<ReduceTransport> make_nccl_transport(ProcessGroup& group) {
+  return std::make_unique<NcclTransport>(group);
+}
 
 #else  // CUDA without NCCL
 

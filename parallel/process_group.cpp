@@ -52,7 +52,8 @@ class MpiTransport final : public ReduceTransport {
       if (p.request != MPI_REQUEST_NULL) MPI_Wait(&p.request, MPI_STATUS_IGNORE);
   }
   void start(int slot, float* buffer, int64_t n) override {
-    if (n % size_ != 0) throw std::logic_error(fmt::format("MpiTransport: length {} is not a multiple of {} ranks", n, size_));
+    if (n % size_ != 0)
+      throw std::logic_error(fmt::format("MpiTransport: length {} is not a multiple of {} ranks", n, size_));
     const int64_t chunk = n / size_;
     if (chunk > INT32_MAX) throw std::runtime_error(fmt::format("MpiTransport: a bucket of {} floats is too large", n));
     if (static_cast<size_t>(slot) >= staging_.size()) staging_.resize(static_cast<size_t>(slot) + 1);
@@ -125,8 +126,9 @@ std::unique_ptr<ProcessGroup> ProcessGroup::from_environment() {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (rank != info.rank || size != info.size)
-    throw std::runtime_error(fmt::format("MPI says rank {} of {}, but the launcher's environment ({}) says rank {} of {}",
-                                         rank, size, info.launcher, info.rank, info.size));
+    throw std::runtime_error(
+        fmt::format("MPI says rank {} of {}, but the launcher's environment ({}) says rank {} of {}", rank, size,
+                    info.launcher, info.rank, info.size));
   g->info_ = info;
   // The ranks on this machine from MPI itself (PMI launchers such as srun do
   // not always say): those that share memory with this one.

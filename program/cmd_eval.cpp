@@ -80,11 +80,14 @@ class EvalCommand : public Subcommand {
   TrainConfig settings() const {
     TrainConfig c = load_run_config(run_);
     c.eval.batches = batches_;
-    if (!data_.empty()) c.data.data = data_;
-    else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !is_token_data(c.data.data) && !fs::exists(c.data.data))
-      throw std::runtime_error(fmt::format("{} was trained on {}, which is no longer there; pass eval --data "
-                                           "with the file's new path",
-                                           run_, c.data.data));
+    if (!data_.empty())
+      c.data.data = data_;
+    else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !is_token_data(c.data.data) &&
+             !fs::exists(c.data.data))
+      throw std::runtime_error(
+          fmt::format("{} was trained on {}, which is no longer there; pass eval --data "
+                      "with the file's new path",
+                      run_, c.data.data));
     c.device = device_ == "cuda" ? Device::cuda : Device::cpu;  // checked by CLI11 (cpu | cuda)
     if (c.device == Device::cpu) c.dtype = DType::f32;  // bf16 is CUDA mixed precision; the CPU evaluates in f32
     return c;

@@ -31,8 +31,9 @@ size_t export_run(const std::string& run_dir, const std::string& out, DType dtyp
 class ExportCommand : public Subcommand {
  public:
   explicit ExportCommand(CLI::App& parent) {
-    CLI::App* a = app_ = parent.add_subcommand("export", "the weights of a run alone, as a safetensors file for use "
-                                                         "outside mhc (tensor names: README, \"Using a model outside mhc\")");
+    CLI::App* a = app_ = parent.add_subcommand("export",
+                                               "the weights of a run alone, as a safetensors file for use "
+                                               "outside mhc (tensor names: README, \"Using a model outside mhc\")");
     a->add_option("run", run_, "run directory")->required();
     a->add_option("--dtype", dtype_, "f32 | bf16 (parameters; rounded to nearest even)")
         ->check(CLI::IsMember({"f32", "bf16"}))

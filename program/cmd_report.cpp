@@ -12,8 +12,9 @@ namespace {
 class ReportCommand : public Subcommand {
  public:
   explicit ReportCommand(CLI::App& parent) {
-    app_ = parent.add_subcommand("report", "report.md and figures of a sweep: seed means, paired differences "
-                                           "to the residual, Amax gains, speed");
+    app_ = parent.add_subcommand("report",
+                                 "report.md and figures of a sweep: seed means, paired differences "
+                                 "to the residual, Amax gains, speed");
     app_->add_option("sweep", dir_, "the sweep folder (sweeps/<name>)")->required();
     app_->add_option("--out", out_, "output folder (default: the sweep folder)");
   }

@@ -10,8 +10,9 @@ namespace {
 class SweepCommand : public Subcommand {
  public:
   explicit SweepCommand(CLI::App& parent) {
-    CLI::App* a = app_ = parent.add_subcommand("sweep", "run a grid of training runs from a spec (experiments/*.json); "
-                                                        "re-running it continues where it stopped");
+    CLI::App* a = app_ = parent.add_subcommand("sweep",
+                                               "run a grid of training runs from a spec (experiments/*.json); "
+                                               "re-running it continues where it stopped");
     a->add_option("spec", spec_, "the spec file (JSON: base flags and axes)")->required();
     a->add_option("--dir", opt_.dir, "sweeps live in DIR/<spec name>/")->capture_default_str();
     a->add_flag("--dry-run", opt_.dry_run, "print the grid and an estimated time, run nothing");

@@ -15,8 +15,9 @@ namespace {
 class TokenizeCommand : public Subcommand {
  public:
   explicit TokenizeCommand(CLI::App& parent) {
-    CLI::App* a = app_ = parent.add_subcommand("tokenize", "text files to llm.c token shards (train and val) for "
-                                                           "`mhc train --data DIR`; streaming");
+    CLI::App* a = app_ = parent.add_subcommand("tokenize",
+                                               "text files to llm.c token shards (train and val) for "
+                                               "`mhc train --data DIR`; streaming");
     a->add_option("inputs", tz_.inputs, "UTF-8 text files, read in order as one text")->required();
     a->add_option("--tokenizer", tz_.tokenizer,
                   "char | bpe | gpt2:PATH (GPT-2's encoder.json + vocab.bpe folder, or tokenizer.json)")
@@ -38,10 +39,11 @@ class TokenizeCommand : public Subcommand {
   int run(const CommandContext&) override {
     const TokenizeSummary t = tokenize_files(tz_);
     const double mb = static_cast<double>(t.bytes) / 1e6;
-    fmt::print("wrote {} training shard(s) ({} tokens) and {} validation shard(s) ({} tokens) and tokenizer.txt to {} "
-               "({:.1f} MB of text in {:.2f} s, {:.1f} MB/s)\ntrain on them with: mhc train --data {}\n",
-               t.train_shards.size(), t.train_tokens, t.val_shards.size(), t.val_tokens, tz_.out, mb, t.seconds,
-               mb / std::max(t.seconds, 1e-9), tz_.out);
+    fmt::print(
+        "wrote {} training shard(s) ({} tokens) and {} validation shard(s) ({} tokens) and tokenizer.txt to {} "
+        "({:.1f} MB of text in {:.2f} s, {:.1f} MB/s)\ntrain on them with: mhc train --data {}\n",
+        t.train_shards.size(), t.train_tokens, t.val_shards.size(), t.val_tokens, tz_.out, mb, t.seconds,
+        mb / std::max(t.seconds, 1e-9), tz_.out);
     return 0;
   }
 

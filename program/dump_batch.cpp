@@ -19,8 +19,8 @@ double dump_eval_batch(Trainer& trainer, int64_t step, const std::string& path) 
   model.train(false);                          // no dropout; MoE loads are not counted
   const std::vector<NamedTensor> params = model.parameters();
   for (const NamedTensor& p : params) p.tensor->zero_grad();
-  Tensor logits = model.forward(x);                    // (B, T, V)
-  Tensor loss = Transformer::lm_loss(logits, y);       // (1) f32: cross-entropy alone
+  Tensor logits = model.forward(x);               // (B, T, V)
+  Tensor loss = Transformer::lm_loss(logits, y);  // (1) f32: cross-entropy alone
   loss.backward();
   const double value = loss.item();
   // Every tensor stored at its own dtype (f32 logits and gradients on the CPU).
@@ -30,16 +30,15 @@ double dump_eval_batch(Trainer& trainer, int64_t step, const std::string& path) 
   grads.reserve(params.size());
   for (const NamedTensor& p : params) {
     Tensor g = p.tensor->grad();
-    if (!g.defined()) g = Tensor::zeros(p.tensor->shape(), p.tensor->dtype(), p.tensor->device());  // unused by this batch
+    if (!g.defined())
+      g = Tensor::zeros(p.tensor->shape(), p.tensor->dtype(), p.tensor->device());  // unused by this batch
     names.push_back("grad.model." + p.name);
     grads.push_back(g.to(DType::f32).contiguous());
   }
   const Tensor logits_f32 = logits.detach().to(DType::f32).contiguous();
   const Tensor loss_f32 = loss.detach().to(DType::f32).reshape({1}).contiguous();
-  std::vector<SafetensorsOut> out = {{"x", &x, x.dtype()},
-                                     {"y", &y, y.dtype()},
-                                     {"logits", &logits_f32, DType::f32},
-                                     {"loss", &loss_f32, DType::f32}};
+  std::vector<SafetensorsOut> out = {
+      {"x", &x, x.dtype()}, {"y", &y, y.dtype()}, {"logits", &logits_f32, DType::f32}, {"loss", &loss_f32, DType::f32}};
   for (size_t i = 0; i < grads.size(); ++i) out.push_back({names[i], &grads[i], DType::f32});
   write_safetensors(path, out,
                     {{"format", kBatchDumpFormat},

@@ -53,7 +53,8 @@ int run_command(Subcommand& command, const CommandContext& ctx) {
     group.barrier();  // rank 0 has said it before any rank's exit status ends the job
     return 3;
   } catch (const std::bad_alloc&) {  // the last resort: sizes are checked against memory before a run starts
-    return fail("out of memory (std::bad_alloc); use smaller --model.* sizes, --optim.batch_size or --model.block_size", 1);
+    return fail("out of memory (std::bad_alloc); use smaller --model.* sizes, --optim.batch_size or --model.block_size",
+                1);
   } catch (const std::exception& e) {
     return fail(e.what(), 1);
   }
@@ -63,11 +64,12 @@ int run_command(Subcommand& command, const CommandContext& ctx) {
 
 int main(int argc, char** argv) {
   adapt_cpu_threads_to_load(true);  // fewer threads while other programs keep cores busy
-  CLI::App app{"mhc — train small language models with a residual stream, Hyper-Connections (HC)\n"
-               "or Manifold-Constrained Hyper-Connections (mHC), and compare them.\n\n"
-               "  mhc train --preset cpu-char --residual mhc --streams 4\n"
-               "  mhc plot runs/cpu-char-residual runs/cpu-char-mhc-n4 --out plots\n"
-               "  mhc sweep experiments/cpu-variants.json\n"};
+  CLI::App app{
+      "mhc — train small language models with a residual stream, Hyper-Connections (HC)\n"
+      "or Manifold-Constrained Hyper-Connections (mHC), and compare them.\n\n"
+      "  mhc train --preset cpu-char --residual mhc --streams 4\n"
+      "  mhc plot runs/cpu-char-residual runs/cpu-char-mhc-n4 --out plots\n"
+      "  mhc sweep experiments/cpu-variants.json\n"};
   app.set_version_flag("--version", fmt::format("mhc {} (commit {}; {})", MHC_VERSION, MHC_COMMIT, MHC_BUILD_OPTIONS),
                        "print the version, the commit and the build's options, and exit");
   app.require_subcommand(1);

@@ -26,7 +26,8 @@ TrainConfig load_run_config(const std::string& run_dir) {
     try {
       stored = checkpoint_config(ckpt, read_checkpoint_meta(ckpt));
     } catch (const std::exception& c) {
-      throw std::runtime_error(fmt::format("{}; the copy in the checkpoint cannot be read either: {}", e.what(), c.what()));
+      throw std::runtime_error(
+          fmt::format("{}; the copy in the checkpoint cannot be read either: {}", e.what(), c.what()));
     }
     fmt::print(stderr, "warning: {}; using the configuration stored in {}\n",
                fs::exists(path) ? fmt::format("{} is damaged ({})", path, e.what()) : path + " is missing", ckpt);

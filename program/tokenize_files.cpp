@@ -84,8 +84,8 @@ void print_progress(int64_t done, int64_t total, double seconds) {
   const double mb = static_cast<double>(done) / 1e6, rate = seconds > 0 ? mb / seconds : 0;
   const double eta = rate > 0 ? (static_cast<double>(total - done) / 1e6) / rate : 0;
   fmt::print(stderr, "\rtokenize: {:.1f} of {:.1f} MB ({:.0f} %), {:.1f} MB/s, ETA {:.0f} s   ", mb,
-             static_cast<double>(total) / 1e6, 100.0 * static_cast<double>(done) / static_cast<double>(std::max<int64_t>(total, 1)),
-             rate, eta);
+             static_cast<double>(total) / 1e6,
+             100.0 * static_cast<double>(done) / static_cast<double>(std::max<int64_t>(total, 1)), rate, eta);
 }
 
 }  // namespace
@@ -120,22 +120,25 @@ TokenizeSummary tokenize_files(const TokenizeOptions& opt) {
       const size_t at = done >= val_from ? 0 : static_cast<size_t>(val_from - done);
       size_t cut = at == 0 ? 0 : piece.rfind('\n', at);
       cut = cut == std::string_view::npos ? at : (at == 0 ? 0 : cut + 1);
-      while (cut > 0 && cut < piece.size() && (static_cast<unsigned char>(piece[cut]) & 0xC0) == 0x80) --cut;  // whole characters
+      while (cut > 0 && cut < piece.size() && (static_cast<unsigned char>(piece[cut]) & 0xC0) == 0x80)
+        --cut;  // whole characters
       to_train = piece.substr(0, cut), to_val = piece.substr(cut);
     }
     if (!to_train.empty()) train.add(tok->encode(to_train));
     if (!to_val.empty()) val.add(tok->encode(to_val));
     done += static_cast<int64_t>(piece.size());
-    if (opt.progress && (elapsed() - last_print > 0.5 || done == total)) print_progress(done, total, last_print = elapsed());
+    if (opt.progress && (elapsed() - last_print > 0.5 || done == total))
+      print_progress(done, total, last_print = elapsed());
     return true;
   });
   if (opt.progress) fmt::print(stderr, "\n");
   TokenizeSummary s;
   s.train_tokens = train.tokens(), s.val_tokens = val.tokens(), s.bytes = total;
   if (s.train_tokens == 0 || s.val_tokens == 0)
-    throw std::runtime_error(fmt::format("mhc tokenize: the {} split would be empty ({} bytes of text, --val_fraction {}): "
-                                         "use more text or another fraction",
-                                         s.train_tokens == 0 ? "training" : "validation", total, opt.val_fraction));
+    throw std::runtime_error(
+        fmt::format("mhc tokenize: the {} split would be empty ({} bytes of text, --val_fraction {}): "
+                    "use more text or another fraction",
+                    s.train_tokens == 0 ? "training" : "validation", total, opt.val_fraction));
   s.train_shards = train.finish(), s.val_shards = val.finish();
   tok->save((fs::path(opt.out) / "tokenizer.txt").string());
   s.seconds = elapsed();

@@ -15,14 +15,14 @@
 namespace mhc {
 
 struct TokenizeOptions {
-  std::vector<std::string> inputs;  // UTF-8 text files, read in order as one text
-  std::string tokenizer = "bpe";    // char | bpe | gpt2:PATH
-  int32_t vocab_size = 4096;        // bpe
-  std::string out;                  // the folder of shards (created)
+  std::vector<std::string> inputs;     // UTF-8 text files, read in order as one text
+  std::string tokenizer = "bpe";       // char | bpe | gpt2:PATH
+  int32_t vocab_size = 4096;           // bpe
+  std::string out;                     // the folder of shards (created)
   int64_t shard_tokens = 100'000'000;  // ids per shard (llm.c's FineWeb shards: 10^8)
   double val_fraction = 0.1;
-  double sample_mb = 16;            // bpe: MiB of text the merges are learnt from
-  bool progress = true;             // a progress line on stderr
+  double sample_mb = 16;  // bpe: MiB of text the merges are learnt from
+  bool progress = true;   // a progress line on stderr
 };
 
 struct TokenizeSummary {

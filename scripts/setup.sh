@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # libopenmpi-dev, openmpi-bin: data-parallel training (mpirun -np K mhc train) and its test.
 # libpcre2-dev, pkg-config: GPT-2's pre-tokenisation regex (Unicode letter and number classes).
 # libxxhash-dev: the XXH64 checksums of checkpoints and token files (header only, compiled inline).
+# clang-format: the style check (ctest's clang_format, .clang-format).
 packages=(cmake g++ make pkg-config libfmt-dev libcli11-dev nlohmann-json3-dev catch2 libstb-dev libopenblas-dev libopenblas-openmp-dev
-          libopenmpi-dev openmpi-bin libpcre2-dev libxxhash-dev)
+          libopenmpi-dev openmpi-bin libpcre2-dev libxxhash-dev clang-format)
 # For the PyTorch twin's test (scripts/test_torch_twin.sh, run by /usr/bin/python3); it is
 # skipped without them, so only root installs them and a missing one does not stop the build.
 test_packages=(python3-torch python3-numpy)

@@ -101,7 +101,8 @@ std::string what_it_has(const RunResult& r, const RunSummary& s) {
   if (std::isfinite(s.final_step))
     out += fmt::format(", last evaluation at step {:g}: val loss {}", s.final_step, fixed4(s.final_val));
   if (std::isfinite(s.max_forward))
-    out += fmt::format(", max composite gain {} / {} (fwd / bwd)", format_gain(s.max_forward), format_gain(s.max_backward));
+    out += fmt::format(", max composite gain {} / {} (fwd / bwd)", format_gain(s.max_forward),
+                       format_gain(s.max_backward));
   return out;
 }
 
@@ -110,7 +111,8 @@ std::string damage_text(const RunResult& r) {
   if (!r.has_metrics) return "no metrics.jsonl";
   std::vector<std::string> parts;
   if (r.metrics.damaged_lines > 0)
-    parts.push_back(fmt::format("{} damaged line{} skipped", r.metrics.damaged_lines, r.metrics.damaged_lines == 1 ? "" : "s"));
+    parts.push_back(
+        fmt::format("{} damaged line{} skipped", r.metrics.damaged_lines, r.metrics.damaged_lines == 1 ? "" : "s"));
   if (r.metrics.truncated_tail) parts.push_back("its last line cut off mid-way (dropped)");
   return "metrics.jsonl has " + join(parts, " and ") + "; reported from the lines that could be read";
 }
@@ -138,8 +140,7 @@ std::vector<std::string> run_notes(const SweepResults& sweep, const SweepTable& 
                                     r.outcome_step >= 0 ? fmt::format("{}", r.outcome_step) : "?",
                                     r.reason.empty() ? "" : " (" + r.reason + ")", what_it_has(r, s)));
         break;
-      case RunStatus::finished:
-        break;
+      case RunStatus::finished: break;
     }
     if (metrics_damaged(r) && r.status != RunStatus::missing)
       notes.push_back(fmt::format("- {} {}: {}", kDamagedMark, id, damage_text(r)));
@@ -176,8 +177,9 @@ std::string cost_text(const SweepTable& table, const std::string& group) {
           "tells mHC apart.",
           row.variant, kHresNearInitial * 100, row.h_res_near_initial, row.h_res_runs));
   }
-  std::string out = "\nWhat each variant cost (the confounds of the losses above):\n\n" +
-                    table_text({"variant", "parameters", "tokens seen", "FLOPs/token", "FLOPs", "wall time", "ms/step"}, rows);
+  std::string out =
+      "\nWhat each variant cost (the confounds of the losses above):\n\n" +
+      table_text({"variant", "parameters", "tokens seen", "FLOPs/token", "FLOPs", "wall time", "ms/step"}, rows);
   if (!notes.empty()) out += "\n" + join(notes, "\n") + "\n";
   return out;
 }
@@ -191,12 +193,13 @@ std::string best_of_axes_text(const SweepResults& sweep, const SweepTable& table
     if (i == 0 || b.axis != best[i - 1].axis) {
       std::vector<std::vector<std::string>> rows;
       for (size_t k = i; k < best.size() && best[k].axis == b.axis; ++k)
-        rows.push_back({best[k].others.empty() ? kNone : "`" + best[k].others + "`", best[k].variant,
-                        best[k].value, format_loss(best[k].final_val), fmt::format("{}", best[k].values)});
-      out += fmt::format("\n## Each variant at its best `{}`\n\nThe value of `{}` with the lowest mean final val "
-                         "loss over finished runs, per variant and setting of the other axes: a variant is compared "
-                         "at its own best, not at one value that may suit another variant.\n\n",
-                         b.axis, b.axis);
+        rows.push_back({best[k].others.empty() ? kNone : "`" + best[k].others + "`", best[k].variant, best[k].value,
+                        format_loss(best[k].final_val), fmt::format("{}", best[k].values)});
+      out += fmt::format(
+          "\n## Each variant at its best `{}`\n\nThe value of `{}` with the lowest mean final val "
+          "loss over finished runs, per variant and setting of the other axes: a variant is compared "
+          "at its own best, not at one value that may suit another variant.\n\n",
+          b.axis, b.axis);
       out += table_text({"other settings", "variant", "best " + b.axis, "final val loss", "values tried"}, rows);
     }
   }
@@ -224,7 +227,8 @@ std::string format_sig3(double v) {
   int decimals = std::max(0, 2 - static_cast<int>(std::floor(std::log10(a))));
   std::string s = fmt::format("{:.{}f}", v, decimals);
   // Rounding up to the next power of ten (9.996 -> "10.00") would show a 4th digit.
-  if (decimals > 0 && std::fabs(std::stod(s)) >= std::pow(10.0, 3 - decimals)) s = fmt::format("{:.{}f}", v, decimals - 1);
+  if (decimals > 0 && std::fabs(std::stod(s)) >= std::pow(10.0, 3 - decimals))
+    s = fmt::format("{:.{}f}", v, decimals - 1);
   if (std::fabs(std::stod(s)) >= 1000) return tidy_exponent(fmt::format("{:.2e}", v));
   return s;
 }
@@ -255,7 +259,9 @@ std::string summary_text(const SweepResults& sweep) {
     for (const auto& [flag, values] : sweep.axes) axes.push_back(fmt::format("`{}`: {}", flag, join(values, ", ")));
     md += "Axes: " + join(axes, "; ") + ".\n";
   }
-  if (any_wall) md += fmt::format("Run time recorded by the sweep (outcome.json: the session that ended each run): {:.0f} s.\n", wall);
+  if (any_wall)
+    md += fmt::format("Run time recorded by the sweep (outcome.json: the session that ended each run): {:.0f} s.\n",
+                      wall);
   return md;
 }
 
@@ -290,10 +296,10 @@ std::vector<std::string> result_cells(const VariantRow& row, bool any_baseline, 
     cells.push_back(delta(row.delta_final));
     cells.push_back(delta(row.delta_best));
   }
-  cells.insert(cells.end(), {format_gain(row.max_forward), format_gain(row.max_backward), format_sum(row.min_row_sum),
-                             format_sum(row.min_col_sum), format_sig3(row.stream_diversity), format_sig3(row.max_grad_norm),
-                             spikes_cell(row),
-                             diverged_cell(row), format_sig3(row.ms_per_step)});
+  cells.insert(cells.end(),
+               {format_gain(row.max_forward), format_gain(row.max_backward), format_sum(row.min_row_sum),
+                format_sum(row.min_col_sum), format_sig3(row.stream_diversity), format_sig3(row.max_grad_norm),
+                spikes_cell(row), diverged_cell(row), format_sig3(row.ms_per_step)});
   if (any_baseline) cells.push_back(ratio_cell(row.ms_ratio));
   cells.push_back(mib_cell(row.peak_mib));
   return cells;
@@ -310,8 +316,8 @@ std::string seed_noise_text(const SweepTable& table, const std::string& group) {
       continue;
     }
     verdicts.push_back(fmt::format(
-        "- {}: final val loss {} residual's by {:.4f}, 95 % CI [{:+.4f}, {:+.4f}] over {} paired seeds: {}.", row.variant,
-        row.delta_final.mean < 0 ? "below" : "above", std::fabs(row.delta_final.mean), ci.lo, ci.hi,
+        "- {}: final val loss {} residual's by {:.4f}, 95 % CI [{:+.4f}, {:+.4f}] over {} paired seeds: {}.",
+        row.variant, row.delta_final.mean < 0 ? "below" : "above", std::fabs(row.delta_final.mean), ci.lo, ci.hi,
         row.delta_final.n, ci.excludes_zero() ? "**beyond seed noise**" : "within seed noise"));
   }
   if (verdicts.empty()) return "";
@@ -319,7 +325,8 @@ std::string seed_noise_text(const SweepTable& table, const std::string& group) {
 }
 
 // One group's section: its settings, the results table, the verdicts, the notes and the costs.
-std::string group_text(const SweepResults& sweep, const SweepTable& table, const std::string& group, bool any_baseline) {
+std::string group_text(const SweepResults& sweep, const SweepTable& table, const std::string& group,
+                       bool any_baseline) {
   std::string md = group.empty() ? "\n## Results\n\n" : fmt::format("\n## Group `{}`\n\n", group);
   for (const RunResult& r : sweep.runs) {
     if (r.point.group != group) continue;
@@ -344,29 +351,33 @@ std::string method_text(const SweepTable& table, bool any_baseline) {
   std::string md;
   const SpikeRule& rule = table.spike_rule;
   md += "\n## How the numbers are made\n\n";
-  md += "- **n**: runs of the row that finished. Best / final val loss: the lowest / the last validation loss of a "
-        "run, then **mean ± std over those runs**; std is the sample standard deviation (n − 1), — when n < 2. A "
-        "diverged run's losses are not averaged (its last evaluation predates the divergence). Losses are "
-        "in nats per token over the same validation windows in every run; **bits/byte** is the final loss in "
-        "bits per byte of text (nats / ln 2 × tokens / bytes of the targets), which compares across "
-        "tokenizers (— for token files without a tokenizer). **HellaSwag acc** (when the runs scored "
-        "--eval.hellaswag): the share of examples whose right ending had the lowest total loss, at the last "
-        "evaluation.\n";
+  md +=
+      "- **n**: runs of the row that finished. Best / final val loss: the lowest / the last validation loss of a "
+      "run, then **mean ± std over those runs**; std is the sample standard deviation (n − 1), — when n < 2. A "
+      "diverged run's losses are not averaged (its last evaluation predates the divergence). Losses are "
+      "in nats per token over the same validation windows in every run; **bits/byte** is the final loss in "
+      "bits per byte of text (nats / ln 2 × tokens / bytes of the targets), which compares across "
+      "tokenizers (— for token files without a tokenizer). **HellaSwag acc** (when the runs scored "
+      "--eval.hellaswag): the share of examples whose right ending had the lowest total loss, at the last "
+      "evaluation.\n";
   if (any_baseline)
-    md += "- **Δ vs residual**: per seed, the run's value minus that of the residual run with the same group and "
-          "seed (both finished), then mean ± std over the seeds; (n=k) when fewer seeds pair up than n. **Beyond seed "
-          "noise** means that the 95 % confidence interval of the mean paired difference, mean ± t · std / √n with "
-          "Student's t for n − 1 degrees of freedom (4.30 for 3 seeds), excludes 0: a paired t-test at the 5 % "
-          "level. With few seeds it misses small real differences; it rarely reports noise as one.\n";
-  md += "- The other columns use every run of the row that ended, finished or diverged. **Gains**: the composite "
-        "Amax gain of P_l = H_res(L-1) ... H_res(l) (max absolute row / column sum per token, mean over the tokens "
-        "of the first evaluation batch), max over sites and evaluations, then the **max over runs**. **Row / col "
-        "sums**: the composite's minimum row / column sum, min over sites, evaluations and runs (1 = no "
-        "attenuation; for mHC the column sums show Sinkhorn's error).\n";
-  md += "- **Stream diversity**: per site and token, Σ_i ‖x_i − x̄‖² / Σ_i ‖x_i‖² over the n streams of the site's "
-        "input (0 when the streams are identical, as one stream always is; 1 when their mean is zero), mean over "
-        "tokens of the first evaluation batch and over sites, at a run's last evaluation, then the mean over runs. "
-        "The Amax gain cannot see streams becoming alike; this can. — for runs that did not log it.\n";
+    md +=
+        "- **Δ vs residual**: per seed, the run's value minus that of the residual run with the same group and "
+        "seed (both finished), then mean ± std over the seeds; (n=k) when fewer seeds pair up than n. **Beyond seed "
+        "noise** means that the 95 % confidence interval of the mean paired difference, mean ± t · std / √n with "
+        "Student's t for n − 1 degrees of freedom (4.30 for 3 seeds), excludes 0: a paired t-test at the 5 % "
+        "level. With few seeds it misses small real differences; it rarely reports noise as one.\n";
+  md +=
+      "- The other columns use every run of the row that ended, finished or diverged. **Gains**: the composite "
+      "Amax gain of P_l = H_res(L-1) ... H_res(l) (max absolute row / column sum per token, mean over the tokens "
+      "of the first evaluation batch), max over sites and evaluations, then the **max over runs**. **Row / col "
+      "sums**: the composite's minimum row / column sum, min over sites, evaluations and runs (1 = no "
+      "attenuation; for mHC the column sums show Sinkhorn's error).\n";
+  md +=
+      "- **Stream diversity**: per site and token, Σ_i ‖x_i − x̄‖² / Σ_i ‖x_i‖² over the n streams of the site's "
+      "input (0 when the streams are identical, as one stream always is; 1 when their mean is zero), mean over "
+      "tokens of the first evaluation batch and over sites, at a run's last evaluation, then the mean over runs. "
+      "The Amax gain cannot see streams becoming alike; this can. — for runs that did not log it.\n";
   md += "- **Max grad norm**: the global gradient norm before clipping, max over steps and runs.\n";
   md += fmt::format(
       "- **Spikes**: training step t is a spike when its loss exceeds the median of the previous {} logged losses "
@@ -379,22 +390,26 @@ std::string method_text(const SweepTable& table, bool any_baseline) {
       "are no more), then the mean over runs{}.\n",
       kTimingSkip, any_baseline ? "; × residual divides it by the residual row's of the same group" : "");
   md += "- **Peak MiB**: the most tensor memory held at once (peak_bytes), max over evaluations and runs.\n";
-  md += "- **Cost** (from each run's outcome.json; — for sweeps older than these fields): parameters (the same in "
-        "every seed; ± % against the group's residual), tokens seen (steps × batch × block × grad accum, mean over "
-        "runs that ended), training FLOPs per token (6 × the forward's multiply-adds: matmuls, attention scores, "
-        "HC / mHC coefficients and stream mixing; see train/flops.h), their product, and the wall time of the "
-        "session that ended each run (mean). A variant that spends more parameters or FLOPs per token is not on "
-        "the same budget as the residual.\n";
-  md += fmt::format("- **H_res near J/n**: an mHC run whose token-mean H_res at its last evaluation differs from "
-                    "J/n (its initial value) by at most {:g} % of 1/n in every entry and site.\n",
-                    kHresNearInitial * 100);
-  md += fmt::format("- {} a run of the row has not ended (incomplete or missing) and is left out of the row; {} a "
-                    "run of the row has a damaged or truncated metrics file and is reported from what could be read. "
-                    "Each is listed under its table.\n",
-                    kIncompleteMark, kDamagedMark);
-  md += fmt::format("- Figures: curves are the mean over seeds with a min..max band; loss charts fit their y range "
-                    "to the steps after the first {:g} % so that the differences at the end are visible.\n",
-                    kLossFitSkip * 100);
+  md +=
+      "- **Cost** (from each run's outcome.json; — for sweeps older than these fields): parameters (the same in "
+      "every seed; ± % against the group's residual), tokens seen (steps × batch × block × grad accum, mean over "
+      "runs that ended), training FLOPs per token (6 × the forward's multiply-adds: matmuls, attention scores, "
+      "HC / mHC coefficients and stream mixing; see train/flops.h), their product, and the wall time of the "
+      "session that ended each run (mean). A variant that spends more parameters or FLOPs per token is not on "
+      "the same budget as the residual.\n";
+  md += fmt::format(
+      "- **H_res near J/n**: an mHC run whose token-mean H_res at its last evaluation differs from "
+      "J/n (its initial value) by at most {:g} % of 1/n in every entry and site.\n",
+      kHresNearInitial * 100);
+  md += fmt::format(
+      "- {} a run of the row has not ended (incomplete or missing) and is left out of the row; {} a "
+      "run of the row has a damaged or truncated metrics file and is reported from what could be read. "
+      "Each is listed under its table.\n",
+      kIncompleteMark, kDamagedMark);
+  md += fmt::format(
+      "- Figures: curves are the mean over seeds with a min..max band; loss charts fit their y range "
+      "to the steps after the first {:g} % so that the differences at the end are visible.\n",
+      kLossFitSkip * 100);
 
   return md;
 }

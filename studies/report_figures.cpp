@@ -73,7 +73,11 @@ double largest_step(const SweepResults& s, const std::string& group) {
 
 plot::Chart delta_chart(const SweepResults& sweep, const SweepTable& table, const std::string& group) {
   plot::Chart c{"Validation loss minus residual's (same seed)" + in_group(group) + ": mean, band min..max",
-                "step", "difference in validation loss", false, {}, {0.0}};
+                "step",
+                "difference in validation loss",
+                false,
+                {},
+                {0.0}};
   c.integer_x = true;
   c.y_fit_x_min = kLossFitSkip * largest_step(sweep, group);
   std::vector<const RunResult*> base;
@@ -157,8 +161,12 @@ std::vector<plot::Chart> gain_over_steps_charts(const SweepResults& sweep, const
   std::vector<plot::Chart> charts;
   const std::vector<Line> lines = gain_lines(sweep, table);
   for (const bool forward : {true, false}) {
-    plot::Chart c{fmt::format("Largest composite {} gain over sites", forward ? "forward" : "backward"), "step",
-                  "gain, mean over seeds (band: min..max)", true, {}, {1.0}};
+    plot::Chart c{fmt::format("Largest composite {} gain over sites", forward ? "forward" : "backward"),
+                  "step",
+                  "gain, mean over seeds (band: min..max)",
+                  true,
+                  {},
+                  {1.0}};
     c.integer_x = true;
     for (size_t k = 0; k < lines.size(); ++k) {
       std::vector<Curve> curves;
@@ -176,8 +184,12 @@ std::vector<plot::Chart> gain_over_steps_charts(const SweepResults& sweep, const
 // mean over seeds with a min..max band. Shows whether HC's and mHC's streams
 // stay distinct or collapse onto their mean (0).
 plot::Chart diversity_chart(const SweepResults& sweep, const SweepTable& table) {
-  plot::Chart c{"Stream diversity over training, mean over sites", "step",
-                "diversity, mean over seeds (band: min..max)", false, {}, {0.0}};
+  plot::Chart c{"Stream diversity over training, mean over sites",
+                "step",
+                "diversity, mean over seeds (band: min..max)",
+                false,
+                {},
+                {0.0}};
   c.integer_x = true;
   for (const Line& line : gain_lines(sweep, table)) {
     std::vector<Curve> curves;
@@ -214,7 +226,11 @@ std::vector<plot::Chart> gain_by_depth_charts(const SweepResults& sweep, const S
   std::vector<plot::Chart> charts;
   for (const bool forward : {true, false}) {
     plot::Chart c{fmt::format("Largest composite {} gain against depth", forward ? "forward" : "backward"),
-                  "residual sites (2 per block)", "gain, mean over seeds (band: min..max)", true, {}, {1.0}};
+                  "residual sites (2 per block)",
+                  "gain, mean over seeds (band: min..max)",
+                  true,
+                  {},
+                  {1.0}};
     c.integer_x = true;
     for (size_t k = 0; k < keys.size(); ++k) {
       std::vector<Curve> points;  // one point per run
@@ -229,7 +245,8 @@ std::vector<plot::Chart> gain_by_depth_charts(const SweepResults& sweep, const S
       }
       if (points.empty()) continue;
       const std::string label = keys[k].second.empty() ? keys[k].first : keys[k].first + " " + keys[k].second;
-      c.series.push_back(band_series(label, band_over(points), static_cast<int>(k), variant_marker(table, keys[k].first)));
+      c.series.push_back(
+          band_series(label, band_over(points), static_cast<int>(k), variant_marker(table, keys[k].first)));
     }
     charts.push_back(std::move(c));
   }
@@ -248,8 +265,9 @@ std::vector<std::vector<double>> as_rows(const std::vector<double>& flat) {
 plot::HeatmapFigure h_res_figure(const SweepResults& sweep, const SweepTable& table, const std::string& group) {
   plot::HeatmapFigure fig;
   fig.title = "Token-mean H_res at the final evaluation" + in_group(group);
-  fig.note = "rows: output streams, columns: input streams; mean over the tokens of the first evaluation batch\n"
-             "composite P_l = H_res(L-1) ... H_res(l): site l to the output (L sites)";
+  fig.note =
+      "rows: output streams, columns: input streams; mean over the tokens of the first evaluation batch\n"
+      "composite P_l = H_res(L-1) ... H_res(l): site l to the output (L sites)";
   for (const std::string& variant : table.variants) {
     const RunResult* pick = nullptr;
     for (const RunResult* r : runs_of(sweep, group, variant, ended)) {
@@ -292,8 +310,11 @@ std::vector<std::string> group_tags(const std::vector<std::string>& groups) {
 }
 
 plot::Chart val_loss_chart(const SweepResults& sweep, const SweepTable& table, const std::string& group) {
-  plot::Chart c{"Validation loss" + in_group(group) + ": mean over finished seeds, band min..max", "step",
-                "validation loss", false, {}};
+  plot::Chart c{"Validation loss" + in_group(group) + ": mean over finished seeds, band min..max",
+                "step",
+                "validation loss",
+                false,
+                {}};
   c.integer_x = true;
   c.y_fit_x_min = kLossFitSkip * largest_step(sweep, group);
   for (const std::string& variant : table.variants) {
@@ -301,13 +322,13 @@ plot::Chart val_loss_chart(const SweepResults& sweep, const SweepTable& table, c
     for (const RunResult* r : runs_of(sweep, group, variant, finished))
       curves.push_back({r->metrics.eval_step, r->metrics.val_loss});
     if (!curves.empty())
-      c.series.push_back(band_series(fmt::format("{} ({} seed{})", variant, curves.size(), curves.size() == 1 ? "" : "s"),
-                                     band_over(curves), variant_style(table, variant), Marker::circle));
+      c.series.push_back(
+          band_series(fmt::format("{} ({} seed{})", variant, curves.size(), curves.size() == 1 ? "" : "s"),
+                      band_over(curves), variant_style(table, variant), Marker::circle));
   }
   for (const std::string& variant : table.variants) {
-    for (const RunResult* r : runs_of(sweep, group, variant, [](const RunResult& x) {
-           return x.status == RunStatus::diverged;
-         }))
+    for (const RunResult* r :
+         runs_of(sweep, group, variant, [](const RunResult& x) { return x.status == RunStatus::diverged; }))
       c.series.push_back({fmt::format("{} seed {} (diverged)", variant, r->point.seed), r->metrics.eval_step,
                           r->metrics.val_loss, variant_style(table, variant), Marker::diamond});
   }
@@ -327,9 +348,8 @@ std::vector<Figure> write_report_figures(const SweepResults& sweep, const SweepT
     const plot::Chart loss = val_loss_chart(sweep, table, group);
     if (has_points(loss)) {
       plot::write_png(loss, path(name("val_loss", g)));
-      figures.push_back({name("val_loss", g),
-                         "Validation loss" + in_group(group) + fmt::format(" (y range fitted to steps >= {:g})",
-                                                                           loss.y_fit_x_min)});
+      figures.push_back({name("val_loss", g), "Validation loss" + in_group(group) +
+                                                  fmt::format(" (y range fitted to steps >= {:g})", loss.y_fit_x_min)});
     }
     const plot::Chart delta = delta_chart(sweep, table, group);
     if (has_points(delta)) {

@@ -38,8 +38,7 @@ bool variant_or_seed(const std::string& flag) {
 SweepPoint read_point(const Json& r, size_t index, const std::string& file) {
   const auto field = [&](const char* key) -> const Json& {
     const Json* v = json::find(r, key);
-    if (!v)
-      throw std::runtime_error(fmt::format("{}: runs[{}] has no \"{}\"", file, index, key));
+    if (!v) throw std::runtime_error(fmt::format("{}: runs[{}] has no \"{}\"", file, index, key));
     return *v;
   };
   const auto text = [&](const char* key) {
@@ -52,13 +51,15 @@ SweepPoint read_point(const Json& r, size_t index, const std::string& file) {
     const Json* v = json::find(r, key);
     if (!v) return fallback;
     if (v->is_number_integer()) return v->get<int64_t>();
-    throw std::runtime_error(fmt::format("{}: runs[{}].{}: expected an integer, not {}", file, index, key, json::dump(*v)));
+    throw std::runtime_error(
+        fmt::format("{}: runs[{}].{}: expected an integer, not {}", file, index, key, json::dump(*v)));
   };
   SweepPoint p;
   p.id = text("id");
   if (p.id.empty() || p.id == "." || p.id == ".." || p.id.find('/') != std::string::npos ||
       p.id.find('\0') != std::string::npos)
-    throw std::runtime_error(fmt::format("{}: runs[{}] has id '{}', which is not a plain folder name", file, index, p.id));
+    throw std::runtime_error(
+        fmt::format("{}: runs[{}] has id '{}', which is not a plain folder name", file, index, p.id));
   p.group = text("group");
   p.variant = text("variant");
   p.residual = text("residual");
@@ -109,8 +110,8 @@ SweepResults read_sweep_results(const std::string& sweep_dir) {
                                          fs::exists(sweep_dir) ? "" : " (it does not exist)"));
   const std::string file = (fs::path(sweep_dir) / "sweep.json").string();
   if (!fs::exists(file))
-    throw std::runtime_error(fmt::format("mhc report: no sweep.json in '{}' (is it a folder written by mhc sweep?)",
-                                         sweep_dir));
+    throw std::runtime_error(
+        fmt::format("mhc report: no sweep.json in '{}' (is it a folder written by mhc sweep?)", sweep_dir));
   require_regular_file(file, "sweep file");
   const Json v = json::parse_file(file);
   SweepResults out;

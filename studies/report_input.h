@@ -29,7 +29,8 @@ struct SweepPoint {
   std::string residual;  // the kind: "residual", "hc" or "mhc"
   std::string seed;      // as written (seeds may exceed 2^53, so sweep.json may hold them as strings)
   int64_t streams = 1, steps = 0;
-  std::string settings;  // this point's axis values other than residual / streams / seed, "model.blocks=4 optim.lr=0.003"
+  std::string
+      settings;  // this point's axis values other than residual / streams / seed, "model.blocks=4 optim.lr=0.003"
 };
 
 enum class RunStatus { finished, diverged, incomplete, missing };
@@ -51,7 +52,7 @@ struct RunResult {
 struct SweepResults {
   std::string name;
   std::vector<std::pair<std::string, std::vector<std::string>>> axes;  // flag, its values as written (JSON)
-  std::vector<RunResult> runs;  // in sweep.json's order
+  std::vector<RunResult> runs;                                         // in sweep.json's order
 };
 
 // Reads sweep_dir/sweep.json and every run it lists. Throws

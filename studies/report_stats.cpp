@@ -17,7 +17,6 @@ std::vector<double> finite(const std::vector<double>& v) {
   return out;
 }
 
-
 }  // namespace
 
 double mean(const std::vector<double>& v) {
@@ -58,9 +57,7 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-MeanStd mean_std(const std::vector<double>& v) {
-  return {mean(v), sample_std(v), finite(v).size()};
-}
+MeanStd mean_std(const std::vector<double>& v) { return {mean(v), sample_std(v), finite(v).size()}; }
 
 double student_t_975(size_t dof) {
   // Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom.
@@ -176,8 +173,10 @@ std::pair<std::string, std::string> split_setting(const std::string& settings, c
     size_t end = settings.find(' ', at);
     if (end == std::string::npos) end = settings.size();
     const std::string item = settings.substr(at, end - at);
-    if (item.rfind(axis + "=", 0) == 0) value = item.substr(axis.size() + 1);
-    else if (!item.empty()) others += (others.empty() ? "" : " ") + item;
+    if (item.rfind(axis + "=", 0) == 0)
+      value = item.substr(axis.size() + 1);
+    else if (!item.empty())
+      others += (others.empty() ? "" : " ") + item;
     at = end + 1;
   }
   return {others, value};
@@ -200,7 +199,8 @@ std::vector<AxisBest> best_of_axes(const SweepResults& sweep, const SweepTable& 
       auto [it, fresh] = best.try_emplace(key, AxisBest{axis, others, row.variant, value, row.final_val, 0});
       if (fresh) order.push_back(key);
       ++it->second.values;
-      if (row.final_val.mean < it->second.final_val.mean) it->second.value = value, it->second.final_val = row.final_val;
+      if (row.final_val.mean < it->second.final_val.mean)
+        it->second.value = value, it->second.final_val = row.final_val;
     }
     for (const auto& key : order) out.push_back(best.at(key));
   }
@@ -219,8 +219,8 @@ VariantRow variant_row(const SweepResults& sweep, const SweepTable& t, const std
                        const std::string& variant, const BaselineIndex& baseline, bool group_has_baseline) {
   VariantRow row;
   row.group = group, row.variant = variant;
-  std::vector<double> best, fin, bpb, hellaswag, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes, ms,
-      peak;
+  std::vector<double> best, fin, bpb, hellaswag, d_best, d_fin, fwd, bwd, rows_min, cols_min, grad, diversity, spikes,
+      ms, peak;
   for (size_t i = 0; i < sweep.runs.size(); ++i) {
     const RunResult& r = sweep.runs[i];
     if (r.point.group != group || r.point.variant != variant) continue;

@@ -69,8 +69,8 @@ double median_ms_per_step(const std::vector<double>& ms, size_t skip = kTimingSk
 
 struct RunSummary {
   double best_val = NAN, final_val = NAN, final_step = NAN;  // validation loss: min over evals, last eval
-  double max_forward = NAN, max_backward = NAN;  // composite Amax gain, max over sites and evals
-  double min_row_sum = NAN, min_col_sum = NAN;   // composite, min over sites and evals
+  double max_forward = NAN, max_backward = NAN;              // composite Amax gain, max over sites and evals
+  double min_row_sum = NAN, min_col_sum = NAN;               // composite, min over sites and evals
   double max_grad_norm = NAN;
   std::vector<double> spike_steps;  // the training step where each spike starts
   double ms_per_step = NAN;
@@ -108,24 +108,24 @@ struct VariantRow {
   size_t spikes_total = 0;
   size_t ended = 0, diverged = 0;
   std::vector<int64_t> diverged_steps;
-  double ms_per_step = NAN;          // mean over runs of each run's median
-  double ms_ratio = NAN;             // ms_per_step / the residual row's, same group
-  double peak_mib = NAN;             // max over runs
+  double ms_per_step = NAN;             // mean over runs of each run's median
+  double ms_ratio = NAN;                // ms_per_step / the residual row's, same group
+  double peak_mib = NAN;                // max over runs
   std::vector<std::string> incomplete;  // ids of runs not ended (incomplete or missing)
   std::vector<std::string> damaged;     // ids of runs whose metrics file is damaged, truncated or unreadable
   // The confounds, over ended runs (NaN when outcome.json does not record them):
-  double parameters = NAN;       // max over runs (the same in every seed)
-  double flops_per_token = NAN;  // max over runs (train/flops.h)
-  double tokens = NAN;           // tokens seen, mean over runs
-  double wall_s = NAN;           // outcome.json's wall time, mean over runs
+  double parameters = NAN;                        // max over runs (the same in every seed)
+  double flops_per_token = NAN;                   // max over runs (train/flops.h)
+  double tokens = NAN;                            // tokens seen, mean over runs
+  double wall_s = NAN;                            // outcome.json's wall time, mean over runs
   size_t h_res_near_initial = 0, h_res_runs = 0;  // mHC: ended runs within kHresNearInitial of J/n, of those with H_res
 };
 
 struct SweepTable {
-  std::vector<std::string> groups;           // in order of first appearance in sweep.json
-  std::vector<std::string> variants;         // likewise
-  std::vector<VariantRow> rows;              // per group, then variant, in those orders
-  std::vector<RunSummary> summaries;         // one per SweepResults::runs entry
+  std::vector<std::string> groups;    // in order of first appearance in sweep.json
+  std::vector<std::string> variants;  // likewise
+  std::vector<VariantRow> rows;       // per group, then variant, in those orders
+  std::vector<RunSummary> summaries;  // one per SweepResults::runs entry
   SpikeRule spike_rule;
 };
 SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule = {});
@@ -135,12 +135,12 @@ SweepTable make_table(const SweepResults& sweep, const SpikeRule& rule = {});
 // the other axes and every variant, the axis value whose finished runs have
 // the lowest mean final validation loss.
 struct AxisBest {
-  std::string axis;        // the flag, "optim.lr"
-  std::string others;      // the other axes' settings, "model.blocks=4" ("" when none)
+  std::string axis;    // the flag, "optim.lr"
+  std::string others;  // the other axes' settings, "model.blocks=4" ("" when none)
   std::string variant;
-  std::string value;       // the best value, as written in the group
-  MeanStd final_val;       // of the runs at that value
-  size_t values = 0;       // values of the axis with a finished run
+  std::string value;  // the best value, as written in the group
+  MeanStd final_val;  // of the runs at that value
+  size_t values = 0;  // values of the axis with a finished run
 };
 std::vector<AxisBest> best_of_axes(const SweepResults& sweep, const SweepTable& table);
 

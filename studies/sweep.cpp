@@ -51,8 +51,7 @@ std::vector<std::string> flag_args(const std::string& flag, const Json& v) {
 // A value as it appears in a run id: blocks8, lr0.003, static / nostatic.
 std::string id_part(const std::string& flag, const Json& v) {
   const std::string short_name = flag.substr(flag.rfind('.') + 1);
-  std::string s = v.is_boolean() ? (v.get<bool>() ? short_name : "no" + short_name)
-                              : short_name + json::plain_text(v);
+  std::string s = v.is_boolean() ? (v.get<bool>() ? short_name : "no" + short_name) : short_name + json::plain_text(v);
   for (char& ch : s)
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '.' && ch != '_' && ch != '+') ch = '_';
   return s;
@@ -90,15 +89,19 @@ SweepSpec parse_sweep_spec(const Json& v, const std::string& name, const std::st
   spec.name = name;
   spec.path = path;
   spec.source = v;
-  if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                          std::string::npos || name[0] == '.')
+  if (name.empty() ||
+      name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+          std::string::npos ||
+      name[0] == '.')
     throw std::invalid_argument(spec_error(path, "the sweep's name '" + name +
                                                      "' (the file's stem) may hold only letters, digits, '.', '_' "
                                                      "and '-', and may not start with '.'"));
-  if (!v.is_object()) throw std::invalid_argument(spec_error(path, "a sweep spec is a JSON object with \"base\" and \"axes\""));
+  if (!v.is_object())
+    throw std::invalid_argument(spec_error(path, "a sweep spec is a JSON object with \"base\" and \"axes\""));
   for (const auto& [key, value] : v.items())
     if (key != "description" && key != "base" && key != "axes")
-      throw std::invalid_argument(spec_error(path, "unknown key \"" + key + "\" (a spec has \"description\", \"base\" and \"axes\")"));
+      throw std::invalid_argument(
+          spec_error(path, "unknown key \"" + key + "\" (a spec has \"description\", \"base\" and \"axes\")"));
 
   // The flags `mhc train` knows, to name a misspelt one before anything runs.
   TrainFlags flags(preset("cpu-char"));
@@ -107,16 +110,20 @@ SweepSpec parse_sweep_spec(const Json& v, const std::string& name, const std::st
   auto check_flag = [&](const std::string& where, const std::string& flag, const Json& value) {
     if (flag.rfind("-", 0) == 0)
       throw std::invalid_argument(spec_error(path, where + ": write flags without the leading dashes: \"" +
-                                                       flag.substr(flag.find_first_not_of('-')) + "\", not \"" + flag + "\""));
+                                                       flag.substr(flag.find_first_not_of('-')) + "\", not \"" + flag +
+                                                       "\""));
     if (reserved_flag(flag))
-      throw std::invalid_argument(spec_error(path, where + ": --" + flag + " is set by the sweep for each run and cannot be given"));
+      throw std::invalid_argument(
+          spec_error(path, where + ": --" + flag + " is set by the sweep for each run and cannot be given"));
     const CLI::Option* opt = cmd.get_option_no_throw("--" + flag);
     if (!opt)
-      throw std::invalid_argument(spec_error(path, where + ": unknown flag \"" + flag +
-                                                       "\" (the names are those of `mhc train --help-all`, without \"--\")"));
+      throw std::invalid_argument(spec_error(
+          path,
+          where + ": unknown flag \"" + flag + "\" (the names are those of `mhc train --help-all`, without \"--\")"));
     if (!scalar(value))
-      throw std::invalid_argument(spec_error(path, where + ": the value of \"" + flag + "\" must be a string, number or boolean, not " +
-                                                       json::dump(value)));
+      throw std::invalid_argument(spec_error(
+          path,
+          where + ": the value of \"" + flag + "\" must be a string, number or boolean, not " + json::dump(value)));
     const bool is_flag = opt->get_expected_max() == 0;  // --hc.static, --model.tie_embeddings: no value
     if (is_flag != value.is_boolean())
       throw std::invalid_argument(spec_error(path, where + ": \"" + flag + "\" " +
@@ -133,10 +140,12 @@ SweepSpec parse_sweep_spec(const Json& v, const std::string& name, const std::st
   }
   const Json* axes = json::find(v, "axes");
   if (!axes || !axes->is_object())
-    throw std::invalid_argument(spec_error(path, "\"axes\" must be an object of flag: [values] (e.g. \"seed\": [1, 2, 3])"));
+    throw std::invalid_argument(
+        spec_error(path, "\"axes\" must be an object of flag: [values] (e.g. \"seed\": [1, 2, 3])"));
   for (const auto& [flag, values] : axes->items()) {
     if (!values.is_array())
-      throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" must be a list of values, not " + json::dump(values)));
+      throw std::invalid_argument(
+          spec_error(path, "axis \"" + flag + "\" must be a list of values, not " + json::dump(values)));
     if (values.empty()) throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" is empty"));
     for (const auto& [b, unused] : spec.base)
       if (b == flag)
@@ -146,8 +155,8 @@ SweepSpec parse_sweep_spec(const Json& v, const std::string& name, const std::st
       check_flag("axis \"" + flag + "\"", flag, value);
       for (const Json& seen : list)
         if (seen == value)
-          throw std::invalid_argument(spec_error(path, "axis \"" + flag + "\" lists " + json::dump(value) +
-                                                           " twice (two runs would share a directory)"));
+          throw std::invalid_argument(spec_error(
+              path, "axis \"" + flag + "\" lists " + json::dump(value) + " twice (two runs would share a directory)"));
       list.push_back(value);
     }
     spec.axes.emplace_back(flag, std::move(list));
@@ -164,7 +173,8 @@ std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir)
     if (values.size() > kMaxGridPoints || total * values.size() > kMaxGridPoints)
       throw std::invalid_argument(spec_error(
           spec.path, fmt::format("the grid has more than {} points ({} values per axis); split the study into "
-                                 "several specs", kMaxGridPoints, sizes)));
+                                 "several specs",
+                                 kMaxGridPoints, sizes)));
     total *= values.size();
   }
   std::vector<SweepRun> runs;
@@ -193,7 +203,8 @@ std::vector<SweepRun> expand_grid(const SweepSpec& spec, const std::string& dir)
     try {
       run.config = parse_train_flags(run.args);
     } catch (const std::exception& e) {
-      throw std::invalid_argument(spec_error(spec.path, "the run " + describe_point(run.settings) + " is refused: " + e.what()));
+      throw std::invalid_argument(
+          spec_error(spec.path, "the run " + describe_point(run.settings) + " is refused: " + e.what()));
     }
     run.group = group;
     run.variant = variant_name(run.config);
@@ -273,7 +284,8 @@ double estimate_seconds(const TrainConfig& c, const std::string& scratch) {
   // Step 0, every eval.every steps, and the last step when eval.every does not divide the run.
   const int64_t evals = 1 + c.optim.steps / c.eval.every + (c.optim.steps % c.eval.every != 0);
   return (setup_ms + static_cast<double>(c.optim.steps) * step_ms +
-          static_cast<double>(evals * c.eval.batches) * step_ms / 3.0) / 1000.0;
+          static_cast<double>(evals * c.eval.batches) * step_ms / 3.0) /
+         1000.0;
 }
 
 // A key that is the same for runs that differ only in seed (same speed).
@@ -455,7 +467,9 @@ void print_dry_run(const SweepSpec& spec, const SweepOptions& opt, const std::ve
   for (size_t i = 0; i < runs.size(); ++i) {
     const double e = est.seconds[i];
     table += fmt::format("  {:<36} {:>7} steps  {}\n", runs[i].id, runs[i].config.optim.steps,
-                         !to_do[i] ? "(ended earlier)" : std::isfinite(e) ? "~" + Progress::format_duration(e) : "");
+                         !to_do[i]          ? "(ended earlier)"
+                         : std::isfinite(e) ? "~" + Progress::format_duration(e)
+                                            : "");
   }
   if (est.untimed.empty())
     table += fmt::format("estimated time: {} for {} runs to do (timed here, 3 steps per configuration)\n",

@@ -31,16 +31,16 @@
 namespace mhc {
 
 struct SweepSpec {
-  std::string name;         // the file's stem
-  std::string path;         // where it was read from (messages)
-  Json source;       // the file as parsed (compared on a re-run)
-  std::vector<std::pair<std::string, Json>> base;    // flag → value
+  std::string name;                                             // the file's stem
+  std::string path;                                             // where it was read from (messages)
+  Json source;                                                  // the file as parsed (compared on a re-run)
+  std::vector<std::pair<std::string, Json>> base;               // flag → value
   std::vector<std::pair<std::string, std::vector<Json>>> axes;  // flag → values
 };
 
 struct SweepRun {
   std::string id, group, variant;
-  Json settings;           // this point's axis values, flag → value
+  Json settings;                  // this point's axis values, flag → value
   std::vector<std::string> args;  // the `mhc train` flags that make it
   TrainConfig config;             // resolved, run_dir set
 };
@@ -77,7 +77,7 @@ struct SweepOptions {
 
 struct SweepSummary {
   int64_t runs = 0, finished = 0, diverged = 0, skipped = 0;  // skipped: had ended before this session
-  bool stopped = false;  // interrupted (Ctrl-C) or stop_after_steps: re-run to continue
+  bool stopped = false;    // interrupted (Ctrl-C) or stop_after_steps: re-run to continue
   double estimated_s = 0;  // dry run: the estimate printed
 };
 

@@ -38,7 +38,8 @@ std::string DryCudaBackend::report() const {
   for (const auto& [op, counts] : calls_) {
     out += op + ":";
     for (DType t : {DType::f32, DType::f64, DType::bf16, DType::i32})
-      if (counts[static_cast<size_t>(t)]) out += std::string(" ") + dtype_name(t) + " ×" + std::to_string(counts[static_cast<size_t>(t)]);
+      if (counts[static_cast<size_t>(t)])
+        out += std::string(" ") + dtype_name(t) + " ×" + std::to_string(counts[static_cast<size_t>(t)]);
     out += "; ";
   }
   return out;
@@ -89,7 +90,8 @@ namespace {
 
 // One tag type per primitive, so that its effect below is picked by overload.
 namespace op {
-#define MHC_BACKEND_OP(name, params, args) struct name {};
+#define MHC_BACKEND_OP(name, params, args) \
+  struct name {};
 #include "kernels/backend_ops.def"
 }  // namespace op
 
@@ -123,8 +125,8 @@ void effect(op::copy_strided, DType t, const void* x, const Layout& lx, void* y,
   host().copy_strided(t, x, lx, y, ly);
 }
 void effect(op::cast, DType from, const void* x, DType to, void* y, int64_t n) { host().cast(from, x, to, y, n); }
-void effect(op::gather, DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim,
-            int64_t inner, int64_t n_idx) {
+void effect(op::gather, DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim, int64_t inner,
+            int64_t n_idx) {
   host().gather(t, x, idx, y, outer, dim, inner, n_idx);
 }
 

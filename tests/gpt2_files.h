@@ -14,7 +14,8 @@
 namespace mhc::test {
 
 // The 256 byte symbols (ids 0..255, byte order), the tokens the merges make, then <|endoftext|>.
-inline const std::vector<std::string> kMerges = {"H e", "l l", "He ll", "Hell o", "Ġ w", "o r", "Ġw or", "Ġwor l", "Ġworl d"};
+inline const std::vector<std::string> kMerges = {"H e", "l l",   "He ll",  "Hell o", "Ġ w",
+                                                 "o r", "Ġw or", "Ġwor l", "Ġworl d"};
 
 inline nlohmann::ordered_json small_vocab(bool with_end_of_text) {
   nlohmann::ordered_json v = nlohmann::ordered_json::object();

@@ -78,8 +78,8 @@ TEST_CASE("mismatched token counts are rejected", "[amax]") {
 TEST_CASE("the token means of H_l and of the composite P_l are kept for heat maps", "[amax]") {
   // Two sites, two tokens of 2×2 matrices: site 0 is I then the swap; site 1 is 2·I then I.
   const std::vector<double> s0 = {1, 0, 0, 1, 0, 1, 1, 0}, s1 = {2, 0, 0, 2, 1, 0, 0, 1};
-  const std::vector<SiteGain> g = amax_gain({Tensor::from_vector(s0, {2, 2, 2}, DType::f64),
-                                             Tensor::from_vector(s1, {2, 2, 2}, DType::f64)});
+  const std::vector<SiteGain> g =
+      amax_gain({Tensor::from_vector(s0, {2, 2, 2}, DType::f64), Tensor::from_vector(s1, {2, 2, 2}, DType::f64)});
   REQUIRE(g[0].mean_h.size() == 4);
   CHECK(g[0].mean_h == std::vector<double>{0.5, 0.5, 0.5, 0.5});
   CHECK(g[1].mean_h == std::vector<double>{1.5, 0, 0, 1.5});

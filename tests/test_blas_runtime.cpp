@@ -19,8 +19,8 @@ namespace {
 
 // Debian 12's OpenBLAS 0.3.21 holds these (no SapphireRapids yet).
 bool debian_0_3_21(std::string_view core) {
-  static const std::set<std::string, std::less<>> cores = {"Prescott", "Core2",  "Nehalem",    "Haswell",
-                                                            "Zen",      "SkylakeX", "Cooperlake", "Atom"};
+  static const std::set<std::string, std::less<>> cores = {"Prescott", "Core2",    "Nehalem",    "Haswell",
+                                                           "Zen",      "SkylakeX", "Cooperlake", "Atom"};
   return cores.count(core) > 0;
 }
 bool every_core(std::string_view) { return true; }
@@ -147,8 +147,8 @@ bool environment_sets_kernel() {
 std::string child_summary(const std::string& env_args) {
   char self[4096] = {};
   REQUIRE(readlink("/proc/self/exe", self, sizeof self - 1) > 0);
-  const std::string command = "env -u MHC_BLAS_CHOICE -u MHC_BLAS_SELECT -u OPENBLAS_CORETYPE " + env_args + " '" + self +
-                              "' '[.blas-child]' 2>&1";
+  const std::string command = "env -u MHC_BLAS_CHOICE -u MHC_BLAS_SELECT -u OPENBLAS_CORETYPE " + env_args + " '" +
+                              self + "' '[.blas-child]' 2>&1";
   FILE* pipe = popen(command.c_str(), "r");
   REQUIRE(pipe);
   std::string out;

@@ -173,8 +173,8 @@ TEST_CASE("checkpoints of another model, another format or a damaged header are 
   std::vector<NamedTensor> more = b.tensors;
   Tensor extra = Tensor::zeros({3});
   more.push_back({"model.extra", &extra});
-  CHECK_THROWS_WITH(load_checkpoint(path, more), Contains(path) && Contains("different model") &&
-                                                     Contains("it has no tensor 'model.extra'"));
+  CHECK_THROWS_WITH(load_checkpoint(path, more),
+                    Contains(path) && Contains("different model") && Contains("it has no tensor 'model.extra'"));
   std::vector<NamedTensor> reshaped = b.tensors;
   Tensor wrong = Tensor::zeros({5, 5});
   reshaped[0].tensor = &wrong;
@@ -214,10 +214,11 @@ TEST_CASE("the reader refuses malformed safetensors files, naming the file and t
   auto one = [](const std::string& dtype, const std::string& shape, const std::string& offsets) {
     return "{\"t\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":" + offsets + "}}";
   };
-  CHECK(refusal(d, hand_made(one("F32", "[2,2]", "[0,16]"), data)).empty());  // the well-formed one
+  CHECK(refusal(d, hand_made(one("F32", "[2,2]", "[0,16]"), data)).empty());           // the well-formed one
   CHECK(refusal(d, hand_made(one("F32", "[]", "[0,4]"), data.substr(0, 4))).empty());  // a scalar
   CHECK_THAT(refusal(d, ""), Contains("x.safetensors is truncated") && Contains("fewer than the 8"));
-  CHECK_THAT(refusal(d, std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}"), Contains("beyond the format's limit"));
+  CHECK_THAT(refusal(d, std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "{}"),
+             Contains("beyond the format's limit"));
   CHECK_THAT(refusal(d, hand_made(one("F32", "[2,2]", "[0,16]"), data).substr(0, 20)),
              Contains("is truncated: its header size says"));
   CHECK_THAT(refusal(d, hand_made("{}       ", "", false)), Contains("is not a multiple of 8"));
@@ -228,8 +229,7 @@ TEST_CASE("the reader refuses malformed safetensors files, naming the file and t
   CHECK_THAT(refusal(d, hand_made(one("F32", "[2,-2]", "[0,16]"), data)), Contains("non-negative integers"));
   CHECK_THAT(refusal(d, hand_made(one("F32", "[1,1,1,1,1,1,1,1,1]", "[0,4]"), data.substr(0, 4))),
              Contains("at most 8 sizes"));
-  CHECK_THAT(refusal(d, hand_made(one("F32", "[1099511627776,1099511627776]", "[0,16]"), data)),
-             Contains("too large"));
+  CHECK_THAT(refusal(d, hand_made(one("F32", "[1099511627776,1099511627776]", "[0,16]"), data)), Contains("too large"));
   CHECK_THAT(refusal(d, hand_made(one("F32", "[2,2]", "[16,0]"), data)), Contains("begin <= end"));
   CHECK_THAT(refusal(d, hand_made(one("F32", "[3]", "[0,16]"), data)),
              Contains("spans 16 bytes, but F32 [3] takes 12"));
@@ -252,8 +252,9 @@ TEST_CASE("the reader refuses malformed safetensors files, naming the file and t
              Contains("x.safetensors is corrupt: its header: the key \"t\" appears twice"));
   // Nested 10^5 deep (checksums or not): refused by depth, before any recursive code sees it.
   const std::string deep = "{\"t\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
-  CHECK_THAT(refusal(d, hand_made(deep, "")), Contains("x.safetensors is corrupt: its header: nested 100001 levels deep; "
-                                                        "the limit is 64"));
+  CHECK_THAT(refusal(d, hand_made(deep, "")),
+             Contains("x.safetensors is corrupt: its header: nested 100001 levels deep; "
+                      "the limit is 64"));
 
   // A written file with one data byte changed: the checksum.
   const Tensor t = Tensor::full({4}, 1.5);
@@ -426,8 +427,9 @@ TEST_CASE("export refuses a checkpoint whose tensors are not the run's model's",
   refused(t, "it has no tensor '" + original.name + "'");
 }
 
-TEST_CASE("init-from: the weights of an export (bf16 widened exactly) or a checkpoint, and other models refused by tensor",
-          "[checkpoint][init_from]") {
+TEST_CASE(
+    "init-from: the weights of an export (bf16 widened exactly) or a checkpoint, and other models refused by tensor",
+    "[checkpoint][init_from]") {
   TempDir d;
   TinyRun a(1), b(2);  // b: the same architecture, other weights
   auto params_of = [](TinyRun& r) {
@@ -449,7 +451,8 @@ TEST_CASE("init-from: the weights of an export (bf16 widened exactly) or a check
     TinyRun c(2);
     load_init_weights(file, params_of(c), buffers_of(c));
     for (size_t i = 0; i < c.tensors.size(); ++i)
-      if (c.tensors[i].name.rfind("adamw.", 0) != 0) CHECK(bytes_of(*c.tensors[i].tensor) == bytes_of(*a.tensors[i].tensor));
+      if (c.tensors[i].name.rfind("adamw.", 0) != 0)
+        CHECK(bytes_of(*c.tensors[i].tensor) == bytes_of(*a.tensors[i].tensor));
   }
   load_init_weights(b16, params_of(b), buffers_of(b));
   const SafetensorsFile e16(b16);

@@ -37,8 +37,8 @@ namespace {
 using mhc::test::Result;
 using mhc::test::run_mhc;
 
-using mhc::test::TempDir;
 using mhc::test::read_bytes;
+using mhc::test::TempDir;
 
 // A tiny, fast model, and a run of it on the synthetic corpus.
 const std::string kTinyModel =
@@ -60,10 +60,12 @@ TEST_CASE("bad flags are refused with a message naming them", "[cli]") {
   const std::vector<Case> cases = {
       {"train --bogus 3", "--bogus"},
       {"train --streams 0" + kTiny, "--streams: must be an integer in [1, 64] (got 0)"},
-      {"train --residual residual --streams 4" + kTiny, "the plain residual has exactly 1 stream, not 4; use --streams 1, or --residual hc or mhc"},
+      {"train --residual residual --streams 4" + kTiny,
+       "the plain residual has exactly 1 stream, not 4; use --streams 1, or --residual hc or mhc"},
       {"train --residual sideways" + kTiny, "--residual"},
       {"train --optim.lr -0.001" + kTiny, "--optim.lr: must be positive"},
-      {"train --model.ffn moe --moe.routed 4 --moe.top_k 5" + kTiny, "MoE top-k 5 must be between 1 and the number of routed experts, 4 (--moe.top_k, --moe.routed)"},
+      {"train --model.ffn moe --moe.routed 4 --moe.top_k 5" + kTiny,
+       "MoE top-k 5 must be between 1 and the number of routed experts, 4 (--moe.top_k, --moe.routed)"},
       {"train --model.heads 3" + kTiny, "--model.heads"},
       {"train --preset huge" + kTiny, "unknown preset 'huge'"},
       {"train --dtype bf16" + kTiny, "bf16 needs --device cuda"},
@@ -162,7 +164,7 @@ TEST_CASE("truncated, corrupt and mismatched checkpoints are refused", "[cli]") 
   r = run_mhc("train --run r --resume --optim.steps 4" + wider, d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("model.width: 16 in the run, 32 now"));  // the run's config, checked first
-  CHECK(read_bytes(ckpt) == good);  // refused before anything was written
+  CHECK(read_bytes(ckpt) == good);                                       // refused before anything was written
 
   r = run_mhc("train --run r --resume --optim.steps 4" + kTiny, d.path);  // the intact one resumes
   INFO(r.output);
@@ -182,12 +184,13 @@ TEST_CASE("a NaN loss stops the run at that step and keeps the last good checkpo
 TEST_CASE("sample, eval and plot work on a finished run", "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 4 --eval.every 2 --residual mhc" + kTiny, d.path).code == 0);
-  for (const char* f : {"config.json", "metrics.jsonl", "tokenizer.txt", "checkpoint.safetensors", "summary.png", "loss.png"})
+  for (const char* f :
+       {"config.json", "metrics.jsonl", "tokenizer.txt", "checkpoint.safetensors", "summary.png", "loss.png"})
     CHECK(fs::exists(d.path / "r" / f));
   Result s = run_mhc("sample --run r --prompt 12+ --tokens 10", d.path);
   INFO(s.output);
   CHECK(s.code == 0);
-  CHECK(s.output.rfind("12+", 0) == 0);                     // the prompt, then the continuation
+  CHECK(s.output.rfind("12+", 0) == 0);                      // the prompt, then the continuation
   CHECK(s.output.size() >= std::string("12+").size() + 10);  // 10 more characters (char tokenizer)
   Result e = run_mhc("eval --run r", d.path);
   CHECK(e.code == 0);
@@ -196,7 +199,8 @@ TEST_CASE("sample, eval and plot work on a finished run", "[cli]") {
   // character per token, so it is the loss in nats / ln 2 (up to rounding).
   const mhc::RunMetrics m = mhc::read_run_metrics((d.path / "r").string());
   REQUIRE(m.val_bpb.size() == m.val_loss.size());
-  for (size_t i = 0; i < m.val_loss.size(); ++i) CHECK(m.val_bpb[i] == Approx(m.val_loss[i] / std::log(2.0)).epsilon(1e-12));
+  for (size_t i = 0; i < m.val_loss.size(); ++i)
+    CHECK(m.val_bpb[i] == Approx(m.val_loss[i] / std::log(2.0)).epsilon(1e-12));
   Result p = run_mhc("plot r --out charts", d.path);
   CHECK(p.code == 0);
   CHECK(fs::exists(d.path / "charts" / "summary.png"));
@@ -361,7 +365,8 @@ TEST_CASE("eval finds a moved corpus with --data and says so when it cannot", "[
 
 // ---- refused before any work ------------------------------------------------------------------
 
-TEST_CASE("every numeric train flag is range-checked, NaN and infinities refused, before any work", "[cli][validation]") {
+TEST_CASE("every numeric train flag is range-checked, NaN and infinities refused, before any work",
+          "[cli][validation]") {
   TempDir d;
   struct Case {
     std::string flags, message;
@@ -390,7 +395,8 @@ TEST_CASE("every numeric train flag is range-checked, NaN and infinities refused
       {"--moe.hidden -1", "--moe.hidden: must be an integer in [0, 1048576] (got -1)"},
       {"--moe.routed 5000", "--moe.routed: must be an integer in [1, 1024] (got 5000)"},
       {"--moe.shared -1", "--moe.shared: must be an integer in [0, 1024]"},
-      {"--moe.dense_layers 5", "5 dense layers must be between 0 and the number of blocks, 4 (--moe.dense_layers, --model.blocks)"},
+      {"--moe.dense_layers 5",
+       "5 dense layers must be between 0 and the number of blocks, 4 (--moe.dense_layers, --model.blocks)"},
       {"--seed -1", "--seed: must be a non-negative integer below 2^64, not '-1'"},
       {"--model.blocks 100000", "--model.blocks: must be an integer in [1, 1024] (got 100000)"},
       {"--model.width 10000000", "--model.width: must be an integer in [2, 65536] (got 10000000)"},
@@ -417,7 +423,7 @@ TEST_CASE("every numeric train flag is range-checked, NaN and infinities refused
     const Result r = run_mhc("train --run r" + kPresetModel + " " + c.flags, d.path);
     CHECK(r.code != 0);
     CHECK_THAT(r.output, Contains(c.message));
-    CHECK(!fs::exists(d.path / "r"));     // refused before the run directory was made
+    CHECK(!fs::exists(d.path / "r"));      // refused before the run directory was made
     CHECK(!fs::exists(d.path / "cache"));  // and before the corpus was tokenised
   }
 }
@@ -425,7 +431,8 @@ TEST_CASE("every numeric train flag is range-checked, NaN and infinities refused
 TEST_CASE("a run too large for memory is refused with the flags and bytes, not std::bad_alloc", "[cli][validation]") {
   TempDir d;
   // Parameters: 1024 blocks of width 16384 are ~3.3e12 parameters, 48 TiB with AdamW.
-  Result r = run_mhc("train --run r" + kPresetModel + " --model.width 16384 --model.heads 128 --model.blocks 1024", d.path);
+  Result r =
+      run_mhc("train --run r" + kPresetModel + " --model.width 16384 --model.heads 128 --model.blocks 1024", d.path);
   INFO(r.output);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("does not fit in memory: the model (--model.blocks 1024 × --model.width 16384"));
@@ -528,7 +535,8 @@ TEST_CASE("files that are not regular files are refused by type, before they are
   CHECK(r.code == 0);
 }
 
-TEST_CASE("a checkpoint of the same shapes but other settings is refused on resume unless --override", "[cli][validation]") {
+TEST_CASE("a checkpoint of the same shapes but other settings is refused on resume unless --override",
+          "[cli][validation]") {
   TempDir d;
   const std::string tiny = " --residual mhc --optim.steps 2 --eval.every 2" + kTiny;
   REQUIRE(run_mhc("train --run a --seed 1" + tiny, d.path).code == 0);
@@ -603,7 +611,8 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
   Result r = run_mhc("train --run " + run + args, d.path);
   INFO(r.output);
   CHECK(r.code == 1);
-  CHECK_THAT(r.output, Contains("cannot write '" + run + "/checkpoint.safetensors'") && Contains(std::strerror(ENOSPC)));
+  CHECK_THAT(r.output,
+             Contains("cannot write '" + run + "/checkpoint.safetensors'") && Contains(std::strerror(ENOSPC)));
   CHECK_THAT(r.output, Contains("training stopped after step 4; the checkpoint after step 2 in " + run +
                                 "/checkpoint.safetensors is intact"));
   CHECK(leftover_temporaries(run).empty());
@@ -648,7 +657,8 @@ TEST_CASE("a disk that fills up: a clear stop, the last checkpoint intact, no .t
   CHECK(leftover_temporaries(run).empty());
 }
 
-TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's copy, and resume writes it again", "[cli]") {
+TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's copy, and resume writes it again",
+          "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
   const fs::path config = d.path / "r" / "config.json";
@@ -685,7 +695,8 @@ TEST_CASE("a damaged config.json: resume, eval and sample use the checkpoint's c
   CHECK_THAT(lost.output, Contains("r/config.json:1:"));
 }
 
-TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plotted around, cleaned by resume", "[cli]") {
+TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plotted around, cleaned by resume",
+          "[cli]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 4 --eval.every 2" + kTiny, d.path).code == 0);
   const fs::path metrics = d.path / "r" / "metrics.jsonl";
@@ -699,7 +710,8 @@ TEST_CASE("a damaged metrics.jsonl: bad lines and NUL padding are reported, plot
   REQUIRE_THAT(lines[1], Contains("\"step\":1,"));
   REQUIRE_THAT(lines[2], Contains("\"step\":2,"));
   std::string damaged;
-  for (size_t i = 0; i < lines.size(); ++i) damaged += (i == 2 ? lines[i].substr(0, lines[i].size() / 2) : lines[i]) + "\n";
+  for (size_t i = 0; i < lines.size(); ++i)
+    damaged += (i == 2 ? lines[i].substr(0, lines[i].size() / 2) : lines[i]) + "\n";
   damaged += std::string(3000, '\0');  // a power loss: the size grew, the data never came
   mhc::test::write_bytes(metrics, damaged);
 
@@ -904,7 +916,8 @@ TEST_CASE("metrics.jsonl and the console count steps the same way: step k is the
   CHECK(training_lines == 4);
 }
 
-TEST_CASE("one writer per run: a second train, resume, overwrite or sweep is refused, naming the holder", "[cli][lock]") {
+TEST_CASE("one writer per run: a second train, resume, overwrite or sweep is refused, naming the holder",
+          "[cli][lock]") {
   TempDir d;
   REQUIRE(run_mhc("train --run r --optim.steps 2 --eval.every 2" + kTiny, d.path).code == 0);
   const std::string checkpoint = read_bytes(d.path / "r" / "checkpoint.safetensors");
@@ -1112,15 +1125,16 @@ TEST_CASE("checkpoints that lie or nest too deep are refused by every command th
   }
   // And a metrics line nested 10^5 deep: the resume reports it and goes on without it.
   mhc::test::write_bytes(ckpt, good);
-  std::ofstream(d.path / "r" / "metrics.jsonl", std::ios::app) << std::string(100000, '[') << std::string(100000, ']')
-                                                                << "\n";
+  std::ofstream(d.path / "r" / "metrics.jsonl", std::ios::app)
+      << std::string(100000, '[') << std::string(100000, ']') << "\n";
   const Result r = run_mhc("train --run r --resume --optim.steps 4", d.path);
   INFO(r.output);
   CHECK(r.code == 0);
   CHECK_THAT(r.output, Contains("nested 100000 levels deep"));
 }
 
-TEST_CASE("an empty value for a numeric flag is refused naming the flag, and a seed past 2^64 - 1 too", "[cli][validation]") {
+TEST_CASE("an empty value for a numeric flag is refused naming the flag, and a seed past 2^64 - 1 too",
+          "[cli][validation]") {
   // Every train setting given "": only the text ones (a path, a preset) may take it.
   std::vector<std::string> accepted;
   for (const mhc::Setting& s : mhc::settings()) {
@@ -1219,10 +1233,12 @@ TEST_CASE("eval.keep_best keeps the checkpoint of the best validation loss besid
   // Without the flag: no best file, and config.json does not mention it.
   REQUIRE(run_mhc("train --run plain" + args, d.path).code == 0);
   CHECK(!fs::exists(d.path / "plain" / "best.safetensors"));
-  CHECK(mhc::json::find(mhc::json::parse_file((d.path / "plain" / "config.json").string()), "eval.keep_best") == nullptr);
+  CHECK(mhc::json::find(mhc::json::parse_file((d.path / "plain" / "config.json").string()), "eval.keep_best") ==
+        nullptr);
 }
 
-TEST_CASE("mhc sweep: a damaged outcome.json is reported and that run checked again, not a library error", "[cli][sweep]") {
+TEST_CASE("mhc sweep: a damaged outcome.json is reported and that run checked again, not a library error",
+          "[cli][sweep]") {
   TempDir d;
   write_spec(d.path / "s.json", R"({"residual": ["residual"]})");
   REQUIRE(run_mhc("sweep s.json", d.path).code == 0);
@@ -1295,13 +1311,15 @@ void write_choice_file(const fs::path& path, bool wrong_labels) {
 
 }  // namespace
 
-TEST_CASE("HellaSwag-style evaluation: a trained model picks the right endings, and scoring is not a formality", "[cli]") {
+TEST_CASE("HellaSwag-style evaluation: a trained model picks the right endings, and scoring is not a formality",
+          "[cli]") {
   TempDir d;
   write_choice_file(d.path / "good.jsonl", false);
   write_choice_file(d.path / "bad.jsonl", true);
-  const std::string model = " --data synthetic:addition --model.blocks 2 --model.width 32 --model.heads 2"
-                            " --model.block_size 32 --optim.batch_size 8 --eval.batches 2 --eval.sample_tokens 0"
-                            " --data.cache_dir cache";
+  const std::string model =
+      " --data synthetic:addition --model.blocks 2 --model.width 32 --model.heads 2"
+      " --model.block_size 32 --optim.batch_size 8 --eval.batches 2 --eval.sample_tokens 0"
+      " --data.cache_dir cache";
   Result r = run_mhc("train --run r --optim.steps 200 --eval.every 100 --eval.hellaswag good.jsonl" + model, d.path);
   INFO(r.output);
   REQUIRE(r.code == 0);
@@ -1322,7 +1340,8 @@ TEST_CASE("HellaSwag-style evaluation: a trained model picks the right endings, 
   CHECK(std::stod(r.output.substr(at + 20)) <= 0.1);
   CHECK_THAT(r.output, Contains("of 40), length-normalised"));
   // A malformed file is refused, naming the example.
-  mhc::test::write_bytes(d.path / "broken.jsonl", "{\"ctx\": \"1+1=\", \"endings\": [\"2\\n\", \"+=\"], \"label\": 5}\n");
+  mhc::test::write_bytes(d.path / "broken.jsonl",
+                         "{\"ctx\": \"1+1=\", \"endings\": [\"2\\n\", \"+=\"], \"label\": 5}\n");
   r = run_mhc("eval --run r --hellaswag broken.jsonl", d.path);
   CHECK(r.code != 0);
   CHECK_THAT(r.output, Contains("broken.jsonl: example 1: label 5 is not the index of one of its 2 endings"));

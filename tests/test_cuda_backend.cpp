@@ -103,7 +103,9 @@ class DeviceArray {
 
   void* get() const { return ptr_; }
   template <class T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
   int64_t size() const { return n_; }
 
   void upload_floats(const std::vector<float>& v) {
@@ -303,13 +305,13 @@ TEST_CASE("cuda copy_strided matches the CPU for permuted, padded and broadcast 
     Layout x, y;
   };
   const std::vector<Case> cases = {
-      {make_layout({3, 4, 5}, {1, 3, 12}), contiguous_layout({3, 4, 5})},      // column-major source
-      {contiguous_layout({3, 4, 5}), make_layout({3, 4, 5}, {40, 10, 2})},     // padded destination
-      {make_layout({3, 4, 5}, {0, 5, 1}), contiguous_layout({3, 4, 5})},       // broadcast source
+      {make_layout({3, 4, 5}, {1, 3, 12}), contiguous_layout({3, 4, 5})},        // column-major source
+      {contiguous_layout({3, 4, 5}), make_layout({3, 4, 5}, {40, 10, 2})},       // padded destination
+      {make_layout({3, 4, 5}, {0, 5, 1}), contiguous_layout({3, 4, 5})},         // broadcast source
       {make_layout({3, 4, 5}, {20, 1, 4}), make_layout({3, 4, 5}, {1, 3, 12})},  // both strided
       {make_layout({33, 65, 17}, {1, 33, 33 * 65}), contiguous_layout({33, 65, 17})},
       {make_layout({7, 1, 9}, {9, 1000, 1}), make_layout({7, 1, 9}, {1, 5, 7})},  // size-1 dim, odd stride
-      {contiguous_layout({4097}), contiguous_layout({4097})},                    // the memcpy path
+      {contiguous_layout({4097}), contiguous_layout({4097})},                     // the memcpy path
       {contiguous_layout({}), contiguous_layout({})},                             // one element
       {contiguous_layout({3, 0, 2}), contiguous_layout({3, 0, 2})},               // nothing to copy
   };
@@ -337,10 +339,22 @@ std::vector<uint8_t> encode(const std::vector<double>& v, DType t) {
   for (size_t i = 0; i < v.size(); ++i) {
     uint8_t* p = out.data() + i * dtype_size(t);
     switch (t) {
-      case DType::f32: { const float x = static_cast<float>(v[i]); std::memcpy(p, &x, 4); break; }
+      case DType::f32: {
+        const float x = static_cast<float>(v[i]);
+        std::memcpy(p, &x, 4);
+        break;
+      }
       case DType::f64: std::memcpy(p, &v[i], 8); break;
-      case DType::bf16: { const bf16 x = bf16::from_float(static_cast<float>(v[i])); std::memcpy(p, &x, 2); break; }
-      case DType::i32: { const int32_t x = static_cast<int32_t>(v[i]); std::memcpy(p, &x, 4); break; }
+      case DType::bf16: {
+        const bf16 x = bf16::from_float(static_cast<float>(v[i]));
+        std::memcpy(p, &x, 2);
+        break;
+      }
+      case DType::i32: {
+        const int32_t x = static_cast<int32_t>(v[i]);
+        std::memcpy(p, &x, 4);
+        break;
+      }
     }
   }
   return out;
@@ -350,10 +364,25 @@ std::vector<double> decode(const std::vector<uint8_t>& bytes, DType t) {
   for (size_t i = 0; i < out.size(); ++i) {
     const uint8_t* p = bytes.data() + i * dtype_size(t);
     switch (t) {
-      case DType::f32: { float x; std::memcpy(&x, p, 4); out[i] = x; break; }
+      case DType::f32: {
+        float x;
+        std::memcpy(&x, p, 4);
+        out[i] = x;
+        break;
+      }
       case DType::f64: std::memcpy(&out[i], p, 8); break;
-      case DType::bf16: { bf16 x; std::memcpy(&x, p, 2); out[i] = x.to_float(); break; }
-      case DType::i32: { int32_t x; std::memcpy(&x, p, 4); out[i] = x; break; }
+      case DType::bf16: {
+        bf16 x;
+        std::memcpy(&x, p, 2);
+        out[i] = x.to_float();
+        break;
+      }
+      case DType::i32: {
+        int32_t x;
+        std::memcpy(&x, p, 4);
+        out[i] = x;
+        break;
+      }
     }
   }
   return out;
@@ -369,14 +398,22 @@ TEST_CASE("cuda cast converts between all dtypes exactly like the CPU (bf16: nea
     for (int64_t i = 0; i < n; ++i) {
       switch (i % 4) {
         case 0: finite[i] = rng.normal() * 1000; break;
-        case 1: finite[i] = std::ldexp(1.0 + (2 * rng.below(64) + 1) / 256.0, static_cast<int>(rng.below(20)) - 10); break;
+        case 1:
+          finite[i] = std::ldexp(1.0 + (2 * rng.below(64) + 1) / 256.0, static_cast<int>(rng.below(20)) - 10);
+          break;
         case 2: finite[i] = static_cast<double>(static_cast<int64_t>(rng.below(2000000)) - 1000000); break;
         default: finite[i] = rng.normal() * 1e-3;
       }
     }
     std::vector<double> special = finite;
-    const double specials[] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
-                               -std::numeric_limits<double>::infinity(), 0.0, -0.0, 1e30, -1e-30, 3.4e38};
+    const double specials[] = {std::numeric_limits<double>::quiet_NaN(),
+                               std::numeric_limits<double>::infinity(),
+                               -std::numeric_limits<double>::infinity(),
+                               0.0,
+                               -0.0,
+                               1e30,
+                               -1e-30,
+                               3.4e38};
     for (int64_t i = 0; i < n; i += 3) special[i] = specials[(i / 3) % 8];
     for (DType from : all)
       for (DType to : all) {
@@ -406,8 +443,8 @@ TEST_CASE("cuda cast converts between all dtypes exactly like the CPU (bf16: nea
 }
 
 namespace {
-const UnaryOp kUnaryOps[] = {UnaryOp::Neg,  UnaryOp::Exp,  UnaryOp::Log,    UnaryOp::Sigmoid,
-                             UnaryOp::Tanh, UnaryOp::Silu, UnaryOp::Gelu,   UnaryOp::Sqrt,
+const UnaryOp kUnaryOps[] = {UnaryOp::Neg,    UnaryOp::Exp,  UnaryOp::Log,  UnaryOp::Sigmoid,
+                             UnaryOp::Tanh,   UnaryOp::Silu, UnaryOp::Gelu, UnaryOp::Sqrt,
                              UnaryOp::Square, UnaryOp::Relu, UnaryOp::Abs};
 
 std::vector<float> unary_inputs(UnaryOp op, Rng& rng, int64_t n) {
@@ -443,8 +480,8 @@ TEST_CASE("cuda unary and unary_backward match the CPU formulas (aligned and una
           auto got_y = dy.floats(), got_gx = dgx.floats();
           got_y.erase(got_y.begin(), got_y.begin() + offset);
           got_gx.erase(got_gx.begin(), got_gx.begin() + offset);
-          const std::string what = std::string(unary_op_name(op)) + " " + dtype_name(t) + " n " +
-                                   std::to_string(n) + " offset " + std::to_string(offset);
+          const std::string what = std::string(unary_op_name(op)) + " " + dtype_name(t) + " n " + std::to_string(n) +
+                                   " offset " + std::to_string(offset);
           check_close(got_y, y, tol_for(t, {2e-6, 1e-6}, {8e-3, 1e-6}), what);
           check_close(got_gx, gx, tol_for(t, {1e-5, 1e-6}, {8e-3, 1e-6}), what + " backward");
         }
@@ -469,8 +506,10 @@ TEST_CASE("cuda affine and dropout match the CPU (dropout draws the same mask)")
           DeviceArray dd = poisoned(t, n);
           gpu().dropout(t, dx.get(), dd.get(), n, p, seed);
           const auto got = dd.floats();
-          if (t == DType::f32) check_equal(got, want, "dropout f32 n " + std::to_string(n));
-          else check_close(got, want, {8e-3, 0}, "dropout bf16 n " + std::to_string(n));
+          if (t == DType::f32)
+            check_equal(got, want, "dropout f32 n " + std::to_string(n));
+          else
+            check_close(got, want, {8e-3, 0}, "dropout bf16 n " + std::to_string(n));
           int64_t mask_diff = 0;
           for (int64_t i = 0; i < n; ++i) mask_diff += (got[i] == 0.f) != (want[i] == 0.f);
           CHECK(mask_diff == 0);
@@ -487,11 +526,12 @@ TEST_CASE("cuda binary ops broadcast like the CPU, in place too") {
   const std::vector<Case> cases = {
       {{2, 3, 1001}, contiguous_layout({2, 3, 1001}), contiguous_layout({2, 3, 1001})},
       {{4, 3, 5}, make_layout({4, 3, 5}, {5, 0, 1}), make_layout({4, 3, 5}, {0, 5, 1})},
-      {{6, 7}, make_layout({6, 7}, {1, 6}), make_layout({6, 7}, {0, 0})},          // transposed a, scalar b
-      {{33, 129}, contiguous_layout({33, 129}), make_layout({33, 129}, {0, 1})},   // bias add
+      {{6, 7}, make_layout({6, 7}, {1, 6}), make_layout({6, 7}, {0, 0})},         // transposed a, scalar b
+      {{33, 129}, contiguous_layout({33, 129}), make_layout({33, 129}, {0, 1})},  // bias add
       {{1}, contiguous_layout({1}), contiguous_layout({1})},
       {{3}, contiguous_layout({3}), make_layout({3}, {0})},
-      {{2, 2, 2, 2, 2, 2, 2, 3}, contiguous_layout({2, 2, 2, 2, 2, 2, 2, 3}),
+      {{2, 2, 2, 2, 2, 2, 2, 3},
+       contiguous_layout({2, 2, 2, 2, 2, 2, 2, 3}),
        make_layout({2, 2, 2, 2, 2, 2, 2, 3}, {0, 1, 0, 2, 0, 4, 0, 8})},  // 8 dims, mixed broadcast
   };
   const BinaryOp ops[] = {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Max, BinaryOp::Min};
@@ -525,9 +565,8 @@ TEST_CASE("cuda binary ops broadcast like the CPU, in place too") {
 TEST_CASE("cuda sum over (outer, reduce, inner) matches the CPU, including the two-stage cases") {
   Rng rng(7);
   const std::vector<std::array<int64_t, 3>> shapes = {
-      {1, 1, 1},   {3, 5, 1},    {7, 33, 1},      {2, 1000, 1},   {3, 4097, 1}, {1, 100000, 1},
-      {5, 3, 7},   {1, 4097, 3}, {2, 1000, 130},  {3, 0, 5},      {4, 31, 1},   {1, 300, 1000},
-      {2, 70000, 1}};
+      {1, 1, 1},    {3, 5, 1},      {7, 33, 1}, {2, 1000, 1}, {3, 4097, 1},   {1, 100000, 1}, {5, 3, 7},
+      {1, 4097, 3}, {2, 1000, 130}, {3, 0, 5},  {4, 31, 1},   {1, 300, 1000}, {2, 70000, 1}};
   for (DType t : kFloatTypes)
     for (const auto& s : shapes) {
       const int64_t outer = s[0], reduce = s[1], inner = s[2];
@@ -581,10 +620,11 @@ void compare_gemm(DType t, int64_t batch, int64_t M, int64_t N, int64_t K, bool 
   g.c = dc.get();
   gpu().gemm(g);
   const double scale = std::sqrt(static_cast<double>(K) + 1);
-  check_close(dc.floats(), want, tol_for(t, {1e-4, 1e-5 * scale}, {1e-2, 2e-2 * scale}),
-              label("gemm", t, dims({batch, M, N, K}) + " ta " + std::to_string(ta) + " tb " + std::to_string(tb) +
-                                   " alpha " + std::to_string(alpha) + " beta " + std::to_string(beta) +
-                                   " shared_b " + std::to_string(shared_b)));
+  check_close(
+      dc.floats(), want, tol_for(t, {1e-4, 1e-5 * scale}, {1e-2, 2e-2 * scale}),
+      label("gemm", t,
+            dims({batch, M, N, K}) + " ta " + std::to_string(ta) + " tb " + std::to_string(tb) + " alpha " +
+                std::to_string(alpha) + " beta " + std::to_string(beta) + " shared_b " + std::to_string(shared_b)));
 }
 }  // namespace
 
@@ -610,8 +650,8 @@ TEST_CASE("cuda gemm matches the CPU over orientations, batch strides, alpha/bet
 
 TEST_CASE("cuda softmax and log-softmax (forward and backward) match the CPU on every axis layout") {
   Rng rng(9);
-  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {3, 7, 1},  {5, 1000, 1}, {2, 4097, 1},
-                                                      {300, 17, 1}, {4, 5, 3},  {2, 300, 17}, {1, 3, 1000}};
+  const std::vector<std::array<int64_t, 3>> shapes = {{1, 1, 1},    {3, 7, 1}, {5, 1000, 1}, {2, 4097, 1},
+                                                      {300, 17, 1}, {4, 5, 3}, {2, 300, 17}, {1, 3, 1000}};
   for (DType t : kFloatTypes)
     for (bool log : {false, true})
       for (const auto& s : shapes) {
@@ -666,8 +706,8 @@ TEST_CASE("cuda cross_entropy and its backward match the CPU, ignored rows are 0
 
         const auto gloss = as_stored(randn(rng, rows), t);
         std::vector<float> gx(rows * V);
-        cpu().cross_entropy_backward(DType::f32, x.data(), targets.data(), lse.data(), gloss.data(), gx.data(), rows,
-                                     V, ignore);
+        cpu().cross_entropy_backward(DType::f32, x.data(), targets.data(), lse.data(), gloss.data(), gx.data(), rows, V,
+                                     ignore);
         DeviceArray dlse_ref(lse, DType::f32), dg(gloss, t);
         DeviceArray dgx = poisoned(t, rows * V);
         gpu().cross_entropy_backward(t, dx.get(), dt.as<int32_t>(), dlse_ref.get(), dg.get(), dgx.get(), rows, V,
@@ -709,11 +749,11 @@ TEST_CASE("cuda rms_norm and its backward (with and without weight) match the CP
           const auto gy = as_stored(randn(rng, rows * C), t);
           std::vector<float> gx(rows * C), gw(C);
           cpu().rms_norm_backward(DType::f32, x.data(), with_w ? w.data() : nullptr, rstd.data(), gy.data(), gx.data(),
-                                 with_w ? gw.data() : nullptr, rows, C);
+                                  with_w ? gw.data() : nullptr, rows, C);
           DeviceArray drstd_ref(rstd, DType::f32), dgy(gy, t);
           DeviceArray dgx = poisoned(t, rows * C), dgw = poisoned(t, C);
           gpu().rms_norm_backward(t, dx.get(), with_w ? dw.get() : nullptr, drstd_ref.get(), dgy.get(), dgx.get(),
-                                 with_w ? dgw.get() : nullptr, rows, C);
+                                  with_w ? dgw.get() : nullptr, rows, C);
           const double scale = std::sqrt(static_cast<double>(C));
           check_close(dgx.floats(), gx, tol_for(t, {1e-4, 1e-5}, {2e-2, 2e-3}), what + " gx");
           if (with_w)
@@ -728,8 +768,12 @@ TEST_CASE("cuda rms_norm and its backward (with and without weight) match the CP
 
 TEST_CASE("cuda gather copies rows of any dtype, and out-of-range rows read as NaN") {
   Rng rng(12);
-  const std::vector<std::array<int64_t, 4>> shapes = {  // outer, dim, inner, n_idx
-      {1, 1, 1, 1}, {1, 50, 3, 1000}, {3, 7, 1000, 5}, {2, 4097, 1, 33}, {1, 1000, 4097, 3}};
+  const std::vector<std::array<int64_t, 4>> shapes = {// outer, dim, inner, n_idx
+                                                      {1, 1, 1, 1},
+                                                      {1, 50, 3, 1000},
+                                                      {3, 7, 1000, 5},
+                                                      {2, 4097, 1, 33},
+                                                      {1, 1000, 4097, 3}};
   for (DType t : {DType::f32, DType::bf16, DType::i32, DType::f64})
     for (const auto& s : shapes) {
       const int64_t outer = s[0], dim = s[1], inner = s[2], n_idx = s[3];
@@ -762,7 +806,8 @@ TEST_CASE("cuda gather copies rows of any dtype, and out-of-range rows read as N
 
 TEST_CASE("cuda index_add adds repeated indices in increasing order (f32: bit-identical to the CPU)") {
   Rng rng(13);
-  const std::vector<std::array<int64_t, 4>> shapes = {  // outer, dim, inner, n_idx
+  const std::vector<std::array<int64_t, 4>> shapes = {
+      // outer, dim, inner, n_idx
       {1, 1, 1, 1}, {1, 50, 3, 5000}, {1, 1000, 768, 4096}, {3, 7, 33, 100}, {1, 5, 4097, 64}, {2, 100000, 2, 7}};
   for (DType t : kFloatTypes)
     for (const auto& s : shapes) {
@@ -776,8 +821,10 @@ TEST_CASE("cuda index_add adds repeated indices in increasing order (f32: bit-id
       DeviceArray dy(y0, t), di(idx), ds(src, t);
       gpu().index_add(t, dy.get(), di.as<int32_t>(), ds.get(), outer, dim, inner, n_idx);
       const std::string what = label("index_add", t, dims({outer, dim, inner, n_idx}));
-      if (t == DType::f32) check_equal(dy.floats(), want, what);
-      else check_close(dy.floats(), want, {1e-2, 2e-2 * std::sqrt(static_cast<double>(n_idx))}, what);
+      if (t == DType::f32)
+        check_equal(dy.floats(), want, what);
+      else
+        check_close(dy.floats(), want, {1e-2, 2e-2 * std::sqrt(static_cast<double>(n_idx))}, what);
     }
   // Out-of-range indices are skipped.
   const std::vector<int32_t> idx = {0, 9, -2, 1, 0};
@@ -808,8 +855,10 @@ TEST_CASE("cuda gather_last and scatter_add_last match the CPU (repeated columns
           cpu().scatter_add_last(DType::f32, acc.data(), idx.data(), src.data(), rows, cols, k);
           DeviceArray dacc(x, t), dsrc(src, t);
           gpu().scatter_add_last(t, dacc.get(), di.as<int32_t>(), dsrc.get(), rows, cols, k);
-          if (t == DType::f32) check_equal(dacc.floats(), acc, label("scatter_add_last", t, what));
-          else check_close(dacc.floats(), acc, {1e-2, 2e-2}, label("scatter_add_last", t, what));
+          if (t == DType::f32)
+            check_equal(dacc.floats(), acc, label("scatter_add_last", t, what));
+          else
+            check_close(dacc.floats(), acc, {1e-2, 2e-2}, label("scatter_add_last", t, what));
         }
 }
 
@@ -897,47 +946,49 @@ TEST_CASE("cuda sinkhorn and its backward match the CPU for n = 1..8") {
 
 TEST_CASE("cuda attention forward and backward match the CPU (all head dims, odd lengths, dropout)") {
   Rng rng(18);
-  const std::vector<std::array<int64_t, 4>> shapes = {  // B, T, H, D
-      {1, 1, 1, 32}, {2, 33, 3, 64}, {1, 100, 2, 96}, {1, 65, 1, 128}, {2, 17, 2, 16}, {1, 50, 2, 40},
-      {1, 300, 1, 8}, {1, 1024, 2, 64}};
+  const std::vector<std::array<int64_t, 4>> shapes = {// B, T, H, D
+                                                      {1, 1, 1, 32},   {2, 33, 3, 64},  {1, 100, 2, 96},
+                                                      {1, 65, 1, 128}, {2, 17, 2, 16},  {1, 50, 2, 40},
+                                                      {1, 300, 1, 8},  {1, 1024, 2, 64}};
   for (DType t : kFloatTypes)
     for (float drop : {0.f, 0.2f})
-    for (const auto& s : shapes) {
-      const uint64_t seed = 11;
-      const int64_t B = s[0], T = s[1], H = s[2], D = s[3], n = B * T * H * D;
-      const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-      const auto q = as_stored(randn(rng, n), t), k = as_stored(randn(rng, n), t), v = as_stored(randn(rng, n), t);
-      std::vector<float> out(n), lse(B * H * T);
-      cpu().attention(DType::f32, q.data(), k.data(), v.data(), out.data(), lse.data(), B, T, H, D, scale, drop, seed);
-      DeviceArray dq(q, t), dk(k, t), dv(v, t);
-      DeviceArray dout = poisoned(t, n), dlse = poisoned(DType::f32, B * H * T);
-      gpu().attention(t, dq.get(), dk.get(), dv.get(), dout.get(), dlse.get(), B, T, H, D, scale, drop, seed);
-      const std::string what = label("attention", t, dims({B, T, H, D})) + " dropout " + std::to_string(drop);
-      check_close(dlse.floats(), lse, tol_for(t, {1e-5, 1e-5}, {1e-4, 1e-4}), what + " lse");
-      check_close(dout.floats(), out, tol_for(t, {1e-4, 1e-5}, {1e-2, 5e-3}), what + " out");
+      for (const auto& s : shapes) {
+        const uint64_t seed = 11;
+        const int64_t B = s[0], T = s[1], H = s[2], D = s[3], n = B * T * H * D;
+        const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+        const auto q = as_stored(randn(rng, n), t), k = as_stored(randn(rng, n), t), v = as_stored(randn(rng, n), t);
+        std::vector<float> out(n), lse(B * H * T);
+        cpu().attention(DType::f32, q.data(), k.data(), v.data(), out.data(), lse.data(), B, T, H, D, scale, drop,
+                        seed);
+        DeviceArray dq(q, t), dk(k, t), dv(v, t);
+        DeviceArray dout = poisoned(t, n), dlse = poisoned(DType::f32, B * H * T);
+        gpu().attention(t, dq.get(), dk.get(), dv.get(), dout.get(), dlse.get(), B, T, H, D, scale, drop, seed);
+        const std::string what = label("attention", t, dims({B, T, H, D})) + " dropout " + std::to_string(drop);
+        check_close(dlse.floats(), lse, tol_for(t, {1e-5, 1e-5}, {1e-4, 1e-4}), what + " lse");
+        check_close(dout.floats(), out, tol_for(t, {1e-4, 1e-5}, {1e-2, 5e-3}), what + " out");
 
-      // The backward gets identical inputs on both sides (the CPU's out and lse).
-      const auto out_stored = as_stored(out, t);
-      const auto gout = as_stored(randn(rng, n), t);
-      std::vector<float> gq(n), gk(n), gv(n);
-      cpu().attention_backward(DType::f32, q.data(), k.data(), v.data(), out_stored.data(), lse.data(), gout.data(),
-                               gq.data(), gk.data(), gv.data(), B, T, H, D, scale, drop, seed);
-      DeviceArray dos(out_stored, t), dlse_ref(lse, DType::f32), dgo(gout, t);
-      DeviceArray dgq = poisoned(t, n), dgk = poisoned(t, n), dgv = poisoned(t, n);
-      gpu().attention_backward(t, dq.get(), dk.get(), dv.get(), dos.get(), dlse_ref.get(), dgo.get(), dgq.get(),
-                               dgk.get(), dgv.get(), B, T, H, D, scale, drop, seed);
-      // Long sums with cancellation: compare against the gradients' scale
-      // (with T = 1, gq and gk are exactly 0 and only rounding remains).
-      const double g_scale = std::max({max_abs(gq), max_abs(gk), max_abs(gv)});
-      const Tol f32{1e-3, 1e-4 * g_scale};
-      const Tol bf{3e-2, 1e-2 * g_scale};
-      check_close(dgq.floats(), gq, tol_for(t, f32, bf), what + " gq");
-      check_close(dgk.floats(), gk, tol_for(t, f32, bf), what + " gk");
-      check_close(dgv.floats(), gv, tol_for(t, f32, bf), what + " gv");
-    }
+        // The backward gets identical inputs on both sides (the CPU's out and lse).
+        const auto out_stored = as_stored(out, t);
+        const auto gout = as_stored(randn(rng, n), t);
+        std::vector<float> gq(n), gk(n), gv(n);
+        cpu().attention_backward(DType::f32, q.data(), k.data(), v.data(), out_stored.data(), lse.data(), gout.data(),
+                                 gq.data(), gk.data(), gv.data(), B, T, H, D, scale, drop, seed);
+        DeviceArray dos(out_stored, t), dlse_ref(lse, DType::f32), dgo(gout, t);
+        DeviceArray dgq = poisoned(t, n), dgk = poisoned(t, n), dgv = poisoned(t, n);
+        gpu().attention_backward(t, dq.get(), dk.get(), dv.get(), dos.get(), dlse_ref.get(), dgo.get(), dgq.get(),
+                                 dgk.get(), dgv.get(), B, T, H, D, scale, drop, seed);
+        // Long sums with cancellation: compare against the gradients' scale
+        // (with T = 1, gq and gk are exactly 0 and only rounding remains).
+        const double g_scale = std::max({max_abs(gq), max_abs(gk), max_abs(gv)});
+        const Tol f32{1e-3, 1e-4 * g_scale};
+        const Tol bf{3e-2, 1e-2 * g_scale};
+        check_close(dgq.floats(), gq, tol_for(t, f32, bf), what + " gq");
+        check_close(dgk.floats(), gk, tol_for(t, f32, bf), what + " gk");
+        check_close(dgv.floats(), gv, tol_for(t, f32, bf), what + " gv");
+      }
   std::vector<float> dummy(1);
-  CHECK_THROWS_WITH(gpu().attention(DType::f32, dummy.data(), dummy.data(), dummy.data(), dummy.data(), dummy.data(),
-                                    1, 1, 1, 256, 1.0, 0.f, 0),
+  CHECK_THROWS_WITH(gpu().attention(DType::f32, dummy.data(), dummy.data(), dummy.data(), dummy.data(), dummy.data(), 1,
+                                    1, 1, 256, 1.0, 0.f, 0),
                     Catch::Contains("head dim"));
 }
 
@@ -1005,8 +1056,13 @@ TEST_CASE("cuda multi-tensor adamw steps like the CPU, in a few launches") {
       dev_list.push_back({dp[i].as<float>(), dg[i].as<float>(), dm[i].as<float>(), dv[i].as<float>(),
                           copy ? dw[i].as<bf16>() : nullptr, sizes[i], wd});
     }
-    const AdamWHyper h{1e-2f, b1, b2, 1e-8f, 1.f - std::pow(b1, static_cast<float>(step)),
-                       1.f - std::pow(b2, static_cast<float>(step)), 0.5f};
+    const AdamWHyper h{1e-2f,
+                       b1,
+                       b2,
+                       1e-8f,
+                       1.f - std::pow(b1, static_cast<float>(step)),
+                       1.f - std::pow(b2, static_cast<float>(step)),
+                       0.5f};
     REQUIRE(plan_adamw_launches(dev_list.data(), count, h).size() >= 2);
     cpu().adamw_multi(host_list.data(), count, h);
     gpu().adamw_multi(dev_list.data(), count, h);
@@ -1088,45 +1144,51 @@ Tensor leaf(const Shape& shape, Rng& rng, double scale = 1.0) {
 
 TEST_CASE("cuda autograd: matmul, softmax, cross_entropy, rms_norm agree with the CPU") {
   Rng rng(21);
-  compare_autograd("matmul", {leaf({3, 37, 65}, rng), leaf({65, 29}, rng)},
-                   [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); }, {1e-4, 1e-4}, rng);
-  compare_autograd("batched matmul with transposed view", {leaf({4, 33, 17}, rng), leaf({4, 40, 17}, rng)},
-                   [](const std::vector<Tensor>& in) { return matmul(in[0], in[1].transpose(-1, -2)); },
-                   {1e-4, 1e-4}, rng);
-  compare_autograd("softmax", {leaf({7, 1000}, rng, 3.0)},
-                   [](const std::vector<Tensor>& in) { return softmax(in[0], -1); }, {1e-5, 1e-7}, rng);
-  compare_autograd("log_softmax inner axis", {leaf({4, 9, 33}, rng)},
-                   [](const std::vector<Tensor>& in) { return log_softmax(in[0], 1); }, {1e-5, 1e-6}, rng);
+  compare_autograd(
+      "matmul", {leaf({3, 37, 65}, rng), leaf({65, 29}, rng)},
+      [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); }, {1e-4, 1e-4}, rng);
+  compare_autograd(
+      "batched matmul with transposed view", {leaf({4, 33, 17}, rng), leaf({4, 40, 17}, rng)},
+      [](const std::vector<Tensor>& in) { return matmul(in[0], in[1].transpose(-1, -2)); }, {1e-4, 1e-4}, rng);
+  compare_autograd(
+      "softmax", {leaf({7, 1000}, rng, 3.0)}, [](const std::vector<Tensor>& in) { return softmax(in[0], -1); },
+      {1e-5, 1e-7}, rng);
+  compare_autograd(
+      "log_softmax inner axis", {leaf({4, 9, 33}, rng)},
+      [](const std::vector<Tensor>& in) { return log_softmax(in[0], 1); }, {1e-5, 1e-6}, rng);
   std::vector<int32_t> targets = random_ints(rng, 64, 0, 1000);
   targets[5] = -100;
   const Tensor tg = Tensor::from_ints(targets, {8, 8});
   const Tensor tg_cuda = tg.to(Device::cuda);
-  compare_autograd("cross_entropy", {leaf({8, 8, 1000}, rng, 2.0)},
-                   [&](const std::vector<Tensor>& in) {
-                     return cross_entropy(in[0], in[0].device() == Device::cuda ? tg_cuda : tg).reshape({1});
-                   },
-                   {1e-5, 1e-6}, rng);
-  compare_autograd("rms_norm", {leaf({5, 33, 768}, rng), leaf({768}, rng)},
-                   [](const std::vector<Tensor>& in) { return rms_norm(in[0], in[1], 1e-5); }, {1e-5, 1e-6}, rng);
+  compare_autograd(
+      "cross_entropy", {leaf({8, 8, 1000}, rng, 2.0)},
+      [&](const std::vector<Tensor>& in) {
+        return cross_entropy(in[0], in[0].device() == Device::cuda ? tg_cuda : tg).reshape({1});
+      },
+      {1e-5, 1e-6}, rng);
+  compare_autograd(
+      "rms_norm", {leaf({5, 33, 768}, rng), leaf({768}, rng)},
+      [](const std::vector<Tensor>& in) { return rms_norm(in[0], in[1], 1e-5); }, {1e-5, 1e-6}, rng);
 }
 
 TEST_CASE("cuda autograd: causal_attention (T = 1024), sinkhorn and embedding agree with the CPU") {
   Rng rng(22);
-  compare_autograd("causal_attention", {leaf({1, 1024, 2, 64}, rng), leaf({1, 1024, 2, 64}, rng),
-                                        leaf({1, 1024, 2, 64}, rng)},
-                   [](const std::vector<Tensor>& in) { return causal_attention(in[0], in[1], in[2]); },
-                   {1e-4, 1e-5}, rng);
-  compare_autograd("sinkhorn", {leaf({64, 4, 4}, rng)},
-                   [](const std::vector<Tensor>& in) { return sinkhorn(in[0], 20); }, {2e-5, 1e-7}, rng);
+  compare_autograd(
+      "causal_attention", {leaf({1, 1024, 2, 64}, rng), leaf({1, 1024, 2, 64}, rng), leaf({1, 1024, 2, 64}, rng)},
+      [](const std::vector<Tensor>& in) { return causal_attention(in[0], in[1], in[2]); }, {1e-4, 1e-5}, rng);
+  compare_autograd(
+      "sinkhorn", {leaf({64, 4, 4}, rng)}, [](const std::vector<Tensor>& in) { return sinkhorn(in[0], 20); },
+      {2e-5, 1e-7}, rng);
   // Many repeated ids: the backward is an index_add with heavy duplication.
   std::vector<int32_t> ids = random_ints(rng, 4096, 0, 20);
   const Tensor id_cpu = Tensor::from_ints(ids, {64, 64});
   const Tensor id_cuda = id_cpu.to(Device::cuda);
-  compare_autograd("embedding", {leaf({100, 96}, rng)},
-                   [&](const std::vector<Tensor>& in) {
-                     return embedding(in[0], in[0].device() == Device::cuda ? id_cuda : id_cpu);
-                   },
-                   {1e-6, 1e-7}, rng);
+  compare_autograd(
+      "embedding", {leaf({100, 96}, rng)},
+      [&](const std::vector<Tensor>& in) {
+        return embedding(in[0], in[0].device() == Device::cuda ? id_cuda : id_cpu);
+      },
+      {1e-6, 1e-7}, rng);
 }
 
 // =====================================================================================
@@ -1220,8 +1282,8 @@ TEST_CASE("cuda caching allocator: a warm op sequence makes no new system alloca
   const Tensor ids = Tensor::from_ints(random_ints(rng, 512, 0, 1000), {4, 128}, Device::cuda);
   const Tensor targets = Tensor::from_ints(random_ints(rng, 512, 0, 128), {4, 128}, Device::cuda);
   auto step = [&] {
-    Tensor h = embedding(emb, ids);                                   // (4, 128, 256)
-    h = rms_norm(matmul(h, w), norm_w);                               // (4, 128, 128)
+    Tensor h = embedding(emb, ids);      // (4, 128, 256)
+    h = rms_norm(matmul(h, w), norm_w);  // (4, 128, 128)
     Tensor qkv = h.reshape({4, 128, 2, 64});
     Tensor a = causal_attention(qkv, qkv, qkv).reshape({4, 128, 128});
     Tensor mixed = sinkhorn(h.reshape({4, 128, 8, 16}).slice(3, 0, 8), 5).reshape({4, 128, 64});  // (4, 128, 64)

@@ -116,7 +116,9 @@ std::vector<Row> dtype_table() {
       {"attention", Accepts::Stream,
        [](DType t) { cc::attention(t, p(), p(), p(), p(), p(), 1, 8, 2, 32, 0.2, 0.f, 1); }},
       {"attention_backward", Accepts::Stream,
-       [](DType t) { cc::attention_backward(t, p(), p(), p(), p(), p(), p(), p(), p(), p(), 1, 8, 2, 32, 0.2, 0.f, 1); }},
+       [](DType t) {
+         cc::attention_backward(t, p(), p(), p(), p(), p(), p(), p(), p(), p(), 1, 8, 2, 32, 0.2, 0.f, 1);
+       }},
       {"mhc_project", Accepts::Stream, [](DType t) { cc::mhc_project(t, p(), p(), p(), p(), 5, 12, 24, 1e-6f); }},
       {"mhc_project_backward", Accepts::Stream,
        [](DType t) { cc::mhc_project_backward(t, p(), p(), p(), p(), p(), p(), 5, 12, 24); }},
@@ -158,8 +160,8 @@ TEST_CASE("cuda contract: each entry point accepts exactly its dtypes", "[cuda_c
   // Entry points with fixed types still check their sizes.
   CHECK_NOTHROW(cc::count_not_equal(ip(), 4, -1, static_cast<float*>(p())));
   CHECK_NOTHROW(cc::moe_dispatch(ip(), 3, 2, 4, ip(), ip(), ip()));
-  const AdamWTensor one{static_cast<float*>(p()), fp(), static_cast<float*>(p()), static_cast<float*>(p()), nullptr, 4,
-                        0.1f};
+  const AdamWTensor one{
+      static_cast<float*>(p()), fp(), static_cast<float*>(p()), static_cast<float*>(p()), nullptr, 4, 0.1f};
   CHECK_NOTHROW(cc::adamw_multi(&one, 1, AdamWHyper{1e-3f, 0.9f, 0.99f, 1e-8f, 0.1f, 0.01f, 1.f}));
 }
 
@@ -195,10 +197,11 @@ TEST_CASE("cuda contract: size rules beyond the dtype", "[cuda_contract]") {
     CHECK_NOTHROW(fwd(DType::f32, 1, 8, 2, 1, 0.f));
     CHECK_NOTHROW(fwd(DType::bf16, 1, 8, 2, 128, 0.5f));
     for (int64_t D : {0, 129, 256})
-      CHECK_THROWS_WITH(fwd(DType::f32, 1, 8, 2, D, 0.f), Contains("cuda attention: head dim D = " + std::to_string(D)));
-    CHECK_THROWS_WITH(cc::attention_backward(DType::bf16, p(), p(), p(), p(), p(), p(), p(), p(), p(), 1, 8, 2, 200,
-                                             0.1, 0.f, 1),
-                      Contains("cuda attention_backward: head dim"));
+      CHECK_THROWS_WITH(fwd(DType::f32, 1, 8, 2, D, 0.f),
+                        Contains("cuda attention: head dim D = " + std::to_string(D)));
+    CHECK_THROWS_WITH(
+        cc::attention_backward(DType::bf16, p(), p(), p(), p(), p(), p(), p(), p(), p(), 1, 8, 2, 200, 0.1, 0.f, 1),
+        Contains("cuda attention_backward: head dim"));
     for (float drop : {1.f, -0.1f, std::numeric_limits<float>::quiet_NaN()})
       CHECK_THROWS_WITH(fwd(DType::f32, 1, 8, 2, 32, drop), Contains("dropout probability"));
     // The tensor-core path (bf16, D ∈ {32, 64, 96, 128}, 16-byte aligned
@@ -252,8 +255,8 @@ TEST_CASE("cuda contract: size rules beyond the dtype", "[cuda_contract]") {
     CHECK_THROWS_WITH(cc::dropout(DType::bf16, p(), p(), 4, 1.f, 0), Contains("cuda dropout: dropout probability"));
     CHECK_THROWS_WITH(cc::sum(DType::f32, p(), p(), -1, 3, 1), Contains("cuda sum: outer = -1"));
     CHECK_THROWS_WITH(cc::count_not_equal(ip(), -1, 0, static_cast<float*>(p())), Contains("n = -1"));
-    const AdamWTensor bad{static_cast<float*>(p()), fp(), static_cast<float*>(p()), static_cast<float*>(p()), nullptr,
-                          -4, 0.1f};
+    const AdamWTensor bad{
+        static_cast<float*>(p()), fp(), static_cast<float*>(p()), static_cast<float*>(p()), nullptr, -4, 0.1f};
     CHECK_THROWS_WITH(cc::adamw_multi(&bad, 1, AdamWHyper{}), Contains("cuda adamw_multi: tensor 0 of 1 has n = -4"));
   }
 }
@@ -305,7 +308,8 @@ void train_step(Transformer& model, AdamW& opt, int64_t B, int64_t T, uint64_t s
   model.train(true);
   opt.zero_grad();
   DropoutSeeds::begin_step(seed, 0);
-  Tensor loss = model.loss(Tensor::from_ints(xs, {B, T}).to(Device::cuda), Tensor::from_ints(ys, {B, T}).to(Device::cuda));
+  Tensor loss =
+      model.loss(Tensor::from_ints(xs, {B, T}).to(Device::cuda), Tensor::from_ints(ys, {B, T}).to(Device::cuda));
   REQUIRE(loss.dtype() == DType::f32);
   loss.backward();
   REQUIRE(std::isfinite(loss.item()));
@@ -317,7 +321,8 @@ void train_step(Transformer& model, AdamW& opt, int64_t B, int64_t T, uint64_t s
 
 }  // namespace
 
-TEST_CASE("cuda contract: the model's training step keeps it (dry-run backend, f32 and bf16)", "[cuda_contract][model]") {
+TEST_CASE("cuda contract: the model's training step keeps it (dry-run backend, f32 and bf16)",
+          "[cuda_contract][model]") {
   for (const Variant& v : kVariants)
     for (const std::string ffn : {"swiglu", "moe"})
       for (DType dt : {DType::f32, DType::bf16}) {
@@ -370,8 +375,10 @@ TEST_CASE("cuda contract: the model's training step keeps it (dry-run backend, f
             CHECK(dry.calls("mhc_pre_backward", dt) == sites);
             CHECK(dry.calls("mhc_post_backward", dt) == sites);
             // With recompute, the backward rebuilds the stream states with more mhc_post calls.
-            if (v.recompute) CHECK(dry.calls("mhc_post", dt) > sites);
-            else CHECK(dry.calls("mhc_post", dt) == sites);
+            if (v.recompute)
+              CHECK(dry.calls("mhc_post", dt) > sites);
+            else
+              CHECK(dry.calls("mhc_post", dt) == sites);
           } else {
             CHECK(dry.calls("mhc_gates") == 0);
           }
@@ -462,9 +469,10 @@ TEST_CASE("cuda contract, bf16 streams: HC and mHC sites do all coefficient arit
   // checks are f32); everything else, forward and backward — norm
   // statistics, projections, tanh, gates, Sinkhorn, the mixes, the
   // reductions of the parameter gradients — must run in f32.
-  const std::set<std::string> bf16_allowed = {"fill", "copy_strided", "cast", "gather",  // data movement
-                                              "mhc_project", "mhc_pre", "mhc_pre_backward", "mhc_post",
-                                              "mhc_post_backward"};
+  const std::set<std::string> bf16_allowed = {"fill",        "copy_strided",     "cast",
+                                              "gather",  // data movement
+                                              "mhc_project", "mhc_pre",          "mhc_pre_backward",
+                                              "mhc_post",    "mhc_post_backward"};
   for (const SiteVariant& v : kSiteVariants) {
     INFO(v.name);
     test::DryCudaBackend dry;

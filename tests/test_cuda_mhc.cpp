@@ -81,7 +81,8 @@ TEST_CASE("fused mHC site on CUDA matches the composed site on the CPU", "[cuda]
         for (size_t i = 0; i < pr.size(); ++i) {
           INFO(pr[i].name);
           // bf16 streams cannot resolve the gates' near-cancelling sums (see test_cuda_model).
-          if (dt == DType::f32) CHECK(rel_error(pg[i].tensor->grad(), pr[i].tensor->grad()) < 2e-2);
+          if (dt == DType::f32)
+            CHECK(rel_error(pg[i].tensor->grad(), pr[i].tensor->grad()) < 2e-2);
           else
             for (double v : pg[i].tensor->grad().to_vector<double>()) REQUIRE(std::isfinite(v));
         }
@@ -137,8 +138,10 @@ TEST_CASE("each fused primitive matches its CPU reference (f32)", "[cuda][mhc_fu
     auto [gx2c, gx2g] = both({M, K});
     auto [gcc, gcg] = both({M, P});
     Tensor gCg = on_gpu(gC), gg = on_gpu(g);
-    cpu.mhc_pre_backward(DType::f32, x.data_ptr(), cc.data_ptr(), gC.data_ptr(), gx2c.data_ptr(), gcc.data_ptr(), M, n, C);
-    gpu.mhc_pre_backward(DType::f32, xg.data_ptr(), cg.data_ptr(), gCg.data_ptr(), gx2g.data_ptr(), gcg.data_ptr(), M, n, C);
+    cpu.mhc_pre_backward(DType::f32, x.data_ptr(), cc.data_ptr(), gC.data_ptr(), gx2c.data_ptr(), gcc.data_ptr(), M, n,
+                         C);
+    gpu.mhc_pre_backward(DType::f32, xg.data_ptr(), cg.data_ptr(), gCg.data_ptr(), gx2g.data_ptr(), gcg.data_ptr(), M,
+                         n, C);
     CHECK(rel_error(gx2g, gx2c) < 1e-5);
     CHECK(rel_error(gcg, gcc) < 1e-5);
     auto [gyc, gyg] = both({M, C});
@@ -160,8 +163,10 @@ TEST_CASE("Sinkhorn backward kernel vs finite differences through the forward ke
     std::vector<float> L(M * n * n), G(M * n * n);
     for (auto& v : L) v = static_cast<float>(rng.normal());
     for (auto& v : G) v = static_cast<float>(rng.normal());
-    Tensor Lg = Tensor::from_vector(L, {M, n, n}, DType::f32, Device::cuda), Gg = Tensor::from_vector(G, {M, n, n}, DType::f32, Device::cuda);
-    Tensor out = Tensor::empty({M, n, n}, DType::f32, Device::cuda), GL = Tensor::empty({M, n, n}, DType::f32, Device::cuda);
+    Tensor Lg = Tensor::from_vector(L, {M, n, n}, DType::f32, Device::cuda),
+           Gg = Tensor::from_vector(G, {M, n, n}, DType::f32, Device::cuda);
+    Tensor out = Tensor::empty({M, n, n}, DType::f32, Device::cuda),
+           GL = Tensor::empty({M, n, n}, DType::f32, Device::cuda);
     gpu.sinkhorn_backward(DType::f32, Lg.data_ptr(), Gg.data_ptr(), GL.data_ptr(), M, n, 20);
     auto loss = [&](const std::vector<float>& l) {
       Tensor t = Tensor::from_vector(l, {M, n, n}, DType::f32, Device::cuda);
@@ -240,7 +245,9 @@ TEST_CASE("bf16 streams: HC and mHC site gradients equal the f32 path's (the coe
   constexpr double kSameInputs = 1e-4;
   constexpr int64_t n = 4, C = 64, B = 2, T = 37;
   Rng rng(7);
-  auto bf16_exact = [&](const Shape& s) { return Tensor::randn(s, rng).to(DType::bf16).to(DType::f32).to(Device::cuda); };
+  auto bf16_exact = [&](const Shape& s) {
+    return Tensor::randn(s, rng).to(DType::bf16).to(DType::f32).to(Device::cuda);
+  };
   const Tensor x = bf16_exact({B, T, n, C}), w = bf16_exact({B, T, n, C}), r = bf16_exact({B, T, C}),
                c = bf16_exact({B, T, C});
   struct Case {

@@ -71,10 +71,12 @@ TEST_CASE("model on CUDA (f32) matches the CPU: logits, loss, every gradient", "
   // logits), so a plain relative tolerance would be meaningless there. Both
   // f32 results are measured against an f64 CPU reference instead: the GPU
   // must be about as close to it as the f32 CPU is.
-  for (auto [kind, n] : {std::pair{ResidualKind::Residual, 1}, std::pair{ResidualKind::HC, 4}, std::pair{ResidualKind::MHC, 4}})
+  for (auto [kind, n] :
+       {std::pair{ResidualKind::Residual, 1}, std::pair{ResidualKind::HC, 4}, std::pair{ResidualKind::MHC, 4}})
     for (const std::string ffn : {"swiglu", "moe"}) {
       INFO(residual_kind_name(kind) << " / " << ffn);
-      Transformer cpu(model_config(kind, n, ffn), 11), gpu(model_config(kind, n, ffn), 11), ref(model_config(kind, n, ffn), 11);
+      Transformer cpu(model_config(kind, n, ffn), 11), gpu(model_config(kind, n, ffn), 11),
+          ref(model_config(kind, n, ffn), 11);
       gpu.to(Device::cuda);
       ref.set_compute_dtype(DType::f64);
       for (const auto& p : ref.parameters()) *p.tensor = p.tensor->to(DType::f64).detach().set_requires_grad(true);
@@ -109,7 +111,8 @@ TEST_CASE("model on CUDA (f32) matches the CPU: logits, loss, every gradient", "
 TEST_CASE("model in bf16 on CUDA stays within bf16 bounds of the f32 CPU model", "[cuda][model][bf16]") {
   for (auto [kind, n] : {std::pair{ResidualKind::Residual, 1}, std::pair{ResidualKind::MHC, 4}}) {
     INFO(residual_kind_name(kind));
-    Transformer cpu(model_config(kind, n, "moe"), 12), gpu(model_config(kind, n, "moe"), 12), ref(model_config(kind, n, "moe"), 12);
+    Transformer cpu(model_config(kind, n, "moe"), 12), gpu(model_config(kind, n, "moe"), 12),
+        ref(model_config(kind, n, "moe"), 12);
     gpu.to(Device::cuda);
     gpu.set_compute_dtype(DType::bf16);
     ref.set_compute_dtype(DType::f64);
@@ -180,7 +183,8 @@ std::vector<double> train_losses(ResidualKind kind, int64_t n, const std::string
 }  // namespace
 
 TEST_CASE("20-step training trajectories agree between CPU and CUDA (f32)", "[cuda][train]") {
-  for (auto [kind, n] : {std::pair{ResidualKind::Residual, 1}, std::pair{ResidualKind::HC, 4}, std::pair{ResidualKind::MHC, 4}}) {
+  for (auto [kind, n] :
+       {std::pair{ResidualKind::Residual, 1}, std::pair{ResidualKind::HC, 4}, std::pair{ResidualKind::MHC, 4}}) {
     INFO(residual_kind_name(kind));
     const auto cpu = train_losses(kind, n, "cpu", "f32");
     const auto gpu = train_losses(kind, n, "cuda", "f32");

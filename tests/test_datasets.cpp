@@ -33,8 +33,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-using mhc::test::TempDir;
 using mhc::test::read_bytes;
+using mhc::test::TempDir;
 using mhc::test::write_bytes;
 
 // Sets (or unsets, with nullopt) an environment variable and restores it at scope exit.
@@ -43,15 +43,18 @@ struct ScopedEnv {
   std::optional<std::string> old;
   ScopedEnv(std::string n, const std::optional<std::string>& value) : name(std::move(n)) {
     if (const char* v = getenv(name.c_str())) old = v;
-    if (value) setenv(name.c_str(), value->c_str(), 1);
-    else unsetenv(name.c_str());
+    if (value)
+      setenv(name.c_str(), value->c_str(), 1);
+    else
+      unsetenv(name.c_str());
   }
   ~ScopedEnv() {
-    if (old) setenv(name.c_str(), old->c_str(), 1);
-    else unsetenv(name.c_str());
+    if (old)
+      setenv(name.c_str(), old->c_str(), 1);
+    else
+      unsetenv(name.c_str());
   }
 };
-
 
 // Tiny Shakespeare, found the way the trainer finds it; nullopt (with a
 // visible warning) on a machine without it.
@@ -132,9 +135,8 @@ TEST_CASE("char tokenizer: unknown characters and invalid UTF-8 are named", "[da
 TEST_CASE("bpe: words split at letter digit punctuation and space runs", "[datasets][bpe]") {
   const std::string text = "Hello, world  42x\n\nfoo caf\u00e9!\nStay.\n\n'Tis I'll -- 'x\t";
   const std::vector<std::string_view> words = split_into_words(text);
-  CHECK(words == std::vector<std::string_view>{"Hello", ",", " world", " ", " 42", "x", "\n\n", "foo",
-                                               " caf\u00e9", "!\n", "Stay", ".\n\n", "'Tis", " I",
-                                               "'ll", " --", " 'x", "\t"});
+  CHECK(words == std::vector<std::string_view>{"Hello", ",", " world", " ", " 42", "x", "\n\n", "foo", " caf\u00e9",
+                                               "!\n", "Stay", ".\n\n", "'Tis", " I", "'ll", " --", " 'x", "\t"});
   std::string joined;
   for (auto w : words) joined += w;
   CHECK(joined == text);
@@ -293,7 +295,7 @@ TEST_CASE("corpus: a failed search lists every place in order and how to fetch t
         dir.path / "a" / "shared" / "data" / "tinyshakespeare.txt",                // <cwd>/../shared
         dir.path / "a" / "b" / "bin" / "shared" / "data" / "tinyshakespeare.txt",  // next to the program
         dir.path / "a" / "b" / "shared" / "data" / "tinyshakespeare.txt",          // and upwards
-        fs::path("/shared/data/tinyshakespeare.txt"),                             // up to the root
+        fs::path("/shared/data/tinyshakespeare.txt"),                              // up to the root
     };
     size_t last = 0;
     for (const fs::path& p : expected) {
@@ -606,7 +608,8 @@ TEST_CASE("sampler: same seed same batches and state() resumes exactly", "[datas
   CHECK(resumed.batches_drawn() == 10);
 }
 
-TEST_CASE("validation batches: windows tiled in order from the split's start, whatever the shard", "[datasets][batches]") {
+TEST_CASE("validation batches: windows tiled in order from the split's start, whatever the shard",
+          "[datasets][batches]") {
   const std::vector<int32_t> tokens = iota_tokens(3000);  // id i at position i (mod the vocabulary)
   // 3000 tokens hold (3000 - 1) / 32 = 93 windows of 32 (+1 target each).
   const ValidationSet all = validation_batches(tokens, 4, 32, 0);
@@ -628,7 +631,8 @@ TEST_CASE("validation batches: windows tiled in order from the split's start, wh
   const ValidationSet first6 = validation_batches(tokens, 4, 32, 24);
   CHECK(first6.windows == 24);
   REQUIRE(first6.batches.size() == 6);
-  const ValidationSet r0 = validation_batches(tokens, 4, 32, 24, {0, 2}), r1 = validation_batches(tokens, 4, 32, 24, {1, 2});
+  const ValidationSet r0 = validation_batches(tokens, 4, 32, 24, {0, 2}),
+                      r1 = validation_batches(tokens, 4, 32, 24, {1, 2});
   CHECK(r0.windows == 24);
   REQUIRE(r0.batches.size() == 3);
   REQUIRE(r1.batches.size() == 3);
@@ -641,10 +645,10 @@ TEST_CASE("validation batches: windows tiled in order from the split's start, wh
 TEST_CASE("printable_text keeps text and escapes what a terminal would act on", "[datasets][utf8]") {
   CHECK(printable_text("ROMEO:\n\tthou art") == "ROMEO:\n\tthou art");
   CHECK(printable_text("caf\xc3\xa9 \xe2\x80\x94 ok") == "caf\xc3\xa9 \xe2\x80\x94 ok");  // é and an em dash pass
-  CHECK(printable_text("a\x1b[2Jb") == "a\\x1b[2Jb");                                        // ESC: no screen clearing
+  CHECK(printable_text("a\x1b[2Jb") == "a\\x1b[2Jb");                                     // ESC: no screen clearing
   CHECK(printable_text(std::string("x\0y", 3)) == "x\\x00y");
   CHECK(printable_text("\r\x7f") == "\\x0d\\x7f");
-  CHECK(printable_text("\xc2\x85") == "\\x85");           // a C1 control character, escaped by code point
+  CHECK(printable_text("\xc2\x85") == "\\x85");               // a C1 control character, escaped by code point
   CHECK(printable_text("end \xe2\x80") == "end \\xe2\\x80");  // a character cut short: its bytes
   CHECK(printable_text("\xff!") == "\\xff!");
 }
@@ -674,7 +678,11 @@ TEST_CASE("write_file_atomically: streamed output with seeks lands byte for byte
   CHECK_FALSE(fs::exists(path + ".tmp"));
   // A writer that throws leaves the old file and no temporary file.
   CHECK_THROWS_WITH(write_file_atomically(
-                        path, [](std::ostream& out) { out << "partial"; throw std::runtime_error("writer gave up"); },
+                        path,
+                        [](std::ostream& out) {
+                          out << "partial";
+                          throw std::runtime_error("writer gave up");
+                        },
                         path + ".tmp"),
                     Contains("writer gave up"));
   CHECK(read_bytes(path) == expected);

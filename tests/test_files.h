@@ -50,8 +50,10 @@ inline void write_bytes(const std::filesystem::path& p, const std::string& bytes
 struct TmpfsMount {
   TempDir dir;  // declared first: removed after the unmount
   explicit TmpfsMount(size_t bytes) {
-    if (::mount("tmpfs", dir.path.c_str(), "tmpfs", 0, options(bytes).c_str()) == 0) mounted_ = true;
-    else error_ = std::strerror(errno);
+    if (::mount("tmpfs", dir.path.c_str(), "tmpfs", 0, options(bytes).c_str()) == 0)
+      mounted_ = true;
+    else
+      error_ = std::strerror(errno);
   }
   ~TmpfsMount() {
     if (mounted_) ::umount2(dir.path.c_str(), MNT_DETACH);
@@ -78,8 +80,7 @@ inline void fill_up(const std::filesystem::path& dir) {
   if (fd < 0) return;
   const std::string block(4096, 'x');
   for (size_t n = block.size(); n > 0; n /= 2)
-    while (::write(fd, block.data(), n) == static_cast<ssize_t>(n)) {
-    }
+    while (::write(fd, block.data(), n) == static_cast<ssize_t>(n)) {}
   ::close(fd);
 }
 

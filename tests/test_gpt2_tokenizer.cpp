@@ -36,17 +36,17 @@ TEST_CASE("gpt2: GPT-2's byte table", "[gpt2]") {
 TEST_CASE("gpt2: the pre-tokenisation pattern cuts text as GPT-2 does", "[gpt2]") {
   CHECK(gpt2_pieces("Hello world") == Pieces{"Hello", " world"});
   CHECK(gpt2_pieces("I'm sure they'll don't") == Pieces{"I", "'m", " sure", " they", "'ll", " don", "'t"});
-  CHECK(gpt2_pieces("a  b") == Pieces{"a", " ", " b"});            // the last space joins the word
+  CHECK(gpt2_pieces("a  b") == Pieces{"a", " ", " b"});  // the last space joins the word
   CHECK(gpt2_pieces("abc123 !!?x") == Pieces{"abc", "123", " !!?", "x"});
   CHECK(gpt2_pieces("x\n\ny") == Pieces{"x", "\n", "\n", "y"});
-  CHECK(gpt2_pieces("hi  ") == Pieces{"hi", "  "});                 // trailing whitespace stays one piece
+  CHECK(gpt2_pieces("hi  ") == Pieces{"hi", "  "});  // trailing whitespace stays one piece
   // Unicode letters and numbers (½ is a number, 東京 letters), not just ASCII.
   CHECK(gpt2_pieces("héllo wörld 3½ 東京") == Pieces{"héllo", " wörld", " 3½", " 東京"});
-  CHECK(gpt2_pieces("a\xff" "b") == Pieces{"a", "\xff", "b"});         // invalid UTF-8: a piece of its own
+  CHECK(gpt2_pieces("a\xff"
+                    "b") == Pieces{"a", "\xff", "b"});  // invalid UTF-8: a piece of its own
 }
 
-TEST_CASE("gpt2: encoder.json + vocab.bpe encode by merge rank, <|endoftext|> is one token, decode inverts",
-          "[gpt2]") {
+TEST_CASE("gpt2: encoder.json + vocab.bpe encode by merge rank, <|endoftext|> is one token, decode inverts", "[gpt2]") {
   TempDir d;
   write_openai_files(d.path);
   const Gpt2Tokenizer tok = Gpt2Tokenizer::from_files(d.path.string());
@@ -73,7 +73,8 @@ TEST_CASE("gpt2: tokenizer.json gives the same tokenizer, and tokenizer.txt keep
   nlohmann::ordered_json hf;
   hf["model"] = {{"type", "BPE"}, {"vocab", small_vocab(false)}, {"merges", nlohmann::ordered_json::array()}};
   for (const std::string& m : kMerges)
-    hf["model"]["merges"].push_back(nlohmann::ordered_json::array({m.substr(0, m.find(' ')), m.substr(m.find(' ') + 1)}));
+    hf["model"]["merges"].push_back(
+        nlohmann::ordered_json::array({m.substr(0, m.find(' ')), m.substr(m.find(' ') + 1)}));
   hf["added_tokens"] = nlohmann::ordered_json::array({{{"id", 265}, {"content", "<|endoftext|>"}}});
   write_bytes(b.file("tokenizer.json"), hf.dump());
   const Gpt2Tokenizer openai = Gpt2Tokenizer::from_files(a.path.string());
@@ -92,18 +93,20 @@ TEST_CASE("gpt2: tokenizer.json gives the same tokenizer, and tokenizer.txt keep
 
 TEST_CASE("gpt2: unusable tokenizer files are refused, naming the file", "[gpt2]") {
   TempDir d;
-  CHECK_THROWS_WITH(Gpt2Tokenizer::from_files(d.path.string()), Contains("neither encoder.json + vocab.bpe") &&
-                                                                     Contains("tokenizer.json"));
+  CHECK_THROWS_WITH(Gpt2Tokenizer::from_files(d.path.string()),
+                    Contains("neither encoder.json + vocab.bpe") && Contains("tokenizer.json"));
   write_openai_files(d.path);
   write_bytes(d.file("vocab.bpe"), "#version: 0.2\nH e\nthree parts here\n");
-  CHECK_THROWS_WITH(Gpt2Tokenizer::from_files(d.path.string()), Contains("vocab.bpe:3") && Contains("two symbol strings"));
+  CHECK_THROWS_WITH(Gpt2Tokenizer::from_files(d.path.string()),
+                    Contains("vocab.bpe:3") && Contains("two symbol strings"));
   write_openai_files(d.path);
   auto gap = small_vocab(true);
   gap["<|endoftext|>"] = 300;
   write_bytes(d.file("encoder.json"), gap.dump());
   CHECK_THROWS_WITH(Gpt2Tokenizer::from_files(d.path.string()), Contains("encoder.json") && Contains("300"));
   write_bytes(d.file("tokenizer.json"), R"({"model": {"type": "WordPiece", "vocab": {}}})");
-  CHECK_THROWS_WITH(Gpt2Tokenizer::from_files(d.file("tokenizer.json")), Contains("not a byte-level BPE tokenizer.json"));
+  CHECK_THROWS_WITH(Gpt2Tokenizer::from_files(d.file("tokenizer.json")),
+                    Contains("not a byte-level BPE tokenizer.json"));
 }
 
 TEST_CASE("gpt2: GPT-2's published ids, where the real files are on the machine", "[gpt2]") {

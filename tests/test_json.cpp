@@ -42,10 +42,19 @@ json::ParseError parse_error(const std::string& text) {
 
 TEST_CASE("doubles round-trip bit for bit in shortest form, NaN and infinities become null", "[json]") {
   CHECK(json::dump(Json(0.1)) == "0.1");
-  CHECK(json::dump(Json(-2.5e-7)).size() <= 8);  // shortest form, not %.17g padding
+  CHECK(json::dump(Json(-2.5e-7)).size() <= 8);                              // shortest form, not %.17g padding
   CHECK(json::dump(Json(int64_t{9007199254740993})) == "9007199254740993");  // integers stay integers
-  std::vector<double> values = {0.1, 1.0 / 3.0, -2.0 / 3.0, 1e-300, 5e-324, 2.2250738585072014e-308, 1e308,
-                                std::numeric_limits<double>::max(), 9007199254740993.0, 3.0e-4, -0.0};
+  std::vector<double> values = {0.1,
+                                1.0 / 3.0,
+                                -2.0 / 3.0,
+                                1e-300,
+                                5e-324,
+                                2.2250738585072014e-308,
+                                1e308,
+                                std::numeric_limits<double>::max(),
+                                9007199254740993.0,
+                                3.0e-4,
+                                -0.0};
   std::mt19937_64 rng(7);
   while (values.size() < 3000) {  // random bit patterns: every exponent and mantissa
     const uint64_t b = rng();
@@ -96,8 +105,12 @@ TEST_CASE("parse errors give file:line:column, and duplicate keys are refused", 
 }
 
 TEST_CASE("dump writes broken UTF-8 as U+FFFD instead of throwing", "[json]") {
-  const Json v = std::string("ab\xFF" "c");
-  CHECK(json::dump(v) == "\"ab\xEF\xBF\xBD" "c\"");
+  const Json v = std::string(
+      "ab\xFF"
+      "c");
+  CHECK(json::dump(v) ==
+        "\"ab\xEF\xBF\xBD"
+        "c\"");
 }
 
 TEST_CASE("JSON lines: blank lines, line numbers and a truncated tail", "[json]") {
@@ -191,7 +204,7 @@ TEST_CASE("nesting deeper than the limit is refused with the depth, in documents
   const auto nested = [](size_t n) { return std::string(n, '[') + std::string(n, ']'); };
   CHECK(mhc::json::nesting_depth("3") == 0);
   CHECK(mhc::json::nesting_depth(R"({"a": [1, {"b": "[[[{{{"}]})") == 3);  // brackets in strings do not count
-  CHECK(mhc::json::nesting_depth(R"(["\"[[", []])") == 2);                   // nor after an escaped quote
+  CHECK(mhc::json::nesting_depth(R"(["\"[[", []])") == 2);                 // nor after an escaped quote
   CHECK(mhc::json::parse(nested(kMaxDepth), "x").is_array());
   CHECK_THROWS_WITH(mhc::json::parse(nested(kMaxDepth + 1), "cfg.json"),
                     Catch::Contains("cfg.json:1:1: nested 65 levels deep; the limit is 64"));

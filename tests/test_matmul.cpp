@@ -116,13 +116,13 @@ TEST_CASE("matmul op matches a naive triple loop", "[matmul]") {
 
 TEST_CASE("cpu threads: as many as there are free cores, never fewer than one", "[threads]") {
   using mhc::threads_for_load;
-  CHECK(threads_for_load(2, 2, 0.0) == 2);   // idle machine
-  CHECK(threads_for_load(2, 2, 0.05) == 2);  // background noise
-  CHECK(threads_for_load(2, 2, 0.67) == 1);  // one busy program sharing 2 cores with our 2 threads
-  CHECK(threads_for_load(2, 2, 1.0) == 1);   // one busy program next to our 1 thread
-  CHECK(threads_for_load(2, 2, 3.0) == 1);   // overloaded: still 1
+  CHECK(threads_for_load(2, 2, 0.0) == 2);     // idle machine
+  CHECK(threads_for_load(2, 2, 0.05) == 2);    // background noise
+  CHECK(threads_for_load(2, 2, 0.67) == 1);    // one busy program sharing 2 cores with our 2 threads
+  CHECK(threads_for_load(2, 2, 1.0) == 1);     // one busy program next to our 1 thread
+  CHECK(threads_for_load(2, 2, 3.0) == 1);     // overloaded: still 1
   CHECK(threads_for_load(16, 16, 4.2) == 12);  // 0.2 of a core busy still counts as free
-  CHECK(threads_for_load(16, 8, 4.0) == 8);   // 12 free cores, but at most the initial 8 threads
+  CHECK(threads_for_load(16, 8, 4.0) == 8);    // 12 free cores, but at most the initial 8 threads
   CHECK(threads_for_load(16, 8, 10.0) == 6);
   CHECK(threads_for_load(4, 4, -0.1) == 4);  // measurement jitter below zero
 }
@@ -135,12 +135,15 @@ TEST_CASE("cpu threads: busy time is read from the allowed CPUs' lines of /proc/
       "intr 12345\n";
   int cpus = 0;
   // cpu0: user + nice + system + irq + softirq + steal = 100 + 10 + 50 + 3 + 2 + 1; idle and iowait are not busy.
-  CHECK(mhc::busy_seconds_in_proc_stat(stat, [](int c) { return c == 0; }, 100.0, &cpus) == Approx(1.66));
+  CHECK(mhc::busy_seconds_in_proc_stat(
+            stat, [](int c) { return c == 0; }, 100.0, &cpus) == Approx(1.66));
   CHECK(cpus == 1);
-  CHECK(mhc::busy_seconds_in_proc_stat(stat, [](int) { return true; }, 100.0, &cpus) == Approx(1.66 + 6.5));
+  CHECK(mhc::busy_seconds_in_proc_stat(
+            stat, [](int) { return true; }, 100.0, &cpus) == Approx(1.66 + 6.5));
   CHECK(cpus == 2);
   // Without nice time (a lower-priority program yields its core to ours): cpu0 loses its 10 ticks.
-  CHECK(mhc::busy_seconds_in_proc_stat(stat, [](int c) { return c == 0; }, 100.0, &cpus, false) == Approx(1.56));
+  CHECK(mhc::busy_seconds_in_proc_stat(
+            stat, [](int c) { return c == 0; }, 100.0, &cpus, false) == Approx(1.56));
 }
 
 TEST_CASE("cpu threads: results do not depend on the thread count the load picks", "[threads]") {

@@ -56,7 +56,8 @@ TEST_CASE("fused and composed mHC sites agree: output and every gradient", "[mhc
         c.fused = SiteConfig::Fused::Off;
         ManifoldHyperConnection composed(c, r2);
         for (auto* site : {&fused, &composed})
-          for (const auto& p : site->parameters()) *p.tensor = p.tensor->to(DType::f64).detach().set_requires_grad(true);
+          for (const auto& p : site->parameters())
+            *p.tensor = p.tensor->to(DType::f64).detach().set_requires_grad(true);
         // Move the gates away from their symmetric init so every path matters.
         for (auto* site : {&fused, &composed}) {
           Rng r(9);
@@ -80,7 +81,9 @@ TEST_CASE("fused and composed mHC sites agree: output and every gradient", "[mhc
         for (size_t i = 0; i < pf.size(); ++i) {
           INFO(pf[i].name);
           // A fixed gate leaves α_pre, α_post unused: no gradient on one side, zeros on the other.
-          auto grad_or_zero = [](const Tensor& p) { return p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype()); };
+          auto grad_or_zero = [](const Tensor& p) {
+            return p.grad().defined() ? p.grad() : Tensor::zeros(p.shape(), p.dtype());
+          };
           CHECK(max_abs_diff(grad_or_zero(*pf[i].tensor), grad_or_zero(*pc[i].tensor)) < 1e-11);
         }
       }

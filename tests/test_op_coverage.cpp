@@ -35,12 +35,15 @@ constexpr const char* CU = "test_cuda_backend.cpp";
 constexpr const char* kBinary = "binary ops broadcast and differentiate";
 constexpr const char* kCudaBinary = "cuda binary ops broadcast like the CPU, in place too";
 constexpr const char* kUnary = "unary ops";
-constexpr const char* kCudaUnary = "cuda unary and unary_backward match the CPU formulas (aligned and unaligned pointers)";
+constexpr const char* kCudaUnary =
+    "cuda unary and unary_backward match the CPU formulas (aligned and unaligned pointers)";
 constexpr const char* kCudaSum = "cuda sum over (outer, reduce, inner) matches the CPU, including the two-stage cases";
-constexpr const char* kCudaSoftmax = "cuda softmax and log-softmax (forward and backward) match the CPU on every axis layout";
+constexpr const char* kCudaSoftmax =
+    "cuda softmax and log-softmax (forward and backward) match the CPU on every axis layout";
 constexpr const char* kCudaCe =
     "cuda cross_entropy and its backward match the CPU, ignored rows are 0 and bad targets give NaN";
-constexpr const char* kCudaAttention = "cuda attention forward and backward match the CPU (all head dims, odd lengths, dropout)";
+constexpr const char* kCudaAttention =
+    "cuda attention forward and backward match the CPU (all head dims, odd lengths, dropout)";
 constexpr const char* kMhcFd = "fused mHC ops match finite differences (f64)";
 constexpr const char* kCudaMhc = "each fused primitive matches its CPU reference (f32)";
 
@@ -50,50 +53,72 @@ const Coverage kCoverage[] = {
     {"mul", {G, kBinary, "mul("}, {CU, kCudaBinary, "BinaryOp::Mul"}},
     {"div", {G, kBinary, "div("}, {CU, kCudaBinary, "BinaryOp::Div"}},
     {"sum_to", {G, kBinary, "sub(in[1], in[0])"}, {CU, kCudaSum, "sum("}},  // the broadcasting backward
-    {"affine", {G, "scalar affine", "* 2.5 - 1.0"}, {CU, "cuda affine and dropout match the CPU (dropout draws the same mask)", "affine("}},
-    {"neg", {G, kUnary, "neg("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"exp", {G, kUnary, "exp("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"log", {G, kUnary, "log("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
+    {"affine",
+     {G, "scalar affine", "* 2.5 - 1.0"},
+     {CU, "cuda affine and dropout match the CPU (dropout draws the same mask)", "affine("}},
+    {"neg", {G, kUnary, "neg("}, {CU, kCudaUnary, "kUnaryOps"}},          // the loop over every UnaryOp
+    {"exp", {G, kUnary, "exp("}, {CU, kCudaUnary, "kUnaryOps"}},          // the loop over every UnaryOp
+    {"log", {G, kUnary, "log("}, {CU, kCudaUnary, "kUnaryOps"}},          // the loop over every UnaryOp
     {"sigmoid", {G, kUnary, "sigmoid("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"tanh", {G, kUnary, "tanh("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"silu", {G, kUnary, "silu("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"gelu", {G, kUnary, "gelu("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"sqrt", {G, kUnary, "sqrt("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"square", {G, kUnary, "square("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"relu", {G, kUnary, "relu("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
-    {"abs", {G, kUnary, "abs("}, {CU, kCudaUnary, "kUnaryOps"}},  // the loop over every UnaryOp
+    {"tanh", {G, kUnary, "tanh("}, {CU, kCudaUnary, "kUnaryOps"}},        // the loop over every UnaryOp
+    {"silu", {G, kUnary, "silu("}, {CU, kCudaUnary, "kUnaryOps"}},        // the loop over every UnaryOp
+    {"gelu", {G, kUnary, "gelu("}, {CU, kCudaUnary, "kUnaryOps"}},        // the loop over every UnaryOp
+    {"sqrt", {G, kUnary, "sqrt("}, {CU, kCudaUnary, "kUnaryOps"}},        // the loop over every UnaryOp
+    {"square", {G, kUnary, "square("}, {CU, kCudaUnary, "kUnaryOps"}},    // the loop over every UnaryOp
+    {"relu", {G, kUnary, "relu("}, {CU, kCudaUnary, "kUnaryOps"}},        // the loop over every UnaryOp
+    {"abs", {G, kUnary, "abs("}, {CU, kCudaUnary, "kUnaryOps"}},          // the loop over every UnaryOp
     {"sum", {G, "reductions", "sum("}, {CU, kCudaSum, "sum("}},
     {"mean", {G, "reductions", "mean("}, {CU, kCudaSum, "sum("}},
     {"max", {G, "reductions", "max("}, {CU, kCudaBinary, "BinaryOp::Max"}},
-    {"matmul", {G, "matmul, batched and broadcast", "matmul("},
+    {"matmul",
+     {G, "matmul, batched and broadcast", "matmul("},
      {CU, "cuda gemm matches the CPU over orientations, batch strides, alpha/beta and odd sizes", "gemm("}},
     {"softmax", {G, "softmax, log-softmax over any axis", "softmax("}, {CU, kCudaSoftmax, "softmax("}},
     {"log_softmax", {G, "softmax, log-softmax over any axis", "log_softmax("}, {CU, kCudaSoftmax, "true"}},
     {"cross_entropy", {G, "cross-entropy with an ignore index", "cross_entropy("}, {CU, kCudaCe, "cross_entropy("}},
-    {"cross_entropy_rows", {G, "cross-entropy with an ignore index", "cross_entropy_rows("}, {CU, kCudaCe, "cross_entropy("}},
-    {"rms_norm", {G, "rms_norm with and without weight", "rms_norm("},
+    {"cross_entropy_rows",
+     {G, "cross-entropy with an ignore index", "cross_entropy_rows("},
+     {CU, kCudaCe, "cross_entropy("}},
+    {"rms_norm",
+     {G, "rms_norm with and without weight", "rms_norm("},
      {CU, "cuda rms_norm and its backward (with and without weight) match the CPU", "rms_norm("}},
-    {"embedding", {G, "embedding gathers rows and scatter-adds repeated ids", "embedding("},
+    {"embedding",
+     {G, "embedding gathers rows and scatter-adds repeated ids", "embedding("},
      {CU, "cuda autograd: causal_attention (T = 1024), sinkhorn and embedding agree with the CPU", "embedding("}},
-    {"concat", {G, "concat along each axis", "concat("},
-     {CU, "cuda copy_strided matches the CPU for permuted, padded and broadcast layouts of every dtype", "copy_strided("}},
-    {"topk", {G, "topk values carry the gradient", "topk("}, {CU, "cuda topk: values descending, ties to the lower index, like the CPU", "topk("}},
-    {"gather_last", {G, "gather_last, index_select and index_add", "gather_last("},
+    {"concat",
+     {G, "concat along each axis", "concat("},
+     {CU, "cuda copy_strided matches the CPU for permuted, padded and broadcast layouts of every dtype",
+      "copy_strided("}},
+    {"topk",
+     {G, "topk values carry the gradient", "topk("},
+     {CU, "cuda topk: values descending, ties to the lower index, like the CPU", "topk("}},
+    {"gather_last",
+     {G, "gather_last, index_select and index_add", "gather_last("},
      {CU, "cuda gather_last and scatter_add_last match the CPU (repeated columns add in order)", "gather_last("}},
-    {"index_select", {G, "gather_last, index_select and index_add", "index_select("},
+    {"index_select",
+     {G, "gather_last, index_select and index_add", "index_select("},
      {CU, "cuda gather copies rows of any dtype, and out-of-range rows read as NaN", "gather("}},
-    {"index_add", {G, "gather_last, index_select and index_add", "index_add("},
+    {"index_add",
+     {G, "gather_last, index_select and index_add", "index_add("},
      {CU, "cuda index_add adds repeated indices in increasing order (f32: bit-identical to the CPU)", "index_add("}},
-    {"dropout", {G, "dropout: gradient uses the same mask", "dropout("},
+    {"dropout",
+     {G, "dropout: gradient uses the same mask", "dropout("},
      {CU, "cuda affine and dropout match the CPU (dropout draws the same mask)", "dropout("}},
-    {"causal_attention", {G, "causal attention, fused and composed, with and without dropout", "causal_attention("},
+    {"causal_attention",
+     {G, "causal attention, fused and composed, with and without dropout", "causal_attention("},
      {CU, kCudaAttention, "attention("}},
-    {"causal_attention_composed", {G, "causal attention, fused and composed, with and without dropout", "causal_attention_composed("},
+    {"causal_attention_composed",
+     {G, "causal attention, fused and composed, with and without dropout", "causal_attention_composed("},
      {CU, kCudaAttention, "attention("}},
-    {"rope", {G, "rope: rotation forward, inverse rotation backward", "rope("}, {CU, "cuda rope (and its inverse) matches the CPU", "rope("}},
-    {"sinkhorn", {"test_sinkhorn.cpp", "backward matches f64 finite differences for n = 2, 4, 8 and t_max = 1, 5, 20", "sinkhorn("},
+    {"rope",
+     {G, "rope: rotation forward, inverse rotation backward", "rope("},
+     {CU, "cuda rope (and its inverse) matches the CPU", "rope("}},
+    {"sinkhorn",
+     {"test_sinkhorn.cpp", "backward matches f64 finite differences for n = 2, 4, 8 and t_max = 1, 5, 20", "sinkhorn("},
      {CU, "cuda sinkhorn and its backward match the CPU for n = 1..8", "sinkhorn("}},
-    {"mhc_coefficients", {"test_mhc_fused.cpp", kMhcFd, "mhc_coefficients("}, {"test_cuda_mhc.cpp", kCudaMhc, "mhc_gates("}},
+    {"mhc_coefficients",
+     {"test_mhc_fused.cpp", kMhcFd, "mhc_coefficients("},
+     {"test_cuda_mhc.cpp", kCudaMhc, "mhc_gates("}},
     {"mhc_pre", {"test_mhc_fused.cpp", kMhcFd, "mhc_pre("}, {"test_cuda_mhc.cpp", kCudaMhc, "mhc_pre("}},
     {"mhc_post", {"test_mhc_fused.cpp", kMhcFd, "mhc_post("}, {"test_cuda_mhc.cpp", kCudaMhc, "mhc_post("}},
 };
@@ -157,7 +182,8 @@ TEST_CASE("the CUDA unary test's list holds every unary op", "[coverage]") {
   const std::string values = backend.substr(backend.find('{', e) + 1, backend.find('}', e) - backend.find('{', e) - 1);
   const std::regex name(R"([A-Za-z]+)");
   int count = 0;
-  for (auto it = std::sregex_iterator(values.begin(), values.end(), name); it != std::sregex_iterator(); ++it, ++count) {
+  for (auto it = std::sregex_iterator(values.begin(), values.end(), name); it != std::sregex_iterator();
+       ++it, ++count) {
     INFO("UnaryOp::" << it->str() << " is not in the CUDA test's kUnaryOps");
     CHECK(list.find("UnaryOp::" + it->str()) != std::string::npos);
   }

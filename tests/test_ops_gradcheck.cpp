@@ -60,7 +60,7 @@ TEST_CASE("unary ops", "[gradcheck]") {
   Tensor away = Tensor::from_vector(std::vector<double>{-2.1, -1.3, -0.7, -0.4, 0.45, 0.8, 1.2, 1.9, -1.7, 0.33, 2.2,
                                                         -0.6, 0.9, -2.5, 1.1},
                                     {3, 5}, DType::f64)
-                     .set_requires_grad(true);
+                    .set_requires_grad(true);
   require_gradcheck([](auto& in) { return neg(in[0]); }, {x});
   require_gradcheck([](auto& in) { return exp(in[0]); }, {x});
   require_gradcheck([](auto& in) { return log(in[0]); }, {pos});
@@ -218,8 +218,6 @@ TEST_CASE("rope: rotation forward, inverse rotation backward", "[gradcheck]") {
   Tensor y = rope(x, ct, st);
   CHECK(sum(square(y)).item() == Approx(sum(square(x)).item()).epsilon(1e-6));
 }
-
-
 
 TEST_CASE("view ops: reshape, permute, expand, squeeze, contiguous", "[gradcheck]") {
   Rng rng(16);

@@ -27,8 +27,8 @@ std::vector<float> random_floats(Rng& rng, int64_t n, double scale = 1.0) {
 struct HostTensor {
   std::vector<float> p, g, m, v;
   std::vector<bf16> w;
-  HostTensor(Rng& rng, int64_t n) : p(random_floats(rng, n)), g(random_floats(rng, n)), m(random_floats(rng, n, 0.1)),
-                                    v(n), w(n) {
+  HostTensor(Rng& rng, int64_t n)
+      : p(random_floats(rng, n)), g(random_floats(rng, n)), m(random_floats(rng, n, 0.1)), v(n), w(n) {
     for (int64_t i = 0; i < n; ++i) v[i] = 0.01f * p[i] * p[i];
   }
   AdamWTensor entry(float wd, bool working) {
@@ -111,7 +111,8 @@ TEST_CASE("adamw_multi refuses bad lists, naming the tensor", "[optim]") {
   CHECK_THROWS_WITH(be.adamw_multi(list.data(), 2, h), Contains("tensor 1 of 2 has n = -2 elements"));
   list[1] = fake(3);
   list[1].m = nullptr;
-  CHECK_THROWS_WITH(be.adamw_multi(list.data(), 2, h), Contains("tensor 1 of 2 (n = 3) has a null param, grad, m or v"));
+  CHECK_THROWS_WITH(be.adamw_multi(list.data(), 2, h),
+                    Contains("tensor 1 of 2 (n = 3) has a null param, grad, m or v"));
   list[1] = AdamWTensor{};  // empty: no pointers needed
   CHECK_NOTHROW(plan_adamw_launches(list.data(), 2, h));
   AdamWHyper bad = h;
@@ -205,8 +206,9 @@ struct StepRig {
 
 TEST_CASE("a warm training step takes nothing from the system allocator (dense and MoE, cpu)", "[optim][alloc]") {
   Backend& cpu = backend_for(Device::cpu);
-  for (auto [preset_name, kind] : {std::pair{"cpu-char", ResidualKind::MHC}, std::pair{"tiny-moe", ResidualKind::Residual},
-                                   std::pair{"tiny-moe", ResidualKind::MHC}}) {
+  for (auto [preset_name, kind] :
+       {std::pair{"cpu-char", ResidualKind::MHC}, std::pair{"tiny-moe", ResidualKind::Residual},
+        std::pair{"tiny-moe", ResidualKind::MHC}}) {
     TrainConfig c = preset(preset_name);
     c.model.site.kind = kind;
     c.model.site.streams = kind == ResidualKind::Residual ? 1 : 4;
@@ -214,7 +216,7 @@ TEST_CASE("a warm training step takes nothing from the system allocator (dense a
     INFO(preset_name << " " << residual_kind_name(kind));
     StepRig rig(c);
     for (int64_t i = 0; i < 3; ++i) rig.step(i);  // warm-up
-    std::set<std::vector<int64_t>> loads;  // the first MoE layer's load, per step
+    std::set<std::vector<int64_t>> loads;         // the first MoE layer's load, per step
     const int64_t requests = cpu.allocator_stats().requests;
     for (int64_t i = 3; i < 8; ++i) {
       const int64_t before = cpu.allocator_stats().system_allocations;

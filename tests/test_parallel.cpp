@@ -30,8 +30,10 @@ LaunchInfo launch_from(const std::map<std::string, std::string>& vars) {
 TEST_CASE("a launch is recognised from OpenMPI's and PMI's variables", "[parallel]") {
   CHECK_FALSE(launch_from({}).by_mpi);
   CHECK(launch_from({}).size == 1);
-  const LaunchInfo o = launch_from({{"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_RANK", "3"},
-                                    {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}});
+  const LaunchInfo o = launch_from({{"OMPI_COMM_WORLD_SIZE", "4"},
+                                    {"OMPI_COMM_WORLD_RANK", "3"},
+                                    {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"},
+                                    {"OMPI_COMM_WORLD_LOCAL_RANK", "1"}});
   CHECK(o.by_mpi);
   CHECK(o.launcher == "OpenMPI");
   CHECK(o.rank == 3);
@@ -70,16 +72,16 @@ TEST_CASE("buckets fill in reverse registration order up to the cap, padded to t
     for (const BucketEntry& e : plan.buckets[b].entries) ps.push_back(e.param);
     return ps;
   };
-  CHECK(params_of(0) == std::vector<int64_t>{4});      // 5; adding 100 would pass 40
-  CHECK(params_of(1) == std::vector<int64_t>{3});      // larger than the cap: alone
-  CHECK(params_of(2) == std::vector<int64_t>{2});      // 30; adding 20 would pass 40
-  CHECK(params_of(3) == std::vector<int64_t>{1, 0});   // 20 + 10
+  CHECK(params_of(0) == std::vector<int64_t>{4});     // 5; adding 100 would pass 40
+  CHECK(params_of(1) == std::vector<int64_t>{3});     // larger than the cap: alone
+  CHECK(params_of(2) == std::vector<int64_t>{2});     // 30; adding 20 would pass 40
+  CHECK(params_of(3) == std::vector<int64_t>{1, 0});  // 20 + 10
   const Bucket& last = plan.buckets[3];
   CHECK(last.entries[0].offset == 0);
   CHECK(last.entries[1].offset == 20);
   CHECK(last.entries[0].flag == 30);  // flags after the gradients
   CHECK(last.entries[1].flag == 31);
-  CHECK(last.length == 33);           // 32 rounded up to a multiple of 3
+  CHECK(last.length == 33);  // 32 rounded up to a multiple of 3
   for (const Bucket& b : plan.buckets) CHECK(b.length % 3 == 0);
   CHECK(plan.bucket_of == std::vector<int64_t>{3, 3, 2, 1, 0});
   // Cap 0: one bucket per parameter.
@@ -121,12 +123,13 @@ TEST_CASE("the reducer averages gradients bucket by bucket and keeps untouched o
   auto transport = std::make_unique<TwoRankStandIn>();
   TwoRankStandIn* t = transport.get();
   // Cap of 3 floats: buckets {d, c}, {b}, {a}.
-  GradReducer reducer({&a, &b, &c, &d}, 2, std::move(transport), ReducerOptions{3.0 * 4 / (1024.0 * 1024.0), ReduceMode::Overlap});
+  GradReducer reducer({&a, &b, &c, &d}, 2, std::move(transport),
+                      ReducerOptions{3.0 * 4 / (1024.0 * 1024.0), ReduceMode::Overlap});
   REQUIRE(reducer.plan().buckets.size() == 3);
   // Rank 1's buffers: layout [grads | flags | padding]. Bucket 0 = {d, c}: d has grad 10, c none.
   t->other[0] = {10, 0, 1, 0};
-  t->other[1] = {30, 40, 50, 1};      // b: 30, 40, 50
-  t->other[2] = {100, 200, 1, 0};     // a: 100, 200
+  t->other[1] = {30, 40, 50, 1};   // b: 30, 40, 50
+  t->other[2] = {100, 200, 1, 0};  // a: 100, 200
 
   Tensor loss = sum(square(a)) + sum(square(b));  // grads: 2a, 2b; c and d get none here
   reducer.begin();
@@ -151,7 +154,7 @@ TEST_CASE("with every parameter in the graph, buckets start during backward", "[
   Tensor loss = sum(square(a)) * sum(square(b));
   reducer.begin();
   loss.backward();
-  CHECK(reducer.started_in_backward() == 2);  // both started from the hook
+  CHECK(reducer.started_in_backward() == 2);    // both started from the hook
   CHECK(t->started == std::vector<int>{0, 1});  // b (registered last) first
   reducer.finish();
   CHECK(a.grad().to_vector<float>() == std::vector<float>{2 * 1 * 9 / 2.0f, 2 * 2 * 9 / 2.0f});  // rank 1 sent zeros
@@ -193,11 +196,11 @@ TEST_CASE("after the first step the buckets follow the order backward completed 
     reducer.finish();
     grads.push_back(a.grad().to_vector<float>());
     if (step == 0) {
-      CHECK(agreed == std::vector<int64_t>{0, 1, 2});        // handed to the other ranks once
+      CHECK(agreed == std::vector<int64_t>{0, 1, 2});            // handed to the other ranks once
       CHECK(params_in_plan() == std::vector<int64_t>{0, 1, 2});  // then planned in that order
     }
   }
-  CHECK(grads[0] == grads[1]);                                // the same mean either way
+  CHECK(grads[0] == grads[1]);                                        // the same mean either way
   CHECK(grads[0] == std::vector<float>{2 * 1 / 2.0f, 2 * 2 / 2.0f});  // (mine + rank 1's zeros) / 2
   // Another order than a permutation is refused.
   CHECK_THROWS_WITH(plan_buckets_in_order({1, 2}, {0, 0}, 0, 2), Catch::Contains("twice"));

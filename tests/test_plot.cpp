@@ -71,8 +71,8 @@ struct Image {
     Box b{width, height, -1, -1};
     for (int y = 0; y < height; ++y) {
       for (int x = 0; x < width; ++x) {
-        if (at(x, y) == c) b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x),
-                           b.y1 = std::max(b.y1, y);
+        if (at(x, y) == c)
+          b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x), b.y1 = std::max(b.y1, y);
       }
     }
     return b;
@@ -84,7 +84,8 @@ struct Image {
       if (count(plot::kFrameColor, 0, y, width, y + 1) > width / 2) b.y0 = std::min(b.y0, y), b.y1 = std::max(b.y1, y);
     }
     for (int x = 0; x < width; ++x) {
-      if (count(plot::kFrameColor, x, 0, x + 1, height) > height / 3) b.x0 = std::min(b.x0, x), b.x1 = std::max(b.x1, x);
+      if (count(plot::kFrameColor, x, 0, x + 1, height) > height / 3)
+        b.x0 = std::min(b.x0, x), b.x1 = std::max(b.x1, x);
     }
     return b;
   }
@@ -135,8 +136,8 @@ plot::Series line_series(const std::string& label, int n, double (*f)(double)) {
 TEST_CASE("palette colours are distinct and differ from the chart's own colours", "[plot]") {
   for (size_t i = 0; i < plot::kPaletteSize; ++i) {
     for (size_t j = 0; j < i; ++j) CHECK_FALSE(plot::series_color(i) == plot::series_color(j));
-    for (const plot::Rgb c : {plot::kBackgroundColor, plot::kFrameColor, plot::kGridColor, plot::kTextColor,
-                              plot::kLegendBorderColor}) {
+    for (const plot::Rgb c :
+         {plot::kBackgroundColor, plot::kFrameColor, plot::kGridColor, plot::kTextColor, plot::kLegendBorderColor}) {
       CHECK_FALSE(plot::series_color(i) == c);
     }
   }
@@ -159,9 +160,9 @@ TEST_CASE("series are drawn in their colours, inside the frame, the right way up
   CHECK((img.channels_in_file == 3 || img.channels_in_file == 4));
   const Box frame = img.frame();
   REQUIRE_FALSE(frame.empty());
-  CHECK(frame.width() > 600);   // the plot area takes most of the image
+  CHECK(frame.width() > 600);  // the plot area takes most of the image
   CHECK(frame.height() > 350);
-  CHECK(frame.x0 > 30);         // with room for tick labels on the left...
+  CHECK(frame.x0 > 30);               // with room for tick labels on the left...
   CHECK(frame.y1 < img.height - 40);  // ...and below
 
   for (size_t i = 0; i < chart.series.size(); ++i) {
@@ -187,10 +188,10 @@ TEST_CASE("series are drawn in their colours, inside the frame, the right way up
   CHECK(rb.height() > 0.8 * frame.height());
 
   // Text (title, tick labels, axis labels) is drawn around the frame.
-  CHECK(img.count(plot::kTextColor, 0, 0, img.width, frame.y0) > 50);            // title and y label
-  CHECK(img.count(plot::kTextColor, 0, frame.y0, frame.x0, frame.y1) > 50);      // y tick labels
+  CHECK(img.count(plot::kTextColor, 0, 0, img.width, frame.y0) > 50);               // title and y label
+  CHECK(img.count(plot::kTextColor, 0, frame.y0, frame.x0, frame.y1) > 50);         // y tick labels
   CHECK(img.count(plot::kTextColor, 0, frame.y1 + 1, img.width, img.height) > 50);  // x ticks, x label
-  CHECK(img.count(plot::kGridColor) > 1000);  // grid lines
+  CHECK(img.count(plot::kGridColor) > 1000);                                        // grid lines
 }
 
 TEST_CASE("the same chart gives the same bytes", "[plot]") {
@@ -199,7 +200,8 @@ TEST_CASE("the same chart gives the same bytes", "[plot]") {
   plot::write_png(chart, dir.file("a.png"));
   plot::write_png(chart, dir.file("b.png"));
   std::ifstream a(dir.file("a.png"), std::ios::binary), b(dir.file("b.png"), std::ios::binary);
-  const std::vector<char> bytes_a((std::istreambuf_iterator<char>(a)), {}), bytes_b((std::istreambuf_iterator<char>(b)), {});
+  const std::vector<char> bytes_a((std::istreambuf_iterator<char>(a)), {}),
+      bytes_b((std::istreambuf_iterator<char>(b)), {});
   CHECK(bytes_a.size() > 1000);
   CHECK(bytes_a == bytes_b);
 }
@@ -371,7 +373,8 @@ TEST_CASE("degenerate inputs give a valid, sensible chart", "[plot]") {
     CHECK(message_fits(plot::Chart{"", "", "", false, {{"", {1, 2}, {kNaN, kNaN}}}}, "no finite data"));
     CHECK(message_fits(plot::Chart{"", "", "", false, {{"", {1, 2}, {1e308, 1e308}}}},
                        "values beyond 1e300 are not drawn"));
-    CHECK(message_fits(plot::Chart{"", "", "", true, {{"", {1, 2}, {0.0, -1.0}}}}, "no positive data for the log axis"));
+    CHECK(
+        message_fits(plot::Chart{"", "", "", true, {{"", {1, 2}, {0.0, -1.0}}}}, "no positive data for the log axis"));
   }
   SECTION("long labels, odd characters and many series stay inside the image") {
     plot::Chart chart{std::string(200, 'T'), std::string(200, 'x'), "y \xCE\xB1\xE2\x82\xAC", false, {}};
@@ -403,8 +406,9 @@ TEST_CASE("a grid puts several charts in one image", "[plot]") {
   TempDir dir;
   std::vector<plot::Chart> charts;
   for (int k = 0; k < 3; ++k) {
-    charts.push_back({"panel " + std::to_string(k), "step", "value", k == 1,
-                      {line_series("a", 30, [](double x) { return 1.0 + x; })}});
+    charts.push_back({"panel " + std::to_string(k), "step", "value", k == 1, {line_series("a", 30, [](double x) {
+                        return 1.0 + x;
+                      })}});
   }
   const std::string path = dir.file("grid.png");
   plot::write_grid_png(charts, 2, path, 320, 240);
@@ -474,8 +478,8 @@ TEST_CASE("axes never magnify rounding noise: a minimum span relative to the mag
     CHECK(r.lo < 1.000000158);
     CHECK(r.hi > 1.000000164);
     const double span = log_y ? r.hi / r.lo - 1.0 : r.hi - r.lo;
-    CHECK(span >= plot::kMinRelativeSpan * 0.999);  // widened to 1% of the magnitude...
-    CHECK(span <= plot::kMinRelativeSpan * 1.01);   // ...and no more
+    CHECK(span >= plot::kMinRelativeSpan * 0.999);               // widened to 1% of the magnitude...
+    CHECK(span <= plot::kMinRelativeSpan * 1.01);                // ...and no more
     CHECK(std::fabs(0.5 * (r.lo + r.hi) - 1.000000161) < 1e-4);  // around the data
   }
   // Values that differ in the 6th significant digit are widened the same way.
@@ -565,8 +569,8 @@ TEST_CASE("identical lines all stay visible: nested dash patterns drawn solid fi
   };
   const plot::Series wave = line_series("", 120, [](double x) { return std::sin(x / 12.0); });
   SECTION("up to four identical lines, listed in any order") {
-    for (const std::vector<int>& styles : std::vector<std::vector<int>>{{0, 1}, {1, 0}, {0, 1, 2, 3}, {3, 2, 1, 0},
-                                                                        {2, 0, 3, 1}}) {
+    for (const std::vector<int>& styles :
+         std::vector<std::vector<int>>{{0, 1}, {1, 0}, {0, 1, 2, 3}, {3, 2, 1, 0}, {2, 0, 3, 1}}) {
       plot::Chart chart{"", "", "", false, {}};
       for (const int style : styles) {
         plot::Series s = wave;
@@ -609,8 +613,8 @@ TEST_CASE("markers are drawn at the points, thinned where they crowd", "[plot]")
   };
   plot::Series sparse{"", {0, 1, 2, 3, 4, 5}, {0, 1, 0, 1, 0, 1}};
   const long plain = pixels(sparse);
-  for (const plot::Marker m : {plot::Marker::circle, plot::Marker::square, plot::Marker::triangle,
-                               plot::Marker::diamond}) {
+  for (const plot::Marker m :
+       {plot::Marker::circle, plot::Marker::square, plot::Marker::triangle, plot::Marker::diamond}) {
     sparse.marker = m;
     CHECK(pixels(sparse) > plain + 4 * 15);  // every point (some cut by the frame) adds a shape
   }
@@ -770,8 +774,9 @@ void write_run(const std::filesystem::path& dir, double loss0, double (*gain)(in
   std::filesystem::create_directories(dir);
   std::ofstream out(dir / "metrics.jsonl");
   for (int step = 0; step < 30; ++step) {
-    out << "{\"step\":" << step << ",\"loss\":" << loss0 - 0.02 * step << ",\"lr\":0.001,\"grad_norm\":"
-        << 1.0 + 0.3 * std::sin(step / 4.0 + loss0) << ",\"tokens_per_s\":100,\"ms_per_step\":10}\n";
+    out << "{\"step\":" << step << ",\"loss\":" << loss0 - 0.02 * step
+        << ",\"lr\":0.001,\"grad_norm\":" << 1.0 + 0.3 * std::sin(step / 4.0 + loss0)
+        << ",\"tokens_per_s\":100,\"ms_per_step\":10}\n";
     if (step % 10 == 9) {
       std::string gains, diversity;  // diversity: gain − 1 (0 for the residual)
       for (int site = 0; site < 4; ++site) {
@@ -843,7 +848,8 @@ TEST_CASE("each run keeps one colour and dash in every run chart, and coinciding
       INFO("run " << names[k]);
       // Drawn in the plot, not just in its legend swatch (res and mhc coincide on the gain charts).
       long in_plot = img.count_in(plot::series_color(k), frame);
-      if (!legend.empty() && frame.contains(legend.x0, legend.y0)) in_plot -= img.count_in(plot::series_color(k), legend);
+      if (!legend.empty() && frame.contains(legend.x0, legend.y0))
+        in_plot -= img.count_in(plot::series_color(k), legend);
       CHECK(in_plot > 40);
     }
     for (size_t k = 3; k < 6; ++k) CHECK(img.count(plot::series_color(k)) == 0);  // no colour per series
@@ -889,8 +895,9 @@ TEST_CASE("smoothed curves say so and draw every raw point light: a spike stays 
   {
     std::ofstream out(run / "metrics.jsonl");
     for (int step = 1; step <= 60; ++step)
-      out << "{\"step\":" << step << ",\"loss\":" << (step == 2 ? 2254.0 : 3.0) << ",\"lr\":0.001,\"grad_norm\":"
-          << (step == 30 ? 500.0 : 1.0) << ",\"tokens_per_s\":100,\"ms_per_step\":10}\n";
+      out << "{\"step\":" << step << ",\"loss\":" << (step == 2 ? 2254.0 : 3.0)
+          << ",\"lr\":0.001,\"grad_norm\":" << (step == 30 ? 500.0 : 1.0)
+          << ",\"tokens_per_s\":100,\"ms_per_step\":10}\n";
   }
   const std::vector<plot::Chart> charts = run_charts({read_run_metrics(run.string())});
   for (size_t c = 0; c < 2; ++c) {  // loss, gradient norm
@@ -916,7 +923,8 @@ TEST_CASE("smoothed curves say so and draw every raw point light: a spike stays 
   const Box legend = img.bounding_box(plot::kLegendBorderColor);
   long smoothed_on_top = 0;  // outside the legend (its swatch has the full colour)
   for (int y = top.y0; y <= top.y1; ++y)
-    for (int x = top.x0; x <= top.x1; ++x) smoothed_on_top += img.at(x, y) == plot::series_color(0) && !legend.contains(x, y);
+    for (int x = top.x0; x <= top.x1; ++x)
+      smoothed_on_top += img.at(x, y) == plot::series_color(0) && !legend.contains(x, y);
   CHECK(smoothed_on_top == 0);
   const Box whole{frame.x0 + 1, frame.y0 + 1, frame.x1 - 1, frame.y1 - 1};
   CHECK(img.count_in(plot::series_color(0), whole) > 40);

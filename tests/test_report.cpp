@@ -58,17 +58,17 @@ struct Png {
 struct FakeRun {
   std::string variant, kind, seed;
   int streams = 1;
-  double val_mid = 1.5, val_final = 1.2;  // evaluations at steps 0 (4.0), 30 and 60
+  double val_mid = 1.5, val_final = 1.2;    // evaluations at steps 0 (4.0), 30 and 60
   double gain_mid = 1.0, gain_final = 1.0;  // composite forward gain of site 0 at steps 30 and 60
-  double min_col = 1.0;                      // composite min column sum of site 1 at the last evaluation
-  double ms = 10;                            // ms per step after the first 10 (which take 100)
-  std::vector<int> spikes;                   // training steps whose loss jumps from 2.0 to 3.0
-  std::string outcome = "finished";          // "finished", "diverged", "" (no outcome.json), "absent" (no folder)
-  int diverged_at = -1;                      // training stops before this step; evaluations after it are not written
+  double min_col = 1.0;                     // composite min column sum of site 1 at the last evaluation
+  double ms = 10;                           // ms per step after the first 10 (which take 100)
+  std::vector<int> spikes;                  // training steps whose loss jumps from 2.0 to 3.0
+  std::string outcome = "finished";         // "finished", "diverged", "" (no outcome.json), "absent" (no folder)
+  int diverged_at = -1;                     // training stops before this step; evaluations after it are not written
   bool nul_line = false, truncated_tail = false;
   double h_diag0 = 0.7, h_diag1 = 0.6;  // token-mean H_res of sites 0 and 1: this on the diagonal
   double parameters = kNaN, tokens = kNaN, flops = kNaN, wall_s = 12.5;  // outcome.json (NaN: not written)
-  std::string group;                    // prefixes the id when set
+  std::string group;                                                     // prefixes the id when set
   std::string id() const { return fmt::format("{}{}-s{}", group.empty() ? "" : group + "-", variant, seed); }
 };
 
@@ -86,7 +86,7 @@ Json eval_line(const FakeRun& r, int step, double val, double gain, double min_c
   Json line;
   line["step"] = step;
   line["val_loss"] = val;
-  line["val_bpb"] = val / std::log(2.0);  // as for one ASCII character per token
+  line["val_bpb"] = val / std::log(2.0);                             // as for one ASCII character per token
   if (r.kind == "mhc") line["hellaswag_acc"] = 0.25 + step / 240.0;  // 0.5 at the last evaluation (step 60)
   line["expert_load"] = Json::array();
   line["peak_bytes"] = 3 * 1048576;
@@ -138,7 +138,8 @@ void write_run(const fs::path& sweep, const FakeRun& r) {
     o["step"] = r.outcome == "diverged" ? r.diverged_at : 60;
     o["reason"] = r.outcome == "diverged" ? "loss is NaN at step 45" : "";
     o["wall_s"] = r.wall_s;
-    if (std::isfinite(r.parameters)) o["parameters"] = r.parameters, o["tokens"] = r.tokens, o["flops_per_token"] = r.flops;
+    if (std::isfinite(r.parameters))
+      o["parameters"] = r.parameters, o["tokens"] = r.tokens, o["flops_per_token"] = r.flops;
     test::write_bytes(dir / "outcome.json", json::dump(o, 2));
   }
 }
@@ -160,7 +161,8 @@ std::vector<FakeRun> standard_runs() {
   r.variant = "hc-n2", r.kind = "hc", r.streams = 2, r.ms = 12;
   r.seed = "1", r.val_mid = 1.15, r.val_final = 1.20, r.gain_mid = 7.5, r.gain_final = 5.0, r.min_col = 0.4;
   runs.push_back(r);
-  r.seed = "2", r.val_mid = 1.40, r.val_final = 1.30, r.gain_mid = 3.0, r.gain_final = 4.0, r.min_col = 0.5, r.nul_line = true;
+  r.seed = "2", r.val_mid = 1.40, r.val_final = 1.30, r.gain_mid = 3.0, r.gain_final = 4.0, r.min_col = 0.5,
+  r.nul_line = true;
   runs.push_back(r);
   r.seed = "3", r.nul_line = false, r.truncated_tail = true, r.outcome = "", r.gain_mid = 50.0, r.gain_final = 60.0;
   runs.push_back(r);
@@ -277,7 +279,7 @@ TEST_CASE("report of a hand-made sweep: the numbers, a diverged run, an incomple
   CHECK(hc[col("best val loss")] == "1.2250 ± 0.1061");
   CHECK(hc[col("Δ final vs residual")] == "-0.0300 ± 0.0141");
   CHECK(hc[col("Δ best vs residual")] == "-0.0550 ± 0.0495");
-  CHECK(hc[col("max fwd gain")] == "7.50");   // seed 3's 60 is not counted: it has not ended
+  CHECK(hc[col("max fwd gain")] == "7.50");  // seed 3's 60 is not counted: it has not ended
   CHECK(hc[col("max bwd gain")] == "3.75");
   CHECK(hc[col("min col sum")] == "0.4000");
   CHECK(res[col("stream diversity")] == "0");
@@ -305,12 +307,14 @@ TEST_CASE("report of a hand-made sweep: the numbers, a diverged run, an incomple
   CHECK_THAT(md, Contains("- `mhc-n2-s2`: diverged at step 45 (loss is NaN at step 45)"));
 
   // The rules are stated.
-  CHECK_THAT(md, Contains("exceeds the median of the previous 50 logged losses (fewer early on, at least 10) by more than 20 %"));
+  CHECK_THAT(
+      md,
+      Contains("exceeds the median of the previous 50 logged losses (fewer early on, at least 10) by more than 20 %"));
   CHECK_THAT(md, Contains("sample standard deviation (n − 1)"));
 
   // Figures: written, linked from report.md, with data in them.
-  for (const char* f : {"val_loss-blocks2.png", "val_loss_delta-blocks2.png", "gain_by_site.png",
-                        "gain_over_steps.png", "h_res-blocks2.png"}) {
+  for (const char* f : {"val_loss-blocks2.png", "val_loss_delta-blocks2.png", "gain_by_site.png", "gain_over_steps.png",
+                        "h_res-blocks2.png"}) {
     INFO(f);
     REQUIRE(fs::exists(sweep / f));
     CHECK_THAT(md, Contains(fmt::format("]({})", f)));
@@ -351,7 +355,8 @@ TEST_CASE("report: the same inputs give the same bytes", "[report]") {
   CHECK_FALSE(fs::exists(tmp.path / "s" / "report.md"));  // --out elsewhere leaves the sweep folder alone
 }
 
-TEST_CASE("report: a missing run folder is a missing seed, and a sweep without residual has no paired columns", "[report]") {
+TEST_CASE("report: a missing run folder is a missing seed, and a sweep without residual has no paired columns",
+          "[report]") {
   TempDir tmp;
   std::vector<FakeRun> runs = standard_runs();
   runs[7].outcome = "absent";  // mhc seed 2: never started, no folder
@@ -384,14 +389,16 @@ TEST_CASE("report: bad folders get errors naming them", "[report]") {
   CHECK_THROWS_WITH(write_sweep_report((tmp.path / "nope").string()), Contains("does not exist"));
   test::write_bytes(tmp.path / "empty" / "sweep.json", R"({"name": "x", "runs": [{"id": "a"}]})");
   CHECK_THROWS_WITH(write_sweep_report(empty), Contains("sweep.json: runs[0] has no \"group\""));
-  test::write_bytes(tmp.path / "empty" / "sweep.json",
-                    R"({"name": "x", "runs": [{"id": "../up", "group": "", "variant": "hc", "residual": "hc", "seed": 1}]})");
+  test::write_bytes(
+      tmp.path / "empty" / "sweep.json",
+      R"({"name": "x", "runs": [{"id": "../up", "group": "", "variant": "hc", "residual": "hc", "seed": 1}]})");
   CHECK_THROWS_WITH(write_sweep_report(empty), Contains("'../up', which is not a plain folder name"));
   test::write_bytes(tmp.path / "empty" / "sweep.json", R"({"name": "x", "runs": [)");
   CHECK_THROWS_WITH(write_sweep_report(empty), Contains("sweep.json"));
 }
 
-TEST_CASE("plot: a band is a tint under the line, and y_fit_x_min leaves early points out of the y range", "[report][plot]") {
+TEST_CASE("plot: a band is a tint under the line, and y_fit_x_min leaves early points out of the y range",
+          "[report][plot]") {
   plot::Chart c{"band", "step", "loss", false, {}};
   plot::Series s{"mean", {0, 10, 20, 30}, {4.0, 2.0, 1.6, 1.5}, 2, plot::Marker::none};
   s.band_lo = {3.8, 1.8, 1.5, 1.4};
@@ -442,7 +449,8 @@ TEST_CASE("heat maps: colours, labels, layout and errors", "[report][plot]") {
   CHECK_THROWS_AS(plot::write_heatmaps_png(plot::HeatmapFigure{}, tmp.file("b.png")), std::invalid_argument);
 }
 
-TEST_CASE("report: the confounds per variant, each variant at its best optim.lr, and mHC's H_res near J/n", "[report]") {
+TEST_CASE("report: the confounds per variant, each variant at its best optim.lr, and mHC's H_res near J/n",
+          "[report]") {
   TempDir tmp;
   const fs::path sweep = tmp.path / "lr-sweep";
   // residual and mhc-n2 at two learning rates, two seeds: residual is best at 0.01, mHC at 0.001.
@@ -471,9 +479,15 @@ TEST_CASE("report: the confounds per variant, each variant at its best optim.lr,
   Json list = Json::array();
   for (const FakeRun& r : runs) {
     const std::string lr = r.group.substr(2);
-    list.push_back(Json{{"id", r.id()}, {"group", r.group}, {"variant", r.variant}, {"residual", r.kind},
-                        {"streams", r.streams}, {"seed", std::stoi(r.seed)}, {"steps", 60},
-                        {"settings", Json{{"optim.lr", std::stod(lr)}, {"residual", r.kind}, {"seed", std::stoi(r.seed)}}}});
+    list.push_back(
+        Json{{"id", r.id()},
+             {"group", r.group},
+             {"variant", r.variant},
+             {"residual", r.kind},
+             {"streams", r.streams},
+             {"seed", std::stoi(r.seed)},
+             {"steps", 60},
+             {"settings", Json{{"optim.lr", std::stod(lr)}, {"residual", r.kind}, {"seed", std::stoi(r.seed)}}}});
     write_run(sweep, r);
   }
   s["runs"] = list;
@@ -509,9 +523,12 @@ TEST_CASE("report: the confounds per variant, each variant at its best optim.lr,
   write_sweep_report(sweep.string());
   const std::string md = test::read_bytes(sweep / "report.md");
   INFO(md);
-  CHECK_THAT(md, Contains("| variant  | parameters       | tokens seen | FLOPs/token | FLOPs   | wall time | ms/step |"));
-  CHECK_THAT(md, Contains("| residual | 804000           | 3.07e4      | 4.80e6      | 1.47e11 | 12.0 s    | 10.0    |"));
-  CHECK_THAT(md, Contains("| mhc-n2   | 903000 (+12.3 %) | 3.07e4      | 5.40e6      | 1.66e11 | 20.0 s    | 10.0    |"));
+  CHECK_THAT(md,
+             Contains("| variant  | parameters       | tokens seen | FLOPs/token | FLOPs   | wall time | ms/step |"));
+  CHECK_THAT(md,
+             Contains("| residual | 804000           | 3.07e4      | 4.80e6      | 1.47e11 | 12.0 s    | 10.0    |"));
+  CHECK_THAT(md,
+             Contains("| mhc-n2   | 903000 (+12.3 %) | 3.07e4      | 5.40e6      | 1.66e11 | 20.0 s    | 10.0    |"));
   CHECK_THAT(md, Contains("## Each variant at its best `optim.lr`"));
   CHECK_THAT(md, Contains("| —              | residual | 0.01          | 1.3100 ± 0.0141 | 2            |"));
   CHECK_THAT(md, Contains("| —              | mhc-n2   | 0.001         | 1.2600 ± 0.0141 | 2            |"));

@@ -45,13 +45,13 @@ TEST_CASE("mean, sample std and median of hand-made numbers", "[report]") {
 TEST_CASE("the spike rule: above the median of the previous 50 by more than 20 %, consecutive steps once", "[report]") {
   std::vector<double> loss(120, 2.0);
   for (size_t i = 0; i < loss.size(); ++i) loss[i] = 2.0 + 0.01 * static_cast<double>(i % 3);  // median 2.01
-  loss[5] = 5.0;                   // fewer than 10 earlier losses: not counted
-  loss[30] = 5.0;                  // 30 earlier losses (the window is not full yet): a spike
-  loss[60] = 2.40;                 // 2.40 / 2.01 = 1.194: not a spike
-  loss[70] = 2.45;                 // 2.45 / 2.01 = 1.219: a spike
+  loss[5] = 5.0;                         // fewer than 10 earlier losses: not counted
+  loss[30] = 5.0;                        // 30 earlier losses (the window is not full yet): a spike
+  loss[60] = 2.40;                       // 2.40 / 2.01 = 1.194: not a spike
+  loss[70] = 2.45;                       // 2.45 / 2.01 = 1.219: a spike
   loss[80] = loss[81] = loss[82] = 3.0;  // three consecutive spike steps: one spike
-  loss[84] = 3.0;                  // after a normal step: a new spike
-  loss[100] = kNaN;                // dropped, never a spike
+  loss[84] = 3.0;                        // after a normal step: a new spike
+  loss[100] = kNaN;                      // dropped, never a spike
   const std::vector<size_t> spikes = loss_spikes(loss);
   REQUIRE(spikes.size() == 4);
   CHECK(spikes[0] == 30);
@@ -74,7 +74,8 @@ TEST_CASE("ms/step is the median after the first 10 lines", "[report]") {
 }
 
 TEST_CASE("curves over seeds: mean and min..max band per step, and paired differences", "[report]") {
-  const BandSeries b = band_over({{{0, 10, 20}, {4.0, 2.0, 1.0}}, {{0, 10}, {4.2, 2.4}}, {{0, 10, 20}, {4.4, kNaN, 1.5}}});
+  const BandSeries b =
+      band_over({{{0, 10, 20}, {4.0, 2.0, 1.0}}, {{0, 10}, {4.2, 2.4}}, {{0, 10, 20}, {4.4, kNaN, 1.5}}});
   REQUIRE(b.x == std::vector<double>{0, 10, 20});
   CHECK(b.mean[0] == Approx(4.2));
   CHECK(b.lo[0] == 4.0);

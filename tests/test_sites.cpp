@@ -97,8 +97,8 @@ TEST_CASE("orientation: (H_res x)_i = Σ_j H_res[i,j] x_j", "[sites]") {
     hc.A_r = Tensor::from_vector(std::vector<double>{0.6, 0.4, 0.0, 1.0}, {2, 2}).set_requires_grad(true);
     hc.record_h_res(true);
     auto y = hc.forward(x.to(DType::f32), zero_block).to_vector<double>();
-    CHECK(y[0] == Approx(0.6 * 10));           // out_0 = A_r[0,0] x_0 + A_r[1,0] x_1
-    CHECK(y[1] == Approx(0.4 * 10 + 1.0 * 1));  // out_1 = A_r[0,1] x_0 + A_r[1,1] x_1
+    CHECK(y[0] == Approx(0.6 * 10));               // out_0 = A_r[0,0] x_0 + A_r[1,0] x_1
+    CHECK(y[1] == Approx(0.4 * 10 + 1.0 * 1));     // out_1 = A_r[0,1] x_0 + A_r[1,1] x_1
     auto h = hc.last_h_res().to_vector<double>();  // recorded as H_res = A_rᵀ
     CHECK(h[0] == Approx(0.6));
     CHECK(h[1] == 0.0);
@@ -139,15 +139,25 @@ TEST_CASE("whole-site gradients match finite differences (all parameters)", "[si
   const int64_t C = 3;
   ToyBlock F(C, rng, DType::f64);
   Tensor W1 = F.W1.set_requires_grad(true), W2 = F.W2.set_requires_grad(true);
-  auto rand = [&](const Shape& s, double std) { return Tensor::randn(s, rng, std, DType::f64).set_requires_grad(true); };
+  auto rand = [&](const Shape& s, double std) {
+    return Tensor::randn(s, rng, std, DType::f64).set_requires_grad(true);
+  };
 
   SECTION("mHC, n = 3, t_max = 6") {
     const int64_t n = 3;
     SiteConfig c = config(ResidualKind::MHC, n, C);
     c.sinkhorn_iters = 6;
     ManifoldHyperConnection m(c, rng);
-    std::vector<Tensor> in = {rand({1, 2, n, C}, 1.0), rand({n * C, 2 * n + n * n}, 0.5), rand({1}, 0.5),
-                              rand({1}, 0.5), rand({1}, 0.5), rand({n}, 0.5), rand({n}, 0.5), rand({n, n}, 0.5), W1, W2};
+    std::vector<Tensor> in = {rand({1, 2, n, C}, 1.0),
+                              rand({n * C, 2 * n + n * n}, 0.5),
+                              rand({1}, 0.5),
+                              rand({1}, 0.5),
+                              rand({1}, 0.5),
+                              rand({n}, 0.5),
+                              rand({n}, 0.5),
+                              rand({n, n}, 0.5),
+                              W1,
+                              W2};
     mhc::test::require_gradcheck(
         [&](const std::vector<Tensor>& p) {
           m.phi = p[1];
@@ -168,8 +178,15 @@ TEST_CASE("whole-site gradients match finite differences (all parameters)", "[si
     const int64_t n = 3;
     SiteConfig c = config(ResidualKind::HC, n, C);
     HyperConnection hc(c, 1, rng);
-    std::vector<Tensor> in = {rand({1, 2, n, C}, 1.0), rand({C, n + 2}, 0.5), rand({1}, 0.5), rand({1}, 0.5),
-                              rand({n}, 0.5), rand({n, n}, 0.5), rand({n}, 0.5), W1, W2};
+    std::vector<Tensor> in = {rand({1, 2, n, C}, 1.0),
+                              rand({C, n + 2}, 0.5),
+                              rand({1}, 0.5),
+                              rand({1}, 0.5),
+                              rand({n}, 0.5),
+                              rand({n, n}, 0.5),
+                              rand({n}, 0.5),
+                              W1,
+                              W2};
     mhc::test::require_gradcheck(
         [&](const std::vector<Tensor>& p) {
           hc.W = p[1];
@@ -221,13 +238,13 @@ TEST_CASE("weight decay applies to weight matrices, not to HC / mHC mixing terms
     return out;
   };
   const auto mhc = decays(*make_site(config(ResidualKind::MHC, 4, 8), 0, rng));
-  CHECK(mhc.at("phi"));            // (nC, 2n + n²): a projection weight
-  CHECK_FALSE(mhc.at("b_res"));    // (n, n), but a bias
+  CHECK(mhc.at("phi"));          // (nC, 2n + n²): a projection weight
+  CHECK_FALSE(mhc.at("b_res"));  // (n, n), but a bias
   CHECK_FALSE(mhc.at("alpha_res"));
   CHECK_FALSE(mhc.at("b_pre"));
   const auto hc = decays(*make_site(config(ResidualKind::HC, 4, 8), 0, rng));
-  CHECK(hc.at("W"));               // (C, n + 2): the dynamic projection
-  CHECK_FALSE(hc.at("A_r"));       // (n, n), starts at I
+  CHECK(hc.at("W"));          // (C, n + 2): the dynamic projection
+  CHECK_FALSE(hc.at("A_r"));  // (n, n), starts at I
   CHECK_FALSE(hc.at("A_m"));
 }
 

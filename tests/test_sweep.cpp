@@ -12,8 +12,8 @@
 #include "studies/sweep.h"
 
 using namespace mhc;
-using mhc::test::TempDir;
 using Catch::Contains;
+using mhc::test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
@@ -24,7 +24,7 @@ Json tiny_base(const std::string& cache, const std::vector<std::string>& drop = 
   const Json all = json::parse(R"({"data": "synthetic:addition", "model.blocks": 1, "model.width": 16,
     "model.heads": 2, "model.block_size": 16, "optim.batch_size": 4, "optim.steps": 24, "optim.warmup": 4,
     "optim.lr": 0.01, "eval.every": 8, "eval.batches": 2, "eval.sample_tokens": 0, "data.cache_dir": ")" +
-                                      cache + "\"}");
+                               cache + "\"}");
   Json base = Json::object();
   for (const auto& [flag, value] : all.items())
     if (std::find(drop.begin(), drop.end(), flag) == drop.end()) base[flag] = value;
@@ -87,7 +87,8 @@ TEST_CASE("sweep spec: every refusal names the problem before anything runs", "[
     INFO(c.spec);
     CHECK_THROWS_WITH(bad_spec(c.spec), Contains(c.message) && Contains("bad.json"));
   }
-  CHECK_THROWS_WITH(parse_sweep_spec(json::parse(R"({"axes": {}})"), "a b", "a b.json"), Contains("may hold only letters"));
+  CHECK_THROWS_WITH(parse_sweep_spec(json::parse(R"({"axes": {}})"), "a b", "a b.json"),
+                    Contains("may hold only letters"));
   TempDir d;
   CHECK_THROWS_WITH(parse_sweep_spec(d.file("missing.json")), Contains("missing.json"));
   mhc::test::write_bytes(d.path / "broken.json", "{\"axes\": ");
@@ -107,7 +108,8 @@ TEST_CASE("sweep grid: a grid of more than kMaxGridPoints points is refused at o
   std::string seeds, lrs;
   for (int i = 1; i <= 10000; ++i) seeds += (i > 1 ? "," : "") + std::to_string(i);
   for (int i = 1; i <= 1000; ++i) lrs += (i > 1 ? "," : "") + std::to_string(i * 1e-6);
-  const SweepSpec s = spec_of(R"({"seed": [)" + seeds + R"(], "optim.lr": [)" + lrs + "]}", tiny_base("cache", {"optim.lr"}));
+  const SweepSpec s =
+      spec_of(R"({"seed": [)" + seeds + R"(], "optim.lr": [)" + lrs + "]}", tiny_base("cache", {"optim.lr"}));
   CHECK_THROWS_WITH(expand_grid(s, "sweeps"), Contains("more than 10000 points (10000 × 1000 values per axis)"));
   const SweepSpec fits = spec_of(R"({"seed": [1, 2], "optim.lr": [0.001, 0.002]})", tiny_base("cache", {"optim.lr"}));
   CHECK(expand_grid(fits, "sweeps").size() == 4);
@@ -115,9 +117,10 @@ TEST_CASE("sweep grid: a grid of more than kMaxGridPoints points is refused at o
 
 TEST_CASE("sweep grid: two runs that would share a directory are refused", "[sweep]") {
   // Both cache paths become "cache_dir_tmp_a_b" in a run id.
-  const SweepSpec s = spec_of(R"({"data.cache_dir": ["/tmp/a b", "/tmp/a_b"]})", json::parse(R"({"preset": "cpu-char"})"));
-  CHECK_THROWS_WITH(expand_grid(s, "sweeps"), Contains("would share the directory") && Contains("/tmp/a b") &&
-                                                  Contains("/tmp/a_b"));
+  const SweepSpec s =
+      spec_of(R"({"data.cache_dir": ["/tmp/a b", "/tmp/a_b"]})", json::parse(R"({"preset": "cpu-char"})"));
+  CHECK_THROWS_WITH(expand_grid(s, "sweeps"),
+                    Contains("would share the directory") && Contains("/tmp/a b") && Contains("/tmp/a_b"));
 }
 
 TEST_CASE("sweep grid: ids, order and settings", "[sweep]") {
@@ -195,8 +198,10 @@ TEST_CASE("sweep: a missing or damaged sweep.json is rebuilt from the spec and t
   const std::string good = mhc::test::read_bytes(root / "sweep.json");
   for (const std::string damage : {"", "{\"spec\": "}) {
     INFO("sweep.json: '" << damage << "'");
-    if (damage.empty()) fs::remove(root / "sweep.json");
-    else mhc::test::write_bytes(root / "sweep.json", damage);
+    if (damage.empty())
+      fs::remove(root / "sweep.json");
+    else
+      mhc::test::write_bytes(root / "sweep.json", damage);
     const SweepSummary again = run_sweep(s, o);  // not "pass --overwrite", which would delete the runs
     CHECK(again.skipped == 1);                   // the finished run is kept as it was
     CHECK(mhc::test::read_bytes(root / "sweep.json") == good);
@@ -277,13 +282,14 @@ TEST_CASE("sweep: a loss that climbs above the untrained model's after warmup co
   CHECK(out.at("reason").get<std::string>().find("more than 2 % above the untrained model's") != std::string::npos);
 }
 
-TEST_CASE("sweep: the report is written when the last run ends, with the gain against depth for a depth axis", "[sweep]") {
+TEST_CASE("sweep: the report is written when the last run ends, with the gain against depth for a depth axis",
+          "[sweep]") {
   TempDir d;
   SweepOptions o;
   o.dir = d.file("sweeps");
   o.quiet = true;
-  const SweepSpec s = spec_of(R"({"residual": ["hc", "mhc"], "model.blocks": [1, 2]})",
-                              tiny_base(d.file("cache"), {"model.blocks"}));
+  const SweepSpec s =
+      spec_of(R"({"residual": ["hc", "mhc"], "model.blocks": [1, 2]})", tiny_base(d.file("cache"), {"model.blocks"}));
   REQUIRE(run_sweep(s, o).finished == 4);
   const fs::path root = d.path / "sweeps" / "study";
   const std::string md = mhc::test::read_bytes(root / "report.md");

@@ -118,8 +118,15 @@ namespace {
 struct CountedSystem {
   int64_t mallocs = 0, frees = 0;
   CachingAllocator make() {
-    return CachingAllocator([this](size_t b) { ++mallocs; return std::aligned_alloc(512, b); },
-                            [this](void* p) { ++frees; std::free(p); });
+    return CachingAllocator(
+        [this](size_t b) {
+          ++mallocs;
+          return std::aligned_alloc(512, b);
+        },
+        [this](void* p) {
+          ++frees;
+          std::free(p);
+        });
   }
 };
 }  // namespace

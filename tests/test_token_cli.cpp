@@ -43,7 +43,8 @@ void write_llmc_set(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("token files: a nanoGPT folder trains with GPT-2's vocabulary, sample refuses, eval scores", "[cli][token_files]") {
+TEST_CASE("token files: a nanoGPT folder trains with GPT-2's vocabulary, sample refuses, eval scores",
+          "[cli][token_files]") {
   TempDir d;
   fs::create_directories(d.path / "owt");
   write_nanogpt(d.file("owt/train.bin"), id_ramp(4000, 0, 50257));
@@ -73,10 +74,12 @@ TEST_CASE("token files: a nanoGPT folder trains with GPT-2's vocabulary, sample 
   CHECK_FALSE(fs::exists(d.path / "t"));
 }
 
-TEST_CASE("token files: a run on llm.c shards resumes bit-identically and refuses a changed shard", "[cli][token_files]") {
+TEST_CASE("token files: a run on llm.c shards resumes bit-identically and refuses a changed shard",
+          "[cli][token_files]") {
   TempDir d;
   write_llmc_set(d.path / "shards");
-  const std::string args = " --data shards --model.vocab_size 1000 --optim.schedule constant --eval.every 3" + kTinyModel;
+  const std::string args =
+      " --data shards --model.vocab_size 1000 --optim.schedule constant --eval.every 3" + kTinyModel;
   Result r = run_mhc("train --run full --optim.steps 6" + args, d.path);
   INFO(r.output);
   REQUIRE(r.code == 0);
@@ -100,7 +103,8 @@ TEST_CASE("token files: a run on llm.c shards resumes bit-identically and refuse
   CHECK_THAT(r.output, Contains("tiny_train_000002.bin changed since the run started"));
 }
 
-TEST_CASE("token files: a damaged shard or an id beyond the vocabulary is refused before training", "[cli][token_files]") {
+TEST_CASE("token files: a damaged shard or an id beyond the vocabulary is refused before training",
+          "[cli][token_files]") {
   TempDir d;
   write_llmc_set(d.path / "shards");
   Result r = run_mhc("train --run r --data 'shards/*.bin' --model.vocab_size 500" + kTinyModel, d.path);
@@ -133,8 +137,8 @@ std::string decode_shards(const fs::path& dir) {
   const mhc::TokenData data = mhc::open_token_files(dir.string(), 65536);
   const auto tok = mhc::Tokenizer::load((dir / "tokenizer.txt").string());
   std::string text;
-  for (const mhc::TokenSource* split : {static_cast<const mhc::TokenSource*>(data.train.get()),
-                                        static_cast<const mhc::TokenSource*>(data.val.get())}) {
+  for (const mhc::TokenSource* split :
+       {static_cast<const mhc::TokenSource*>(data.train.get()), static_cast<const mhc::TokenSource*>(data.val.get())}) {
     std::vector<int32_t> ids(split->size());
     split->read(0, split->size(), ids.data());
     text += tok->decode(ids);
@@ -144,27 +148,31 @@ std::string decode_shards(const fs::path& dir) {
 
 }  // namespace
 
-TEST_CASE("tokenize: text becomes llm.c shards that decode back to it, and train and sample", "[cli][token_files][tokenize]") {
+TEST_CASE("tokenize: text becomes llm.c shards that decode back to it, and train and sample",
+          "[cli][token_files][tokenize]") {
   TempDir d;
-  const std::string text = sample_text(4000);  // ~120 KB, several 1 MiB-free pieces are not needed: one file, two inputs
+  const std::string text =
+      sample_text(4000);  // ~120 KB, several 1 MiB-free pieces are not needed: one file, two inputs
   write_bytes(d.file("a.txt"), text.substr(0, 50000));
   write_bytes(d.file("b.txt"), text.substr(50000));
   for (const char* kind : {"char", "bpe"}) {
     INFO(kind);
     const std::string out = std::string("tok_") + kind;
-    Result r = run_mhc(fmt::format("tokenize a.txt b.txt --tokenizer {} --vocab_size 300 --shard_tokens 20000 --out {}",
-                                   kind, out),
-                       d.path);
+    Result r = run_mhc(
+        fmt::format("tokenize a.txt b.txt --tokenizer {} --vocab_size 300 --shard_tokens 20000 --out {}", kind, out),
+        d.path);
     INFO(r.output);
     REQUIRE(r.code == 0);
-    CHECK_THAT(r.output, Contains("tokenize: ") && Contains("MB/s") && Contains("train on them with: mhc train --data"));
+    CHECK_THAT(r.output,
+               Contains("tokenize: ") && Contains("MB/s") && Contains("train on them with: mhc train --data"));
     CHECK(fs::exists(d.path / out / "a_train_000000.bin"));
     CHECK(fs::exists(d.path / out / "a_train_000001.bin"));  // more than 20000 ids: a second shard
     CHECK(fs::exists(d.path / out / "a_val_000000.bin"));
     CHECK(decode_shards(d.path / out) == text);  // nothing lost, nothing reordered
     const mhc::TokenData data = mhc::open_token_files((d.path / out).string(), 65536);
     // The validation split is about the last 10 % of the text.
-    const double share = static_cast<double>(data.val->size()) / static_cast<double>(data.train->size() + data.val->size());
+    const double share =
+        static_cast<double>(data.val->size()) / static_cast<double>(data.train->size() + data.val->size());
     CHECK(share > 0.07);
     CHECK(share < 0.13);
   }
@@ -183,13 +191,17 @@ TEST_CASE("tokenize: text becomes llm.c shards that decode back to it, and train
   CHECK_THAT(r.output, Contains("ids.bin is not a text file"));
 }
 
-TEST_CASE("gpt2: --data.tokenizer gpt2:PATH trains, samples and resumes, and tokenize --tokenizer gpt2:PATH writes its ids", "[cli][gpt2]") {
+TEST_CASE(
+    "gpt2: --data.tokenizer gpt2:PATH trains, samples and resumes, and tokenize --tokenizer gpt2:PATH writes its ids",
+    "[cli][gpt2]") {
   TempDir d;
   write_openai_files(d.path / "gpt2");
   std::string text;
   for (int i = 0; i < 3000; ++i) text += i % 7 ? "Hello world. " : "Hello world<|endoftext|>";
   write_bytes(d.file("hello.txt"), text);
-  const std::string args = " --data hello.txt --data.tokenizer gpt2:gpt2 --data.cache_dir cache --optim.schedule constant --eval.every 2" + kTinyModel;
+  const std::string args =
+      " --data hello.txt --data.tokenizer gpt2:gpt2 --data.cache_dir cache --optim.schedule constant --eval.every 2" +
+      kTinyModel;
   Result r = run_mhc("train --run r --optim.steps 2" + args, d.path);
   INFO(r.output);
   REQUIRE(r.code == 0);

@@ -57,7 +57,8 @@ TEST_CASE("token files: nanoGPT's train.bin and val.bin are found, mapped and ch
   CHECK(data.records[0].xxh64 == h.digest());
 }
 
-TEST_CASE("token files: llm.c shards from a folder or a glob are one stream per split, across shards", "[token_files]") {
+TEST_CASE("token files: llm.c shards from a folder or a glob are one stream per split, across shards",
+          "[token_files]") {
   TempDir d;
   const auto a = id_ramp(100, 0), b = id_ramp(37, 500), c = id_ramp(80, 900, 50257), v = id_ramp(40, 11);
   write_llmc(d.file("fw_train_000001.bin"), a);
@@ -81,7 +82,8 @@ TEST_CASE("token files: llm.c shards from a folder or a glob are one stream per 
   CHECK_FALSE(is_token_data(d.file("fw_val_000000.bin")));  // one file is a (refused) text corpus, not a set
 }
 
-TEST_CASE("token files: the sampler draws the same batches from mapped files as from the ids in memory", "[token_files]") {
+TEST_CASE("token files: the sampler draws the same batches from mapped files as from the ids in memory",
+          "[token_files]") {
   TempDir d;
   const auto a = id_ramp(300, 0, 50257), b = id_ramp(211, 40000, 50257);
   write_llmc(d.file("x_train_1.bin"), a);
@@ -104,7 +106,8 @@ TEST_CASE("token files: the sampler draws the same batches from mapped files as 
   resumed.next(x2, y2);
   CHECK(ints(x1) == ints(x2));
   // Two data-parallel ranks keep the halves of the global batch of one process.
-  BatchSampler whole(data.train.get(), 6, 8, 5), r0(data.train.get(), 3, 8, 5, {0, 2}), r1(data.train.get(), 3, 8, 5, {1, 2});
+  BatchSampler whole(data.train.get(), 6, 8, 5), r0(data.train.get(), 3, 8, 5, {0, 2}),
+      r1(data.train.get(), 3, 8, 5, {1, 2});
   Tensor xw, yw, x0, y0, xr, yr;
   whole.next(xw, yw);
   r0.next(x0, y0);
@@ -143,8 +146,8 @@ TEST_CASE("token files: each kind of damaged file is refused, naming the file an
   CHECK_THAT(refused(dir), Contains("s_val_1.bin") && Contains("shorter than the 1024-byte header"));
   dir = llmc_set("vocab");
   write_llmc(dir + "/s_val_1.bin", {1, 2, 50257, 3});
-  CHECK_THAT(refused(dir), Contains("s_val_1.bin") && Contains("token 2") && Contains("id 50257") &&
-                               Contains("vocabulary of 50257"));
+  CHECK_THAT(refused(dir),
+             Contains("s_val_1.bin") && Contains("token 2") && Contains("id 50257") && Contains("vocabulary of 50257"));
   dir = llmc_set("noval");
   fs::remove(dir + "/s_val_1.bin");
   CHECK_THAT(refused(dir), Contains("no validation files") && Contains("*val*"));
@@ -159,8 +162,8 @@ TEST_CASE("token files: each kind of damaged file is refused, naming the file an
   CHECK_THAT(refused(d.file("empty")), Contains("validation split is empty") && Contains("val.bin"));
   fs::create_directories(d.path / "neither");
   write_bytes(d.file("neither/data.bin"), u16_bytes(ids));
-  CHECK_THAT(refused(d.file("neither")), Contains("neither") && Contains("data.bin") && Contains("nanoGPT's train.bin") &&
-                                            Contains("llm.c shards"));
+  CHECK_THAT(refused(d.file("neither")), Contains("neither") && Contains("data.bin") &&
+                                             Contains("nanoGPT's train.bin") && Contains("llm.c shards"));
   CHECK_THAT(refused(d.file("nothing_*.bin")), Contains("matches no files") && Contains("llm.c shards"));
 }
 
@@ -173,7 +176,8 @@ TEST_CASE("token files: a file that changed since the run started is named", "[t
                     Contains("a_val.bin changed since the run started") && Contains("0000000000000099"));
   changed = run;
   changed[0].bytes = 2000;
-  CHECK_THROWS_WITH(check_token_files_unchanged(run, changed, "d"), Contains("a_train.bin changed") && Contains("2000 bytes"));
+  CHECK_THROWS_WITH(check_token_files_unchanged(run, changed, "d"),
+                    Contains("a_train.bin changed") && Contains("2000 bytes"));
   CHECK_THROWS_WITH(check_token_files_unchanged(run, {run[0]}, "d"), Contains("a_val.bin is missing"));
   CHECK_THROWS_WITH(check_token_files_unchanged({run[0]}, run, "d"), Contains("a_val.bin is new"));
 }

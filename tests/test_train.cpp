@@ -92,7 +92,8 @@ TEST_CASE("resume from step 10 continues bit-identically", "[train]") {
 }
 
 TEST_CASE("a short run lowers the validation loss for residual, HC and mHC", "[train]") {
-  for (auto [kind, n] : {std::pair{ResidualKind::Residual, 1}, std::pair{ResidualKind::HC, 4}, std::pair{ResidualKind::MHC, 4}}) {
+  for (auto [kind, n] :
+       {std::pair{ResidualKind::Residual, 1}, std::pair{ResidualKind::HC, 4}, std::pair{ResidualKind::MHC, 4}}) {
     TempDir d;
     TrainConfig c = small_config(d.path, kind, n);
     c.model.dropout = 0;
@@ -153,9 +154,10 @@ TEST_CASE("the memory check refuses a run that cannot fit, naming the flags and 
   // Under an address-space limit (ulimit -v) the message names the limit
   // and says it can be raised.
   c.device = Device::cpu;
-  CHECK_THROWS_WITH(check_fits_in_memory(c, HostMemory{1e9, "the address-space limit (ulimit -v 2000000) leaves x", true}),
-                    Catch::Contains("and the address-space limit (ulimit -v 2000000) leaves x; raise the limit or "
-                                    "reduce the sizes named above"));
+  CHECK_THROWS_WITH(
+      check_fits_in_memory(c, HostMemory{1e9, "the address-space limit (ulimit -v 2000000) leaves x", true}),
+      Catch::Contains("and the address-space limit (ulimit -v 2000000) leaves x; raise the limit or "
+                      "reduce the sizes named above"));
   // With no limit set for this test process, all of this machine is offered.
   const HostMemory all = available_host_memory(1);
   if (!all.limited) CHECK(all.bytes == physical_memory_bytes());
@@ -178,7 +180,7 @@ TEST_CASE("gpt2-small is llm.c's GPT-2 124M recipe", "[train]") {
   CHECK(c.model.vocab_size == 50257);
   CHECK(c.model.tie_embeddings);
   CHECK(c.optim.batch_size * c.model.block_size * c.optim.grad_accum == 524288);  // tokens per step
-  CHECK(c.optim.steps * 524288 >= 10'000'000'000);                                  // 10B tokens
+  CHECK(c.optim.steps * 524288 >= 10'000'000'000);                                // 10B tokens
   CHECK(c.optim.lr == 6e-4);
   CHECK(c.optim.warmup == 700);
   // GPT-2 small has 124M parameters with learned positions; RoPE has none

@@ -19,15 +19,19 @@ inline std::string u16_bytes(const std::vector<int32_t>& ids) {
   return out;
 }
 
-inline void write_nanogpt(const std::string& path, const std::vector<int32_t>& ids) { write_bytes(path, u16_bytes(ids)); }
+inline void write_nanogpt(const std::string& path, const std::vector<int32_t>& ids) {
+  write_bytes(path, u16_bytes(ids));
+}
 
 // An llm.c shard: 256 int32 (magic, version, count, zeros), then the ids.
 inline void write_llmc(const std::string& path, const std::vector<int32_t>& ids, int32_t magic = 20240520,
                        int32_t version = 1, int64_t count = -1) {
   std::string header(1024, '\0');
-  const int32_t fields[3] = {magic, version, static_cast<int32_t>(count < 0 ? static_cast<int64_t>(ids.size()) : count)};
+  const int32_t fields[3] = {magic, version,
+                             static_cast<int32_t>(count < 0 ? static_cast<int64_t>(ids.size()) : count)};
   for (int f = 0; f < 3; ++f)
-    for (int b = 0; b < 4; ++b) header[4 * f + b] = static_cast<char>((static_cast<uint32_t>(fields[f]) >> (8 * b)) & 0xFF);
+    for (int b = 0; b < 4; ++b)
+      header[4 * f + b] = static_cast<char>((static_cast<uint32_t>(fields[f]) >> (8 * b)) & 0xFF);
   write_bytes(path, header + u16_bytes(ids));
 }
 

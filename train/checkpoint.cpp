@@ -66,7 +66,8 @@ CheckpointMeta parse_meta(const SafetensorsFile& f) {
   if (m.step < 0 || m.optimizer_steps < 0)
     fail(f.path(), fmt::format("is corrupt: it claims step {} and optimizer step {}; neither can be negative", m.step,
                                m.optimizer_steps));
-  if (m.ranks < 1) fail(f.path(), fmt::format("is corrupt: it claims to be written by {} ranks; at least 1 did", m.ranks));
+  if (m.ranks < 1)
+    fail(f.path(), fmt::format("is corrupt: it claims to be written by {} ranks; at least 1 did", m.ranks));
   return m;
 }
 
@@ -122,7 +123,8 @@ CheckpointMeta load_checkpoint(const std::string& path, const std::vector<NamedT
     if (e->shape != nt.tensor->shape() || e->dtype != nt.tensor->dtype())
       fail(path, "was written for a different model: '" + nt.name + "' is " + std::string(dtype_name(e->dtype)) + " " +
                      e->shape.str() + " in the checkpoint but " + nt.tensor->describe() + " here");
-    if (!nt.tensor->is_contiguous()) throw std::logic_error("load_checkpoint: tensor " + nt.name + " is not contiguous");
+    if (!nt.tensor->is_contiguous())
+      throw std::logic_error("load_checkpoint: tensor " + nt.name + " is not contiguous");
     wanted[nt.name] = nt.tensor;
   }
   if (!allow_extra && f.tensors().size() != tensors.size())
@@ -181,7 +183,9 @@ void check_init_tensors(const SafetensorsFile& f, const std::vector<NamedTensor>
   auto check = [&](const NamedTensor& nt, bool required) {
     const SafetensorsFile::Entry* e = f.find(nt.name);
     if (!e) {
-      if (required) throw std::runtime_error("--init-from " + path + ": it has no tensor '" + nt.name + "', which this model needs");
+      if (required)
+        throw std::runtime_error("--init-from " + path + ": it has no tensor '" + nt.name +
+                                 "', which this model needs");
       return;
     }
     if (e->shape != nt.tensor->shape())
@@ -211,7 +215,8 @@ void load_init_weights(const std::string& path, const std::vector<NamedTensor>& 
   const SafetensorsFile f(path, "--init-from file");
   if (auto it = f.metadata().find("format");
       it != f.metadata().end() && it->second != kFormat && it->second != kExportFormat)
-    throw std::runtime_error("--init-from " + path + ": format \"" + it->second + "\" is not an mhc export or checkpoint");
+    throw std::runtime_error("--init-from " + path + ": format \"" + it->second +
+                             "\" is not an mhc export or checkpoint");
   check_init_tensors(f, params, buffers);
   const std::map<std::string, std::string> bytes = f.read_all();  // checksums (when present) verified
   NoGradGuard no_grad;

@@ -36,12 +36,12 @@ inline constexpr const char* kExportFile = "model.safetensors";           // mhc
 inline constexpr const char* kBestFile = "best.safetensors";              // --eval.keep_best: the best validation loss
 
 struct CheckpointMeta {
-  int64_t step = 0;              // optimizer steps completed
-  int64_t optimizer_steps = 0;   // AdamW's t (bias correction)
+  int64_t step = 0;             // optimizer steps completed
+  int64_t optimizer_steps = 0;  // AdamW's t (bias correction)
   std::vector<uint64_t> sampler_state;
   std::string config_json;
   double last_val_loss = 0;
-  int64_t ranks = 1;             // processes that trained it (data parallel); 1 when not recorded
+  int64_t ranks = 1;  // processes that trained it (data parallel); 1 when not recorded
 };
 
 // Writes tensors (any device; copied to the host) and meta atomically.

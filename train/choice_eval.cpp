@@ -36,12 +36,14 @@ ChoiceExample parse_example(const Json& v, const Tokenizer& tokenizer, bool spac
   ChoiceExample e;
   e.context = tokenizer.encode(ctx->get<std::string>());
   for (const Json& end : *endings) {
-    if (!end.is_string() || end.get<std::string>().empty()) throw std::runtime_error("an ending that is not a non-empty string");
+    if (!end.is_string() || end.get<std::string>().empty())
+      throw std::runtime_error("an ending that is not a non-empty string");
     e.endings.push_back(tokenizer.encode((space ? " " : "") + end.get<std::string>()));
   }
   e.label = label->get<int64_t>();
   if (e.label < 0 || e.label >= static_cast<int64_t>(e.endings.size()))
-    throw std::runtime_error(fmt::format("label {} is not the index of one of its {} endings", e.label, e.endings.size()));
+    throw std::runtime_error(
+        fmt::format("label {} is not the index of one of its {} endings", e.label, e.endings.size()));
   return e;
 }
 

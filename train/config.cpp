@@ -121,7 +121,8 @@ void TrainConfig::validate() const {
   // Each setting's own range (train/settings.cpp), in declaration order, then
   // what combines several.
   for (const Setting& s : settings()) s.check(*this);
-  if (dtype == DType::bf16 && device != Device::cuda) bad("--dtype", "bf16 needs --device cuda (the CPU computes in f32)");
+  if (dtype == DType::bf16 && device != Device::cuda)
+    bad("--dtype", "bf16 needs --device cuda (the CPU computes in f32)");
   // What combines the model's fields, the model itself checks (its vocabulary comes from the tokenizer later).
   ModelConfig m = model;
   if (m.vocab_size < 1) m.vocab_size = 1;
@@ -135,7 +136,8 @@ Json to_json(const TrainConfig& c) {
   for (const Setting& s : settings()) {
     if (!s.saved) continue;
     Json value = s.get(c);
-    if (!value.is_null()) v[s.name] = std::move(value);  // null: not recorded (data.bytes of a synthetic corpus, data.files of a text run)
+    if (!value.is_null())
+      v[s.name] = std::move(value);  // null: not recorded (data.bytes of a synthetic corpus, data.files of a text run)
   }
   return v;
 }
@@ -156,9 +158,10 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
   const ModelConfig& m = c.model;
   // Summary lines that combine settings or add what follows from them, then
   // every setting by group from the registry.
-  const std::string fused = m.site.fused == SiteConfig::Fused::Auto
-                                ? (c.device == Device::cuda ? "auto (on: CUDA)" : "auto (off: the CPU runs the composed ops)")
-                                : find_setting("hc.fused")->text(c);
+  const std::string fused =
+      m.site.fused == SiteConfig::Fused::Auto
+          ? (c.device == Device::cuda ? "auto (on: CUDA)" : "auto (off: the CPU runs the composed ops)")
+          : find_setting("hc.fused")->text(c);
   std::string data = c.data.data.empty() ? std::string("Tiny Shakespeare") : c.data.data;
   if (!data_path.empty() && data_path != c.data.data) data += " (" + data_path + ")";
   std::vector<std::pair<std::string, std::string>> rows = {
@@ -166,8 +169,8 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
       {"data", data},
       {"vocabulary", fmt::format("{}", m.vocab_size)},
       {"parameters", fmt::format("{:.3f} M", static_cast<double>(parameter_count) / 1e6)},
-      {"tokens / step", fmt::format("{} × batch {} × grad accum {} = {}", m.block_size, c.optim.batch_size, c.optim.grad_accum,
-                                    m.block_size * c.optim.batch_size * c.optim.grad_accum)},
+      {"tokens / step", fmt::format("{} × batch {} × grad accum {} = {}", m.block_size, c.optim.batch_size,
+                                    c.optim.grad_accum, m.block_size * c.optim.batch_size * c.optim.grad_accum)},
   };
   if (m.site.kind == ResidualKind::MHC) rows.emplace_back("mHC kernels", "fused " + fused);
   // Groups that do not apply are left out: the MoE settings of a dense
@@ -180,8 +183,10 @@ std::string describe(const TrainConfig& c, int64_t parameter_count, const std::s
     if ((!moe && s.name.rfind("moe.", 0) == 0) || (!hc && s.name.rfind("hc.", 0) == 0)) continue;
     const std::string g = s.group.empty() ? "run" : s.group.substr(0, s.group.find(" ("));
     std::string item = s.name.substr(s.name.find('.') + 1) + " " + s.text(c);
-    if (g != group) rows.emplace_back(g, item);
-    else rows.back().second += ", " + item;
+    if (g != group)
+      rows.emplace_back(g, item);
+    else
+      rows.back().second += ", " + item;
     group = g;
   }
   // Last, as it varies from machine to machine: the BLAS kernel and why.

@@ -15,7 +15,10 @@ namespace mhc {
 
 enum class Schedule { Cosine, Step, Constant };  // the learning rate after warmup
 enum class TokenizerKind { Char, Bpe, Gpt2 };
-enum class SplitKind { Tail, Chunks };  // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
+enum class SplitKind {
+  Tail,
+  Chunks
+};  // tail: the last val_fraction (nanoGPT's split) | chunks: seeded 4096-token chunks
 inline constexpr EnumName<Schedule> kScheduleNames[] = {
     {"cosine", Schedule::Cosine}, {"step", Schedule::Step}, {"constant", Schedule::Constant}};
 inline constexpr EnumName<TokenizerKind> kTokenizerKindNames[] = {
@@ -25,26 +28,26 @@ inline constexpr EnumName<SplitKind> kSplitKindNames[] = {{"tail", SplitKind::Ta
 struct OptimConfig {
   int64_t steps = 2000;
   int64_t batch_size = 12;
-  int64_t grad_accum = 1;       // micro-batches per optimizer step
+  int64_t grad_accum = 1;  // micro-batches per optimizer step
   double lr = 1e-3;
   double min_lr = 1e-4;
   int64_t warmup = 100;
   Schedule schedule = Schedule::Cosine;
   std::vector<double> step_at = {0.8, 0.9};  // step schedule: fractions of the run
   double step_factor = 0.316;                // step schedule: lr multiplier at each point
-  double weight_decay = 0.1;    // on matrices (≥ 2-D parameters) only
+  double weight_decay = 0.1;                 // on matrices (≥ 2-D parameters) only
   double beta1 = 0.9, beta2 = 0.99, eps = 1e-8;
-  double grad_clip = 1.0;       // global-norm clipping; 0 disables
+  double grad_clip = 1.0;  // global-norm clipping; 0 disables
 };
 
 struct DataConfig {
-  std::string data;             // file path, or synthetic:NAME, or a folder / glob of token files; empty: Tiny Shakespeare lookup
+  std::string data;  // file path, or synthetic:NAME, or a folder / glob of token files; empty: Tiny Shakespeare lookup
   TokenizerKind tokenizer = TokenizerKind::Char;
-  std::string tokenizer_path;   // gpt2: its files (encoder.json + vocab.bpe folder, or tokenizer.json)
-  int64_t vocab_size = 512;     // bpe only
+  std::string tokenizer_path;  // gpt2: its files (encoder.json + vocab.bpe folder, or tokenizer.json)
+  int64_t vocab_size = 512;    // bpe only
   double val_fraction = 0.1;
   SplitKind split = SplitKind::Tail;
-  std::string cache_dir;        // empty: the default cache
+  std::string cache_dir;  // empty: the default cache
   // Token files: each file's name, size and checksum when the run started
   // (checked on resume); empty for text.
   std::vector<TokenFileRecord> files;
@@ -52,7 +55,7 @@ struct DataConfig {
   // only, no flag): a resume on one that differs is refused. 0 / "": not
   // recorded (a synthetic corpus, or a run from before they were).
   int64_t bytes = 0;
-  std::string checksum;         // "xxh64:<16 hex digits>" of the corpus text
+  std::string checksum;  // "xxh64:<16 hex digits>" of the corpus text
 };
 
 struct EvalConfig {
@@ -66,18 +69,18 @@ struct EvalConfig {
 // Data-parallel training (mpirun -np K mhc train): how gradients travel.
 // Neither changes a result (parallel/grad_reducer.h), only the speed.
 struct DistConfig {
-  double bucket_mb = 1;                    // gradient MiB per reduction (0: one per parameter)
-  ReduceMode reduce = ReduceMode::Overlap; // overlap | end | blocking
+  double bucket_mb = 1;                     // gradient MiB per reduction (0: one per parameter)
+  ReduceMode reduce = ReduceMode::Overlap;  // overlap | end | blocking
 };
 
 struct TrainConfig {
   std::string preset = "cpu-char";
-  std::string run_dir;          // empty: runs/<preset>-<residual>[-n<streams>]
+  std::string run_dir;  // empty: runs/<preset>-<residual>[-n<streams>]
   uint64_t seed = 1337;
   Device device = Device::cpu;
-  DType dtype = DType::f32;     // f32 | bf16 (cuda)
+  DType dtype = DType::f32;  // f32 | bf16 (cuda)
   int64_t log_every = 10;
-  int64_t inject_nan_at = -1;   // debugging aid: make the loss NaN at this step
+  int64_t inject_nan_at = -1;            // debugging aid: make the loss NaN at this step
   int64_t fail_rank = -1, fail_at = -1;  // testing aid: this rank throws at this step
   ModelConfig model;
   OptimConfig optim;

@@ -15,7 +15,9 @@ MemoryEstimate estimate_memory(const TrainConfig& c) {
   ModelConfig m = c.model;
   // Before the tokenizer exists: BPE's vocabulary is the flag, a character one's at least 1.
   if (m.vocab_size < 1)
-    m.vocab_size = c.data.tokenizer == TokenizerKind::Bpe ? c.data.vocab_size : c.data.tokenizer == TokenizerKind::Gpt2 ? kGpt2VocabSize : 1;
+    m.vocab_size = c.data.tokenizer == TokenizerKind::Bpe    ? c.data.vocab_size
+                   : c.data.tokenizer == TokenizerKind::Gpt2 ? kGpt2VocabSize
+                                                             : 1;
   const double C = static_cast<double>(m.width), n = static_cast<double>(m.site.streams);
   const double L = static_cast<double>(m.blocks), V = static_cast<double>(m.vocab_size);
   const double T = static_cast<double>(m.block_size), B = static_cast<double>(c.optim.batch_size);
@@ -23,8 +25,7 @@ MemoryEstimate estimate_memory(const TrainConfig& c) {
   e.parameters = m.parameter_count();
   e.parameter_bytes = 16 * e.parameters;  // weight, gradient, AdamW m and v
   // RoPE cos and sin, (T, D/2) each per block; the evaluation batches' x and y.
-  e.buffer_bytes = 4 * L * T * (C / static_cast<double>(m.heads)) +
-                   8 * static_cast<double>(c.eval.batches) * B * T;
+  e.buffer_bytes = 4 * L * T * (C / static_cast<double>(m.heads)) + 8 * static_cast<double>(c.eval.batches) * B * T;
   // Per token and block: the two stream states the sites keep (n·C each), the
   // attention's input, q, k, v and output, and the FFN input and output (8C),
   // and the FFN hidden activations (before and after the nonlinearity; an MoE
@@ -69,8 +70,8 @@ std::string format_bytes(double bytes) {
 }
 
 void check_fits_in_memory(const TrainConfig& c, double available_bytes) {
-  check_fits_in_memory(c, HostMemory{available_bytes, fmt::format("this machine has {} of memory",
-                                                                  format_bytes(available_bytes))});
+  check_fits_in_memory(
+      c, HostMemory{available_bytes, fmt::format("this machine has {} of memory", format_bytes(available_bytes))});
 }
 
 void check_fits_in_memory(const TrainConfig& c, const HostMemory& available) {
@@ -81,18 +82,18 @@ void check_fits_in_memory(const TrainConfig& c, const HostMemory& available) {
   const double needed = on_host ? e.total() : e.parameter_bytes / 4 + e.buffer_bytes;
   if (available_bytes <= 0 || needed <= available_bytes) return;
   const ModelConfig& m = c.model;
-  const std::string vocab = m.vocab_size > 0            ? fmt::format("vocabulary {}", m.vocab_size)
+  const std::string vocab = m.vocab_size > 0                         ? fmt::format("vocabulary {}", m.vocab_size)
                             : c.data.tokenizer == TokenizerKind::Bpe ? fmt::format("vocabulary {}", c.data.vocab_size)
-                            : c.data.tokenizer == TokenizerKind::Gpt2 ? fmt::format("vocabulary {} (GPT-2)", kGpt2VocabSize)
-                                                        : std::string("a character vocabulary, counted as 1");
-  std::string ffn = m.ffn == FfnType::Moe ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
-                                                 m.moe.shared, m.moe.hidden > 0 ? m.moe.hidden
-                                                                                       : m.resolved_ffn_hidden())
-                                   : fmt::format("FFN hidden {}", m.resolved_ffn_hidden());
+                            : c.data.tokenizer == TokenizerKind::Gpt2
+                                ? fmt::format("vocabulary {} (GPT-2)", kGpt2VocabSize)
+                                : std::string("a character vocabulary, counted as 1");
+  std::string ffn = m.ffn == FfnType::Moe
+                        ? fmt::format("--moe.routed {} + --moe.shared {} experts of hidden {}", m.moe.routed,
+                                      m.moe.shared, m.moe.hidden > 0 ? m.moe.hidden : m.resolved_ffn_hidden())
+                        : fmt::format("FFN hidden {}", m.resolved_ffn_hidden());
   const std::string model_part =
-      fmt::format("the model (--model.blocks {} × --model.width {}, {}, {}) has {:.3g} parameters: {} {}",
-                  m.blocks, m.width, ffn, vocab, e.parameters,
-                  format_bytes(on_host ? e.parameter_bytes : e.parameter_bytes / 4),
+      fmt::format("the model (--model.blocks {} × --model.width {}, {}, {}) has {:.3g} parameters: {} {}", m.blocks,
+                  m.width, ffn, vocab, e.parameters, format_bytes(on_host ? e.parameter_bytes : e.parameter_bytes / 4),
                   on_host ? "with their gradients and AdamW moments (16 bytes each)" : "as f32 weights (4 bytes each)");
   const std::string batch_part = fmt::format(
       "one micro-batch (--optim.batch_size {} × --model.block_size {} = {:.3g} tokens) needs at least {} of "
@@ -101,11 +102,12 @@ void check_fits_in_memory(const TrainConfig& c, const HostMemory& available) {
   const bool model_first = !on_host || e.parameter_bytes >= e.activation_bytes;
   std::string parts = model_first ? model_part : batch_part;
   if (on_host) parts += "; " + (model_first ? batch_part : model_part);
-  throw std::runtime_error(fmt::format("the run does not fit in memory: {}. That is at least {} in all, and {}{}; {}"
-                                       "reduce the sizes named above",
-                                       parts, format_bytes(needed), available.said,
-                                       on_host ? "" : " (with --device cuda, the host builds the model first)",
-                                       available.limited ? "raise the limit or " : ""));
+  throw std::runtime_error(
+      fmt::format("the run does not fit in memory: {}. That is at least {} in all, and {}{}; {}"
+                  "reduce the sizes named above",
+                  parts, format_bytes(needed), available.said,
+                  on_host ? "" : " (with --device cuda, the host builds the model first)",
+                  available.limited ? "raise the limit or " : ""));
 }
 
 }  // namespace mhc

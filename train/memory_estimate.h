@@ -35,7 +35,7 @@ double physical_memory_bytes();
 // less, what that limit leaves beside the program and OpenBLAS's buffers.
 struct HostMemory {
   double bytes = 0;
-  std::string said;  // "this machine has 23.5 GiB of memory", "the address-space limit ... leaves ..."
+  std::string said;      // "this machine has 23.5 GiB of memory", "the address-space limit ... leaves ..."
   bool limited = false;  // by ulimit -v
 };
 HostMemory available_host_memory(int local_ranks);

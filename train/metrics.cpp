@@ -83,8 +83,8 @@ void warn_damaged(const std::string& path, std::vector<json::DamagedLine> damage
     for (size_t i = kShown; i < damaged.size(); ++i) lines += fmt::format(" {}", damaged[i].line);
     lines += ")";
   }
-  fmt::print(stderr, "warning: {} has {} damaged line{}, {}:{}\n", path, damaged.size(),
-             damaged.size() == 1 ? "" : "s", fate, lines);
+  fmt::print(stderr, "warning: {} has {} damaged line{}, {}:{}\n", path, damaged.size(), damaged.size() == 1 ? "" : "s",
+             fate, lines);
 }
 
 // The parsed lines that are metrics (objects with a whole "step"); JSON of

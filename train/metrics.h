@@ -31,7 +31,7 @@ namespace mhc {
 class MetricsWriter {
  public:
   explicit MetricsWriter(const std::string& path);  // appends
-  ~MetricsWriter();                                  // closes; errors are lost: call close() to see them
+  ~MetricsWriter();                                 // closes; errors are lost: call close() to see them
   MetricsWriter(const MetricsWriter&) = delete;
   MetricsWriter& operator=(const MetricsWriter&) = delete;
   void write(const Json& line);
@@ -57,8 +57,8 @@ Json amax_to_json(const std::vector<SiteGain>& gains);
 struct RunMetrics {
   std::string label;
   std::vector<double> step, loss, grad_norm, lr, tokens_per_s, ms_per_step;  // per training line
-  std::vector<double> eval_step, val_loss, peak_bytes;                      // per evaluation
-  std::vector<double> val_bpb;  // per evaluation: bits per byte of text (NaN where not logged)
+  std::vector<double> eval_step, val_loss, peak_bytes;                       // per evaluation
+  std::vector<double> val_bpb;        // per evaluation: bits per byte of text (NaN where not logged)
   std::vector<double> hellaswag_acc;  // per evaluation: --eval.hellaswag accuracy (NaN where not logged)
   std::vector<double> amax_forward_max, amax_backward_max;  // max over sites of the composite gains, per eval
   // min over sites of composite_min_row_sum / composite_min_col_sum, per eval

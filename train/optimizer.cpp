@@ -15,8 +15,8 @@ AdamW::AdamW(std::vector<NamedTensor> params, const AdamWConfig& config) : param
       throw std::invalid_argument("AdamW: parameter " + p.name + " is " + dtype_name(p.tensor->dtype()) +
                                   "; master weights must be f32");
     if (p.tensor->device() != params_[0].tensor->device())
-      throw std::invalid_argument("AdamW: parameter " + p.name + " is on " + device_name(p.tensor->device()) +
-                                  " but " + params_[0].name + " on " + device_name(params_[0].tensor->device()) +
+      throw std::invalid_argument("AdamW: parameter " + p.name + " is on " + device_name(p.tensor->device()) + " but " +
+                                  params_[0].name + " on " + device_name(params_[0].tensor->device()) +
                                   "; one optimizer updates the parameters of one device");
     m_.push_back(Tensor::zeros(p.tensor->shape(), DType::f32, p.tensor->device()));
     v_.push_back(Tensor::zeros(p.tensor->shape(), DType::f32, p.tensor->device()));
@@ -42,8 +42,8 @@ void AdamW::step(double lr, double grad_scale) {
   ++t_;
   const double bc1 = 1.0 - std::pow(cfg_.beta1, static_cast<double>(t_));
   const double bc2 = 1.0 - std::pow(cfg_.beta2, static_cast<double>(t_));
-  const AdamWHyper h{static_cast<float>(lr),  static_cast<float>(cfg_.beta1), static_cast<float>(cfg_.beta2),
-                     static_cast<float>(cfg_.eps), static_cast<float>(bc1),   static_cast<float>(bc2),
+  const AdamWHyper h{static_cast<float>(lr),        static_cast<float>(cfg_.beta1), static_cast<float>(cfg_.beta2),
+                     static_cast<float>(cfg_.eps),  static_cast<float>(bc1),        static_cast<float>(bc2),
                      static_cast<float>(grad_scale)};
   // Every parameter with a gradient, in one backend call (one launch, or a few, on CUDA).
   grads_.clear();

@@ -39,8 +39,8 @@ class AdamW {
   AdamWConfig cfg_;
   int64_t t_ = 0;
   std::vector<std::string> state_names_;
-  std::vector<Tensor> grads_;     // step(): the contiguous gradients of this step
-  std::vector<AdamWTensor> list_; // step(): what adamw_multi updates
+  std::vector<Tensor> grads_;      // step(): the contiguous gradients of this step
+  std::vector<AdamWTensor> list_;  // step(): what adamw_multi updates
 };
 
 }  // namespace mhc

@@ -24,9 +24,9 @@ void Progress::step(int64_t step, double loss, double tokens_per_s, double ms_pe
   if (quiet_) return;
   const int64_t remaining = total_ - (step + 1);
   const double eta = done > 0 ? elapsed_s / static_cast<double>(done) * static_cast<double>(remaining) : -1;
-  const std::string line = fmt::format("step {:>{}}/{} | loss {:.4f} | lr {:.2e} | {:.1f} ms/step | {:.0f} tok/s | ETA {}",
-                                       step + 1, fmt::formatted_size("{}", total_), total_, loss, lr, ms_per_step,
-                                       tokens_per_s, format_duration(eta));
+  const std::string line =
+      fmt::format("step {:>{}}/{} | loss {:.4f} | lr {:.2e} | {:.1f} ms/step | {:.0f} tok/s | ETA {}", step + 1,
+                  fmt::formatted_size("{}", total_), total_, loss, lr, ms_per_step, tokens_per_s, format_duration(eta));
   if (tty_) {
     fmt::print("\r\033[2K{}", line);
     std::fflush(stdout);

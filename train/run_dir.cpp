@@ -31,14 +31,13 @@ bool empty_but_lock(const std::string& dir) {
 
 bool written_by_mhc(const std::string& name) {
   static const std::vector<std::string> kNames = [] {
-    std::vector<std::string> names = {"config.json", "metrics.jsonl", "tokenizer.txt", kCheckpointFile, kExportFile,
-                                      "outcome.json", kLockFile, kBestFile};
+    std::vector<std::string> names = {"config.json", "metrics.jsonl", "tokenizer.txt", kCheckpointFile,
+                                      kExportFile,   "outcome.json",  kLockFile,       kBestFile};
     for (const std::string& chart : run_plot_files()) names.push_back(chart);  // the charts' one list
     return names;
   }();
-  const std::string base = name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0
-                               ? name.substr(0, name.size() - 4)
-                               : name;
+  const std::string base =
+      name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0 ? name.substr(0, name.size() - 4) : name;
   return std::find(kNames.begin(), kNames.end(), base) != kNames.end();
 }
 
@@ -59,23 +58,24 @@ void check_output_file(const std::string& path, bool force, const std::string& f
   const bool in_run = fs::exists(folder / "config.json") || fs::exists(folder / kCheckpointFile);
   const std::string name = p.filename().string();
   if (in_run && written_by_mhc(name) && name != kExportFile)
-    throw std::runtime_error(fmt::format("{} {}: that is a file of the run in {}; refusing to replace it (choose "
-                                         "another name)",
-                                         flag, path, folder.string()));
+    throw std::runtime_error(
+        fmt::format("{} {}: that is a file of the run in {}; refusing to replace it (choose "
+                    "another name)",
+                    flag, path, folder.string()));
   if (fs::exists(st)) {
-    const char* kind = fs::is_symlink(st)     ? "a symbolic link"
-                       : fs::is_directory(st) ? "a folder"
-                       : fs::is_fifo(st)      ? "a FIFO"
+    const char* kind = fs::is_symlink(st)                                   ? "a symbolic link"
+                       : fs::is_directory(st)                               ? "a folder"
+                       : fs::is_fifo(st)                                    ? "a FIFO"
                        : fs::is_character_file(st) || fs::is_block_file(st) ? "a device"
-                       : fs::is_socket(st)    ? "a socket"
-                       : fs::is_regular_file(st) ? nullptr
-                                                 : "not a regular file";
+                       : fs::is_socket(st)                                  ? "a socket"
+                       : fs::is_regular_file(st)                            ? nullptr
+                                                                            : "not a regular file";
     if (kind)
-      throw std::runtime_error(fmt::format("{} {}: it is {}, which a regular output file would replace; give the "
-                                           "path of a regular file",
-                                           flag, path, kind));
-    if (!force)
-      throw std::runtime_error(fmt::format("{} {}: the file exists; pass --force to replace it", flag, path));
+      throw std::runtime_error(
+          fmt::format("{} {}: it is {}, which a regular output file would replace; give the "
+                      "path of a regular file",
+                      flag, path, kind));
+    if (!force) throw std::runtime_error(fmt::format("{} {}: the file exists; pass --force to replace it", flag, path));
   }
   if (make_folders && !p.parent_path().empty()) fs::create_directories(p.parent_path());
 }
@@ -106,9 +106,10 @@ RunDirClaim::RunDirClaim(const std::string& dir, const RunOptions& opt) : dir_(d
     std::string names;
     for (size_t i = 0; i < foreign.size() && i < 5; ++i) names += (i ? ", " : "") + foreign[i];
     if (foreign.size() > 5) names += fmt::format(" and {} more", foreign.size() - 5);
-    throw std::runtime_error(fmt::format("--overwrite: {} holds {} that an mhc run does not write ({}); refusing to "
-                                         "delete them (it replaces only a run's own files): move them elsewhere first",
-                                         dir, foreign.size() == 1 ? "an entry" : "entries", names));
+    throw std::runtime_error(
+        fmt::format("--overwrite: {} holds {} that an mhc run does not write ({}); refusing to "
+                    "delete them (it replaces only a run's own files): move them elsewhere first",
+                    dir, foreign.size() == 1 ? "an entry" : "entries", names));
   }
 }
 

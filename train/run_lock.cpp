@@ -29,15 +29,13 @@ long holder_pid(int fd) {
 RunLock::RunLock(const std::string& dir, const std::string& what)
     : path_((std::filesystem::path(dir) / kLockFile).string()) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-  if (fd_ < 0)
-    throw std::runtime_error(fmt::format("cannot open the lock file {}: {}", path_, std::strerror(errno)));
+  if (fd_ < 0) throw std::runtime_error(fmt::format("cannot open the lock file {}: {}", path_, std::strerror(errno)));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     const long pid = err == EWOULDBLOCK ? holder_pid(fd_) : 0;
     ::close(fd_);
     fd_ = -1;
-    if (err != EWOULDBLOCK)
-      throw std::runtime_error(fmt::format("cannot lock {}: {}", path_, std::strerror(err)));
+    if (err != EWOULDBLOCK) throw std::runtime_error(fmt::format("cannot lock {}: {}", path_, std::strerror(err)));
     throw RunLockedError(
         fmt::format("{} directory {} is in use by another mhc process{} (it holds {}); only one process may write "
                     "into a {} at a time: wait for it to end, or stop it first",

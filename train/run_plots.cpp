@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <stdexcept>
 
-
 namespace mhc {
 
 namespace {
@@ -33,21 +32,28 @@ std::vector<plot::Chart> run_charts(const std::vector<RunMetrics>& runs) {
   // Training curves are noisy: each is drawn smoothed (kSmoothing) over its raw points (light), and says so.
   const std::string smoothed = fmt::format("EMA {:g}", kSmoothing);
   plot::Chart loss{"Loss (train: " + smoothed + " smoothed; light: raw)", "step", "cross-entropy", false, {}};
-  plot::Chart grad{"Gradient norm, unclipped (" + smoothed + " smoothed; light: raw)", "step", "global L2 norm", true, {}};
+  plot::Chart grad{
+      "Gradient norm, unclipped (" + smoothed + " smoothed; light: raw)", "step", "global L2 norm", true, {}};
   plot::Chart amax{"Largest composite Amax gain over sites", "step", "gain (max |row|/|col| sum)", true, {}, {1.0}};
-  plot::Chart by_site{"Composite Amax gain by site (last evaluation)", "site (0 = first sub-block)", "gain", true,
-                      {}, {1.0}};
-  plot::Chart diversity{"Stream diversity, mean over sites (0: identical streams)", "step",
-                        "sum |x_i - mean|^2 / sum |x_i|^2", false, {}, {0.0}};
+  plot::Chart by_site{
+      "Composite Amax gain by site (last evaluation)", "site (0 = first sub-block)", "gain", true, {}, {1.0}};
+  plot::Chart diversity{"Stream diversity, mean over sites (0: identical streams)",
+                        "step",
+                        "sum |x_i - mean|^2 / sum |x_i|^2",
+                        false,
+                        {},
+                        {0.0}};
   for (plot::Chart* c : {&loss, &grad, &amax, &by_site, &diversity}) c->integer_x = true;
   for (size_t k = 0; k < runs.size(); ++k) {
     const RunMetrics& r = runs[k];
     const int style = static_cast<int>(k);  // the run's colour and dash pattern in every chart
     loss.series.push_back({"", r.step, r.loss, style, Marker::none, {}, {}, /*light=*/true});
-    loss.series.push_back({r.label + " train (" + smoothed + ")", r.step, smooth(r.loss, kSmoothing), style, Marker::none});
+    loss.series.push_back(
+        {r.label + " train (" + smoothed + ")", r.step, smooth(r.loss, kSmoothing), style, Marker::none});
     if (!r.eval_step.empty()) loss.series.push_back({r.label + " val", r.eval_step, r.val_loss, style, Marker::circle});
     grad.series.push_back({"", r.step, r.grad_norm, style, Marker::none, {}, {}, /*light=*/true});
-    grad.series.push_back({r.label + " (" + smoothed + ")", r.step, smooth(r.grad_norm, kSmoothing), style, Marker::none});
+    grad.series.push_back(
+        {r.label + " (" + smoothed + ")", r.step, smooth(r.grad_norm, kSmoothing), style, Marker::none});
     if (!r.eval_step.empty())
       diversity.series.push_back({r.label + " diversity", r.eval_step, r.stream_diversity_mean, style, Marker::circle});
     if (!r.eval_step.empty()) {

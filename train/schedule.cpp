@@ -8,7 +8,8 @@ namespace mhc {
 double learning_rate(const OptimConfig& o, int64_t step) {
   if (step < o.warmup) return o.lr * static_cast<double>(step + 1) / static_cast<double>(o.warmup + 1);
   if (o.schedule == Schedule::Constant) return o.lr;
-  const double progress = o.steps > o.warmup ? static_cast<double>(step - o.warmup) / static_cast<double>(o.steps - o.warmup) : 1.0;
+  const double progress =
+      o.steps > o.warmup ? static_cast<double>(step - o.warmup) / static_cast<double>(o.steps - o.warmup) : 1.0;
   if (o.schedule == Schedule::Step) {
     double lr = o.lr;
     for (double at : o.step_at)

@@ -31,8 +31,8 @@ struct Setting {
   std::string name;   // "optim.lr": the flag --optim.lr and the config.json key
   std::string group;  // help section ("" : the top-level options)
   std::string help;
-  bool flag = true;   // false: config.json only (no command-line flag)
-  bool saved = true;  // false: not in config.json (where the run lives, not what it is)
+  bool flag = true;     // false: config.json only (no command-line flag)
+  bool saved = true;    // false: not in config.json (where the run lives, not what it is)
   bool hidden = false;  // left out of --help (testing aids)
   // Adds the CLI11 option bound to c (an on/off switch: a flag without value).
   std::function<CLI::Option*(CLI::App&, TrainConfig&)> bind;

@@ -26,8 +26,10 @@ void TrainFlags::bind(CLI::App& cmd) {
   for (const Setting& s : settings()) {
     if (!s.flag) continue;
     CLI::Option* opt = s.bind(cmd, config);
-    if (s.hidden) opt->group("");
-    else if (!s.group.empty()) opt->group(s.group);
+    if (s.hidden)
+      opt->group("");
+    else if (!s.group.empty())
+      opt->group(s.group);
     if (s.name == "streams") streams_option = opt;
     if (s.name == "run") {  // the run options follow --run in --help
       cmd.add_flag("--resume", run.resume, "continue the run in --run from its checkpoint");

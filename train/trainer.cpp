@@ -58,7 +58,7 @@ extern "C" void on_interrupt(int) { g_interrupted = 1; }
 // terminal) while a run lasts.
 struct InterruptScope {
   static constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
-  struct sigaction old[std::size(kSignals)] {};
+  struct sigaction old[std::size(kSignals)]{};
   bool active;
   explicit InterruptScope(bool on) : active(on) {
     if (!active) return;
@@ -78,8 +78,12 @@ std::string path_in(const std::string& dir, const char* name) { return (fs::path
 }  // namespace
 
 Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
-    : cfg_(std::move(config)), opt_(options), own_group_(group ? nullptr : ProcessGroup::single()),
-      group_(group ? group : own_group_.get()), device_(cfg_.device), log_(std::make_unique<Log>()) {
+    : cfg_(std::move(config)),
+      opt_(options),
+      own_group_(group ? nullptr : ProcessGroup::single()),
+      group_(group ? group : own_group_.get()),
+      device_(cfg_.device),
+      log_(std::make_unique<Log>()) {
   if (cfg_.run_dir.empty()) cfg_.run_dir = cfg_.default_run_dir();
   cfg_.validate();
   const bool token_files = is_token_data(cfg_.data.data);
@@ -96,7 +100,8 @@ Trainer::Trainer(TrainConfig config, RunOptions options, ProcessGroup* group)
   const bool new_tokenizer = read_corpus(token_files);
   if (!cfg_.eval.hellaswag.empty()) {
     if (!tokenizer_)
-      throw std::runtime_error("--eval.hellaswag " + cfg_.eval.hellaswag + ": the run has no tokenizer to encode its "
+      throw std::runtime_error("--eval.hellaswag " + cfg_.eval.hellaswag +
+                               ": the run has no tokenizer to encode its "
                                "text (token files without one: name it with --data.tokenizer gpt2:PATH)");
     hellaswag_ = read_choice_file(cfg_.eval.hellaswag, *tokenizer_);
   }
@@ -118,8 +123,9 @@ void Trainer::prepare_process() {
                              std::string(cuda_available() ? "has" : "may lack") + " the CUDA backend)");
   if (device_ == Device::cuda) use_gpu_of_local_rank(*group_);  // before anything uses the GPU
   if (opt_.stop_above_initial_loss && group_->size() > 1)
-    throw std::invalid_argument("the divergence rule of `mhc sweep` reads the run's metrics, which only rank 0 has: "
-                                "it does not run with several processes");
+    throw std::invalid_argument(
+        "the divergence rule of `mhc sweep` reads the run's metrics, which only rank 0 has: "
+        "it does not run with several processes");
 }
 
 void Trainer::claim_run_directory() {
@@ -130,9 +136,10 @@ void Trainer::claim_run_directory() {
     throw std::runtime_error("no checkpoint in " + cfg_.run_dir + " (expected " +
                              path_in(cfg_.run_dir, kCheckpointFile) + ")");
   else if (opt_.resume && !has_checkpoint)
-    throw std::runtime_error(fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
-                                         "directory on a shared file system to resume)",
-                                         group_->rank(), path_in(cfg_.run_dir, kCheckpointFile)));
+    throw std::runtime_error(
+        fmt::format("--resume: rank {} sees no checkpoint {} (several machines need the run "
+                    "directory on a shared file system to resume)",
+                    group_->rank(), path_in(cfg_.run_dir, kCheckpointFile)));
 }
 
 bool Trainer::read_corpus(bool token_files) {
@@ -141,8 +148,8 @@ bool Trainer::read_corpus(bool token_files) {
     return tokenizer_ && !opt_.resume;
   }
   if (!is_synthetic(cfg_.data.data)) data_path_ = resolve_corpus_path(cfg_.data.data);
-  std::string text = data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed)
-                                        : load_text(data_path_);
+  std::string text =
+      data_path_.empty() ? synthetic_corpus(cfg_.data.data, kSyntheticBytes, cfg_.seed) : load_text(data_path_);
   if (!data_path_.empty()) check_text_corpus(data_path_, text);  // a token file is not text
   // The run says what it trained on: the default corpus by its path, and every corpus by size and checksum
   // (restore() refuses to continue on a different one).
@@ -161,7 +168,8 @@ void Trainer::build_model() {
   model_->to(device_);
   model_->set_compute_dtype(cfg_.dtype);
   if (!opt_.init_from.empty()) {
-    if (opt_.resume) throw std::invalid_argument("--init-from starts a new run; a resumed run continues from its checkpoint");
+    if (opt_.resume)
+      throw std::invalid_argument("--init-from starts a new run; a resumed run continues from its checkpoint");
     std::vector<NamedTensor> params, buffers;
     for (auto& p : model_->parameters()) params.push_back({"model." + p.name, p.tensor});
     for (auto& b : model_->buffers()) buffers.push_back({"buffer." + b.name, b.tensor});
@@ -189,9 +197,10 @@ void Trainer::continue_early_death() {
     return;
   opt_.resume = false;
   opt_.overwrite = true;  // its files (config.json, metrics.jsonl, tokenizer.txt) are replaced
-  restart_note_ = fmt::format("{} has no checkpoint: the run stopped before its first one, so it starts again from "
-                              "step 0 with its settings",
-                              cfg_.run_dir);
+  restart_note_ = fmt::format(
+      "{} has no checkpoint: the run stopped before its first one, so it starts again from "
+      "step 0 with its settings",
+      cfg_.run_dir);
 }
 
 bool Trainer::load_data(std::string text) {
@@ -205,14 +214,16 @@ bool Trainer::load_data(std::string text) {
     else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)  // as published, not learnt
       tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
     else
-      tokenizer_ = std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
+      tokenizer_ =
+          std::make_unique<BpeTokenizer>(BpeTokenizer::train(text, static_cast<int32_t>(cfg_.data.vocab_size)));
   }
   const std::string cache = cfg_.data.cache_dir.empty() ? default_cache_dir() : cfg_.data.cache_dir;
   const std::vector<int32_t> tokens = tokenize_cached(text, *tokenizer_, cache, nullptr, group_->is_root());
   split_ = cfg_.data.split == SplitKind::Tail ? split_tail(tokens, cfg_.data.val_fraction)
-                                     : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
+                                              : split_tokens(tokens, cfg_.data.val_fraction, cfg_.seed);
   const int64_t T = cfg_.model.block_size;
-  for (const auto& [part, size] : {std::pair{"training", split_.train.size()}, std::pair{"validation", split_.val.size()}})
+  for (const auto& [part, size] :
+       {std::pair{"training", split_.train.size()}, std::pair{"validation", split_.val.size()}})
     if (static_cast<int64_t>(size) < T + 1)
       throw std::runtime_error(fmt::format(
           "the {} split has {} tokens (--data.val_fraction {} of {}), fewer than one window of --model.block_size "
@@ -229,10 +240,12 @@ void Trainer::choose_token_files_tokenizer() {
   // resume), GPT-2's when named (--data.tokenizer gpt2:PATH), or the one
   // `mhc tokenize` wrote beside its shards.
   const fs::path in_run = path_in(cfg_.run_dir, "tokenizer.txt"), beside = fs::path(cfg_.data.data) / "tokenizer.txt";
-  if (opt_.resume && fs::exists(in_run)) tokenizer_ = Tokenizer::load(in_run.string());
+  if (opt_.resume && fs::exists(in_run))
+    tokenizer_ = Tokenizer::load(in_run.string());
   else if (cfg_.data.tokenizer == TokenizerKind::Gpt2)
     tokenizer_ = std::make_unique<Gpt2Tokenizer>(Gpt2Tokenizer::from_files(cfg_.data.tokenizer_path));
-  else if (fs::is_directory(cfg_.data.data) && fs::exists(beside)) tokenizer_ = Tokenizer::load(beside.string());
+  else if (fs::is_directory(cfg_.data.data) && fs::exists(beside))
+    tokenizer_ = Tokenizer::load(beside.string());
   if (cfg_.model.vocab_size < 1) cfg_.model.vocab_size = tokenizer_ ? tokenizer_->vocab_size() : kGpt2VocabSize;
   if (tokenizer_ && tokenizer_->vocab_size() != cfg_.model.vocab_size) tokenizer_.reset();  // the model says otherwise
 }
@@ -241,19 +254,21 @@ void Trainer::load_token_files() {
   TokenData data = open_token_files(cfg_.data.data, cfg_.model.vocab_size);
   if (opt_.resume) {
     if (cfg_.data.files.empty())
-      throw std::runtime_error(fmt::format("--data {}: the run in {} was not trained on token files", cfg_.data.data,
-                                           cfg_.run_dir));
+      throw std::runtime_error(
+          fmt::format("--data {}: the run in {} was not trained on token files", cfg_.data.data, cfg_.run_dir));
     check_token_files_unchanged(cfg_.data.files, data.records, cfg_.data.data);
   }
   cfg_.data.files = data.records;  // recorded in config.json, checked by the next resume
   data_path_ = fmt::format("{}: {} training + {} validation files, {} + {} tokens", format_name(data.format),
                            data.train->files(), data.val->files(), data.train->size(), data.val->size());
   const int64_t T = cfg_.model.block_size;
-  for (const auto& [part, size] : {std::pair{"training", data.train->size()}, std::pair{"validation", data.val->size()}})
+  for (const auto& [part, size] :
+       {std::pair{"training", data.train->size()}, std::pair{"validation", data.val->size()}})
     if (size < T + 1)
-      throw std::runtime_error(fmt::format("--data {}: the {} files hold {} tokens, fewer than one window of "
-                                           "--model.block_size {} + 1",
-                                           cfg_.data.data, part, size, T));
+      throw std::runtime_error(
+          fmt::format("--data {}: the {} files hold {} tokens, fewer than one window of "
+                      "--model.block_size {} + 1",
+                      cfg_.data.data, part, size, T));
   train_ = std::move(data.train);
   val_ = std::move(data.val);
   make_batches();
@@ -269,7 +284,8 @@ void Trainer::make_batches() {
   val_set_ = validation_batches(*val_, B, T, cfg_.eval.batches * B * ranks, shard);
   val_bytes_ = 0;
   if (tokenizer_)  // the bytes of text the targets stand for, for bits per byte
-    for (const auto& [x, y] : val_set_.batches) val_bytes_ += static_cast<double>(tokenizer_->decode(y.to_vector<int32_t>()).size());
+    for (const auto& [x, y] : val_set_.batches)
+      val_bytes_ += static_cast<double>(tokenizer_->decode(y.to_vector<int32_t>()).size());
   for (auto& [x, y] : val_set_.batches) {
     x = x.to(device_);
     y = y.to(device_);
@@ -338,9 +354,10 @@ double Trainer::train_step(int64_t step) {
   if (step == cfg_.inject_nan_at) loss_value = NAN;
   const double norm = optimizer_->grad_norm();
   if (!std::isfinite(loss_value) || !std::isfinite(norm))
-    throw DivergenceError(fmt::format("the {} became {} at step {}", std::isfinite(loss_value) ? "gradient norm" : "loss",
-                                      std::isfinite(loss_value) ? norm : loss_value, step),
-                          step);
+    throw DivergenceError(
+        fmt::format("the {} became {} at step {}", std::isfinite(loss_value) ? "gradient norm" : "loss",
+                    std::isfinite(loss_value) ? norm : loss_value, step),
+        step);
   if (opt_.stop_above_initial_loss) {
     if (recent_losses_.size() == kBlowupWindow) recent_losses_.erase(recent_losses_.begin());
     recent_losses_.push_back(loss_value);
@@ -446,7 +463,7 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   line["step"] = steps_done;
   line["val_loss"] = last_val_loss_;
   if (std::isfinite(last_val_bpb_)) line["val_bpb"] = last_val_bpb_;  // bits per byte of text
-  if (!hellaswag_.empty() && group_->is_root()) {  // rank 0 alone writes the line: it alone scores
+  if (!hellaswag_.empty() && group_->is_root()) {                     // rank 0 alone writes the line: it alone scores
     const ChoiceScore hs = score_choices(*model_, hellaswag_);
     line["hellaswag_acc"] = hs.accuracy();
     line["hellaswag_acc_norm"] = hs.accuracy_norm();
@@ -460,8 +477,8 @@ void Trainer::evaluate_and_log(int64_t steps_done) {
   if (log_->metrics) log_->metrics->write(line);
   double worst = 0;
   for (const SiteGain& g : gains) worst = std::max({worst, g.composite_forward, g.composite_backward});
-  log_->progress->print(fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", steps_done,
-                                    last_val_loss_, worst));
+  log_->progress->print(
+      fmt::format("step {:>6} | val loss {:.4f} | max composite Amax gain {:.4g}", steps_done, last_val_loss_, worst));
   warn_gain_once(gains, steps_done);
 }
 
@@ -500,7 +517,8 @@ void flatten(const Json& v, const std::string& prefix, std::map<std::string, std
 // Settings a resumed run may change: how long it runs, how it reports, where
 // things live. Anything else would silently continue a different experiment.
 bool may_change_on_resume(const std::string& key) {
-  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device", "data.files"})  // data.files: checked on its own
+  for (const char* k : {"optim.steps", "log_every", "data.cache_dir", "data", "device",
+                        "data.files"})  // data.files: checked on its own
     if (key == k) return true;
   return key.rfind("eval.", 0) == 0 || key.rfind("dist.", 0) == 0;  // dist.*: speed only
 }
@@ -567,7 +585,8 @@ TrainResult Trainer::run() {
   backend_for(device_).reset_peak_memory();
   open_and_announce(start);
   result.first_step = start;
-  if (start == 0) or_stop(0, [&] { evaluate_and_log(0); });  // the untrained model: the reference for loss and Amax gain
+  if (start == 0)
+    or_stop(0, [&] { evaluate_and_log(0); });  // the untrained model: the reference for loss and Amax gain
   const int64_t step = run_steps(start, result);
   if (claim_) claim_->keep();
   if (log_->metrics) or_stop(step, [&] { log_->metrics->close(); });
@@ -601,7 +620,8 @@ int64_t Trainer::resume() {
     for (size_t i = m.step.size() > kBlowupWindow ? m.step.size() - kBlowupWindow : 0; i < m.step.size(); ++i)
       recent_losses_.push_back(m.loss[i]);  // the window as it was at the checkpoint
     if (!std::isfinite(initial_val_loss_))
-      throw std::runtime_error(cfg_.run_dir + "/metrics.jsonl has no step-0 evaluation, which the divergence rule "
+      throw std::runtime_error(cfg_.run_dir +
+                               "/metrics.jsonl has no step-0 evaluation, which the divergence rule "
                                "compares against");
   }
   return start;
@@ -610,9 +630,10 @@ int64_t Trainer::resume() {
 TrainResult Trainer::already_finished(int64_t start) {
   // Nothing to do: say so rather than rewrite a finished run.
   if (!opt_.quiet)
-    fmt::print("run {} is finished: {} of {} steps done (val loss {:.4f}). To train it further, resume with a "
-               "larger --optim.steps (the schedule is then recomputed for the new length).\n",
-               cfg_.run_dir, start, cfg_.optim.steps, last_val_loss_);
+    fmt::print(
+        "run {} is finished: {} of {} steps done (val loss {:.4f}). To train it further, resume with a "
+        "larger --optim.steps (the schedule is then recomputed for the new length).\n",
+        cfg_.run_dir, start, cfg_.optim.steps, last_val_loss_);
   TrainResult result;
   result.first_step = result.end_step = start;
   result.last_val_loss = last_val_loss_;
@@ -639,10 +660,11 @@ void Trainer::open_and_announce(int64_t start) {
   if (!opt_.init_from.empty() && !opt_.resume) fmt::print("initial weights: {}\n", opt_.init_from);
   if (!restart_note_.empty()) fmt::print("note: {}\n", restart_note_);
   if (group_->uses_mpi())
-    fmt::print("data parallel: {} rank(s) x batch {} = global batch {} sequences (tokens / step above: per rank; "
-               "tok/s below: all ranks); gradients averaged over {} in buckets of {:g} MiB ({})\n",
-               group_->size(), cfg_.optim.batch_size, cfg_.optim.batch_size * group_->size(),
-               device_ == Device::cuda ? "NCCL" : "MPI", cfg_.dist.bucket_mb, find_setting("dist.reduce")->text(cfg_));
+    fmt::print(
+        "data parallel: {} rank(s) x batch {} = global batch {} sequences (tokens / step above: per rank; "
+        "tok/s below: all ranks); gradients averaged over {} in buckets of {:g} MiB ({})\n",
+        group_->size(), cfg_.optim.batch_size, cfg_.optim.batch_size * group_->size(),
+        device_ == Device::cuda ? "NCCL" : "MPI", cfg_.dist.bucket_mb, find_setting("dist.reduce")->text(cfg_));
   std::fflush(stdout);
 }
 
@@ -718,12 +740,12 @@ double Trainer::step_or_diverge(int64_t step, TrainResult& result) {
     result.diverged_step = step;
     result.end_step = step;
     const std::string ckpt = path_in(cfg_.run_dir, kCheckpointFile);
-    throw DivergenceError(std::string(e.what()) + "; stopping. " +
-                              (last_saved_step_ >= 0
-                                   ? fmt::format("The last good checkpoint (after step {}) is kept in {}",
-                                                 last_saved_step_, ckpt)
-                                   : std::string("No checkpoint had been written yet.")),
-                          e.step);
+    throw DivergenceError(
+        std::string(e.what()) + "; stopping. " +
+            (last_saved_step_ >= 0
+                 ? fmt::format("The last good checkpoint (after step {}) is kept in {}", last_saved_step_, ckpt)
+                 : std::string("No checkpoint had been written yet.")),
+        e.step);
   }
 }
 
@@ -739,8 +761,7 @@ void Trainer::finish() {
   std::vector<int32_t> prompt = {0};
   try {
     prompt = tokenizer_->encode("\n");  // start a fresh line, if the vocabulary has one
-  } catch (const std::exception&) {
-  }
+  } catch (const std::exception&) {}
   if (prompt.empty()) prompt = {0};
   fmt::print("sample:\n{}\n", printable_text(tokenizer_->decode(generate(*model_, prompt, so))));
 }

@@ -37,14 +37,15 @@ namespace mhc {
 class RunDirClaim;
 
 struct RunOptions {
-  bool resume = false;     // continue the run in config.run_dir from its checkpoint
-  bool overwrite = false;  // replace an existing run directory
-  bool quiet = false;      // no progress output (tests)
-  bool read_only = false;  // `mhc eval`: reads a run (resume), writes and locks nothing in it
-  bool plots = true;       // write PNG charts at the end
-  int64_t stop_after = -1; // stop (as if interrupted) after this many steps of this session; -1: run to the end
+  bool resume = false;           // continue the run in config.run_dir from its checkpoint
+  bool overwrite = false;        // replace an existing run directory
+  bool quiet = false;            // no progress output (tests)
+  bool read_only = false;        // `mhc eval`: reads a run (resume), writes and locks nothing in it
+  bool plots = true;             // write PNG charts at the end
+  int64_t stop_after = -1;       // stop (as if interrupted) after this many steps of this session; -1: run to the end
   bool catch_interrupt = false;  // Ctrl-C (SIGINT, SIGTERM, SIGHUP): finish the step, write a checkpoint, return
-  bool override_config = false;  // --override: resume although settings differ from the checkpoint's (a warning lists them)
+  bool override_config =
+      false;              // --override: resume although settings differ from the checkpoint's (a warning lists them)
   std::string init_from;  // --init-from: a new run starts from these weights (load_init_weights), not from its seed's
   // Also call it divergence when, after warmup, the mean training loss of
   // the last kBlowupWindow steps is more than kBlowupMargin above the
@@ -113,10 +114,10 @@ class Trainer {
 
  private:
   // The steps of the constructor.
-  void prepare_process();      // rank 0 alone writes; the GPU of this rank; what several ranks cannot do
-  void claim_run_directory();  // rank 0 locks it; a resume needs a checkpoint
+  void prepare_process();              // rank 0 alone writes; the GPU of this rank; what several ranks cannot do
+  void claim_run_directory();          // rank 0 locks it; a resume needs a checkpoint
   bool read_corpus(bool token_files);  // text or token files; true when a new tokenizer was trained
-  void build_model();          // the model (or --init-from's weights), the optimizer, the gradient reducer
+  void build_model();                  // the model (or --init-from's weights), the optimizer, the gradient reducer
   // Text: tokenizer (loaded on resume, else trained: returns true), split, sampler, evaluation batches.
   bool load_data(std::string text);
   // Token files (datasets/token_files.h): checked, mapped, and on resume compared with what the run recorded.
@@ -125,29 +126,29 @@ class Trainer {
   void choose_token_files_tokenizer();
   void make_batches();  // the sampler over train_ and the fixed evaluation batches from val_
   // The steps of run().
-  int64_t resume();                             // restores the checkpoint; returns the step it continues from
-  TrainResult already_finished(int64_t start);  // a finished run: says so (and writes missing plots)
-  void open_and_announce(int64_t start);        // config.json, metrics.jsonl, the progress line, the header
+  int64_t resume();                                       // restores the checkpoint; returns the step it continues from
+  TrainResult already_finished(int64_t start);            // a finished run: says so (and writes missing plots)
+  void open_and_announce(int64_t start);                  // config.json, metrics.jsonl, the progress line, the header
   int64_t run_steps(int64_t start, TrainResult& result);  // the loop; returns the steps done
   double step_or_diverge(int64_t step, TrainResult& result);  // train_step; a divergence says what is kept
-  void finish();                                // plots and a sample
+  void finish();                                              // plots and a sample
   template <class Write>
   void or_stop(int64_t steps_done, Write&& write);  // a failed write stops training, saying what is kept
-  double train_step(int64_t step);  // returns the step's mean training loss
-  void evaluate_and_log(int64_t steps_done);  // validation loss and Amax gains after `steps_done` steps
+  double train_step(int64_t step);                  // returns the step's mean training loss
+  void evaluate_and_log(int64_t steps_done);        // validation loss and Amax gains after `steps_done` steps
   void warn_gain_once(const std::vector<SiteGain>& gains, int64_t steps_done);
   void save(int64_t steps_done);
   std::vector<NamedTensor> checkpoint_tensors();
   void check_ranks_agree();  // every rank holds the same model, settings and data (else throws naming the rank)
-  bool stop_voted_ = false;          // K > 1: some rank had been interrupted when the step's loss was summed
+  bool stop_voted_ = false;  // K > 1: some rank had been interrupted when the step's loss was summed
 
   TrainConfig cfg_;
   RunOptions opt_;
   std::unique_ptr<ProcessGroup> own_group_;  // when none was given: a group of one
   ProcessGroup* group_;
   Device device_;
-  std::unique_ptr<Tokenizer> tokenizer_;  // null for token files (their ids are given)
-  TokenSplit split_;                      // text: the ids of both splits, in memory
+  std::unique_ptr<Tokenizer> tokenizer_;      // null for token files (their ids are given)
+  TokenSplit split_;                          // text: the ids of both splits, in memory
   std::unique_ptr<TokenSource> train_, val_;  // what the sampler and evaluation read: views of split_, or mapped files
   std::unique_ptr<BatchSampler> sampler_;
   ValidationSet val_set_;  // this rank's fixed validation batches
@@ -155,18 +156,18 @@ class Trainer {
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<GradReducer> reducer_;  // launched by MPI only (also with one rank)
   double last_val_loss_ = NAN;
-  double last_val_bpb_ = NAN;  // bits per byte of the last evaluation; NaN without a tokenizer
-  double val_bytes_ = 0;       // bytes of text this rank's validation targets decode to
+  double last_val_bpb_ = NAN;             // bits per byte of the last evaluation; NaN without a tokenizer
+  double val_bytes_ = 0;                  // bytes of text this rank's validation targets decode to
   std::vector<ChoiceExample> hellaswag_;  // --eval.hellaswag, tokenised (empty: none)
   double last_grad_norm_ = 0;
-  bool gain_warned_ = false;       // warn_gain_once has warned
-  double initial_val_loss_ = NAN;  // the step-0 evaluation (for stop_above_initial_loss)
+  bool gain_warned_ = false;           // warn_gain_once has warned
+  double initial_val_loss_ = NAN;      // the step-0 evaluation (for stop_above_initial_loss)
   std::vector<double> recent_losses_;  // the last kBlowupWindow training losses, oldest first
-  int64_t last_saved_step_ = -1;  // the step of the checkpoint on disk, -1 before the first
-  double best_val_loss_ = INFINITY;  // --eval.keep_best: the validation loss of the checkpoint in kBestFile
-  std::string data_path_;         // the corpus file read (empty for a synthetic corpus)
-  std::string resume_note_;       // what a resume with changed settings means, printed at the start
-  std::string restart_note_;      // --resume of a run without a checkpoint: it starts again (continue_early_death)
+  int64_t last_saved_step_ = -1;       // the step of the checkpoint on disk, -1 before the first
+  double best_val_loss_ = INFINITY;    // --eval.keep_best: the validation loss of the checkpoint in kBestFile
+  std::string data_path_;              // the corpus file read (empty for a synthetic corpus)
+  std::string resume_note_;            // what a resume with changed settings means, printed at the start
+  std::string restart_note_;           // --resume of a run without a checkpoint: it starts again (continue_early_death)
   void continue_early_death();
   std::unique_ptr<RunDirClaim> claim_;  // rank 0's hold on the run directory (train/run_dir.h)
   struct Log;

@@ -44,12 +44,12 @@ std::string shell_quote(const std::string& s) {
 // A fenced block marked `<!-- output: NAME -->` or
 // `<!-- output: NAME (not checked: REASON) -->` on the line before it.
 struct OutputBlock {
-  std::string program;              // NAME
-  bool checked = true;              // false: "(not checked: ...)"
-  double within = 0;                // > 0: "(within REL: ...)", decimals compared to REL relative
-  int marker_line = 0;              // 1-based line of the marker in the page
-  std::vector<std::string> lines;   // the block's contents
-  std::vector<int> page_lines;      // their 1-based line numbers in the page
+  std::string program;             // NAME
+  bool checked = true;             // false: "(not checked: ...)"
+  double within = 0;               // > 0: "(within REL: ...)", decimals compared to REL relative
+  int marker_line = 0;             // 1-based line of the marker in the page
+  std::vector<std::string> lines;  // the block's contents
+  std::vector<int> page_lines;     // their 1-based line numbers in the page
 };
 
 struct Page {
@@ -124,8 +124,9 @@ Page read_page(const std::vector<std::string>& text) {
         if (marker.lines.empty()) error(line_no, "an empty output block");
         page.blocks.push_back(marker);
       } else if (info.empty()) {
-        error(line_no, "a fenced block with neither a language nor an output marker; mark it "
-                       "<!-- output: NAME --> on the line before, or give it a language (```sh, ```text)");
+        error(line_no,
+              "a fenced block with neither a language nor an output marker; mark it "
+              "<!-- output: NAME --> on the line before, or give it a language (```sh, ```text)");
       }
       pending = false;
       i = close;
@@ -176,7 +177,8 @@ size_t number_at(const std::string& s, size_t i, bool* decimal) {
 double last_digit_unit(const std::string& number) {
   const size_t e = number.find_first_of("eE"), dot = number.find('.');
   const std::string mantissa = number.substr(0, e);
-  const int decimals = dot == std::string::npos || dot > mantissa.size() ? 0 : static_cast<int>(mantissa.size() - dot - 1);
+  const int decimals =
+      dot == std::string::npos || dot > mantissa.size() ? 0 : static_cast<int>(mantissa.size() - dot - 1);
   const int exponent = e == std::string::npos ? 0 : std::atoi(number.c_str() + e + 1);
   return std::pow(10.0, exponent - decimals);
 }

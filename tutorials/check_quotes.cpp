@@ -60,9 +60,9 @@ std::vector<std::string> read_lines(const fs::path& path) {
 
 // Where a block fails to match its source.
 struct Mismatch {
-  size_t block_line = 0;     // index into the block of its first line that does not match
-  long source_line = -1;     // the source line it was compared with (0-based); -1: none
-  size_t matched = 0;        // lines of the failing part that did match before it
+  size_t block_line = 0;  // index into the block of its first line that does not match
+  long source_line = -1;  // the source line it was compared with (0-based); -1: none
+  size_t matched = 0;     // lines of the failing part that did match before it
 };
 
 // The block's parts (separated by "..." lines) must appear in `source` as
@@ -110,10 +110,10 @@ std::optional<Mismatch> match_quote(const std::vector<std::string>& block, const
 
 // A fenced block marked `<!-- quote: PATH -->` on the line before it.
 struct Quote {
-  std::string file;               // PATH, from the repository root
-  int marker_line = 0;            // 1-based, in the page
-  std::vector<std::string> lines; // the block's contents
-  std::vector<int> page_lines;    // their 1-based line numbers in the page
+  std::string file;                // PATH, from the repository root
+  int marker_line = 0;             // 1-based, in the page
+  std::vector<std::string> lines;  // the block's contents
+  std::vector<int> page_lines;     // their 1-based line numbers in the page
 };
 
 struct Page {
@@ -151,15 +151,16 @@ Page read_page(const std::vector<std::string>& text) {
           marker.lines.push_back(text[j]);
           marker.page_lines.push_back(static_cast<int>(j) + 1);
         }
-        if (std::all_of(marker.lines.begin(), marker.lines.end(), [](const std::string& l) {
-              return is_elision(l) || normalise(l).empty();
-            }))
+        if (std::all_of(marker.lines.begin(), marker.lines.end(),
+                        [](const std::string& l) { return is_elision(l) || normalise(l).empty(); }))
           error(line_no, "a quoted block with no line of code");
         else
           page.quotes.push_back(marker);
       } else if (pending == Pending::none && is_code_language(info)) {
-        error(line_no, "a ```" + info + " block with no quote marker; put <!-- quote: PATH --> (PATH from the "
-                       "repository root) on the line before it, or <!-- not quoted: REASON --> if the page wrote it");
+        error(line_no,
+              "a ```" + info +
+                  " block with no quote marker; put <!-- quote: PATH --> (PATH from the "
+                  "repository root) on the line before it, or <!-- not quoted: REASON --> if the page wrote it");
       }
       pending = Pending::none;
       i = close;
@@ -226,8 +227,8 @@ int self_check(const std::vector<Page>& pages, const fs::path& root) {
   int failures = 0;
   for (const Case& c : cases)
     if (match_quote(split(c.block), source).has_value() == c.match) {
-      std::cout << "check_quotes: self-check failed: a block with " << c.what << " should "
-                << (c.match ? "" : "not ") << "match\n";
+      std::cout << "check_quotes: self-check failed: a block with " << c.what << " should " << (c.match ? "" : "not ")
+                << "match\n";
       ++failures;
     }
   // And on a real quote: altering any one of its lines must make it stale.

@@ -29,8 +29,8 @@ inline T dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s
 }
 
 template <class T>
-void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t B, int64_t Tn, int64_t H,
-                       int64_t D, T scale, float drop, uint64_t seed) {
+void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t B, int64_t Tn, int64_t H, int64_t D,
+                       T scale, float drop, uint64_t seed) {
   const int64_t row = H * D;  // stride between consecutive positions
   cpu::ThreadScratch<T> scores(Tn);
 #pragma omp parallel
@@ -125,8 +125,8 @@ void CpuBackend::attention(DType t, const void* q, const void* k, const void* v,
                            int64_t T, int64_t H, int64_t D, double scale, float dropout, uint64_t seed) {
   dispatch_float(t, "attention", [&](auto tag_) {
     using scalar_t = decltype(tag_);
-    attention_forward(static_cast<const scalar_t*>(q), static_cast<const scalar_t*>(k),
-                      static_cast<const scalar_t*>(v), static_cast<scalar_t*>(out), static_cast<scalar_t*>(lse), B, T, H, D,
+    attention_forward(static_cast<const scalar_t*>(q), static_cast<const scalar_t*>(k), static_cast<const scalar_t*>(v),
+                      static_cast<scalar_t*>(out), static_cast<scalar_t*>(lse), B, T, H, D,
                       static_cast<scalar_t>(scale), dropout, seed);
   });
 }
@@ -137,9 +137,10 @@ void CpuBackend::attention_backward(DType t, const void* q, const void* k, const
   dispatch_float(t, "attention", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     attention_backward_impl(static_cast<const scalar_t*>(q), static_cast<const scalar_t*>(k),
-                            static_cast<const scalar_t*>(v), static_cast<const scalar_t*>(out), static_cast<const scalar_t*>(lse),
-                            static_cast<const scalar_t*>(gout), static_cast<scalar_t*>(gq), static_cast<scalar_t*>(gk),
-                            static_cast<scalar_t*>(gv), B, T, H, D, static_cast<scalar_t>(scale), dropout, seed);
+                            static_cast<const scalar_t*>(v), static_cast<const scalar_t*>(out),
+                            static_cast<const scalar_t*>(lse), static_cast<const scalar_t*>(gout),
+                            static_cast<scalar_t*>(gq), static_cast<scalar_t*>(gk), static_cast<scalar_t*>(gv), B, T, H,
+                            D, static_cast<scalar_t>(scale), dropout, seed);
   });
 }
 

@@ -56,7 +56,8 @@ bool library_has_core(std::string_view core) {
 }
 
 std::string library_version() {
-  const std::string config = openblas_get_config();  // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64"
+  const std::string config =
+      openblas_get_config();  // "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Prescott MAX_THREADS=64"
   const size_t first = config.find(' ');
   const size_t second = first == std::string::npos ? first : config.find(' ', first + 1);
   return config.substr(0, second);
@@ -82,8 +83,10 @@ bool read_marker(const char* coretype, Marker* m) {
   std::string parts[4];
   size_t k = 0;
   for (const char* c = text; *c && k < 4; ++c) {
-    if (*c == ';') ++k;
-    else parts[k] += *c;
+    if (*c == ';')
+      ++k;
+    else
+      parts[k] += *c;
   }
   if (k < 2 || !same_name(parts[0], coretype)) return false;
   *m = {parts[0], parts[1], parts[2], parts[3]};
@@ -233,7 +236,7 @@ CpuFeatures read_cpu_features() {
   unsigned a, b, c, d;
   if (!__get_cpuid(0, &a, &b, &c, &d)) return f;
   const unsigned max_leaf = a;
-  f.intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;  // "GenuineIntel"
+  f.intel = b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;    // "GenuineIntel"
   f.amd = (b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163) ||  // "AuthenticAMD"
           (b == 0x6f677948 && d == 0x6e65476e && c == 0x656e6975);    // "HygonGenuine" (Zen)
   __get_cpuid(1, &a, &b, &c, &d);
@@ -241,8 +244,8 @@ CpuFeatures read_cpu_features() {
   const bool osxsave = bit(c, 27), avx = bit(c, 28);
   if (osxsave && avx) {
     const unsigned long long x = xcr0();
-    f.os_ymm = (x & 0x6) == 0x6;     // SSE and AVX state
-    f.os_zmm = (x & 0xe6) == 0xe6;   // and opmask, ZMM0-15 high halves, ZMM16-31
+    f.os_ymm = (x & 0x6) == 0x6;    // SSE and AVX state
+    f.os_zmm = (x & 0xe6) == 0xe6;  // and opmask, ZMM0-15 high halves, ZMM16-31
   }
   if (max_leaf >= 7) {
     __cpuid_count(7, 0, a, b, c, d);
@@ -260,9 +263,9 @@ CpuFeatures read_cpu_features() {
 }
 
 bool is_generic_core(std::string_view core) {
-  static const char* const kGeneric[] = {"Generic", "Prescott", "Core2", "Penryn", "Dunnington", "Nehalem",
-                                         "Atom", "Katmai", "Coppermine", "Northwood", "Banias", "Opteron",
-                                         "Opteron_SSE3", "Barcelona", "Bobcat", "Nano", "Athlon", "Unknown"};
+  static const char* const kGeneric[] = {
+      "Generic",   "Prescott", "Core2",   "Penryn",       "Dunnington", "Nehalem", "Atom", "Katmai", "Coppermine",
+      "Northwood", "Banias",   "Opteron", "Opteron_SSE3", "Barcelona",  "Bobcat",  "Nano", "Athlon", "Unknown"};
   return std::any_of(std::begin(kGeneric), std::end(kGeneric), [&](const char* g) { return same_name(core, g); });
 }
 

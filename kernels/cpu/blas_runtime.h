@@ -30,7 +30,7 @@ struct CpuFeatures {
   bool intel = false, amd = false;  // the vendor
   bool avx2 = false, fma = false;
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
-  bool avx512_bf16 = false;             // Cooper Lake and later
+  bool avx512_bf16 = false;                 // Cooper Lake and later
   bool amx_tile = false, amx_bf16 = false;  // Sapphire Rapids and later
   bool os_ymm = false, os_zmm = false;      // the OS saves AVX / AVX-512 state (XCR0)
 };

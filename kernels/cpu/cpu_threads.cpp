@@ -20,9 +20,9 @@ namespace mhc {
 namespace {
 
 struct Sample {
-  double wall = 0;       // seconds, steady clock
-  double busy = 0;       // seconds the allowed CPUs were busy, all programs together
-  double own = 0;        // this process's CPU seconds
+  double wall = 0;  // seconds, steady clock
+  double busy = 0;  // seconds the allowed CPUs were busy, all programs together
+  double own = 0;   // this process's CPU seconds
 };
 
 struct State {

@@ -21,9 +21,13 @@ using cpu::tanh_fast;
 namespace {
 
 template <class T>
-T* typed(void* p) { return static_cast<T*>(p); }
+T* typed(void* p) {
+  return static_cast<T*>(p);
+}
 template <class T>
-const T* typed(const void* p) { return static_cast<const T*>(p); }
+const T* typed(const void* p) {
+  return static_cast<const T*>(p);
+}
 
 // Copies one strided view into another, element by element, using an
 // unsigned integer of the element's width (dtype does not matter for a copy).
@@ -52,27 +56,43 @@ void copy_strided_impl(const U* x, const Layout& lx, U* y, const Layout& ly) {
 // straight-line body the compiler vectorises.
 template <UnaryOp OP, class T>
 inline T unary_fn(T x) {
-  if constexpr (OP == UnaryOp::Neg) return -x;
-  else if constexpr (OP == UnaryOp::Exp) return exp_fast(x);
-  else if constexpr (OP == UnaryOp::Log) return std::log(x);
-  else if constexpr (OP == UnaryOp::Sigmoid) return sigmoid_fast(x);
-  else if constexpr (OP == UnaryOp::Tanh) return tanh_fast(x);
-  else if constexpr (OP == UnaryOp::Silu) return x * sigmoid_fast(x);
-  else if constexpr (OP == UnaryOp::Gelu) return T(0.5) * x * (T(1) + erf_fast(x * T(0.70710678118654752440)));
-  else if constexpr (OP == UnaryOp::Sqrt) return std::sqrt(x);
-  else if constexpr (OP == UnaryOp::Square) return x * x;
-  else if constexpr (OP == UnaryOp::Relu) return x > T(0) ? x : T(0);
-  else return std::abs(x);  // Abs
+  if constexpr (OP == UnaryOp::Neg)
+    return -x;
+  else if constexpr (OP == UnaryOp::Exp)
+    return exp_fast(x);
+  else if constexpr (OP == UnaryOp::Log)
+    return std::log(x);
+  else if constexpr (OP == UnaryOp::Sigmoid)
+    return sigmoid_fast(x);
+  else if constexpr (OP == UnaryOp::Tanh)
+    return tanh_fast(x);
+  else if constexpr (OP == UnaryOp::Silu)
+    return x * sigmoid_fast(x);
+  else if constexpr (OP == UnaryOp::Gelu)
+    return T(0.5) * x * (T(1) + erf_fast(x * T(0.70710678118654752440)));
+  else if constexpr (OP == UnaryOp::Sqrt)
+    return std::sqrt(x);
+  else if constexpr (OP == UnaryOp::Square)
+    return x * x;
+  else if constexpr (OP == UnaryOp::Relu)
+    return x > T(0) ? x : T(0);
+  else
+    return std::abs(x);  // Abs
 }
 
 // d op(x) / dx, written with y = op(x) where that is cheaper.
 template <UnaryOp OP, class T>
 inline T unary_grad(T x, T y) {
-  if constexpr (OP == UnaryOp::Neg) return T(-1);
-  else if constexpr (OP == UnaryOp::Exp) return y;
-  else if constexpr (OP == UnaryOp::Log) return T(1) / x;
-  else if constexpr (OP == UnaryOp::Sigmoid) return y * (T(1) - y);
-  else if constexpr (OP == UnaryOp::Tanh) return T(1) - y * y;
+  if constexpr (OP == UnaryOp::Neg)
+    return T(-1);
+  else if constexpr (OP == UnaryOp::Exp)
+    return y;
+  else if constexpr (OP == UnaryOp::Log)
+    return T(1) / x;
+  else if constexpr (OP == UnaryOp::Sigmoid)
+    return y * (T(1) - y);
+  else if constexpr (OP == UnaryOp::Tanh)
+    return T(1) - y * y;
   else if constexpr (OP == UnaryOp::Silu) {
     const T s = sigmoid_fast(x);
     return s * (T(1) + x * (T(1) - s));
@@ -80,10 +100,14 @@ inline T unary_grad(T x, T y) {
     const T cdf = T(0.5) * (T(1) + erf_fast(x * T(0.70710678118654752440)));
     const T pdf = exp_fast(T(-0.5) * x * x) * T(0.39894228040143267794);
     return cdf + x * pdf;
-  } else if constexpr (OP == UnaryOp::Sqrt) return T(0.5) / y;
-  else if constexpr (OP == UnaryOp::Square) return T(2) * x;
-  else if constexpr (OP == UnaryOp::Relu) return x > T(0) ? T(1) : T(0);
-  else return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));  // Abs
+  } else if constexpr (OP == UnaryOp::Sqrt)
+    return T(0.5) / y;
+  else if constexpr (OP == UnaryOp::Square)
+    return T(2) * x;
+  else if constexpr (OP == UnaryOp::Relu)
+    return x > T(0) ? T(1) : T(0);
+  else
+    return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));  // Abs
 }
 
 // Runs body(std::integral_constant<UnaryOp, op>) so each op gets its own
@@ -93,9 +117,17 @@ void with_unary_op(UnaryOp op, Body&& body) {
   switch (op) {
 #define MHC_UNARY_CASE(name) \
   case UnaryOp::name: return body(std::integral_constant<UnaryOp, UnaryOp::name>{});
-    MHC_UNARY_CASE(Neg) MHC_UNARY_CASE(Exp) MHC_UNARY_CASE(Log) MHC_UNARY_CASE(Sigmoid)
-    MHC_UNARY_CASE(Tanh) MHC_UNARY_CASE(Silu) MHC_UNARY_CASE(Gelu) MHC_UNARY_CASE(Sqrt)
-    MHC_UNARY_CASE(Square) MHC_UNARY_CASE(Relu) MHC_UNARY_CASE(Abs)
+    MHC_UNARY_CASE(Neg);
+    MHC_UNARY_CASE(Exp);
+    MHC_UNARY_CASE(Log);
+    MHC_UNARY_CASE(Sigmoid);
+    MHC_UNARY_CASE(Tanh);
+    MHC_UNARY_CASE(Silu);
+    MHC_UNARY_CASE(Gelu);
+    MHC_UNARY_CASE(Sqrt);
+    MHC_UNARY_CASE(Square);
+    MHC_UNARY_CASE(Relu);
+    MHC_UNARY_CASE(Abs);
 #undef MHC_UNARY_CASE
   }
 }
@@ -226,8 +258,8 @@ void CpuBackend::unary(UnaryOp op, DType t, const void* x, void* y, int64_t n) {
   });
 }
 
-void CpuBackend::unary_backward(UnaryOp op, DType t, const void* x, const void* y, const void* gy,
-                                void* gx, int64_t n) {
+void CpuBackend::unary_backward(UnaryOp op, DType t, const void* x, const void* y, const void* gy, void* gx,
+                                int64_t n) {
   dispatch_float(t, unary_op_name(op), [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* xp = typed<scalar_t>(x);
@@ -252,8 +284,8 @@ void CpuBackend::affine(DType t, const void* x, void* y, int64_t n, double scale
   });
 }
 
-void CpuBackend::binary(BinaryOp op, DType t, const void* a, const Layout& la, const void* b,
-                        const Layout& lb, void* out, const Shape& out_shape) {
+void CpuBackend::binary(BinaryOp op, DType t, const void* a, const Layout& la, const void* b, const Layout& lb,
+                        void* out, const Shape& out_shape) {
   dispatch_float(t, binary_op_name(op), [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const Strides* s[2] = {&la.strides, &lb.strides};

@@ -19,7 +19,7 @@ namespace mhc::cpu {
 
 inline float exp_fast(float x) {
   constexpr float kLog2e = 1.44269504088896341f;
-  constexpr float kLn2Hi = 0.693145751953125f;        // 12 significant bits: n·kLn2Hi is exact
+  constexpr float kLn2Hi = 0.693145751953125f;         // 12 significant bits: n·kLn2Hi is exact
   constexpr float kLn2Lo = 1.428606765330187045e-06f;  // ln 2 − kLn2Hi
   const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
   // Round to nearest by adding and removing 1.5·2²³ (the float's integer
@@ -41,9 +41,9 @@ inline float exp_fast(float x) {
   float scale;
   std::memcpy(&scale, &bits, sizeof scale);
   float y = p * scale;
-  y = x < -87.0f ? 0.0f : y;                                          // underflow (and −∞) to 0
-  y = x > 88.0f ? std::numeric_limits<float>::infinity() : y;         // overflow to +∞
-  return x != x ? x : y;                                              // NaN in, NaN out
+  y = x < -87.0f ? 0.0f : y;                                   // underflow (and −∞) to 0
+  y = x > 88.0f ? std::numeric_limits<float>::infinity() : y;  // overflow to +∞
+  return x != x ? x : y;                                       // NaN in, NaN out
 }
 
 inline float sigmoid_fast(float x) { return 1.0f / (1.0f + exp_fast(-x)); }

@@ -19,8 +19,8 @@ using cpu::kParallelGrain;
 
 namespace {
 [[noreturn]] void bad_index(const char* op, int64_t i, int32_t v, int64_t dim) {
-  throw std::out_of_range(std::string(op) + ": index " + std::to_string(v) + " at position " +
-                          std::to_string(i) + " is outside [0, " + std::to_string(dim) + ")");
+  throw std::out_of_range(std::string(op) + ": index " + std::to_string(v) + " at position " + std::to_string(i) +
+                          " is outside [0, " + std::to_string(dim) + ")");
 }
 void check_indices(const char* op, const int32_t* idx, int64_t n, int64_t dim) {
   for (int64_t i = 0; i < n; ++i)
@@ -28,8 +28,8 @@ void check_indices(const char* op, const int32_t* idx, int64_t n, int64_t dim) {
 }
 }  // namespace
 
-void CpuBackend::gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer,
-                        int64_t dim, int64_t inner, int64_t n_idx) {
+void CpuBackend::gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim, int64_t inner,
+                        int64_t n_idx) {
   check_indices("gather", idx, n_idx, dim);
   const size_t es = dtype_size(t);
   const char* xp = static_cast<const char*>(x);
@@ -42,8 +42,8 @@ void CpuBackend::gather(DType t, const void* x, const int32_t* idx, void* y, int
   }
 }
 
-void CpuBackend::index_add(DType t, void* y, const int32_t* idx, const void* src, int64_t outer,
-                           int64_t dim, int64_t inner, int64_t n_idx) {
+void CpuBackend::index_add(DType t, void* y, const int32_t* idx, const void* src, int64_t outer, int64_t dim,
+                           int64_t inner, int64_t n_idx) {
   check_indices("index_add", idx, n_idx, dim);
   dispatch_float(t, "index_add", [&](auto tag_) {
     using scalar_t = decltype(tag_);
@@ -66,8 +66,8 @@ void CpuBackend::index_add(DType t, void* y, const int32_t* idx, const void* src
   });
 }
 
-void CpuBackend::gather_last(DType t, const void* x, const int32_t* idx, void* y, int64_t rows,
-                             int64_t cols, int64_t k) {
+void CpuBackend::gather_last(DType t, const void* x, const int32_t* idx, void* y, int64_t rows, int64_t cols,
+                             int64_t k) {
   check_indices("gather_last", idx, rows * k, cols);
   dispatch_float(t, "gather_last", [&](auto tag_) {
     using scalar_t = decltype(tag_);
@@ -79,8 +79,8 @@ void CpuBackend::gather_last(DType t, const void* x, const int32_t* idx, void* y
   });
 }
 
-void CpuBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const void* src,
-                                  int64_t rows, int64_t cols, int64_t k) {
+void CpuBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const void* src, int64_t rows, int64_t cols,
+                                  int64_t k) {
   check_indices("scatter_add_last", idx, rows * k, cols);
   dispatch_float(t, "scatter_add_last", [&](auto tag_) {
     using scalar_t = decltype(tag_);
@@ -92,11 +92,10 @@ void CpuBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const vo
   });
 }
 
-void CpuBackend::topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows,
-                      int64_t cols, int64_t k) {
+void CpuBackend::topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows, int64_t cols, int64_t k) {
   if (k > cols || k < 0)
-    throw std::invalid_argument("topk: k = " + std::to_string(k) + " but the axis has " +
-                                std::to_string(cols) + " entries");
+    throw std::invalid_argument("topk: k = " + std::to_string(k) + " but the axis has " + std::to_string(cols) +
+                                " entries");
   dispatch_float(t, "topk", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* xp = static_cast<const scalar_t*>(x);
@@ -110,9 +109,8 @@ void CpuBackend::topk(DType t, const void* x, void* values, int32_t* indices, in
         const scalar_t* xr = xp + r * cols;
         std::iota(order, order + cols, 0);
         // Larger value first; equal values keep the lower index first.
-        std::partial_sort(order, order + k, order + cols, [&](int32_t a, int32_t b) {
-          return xr[a] > xr[b] || (xr[a] == xr[b] && a < b);
-        });
+        std::partial_sort(order, order + k, order + cols,
+                          [&](int32_t a, int32_t b) { return xr[a] > xr[b] || (xr[a] == xr[b] && a < b); });
         for (int64_t j = 0; j < k; ++j) {
           indices[r * k + j] = order[j];
           vp[r * k + j] = xr[order[j]];

@@ -124,7 +124,9 @@ void gemm_small_batched(const GemmArgs& g) {
 
 void gemm_reference(const GemmArgs& g) {
   dispatch_float(g.dtype, "gemm_reference", [&](auto tag_) {
-    using scalar_t = decltype(tag_); gemm_reference_typed<scalar_t>(g, true); });
+    using scalar_t = decltype(tag_);
+    gemm_reference_typed<scalar_t>(g, true);
+  });
 }
 
 TileGrid tile_grid(int64_t M, int64_t N, int64_t K) {
@@ -139,9 +141,12 @@ TileGrid tile_grid(int64_t M, int64_t N, int64_t K) {
     const bool rows_first = t.rows >= t.cols;
     int64_t& longer = rows_first ? t.rows : t.cols;
     int64_t& shorter = rows_first ? t.cols : t.rows;
-    if (longer > kMinTileSide) longer = halve(longer);
-    else if (shorter > kMinTileSide) shorter = halve(shorter);
-    else break;
+    if (longer > kMinTileSide)
+      longer = halve(longer);
+    else if (shorter > kMinTileSide)
+      shorter = halve(shorter);
+    else
+      break;
   }
   t.tiles_m = (M + t.rows - 1) / t.rows;
   t.tiles_n = (N + t.cols - 1) / t.cols;
@@ -211,7 +216,7 @@ void CpuBackend::gemm(const GemmArgs& g) {
   if (g.K == 0) {  // empty inner dimension: C = beta * C
     for (int64_t b = 0; b < g.batch; ++b)
       dispatch_float(g.dtype, "gemm", [&](auto tag_) {
-    using scalar_t = decltype(tag_);
+        using scalar_t = decltype(tag_);
         scalar_t* C = static_cast<scalar_t*>(g.c) + b * g.stride_c;
         for (int64_t i = 0; i < g.M; ++i)
           for (int64_t j = 0; j < g.N; ++j)

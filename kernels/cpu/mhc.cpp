@@ -24,7 +24,8 @@ constexpr int64_t kMaxP = 2 * kSinkhornMaxN + kSinkhornMaxN * kSinkhornMaxN;  //
 
 void CpuBackend::mhc_project(DType t, const void* x, const void* phi, void* q, void* rstd, int64_t M, int64_t K,
                              int64_t P, float eps) {
-  if (P < 3 || P > kMaxP) throw std::invalid_argument("mhc_project: P = " + std::to_string(P) + " is not 2n + n² for 1 ≤ n ≤ 8");
+  if (P < 3 || P > kMaxP)
+    throw std::invalid_argument("mhc_project: P = " + std::to_string(P) + " is not 2n + n² for 1 ≤ n ≤ 8");
   dispatch_float(t, "mhc_project", [&](auto tag_) {
     using T = decltype(tag_);
     const T* xp = static_cast<const T*>(x);
@@ -87,7 +88,8 @@ void CpuBackend::mhc_gates(DType t, const void* q, const void* alpha, const void
         const T h = a[j] * qp[m * P + j] + b[j];
         out[m * P + j] = !sigmoid_gates ? T(1) : (j < n ? sigmoid_fast(h) : T(2) * sigmoid_fast(h));
       }
-      for (int64_t j = 0; j < n * n; ++j) res_logits[m * n * n + j] = a[2 * n + j] * qp[m * P + 2 * n + j] + b[2 * n + j];
+      for (int64_t j = 0; j < n * n; ++j)
+        res_logits[m * n * n + j] = a[2 * n + j] * qp[m * P + 2 * n + j] + b[2 * n + j];
     }
     sinkhorn(t, res_logits.data(), res.data(), M, n, iters);
     for (int64_t m = 0; m < M; ++m)

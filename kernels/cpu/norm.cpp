@@ -18,8 +18,8 @@ using cpu::kParallelGrain;
 using cpu::dot;
 using cpu::dot3;
 
-void CpuBackend::rms_norm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows,
-                         int64_t C, float eps) {
+void CpuBackend::rms_norm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
+                          float eps) {
   dispatch_float(t, "rms_norm", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* xp = static_cast<const scalar_t*>(x);
@@ -41,8 +41,8 @@ void CpuBackend::rms_norm(DType t, const void* x, const void* w, void* y, void* 
   });
 }
 
-void CpuBackend::rms_norm_backward(DType t, const void* x, const void* w, const void* rstd,
-                                  const void* gy, void* gx, void* gw, int64_t rows, int64_t C) {
+void CpuBackend::rms_norm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy, void* gx,
+                                   void* gw, int64_t rows, int64_t C) {
   dispatch_float(t, "rms_norm", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* xp = static_cast<const scalar_t*>(x);

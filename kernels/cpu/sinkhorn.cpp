@@ -178,8 +178,8 @@ void CpuBackend::sinkhorn(DType t, const void* logits, void* out, int64_t M, int
   });
 }
 
-void CpuBackend::sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits,
-                                   int64_t M, int64_t n, int iters) {
+void CpuBackend::sinkhorn_backward(DType t, const void* logits, const void* grad_out, void* grad_logits, int64_t M,
+                                   int64_t n, int iters) {
   check_sinkhorn_args("sinkhorn", n, iters);
   dispatch_float(t, "sinkhorn", [&](auto tag_) {
     using scalar_t = decltype(tag_);

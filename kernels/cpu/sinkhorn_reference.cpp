@@ -56,17 +56,17 @@ std::vector<double> sinkhorn_reference(const std::vector<double>& logits, int64_
   std::vector<double> P(logits.size()), s(n);
   for (int64_t m = 0; m < M; ++m) {
     double* p = P.data() + m * nn;
-    exp_shifted(logits.data() + m * nn, p, n);   // P⁰
+    exp_shifted(logits.data() + m * nn, p, n);  // P⁰
     for (int it = 0; it < iters; ++it) {
-      normalise(p, s.data(), n, 0);              // T_c: columns sum to 1
-      normalise(p, s.data(), n, 1);              // T_r: rows sum to 1, last
+      normalise(p, s.data(), n, 0);  // T_c: columns sum to 1
+      normalise(p, s.data(), n, 1);  // T_r: rows sum to 1, last
     }
   }
   return P;
 }
 
-std::vector<double> sinkhorn_reference_backward(const std::vector<double>& logits,
-                                                const std::vector<double>& grad_out, int64_t n, int iters) {
+std::vector<double> sinkhorn_reference_backward(const std::vector<double>& logits, const std::vector<double>& grad_out,
+                                                int64_t n, int iters) {
   check_sinkhorn_args("sinkhorn_reference_backward", n, iters);
   const int64_t M = matrix_count(logits, n, "logits"), nn = n * n;
   if (grad_out.size() != logits.size())
@@ -87,10 +87,10 @@ std::vector<double> sinkhorn_reference_backward(const std::vector<double>& logit
     double* g = grad.data() + m * nn;
     std::copy_n(grad_out.data() + m * nn, nn, g);
     for (int step = 2 * iters - 1; step >= 0; --step) {
-      const int axis = step % 2;                 // 0: columns, 1: rows
+      const int axis = step % 2;  // 0: columns, 1: rows
       const double* y = states.data() + (step + 1) * nn;
       const double* s = sums.data() + step * n;
-      for (int64_t k = 0; k < n; ++k) {          // y = x / s along the k-th column (or row)
+      for (int64_t k = 0; k < n; ++k) {  // y = x / s along the k-th column (or row)
         double dot = 0;
         for (int64_t j = 0; j < n; ++j) dot += g[along(axis, n, k, j)] * y[along(axis, n, k, j)];
         for (int64_t j = 0; j < n; ++j) g[along(axis, n, k, j)] = (g[along(axis, n, k, j)] - dot) / s[k];

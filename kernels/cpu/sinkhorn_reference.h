@@ -15,7 +15,7 @@ std::vector<double> sinkhorn_reference(const std::vector<double>& logits, int64_
 
 // grad_out = ∂L/∂P (M, n, n) -> ∂L/∂logits (M, n, n), the exact gradient of
 // the iters-step map (not of its limit).
-std::vector<double> sinkhorn_reference_backward(const std::vector<double>& logits,
-                                                const std::vector<double>& grad_out, int64_t n, int iters);
+std::vector<double> sinkhorn_reference_backward(const std::vector<double>& logits, const std::vector<double>& grad_out,
+                                                int64_t n, int iters);
 
 }  // namespace mhc::cpu

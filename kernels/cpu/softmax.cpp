@@ -34,8 +34,7 @@ void softmax_backward_line(const T* y, const T* gy, T* gx, int64_t dim, int64_t 
   double dot = 0;
   if (log) {
     for (int64_t d = 0; d < dim; ++d) dot += gy[d * stride];
-    for (int64_t d = 0; d < dim; ++d)
-      gx[d * stride] = gy[d * stride] - std::exp(y[d * stride]) * static_cast<T>(dot);
+    for (int64_t d = 0; d < dim; ++d) gx[d * stride] = gy[d * stride] - std::exp(y[d * stride]) * static_cast<T>(dot);
   } else {
     for (int64_t d = 0; d < dim; ++d) dot += static_cast<double>(gy[d * stride]) * y[d * stride];
     for (int64_t d = 0; d < dim; ++d) gx[d * stride] = y[d * stride] * (gy[d * stride] - static_cast<T>(dot));
@@ -44,8 +43,7 @@ void softmax_backward_line(const T* y, const T* gy, T* gx, int64_t dim, int64_t 
 
 }  // namespace
 
-void CpuBackend::softmax(DType t, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner,
-                         bool log) {
+void CpuBackend::softmax(DType t, const void* x, void* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
   dispatch_float(t, log ? "log_softmax" : "softmax", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* xp = static_cast<const scalar_t*>(x);
@@ -60,8 +58,8 @@ void CpuBackend::softmax(DType t, const void* x, void* y, int64_t outer, int64_t
   });
 }
 
-void CpuBackend::softmax_backward(DType t, const void* y, const void* gy, void* gx, int64_t outer,
-                                  int64_t dim, int64_t inner, bool log) {
+void CpuBackend::softmax_backward(DType t, const void* y, const void* gy, void* gx, int64_t outer, int64_t dim,
+                                  int64_t inner, bool log) {
   dispatch_float(t, log ? "log_softmax" : "softmax", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* yp = static_cast<const scalar_t*>(y);
@@ -77,8 +75,8 @@ void CpuBackend::softmax_backward(DType t, const void* y, const void* gy, void* 
   });
 }
 
-void CpuBackend::cross_entropy(DType t, const void* logits, const int32_t* targets, void* loss,
-                               void* lse_out, int64_t rows, int64_t V, int32_t ignore_index) {
+void CpuBackend::cross_entropy(DType t, const void* logits, const int32_t* targets, void* loss, void* lse_out,
+                               int64_t rows, int64_t V, int32_t ignore_index) {
   dispatch_float(t, "cross_entropy", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* x = static_cast<const scalar_t*>(logits);
@@ -106,15 +104,14 @@ void CpuBackend::cross_entropy(DType t, const void* logits, const int32_t* targe
       }
     }
     if (bad_row >= 0)
-      throw std::out_of_range("cross_entropy: target " + std::to_string(targets[bad_row]) +
-                              " at row " + std::to_string(bad_row) + " is outside [0, " +
-                              std::to_string(V) + ")");
+      throw std::out_of_range("cross_entropy: target " + std::to_string(targets[bad_row]) + " at row " +
+                              std::to_string(bad_row) + " is outside [0, " + std::to_string(V) + ")");
   });
 }
 
-void CpuBackend::cross_entropy_backward(DType t, const void* logits, const int32_t* targets,
-                                        const void* lse_in, const void* gloss, void* glogits,
-                                        int64_t rows, int64_t V, int32_t ignore_index) {
+void CpuBackend::cross_entropy_backward(DType t, const void* logits, const int32_t* targets, const void* lse_in,
+                                        const void* gloss, void* glogits, int64_t rows, int64_t V,
+                                        int32_t ignore_index) {
   dispatch_float(t, "cross_entropy", [&](auto tag_) {
     using scalar_t = decltype(tag_);
     const scalar_t* x = static_cast<const scalar_t*>(logits);

@@ -50,9 +50,9 @@ using namespace cuda;
 
 namespace {
 
-constexpr int kGroup = 8;                             // threads per row
-constexpr int kTileRows = 32;                         // rows per tile (queries or keys)
-constexpr int kAttnThreads = kGroup * kTileRows;      // 256
+constexpr int kGroup = 8;                         // threads per row
+constexpr int kTileRows = 32;                     // rows per tile (queries or keys)
+constexpr int kAttnThreads = kGroup * kTileRows;  // 256
 static_assert(kTileRows == cuda_contract::kAttentionTileRows, "the contract sizes the FMA grid with this tile");
 
 // Sum over the 8 lanes of a row group (same result on all of them).
@@ -94,8 +94,7 @@ __device__ __forceinline__ void store_row_part(T* base, int64_t r, int64_t seq, 
 // floats (zeros past the end or past D). Consecutive threads read
 // consecutive elements of a row: coalesced.
 template <int DP, class T>
-__device__ __forceinline__ void load_tile(const T* base, int64_t r0, int64_t seq, int64_t ld, int64_t D,
-                                          float* tile) {
+__device__ __forceinline__ void load_tile(const T* base, int64_t r0, int64_t seq, int64_t ld, int64_t D, float* tile) {
   for (int idx = threadIdx.x; idx < kTileRows * DP; idx += kAttnThreads) {
     const int j = idx / DP, d = idx % DP;
     const int64_t r = r0 + j;
@@ -135,14 +134,14 @@ __device__ __forceinline__ void axpy_part(float (&acc)[DP / 32][4], float w, con
 
 template <int DP, class T>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_forward_kernel(const T* q, const T* k, const T* v, T* out, float* lse, int64_t seq, int64_t H,
-                             int64_t D, float scale, int64_t tiles, float drop, uint64_t seed) {
+    attention_forward_kernel(const T* q, const T* k, const T* v, T* out, float* lse, int64_t seq, int64_t H, int64_t D,
+                             float scale, int64_t tiles, float drop, uint64_t seed) {
   __shared__ float4 k_tile[kTileRows][DP / 4];
   __shared__ float4 v_tile[kTileRows][DP / 4];
   const int64_t tile = tiles - 1 - static_cast<int64_t>(blockIdx.x) % tiles;  // long tiles first
   const int64_t bh = blockIdx.x / tiles, b = bh / H, h = bh % H;
   const int row = threadIdx.x / kGroup, g = threadIdx.x % kGroup;
-  const int64_t ld = H * D;                // elements between consecutive positions
+  const int64_t ld = H * D;  // elements between consecutive positions
   const int64_t base = b * seq * ld + h * D;
   const int64_t q0 = tile * kTileRows, t = q0 + row;
 
@@ -193,8 +192,8 @@ __global__ void __launch_bounds__(kAttnThreads)
 
 // Δ[b, h, t] = Σ_d dO[b, t, h, d] · O[b, t, h, d]; one warp per (b, t, h) row.
 template <class T>
-__global__ void attention_delta_kernel(const T* out, const T* gout, float* delta, int64_t rows, int64_t seq,
-                                       int64_t H, int64_t D) {
+__global__ void attention_delta_kernel(const T* out, const T* gout, float* delta, int64_t rows, int64_t seq, int64_t H,
+                                       int64_t D) {
   const int lane = threadIdx.x % 32;
   const int64_t warps = static_cast<int64_t>(gridDim.x) * (blockDim.x / 32);
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32; r < rows; r += warps) {
@@ -260,9 +259,9 @@ __global__ void __launch_bounds__(kAttnThreads)
 
 template <int DP, class T>
 __global__ void __launch_bounds__(kAttnThreads)
-    attention_backward_q_kernel(const T* q, const T* k, const T* v, const T* gout, const float* lse,
-                                const float* delta, T* gq, int64_t seq, int64_t H, int64_t D, float scale,
-                                int64_t tiles, float drop, uint64_t seed) {
+    attention_backward_q_kernel(const T* q, const T* k, const T* v, const T* gout, const float* lse, const float* delta,
+                                T* gq, int64_t seq, int64_t H, int64_t D, float scale, int64_t tiles, float drop,
+                                uint64_t seed) {
   __shared__ float4 k_tile[kTileRows][DP / 4];
   __shared__ float4 v_tile[kTileRows][DP / 4];
   const int64_t tile = tiles - 1 - static_cast<int64_t>(blockIdx.x) % tiles;  // long tiles first
@@ -307,10 +306,14 @@ __global__ void __launch_bounds__(kAttnThreads)
 template <class F>
 void with_head_dim(int64_t D, F&& f) {
   static_assert(cuda_contract::kCudaMaxHeadDim == 128, "compiled for padded head dims up to 128");
-  if (D <= 32) f(std::integral_constant<int, 32>{});
-  else if (D <= 64) f(std::integral_constant<int, 64>{});
-  else if (D <= 96) f(std::integral_constant<int, 96>{});
-  else f(std::integral_constant<int, 128>{});
+  if (D <= 32)
+    f(std::integral_constant<int, 32>{});
+  else if (D <= 64)
+    f(std::integral_constant<int, 64>{});
+  else if (D <= 96)
+    f(std::integral_constant<int, 96>{});
+  else
+    f(std::integral_constant<int, 128>{});
 }
 
 // One block per (batch, head, tile); the contract checked the count fits.

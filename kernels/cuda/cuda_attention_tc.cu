@@ -44,13 +44,13 @@ namespace {
 
 using namespace nvcuda;
 
-constexpr int kRows = 64;      // rows per block tile (and columns per walked tile)
-constexpr int kWarps = 4;      // 16 rows each
+constexpr int kRows = 64;  // rows per block tile (and columns per walked tile)
+constexpr int kWarps = 4;  // 16 rows each
 constexpr int kTcThreads = 32 * kWarps;
-constexpr int kPadH = 8;       // bf16 row padding
-constexpr int kPadF = 4;       // f32 row padding
-constexpr int kLdS = kRows + kPadF;   // f32 score tiles: 16 × 64
-constexpr int kLdP = kRows + kPadH;   // bf16 probability tiles: 16 × 64
+constexpr int kPadH = 8;             // bf16 row padding
+constexpr int kPadF = 4;             // f32 row padding
+constexpr int kLdS = kRows + kPadF;  // f32 score tiles: 16 × 64
+constexpr int kLdP = kRows + kPadH;  // bf16 probability tiles: 16 × 64
 
 using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
 using FragBRow = wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major>;
@@ -209,9 +209,9 @@ constexpr size_t backward_kv_smem_bytes() {
 template <int D>
 __global__ void __launch_bounds__(kTcThreads)
     attention_backward_kv_tc_kernel(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
-                                    const __nv_bfloat16* gout, const float* lse, const float* delta,
-                                    __nv_bfloat16* gk, __nv_bfloat16* gv, int64_t T, int64_t H, float scale,
-                                    int tiles, float drop, uint64_t seed) {
+                                    const __nv_bfloat16* gout, const float* lse, const float* delta, __nv_bfloat16* gk,
+                                    __nv_bfloat16* gv, int64_t T, int64_t H, float scale, int tiles, float drop,
+                                    uint64_t seed) {
   extern __shared__ __align__(128) unsigned char smem[];
   __nv_bfloat16* Ks = reinterpret_cast<__nv_bfloat16*>(smem);
   __nv_bfloat16* Vs = Ks + kRows * Ld<D>::h;
@@ -285,9 +285,8 @@ constexpr size_t backward_q_smem_bytes() {
 template <int D>
 __global__ void __launch_bounds__(kTcThreads)
     attention_backward_q_tc_kernel(const __nv_bfloat16* q, const __nv_bfloat16* k, const __nv_bfloat16* v,
-                                   const __nv_bfloat16* gout, const float* lse, const float* delta,
-                                   __nv_bfloat16* gq, int64_t T, int64_t H, float scale, int tiles, float drop,
-                                   uint64_t seed) {
+                                   const __nv_bfloat16* gout, const float* lse, const float* delta, __nv_bfloat16* gq,
+                                   int64_t T, int64_t H, float scale, int tiles, float drop, uint64_t seed) {
   extern __shared__ __align__(128) unsigned char smem[];
   __nv_bfloat16* Qs = reinterpret_cast<__nv_bfloat16*>(smem);
   __nv_bfloat16* dOs = Qs + kRows * Ld<D>::h;
@@ -352,8 +351,9 @@ void with_tc_head_dim(int64_t D, F&& f) {
     case 64: f(std::integral_constant<int, 64>{}); return;
     case 96: f(std::integral_constant<int, 96>{}); return;
     case 128: f(std::integral_constant<int, 128>{}); return;
-    default: throw std::logic_error("tensor-core attention: head dim " + std::to_string(D) +
-                                    " reached the dispatch (cuda_contract::attention_uses_tensor_cores refuses it)");
+    default:
+      throw std::logic_error("tensor-core attention: head dim " + std::to_string(D) +
+                             " reached the dispatch (cuda_contract::attention_uses_tensor_cores refuses it)");
   }
 }
 
@@ -366,7 +366,9 @@ bool allow_smem(Kernel kernel, size_t bytes) {
 }
 
 // (tiles, B·H): the contract checked B·H ≤ 65535, CUDA's limit on gridDim.y.
-dim3 tc_grid(int64_t B, int64_t H, int tiles) { return dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(B * H)); }
+dim3 tc_grid(int64_t B, int64_t H, int tiles) {
+  return dim3(static_cast<unsigned>(tiles), static_cast<unsigned>(B * H));
+}
 
 }  // namespace
 

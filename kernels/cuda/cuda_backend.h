@@ -81,7 +81,9 @@ class ScratchBuffer {
   ScratchBuffer(const ScratchBuffer&) = delete;
   ScratchBuffer& operator=(const ScratchBuffer&) = delete;
   template <class T>
-  T* as() const { return static_cast<T*>(ptr_); }
+  T* as() const {
+    return static_cast<T*>(ptr_);
+  }
 
  private:
   Backend& backend_;
@@ -92,8 +94,7 @@ class ScratchBuffer {
 // Column sums of a contiguous f32 array viewed as (outer, reduce, inner):
 // y (outer, inner) of dtype out_t (f32 or bf16) = Σ over the middle axis, in
 // a fixed order (cuda_reduce.cu). Used by sum and by RMSNorm's weight gradient.
-void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t outer, int64_t reduce,
-                int64_t inner);
+void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t outer, int64_t reduce, int64_t inner);
 
 // Tensor-core attention for bf16 (kernels/cuda/cuda_attention_tc.cu); taken
 // when cuda_contract::attention_uses_tensor_cores says so.

@@ -30,17 +30,16 @@ namespace mhc::cuda {
 
 }  // namespace mhc::cuda
 
-#define MHC_CUDA_CHECK(expr)                                                       \
-  do {                                                                             \
-    const cudaError_t mhc_cuda_err_ = (expr);                                      \
-    if (mhc_cuda_err_ != cudaSuccess)                                              \
-      ::mhc::cuda::throw_cuda_error(mhc_cuda_err_, #expr, __FILE__, __LINE__);     \
+#define MHC_CUDA_CHECK(expr)                                                                                   \
+  do {                                                                                                         \
+    const cudaError_t mhc_cuda_err_ = (expr);                                                                  \
+    if (mhc_cuda_err_ != cudaSuccess) ::mhc::cuda::throw_cuda_error(mhc_cuda_err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
-#define MHC_CUBLAS_CHECK(expr)                                                     \
-  do {                                                                             \
-    const cublasStatus_t mhc_cublas_status_ = (expr);                              \
-    if (mhc_cublas_status_ != CUBLAS_STATUS_SUCCESS)                               \
+#define MHC_CUBLAS_CHECK(expr)                                                        \
+  do {                                                                                \
+    const cublasStatus_t mhc_cublas_status_ = (expr);                                 \
+    if (mhc_cublas_status_ != CUBLAS_STATUS_SUCCESS)                                  \
       ::mhc::cuda::throw_cublas_error(mhc_cublas_status_, #expr, __FILE__, __LINE__); \
   } while (0)
 

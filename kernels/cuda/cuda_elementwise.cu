@@ -110,27 +110,43 @@ constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
 template <UnaryOp OP>
 __device__ __forceinline__ float unary_value(float x) {
-  if constexpr (OP == UnaryOp::Neg) return -x;
-  else if constexpr (OP == UnaryOp::Exp) return expf(x);
-  else if constexpr (OP == UnaryOp::Log) return logf(x);
-  else if constexpr (OP == UnaryOp::Sigmoid) return sigmoidf(x);
-  else if constexpr (OP == UnaryOp::Tanh) return tanhf(x);
-  else if constexpr (OP == UnaryOp::Silu) return x * sigmoidf(x);
-  else if constexpr (OP == UnaryOp::Gelu) return 0.5f * x * (1.f + erff(x * kInvSqrt2));
-  else if constexpr (OP == UnaryOp::Sqrt) return sqrtf(x);
-  else if constexpr (OP == UnaryOp::Square) return x * x;
-  else if constexpr (OP == UnaryOp::Relu) return x > 0.f ? x : 0.f;
-  else return fabsf(x);  // Abs
+  if constexpr (OP == UnaryOp::Neg)
+    return -x;
+  else if constexpr (OP == UnaryOp::Exp)
+    return expf(x);
+  else if constexpr (OP == UnaryOp::Log)
+    return logf(x);
+  else if constexpr (OP == UnaryOp::Sigmoid)
+    return sigmoidf(x);
+  else if constexpr (OP == UnaryOp::Tanh)
+    return tanhf(x);
+  else if constexpr (OP == UnaryOp::Silu)
+    return x * sigmoidf(x);
+  else if constexpr (OP == UnaryOp::Gelu)
+    return 0.5f * x * (1.f + erff(x * kInvSqrt2));
+  else if constexpr (OP == UnaryOp::Sqrt)
+    return sqrtf(x);
+  else if constexpr (OP == UnaryOp::Square)
+    return x * x;
+  else if constexpr (OP == UnaryOp::Relu)
+    return x > 0.f ? x : 0.f;
+  else
+    return fabsf(x);  // Abs
 }
 
 // d op(x)/dx, using y = op(x) where that is cheaper.
 template <UnaryOp OP>
 __device__ __forceinline__ float unary_grad(float x, float y) {
-  if constexpr (OP == UnaryOp::Neg) return -1.f;
-  else if constexpr (OP == UnaryOp::Exp) return y;
-  else if constexpr (OP == UnaryOp::Log) return 1.f / x;
-  else if constexpr (OP == UnaryOp::Sigmoid) return y * (1.f - y);
-  else if constexpr (OP == UnaryOp::Tanh) return 1.f - y * y;
+  if constexpr (OP == UnaryOp::Neg)
+    return -1.f;
+  else if constexpr (OP == UnaryOp::Exp)
+    return y;
+  else if constexpr (OP == UnaryOp::Log)
+    return 1.f / x;
+  else if constexpr (OP == UnaryOp::Sigmoid)
+    return y * (1.f - y);
+  else if constexpr (OP == UnaryOp::Tanh)
+    return 1.f - y * y;
   else if constexpr (OP == UnaryOp::Silu) {
     const float s = sigmoidf(x);
     return s * (1.f + x * (1.f - s));
@@ -138,10 +154,14 @@ __device__ __forceinline__ float unary_grad(float x, float y) {
     const float cdf = 0.5f * (1.f + erff(x * kInvSqrt2));
     const float pdf = expf(-0.5f * x * x) * kInvSqrt2Pi;
     return cdf + x * pdf;
-  } else if constexpr (OP == UnaryOp::Sqrt) return 0.5f / y;
-  else if constexpr (OP == UnaryOp::Square) return 2.f * x;
-  else if constexpr (OP == UnaryOp::Relu) return x > 0.f ? 1.f : 0.f;
-  else return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);  // Abs
+  } else if constexpr (OP == UnaryOp::Sqrt)
+    return 0.5f / y;
+  else if constexpr (OP == UnaryOp::Square)
+    return 2.f * x;
+  else if constexpr (OP == UnaryOp::Relu)
+    return x > 0.f ? 1.f : 0.f;
+  else
+    return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);  // Abs
 }
 
 template <UnaryOp OP>
@@ -155,12 +175,18 @@ struct UnaryBackward {
 
 template <BinaryOp OP>
 __device__ __forceinline__ float binary_value(float a, float b) {
-  if constexpr (OP == BinaryOp::Add) return a + b;
-  else if constexpr (OP == BinaryOp::Sub) return a - b;
-  else if constexpr (OP == BinaryOp::Mul) return a * b;
-  else if constexpr (OP == BinaryOp::Div) return a / b;
-  else if constexpr (OP == BinaryOp::Max) return a > b ? a : b;
-  else return a < b ? a : b;  // Min
+  if constexpr (OP == BinaryOp::Add)
+    return a + b;
+  else if constexpr (OP == BinaryOp::Sub)
+    return a - b;
+  else if constexpr (OP == BinaryOp::Mul)
+    return a * b;
+  else if constexpr (OP == BinaryOp::Div)
+    return a / b;
+  else if constexpr (OP == BinaryOp::Max)
+    return a > b ? a : b;
+  else
+    return a < b ? a : b;  // Min
 }
 template <BinaryOp OP>
 struct BinaryContiguous {
@@ -186,9 +212,17 @@ void with_unary_op(UnaryOp op, Body&& body) {
   switch (op) {
 #define MHC_UNARY_CASE(name) \
   case UnaryOp::name: body(std::integral_constant<UnaryOp, UnaryOp::name>{}); return;
-    MHC_UNARY_CASE(Neg) MHC_UNARY_CASE(Exp) MHC_UNARY_CASE(Log) MHC_UNARY_CASE(Sigmoid)
-    MHC_UNARY_CASE(Tanh) MHC_UNARY_CASE(Silu) MHC_UNARY_CASE(Gelu) MHC_UNARY_CASE(Sqrt)
-    MHC_UNARY_CASE(Square) MHC_UNARY_CASE(Relu) MHC_UNARY_CASE(Abs)
+    MHC_UNARY_CASE(Neg);
+    MHC_UNARY_CASE(Exp);
+    MHC_UNARY_CASE(Log);
+    MHC_UNARY_CASE(Sigmoid);
+    MHC_UNARY_CASE(Tanh);
+    MHC_UNARY_CASE(Silu);
+    MHC_UNARY_CASE(Gelu);
+    MHC_UNARY_CASE(Sqrt);
+    MHC_UNARY_CASE(Square);
+    MHC_UNARY_CASE(Relu);
+    MHC_UNARY_CASE(Abs);
 #undef MHC_UNARY_CASE
   }
 }
@@ -198,8 +232,12 @@ void with_binary_op(BinaryOp op, Body&& body) {
   switch (op) {
 #define MHC_BINARY_CASE(name) \
   case BinaryOp::name: body(std::integral_constant<BinaryOp, BinaryOp::name>{}); return;
-    MHC_BINARY_CASE(Add) MHC_BINARY_CASE(Sub) MHC_BINARY_CASE(Mul) MHC_BINARY_CASE(Div)
-    MHC_BINARY_CASE(Max) MHC_BINARY_CASE(Min)
+    MHC_BINARY_CASE(Add);
+    MHC_BINARY_CASE(Sub);
+    MHC_BINARY_CASE(Mul);
+    MHC_BINARY_CASE(Div);
+    MHC_BINARY_CASE(Max);
+    MHC_BINARY_CASE(Min);
 #undef MHC_BINARY_CASE
   }
 }
@@ -384,8 +422,8 @@ void CudaBackend::unary_backward(UnaryOp op, DType t, const void* x, const void*
   dispatch_f32_bf16(t, unary_op_name(op), [&](auto tag) {
     using T = decltype(tag);
     with_unary_op(op, [&](auto op_c) {
-      launch_map3(static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(gy), static_cast<T*>(gx),
-                  n, UnaryBackward<decltype(op_c)::value>{});
+      launch_map3(static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const T*>(gy), static_cast<T*>(gx), n,
+                  UnaryBackward<decltype(op_c)::value>{});
     });
   });
 }

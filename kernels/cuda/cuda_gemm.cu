@@ -59,7 +59,7 @@ void CudaBackend::gemm(const GemmArgs& g) {
     dispatch_f32_bf16(g.dtype, "gemm", [&](auto tag) {
       using T = decltype(tag);
       scale_c_kernel<<<grid_for(g.batch * g.M * g.N, kThreads), kThreads>>>(static_cast<T*>(g.c), g.batch, g.M, g.N,
-                                                                             g.ldc, g.stride_c, g.beta);
+                                                                            g.ldc, g.stride_c, g.beta);
       MHC_CUDA_CHECK_LAUNCH();
     });
     return;
@@ -72,8 +72,8 @@ void CudaBackend::gemm(const GemmArgs& g) {
   const float alpha = g.alpha, beta = g.beta;
   cublasHandle_t handle = cublas();
   if (g.batch == 1) {
-    MHC_CUBLAS_CHECK(cublasGemmEx(handle, op_b, op_a, m, n, k, &alpha, g.b, type, ldb, g.a, type, lda, &beta, g.c,
-                                  type, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    MHC_CUBLAS_CHECK(cublasGemmEx(handle, op_b, op_a, m, n, k, &alpha, g.b, type, ldb, g.a, type, lda, &beta, g.c, type,
+                                  ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   } else {
     MHC_CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, op_b, op_a, m, n, k, &alpha, g.b, type, ldb, g.stride_b, g.a,
                                                 type, lda, g.stride_a, &beta, g.c, type, ldc, g.stride_c,

@@ -33,9 +33,13 @@ __device__ __forceinline__ float to_float(bfloat x) { return __bfloat162float(x)
 template <class T>
 __device__ __forceinline__ T from_float(float x);
 template <>
-__device__ __forceinline__ float from_float<float>(float x) { return x; }
+__device__ __forceinline__ float from_float<float>(float x) {
+  return x;
+}
 template <>
-__device__ __forceinline__ bfloat from_float<bfloat>(float x) { return __float2bfloat16_rn(x); }
+__device__ __forceinline__ bfloat from_float<bfloat>(float x) {
+  return __float2bfloat16_rn(x);
+}
 
 // Four consecutive elements moved as one aligned load / store (16 bytes for
 // f32, 8 for bf16). Callers check the alignment on the host.
@@ -138,8 +142,8 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 
 // ---- launch sizes ------------------------------------------------------------------------
 
-constexpr int kThreads = 256;          // the default block for elementwise kernels
-constexpr int64_t kMaxBlocks = 4096;   // grid-stride loops cover the rest (≥ 8 waves on an H100)
+constexpr int kThreads = 256;         // the default block for elementwise kernels
+constexpr int64_t kMaxBlocks = 4096;  // grid-stride loops cover the rest (≥ 8 waves on an H100)
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 

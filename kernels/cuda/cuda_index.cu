@@ -70,13 +70,13 @@ __global__ void gather_flat_kernel(const U* x, const int32_t* idx, U* y, int64_t
 }
 
 template <class U>
-void gather_typed(const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim, int64_t inner,
-                  int64_t n_idx, U bad_bits) {
+void gather_typed(const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim, int64_t inner, int64_t n_idx,
+                  U bad_bits) {
   const U* xp = static_cast<const U*>(x);
   U* yp = static_cast<U*>(y);
   if (inner < 32) {
     gather_flat_kernel<<<grid_for(outer * n_idx * inner, kThreads), kThreads>>>(xp, idx, yp, outer, dim, inner, n_idx,
-                                                                              bad_bits);
+                                                                                bad_bits);
   } else {
     const dim3 grid(grid_for(inner, kThreads, 64), static_cast<unsigned>(std::min<int64_t>(outer * n_idx, 65535)));
     gather_kernel<<<grid, kThreads>>>(xp, idx, yp, outer, dim, inner, n_idx, bad_bits);
@@ -87,8 +87,7 @@ void gather_typed(const void* x, const int32_t* idx, void* y, int64_t outer, int
 // ---- stable sort of small integer keys (shared by index_add and moe_dispatch) -------------
 
 // keys[i] = in-range ? raw[i] : sentinel (= range); values[i] = i.
-__global__ void make_sort_input_kernel(const int32_t* raw, int64_t n, int64_t range, uint32_t* keys,
-                                       int32_t* values) {
+__global__ void make_sort_input_kernel(const int32_t* raw, int64_t n, int64_t range, uint32_t* keys, int32_t* values) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int32_t k = raw[i];
@@ -112,8 +111,7 @@ struct SortedPairs {
       : keys_in(backend, n * 4), values_in(backend, n * 4), keys_out(backend, n * 4), values_out(backend, n * 4) {}
 };
 
-void sort_pairs(Backend& backend, const int32_t* raw, int64_t n, int64_t range, SortedPairs& buf,
-                int32_t* values_out) {
+void sort_pairs(Backend& backend, const int32_t* raw, int64_t n, int64_t range, SortedPairs& buf, int32_t* values_out) {
   make_sort_input_kernel<<<grid_for(n, kThreads), kThreads>>>(raw, n, range, buf.keys_in.as<uint32_t>(),
                                                               buf.values_in.as<int32_t>());
   MHC_CUDA_CHECK_LAUNCH();
@@ -139,7 +137,7 @@ __global__ void index_add_runs_kernel(T* y, const uint32_t* keys, const int32_t*
   for (int64_t p = blockIdx.x; p < n_idx; p += gridDim.x) {
     const uint32_t key = keys[p];
     if (key == static_cast<uint32_t>(dim)) continue;  // out-of-range indices sort last: skipped
-    if (p > 0 && keys[p - 1] == key) continue;       // not the start of a run
+    if (p > 0 && keys[p - 1] == key) continue;        // not the start of a run
     int64_t end = p + 1;
     while (end < n_idx && keys[end] == key) ++end;
     for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {
@@ -170,8 +168,7 @@ __global__ void gather_last_kernel(const T* x, const int32_t* idx, T* y, int64_t
 // One thread per row. Entries hitting the same column are first added up in
 // increasing j, then added to y once (bf16 storage is rounded once).
 template <class T>
-__global__ void scatter_add_last_kernel(T* y, const int32_t* idx, const T* src, int64_t rows, int64_t cols,
-                                        int64_t k) {
+__global__ void scatter_add_last_kernel(T* y, const int32_t* idx, const T* src, int64_t rows, int64_t cols, int64_t k) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; r < rows; r += stride) {
     const int32_t* ir = idx + r * k;
@@ -214,8 +211,8 @@ __device__ __forceinline__ uint64_t warp_max_u64(uint64_t v) {
 }
 
 template <int kT, class T>
-__global__ void __launch_bounds__(kT) topk_kernel(const T* x, T* values, int32_t* indices, int64_t rows,
-                                                  int64_t cols, int64_t k) {
+__global__ void __launch_bounds__(kT)
+    topk_kernel(const T* x, T* values, int32_t* indices, int64_t rows, int64_t cols, int64_t k) {
   constexpr int kWarps = kT / 32;
   __shared__ uint64_t scratch[kWarps];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
@@ -255,8 +252,10 @@ __global__ void expert_offsets_kernel(const uint32_t* sorted_keys, int64_t count
     int64_t lo = 0, hi = count;
     while (lo < hi) {
       const int64_t mid = (lo + hi) / 2;
-      if (sorted_keys[mid] < static_cast<uint64_t>(e)) lo = mid + 1;
-      else hi = mid;
+      if (sorted_keys[mid] < static_cast<uint64_t>(e))
+        lo = mid + 1;
+      else
+        hi = mid;
     }
     offsets[e] = static_cast<int32_t>(lo);
   }
@@ -271,8 +270,8 @@ __global__ void token_of_kernel(const int32_t* order, int64_t count, int64_t k, 
 
 }  // namespace
 
-void CudaBackend::gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim,
-                         int64_t inner, int64_t n_idx) {
+void CudaBackend::gather(DType t, const void* x, const int32_t* idx, void* y, int64_t outer, int64_t dim, int64_t inner,
+                         int64_t n_idx) {
   cuda_contract::gather(t, x, idx, y, outer, dim, inner, n_idx);
   MHC_CUDA_PROFILE("gather");
   if (outer * n_idx * inner == 0) return;
@@ -310,7 +309,7 @@ void CudaBackend::gather_last(DType t, const void* x, const int32_t* idx, void* 
     using T = decltype(tag);
     if (rows * k == 0) return;
     gather_last_kernel<<<grid_for(rows * k, kThreads), kThreads>>>(static_cast<const T*>(x), idx, static_cast<T*>(y),
-                                                                    rows, cols, k);
+                                                                   rows, cols, k);
     MHC_CUDA_CHECK_LAUNCH();
   });
 }
@@ -322,14 +321,13 @@ void CudaBackend::scatter_add_last(DType t, void* y, const int32_t* idx, const v
   dispatch_f32_bf16(t, "scatter_add_last", [&](auto tag) {
     using T = decltype(tag);
     if (rows * k == 0) return;
-    scatter_add_last_kernel<<<grid_for(rows, kThreads), kThreads>>>(static_cast<T*>(y), idx,
-                                                                     static_cast<const T*>(src), rows, cols, k);
+    scatter_add_last_kernel<<<grid_for(rows, kThreads), kThreads>>>(static_cast<T*>(y), idx, static_cast<const T*>(src),
+                                                                    rows, cols, k);
     MHC_CUDA_CHECK_LAUNCH();
   });
 }
 
-void CudaBackend::topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows, int64_t cols,
-                       int64_t k) {
+void CudaBackend::topk(DType t, const void* x, void* values, int32_t* indices, int64_t rows, int64_t cols, int64_t k) {
   cuda_contract::topk(t, x, values, indices, rows, cols, k);
   MHC_CUDA_PROFILE("topk");
   dispatch_f32_bf16(t, "topk", [&](auto tag) {
@@ -360,7 +358,7 @@ void CudaBackend::moe_dispatch(const int32_t* expert_of, int64_t tokens, int64_t
   SortedPairs sorted(*this, count);
   sort_pairs(*this, expert_of, count, E, sorted, order);
   expert_offsets_kernel<<<grid_for(E + 1, kThreads), kThreads>>>(sorted.keys_out.as<const uint32_t>(), count, E,
-                                                                  offsets);
+                                                                 offsets);
   MHC_CUDA_CHECK_LAUNCH();
   token_of_kernel<<<grid_for(count, kThreads), kThreads>>>(order, count, k, token);
   MHC_CUDA_CHECK_LAUNCH();

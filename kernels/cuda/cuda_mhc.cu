@@ -94,8 +94,8 @@ constexpr int kProjBackTokens = 16;  // tokens per block in the projection backw
 
 template <int N, class T>
 __global__ void __launch_bounds__(256)
-    mhc_project_backward_kernel(const T* x, const float* phi, const float* q, const float* rstd, const float* gq,
-                                T* gx, int64_t M, int64_t K) {
+    mhc_project_backward_kernel(const T* x, const float* phi, const float* q, const float* rstd, const float* gq, T* gx,
+                                int64_t M, int64_t K) {
   constexpr int P = 2 * N + N * N;
   __shared__ float gq_s[kProjBackTokens][P];
   __shared__ float coef_s[kProjBackTokens][2];  // rstd, rstd²/K · (gq · q)
@@ -186,8 +186,7 @@ __global__ void mhc_gates_backward_kernel(const float* q, const float* alpha, co
 constexpr int kSiteThreads = 256;
 
 template <int N, class T>
-__global__ void __launch_bounds__(kSiteThreads)
-    mhc_pre_kernel(const T* x, const float* coeffs, T* h_in, int64_t C) {
+__global__ void __launch_bounds__(kSiteThreads) mhc_pre_kernel(const T* x, const float* coeffs, T* h_in, int64_t C) {
   constexpr int P = 2 * N + N * N;
   const int64_t m = blockIdx.x;
   float H[N];
@@ -340,8 +339,8 @@ void CudaBackend::mhc_project(DType t, const void* x, const void* phi, void* q, 
       constexpr int N = decltype(nc)::value, TOK = tokens_per_warp<2 * N + N * N>();
       const int64_t blocks = ceil_div(M, kWarpsPerBlock * TOK);
       mhc_project_kernel<N><<<static_cast<unsigned>(blocks), 32 * kWarpsPerBlock>>>(
-          static_cast<const T*>(x), static_cast<const float*>(phi), static_cast<float*>(q),
-          static_cast<float*>(rstd), M, K, eps);
+          static_cast<const T*>(x), static_cast<const float*>(phi), static_cast<float*>(q), static_cast<float*>(rstd),
+          M, K, eps);
       MHC_CUDA_CHECK_LAUNCH();
     });
   });
@@ -373,8 +372,8 @@ void CudaBackend::mhc_gates(DType t, const void* q, const void* alpha, const voi
   with_sinkhorn_n(n, [&](auto nc) {
     constexpr int N = decltype(nc)::value;
     mhc_gates_kernel<N><<<grid_for(M, 128), 128>>>(static_cast<const float*>(q), static_cast<const float*>(alpha),
-                                                  static_cast<const float*>(bias), static_cast<float*>(coeffs), M,
-                                                  iters, sigmoid_gates);
+                                                   static_cast<const float*>(bias), static_cast<float*>(coeffs), M,
+                                                   iters, sigmoid_gates);
     MHC_CUDA_CHECK_LAUNCH();
   });
 }
@@ -434,9 +433,9 @@ void CudaBackend::mhc_post(DType t, const void* x, const void* y, const void* co
     using T = decltype(tag);
     with_sinkhorn_n(n, [&](auto nc) {
       constexpr int N = decltype(nc)::value;
-      mhc_post_kernel<N><<<static_cast<unsigned>(M), kSiteThreads>>>(
-          static_cast<const T*>(x), static_cast<const T*>(y), static_cast<const float*>(coeffs), static_cast<T*>(out),
-          C);
+      mhc_post_kernel<N><<<static_cast<unsigned>(M), kSiteThreads>>>(static_cast<const T*>(x), static_cast<const T*>(y),
+                                                                     static_cast<const float*>(coeffs),
+                                                                     static_cast<T*>(out), C);
       MHC_CUDA_CHECK_LAUNCH();
     });
   });

@@ -27,8 +27,8 @@ namespace {
 constexpr int64_t kRowBlock = 64;  // rows per gw partial (the CPU uses the same)
 
 template <int kT, class T>
-__global__ void __launch_bounds__(kT) rms_norm_kernel(const T* x, const T* w, T* y, float* rstd, int64_t rows,
-                                                     int64_t C, float eps) {
+__global__ void __launch_bounds__(kT)
+    rms_norm_kernel(const T* x, const T* w, T* y, float* rstd, int64_t rows, int64_t C, float eps) {
   __shared__ float scratch[kT / 32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* xr = x + row * C;
@@ -49,8 +49,8 @@ __global__ void __launch_bounds__(kT) rms_norm_kernel(const T* x, const T* w, T*
 }
 
 template <int kT, class T>
-__global__ void __launch_bounds__(kT) rms_norm_backward_kernel(const T* x, const T* w, const float* rstd, const T* gy,
-                                                              T* gx, int64_t rows, int64_t C) {
+__global__ void __launch_bounds__(kT)
+    rms_norm_backward_kernel(const T* x, const T* w, const float* rstd, const T* gy, T* gx, int64_t rows, int64_t C) {
   __shared__ float scratch[kT / 32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* xr = x + row * C;
@@ -75,7 +75,7 @@ __global__ void __launch_bounds__(kT) rms_norm_backward_kernel(const T* x, const
 // partial[b, c] = Σ_{r in row block b} gy[r, c] · x[r, c] · rstd[r], rows in order.
 template <class T>
 __global__ void rms_norm_gw_partial_kernel(const T* x, const float* rstd, const T* gy, float* partial, int64_t rows,
-                                          int64_t C, int64_t nblocks) {
+                                           int64_t C, int64_t nblocks) {
   const int64_t cstride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t b = blockIdx.y; b < nblocks; b += gridDim.y) {
     const int64_t r0 = b * kRowBlock, r1 = min(rows, r0 + kRowBlock);
@@ -90,7 +90,7 @@ __global__ void rms_norm_gw_partial_kernel(const T* x, const float* rstd, const 
 }  // namespace
 
 void CudaBackend::rms_norm(DType t, const void* x, const void* w, void* y, void* rstd, int64_t rows, int64_t C,
-                          float eps) {
+                           float eps) {
   cuda_contract::rms_norm(t, x, w, y, rstd, rows, C, eps);
   MHC_CUDA_PROFILE("rms_norm");
   dispatch_f32_bf16(t, "rms_norm", [&](auto tag) {
@@ -99,14 +99,14 @@ void CudaBackend::rms_norm(DType t, const void* x, const void* w, void* y, void*
     with_row_block(C, [&](auto threads) {
       constexpr int kT = decltype(threads)::value;
       rms_norm_kernel<kT><<<row_grid(rows), kT>>>(static_cast<const T*>(x), static_cast<const T*>(w),
-                                                 static_cast<T*>(y), static_cast<float*>(rstd), rows, C, eps);
+                                                  static_cast<T*>(y), static_cast<float*>(rstd), rows, C, eps);
       MHC_CUDA_CHECK_LAUNCH();
     });
   });
 }
 
 void CudaBackend::rms_norm_backward(DType t, const void* x, const void* w, const void* rstd, const void* gy, void* gx,
-                                   void* gw, int64_t rows, int64_t C) {
+                                    void* gw, int64_t rows, int64_t C) {
   cuda_contract::rms_norm_backward(t, x, w, rstd, gy, gx, gw, rows, C);
   MHC_CUDA_PROFILE("rms_norm_backward");
   dispatch_f32_bf16(t, "rms_norm", [&](auto tag) {

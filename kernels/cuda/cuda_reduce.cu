@@ -29,8 +29,8 @@ namespace {
 
 // Row sums: block per (row o, chunk c) of `chunk` elements; y[o * nchunks + c].
 template <int kT, class TIn, class TOut>
-__global__ void __launch_bounds__(kT) sum_rows_kernel(const TIn* x, TOut* y, int64_t outer, int64_t reduce,
-                                                      int64_t chunk, int64_t nchunks) {
+__global__ void __launch_bounds__(kT)
+    sum_rows_kernel(const TIn* x, TOut* y, int64_t outer, int64_t reduce, int64_t chunk, int64_t nchunks) {
   __shared__ float scratch[kT / 32];
   for (int64_t blk = blockIdx.x; blk < outer * nchunks; blk += gridDim.x) {
     const int64_t o = blk / nchunks, c = blk % nchunks;
@@ -62,9 +62,9 @@ __global__ void sum_cols_kernel(const TIn* x, TOut* y, int64_t outer, int64_t re
 }
 
 // Shape thresholds (constants: the plan depends on the shape only).
-constexpr int64_t kShortRow = 32;           // rows up to this long: a thread each
-constexpr int64_t kRowSplitLen = 32768;     // rows longer than this ...
-constexpr int64_t kRowSplitMaxRows = 512;   // ... and this few are cut into chunks
+constexpr int64_t kShortRow = 32;          // rows up to this long: a thread each
+constexpr int64_t kRowSplitLen = 32768;    // rows longer than this ...
+constexpr int64_t kRowSplitMaxRows = 512;  // ... and this few are cut into chunks
 constexpr int64_t kRowChunk = 16384;
 constexpr int64_t kColSplitLen = 256;        // column sums longer than this ...
 constexpr int64_t kColSplitMaxOut = 131072;  // ... with this few outputs are cut into chunks
@@ -85,8 +85,8 @@ void sum_impl(Backend& backend, const TIn* x, TOut* y, int64_t outer, int64_t re
     } else if (reduce > kRowSplitLen && outer <= kRowSplitMaxRows) {
       const int64_t nchunks = ceil_div(reduce, kRowChunk);
       ScratchBuffer partial(backend, outer * nchunks * sizeof(float));
-      sum_rows_kernel<512><<<row_grid(outer * nchunks), 512>>>(x, partial.as<float>(), outer, reduce, kRowChunk,
-                                                              nchunks);
+      sum_rows_kernel<512>
+          <<<row_grid(outer * nchunks), 512>>>(x, partial.as<float>(), outer, reduce, kRowChunk, nchunks);
       MHC_CUDA_CHECK_LAUNCH();
       sum_impl(backend, partial.as<const float>(), y, outer, nchunks, 1);
     } else {
@@ -102,7 +102,7 @@ void sum_impl(Backend& backend, const TIn* x, TOut* y, int64_t outer, int64_t re
     const int64_t nchunks = ceil_div(reduce, kColChunk);
     ScratchBuffer partial(backend, outer * nchunks * inner * sizeof(float));
     sum_cols_kernel<<<grid_for(outer * nchunks * inner, kThreads), kThreads>>>(x, partial.as<float>(), outer, reduce,
-                                                                              inner, kColChunk, nchunks);
+                                                                               inner, kColChunk, nchunks);
     MHC_CUDA_CHECK_LAUNCH();
     sum_impl(backend, partial.as<const float>(), y, outer, nchunks, inner);
     return;
@@ -115,8 +115,7 @@ void sum_impl(Backend& backend, const TIn* x, TOut* y, int64_t outer, int64_t re
 
 namespace cuda {
 
-void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t outer, int64_t reduce,
-                int64_t inner) {
+void sum_f32_to(Backend& backend, const float* x, DType out_t, void* y, int64_t outer, int64_t reduce, int64_t inner) {
   dispatch_f32_bf16(out_t, "sum", [&](auto tag) {
     using T = decltype(tag);
     sum_impl(backend, x, static_cast<T*>(y), outer, reduce, inner);

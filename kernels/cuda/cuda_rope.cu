@@ -14,8 +14,8 @@ using namespace cuda;
 namespace {
 
 template <class T>
-__global__ void rope_kernel(const T* x, const float* cos, const float* sin, T* y, int64_t rows, int64_t T_,
-                            int64_t H, int64_t half, float sign) {
+__global__ void rope_kernel(const T* x, const float* cos, const float* sin, T* y, int64_t rows, int64_t T_, int64_t H,
+                            int64_t half, float sign) {
   // rows = B·T·H heads of D = 2·half elements each.
   const int64_t n = rows * half;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -41,9 +41,8 @@ void CudaBackend::rope(DType t, const void* x, const float* cos, const float* si
     using E = decltype(tag);
     const int64_t rows = B * T * H, half = D / 2;
     if (rows * half == 0) return;
-    rope_kernel<<<grid_for(rows * half, kThreads), kThreads>>>(static_cast<const E*>(x), cos, sin,
-                                                               static_cast<E*>(y), rows, T, H, half,
-                                                               inverse ? -1.f : 1.f);
+    rope_kernel<<<grid_for(rows * half, kThreads), kThreads>>>(static_cast<const E*>(x), cos, sin, static_cast<E*>(y),
+                                                               rows, T, H, half, inverse ? -1.f : 1.f);
     MHC_CUDA_CHECK_LAUNCH();
   });
 }

@@ -60,7 +60,6 @@ __global__ void sinkhorn_backward_kernel(const T* logits, const T* grad_out, T* 
   }
 }
 
-
 constexpr int kSinkhornThreads = 128;  // one matrix per thread; small blocks spread tokens over more SMs
 
 }  // namespace

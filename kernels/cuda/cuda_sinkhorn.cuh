@@ -9,7 +9,7 @@
 namespace mhc::cuda::sinkhorn_device {
 
 constexpr float kExpFloor = kSinkhornExpFloor;  // see kernels/backend.h
-constexpr int kMaxIters = kSinkhornMaxIters;  // the backward keeps 2·iters·n sums per thread
+constexpr int kMaxIters = kSinkhornMaxIters;    // the backward keeps 2·iters·n sums per thread
 
 // Normalises the columns (AXIS 0) or rows (AXIS 1) of P (N×N) to sum 1 and
 // returns their sums in s. The axis is a template argument so that every

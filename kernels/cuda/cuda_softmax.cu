@@ -74,16 +74,15 @@ __global__ void softmax_lines_kernel(const T* x, T* y, int64_t outer, int64_t di
 // softmax:      gx = y ⊙ (gy − Σ gy⊙y)
 // log-softmax:  gx = gy − exp(y) · Σ gy
 template <int kT, class T>
-__global__ void __launch_bounds__(kT) softmax_backward_rows_kernel(const T* y, const T* gy, T* gx, int64_t rows,
-                                                                   int64_t dim, bool log) {
+__global__ void __launch_bounds__(kT)
+    softmax_backward_rows_kernel(const T* y, const T* gy, T* gx, int64_t rows, int64_t dim, bool log) {
   __shared__ float scratch[kT / 32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* yr = y + row * dim;
     const T* gr = gy + row * dim;
     T* out = gx + row * dim;
     float dot = 0.f;
-    for (int64_t d = threadIdx.x; d < dim; d += kT)
-      dot += log ? to_float(gr[d]) : to_float(gr[d]) * to_float(yr[d]);
+    for (int64_t d = threadIdx.x; d < dim; d += kT) dot += log ? to_float(gr[d]) : to_float(gr[d]) * to_float(yr[d]);
     dot = block_sum<kT>(dot, scratch);
     for (int64_t d = threadIdx.x; d < dim; d += kT) {
       const float yv = to_float(yr[d]), gv = to_float(gr[d]);
@@ -93,8 +92,8 @@ __global__ void __launch_bounds__(kT) softmax_backward_rows_kernel(const T* y, c
 }
 
 template <class T>
-__global__ void softmax_backward_lines_kernel(const T* y, const T* gy, T* gx, int64_t outer, int64_t dim,
-                                              int64_t inner, bool log) {
+__global__ void softmax_backward_lines_kernel(const T* y, const T* gy, T* gx, int64_t outer, int64_t dim, int64_t inner,
+                                              bool log) {
   const int64_t lines = outer * inner;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t l = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; l < lines; l += stride) {
@@ -115,8 +114,8 @@ __global__ void softmax_backward_lines_kernel(const T* y, const T* gy, T* gx, in
 // loss[r] = logsumexp(x[r]) − x[r, target[r]]; 0 when ignored; NaN when the
 // target is out of range. lse[r] (f32) is always written.
 template <int kT, class T>
-__global__ void __launch_bounds__(kT) cross_entropy_kernel(const T* logits, const int32_t* targets, T* loss,
-                                                           float* lse, int64_t rows, int64_t V, int32_t ignore_index) {
+__global__ void __launch_bounds__(kT) cross_entropy_kernel(const T* logits, const int32_t* targets, T* loss, float* lse,
+                                                           int64_t rows, int64_t V, int32_t ignore_index) {
   __shared__ float scratch[kT / 32];
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const T* xr = logits + row * V;
@@ -131,9 +130,12 @@ __global__ void __launch_bounds__(kT) cross_entropy_kernel(const T* logits, cons
       lse[row] = l;
       const int32_t tgt = targets[row];
       float out;
-      if (tgt == ignore_index) out = 0.f;
-      else if (tgt < 0 || tgt >= V) out = NAN;
-      else out = l - to_float(xr[tgt]);
+      if (tgt == ignore_index)
+        out = 0.f;
+      else if (tgt < 0 || tgt >= V)
+        out = NAN;
+      else
+        out = l - to_float(xr[tgt]);
       loss[row] = from_float<T>(out);
     }
   }
@@ -141,9 +143,8 @@ __global__ void __launch_bounds__(kT) cross_entropy_kernel(const T* logits, cons
 
 // glogits[r, v] = gloss[r] · (exp(x − lse) − [v == target]); 0 for ignored rows.
 template <class T>
-__global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* targets, const float* lse,
-                                              const T* gloss, T* glogits, int64_t rows, int64_t V,
-                                              int32_t ignore_index) {
+__global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* targets, const float* lse, const T* gloss,
+                                              T* glogits, int64_t rows, int64_t V, int32_t ignore_index) {
   const int64_t vstride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t row = blockIdx.y; row < rows; row += gridDim.y) {
     const int32_t tgt = targets[row];
@@ -154,8 +155,10 @@ __global__ void cross_entropy_backward_kernel(const T* logits, const int32_t* ta
     T* gr = glogits + row * V;
     for (int64_t v = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; v < V; v += vstride) {
       float out;
-      if (ignored) out = 0.f;
-      else if (bad) out = NAN;
+      if (ignored)
+        out = 0.f;
+      else if (bad)
+        out = NAN;
       else {
         out = g * expf(to_float(xr[v]) - l);
         if (v == tgt) out -= g;

@@ -123,8 +123,8 @@ static void second_backward(Tensor& loss) {
 static void check_gradients(Example& ex) {
   Tensor &x = ex.x, &w = ex.w, &b = ex.b;
   fmt::print("6. gradcheck against central differences (eps = 1e-6, f64):\n");
-  GradCheckResult r = gradcheck([&](const std::vector<Tensor>& in) { return square(tanh(matmul(x, in[0]) + in[1])); },
-                                {w, b});
+  GradCheckResult r =
+      gradcheck([&](const std::vector<Tensor>& in) { return square(tanh(matmul(x, in[0]) + in[1])); }, {w, b});
   // A verdict, not the error itself: its digits are rounding noise that
   // differs between machines (the tolerance, 1e-6, is gradcheck's default).
   fmt::print("  max relative error below 1e-06: {}\n\n", r.ok ? "ok" : "FAILED");

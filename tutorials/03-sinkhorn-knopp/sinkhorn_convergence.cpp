@@ -73,8 +73,10 @@ int main() {
             std::max(worst, errors(std::vector<double>(P.begin() + m * n * n, P.begin() + (m + 1) * n * n), n).second);
       // Below 1e-12 the error is f64 rounding (its digits depend on FMA
       // contraction and -march): say so instead of printing them.
-      if (worst < 1e-12) fmt::print("  std {:>5.1f}: below 1e-12 (f64 rounding)\n", scale);
-      else fmt::print("  std {:>5.1f}: {:.3e}\n", scale, worst);
+      if (worst < 1e-12)
+        fmt::print("  std {:>5.1f}: below 1e-12 (f64 rounding)\n", scale);
+      else
+        fmt::print("  std {:>5.1f}: {:.3e}\n", scale, worst);
     }
   }
 

@@ -22,10 +22,10 @@ using namespace mhc;
 
 namespace {
 
-constexpr int64_t kWidth = 16;        // C
-constexpr int64_t kRouted = 8;        // N_r
+constexpr int64_t kWidth = 16;  // C
+constexpr int64_t kRouted = 8;  // N_r
 constexpr int64_t kTopK = 2;
-constexpr int64_t kExpertHidden = 16;  // H
+constexpr int64_t kExpertHidden = 16;     // H
 constexpr int64_t kBatch = 4, kSeq = 64;  // 256 tokens per step
 constexpr int kSteps = 600;
 
@@ -42,8 +42,7 @@ double max_over_min(const std::vector<int64_t>& load) {
 std::vector<int> top_k(const double* score, const std::vector<double>& bias, int64_t k) {
   std::vector<int> order(kRouted);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int a, int b) { return score[a] + bias[a] > score[b] + bias[b]; });
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return score[a] + bias[a] > score[b] + bias[b]; });
   order.resize(k);
   return order;
 }
@@ -98,7 +97,7 @@ void show_dispatch(MoeFeedForward& moe, Rng& rng) {
 
 // ---- 4. Bias balancing over training steps ------------------------------------
 struct Balance {
-  double initial_ratio = 0, final_ratio = 0;  // max/min load at step 0 and over the last 50 steps
+  double initial_ratio = 0, final_ratio = 0;   // max/min load at step 0 and over the last 50 steps
   std::vector<std::vector<double>> bias_rows;  // the bias after each printed step
   std::vector<int> printed_steps;
 };
@@ -120,7 +119,7 @@ Balance balance_over_steps(MoeFeedForward& moe, Rng& rng) {
   Balance out;
   std::vector<double> recent_load(kRouted, 0.0);  // mean over the last 50 steps (the ±γ dither averages out)
   std::vector<std::vector<int64_t>> history;      // every step's load, for the 25-step means
-  moe.train(true);                                 // only training-mode forwards count load
+  moe.train(true);                                // only training-mode forwards count load
   for (int step = 0; step < kSteps; ++step) {
     moe.forward(skewed_batch(rng));
     const double switch_loss = moe.aux_loss().item();
@@ -221,8 +220,8 @@ int main() {
 
   show_dispatch(moe, rng);
 
-  fmt::print("4. Aux-loss-free balancing, gamma = {}, {} tokens x top-{} = {} assignments per step\n",
-             cfg.bias_rate, kBatch * kSeq, kTopK, kBatch * kSeq * kTopK);
+  fmt::print("4. Aux-loss-free balancing, gamma = {}, {} tokens x top-{} = {} assignments per step\n", cfg.bias_rate,
+             kBatch * kSeq, kTopK, kBatch * kSeq * kTopK);
   fmt::print("   (ideal load {} per expert)\n\n", kBatch * kSeq * kTopK / kRouted);
   const Balance balance = balance_over_steps(moe, rng);
   print_bias_rows(balance);

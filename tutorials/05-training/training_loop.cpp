@@ -139,7 +139,7 @@ std::vector<double> train_by_hand(TrainConfig cfg, int64_t steps) {
     model.train(true);
     optimizer.zero_grad();
     DropoutSeeds::begin_step(cfg.seed, static_cast<uint64_t>(step));  // (run seed, step) -> dropout masks
-    Tensor x, y;                                                         // (B, T) i32 each
+    Tensor x, y;                                                      // (B, T) i32 each
     sampler.next(x, y);
     Tensor loss = model.loss(x, y);  // mean cross-entropy over B·T positions
     loss.backward();
@@ -176,9 +176,12 @@ void show_metrics_lines(const TrainConfig& cfg) {
   std::string line, first_eval, first_train, later_eval;
   while (std::getline(metrics, line)) {
     const bool eval = line.find("\"val_loss\"") != std::string::npos;
-    if (eval && first_eval.empty()) first_eval = line;
-    else if (eval && later_eval.empty()) later_eval = line;
-    else if (!eval && first_train.empty()) first_train = line;
+    if (eval && first_eval.empty())
+      first_eval = line;
+    else if (eval && later_eval.empty())
+      later_eval = line;
+    else if (!eval && first_train.empty())
+      first_train = line;
   }
   // Cut after a key's value, not at a fixed width: numbers print with
   // as many digits as they need.
@@ -210,8 +213,8 @@ void show_checkpoint(const TrainConfig& cfg) {
   // The header's length follows the digits of last_val_loss, and the
   // checksum the weights' last bits: both vary with the BLAS kernel, so
   // the page shows what holds everywhere.
-  fmt::print("  {}: {} tensors, {} data bytes; the data starts 8-byte aligned after the header: {}\n",
-             kCheckpointFile, file.tensors().size(), file.data_bytes(), (8 + header_size) % 8 == 0);
+  fmt::print("  {}: {} tensors, {} data bytes; the data starts 8-byte aligned after the header: {}\n", kCheckpointFile,
+             file.tensors().size(), file.data_bytes(), (8 + header_size) % 8 == 0);
   fmt::print("  metadata keys:");
   for (const auto& [key, value] : file.metadata()) fmt::print(" {}", key);
   fmt::print("\n  checksum ({}) of the data section, as stored and as recomputed now: {}\n",
@@ -234,7 +237,6 @@ void show_checkpoint(const TrainConfig& cfg) {
       fmt::print("  one flipped byte: {}\n\n", e.what());
     }
   }
-
 }
 
 // 5. Interrupt after 30 steps (the last checkpoint was written after 20), then resume.
@@ -263,8 +265,8 @@ void interrupt_and_resume(const TrainResult& full) {
   bool log_ok = static_cast<int64_t>(steps_logged.size()) == kSteps;
   for (size_t i = 0; i < steps_logged.size() && log_ok; ++i) log_ok = steps_logged[i] == static_cast<int64_t>(i) + 1;
   fmt::print("  final val loss: uninterrupted {:.10f}, resumed {:.10f}\n", full.last_val_loss, part2.last_val_loss);
-  fmt::print("  metrics.jsonl of the resumed run: {} training lines, steps 1..{} once each: {}\n",
-             steps_logged.size(), kSteps, log_ok);
+  fmt::print("  metrics.jsonl of the resumed run: {} training lines, steps 1..{} once each: {}\n", steps_logged.size(),
+             kSteps, log_ok);
   expect(identical, "resumed losses are bit-identical to the uninterrupted run");
   expect(part2.last_val_loss == full.last_val_loss, "same weights at the end");
   expect(log_ok, "the resumed run's log was rewound to the checkpoint");

@@ -89,8 +89,8 @@ void run_case(Report& report, const std::string& op, DType dt, const std::vector
     const bool ok = d.max_rel <= want[i].tol;
     if (!ok) report.failures++;
     if (report.print)
-      fmt::print("{:<34} {:<5} {:<8} {:>10.2e} {:>10.2e} {:>10.0e}  {}\n", op, dtype_name(dt), want[i].name,
-                 d.max_abs, d.max_rel, want[i].tol, ok ? "ok" : "FAILED");
+      fmt::print("{:<34} {:<5} {:<8} {:>10.2e} {:>10.2e} {:>10.0e}  {}\n", op, dtype_name(dt), want[i].name, d.max_abs,
+                 d.max_rel, want[i].tol, ok ? "ok" : "FAILED");
   }
   for (const Input& in : inputs) {  // leaves accumulate: start the next pass from zero
     in.cpu.zero_grad();
@@ -145,10 +145,10 @@ void run_all(Report& report) {
   for (DType dt : {DType::f32, DType::bf16}) {
     const int64_t B = 2, T = 64, n = 4, C = 256, P = 2 * n + n * n;
     const std::vector<Input> in = {
-        make_input({B, T, n, C}, rng, 1.0, dt, true),         // x, the stream state
-        make_input({n * C, P}, rng, 0.05, DType::f32, true),  // φ (coefficient dtype: always f32)
-        make_input({P}, rng, 0.5, DType::f32, false),         // b
-        make_input({B, T, n, C}, rng, 1.0, dt, false)};       // w: loss = Σ x' ⊙ w
+        make_input({B, T, n, C}, rng, 1.0, dt, true),          // x, the stream state
+        make_input({n * C, P}, rng, 0.05, DType::f32, true),   // φ (coefficient dtype: always f32)
+        make_input({P}, rng, 0.5, DType::f32, false),          // b
+        make_input({B, T, n, C}, rng, 1.0, dt, false)};        // w: loss = Σ x' ⊙ w
     const double tol_coeffs = dt == DType::f32 ? 1e-4 : 1e-3;  // f32 for both stream dtypes
     const double tol_out = dt == DType::f32 ? 1e-4 : 2e-2, tol_grad = dt == DType::f32 ? 1e-3 : 5e-2;
     run_case(report, "mhc site, n 4, C 256, 128 tokens", dt, in, [&](const std::vector<Tensor>& t) {
@@ -185,8 +185,9 @@ int main() {
 #endif
   fmt::print("this build has the CUDA backend: {}; cuda_available(): {}\n", built_with_cuda, cuda_available());
   if (!cuda_available()) {
-    fmt::print("SKIPPED: no CUDA device ({})\n", built_with_cuda ? "the CUDA runtime sees no GPU on this machine"
-                                                                   : "configure with -DMHC_CUDA=ON on a machine with nvcc");
+    fmt::print("SKIPPED: no CUDA device ({})\n", built_with_cuda
+                                                     ? "the CUDA runtime sees no GPU on this machine"
+                                                     : "configure with -DMHC_CUDA=ON on a machine with nvcc");
     return 0;
   }
   Backend& gpu = backend_for(Device::cuda);

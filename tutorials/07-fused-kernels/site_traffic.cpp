@@ -38,8 +38,8 @@ struct Traffic {
 
 struct Site {
   int64_t n, C;
-  double es;       // bytes per stream element: 2 (bf16) or 4 (f32)
-  double f = 4;    // bytes per coefficient (f32 for both stream dtypes)
+  double es;     // bytes per stream element: 2 (bf16) or 4 (f32)
+  double f = 4;  // bytes per coefficient (f32 for both stream dtypes)
   int64_t P() const { return 2 * n + n * n; }
 };
 
@@ -202,8 +202,8 @@ void recompute_memory() {
     const int Lr = RecomputePlan::best_group_size(kStreams, L);
     const int expected = static_cast<int>(std::lround(std::sqrt(4.0 * L / 6.0)));
     const int64_t kept = (L + Lr - 1) / Lr, rebuilt = Lr - 1;
-    fmt::print("  L = {:>2} sites: L_r = {}; states held per token {} x nC without, {} + {} = {} x nC with\n", L, Lr,
-               L, kept, rebuilt, kept + rebuilt);
+    fmt::print("  L = {:>2} sites: L_r = {}; states held per token {} x nC without, {} + {} = {} x nC with\n", L, Lr, L,
+               kept, rebuilt, kept + rebuilt);
     if (Lr != expected) check(false, "RecomputePlan::best_group_size");
   }
   // shakespeare-char: 64 x 256 tokens, C = 384, n = 4, bf16, 12 sites.

@@ -59,7 +59,8 @@ SweepSpec write_and_expand_spec() {
   fmt::print("1. The grid of {} ({} runs; the first axis varies fastest):\n", spec.name, grid.size());
   for (const SweepRun& r : grid) {
     std::string flags;  // the flags this point adds to the base
-    for (const auto& [flag, value] : r.settings.items()) flags += " --" + flag + " " + (value.is_string() ? value.get<std::string>() : json::dump(value));
+    for (const auto& [flag, value] : r.settings.items())
+      flags += " --" + flag + " " + (value.is_string() ? value.get<std::string>() : json::dump(value));
     fmt::print("  {:<14} {:<28} -> {}\n", r.id, flags, r.config.run_dir);
   }
   expect(grid.size() == 9, "3 variants × 3 seeds");
@@ -91,7 +92,8 @@ LossBySeed per_seed(const SweepResults& results, const report::SweepTable& table
     std::string line = fmt::format("  {:<10}", v);
     for (const char* s : {"1", "2", "3"}) line += fmt::format(" {:>8.4f}", final_loss[v][s]);
     line += "  ";
-    for (const char* s : {"1", "2", "3"}) line += fmt::format(" {:>+9.4f}", final_loss[v][s] - final_loss["residual"][s]);
+    for (const char* s : {"1", "2", "3"})
+      line += fmt::format(" {:>+9.4f}", final_loss[v][s] - final_loss["residual"][s]);
     fmt::print("{}\n", line);
   }
   return final_loss;
@@ -104,8 +106,8 @@ void over_seeds(const report::SweepTable& table, LossBySeed& final_loss) {
              "max bwd gain");
   for (const report::VariantRow& row : table.rows) {
     fmt::print("  {:<10} {:<17} {:<19} {:<14} {:<14}\n", row.variant, report::format_loss(row.final_val),
-               row.paired ? report::format_delta(row.delta_final) : "(the baseline)", report::format_gain(row.max_forward),
-               report::format_gain(row.max_backward));
+               row.paired ? report::format_delta(row.delta_final) : "(the baseline)",
+               report::format_gain(row.max_forward), report::format_gain(row.max_backward));
     expect(row.final_val.n == 3, row.variant + ": three finished seeds");
     if (row.paired) {
       // The table's Δ is the mean of the per-seed differences printed in part 3.

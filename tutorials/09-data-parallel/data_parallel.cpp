@@ -93,8 +93,9 @@ void sums_do_not_associate() {
     commuted += (a[i] + b[i]) != (b[i] + a[i]);
     regrouped += ((a[i] + b[i]) + c[i]) != (a[i] + (b[i] + c[i]));
   }
-  fmt::print("3. Of {} sums of 3 random floats, (a + b) + c and a + (b + c) differ in {} ({:.1f} %); a + b and b + a in {}\n",
-             a.size(), regrouped, 100.0 * static_cast<double>(regrouped) / static_cast<double>(a.size()), commuted);
+  fmt::print(
+      "3. Of {} sums of 3 random floats, (a + b) + c and a + (b + c) differ in {} ({:.1f} %); a + b and b + a in {}\n",
+      a.size(), regrouped, 100.0 * static_cast<double>(regrouped) / static_cast<double>(a.size()), commuted);
   expect(commuted == 0 && regrouped > 0, "addition commutes but does not associate");
 }
 

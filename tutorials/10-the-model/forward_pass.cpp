@@ -37,7 +37,7 @@ ModelConfig tiny_mhc() {
   c.width = 8;  // C
   c.heads = 2;
   c.site.kind = ResidualKind::MHC;
-  c.site.streams = 4;  // n
+  c.site.streams = 4;                     // n
   c.site.fused = SiteConfig::Fused::Off;  // the composed ops, on any device
   return c;
 }
@@ -45,8 +45,8 @@ ModelConfig tiny_mhc() {
 // Part 1: Transformer::forward written out, printing every shape.
 Tensor forward_by_hand(Transformer& model, const Tensor& tokens) {
   const ModelConfig& c = model.config();
-  fmt::print("1. Transformer::forward, step by step (B = 2, T = 5, C = {}, n = {}, V = {}):\n", c.width,
-             c.site.streams, c.vocab_size);
+  fmt::print("1. Transformer::forward, step by step (B = 2, T = 5, C = {}, n = {}, V = {}):\n", c.width, c.site.streams,
+             c.vocab_size);
   fmt::print("  tokens                         {}\n", shape_of(tokens));
   Tensor x = embedding(model.wte, tokens);  // (B, T, C)
   fmt::print("  x = wte[tokens]                {}\n", shape_of(x));
@@ -75,18 +75,19 @@ void open_first_site(Transformer& model, const Tensor& tokens) {
   const int64_t B = x.size(0), T = x.size(1);
 
   // Eq. 7: the projection of the flattened, RMS-normalised streams.
-  Tensor v = rms_norm(x.reshape({B, T, n * C}), Tensor(), c.norm_eps);    // (B, T, nC)
-  Tensor proj = matmul(v, site.phi);                                      // (B, T, 2n + n²)
+  Tensor v = rms_norm(x.reshape({B, T, n * C}), Tensor(), c.norm_eps);  // (B, T, nC)
+  Tensor proj = matmul(v, site.phi);                                    // (B, T, 2n + n²)
   // Eq. 8: the gates. Eq. 9: Sinkhorn-Knopp on the n × n logits.
-  Tensor h_pre = sigmoid(proj.slice(-1, 0, n) * site.alpha_pre + site.b_pre);              // (B, T, n)
+  Tensor h_pre = sigmoid(proj.slice(-1, 0, n) * site.alpha_pre + site.b_pre);               // (B, T, n)
   Tensor h_post = sigmoid(proj.slice(-1, n, 2 * n) * site.alpha_post + site.b_post) * 2.0;  // (B, T, n)
   Tensor h_res = sinkhorn(proj.slice(-1, 2 * n, 2 * n + n * n).reshape({B, T, n, n}) * site.alpha_res + site.b_res,
                           c.site.sinkhorn_iters);  // (B, T, n, n)
   // Eq. 3: x_{l+1} = H_res x + H_postᵀ F(H_pre x), per token.
-  Tensor y = F(mix_streams(h_pre.unsqueeze(-2), x).reshape({B, T, C}));  // (B, T, C)
+  Tensor y = F(mix_streams(h_pre.unsqueeze(-2), x).reshape({B, T, C}));             // (B, T, C)
   Tensor by_hand = mix_streams(h_res, x) + h_post.unsqueeze(-1) * y.unsqueeze(-2);  // (B, T, n, C)
 
-  const std::vector<double> hr = h_res.to_vector<double>(), a = out.to_vector<double>(), b = by_hand.to_vector<double>();
+  const std::vector<double> hr = h_res.to_vector<double>(), a = out.to_vector<double>(),
+                            b = by_hand.to_vector<double>();
   double row_err = 0, col_err = 0, diff = 0, scale = 0;
   for (int64_t t = 0; t < B * T; ++t)
     for (int64_t i = 0; i < n; ++i) {
@@ -94,13 +95,15 @@ void open_first_site(Transformer& model, const Tensor& tokens) {
       for (int64_t j = 0; j < n; ++j) row += hr[(t * n + i) * n + j], col += hr[(t * n + j) * n + i];
       row_err = std::max(row_err, std::fabs(row - 1)), col_err = std::max(col_err, std::fabs(col - 1));
     }
-  for (size_t k = 0; k < a.size(); ++k) diff = std::max(diff, std::fabs(a[k] - b[k])), scale = std::max(scale, std::fabs(a[k]));
+  for (size_t k = 0; k < a.size(); ++k)
+    diff = std::max(diff, std::fabs(a[k] - b[k])), scale = std::max(scale, std::fabs(a[k]));
   fmt::print("\n2. The first site (attention), opened:\n");
   fmt::print("  v = RMSNorm(vec x)             {}   Eq. 7\n", shape_of(v));
   fmt::print("  v φ                            {}   [pre | post | res] = n + n + n²\n", shape_of(proj));
   fmt::print("  H_pre = σ(.), H_post = 2σ(.)   {} each   Eq. 8\n", shape_of(h_pre));
   fmt::print("  H_res = Sinkhorn(.)            {}   Eq. 9\n", shape_of(h_res));
-  fmt::print("  H_pre x                        {}   the sub-block's input\n", shape_of(mix_streams(h_pre.unsqueeze(-2), x)));
+  fmt::print("  H_pre x                        {}   the sub-block's input\n",
+             shape_of(mix_streams(h_pre.unsqueeze(-2), x)));
   fmt::print("  H_res x + H_postᵀ F(H_pre x)   {}   Eq. 3\n", shape_of(by_hand));
   // Rows are normalised last, so they sum to 1 to f32 rounding; columns to
   // Sinkhorn's tolerance after 20 iterations. The site and the hand-written
@@ -160,8 +163,8 @@ int main() {
     fmt::print("  equal to Transformer::forward, bit for bit: {}\n", a == b ? "true" : "false");
     expect(a == b, "the hand-written forward pass is Transformer::forward");
     const Tensor loss = model.loss(tokens.slice(1, 0, 4), tokens.slice(1, 1, 5));
-    fmt::print("  loss = mean cross-entropy of the next token: shape {}, near ln V = {:.2f}: {}\n",
-               shape_of(loss), std::log(16.0), std::fabs(loss.item() - std::log(16.0)) < 0.1 ? "yes" : "no");
+    fmt::print("  loss = mean cross-entropy of the next token: shape {}, near ln V = {:.2f}: {}\n", shape_of(loss),
+               std::log(16.0), std::fabs(loss.item() - std::log(16.0)) < 0.1 ? "yes" : "no");
     open_first_site(model, tokens);
     equation_table();
     fmt::print("\nAll checks passed.\n");

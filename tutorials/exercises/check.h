@@ -77,12 +77,13 @@ class Checker {
   bool compare(const std::string& what, const Vec& yours, const Vec& reference, const std::vector<int64_t>& shape,
                const std::string& reference_name, double tolerance) {
     if (yours.size() != reference.size())
-      return fail(fmt::format("{} has {} values; it should have {} (shape {})", what, yours.size(),
-                              reference.size(), fmt::join(shape, " × ")));
+      return fail(fmt::format("{} has {} values; it should have {} (shape {})", what, yours.size(), reference.size(),
+                              fmt::join(shape, " × ")));
     double worst = 0;
     size_t at = 0;
     for (size_t i = 0; i < yours.size(); ++i) {
-      const double err = std::abs(yours[i] - reference[i]) / std::max({1.0, std::abs(yours[i]), std::abs(reference[i])});
+      const double err =
+          std::abs(yours[i] - reference[i]) / std::max({1.0, std::abs(yours[i]), std::abs(reference[i])});
       if (!(err <= worst)) {  // also catches NaN
         worst = err;
         at = i;

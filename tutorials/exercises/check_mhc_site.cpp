@@ -87,7 +87,8 @@ int main() {
                        "layers/ManifoldHyperConnection", kValueTolerance))
       return;
     mhc::sum(mhc::mul(out, f64(R, {1, T, n, C}))).backward();
-    check.compare("dL/dx by central differences of your site", central_differences([&](const Vec& v) { return dot(yours(v), R); }, x),
-                  xt.grad().to_vector<double>(), {T, n, C}, "the engine's backward", kGradTolerance);
+    check.compare("dL/dx by central differences of your site",
+                  central_differences([&](const Vec& v) { return dot(yours(v), R); }, x), xt.grad().to_vector<double>(),
+                  {T, n, C}, "the engine's backward", kGradTolerance);
   });
 }

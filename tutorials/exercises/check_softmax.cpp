@@ -12,7 +12,7 @@ int main() {
     const Vec x = draw(rng, N * V, 1.5);
     const Vec g = draw(rng, N * V);  // the upstream gradient ∂L/∂y
     auto loss = [&](const Vec& in) { return dot(mhc::softmax(f64(in, {N, V}), -1).to_vector<double>(), g); };
-    check.compare("dL/dx", softmax_backward(x, g, N, V), central_differences(loss, x), {N, V},
-                  "central differences", kGradTolerance);
+    check.compare("dL/dx", softmax_backward(x, g, N, V), central_differences(loss, x), {N, V}, "central differences",
+                  kGradTolerance);
   });
 }

@@ -25,8 +25,7 @@ Vec cross_entropy_backward(const Vec& logits, const std::vector<int32_t>& target
 // 2. RMSNorm over the last axis of x (N, C) with weight w (C):
 //      y_rc = x_rc · r_r · w_c,   r_r = 1 / sqrt(mean_c(x_rc²) + eps)
 //    Given g = ∂L/∂y (N, C), write ∂L/∂x into dx (N, C) and ∂L/∂w into dw (C).
-void rms_norm_backward(const Vec& x, const Vec& w, const Vec& g, int64_t N, int64_t C, double eps, Vec& dx,
-                       Vec& dw);
+void rms_norm_backward(const Vec& x, const Vec& w, const Vec& g, int64_t N, int64_t C, double eps, Vec& dx, Vec& dw);
 
 // 3. Softmax over the last axis of x (N, V): y_rv = exp(x_rv) / Σ_u exp(x_ru).
 //    Given g = ∂L/∂y (N, V), return ∂L/∂x (N, V).
@@ -47,12 +46,12 @@ Vec sinkhorn_step_backward(const Vec& logits, const Vec& g, int64_t n);
 //    state (n, C); F maps a C-vector to a C-vector (the sub-block).
 struct MhcSite {
   int64_t n = 0, C = 0;
-  Vec phi;                                    // (nC, 2n + n²) = [φ_pre | φ_post | φ_res]
+  Vec phi;  // (nC, 2n + n²) = [φ_pre | φ_post | φ_res]
   double alpha_pre = 0, alpha_post = 0, alpha_res = 0;
-  Vec b_pre, b_post;                          // (n) each
-  Vec b_res;                                  // (n, n)
-  int iters = 20;                             // Sinkhorn iterations, t_max
-  double eps = 1e-6;                          // the RMS norm's epsilon
+  Vec b_pre, b_post;  // (n) each
+  Vec b_res;          // (n, n)
+  int iters = 20;     // Sinkhorn iterations, t_max
+  double eps = 1e-6;  // the RMS norm's epsilon
 };
 using SubBlockFn = std::function<Vec(const Vec&)>;
 // Returns x_{l+1} (n, C) = H_res x + H_postᵀ F(H_pre x).

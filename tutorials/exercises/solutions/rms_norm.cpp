@@ -8,8 +8,7 @@
 
 namespace exercises {
 
-void rms_norm_backward(const Vec& x, const Vec& w, const Vec& g, int64_t N, int64_t C, double eps, Vec& dx,
-                       Vec& dw) {
+void rms_norm_backward(const Vec& x, const Vec& w, const Vec& g, int64_t N, int64_t C, double eps, Vec& dx, Vec& dw) {
   dx.assign(N * C, 0.0);
   dw.assign(C, 0.0);
   for (int64_t row = 0; row < N; ++row) {

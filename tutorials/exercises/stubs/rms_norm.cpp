@@ -6,8 +6,7 @@
 
 namespace exercises {
 
-void rms_norm_backward(const Vec& x, const Vec& w, const Vec& g, int64_t N, int64_t C, double eps, Vec& dx,
-                       Vec& dw) {
+void rms_norm_backward(const Vec& x, const Vec& w, const Vec& g, int64_t N, int64_t C, double eps, Vec& dx, Vec& dw) {
   dx.assign(N * C, 0.0);
   dw.assign(C, 0.0);
   // TODO: dx = ∂L/∂x (N, C), dw = ∂L/∂w (C), summed over the rows
