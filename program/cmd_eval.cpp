@@ -35,6 +35,11 @@ class EvalCommand : public Subcommand {
                   "validation split; the run's own evaluation used --eval.batches of them)")
         ->check(kNotEmpty)
         ->capture_default_str();
+    a->add_option("--tokens", tokens_,
+                  "instead of --batches: the first N tokens of the validation split, as whole windows "
+                  "(for large token files; 0: --batches decides)")
+        ->check(kNotEmpty)
+        ->capture_default_str();
     a->add_option("--device", device_, "cpu | cuda")->check(CLI::IsMember({"cpu", "cuda"}))->capture_default_str();
     a->add_flag("--force", force_, "replace an existing --dump-batch file");
     a->add_option("--hellaswag", hellaswag_,
@@ -48,6 +53,7 @@ class EvalCommand : public Subcommand {
 
   int run(const CommandContext&) override {
     int_in("eval --batches", batches_, 0, 1 << 16);  // 0: the whole split
+    int_in("eval --tokens", tokens_, 0, int64_t(1) << 40);
     if (!dump_.empty()) check_output_file(dump_, force_, "--dump-batch", false);
     const TrainConfig c = settings();
     RunOptions ro;
@@ -55,6 +61,7 @@ class EvalCommand : public Subcommand {
     ro.read_only = true;
     ro.quiet = true;
     ro.eval_ranks = read_checkpoint_meta((fs::path(run_) / kCheckpointFile).string()).ranks;
+    ro.eval_progress = true;  // on stderr: a full pass over large token files takes a while
     Trainer evaluator(c, ro);
     const int64_t step = evaluator.restore();
     if (!dump_.empty())
@@ -71,7 +78,10 @@ class EvalCommand : public Subcommand {
     fmt::print("{}: val loss {:.4f}{} ({} windows of {} tokens{})\n", run_, loss,
                std::isfinite(bpb) ? fmt::format(" nats/token, {:.4f} bits/byte", bpb) : std::string(),
                evaluator.validation_windows(), c.model.block_size,
-               c.eval.batches == 0 ? ", the whole validation split" : "");
+               c.eval.tokens > 0
+                   ? fmt::format(", those holding the first {} tokens of the validation split", c.eval.tokens)
+               : c.eval.batches == 0 ? std::string(", the whole validation split")
+                                     : std::string());
     return 0;
   }
 
@@ -80,6 +90,7 @@ class EvalCommand : public Subcommand {
   TrainConfig settings() const {
     TrainConfig c = load_run_config(run_);
     c.eval.batches = batches_;
+    c.eval.tokens = tokens_;
     if (!data_.empty())
       c.data.data = data_;
     else if (!c.data.data.empty() && !is_synthetic(c.data.data) && !is_token_data(c.data.data) &&
@@ -94,7 +105,7 @@ class EvalCommand : public Subcommand {
   }
 
   std::string run_, device_ = "cpu", data_, dump_, hellaswag_;
-  int64_t batches_ = 0;
+  int64_t batches_ = 0, tokens_ = 0;
   bool force_ = false;
 };
 

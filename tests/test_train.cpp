@@ -260,3 +260,25 @@ TEST_CASE("training FLOPs per token: 6 × the forward's multiply-adds, streams i
   // the router 32·8 and 3 active SwiGLU experts of 3·32·16 instead of the GELU FFN
   CHECK(training_flops_per_token(c) == 6.0 * (2 * (4096 + 256 + 3 * 1536 + 512) + 320 + 4 * (3072 + 768)));
 }
+
+// --eval.tokens fixes the validation set in tokens: the windows holding the
+// split's first N tokens, whatever the batch size, so runs that differ in
+// batch size score the same text. The losses agree to f32 rounding only:
+// the batches group the windows differently, so each batch's mean and the
+// weighted sum over batches add in another order (a few ulps of a loss near
+// 3, far below 1e-5 relative).
+TEST_CASE("eval.tokens scores the same windows whatever the batch size", "[train]") {
+  TempDir a, b;
+  TrainConfig ca = small_config(a.path, ResidualKind::MHC, 4), cb = small_config(b.path, ResidualKind::MHC, 4);
+  ca.eval.tokens = cb.eval.tokens = 5 * 16 + 1;  // 6 windows of T = 16: the last one only partly counted for
+  ca.optim.batch_size = 4, cb.optim.batch_size = 5;
+  Trainer ta(ca, quiet()), tb(cb, quiet());
+  CHECK(ta.validation_windows() == 6);
+  CHECK(tb.validation_windows() == 6);
+  const double la = ta.evaluate(), lb = tb.evaluate();
+  CHECK(std::abs(la - lb) <= 1e-5 * std::abs(la));
+  cb.eval.tokens = 0;  // --eval.batches 2 of batch 5: 10 windows, another set
+  TempDir c;
+  cb.run_dir = (c.path / "run").string();
+  CHECK(Trainer(cb, quiet()).validation_windows() == 10);
+}

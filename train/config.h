@@ -61,6 +61,7 @@ struct DataConfig {
 struct EvalConfig {
   int64_t every = 250;          // steps between evaluations (and checkpoints)
   int64_t batches = 20;         // validation batches per evaluation
+  int64_t tokens = 0;           // instead: this many validation tokens from the split's start (0: batches decides)
   int64_t sample_tokens = 200;  // sample printed at the end of a run (0: none)
   bool keep_best = false;       // also keep the checkpoint of the best validation loss (kBestFile)
   std::string hellaswag;        // a multiple-choice file scored at every evaluation (train/choice_eval.h); "" none

@@ -4,7 +4,9 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <utility>
 
 namespace mhc {
 
@@ -43,6 +45,30 @@ void Progress::print(const std::string& line) {
   fmt::print("{}\n", line);
   std::fflush(stdout);
   bar_drawn_ = false;
+}
+
+PassProgress::PassProgress(std::string what, int64_t total)
+    : what_(std::move(what)), total_(total), tty_(isatty(fileno(stderr)) != 0) {}
+
+void PassProgress::done(int64_t items, double elapsed_s) {
+  const bool line_due = items >= next_line_ || items == total_;
+  if (!tty_ && !line_due) return;
+  const double eta = items > 0 ? elapsed_s / static_cast<double>(items) * static_cast<double>(total_ - items) : -1;
+  const std::string line = fmt::format("{} {}/{} | {} | ETA {}", what_, items, total_,
+                                       Progress::format_duration(elapsed_s), Progress::format_duration(eta));
+  if (tty_) {
+    fmt::print(stderr, "\r\033[2K{}", line);
+    drawn_ = true;
+  } else {
+    fmt::print(stderr, "{}\n", line);
+    next_line_ = items + std::max<int64_t>(1, total_ / 10);
+  }
+  std::fflush(stderr);
+}
+
+void PassProgress::finish() {
+  if (tty_ && drawn_) fmt::print(stderr, "\r\033[2K");
+  drawn_ = false;
 }
 
 void Progress::finish() {

@@ -25,4 +25,19 @@ class Progress {
   bool tty_, quiet_, bar_drawn_ = false;
 };
 
+// One pass over `total` items (mhc eval's validation batches), on stderr so
+// that stdout keeps only results: "eval 120/2000 batches | 14s | ETA 3m40s",
+// redrawn in place on a terminal, else a line at every tenth of the pass.
+class PassProgress {
+ public:
+  PassProgress(std::string what, int64_t total);
+  void done(int64_t items, double elapsed_s);  // items finished so far
+  void finish();
+
+ private:
+  std::string what_;
+  int64_t total_, next_line_ = 0;
+  bool tty_, drawn_ = false;
+};
+
 }  // namespace mhc

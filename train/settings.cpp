@@ -588,6 +588,11 @@ void add_eval_settings(std::vector<Setting>& all) {
       "variant (0: the whole split)",
       [](C& c) -> int64_t& { return c.eval.batches; }, 0, kMaxBatch));
   all.push_back(integer<int64_t>(
+      "eval.tokens", V,
+      "instead of --eval.batches: the first N tokens of the validation split, as whole windows of "
+      "block_size tokens, tiled in order (for large token files; 0: --eval.batches decides)",
+      [](C& c) -> int64_t& { return c.eval.tokens; }, 0, kMaxSteps));
+  all.push_back(integer<int64_t>(
       "eval.sample_tokens", V, "tokens sampled at the end (0: none)",
       [](C& c) -> int64_t& { return c.eval.sample_tokens; }, 0, 1 << 24));
   Setting best = on_off("eval.keep_best", V,

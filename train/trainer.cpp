@@ -278,10 +278,12 @@ void Trainer::make_batches() {
   const int64_t B = cfg_.optim.batch_size, T = cfg_.model.block_size;
   const Shard shard{group_->rank(), group_->size()};
   sampler_ = std::make_unique<BatchSampler>(train_.get(), B, T, cfg_.seed, shard);
-  // The same windows whatever the seed or variant: --eval.batches global
-  // batches of them (0: the whole split), shared out between the ranks.
+  // The same windows whatever the seed or variant: those holding the first
+  // --eval.tokens tokens, or --eval.batches global batches of them (0: the
+  // whole split), shared out between the ranks.
   const int64_t ranks = std::max<int64_t>(group_->size(), opt_.eval_ranks);
-  val_set_ = validation_batches(*val_, B, T, cfg_.eval.batches * B * ranks, shard);
+  const int64_t windows = cfg_.eval.tokens > 0 ? (cfg_.eval.tokens + T - 1) / T : cfg_.eval.batches * B * ranks;
+  val_set_ = validation_batches(*val_, B, T, windows, shard);
   val_bytes_ = 0;
   if (tokenizer_)  // the bytes of text the targets stand for, for bits per byte
     for (const auto& [x, y] : val_set_.batches)
@@ -424,6 +426,10 @@ double Trainer::evaluate(std::vector<SiteGain>* gains, std::vector<double>* dive
   // targets: every window has T tokens, so the first ratio is the mean loss
   // per token.
   std::vector<double> sums{0.0, 0.0, val_bytes_};
+  const int64_t batches = static_cast<int64_t>(val_set_.batches.size());
+  std::optional<PassProgress> progress;
+  if (opt_.eval_progress && group_->is_root()) progress.emplace("eval: validation batches", batches);
+  const auto start = std::chrono::steady_clock::now();
   for (size_t b = 0; b < val_set_.batches.size(); ++b) {
     const auto& [x, y] = val_set_.batches[b];
     // The Amax gains of every site's H_res come from the first batch's forward.
@@ -440,7 +446,11 @@ double Trainer::evaluate(std::vector<SiteGain>* gains, std::vector<double>* dive
       model_->record_h_res(false);
       *gains = amax_gain(h_res);
     }
+    if (progress)
+      progress->done(static_cast<int64_t>(b) + 1,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
+  if (progress) progress->finish();
   if (group_->size() > 1) group_->sum(sums);
   const double tokens_loss = sums[0] * static_cast<double>(cfg_.model.block_size);  // nats over every target
   last_val_bpb_ = sums[2] > 0 ? tokens_loss / std::log(2.0) / sums[2] : NAN;

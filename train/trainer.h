@@ -56,6 +56,7 @@ struct RunOptions {
   // The ranks that trained the run: `mhc eval` of a run that K ranks trained
   // scores the --eval.batches × batch_size × K windows they scored together.
   int64_t eval_ranks = 1;
+  bool eval_progress = false;  // `mhc eval`: a progress line on stderr during each evaluation pass
 };
 
 inline constexpr size_t kBlowupWindow = 10;
