@@ -59,29 +59,20 @@ Backend& backend_for(Device device) {
 
 const char* unary_op_name(UnaryOp op) {
   switch (op) {
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Silu: return "silu";
-    case UnaryOp::Gelu: return "gelu";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Square: return "square";
-    case UnaryOp::Relu: return "relu";
-    case UnaryOp::Abs: return "abs";
+#define MHC_NAME_CASE(value, name) \
+  case UnaryOp::value: return name;
+    MHC_UNARY_OPS(MHC_NAME_CASE)
+#undef MHC_NAME_CASE
   }
   return "?";
 }
 
 const char* binary_op_name(BinaryOp op) {
   switch (op) {
-    case BinaryOp::Add: return "add";
-    case BinaryOp::Sub: return "sub";
-    case BinaryOp::Mul: return "mul";
-    case BinaryOp::Div: return "div";
-    case BinaryOp::Max: return "maximum";
-    case BinaryOp::Min: return "minimum";
+#define MHC_NAME_CASE(value, name) \
+  case BinaryOp::value: return name;
+    MHC_BINARY_OPS(MHC_NAME_CASE)
+#undef MHC_NAME_CASE
   }
   return "?";
 }

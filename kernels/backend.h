@@ -12,8 +12,21 @@
 
 namespace mhc {
 
-enum class UnaryOp : uint8_t { Neg, Exp, Log, Sigmoid, Tanh, Silu, Gelu, Sqrt, Square, Relu, Abs };
-enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Max, Min };
+// The elementwise maps with their names, listed once: the enums below,
+// unary_op_name / binary_op_name, each backend's dispatch (one loop per op,
+// the op a compile-time constant) and the CUDA comparison test expand them.
+// clang-format off
+#define MHC_UNARY_OPS(X) \
+  X(Neg, "neg") X(Exp, "exp") X(Log, "log") X(Sigmoid, "sigmoid") X(Tanh, "tanh") X(Silu, "silu") \
+  X(Gelu, "gelu") X(Sqrt, "sqrt") X(Square, "square") X(Relu, "relu") X(Abs, "abs")
+#define MHC_BINARY_OPS(X) \
+  X(Add, "add") X(Sub, "sub") X(Mul, "mul") X(Div, "div") X(Max, "maximum") X(Min, "minimum")
+// clang-format on
+
+#define MHC_ENUM_VALUE(value, name) value,
+enum class UnaryOp : uint8_t { MHC_UNARY_OPS(MHC_ENUM_VALUE) };
+enum class BinaryOp : uint8_t { MHC_BINARY_OPS(MHC_ENUM_VALUE) };
+#undef MHC_ENUM_VALUE
 
 const char* unary_op_name(UnaryOp op);
 const char* binary_op_name(BinaryOp op);

@@ -443,9 +443,9 @@ TEST_CASE("cuda cast converts between all dtypes exactly like the CPU (bf16: nea
 }
 
 namespace {
-const UnaryOp kUnaryOps[] = {UnaryOp::Neg,    UnaryOp::Exp,  UnaryOp::Log,  UnaryOp::Sigmoid,
-                             UnaryOp::Tanh,   UnaryOp::Silu, UnaryOp::Gelu, UnaryOp::Sqrt,
-                             UnaryOp::Square, UnaryOp::Relu, UnaryOp::Abs};
+#define MHC_UNARY_VALUE(value, name) UnaryOp::value,
+const UnaryOp kUnaryOps[] = {MHC_UNARY_OPS(MHC_UNARY_VALUE)};  // every unary op, from backend.h's one list
+#undef MHC_UNARY_VALUE
 
 std::vector<float> unary_inputs(UnaryOp op, Rng& rng, int64_t n) {
   if (op == UnaryOp::Log || op == UnaryOp::Sqrt) return uniform(rng, n, 0.05, 5.0);

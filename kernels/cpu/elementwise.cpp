@@ -115,19 +115,9 @@ inline T unary_grad(T x, T y) {
 template <class Body>
 void with_unary_op(UnaryOp op, Body&& body) {
   switch (op) {
-#define MHC_UNARY_CASE(name) \
+#define MHC_UNARY_CASE(name, text) \
   case UnaryOp::name: return body(std::integral_constant<UnaryOp, UnaryOp::name>{});
-    MHC_UNARY_CASE(Neg);
-    MHC_UNARY_CASE(Exp);
-    MHC_UNARY_CASE(Log);
-    MHC_UNARY_CASE(Sigmoid);
-    MHC_UNARY_CASE(Tanh);
-    MHC_UNARY_CASE(Silu);
-    MHC_UNARY_CASE(Gelu);
-    MHC_UNARY_CASE(Sqrt);
-    MHC_UNARY_CASE(Square);
-    MHC_UNARY_CASE(Relu);
-    MHC_UNARY_CASE(Abs);
+    MHC_UNARY_OPS(MHC_UNARY_CASE)
 #undef MHC_UNARY_CASE
   }
 }

@@ -210,19 +210,9 @@ struct DropoutFn {
 template <class Body>
 void with_unary_op(UnaryOp op, Body&& body) {
   switch (op) {
-#define MHC_UNARY_CASE(name) \
+#define MHC_UNARY_CASE(name, text) \
   case UnaryOp::name: body(std::integral_constant<UnaryOp, UnaryOp::name>{}); return;
-    MHC_UNARY_CASE(Neg);
-    MHC_UNARY_CASE(Exp);
-    MHC_UNARY_CASE(Log);
-    MHC_UNARY_CASE(Sigmoid);
-    MHC_UNARY_CASE(Tanh);
-    MHC_UNARY_CASE(Silu);
-    MHC_UNARY_CASE(Gelu);
-    MHC_UNARY_CASE(Sqrt);
-    MHC_UNARY_CASE(Square);
-    MHC_UNARY_CASE(Relu);
-    MHC_UNARY_CASE(Abs);
+    MHC_UNARY_OPS(MHC_UNARY_CASE)
 #undef MHC_UNARY_CASE
   }
 }
@@ -230,14 +220,9 @@ void with_unary_op(UnaryOp op, Body&& body) {
 template <class Body>
 void with_binary_op(BinaryOp op, Body&& body) {
   switch (op) {
-#define MHC_BINARY_CASE(name) \
+#define MHC_BINARY_CASE(name, text) \
   case BinaryOp::name: body(std::integral_constant<BinaryOp, BinaryOp::name>{}); return;
-    MHC_BINARY_CASE(Add);
-    MHC_BINARY_CASE(Sub);
-    MHC_BINARY_CASE(Mul);
-    MHC_BINARY_CASE(Div);
-    MHC_BINARY_CASE(Max);
-    MHC_BINARY_CASE(Min);
+    MHC_BINARY_OPS(MHC_BINARY_CASE)
 #undef MHC_BINARY_CASE
   }
 }
