@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "datasets/bpe_tokenizer.h"
@@ -77,6 +78,39 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
     throw fail(e.what());
   }
   throw fail(fmt::format("unknown tokenizer kind '{}' (expected 'char', 'bpe' or 'gpt2')", kind));
+}
+
+namespace {
+
+// Where text may be cut without changing its ids: just after a single line
+// end between two non-blank characters ("x\ny"). Every tokenizer here ends a
+// token there anyway: GPT-2's pattern takes that "\n" alone (its `\s+(?!\S)`
+// and `\s+` match the same one character whether y follows or the text
+// ends), mhc's BPE words end at it (after punctuation, the word keeps it),
+// and the character tokenizer cuts anywhere.
+bool safe_cut(std::string_view text, size_t p) {
+  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
+  return p >= 2 && p < text.size() && text[p - 1] == '\n' && !blank(text[p - 2]) && !blank(text[p]);
+}
+
+}  // namespace
+
+std::vector<int32_t> encode_on_all_cores(const Tokenizer& tok, std::string_view text) {
+  constexpr size_t kPart = 1 << 16;
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t cut = std::min(text.size(), start + kPart);
+    while (cut < text.size() && !safe_cut(text, cut)) ++cut;
+    parts.push_back(text.substr(start, cut - start));
+    start = cut;
+  }
+  std::vector<std::vector<int32_t>> ids(parts.size());
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < parts.size(); ++i) ids[i] = tok.encode(parts[i]);
+  std::vector<int32_t> all;
+  for (const std::vector<int32_t>& v : ids) all.insert(all.end(), v.begin(), v.end());
+  return all;
 }
 
 }  // namespace mhc

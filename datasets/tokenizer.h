@@ -44,4 +44,11 @@ class Tokenizer {
   virtual std::string file_body() const = 0;
 };
 
+// The ids of `text`, encoded on every core: cut where no tokenizer here
+// changes its ids (a single line end between two non-blank characters) into
+// parts of about 64 KiB (a part without such a place stays whole), each
+// encoded on its own thread, the ids joined in order. The same ids as
+// tok.encode(text), which `mhc tokenize` relies on (tests/test_gpt2_tokenizer.cpp).
+std::vector<int32_t> encode_on_all_cores(const Tokenizer& tok, std::string_view text);
+
 }  // namespace mhc

@@ -124,8 +124,8 @@ TokenizeSummary tokenize_files(const TokenizeOptions& opt) {
         --cut;  // whole characters
       to_train = piece.substr(0, cut), to_val = piece.substr(cut);
     }
-    if (!to_train.empty()) train.add(tok->encode(to_train));
-    if (!to_val.empty()) val.add(tok->encode(to_val));
+    if (!to_train.empty()) train.add(encode_on_all_cores(*tok, to_train));
+    if (!to_val.empty()) val.add(encode_on_all_cores(*tok, to_val));
     done += static_cast<int64_t>(piece.size());
     if (opt.progress && (elapsed() - last_print > 0.5 || done == total))
       print_progress(done, total, last_print = elapsed());

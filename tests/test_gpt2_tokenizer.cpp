@@ -123,3 +123,34 @@ TEST_CASE("gpt2: GPT-2's published ids, where the real files are on the machine"
   for (const char* s : {"Hello world", "I'm sure they'll don't  \n\n  x", "héllo wörld 3½ 東京", "<|endoftext|>a b"})
     CHECK(tok.decode(tok.encode(s)) == s);
 }
+
+// `mhc tokenize` encodes its text in parts on every core, cut only where no
+// tokenizer changes its ids (datasets/tokenizer.h). The parts' ids joined
+// must equal one encode call's, for every kind, on text full of the places
+// where a careless cut would change them: blank-line runs ("\n\n\n"), a line
+// end after a space or before one, punctuation keeping its line end (BPE),
+// contractions at a line's start, and lines longer than a part.
+TEST_CASE("tokenize's encoding on all cores gives exactly one encode call's ids", "[gpt2][tokenize]") {
+  TempDir d;
+  write_openai_files(d.path);
+  Rng rng(5);
+  const char* words[] = {"Hello", " world", ".",   "\n",     "\n\n", "\n\n\n", " \n",
+                         "\n ",   "'s",     "'ll", "42",     " 7",   "!?",     "<|endoftext|>",
+                         "\r\n",  "\t",     "é",   " naïve", ",\n",  "x"};
+  std::string text;
+  while (text.size() < 300000) text += words[rng.below(sizeof words / sizeof words[0])];
+  text += std::string(100000, 'a');  // a stretch with no place to cut: one part
+  const TokenizerSpec specs[] = {parse_tokenizer_spec("gpt2:" + d.path.string(), 0), parse_tokenizer_spec("bpe", 400),
+                                 parse_tokenizer_spec("char", 0)};
+  for (const TokenizerSpec& spec : specs) {
+    // The character tokenizer learns every character of the text; BPE its start.
+    const std::string_view learn = spec.kind == TokenizerSpec::Kind::Char ? std::string_view(text)
+                                   : spec.learnt()                        ? std::string_view(text).substr(0, 50000)
+                                                                          : std::string_view();
+    const auto tok = make_tokenizer(spec, learn);
+    INFO(tok->kind());
+    const std::vector<int32_t> whole = tok->encode(text);
+    CHECK(encode_on_all_cores(*tok, text) == whole);
+    CHECK(whole.size() > 1000);
+  }
+}
