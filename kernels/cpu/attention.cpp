@@ -22,46 +22,48 @@ using cpu::dot;
 
 // The dropout factor keep / (1 − p) of probability (bh, t, s), in T's
 // precision (the composed path's dropout op scales in T too).
-template <class T>
-inline T dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s, int64_t Tn) {
-  if (p == 0.f) return T(1);
-  return dropout_keep(seed, attention_mask_index(bh, t, s, Tn), p) ? T(1) / (T(1) - static_cast<T>(p)) : T(0);
+template <class scalar_t>
+inline scalar_t dropout_factor(float p, uint64_t seed, int64_t bh, int64_t t, int64_t s, int64_t Tn) {
+  if (p == 0.f) return scalar_t(1);
+  return dropout_keep(seed, attention_mask_index(bh, t, s, Tn), p)
+             ? scalar_t(1) / (scalar_t(1) - static_cast<scalar_t>(p))
+             : scalar_t(0);
 }
 
-template <class T>
-void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64_t B, int64_t Tn, int64_t H, int64_t D,
-                       T scale, float drop, uint64_t seed) {
+template <class scalar_t>
+void attention_forward(const scalar_t* q, const scalar_t* k, const scalar_t* v, scalar_t* out, scalar_t* lse, int64_t B,
+                       int64_t Tn, int64_t H, int64_t D, scalar_t scale, float drop, uint64_t seed) {
   const int64_t row = H * D;  // stride between consecutive positions
-  cpu::ThreadScratch<T> scores(Tn);
+  cpu::ThreadScratch<scalar_t> scores(Tn);
 #pragma omp parallel
   {
-    T* p = scores.get();  // (Tn)
+    scalar_t* p = scores.get();  // (Tn)
 #pragma omp for schedule(static) collapse(2)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h) {
-        const T* qb = q + b * Tn * row + h * D;
-        const T* kb = k + b * Tn * row + h * D;
-        const T* vb = v + b * Tn * row + h * D;
-        T* ob = out + b * Tn * row + h * D;
-        T* lse_bh = lse + (b * H + h) * Tn;
+        const scalar_t* qb = q + b * Tn * row + h * D;
+        const scalar_t* kb = k + b * Tn * row + h * D;
+        const scalar_t* vb = v + b * Tn * row + h * D;
+        scalar_t* ob = out + b * Tn * row + h * D;
+        scalar_t* lse_bh = lse + (b * H + h) * Tn;
         for (int64_t t = 0; t < Tn; ++t) {
-          T m = -INFINITY;
+          scalar_t m = -INFINITY;
           for (int64_t s = 0; s <= t; ++s) {
             p[s] = scale * dot(qb + t * row, kb + s * row, D);
             m = std::max(m, p[s]);
           }
-          T sum = 0;
+          scalar_t sum = 0;
           for (int64_t s = 0; s <= t; ++s) {
             p[s] = cpu::exp_fast(p[s] - m);
             sum += p[s];
           }
           lse_bh[t] = m + std::log(sum);
-          const T inv = T(1) / sum;
-          T* o = ob + t * row;
+          const scalar_t inv = scalar_t(1) / sum;
+          scalar_t* o = ob + t * row;
           for (int64_t d = 0; d < D; ++d) o[d] = 0;
           for (int64_t s = 0; s <= t; ++s) {
-            const T w = p[s] * inv * dropout_factor<T>(drop, seed, b * H + h, t, s, Tn);
-            const T* vs = vb + s * row;
+            const scalar_t w = p[s] * inv * dropout_factor<scalar_t>(drop, seed, b * H + h, t, s, Tn);
+            const scalar_t* vs = vb + s * row;
 #pragma omp simd
             for (int64_t d = 0; d < D; ++d) o[d] += w * vs[d];
           }
@@ -70,44 +72,44 @@ void attention_forward(const T* q, const T* k, const T* v, T* out, T* lse, int64
   }
 }
 
-template <class T>
-void attention_backward_impl(const T* q, const T* k, const T* v, const T* out, const T* lse, const T* gout, T* gq,
-                             T* gk, T* gv, int64_t B, int64_t Tn, int64_t H, int64_t D, T scale, float drop,
-                             uint64_t seed) {
+template <class scalar_t>
+void attention_backward_impl(const scalar_t* q, const scalar_t* k, const scalar_t* v, const scalar_t* out,
+                             const scalar_t* lse, const scalar_t* gout, scalar_t* gq, scalar_t* gk, scalar_t* gv,
+                             int64_t B, int64_t Tn, int64_t H, int64_t D, scalar_t scale, float drop, uint64_t seed) {
   const int64_t row = H * D;
-  cpu::ThreadScratch<T> score_grads(Tn);
+  cpu::ThreadScratch<scalar_t> score_grads(Tn);
 #pragma omp parallel
   {
-    T* ds = score_grads.get();  // (Tn)
+    scalar_t* ds = score_grads.get();  // (Tn)
 #pragma omp for schedule(static) collapse(2)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h) {
         const int64_t base = b * Tn * row + h * D;
-        const T *qb = q + base, *kb = k + base, *vb = v + base, *ob = out + base, *gob = gout + base;
-        T *gqb = gq + base, *gkb = gk + base, *gvb = gv + base;
-        const T* lse_bh = lse + (b * H + h) * Tn;
+        const scalar_t *qb = q + base, *kb = k + base, *vb = v + base, *ob = out + base, *gob = gout + base;
+        scalar_t *gqb = gq + base, *gkb = gk + base, *gvb = gv + base;
+        const scalar_t* lse_bh = lse + (b * H + h) * Tn;
         for (int64_t t = 0; t < Tn; ++t)
           for (int64_t d = 0; d < D; ++d) gqb[t * row + d] = gkb[t * row + d] = gvb[t * row + d] = 0;
         for (int64_t t = 0; t < Tn; ++t) {
-          const T* qt = qb + t * row;
-          const T* got = gob + t * row;
-          const T delta = dot(got, ob + t * row, D);  // rowsum(dO ⊙ O)
-          const T l = lse_bh[t];
+          const scalar_t* qt = qb + t * row;
+          const scalar_t* got = gob + t * row;
+          const scalar_t delta = dot(got, ob + t * row, D);  // rowsum(dO ⊙ O)
+          const scalar_t l = lse_bh[t];
           for (int64_t s = 0; s <= t; ++s) {
-            const T p = cpu::exp_fast(scale * dot(qt, kb + s * row, D) - l);
-            const T m = dropout_factor<T>(drop, seed, b * H + h, t, s, Tn);
+            const scalar_t p = cpu::exp_fast(scale * dot(qt, kb + s * row, D) - l);
+            const scalar_t m = dropout_factor<scalar_t>(drop, seed, b * H + h, t, s, Tn);
             // dV[s] += p·m · dO[t]
-            T* gvs = gvb + s * row;
-            const T pm = p * m;
+            scalar_t* gvs = gvb + s * row;
+            const scalar_t pm = p * m;
 #pragma omp simd
             for (int64_t d = 0; d < D; ++d) gvs[d] += pm * got[d];
             ds[s] = p * (dot(got, vb + s * row, D) * m - delta);
           }
-          T* gqt = gqb + t * row;
+          scalar_t* gqt = gqb + t * row;
           for (int64_t s = 0; s <= t; ++s) {
-            const T w = scale * ds[s];
-            const T* ks = kb + s * row;
-            T* gks = gkb + s * row;
+            const scalar_t w = scale * ds[s];
+            const scalar_t* ks = kb + s * row;
+            scalar_t* gks = gkb + s * row;
 #pragma omp simd
             for (int64_t d = 0; d < D; ++d) {
               gqt[d] += w * ks[d];

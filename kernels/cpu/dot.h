@@ -7,17 +7,17 @@
 
 namespace mhc::cpu {
 
-template <class T>
-inline T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
+template <class scalar_t>
+inline scalar_t dot(const scalar_t* a, const scalar_t* b, int64_t n) {
+  scalar_t s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
 }
 
-template <class T>
-inline T dot3(const T* a, const T* b, const T* w, int64_t n) {
-  T s = 0;
+template <class scalar_t>
+inline scalar_t dot3(const scalar_t* a, const scalar_t* b, const scalar_t* w, int64_t n) {
+  scalar_t s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) s += a[i] * b[i] * w[i];
   return s;

@@ -20,13 +20,13 @@ using cpu::tanh_fast;
 
 namespace {
 
-template <class T>
-T* typed(void* p) {
-  return static_cast<T*>(p);
+template <class scalar_t>
+scalar_t* typed(void* p) {
+  return static_cast<scalar_t*>(p);
 }
-template <class T>
-const T* typed(const void* p) {
-  return static_cast<const T*>(p);
+template <class scalar_t>
+const scalar_t* typed(const void* p) {
+  return static_cast<const scalar_t*>(p);
 }
 
 // Copies one strided view into another, element by element, using an
@@ -122,8 +122,8 @@ void with_unary_op(UnaryOp op, Body&& body) {
   }
 }
 
-template <class T>
-inline T binary_fn(BinaryOp op, T a, T b) {
+template <class scalar_t>
+inline scalar_t binary_fn(BinaryOp op, scalar_t a, scalar_t b) {
   switch (op) {
     case BinaryOp::Add: return a + b;
     case BinaryOp::Sub: return a - b;
@@ -137,8 +137,8 @@ inline T binary_fn(BinaryOp op, T a, T b) {
 
 // The inner loop of a binary map with the op fixed at compile time, so the
 // compiler can vectorise it.
-template <class T, BinaryOp OP>
-void binary_rows(const T* a, const T* b, T* out, const StridedPlan<2>& plan) {
+template <class scalar_t, BinaryOp OP>
+void binary_rows(const scalar_t* a, const scalar_t* b, scalar_t* out, const StridedPlan<2>& plan) {
   const int64_t rows = plan.rows(), inner = plan.inner();
   const int64_t sa = plan.ndim ? plan.stride[0][plan.ndim - 1] : 0;
   const int64_t sb = plan.ndim ? plan.stride[1][plan.ndim - 1] : 0;
@@ -146,16 +146,16 @@ void binary_rows(const T* a, const T* b, T* out, const StridedPlan<2>& plan) {
   for (int64_t r = 0; r < rows; ++r) {
     int64_t off[2];
     plan.row_offsets(r, off);
-    const T* ar = a + off[0];
-    const T* br = b + off[1];
-    T* o = out + r * inner;
+    const scalar_t* ar = a + off[0];
+    const scalar_t* br = b + off[1];
+    scalar_t* o = out + r * inner;
     if (sa == 1 && sb == 1) {
       for (int64_t i = 0; i < inner; ++i) o[i] = binary_fn(OP, ar[i], br[i]);
     } else if (sa == 1 && sb == 0) {
-      const T bv = br[0];
+      const scalar_t bv = br[0];
       for (int64_t i = 0; i < inner; ++i) o[i] = binary_fn(OP, ar[i], bv);
     } else if (sa == 0 && sb == 1) {
-      const T av = ar[0];
+      const scalar_t av = ar[0];
       for (int64_t i = 0; i < inner; ++i) o[i] = binary_fn(OP, av, br[i]);
     } else {
       for (int64_t i = 0; i < inner; ++i) o[i] = binary_fn(OP, ar[i * sa], br[i * sb]);
@@ -163,15 +163,15 @@ void binary_rows(const T* a, const T* b, T* out, const StridedPlan<2>& plan) {
   }
 }
 
-template <class T>
-void binary_dispatch(BinaryOp op, const T* a, const T* b, T* out, const StridedPlan<2>& plan) {
+template <class scalar_t>
+void binary_dispatch(BinaryOp op, const scalar_t* a, const scalar_t* b, scalar_t* out, const StridedPlan<2>& plan) {
   switch (op) {
-    case BinaryOp::Add: return binary_rows<T, BinaryOp::Add>(a, b, out, plan);
-    case BinaryOp::Sub: return binary_rows<T, BinaryOp::Sub>(a, b, out, plan);
-    case BinaryOp::Mul: return binary_rows<T, BinaryOp::Mul>(a, b, out, plan);
-    case BinaryOp::Div: return binary_rows<T, BinaryOp::Div>(a, b, out, plan);
-    case BinaryOp::Max: return binary_rows<T, BinaryOp::Max>(a, b, out, plan);
-    case BinaryOp::Min: return binary_rows<T, BinaryOp::Min>(a, b, out, plan);
+    case BinaryOp::Add: return binary_rows<scalar_t, BinaryOp::Add>(a, b, out, plan);
+    case BinaryOp::Sub: return binary_rows<scalar_t, BinaryOp::Sub>(a, b, out, plan);
+    case BinaryOp::Mul: return binary_rows<scalar_t, BinaryOp::Mul>(a, b, out, plan);
+    case BinaryOp::Div: return binary_rows<scalar_t, BinaryOp::Div>(a, b, out, plan);
+    case BinaryOp::Max: return binary_rows<scalar_t, BinaryOp::Max>(a, b, out, plan);
+    case BinaryOp::Min: return binary_rows<scalar_t, BinaryOp::Min>(a, b, out, plan);
   }
 }
 

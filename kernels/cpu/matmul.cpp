@@ -30,18 +30,18 @@ namespace {
 
 constexpr int64_t kBlockM = 64, kBlockN = 256, kBlockK = 128;
 
-template <class T>
-void gemm_reference_one(const GemmArgs& g, int64_t b, T* packed_b /* kBlockK * kBlockN */) {
-  const T* A = static_cast<const T*>(g.a) + b * g.stride_a;
-  const T* B = static_cast<const T*>(g.b) + b * g.stride_b;
-  T* C = static_cast<T*>(g.c) + b * g.stride_c;
+template <class scalar_t>
+void gemm_reference_one(const GemmArgs& g, int64_t b, scalar_t* packed_b /* kBlockK * kBlockN */) {
+  const scalar_t* A = static_cast<const scalar_t*>(g.a) + b * g.stride_a;
+  const scalar_t* B = static_cast<const scalar_t*>(g.b) + b * g.stride_b;
+  scalar_t* C = static_cast<scalar_t*>(g.c) + b * g.stride_c;
   auto a_at = [&](int64_t i, int64_t k) { return g.trans_a ? A[k * g.lda + i] : A[i * g.lda + k]; };
   auto b_at = [&](int64_t k, int64_t j) { return g.trans_b ? B[j * g.ldb + k] : B[k * g.ldb + j]; };
-  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  const scalar_t alpha = static_cast<scalar_t>(g.alpha), beta = static_cast<scalar_t>(g.beta);
 
   // C = beta * C first (beta == 0 ignores whatever C held, NaN included).
   for (int64_t i = 0; i < g.M; ++i)
-    for (int64_t j = 0; j < g.N; ++j) C[i * g.ldc + j] = beta == T(0) ? T(0) : beta * C[i * g.ldc + j];
+    for (int64_t j = 0; j < g.N; ++j) C[i * g.ldc + j] = beta == scalar_t(0) ? scalar_t(0) : beta * C[i * g.ldc + j];
 
   for (int64_t k0 = 0; k0 < g.K; k0 += kBlockK) {
     const int64_t kb = std::min(kBlockK, g.K - k0);
@@ -53,10 +53,10 @@ void gemm_reference_one(const GemmArgs& g, int64_t b, T* packed_b /* kBlockK * k
       for (int64_t i0 = 0; i0 < g.M; i0 += kBlockM) {
         const int64_t mb = std::min(kBlockM, g.M - i0);
         for (int64_t i = i0; i < i0 + mb; ++i) {
-          T* c_row = C + i * g.ldc + j0;
+          scalar_t* c_row = C + i * g.ldc + j0;
           for (int64_t k = 0; k < kb; ++k) {
-            const T a = alpha * a_at(i, k0 + k);
-            const T* b_row = packed_b + k * nb;
+            const scalar_t a = alpha * a_at(i, k0 + k);
+            const scalar_t* b_row = packed_b + k * nb;
             for (int64_t j = 0; j < nb; ++j) c_row[j] += a * b_row[j];  // unit stride: vectorises
           }
         }
@@ -65,48 +65,48 @@ void gemm_reference_one(const GemmArgs& g, int64_t b, T* packed_b /* kBlockK * k
   }
 }
 
-template <class T>
+template <class scalar_t>
 void gemm_reference_typed(const GemmArgs& g, bool parallel) {
-  ThreadScratch<T> packed(kBlockK * kBlockN);
+  ThreadScratch<scalar_t> packed(kBlockK * kBlockN);
 #pragma omp parallel if (parallel && g.batch > 1)
   {
-    T* panel = packed.get();
+    scalar_t* panel = packed.get();
 #pragma omp for schedule(static)
-    for (int64_t b = 0; b < g.batch; ++b) gemm_reference_one<T>(g, b, panel);
+    for (int64_t b = 0; b < g.batch; ++b) gemm_reference_one<scalar_t>(g, b, panel);
   }
 }
 
 // A product of tiny matrices (the n×n stream mixes of HC/mHC, per token):
 // no packing, just the loop order that keeps the innermost loop unit-stride.
-template <class T>
+template <class scalar_t>
 void gemm_small_one(const GemmArgs& g, int64_t b) {
-  const T* A = static_cast<const T*>(g.a) + b * g.stride_a;
-  const T* B = static_cast<const T*>(g.b) + b * g.stride_b;
-  T* C = static_cast<T*>(g.c) + b * g.stride_c;
-  const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
+  const scalar_t* A = static_cast<const scalar_t*>(g.a) + b * g.stride_a;
+  const scalar_t* B = static_cast<const scalar_t*>(g.b) + b * g.stride_b;
+  scalar_t* C = static_cast<scalar_t*>(g.c) + b * g.stride_c;
+  const scalar_t alpha = static_cast<scalar_t>(g.alpha), beta = static_cast<scalar_t>(g.beta);
   auto a_at = [&](int64_t i, int64_t k) { return g.trans_a ? A[k * g.lda + i] : A[i * g.lda + k]; };
   for (int64_t i = 0; i < g.M; ++i) {
-    T* c = C + i * g.ldc;
+    scalar_t* c = C + i * g.ldc;
     if (!g.trans_b) {  // C[i, :] = Σ_k A[i, k] B[k, :]   (B rows are contiguous)
-      for (int64_t j = 0; j < g.N; ++j) c[j] = beta == T(0) ? T(0) : beta * c[j];
+      for (int64_t j = 0; j < g.N; ++j) c[j] = beta == scalar_t(0) ? scalar_t(0) : beta * c[j];
       for (int64_t k = 0; k < g.K; ++k) {
-        const T a = alpha * a_at(i, k);
-        const T* brow = B + k * g.ldb;
+        const scalar_t a = alpha * a_at(i, k);
+        const scalar_t* brow = B + k * g.ldb;
 #pragma omp simd
         for (int64_t j = 0; j < g.N; ++j) c[j] += a * brow[j];
       }
     } else {  // C[i, j] = A[i, :] · Bᵀ[:, j]   (a dot product along K)
       for (int64_t j = 0; j < g.N; ++j) {
-        const T* bcol = B + j * g.ldb;
-        T dot = 0;
+        const scalar_t* bcol = B + j * g.ldb;
+        scalar_t dot = 0;
         if (!g.trans_a) {
-          const T* arow = A + i * g.lda;
+          const scalar_t* arow = A + i * g.lda;
 #pragma omp simd reduction(+ : dot)
           for (int64_t k = 0; k < g.K; ++k) dot += arow[k] * bcol[k];
         } else {
           for (int64_t k = 0; k < g.K; ++k) dot += a_at(i, k) * bcol[k];
         }
-        c[j] = alpha * dot + (beta == T(0) ? T(0) : beta * c[j]);
+        c[j] = alpha * dot + (beta == scalar_t(0) ? scalar_t(0) : beta * c[j]);
       }
     }
   }

@@ -14,8 +14,8 @@ using cpu::kParallelGrain;
 
 namespace {
 
-template <class T>
-void sum_impl(const T* x, T* y, int64_t outer, int64_t reduce, int64_t inner) {
+template <class scalar_t>
+void sum_impl(const scalar_t* x, scalar_t* y, int64_t outer, int64_t reduce, int64_t inner) {
   if (inner == 1) {
     if (outer == 1 && reduce > 2 * 4096) {
       // One long sum: fixed blocks in parallel, then the block sums in order.
@@ -31,15 +31,15 @@ void sum_impl(const T* x, T* y, int64_t outer, int64_t reduce, int64_t inner) {
       }
       double s = 0;
       for (double p : partial) s += p;
-      y[0] = static_cast<T>(s);
+      y[0] = static_cast<scalar_t>(s);
       return;
     }
 #pragma omp parallel for schedule(static) if (outer * reduce > kParallelGrain && outer > 1)
     for (int64_t o = 0; o < outer; ++o) {
-      const T* xo = x + o * reduce;
+      const scalar_t* xo = x + o * reduce;
       double s = 0;
       for (int64_t r = 0; r < reduce; ++r) s += xo[r];
-      y[o] = static_cast<T>(s);
+      y[o] = static_cast<scalar_t>(s);
     }
     return;
   }
@@ -53,13 +53,13 @@ void sum_impl(const T* x, T* y, int64_t outer, int64_t reduce, int64_t inner) {
     const int64_t len = std::min(kChunk, inner - c0);
     double acc[kChunk];
     for (int64_t i = 0; i < len; ++i) acc[i] = 0;
-    const T* xo = x + o * reduce * inner + c0;
+    const scalar_t* xo = x + o * reduce * inner + c0;
     for (int64_t r = 0; r < reduce; ++r) {
-      const T* xr = xo + r * inner;
+      const scalar_t* xr = xo + r * inner;
       for (int64_t i = 0; i < len; ++i) acc[i] += xr[i];
     }
-    T* yo = y + o * inner + c0;
-    for (int64_t i = 0; i < len; ++i) yo[i] = static_cast<T>(acc[i]);
+    scalar_t* yo = y + o * inner + c0;
+    for (int64_t i = 0; i < len; ++i) yo[i] = static_cast<scalar_t>(acc[i]);
   }
 }
 

@@ -36,41 +36,41 @@ constexpr int along(int k, int j) {
 }
 
 // A tile of up to kLanes matrices, lane-major.
-template <class T, int n>
+template <class scalar_t, int n>
 struct Tile {
   static constexpr int nn = n * n;
-  alignas(64) T a[nn][kLanes];
+  alignas(64) scalar_t a[nn][kLanes];
 
-  void load(const T* src, int lanes) {  // src: `lanes` row-major n×n matrices
+  void load(const scalar_t* src, int lanes) {  // src: `lanes` row-major n×n matrices
     for (int i = 0; i < nn; ++i)
-      for (int w = 0; w < kLanes; ++w) a[i][w] = w < lanes ? src[w * nn + i] : T(0);
+      for (int w = 0; w < kLanes; ++w) a[i][w] = w < lanes ? src[w * nn + i] : scalar_t(0);
   }
-  void store(T* dst, int lanes) const {
+  void store(scalar_t* dst, int lanes) const {
     for (int w = 0; w < lanes; ++w)
       for (int i = 0; i < nn; ++i) dst[w * nn + i] = a[i][w];
   }
   // P⁰ = exp(max(L − max L, −80)) per lane.
   void exp_shifted() {
-    T m[kLanes];
+    scalar_t m[kLanes];
     for (int w = 0; w < kLanes; ++w) m[w] = a[0][w];
     for (int i = 1; i < nn; ++i)
       for (int w = 0; w < kLanes; ++w) m[w] = std::max(m[w], a[i][w]);
     for (int i = 0; i < nn; ++i)
-      for (int w = 0; w < kLanes; ++w) a[i][w] = cpu::exp_fast(std::max(a[i][w] - m[w], T(-kSinkhornExpFloor)));
+      for (int w = 0; w < kLanes; ++w) a[i][w] = cpu::exp_fast(std::max(a[i][w] - m[w], scalar_t(-kSinkhornExpFloor)));
   }
   // Writes this tile with its columns (axis 0) or rows (axis 1) normalised
   // to sum 1 into `out` (which may be *this); the reciprocal sums 1/s go to
   // inv_s[k][lane] (the backward multiplies by them).
   template <int axis>
-  void normalise_into(Tile& out, T (*inv_s)[kLanes]) const {
+  void normalise_into(Tile& out, scalar_t (*inv_s)[kLanes]) const {
     for (int k = 0; k < n; ++k) {
-      T sum[kLanes] = {};
+      scalar_t sum[kLanes] = {};
       for (int j = 0; j < n; ++j)
 #pragma omp simd
         for (int w = 0; w < kLanes; ++w) sum[w] += a[along<n, axis>(k, j)][w];
-      T* inv = inv_s[k];
+      scalar_t* inv = inv_s[k];
 #pragma omp simd
-      for (int w = 0; w < kLanes; ++w) inv[w] = T(1) / sum[w];
+      for (int w = 0; w < kLanes; ++w) inv[w] = scalar_t(1) / sum[w];
       for (int j = 0; j < n; ++j)
 #pragma omp simd
         for (int w = 0; w < kLanes; ++w) out.a[along<n, axis>(k, j)][w] = a[along<n, axis>(k, j)][w] * inv[w];
@@ -79,9 +79,9 @@ struct Tile {
   // The backward of normalise_into: g ← (g − Σ_axis g ⊙ y) / s, with y this
   // step's output and inv_s its reciprocal sums.
   template <int axis>
-  static void normalise_backward(Tile& g, const Tile& y, const T (*inv_s)[kLanes]) {
+  static void normalise_backward(Tile& g, const Tile& y, const scalar_t (*inv_s)[kLanes]) {
     for (int k = 0; k < n; ++k) {
-      T dot[kLanes] = {};
+      scalar_t dot[kLanes] = {};
       for (int j = 0; j < n; ++j)
 #pragma omp simd
         for (int w = 0; w < kLanes; ++w) dot[w] += g.a[along<n, axis>(k, j)][w] * y.a[along<n, axis>(k, j)][w];
@@ -93,14 +93,14 @@ struct Tile {
   }
 };
 
-template <class T, int n>
-void forward_tiles(const T* L, T* P, int64_t M, int iters) {
+template <class scalar_t, int n>
+void forward_tiles(const scalar_t* L, scalar_t* P, int64_t M, int iters) {
   const int64_t tiles = (M + kLanes - 1) / kLanes;
 #pragma omp parallel for schedule(static) if (M * n * n * iters > cpu::kParallelGrain)
   for (int64_t t = 0; t < tiles; ++t) {
     const int lanes = static_cast<int>(std::min<int64_t>(kLanes, M - t * kLanes));
-    Tile<T, n> tile;
-    T sums[n][kLanes];
+    Tile<scalar_t, n> tile;
+    scalar_t sums[n][kLanes];
     tile.load(L + t * kLanes * n * n, lanes);
     tile.exp_shifted();
     for (int it = 0; it < iters; ++it) {
@@ -111,23 +111,23 @@ void forward_tiles(const T* L, T* P, int64_t M, int iters) {
   }
 }
 
-template <class T, int n>
-void backward_tiles(const T* L, const T* G, T* GL, int64_t M, int iters) {
+template <class scalar_t, int n>
+void backward_tiles(const scalar_t* L, const scalar_t* G, scalar_t* GL, int64_t M, int iters) {
   constexpr int nn = n * n;
   const int64_t tiles = (M + kLanes - 1) / kLanes;
   const int steps = 2 * iters;
   // Every intermediate tile and its reciprocal sums, per thread, reused across its tiles.
-  cpu::ThreadScratch<Tile<T, n>> state_scratch(steps + 1);
-  cpu::ThreadScratch<T> sums_scratch(static_cast<size_t>(steps) * n * kLanes);
+  cpu::ThreadScratch<Tile<scalar_t, n>> state_scratch(steps + 1);
+  cpu::ThreadScratch<scalar_t> sums_scratch(static_cast<size_t>(steps) * n * kLanes);
 #pragma omp parallel if (M * n * n * iters > cpu::kParallelGrain)
   {
-    Tile<T, n>* states = state_scratch.get();
-    T* sums_buf = sums_scratch.get();
-    auto sums = [&](int step) { return reinterpret_cast<T(*)[kLanes]>(sums_buf + step * n * kLanes); };
+    Tile<scalar_t, n>* states = state_scratch.get();
+    scalar_t* sums_buf = sums_scratch.get();
+    auto sums = [&](int step) { return reinterpret_cast<scalar_t(*)[kLanes]>(sums_buf + step * n * kLanes); };
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tiles; ++t) {
       const int lanes = static_cast<int>(std::min<int64_t>(kLanes, M - t * kLanes));
-      Tile<T, n> logits;
+      Tile<scalar_t, n> logits;
       logits.load(L + t * kLanes * nn, lanes);
       // Recompute the forward, keeping every state.
       states[0] = logits;
@@ -139,16 +139,16 @@ void backward_tiles(const T* L, const T* G, T* GL, int64_t M, int iters) {
           states[step].template normalise_into<1>(states[step + 1], sums(step));
       }
       // Walk back: g holds ∂L/∂(state after `step`).
-      Tile<T, n> g;
+      Tile<scalar_t, n> g;
       g.load(G + t * kLanes * nn, lanes);
       for (int step = steps - 1; step >= 0; --step) {
         if (step % 2 == 0)
-          Tile<T, n>::template normalise_backward<0>(g, states[step + 1], sums(step));
+          Tile<scalar_t, n>::template normalise_backward<0>(g, states[step + 1], sums(step));
         else
-          Tile<T, n>::template normalise_backward<1>(g, states[step + 1], sums(step));
+          Tile<scalar_t, n>::template normalise_backward<1>(g, states[step + 1], sums(step));
       }
       // Through the exponential (the max shift has no effect on the output).
-      T m[kLanes];
+      scalar_t m[kLanes];
       for (int w = 0; w < kLanes; ++w) m[w] = logits.a[0][w];
       for (int i = 1; i < nn; ++i)
         for (int w = 0; w < kLanes; ++w) m[w] = std::max(m[w], logits.a[i][w]);
@@ -159,7 +159,8 @@ void backward_tiles(const T* L, const T* G, T* GL, int64_t M, int iters) {
       for (int i = 0; i < nn; ++i)
 #pragma omp simd
         for (int w = 0; w < kLanes; ++w)
-          g.a[i][w] = logits.a[i][w] - m[w] > T(-kSinkhornExpFloor) ? g.a[i][w] * states[0].a[i][w] : T(0);
+          g.a[i][w] =
+              logits.a[i][w] - m[w] > scalar_t(-kSinkhornExpFloor) ? g.a[i][w] * states[0].a[i][w] : scalar_t(0);
       g.store(GL + t * kLanes * nn, lanes);
     }
   }

@@ -13,31 +13,32 @@ using cpu::kParallelGrain;
 namespace {
 
 // One softmax "line": dim values at stride `inner`.
-template <class T>
-void softmax_line(const T* x, T* y, int64_t dim, int64_t stride, bool log) {
-  T m = -std::numeric_limits<T>::infinity();
+template <class scalar_t>
+void softmax_line(const scalar_t* x, scalar_t* y, int64_t dim, int64_t stride, bool log) {
+  scalar_t m = -std::numeric_limits<scalar_t>::infinity();
   for (int64_t d = 0; d < dim; ++d) m = std::max(m, x[d * stride]);
-  if (m == -std::numeric_limits<T>::infinity()) m = 0;  // a fully masked line stays finite-safe
+  if (m == -std::numeric_limits<scalar_t>::infinity()) m = 0;  // a fully masked line stays finite-safe
   double s = 0;
   for (int64_t d = 0; d < dim; ++d) s += std::exp(static_cast<double>(x[d * stride] - m));
   if (log) {
-    const T lse = m + static_cast<T>(std::log(s));
+    const scalar_t lse = m + static_cast<scalar_t>(std::log(s));
     for (int64_t d = 0; d < dim; ++d) y[d * stride] = x[d * stride] - lse;
   } else {
-    const T inv = static_cast<T>(1.0 / s);
+    const scalar_t inv = static_cast<scalar_t>(1.0 / s);
     for (int64_t d = 0; d < dim; ++d) y[d * stride] = std::exp(x[d * stride] - m) * inv;
   }
 }
 
-template <class T>
-void softmax_backward_line(const T* y, const T* gy, T* gx, int64_t dim, int64_t stride, bool log) {
+template <class scalar_t>
+void softmax_backward_line(const scalar_t* y, const scalar_t* gy, scalar_t* gx, int64_t dim, int64_t stride, bool log) {
   double dot = 0;
   if (log) {
     for (int64_t d = 0; d < dim; ++d) dot += gy[d * stride];
-    for (int64_t d = 0; d < dim; ++d) gx[d * stride] = gy[d * stride] - std::exp(y[d * stride]) * static_cast<T>(dot);
+    for (int64_t d = 0; d < dim; ++d)
+      gx[d * stride] = gy[d * stride] - std::exp(y[d * stride]) * static_cast<scalar_t>(dot);
   } else {
     for (int64_t d = 0; d < dim; ++d) dot += static_cast<double>(gy[d * stride]) * y[d * stride];
-    for (int64_t d = 0; d < dim; ++d) gx[d * stride] = y[d * stride] * (gy[d * stride] - static_cast<T>(dot));
+    for (int64_t d = 0; d < dim; ++d) gx[d * stride] = y[d * stride] * (gy[d * stride] - static_cast<scalar_t>(dot));
   }
 }
 
