@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
 
 #include "datasets/bpe_tokenizer.h"
@@ -83,31 +84,49 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
 namespace {
 
 // Where text may be cut without changing its ids: just after a single line
-// end between two non-blank characters ("x\ny"). Every tokenizer here ends a
-// token there anyway: GPT-2's pattern takes that "\n" alone (its `\s+(?!\S)`
-// and `\s+` match the same one character whether y follows or the text
-// ends), mhc's BPE words end at it (after punctuation, the word keeps it),
-// and the character tokenizer cuts anywhere.
+// end between two non-blank ASCII characters ("x\ny"). Every tokenizer here
+// ends a token there anyway: GPT-2's pattern takes that "\n" alone (its
+// `\s+(?!\S)` and `\s+` match the same one character whether y follows or
+// the text ends), mhc's BPE words end at it (after punctuation, the word
+// keeps it), and the character tokenizer cuts anywhere. Neighbours outside
+// ASCII never qualify: GPT-2's `\s` is Unicode's, so a no-break space (U+00A0)
+// or an ideographic space (U+3000) beside the line end joins its whitespace run.
 bool safe_cut(std::string_view text, size_t p) {
-  auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
-  return p >= 2 && p < text.size() && text[p - 1] == '\n' && !blank(text[p - 2]) && !blank(text[p]);
+  auto plain = [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u < 0x7f;  // printable ASCII, not a space
+  };
+  return p >= 2 && p < text.size() && text[p - 1] == '\n' && plain(text[p - 2]) && plain(text[p]);
 }
 
 }  // namespace
 
-std::vector<int32_t> encode_on_all_cores(const Tokenizer& tok, std::string_view text) {
-  constexpr size_t kPart = 1 << 16;
+std::vector<std::string_view> split_at_safe_cuts(std::string_view text, size_t part_bytes) {
   std::vector<std::string_view> parts;
   size_t start = 0;
   while (start < text.size()) {
-    size_t cut = std::min(text.size(), start + kPart);
+    size_t cut = std::min(text.size(), start + std::max<size_t>(part_bytes, 1));
     while (cut < text.size() && !safe_cut(text, cut)) ++cut;
     parts.push_back(text.substr(start, cut - start));
     start = cut;
   }
+  return parts;
+}
+
+std::vector<int32_t> encode_on_all_cores(const Tokenizer& tok, std::string_view text) {
+  const std::vector<std::string_view> parts = split_at_safe_cuts(text, 1 << 16);
   std::vector<std::vector<int32_t>> ids(parts.size());
+  std::vector<std::exception_ptr> failed(parts.size());  // an exception may not leave an OpenMP loop
 #pragma omp parallel for schedule(dynamic, 1)
-  for (size_t i = 0; i < parts.size(); ++i) ids[i] = tok.encode(parts[i]);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    try {
+      ids[i] = tok.encode(parts[i]);
+    } catch (...) {
+      failed[i] = std::current_exception();
+    }
+  }
+  for (const std::exception_ptr& e : failed)
+    if (e) std::rethrow_exception(e);  // the first part's error, as one encode call would throw it
   std::vector<int32_t> all;
   for (const std::vector<int32_t>& v : ids) all.insert(all.end(), v.begin(), v.end());
   return all;

@@ -50,5 +50,8 @@ class Tokenizer {
 // encoded on its own thread, the ids joined in order. The same ids as
 // tok.encode(text), which `mhc tokenize` relies on (tests/test_gpt2_tokenizer.cpp).
 std::vector<int32_t> encode_on_all_cores(const Tokenizer& tok, std::string_view text);
+// Its parts: consecutive pieces of about part_bytes, each ending at such a
+// place (or at the text's end); joined, they are the text.
+std::vector<std::string_view> split_at_safe_cuts(std::string_view text, size_t part_bytes);
 
 }  // namespace mhc

@@ -17,6 +17,7 @@
 #pragma GCC diagnostic ignored "-Warray-bounds"
 #include <xxhash.h>
 #pragma GCC diagnostic pop
+#undef XXH_INLINE_ALL
 
 namespace mhc {
 

@@ -54,8 +54,8 @@ void copy_strided_impl(const U* x, const Layout& lx, U* y, const Layout& ly) {
 
 // op(x), with the op fixed at compile time so each loop below is a
 // straight-line body the compiler vectorises.
-template <UnaryOp OP, class T>
-inline T unary_fn(T x) {
+template <UnaryOp OP, class scalar_t>
+inline scalar_t unary_fn(scalar_t x) {
   if constexpr (OP == UnaryOp::Neg)
     return -x;
   else if constexpr (OP == UnaryOp::Exp)
@@ -69,45 +69,49 @@ inline T unary_fn(T x) {
   else if constexpr (OP == UnaryOp::Silu)
     return x * sigmoid_fast(x);
   else if constexpr (OP == UnaryOp::Gelu)
-    return T(0.5) * x * (T(1) + erf_fast(x * T(0.70710678118654752440)));
+    return scalar_t(0.5) * x * (scalar_t(1) + erf_fast(x * scalar_t(0.70710678118654752440)));
   else if constexpr (OP == UnaryOp::Sqrt)
     return std::sqrt(x);
   else if constexpr (OP == UnaryOp::Square)
     return x * x;
   else if constexpr (OP == UnaryOp::Relu)
-    return x > T(0) ? x : T(0);
-  else
-    return std::abs(x);  // Abs
+    return x > scalar_t(0) ? x : scalar_t(0);
+  else {
+    static_assert(OP == UnaryOp::Abs, "a UnaryOp of MHC_UNARY_OPS without its formula here");
+    return std::abs(x);
+  }
 }
 
 // d op(x) / dx, written with y = op(x) where that is cheaper.
-template <UnaryOp OP, class T>
-inline T unary_grad(T x, T y) {
+template <UnaryOp OP, class scalar_t>
+inline scalar_t unary_grad(scalar_t x, scalar_t y) {
   if constexpr (OP == UnaryOp::Neg)
-    return T(-1);
+    return scalar_t(-1);
   else if constexpr (OP == UnaryOp::Exp)
     return y;
   else if constexpr (OP == UnaryOp::Log)
-    return T(1) / x;
+    return scalar_t(1) / x;
   else if constexpr (OP == UnaryOp::Sigmoid)
-    return y * (T(1) - y);
+    return y * (scalar_t(1) - y);
   else if constexpr (OP == UnaryOp::Tanh)
-    return T(1) - y * y;
+    return scalar_t(1) - y * y;
   else if constexpr (OP == UnaryOp::Silu) {
-    const T s = sigmoid_fast(x);
-    return s * (T(1) + x * (T(1) - s));
+    const scalar_t s = sigmoid_fast(x);
+    return s * (scalar_t(1) + x * (scalar_t(1) - s));
   } else if constexpr (OP == UnaryOp::Gelu) {
-    const T cdf = T(0.5) * (T(1) + erf_fast(x * T(0.70710678118654752440)));
-    const T pdf = exp_fast(T(-0.5) * x * x) * T(0.39894228040143267794);
+    const scalar_t cdf = scalar_t(0.5) * (scalar_t(1) + erf_fast(x * scalar_t(0.70710678118654752440)));
+    const scalar_t pdf = exp_fast(scalar_t(-0.5) * x * x) * scalar_t(0.39894228040143267794);
     return cdf + x * pdf;
   } else if constexpr (OP == UnaryOp::Sqrt)
-    return T(0.5) / y;
+    return scalar_t(0.5) / y;
   else if constexpr (OP == UnaryOp::Square)
-    return T(2) * x;
+    return scalar_t(2) * x;
   else if constexpr (OP == UnaryOp::Relu)
-    return x > T(0) ? T(1) : T(0);
-  else
-    return x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));  // Abs
+    return x > scalar_t(0) ? scalar_t(1) : scalar_t(0);
+  else {
+    static_assert(OP == UnaryOp::Abs, "a UnaryOp of MHC_UNARY_OPS without its formula here");
+    return x > scalar_t(0) ? scalar_t(1) : (x < scalar_t(0) ? scalar_t(-1) : scalar_t(0));
+  }
 }
 
 // Runs body(std::integral_constant<UnaryOp, op>) so each op gets its own

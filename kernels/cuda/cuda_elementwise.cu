@@ -130,8 +130,10 @@ __device__ __forceinline__ float unary_value(float x) {
     return x * x;
   else if constexpr (OP == UnaryOp::Relu)
     return x > 0.f ? x : 0.f;
-  else
-    return fabsf(x);  // Abs
+  else {
+    static_assert(OP == UnaryOp::Abs, "a UnaryOp of MHC_UNARY_OPS without its formula here");
+    return fabsf(x);
+  }
 }
 
 // d op(x)/dx, using y = op(x) where that is cheaper.
@@ -160,8 +162,10 @@ __device__ __forceinline__ float unary_grad(float x, float y) {
     return 2.f * x;
   else if constexpr (OP == UnaryOp::Relu)
     return x > 0.f ? 1.f : 0.f;
-  else
-    return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);  // Abs
+  else {
+    static_assert(OP == UnaryOp::Abs, "a UnaryOp of MHC_UNARY_OPS without its formula here");
+    return x > 0.f ? 1.f : (x < 0.f ? -1.f : 0.f);
+  }
 }
 
 template <UnaryOp OP>
