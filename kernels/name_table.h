@@ -6,6 +6,7 @@
 #pragma once
 #include <cstddef>
 #include <initializer_list>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,16 +20,18 @@ struct EnumName {
   E value;
 };
 
-template <class E, size_t N>
-const char* name_of(const EnumName<E> (&table)[N], E value) {
+// Each function takes the table as a C array or any range of EnumName<E>
+// (a std::vector from all_names or names_among).
+template <class Table, class E>
+const char* name_of(const Table& table, E value) {
   for (const EnumName<E>& n : table)
     if (n.value == value) return n.name;
   return "?";
 }
 
-template <class E, size_t N>
-std::optional<E> value_named(const EnumName<E> (&table)[N], std::string_view name) {
-  for (const EnumName<E>& n : table)
+template <class Table>
+auto value_named(const Table& table, std::string_view name) -> std::optional<decltype(std::begin(table)->value)> {
+  for (const auto& n : table)
     if (name == n.name) return n.value;
   return std::nullopt;
 }

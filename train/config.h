@@ -65,6 +65,13 @@ struct EvalConfig {
   int64_t sample_tokens = 200;  // sample printed at the end of a run (0: none)
   bool keep_best = false;       // also keep the checkpoint of the best validation loss (kBestFile)
   std::string hellaswag;        // a multiple-choice file scored at every evaluation (train/choice_eval.h); "" none
+
+  // The validation windows of block tokens each evaluation scores, over all
+  // ranks: those holding the first `tokens` tokens, else `batches` global
+  // batches of batch_size × ranks (0: the whole split).
+  int64_t windows(int64_t block, int64_t batch_size, int64_t ranks) const {
+    return tokens > 0 ? (tokens + block - 1) / block : batches * batch_size * ranks;
+  }
 };
 
 // Data-parallel training (mpirun -np K mhc train): how gradients travel.

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <stdexcept>
 
 #include "kernels/cpu/address_space.h"
@@ -27,8 +26,7 @@ MemoryEstimate estimate_memory(const TrainConfig& c) {
   e.parameter_bytes = 16 * e.parameters;  // weight, gradient, AdamW m and v
   // RoPE cos and sin, (T, D/2) each per block; the evaluation batches' x and
   // y (i32 each), as many windows as Trainer::make_batches takes.
-  const double validation_tokens = c.eval.tokens > 0 ? std::ceil(static_cast<double>(c.eval.tokens) / T) * T
-                                                     : static_cast<double>(c.eval.batches) * B * T;
+  const double validation_tokens = static_cast<double>(c.eval.windows(m.block_size, c.optim.batch_size, 1)) * T;
   e.buffer_bytes = 4 * L * T * (C / static_cast<double>(m.heads)) + 8 * validation_tokens;
   // Per token and block: the two stream states the sites keep (n·C each), the
   // attention's input, q, k, v and output, and the FFN input and output (8C),

@@ -163,40 +163,31 @@ Setting text(std::string name, std::string group, std::string help, Ref<std::str
 // accepted aliases (--hc.fused true).
 template <class E>
 Setting choice(std::string name, std::string group, std::string help, Ref<E> ref, std::vector<EnumName<E>> table) {
-  std::vector<std::pair<std::string, E>> names;
-  for (const EnumName<E>& n : table) names.emplace_back(n.name, n.value);
   Setting s = base(std::move(name), std::move(group), std::move(help));
   const std::string n = s.name, flag = "--" + s.name;
-  const auto name_of = [names](E e) {
-    for (const auto& [k, v] : names)
-      if (v == e) return k;
-    return std::string("?");
-  };
-  const auto value_of = [names, flag](const std::string& k) {
+  const auto value_of = [table, flag](const std::string& k) {
+    if (const auto v = value_named(table, k)) return *v;
     std::string known;
-    for (const auto& [key, v] : names) {
-      if (key == k) return v;
-      known += (known.empty() ? "" : ", ") + key;
-    }
+    for (const EnumName<E>& e : table) known += (known.empty() ? "" : ", ") + std::string(e.name);
     throw std::invalid_argument(flag + ": must be one of " + known + ", not '" + k + "'");
   };
-  s.bind = [n, ref, names, name_of, value_of, h = s.help](CLI::App& app, TrainConfig& c) {
+  s.bind = [n, ref, table, value_of, h = s.help](CLI::App& app, TrainConfig& c) {
     std::vector<std::string> keys;
-    for (const auto& kv : names) keys.push_back(kv.first);
+    for (const EnumName<E>& e : table) keys.push_back(e.name);
     TrainConfig* p = &c;
     return app
         .add_option_function<std::string>(
             "--" + n, [p, ref, value_of](const std::string& k) { ref(*p) = value_of(k); }, h)
         ->check(CLI::IsMember(keys))
-        ->default_str(name_of(ref(c)));
+        ->default_str(name_of(table, ref(c)));
   };
-  s.get = [ref, name_of](const TrainConfig& c) { return Json(name_of(read(ref, c))); };
+  s.get = [ref, table](const TrainConfig& c) { return Json(name_of(table, read(ref, c))); };
   s.set = [n, ref, value_of](TrainConfig& c, const Json& v) {
     if (!v.is_string()) bad_json(n, v, "a string");
     ref(c) = value_of(v.get<std::string>());
   };
   s.check = [](const TrainConfig&) {};  // an enum holds only its values
-  s.text = [ref, name_of](const TrainConfig& c) { return name_of(read(ref, c)); };
+  s.text = [ref, table](const TrainConfig& c) { return std::string(name_of(table, read(ref, c))); };
   return s;
 }
 

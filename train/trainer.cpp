@@ -282,8 +282,7 @@ void Trainer::make_batches() {
   // --eval.tokens tokens, or --eval.batches global batches of them (0: the
   // whole split), shared out between the ranks.
   const int64_t ranks = std::max<int64_t>(group_->size(), opt_.eval_ranks);
-  const int64_t windows = cfg_.eval.tokens > 0 ? (cfg_.eval.tokens + T - 1) / T : cfg_.eval.batches * B * ranks;
-  val_set_ = validation_batches(*val_, B, T, windows, shard);
+  val_set_ = validation_batches(*val_, B, T, cfg_.eval.windows(T, B, ranks), shard);
   val_bytes_ = 0;
   if (tokenizer_)  // the bytes of text the targets stand for, for bits per byte
     for (const auto& [x, y] : val_set_.batches)
